@@ -1,0 +1,250 @@
+"""The row-wise engine: walks the data one row (or batch) at a time and applies a rule.
+
+All arithmetic runs on arrays shaped (configurations, parameters), so one pass can run many
+configurations of one sheet (a sweep); a normal run is the case of one configuration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from . import gradients
+from .ops import numpy_ops as ops
+from .schedules import anneal, gradient_scale, one_cycle
+from .spec import LECTURE_RESET, Sheet, Spec
+from .trace import Trace
+
+
+@dataclass
+class Result:
+    """A batched run: final values per configuration and per-epoch summaries."""
+
+    params: np.ndarray  # (C, P) after the last step that did not diverge
+    state: dict[str, np.ndarray]  # name -> (C, P)
+    epoch_sum_err2: np.ndarray  # (E, C) sum of per-row squared errors in each epoch
+    epoch_rows: np.ndarray  # (E, C) rows counted in that sum
+    epoch_lr: np.ndarray  # (E, C) lr at the first step of each epoch
+    epoch_params: np.ndarray  # (E, C, P) parameters at the end of each epoch
+    diverged_at: np.ndarray  # (C, 2) epoch and step counted from 1; 0 where it did not diverge
+    steps: dict[str, np.ndarray] | None = None  # (N, C) per step when recorded
+    rows: dict[str, np.ndarray] | None = None  # (R, C) per data row visited when recorded
+
+
+def batches(n_rows: int, size: int, epochs: int, shuffle: bool, seed: int) -> list[list[np.ndarray]]:
+    """Row indices of every step of every epoch: consecutive slices of ``size`` rows (the last
+    one may be shorter), in data order or in a fresh seeded permutation each epoch."""
+    rng = np.random.default_rng(seed)
+    plan = []
+    for _ in range(epochs):
+        order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
+        plan.append([order[i:i + size] for i in range(0, n_rows, size)])
+    return plan
+
+
+def hyper_arrays(sheet: Sheet, configs: int = 1, grid: Mapping[str, np.ndarray] | None = None):
+    """Each numeric hyperparameter as a (C, 1) column; ``grid`` overrides some per configuration."""
+    out = {}
+    for name, value in sheet.hypers.items():
+        column = np.full(configs, value, dtype=float)
+        if grid and name in grid:
+            column = np.asarray(grid[name], dtype=float).reshape(configs)
+        out[name] = column[:, None]
+    return out
+
+
+def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The optimizer state the sheet starts from: explicit values (missing ones are 0), or the
+    lecture's reset macro replayed (see SPEC.md and rules.Reset)."""
+    configs = next(iter(hp.values())).shape[0]
+    names = sheet.rule.states(sheet.static)
+    P = len(spec.model.params)
+    if sheet.state != LECTURE_RESET:
+        return {s: np.tile([sheet.state.get(s, {}).get(p, 0.0) for p in spec.model.params],
+                           (configs, 1)).astype(float) for s in names}
+    reset = sheet.rule.reset
+    state = {s: np.full((configs, P), reset.state[s] if reset else 0.0) for s in names}
+    if reset is None:
+        return state
+    ones = np.ones((configs, P))
+    for _ in range(reset.passes):
+        # each warm-up pass restarts from a = b = 1 with constant lr; only the averages are kept
+        plan = batches(len(spec.data), sheet.batch_size, 1, False, sheet.seed)
+        state = simulate(spec, sheet, hp, ones, state, plan, annealing=False).state
+    return state
+
+
+def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
+             state: Mapping[str, np.ndarray], plan: list[list[np.ndarray]], record: bool = False,
+             annealing: bool = True, t0: int = 0) -> Result:
+    """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`."""
+    model, rule, static = spec.model, sheet.rule, sheet.static
+    x, y = spec.data.x, spec.data.y
+    names, state_names = model.params, rule.states(static)
+    C, P = params.shape
+    E = len(plan)
+    total = sum(len(epoch) for epoch in plan)
+    params = params.astype(float, copy=True)
+    state = {s: np.array(state[s], dtype=float) for s in state_names}
+    alive = np.ones(C, dtype=bool)
+    diverged_at = np.zeros((C, 2), dtype=int)
+    epoch_sum = np.zeros((E, C))
+    epoch_rows = np.zeros((E, C))
+    epoch_lr = np.zeros((E, C))
+    epoch_params = np.zeros((E, C, P))
+    recorder = _Recorder(sheet, names, state_names, C) if record else None
+    lr = hp["lr"]
+    schedule = sheet.schedule if annealing else None
+    best = None
+    if schedule is not None and schedule.kind == "adam_ann":
+        best = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)[:, None]
+    t = t0
+    with np.errstate(all="ignore"):
+        for e, epoch in enumerate(plan):
+            for k, rows in enumerate(epoch):
+                step_hp = dict(hp, lr=lr)
+                if schedule is not None and schedule.per_step:
+                    step_hp["lr"], mom = one_cycle((t - t0) / total, hp["lr"], schedule, ops)
+                    if "mom" in hp:
+                        step_hp["mom"] = mom
+                t += 1
+                p = {n: params[:, j] for j, n in enumerate(names)}
+                xs, ys = [x[i] for i in rows], [y[i] for i in rows]
+                preds = [model.predict(p, xi) for xi in xs]
+                err2 = [(yi - pred) ** 2 for yi, pred in zip(ys, preds)]
+                loss = gradients.mean(err2)
+                grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
+                shown = {m: gradients.gradient(m, model, p, xs, ys, sheet.h, loss)
+                         for m in sheet.show}
+                g = np.stack([grads[n] for n in names], axis=1)
+                new_state = rule.update_state(params, g, state, step_hp, t, ops, static)
+                new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
+                bad = alive & ~(np.isfinite(loss) & (loss <= sheet.diverge_above)
+                                & np.isfinite(new_params).all(axis=1))
+                diverged_at[bad] = (e + 1, k + 1)
+                alive &= ~bad
+                if recorder is not None and alive.any():
+                    recorder.add(e, k, rows, xs, ys, params, g, new_params, preds, err2, loss,
+                                 step_hp, shown, new_state)
+                keep = alive[:, None]
+                params = np.where(keep, new_params, params)
+                state = {s: np.where(keep, new_state[s], state[s]) for s in state_names}
+                epoch_sum[e] += np.where(alive, sum(err2), 0.0)
+                epoch_rows[e] += np.where(alive, len(rows), 0)
+                if k == 0:
+                    epoch_lr[e] = np.broadcast_to(step_hp["lr"], (C, 1))[:, 0]
+            epoch_params[e] = params
+            if best is not None:
+                scale = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)
+                lr, best = anneal(lr, scale[:, None], best, ops)
+    result = Result(params, state, epoch_sum, epoch_rows, epoch_lr, epoch_params, diverged_at)
+    if recorder is not None:
+        result.steps, result.rows = recorder.arrays()
+    return result
+
+
+class _Recorder:
+    """Collects the per-step and per-row columns of a recorded run (configuration 0 onward)."""
+
+    def __init__(self, sheet: Sheet, names, state_names, configs: int):
+        self.sheet, self.names, self.state_names = sheet, names, state_names
+        self.steps: dict[str, list] = {}
+        self.rows: dict[str, list] = {}
+
+    def _put(self, table, key, value):
+        table.setdefault(key, []).append(np.array(value, dtype=float, copy=True))
+
+    def add(self, e, k, rows, xs, ys, params, g, new_params, preds, err2, loss, hp, shown, state):
+        single = len(rows) == 1
+        put = lambda key, value: self._put(self.steps, key, value)  # noqa: E731
+        put("epoch", e + 1)
+        put("step", k + 1)
+        put("row", rows[0] + 1)
+        put("size", len(rows))
+        put("x", xs[0] if single else np.nan)
+        put("y", ys[0] if single else np.nan)
+        for j, n in enumerate(self.names):
+            put(n, params[:, j])
+            put(f"grad_{n}", g[:, j])
+            put(f"new_{n}", new_params[:, j])
+        put("pred", preds[0] if single else np.full_like(loss, np.nan))
+        put("loss", loss)
+        put("lr", np.broadcast_to(hp["lr"], (len(loss), 1))[:, 0])
+        if self.sheet.schedule.per_step and "mom" in hp:
+            put("mom", np.broadcast_to(hp["mom"], (len(loss), 1))[:, 0])
+        for method, values in shown.items():
+            for n in self.names:
+                put(f"{method}_{n}", values[n])
+        for s in self.state_names:
+            for j, n in enumerate(self.names):
+                put(f"{s}_{n}", state[s][:, j])
+        for i, row in enumerate(rows):
+            self._put(self.rows, "epoch", e + 1)
+            self._put(self.rows, "step", k + 1)
+            self._put(self.rows, "row", row + 1)
+            self._put(self.rows, "x", xs[i])
+            self._put(self.rows, "y", ys[i])
+            self._put(self.rows, "pred", preds[i])
+            self._put(self.rows, "err2", err2[i])
+
+    def arrays(self):
+        def stack(table):
+            return {key: np.array(np.broadcast_arrays(*values)) for key, values in table.items()}
+        return stack(self.steps), stack(self.rows)
+
+
+def run(spec: Spec, sheet: Sheet | str) -> Trace:
+    """Runs one sheet and returns its full trace."""
+    if isinstance(sheet, str):
+        sheet = spec.sheet(sheet)
+    hp = hyper_arrays(sheet)
+    state = start_state(spec, sheet, hp)
+    params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)
+    plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
+    result = simulate(spec, sheet, hp, params, state, plan, record=True)
+    return to_trace(spec, sheet, params, state, result)
+
+
+def to_trace(spec: Spec, sheet: Sheet, params: np.ndarray, state: Mapping[str, np.ndarray],
+             result: Result, config: int = 0) -> Trace:
+    """The trace of one configuration of a recorded batched result."""
+    names = spec.model.params
+    state_names = sheet.rule.states(sheet.static)
+    epoch_at, step_at = (int(v) for v in result.diverged_at[config])
+    diverged = (epoch_at, step_at) if epoch_at else None
+    steps = {k: v[:, config] if v.ndim > 1 else v for k, v in (result.steps or {}).items()}
+    rows = {k: v[:, config] if v.ndim > 1 else v for k, v in (result.rows or {}).items()}
+    if diverged:  # drop the rows recorded for other configurations after this one stopped
+        n = (np.where((steps["epoch"] == epoch_at) & (steps["step"] == step_at))[0][:1]
+             if len(steps.get("epoch", [])) else [])
+        if len(n):
+            cut = int(n[0])
+            steps = {k: v[:cut] for k, v in steps.items()}
+            rows_cut = int(np.sum(steps["size"])) if cut else 0
+            rows = {k: v[:rows_cut] for k, v in rows.items()}
+    start = {p: float(params[config, j]) for j, p in enumerate(names)}
+    start.update({f"{s}_{p}": float(state[s][config, j])
+                  for s in state_names for j, p in enumerate(names)})
+    start["lr"] = float(sheet.hypers["lr"])
+    epochs = epoch_table(spec, result, config)
+    return Trace(sheet.name, names, state_names, steps, rows, epochs, start, diverged,
+                 meta={"optimizer": sheet.optimizer, "flavor": sheet.flavor,
+                       "gradient": sheet.gradient, "batch_size": sheet.batch_size})
+
+
+def epoch_table(spec: Spec, result: Result, config: int = 0) -> dict[str, np.ndarray]:
+    """Per finished epoch: the lecture's sqrt-of-sum figure, the true RMSE, lr and parameters."""
+    epoch_at = int(result.diverged_at[config, 0])
+    finished = epoch_at - 1 if epoch_at else result.epoch_sum_err2.shape[0]
+    sums = result.epoch_sum_err2[:finished, config]
+    counts = result.epoch_rows[:finished, config]
+    table = {
+        "epoch": np.arange(1, finished + 1, dtype=float),
+        "lecture_rmse": np.sqrt(sums),
+        "rmse": np.sqrt(sums / counts),
+        "lr": result.epoch_lr[:finished, config],
+    }
+    for j, p in enumerate(spec.model.params):
+        table[p] = result.epoch_params[:finished, config, j]
+    return table

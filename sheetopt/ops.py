@@ -1,0 +1,52 @@
+"""The ``ops`` namespaces that rules, models and schedules compute with.
+
+Rules use Python's arithmetic operators plus the few functions here. Each namespace gives the
+same functions for one kind of value: numpy arrays (the engine), symbolic expressions (formulas
+and generated source). The torch backend adds a namespace for tensors.
+"""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from .symbolic import Expr, lift
+
+
+def _numpy_where(cond, yes, no):
+    if isinstance(cond, (bool, np.bool_)):
+        return yes if cond else no
+    return np.where(cond, yes, no)
+
+
+numpy_ops = SimpleNamespace(
+    name="numpy",
+    sqrt=np.sqrt,
+    cos=np.cos,
+    maximum=np.maximum,
+    minimum=np.minimum,
+    abs=np.abs,
+    power=np.power,
+    where=_numpy_where,
+    eq=lambda a, b: np.equal(a, b),
+    pi=math.pi,
+)
+
+
+def _call(name):
+    return lambda *args: Expr("call", name, *(lift(a) for a in args))
+
+
+symbolic_ops = SimpleNamespace(
+    name="symbolic",
+    sqrt=_call("sqrt"),
+    cos=_call("cos"),
+    maximum=_call("maximum"),
+    minimum=_call("minimum"),
+    abs=_call("abs"),
+    power=lambda base, exponent: Expr("^", lift(base), lift(exponent)),
+    where=lambda cond, yes, no: Expr("where", lift(cond), lift(yes), lift(no)),
+    eq=lambda a, b: Expr("=", lift(a), lift(b)),
+    pi=Expr("const", "pi"),
+)

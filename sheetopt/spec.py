@@ -1,0 +1,383 @@
+"""Run specs: a TOML file (or a preset name) describing data, model and a list of sheets."""
+from __future__ import annotations
+
+import difflib
+import math
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import data as data_mod
+from .data import DataSet
+from .errors import SheetoptError
+from .gradients import METHODS
+from .models import MODELS, Model
+from .rules import FLAVORS, OPTIMIZERS, STATE_NAMES, Rule, rule_for
+from .schedules import ONE_CYCLE_DEFAULTS, SCHEDULES, Schedule
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LECTURE_RESET = "lecture-reset"
+HYPERS = ("lr", "mom", "sqr_mom", "eps", "wd", "dampening")
+FLAGS = ("nesterov", "centered", "amsgrad")
+SHEET_KEYS = ("name", "optimizer", "flavor", *HYPERS, *FLAGS, "epochs", "init", "state", "batch",
+              "shuffle", "seed", "gradient", "h", "show", "schedule", "diverge_above")
+DATA_KEYS = ("preset", "csv", "true", "rows", "x", "x_min", "x_max", "seed", "noise",
+             "noise_scale")
+TOP_KEYS = ("title", "description", "data", "model", "defaults", "sheet")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One optimizer run: a sheet of the workbook, a line of the comparison."""
+
+    name: str
+    optimizer: str
+    flavor: str
+    rule: Rule
+    hypers: Mapping[str, float]
+    flags: Mapping[str, bool]
+    epochs: int
+    init: Mapping[str, float]
+    state: Mapping[str, Mapping[str, float]] | str  # or "lecture-reset"
+    batch_size: int
+    shuffle: bool = False
+    seed: int = 0
+    gradient: str = "analytic"
+    h: float = 0.01
+    show: tuple[str, ...] = ()  # finite-difference estimates to record beside the gradient
+    schedule: Schedule = field(default_factory=Schedule)
+    diverge_above: float = 1e100
+
+    @property
+    def static(self) -> dict:
+        """Every hyperparameter and flag as a plain value (see rules.py)."""
+        return {**self.hypers, **self.flags}
+
+    def with_hypers(self, **changes: float) -> "Sheet":
+        return replace(self, hypers={**self.hypers, **changes})
+
+
+@dataclass(frozen=True)
+class Spec:
+    title: str
+    model: Model
+    data: DataSet
+    sheets: tuple[Sheet, ...]
+    path: Path | None = None
+    description: str = ""
+
+    def sheet(self, name: str) -> Sheet:
+        for sheet in self.sheets:
+            if sheet.name == name:
+                return sheet
+        names = [s.name for s in self.sheets]
+        raise SheetoptError(f"{self.label}: no sheet named {name!r}{_suggest(name, names)}; "
+                            f"sheets: {', '.join(names)}")
+
+    @property
+    def label(self) -> str:
+        return str(self.path) if self.path else self.title
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in data_mod.PRESET_DIR.glob("*.toml"))
+
+
+def resolve(spec_ref: str | Path) -> Path:
+    """A spec path, or the path of the preset with that name."""
+    path = Path(spec_ref)
+    if path.exists():
+        return path
+    preset = data_mod.PRESET_DIR / f"{spec_ref}.toml"
+    if not str(spec_ref).endswith(".toml") and preset.exists():
+        return preset
+    raise SheetoptError(f"{spec_ref}: spec file not found (presets: {', '.join(preset_names())})")
+
+
+def load(spec_ref: str | Path) -> Spec:
+    path = resolve(spec_ref)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SheetoptError(f"{path}: cannot read spec ({exc.__class__.__name__}: {exc})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SheetoptError(f"{path}: TOML syntax error: {exc}") from None
+    return parse(raw, path)
+
+
+def parse(raw: Mapping[str, Any], path: Path | None = None) -> Spec:
+    """Validates a spec already read into Python values; every error names the key at fault."""
+    label = str(path) if path else "spec"
+    _check_keys(raw, TOP_KEYS, label, "")
+    model_table = _table(raw, "model", label, required=False)
+    _check_keys(model_table, ("kind",), label, "model.")
+    kind = model_table.get("kind", "linear")
+    if kind not in MODELS:
+        raise SheetoptError(f"{label}: model.kind {kind!r} is not one of {', '.join(MODELS)}"
+                            f"{_suggest(kind, MODELS)}")
+    model = MODELS[kind]
+    data = _parse_data(_table(raw, "data", label), model, label, path)
+    defaults = _table(raw, "defaults", label, required=False)
+    _check_keys(defaults, SHEET_KEYS, label, "defaults.")
+    sheet_tables = raw.get("sheet")
+    if not isinstance(sheet_tables, list) or not sheet_tables:
+        raise SheetoptError(f"{label}: the spec has no [[sheet]] tables; add at least one")
+    sheets, seen = [], set()
+    for number, table in enumerate(sheet_tables, start=1):
+        if not isinstance(table, dict):
+            raise SheetoptError(f"{label}: sheet {number} must be a table")
+        sheet = _parse_sheet({**defaults, **table}, number, model, data, label)
+        if sheet.name in seen:
+            raise SheetoptError(f"{label}: sheet {number}: the name {sheet.name!r} is used twice")
+        seen.add(sheet.name)
+        sheets.append(sheet)
+    title = str(raw.get("title", path.stem if path else "sheetopt run"))
+    return Spec(title, model, data, tuple(sheets), path, str(raw.get("description", "")))
+
+
+# --- pieces --------------------------------------------------------------------------------
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_keys(table: Mapping, allowed, label: str, prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise SheetoptError(f"{label}: unknown key {prefix}{key}{_suggest(key, allowed)}")
+
+
+def _table(raw: Mapping, key: str, label: str, required: bool = True) -> Mapping:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise SheetoptError(f"{label}: missing [{key}] table")
+        return {}
+    if not isinstance(value, dict):
+        raise SheetoptError(f"{label}: {key} must be a table")
+    return value
+
+
+def _number(value, where: str, label: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SheetoptError(f"{label}: {where} must be a number (got {value!r})")
+    if not math.isfinite(value):
+        raise SheetoptError(f"{label}: {where} must be finite (got {value!r})")
+    return float(value)
+
+
+def _integer(value, where: str, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SheetoptError(f"{label}: {where} must be a whole number (got {value!r})")
+    return value
+
+
+def _param_table(value, model: Model, where: str, label: str) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise SheetoptError(f"{label}: {where} must be a table like {{ a = 1.0, b = 1.0 }}")
+    out = {}
+    for key, number in value.items():
+        if key not in model.params:
+            raise SheetoptError(f"{label}: {where}.{key}: the {model.kind} model has no parameter "
+                                f"{key!r} (it has {', '.join(model.params)})")
+        out[key] = _number(number, f"{where}.{key}", label)
+    return out
+
+
+def _parse_data(table: Mapping, model: Model, label: str, path: Path | None) -> DataSet:
+    _check_keys(table, DATA_KEYS, label, "data.")
+    true = _param_table(table.get("true", {}), model, "data.true", label)
+    sources = [key for key in ("preset", "csv", "rows") if key in table]
+    if len(sources) != 1:
+        raise SheetoptError(f"{label}: [data] needs exactly one of preset, csv or rows "
+                            f"(generated data); found {', '.join(sources) or 'none'}")
+    if "preset" in table:
+        name = table["preset"]
+        if name not in data_mod.DATA_PRESETS:
+            raise SheetoptError(f"{label}: data.preset {name!r} is not one of "
+                                f"{', '.join(data_mod.DATA_PRESETS)}{_suggest(name, data_mod.DATA_PRESETS)}")
+        csv_path = data_mod.PRESET_DIR / data_mod.DATA_PRESETS[name]
+        return data_mod.read_csv(csv_path, model, true, label=f"preset {name}")
+    if "csv" in table:
+        if not isinstance(table["csv"], str):
+            raise SheetoptError(f"{label}: data.csv must be a path")
+        csv_path = Path(table["csv"])
+        if not csv_path.is_absolute() and path is not None:
+            csv_path = path.parent / csv_path
+        return data_mod.read_csv(csv_path, model, true)
+    return _generated(table, model, true, label)
+
+
+def _generated(table: Mapping, model: Model, true: Mapping, label: str) -> DataSet:
+    missing = [p for p in model.params if p not in true]
+    if missing:
+        raise SheetoptError(f"{label}: generated data needs data.true with {', '.join(missing)}")
+    rows = _integer(table["rows"], "data.rows", label)
+    if rows < 1:
+        raise SheetoptError(f"{label}: data.rows must be at least 1 (got {rows})")
+    x = table.get("x", "integers")
+    if x not in data_mod.X_KINDS:
+        raise SheetoptError(f"{label}: data.x {x!r} is not one of {', '.join(data_mod.X_KINDS)}")
+    noise = table.get("noise", "none")
+    if noise not in data_mod.NOISE_KINDS:
+        raise SheetoptError(f"{label}: data.noise {noise!r} is not one of "
+                            f"{', '.join(data_mod.NOISE_KINDS)}")
+    x_min = _number(table.get("x_min", 1), "data.x_min", label)
+    x_max = _number(table.get("x_max", 100), "data.x_max", label)
+    if x_max < x_min:
+        raise SheetoptError(f"{label}: data.x_max ({x_max:g}) is below data.x_min ({x_min:g})")
+    scale = _number(table.get("noise_scale", 1.0), "data.noise_scale", label)
+    if scale < 0:
+        raise SheetoptError(f"{label}: data.noise_scale must be >= 0 (got {scale:g})")
+    seed = _integer(table.get("seed", 0), "data.seed", label)
+    return data_mod.generate(model, true, rows, x, x_min, x_max, seed, noise, scale)
+
+
+_RANGES = {  # hyperparameter -> (test, words)
+    "lr": (lambda v: v > 0, "> 0"),
+    "mom": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "sqr_mom": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "eps": (lambda v: v >= 0, ">= 0"),
+    "wd": (lambda v: v >= 0, ">= 0"),
+    "dampening": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+}
+
+
+def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label: str) -> Sheet:
+    _check_keys(table, SHEET_KEYS, label, f"sheet {number}: ")
+    name = str(table.get("name", table.get("optimizer", f"sheet{number}")))
+    where = f"sheet {name!r}"
+    optimizer = table.get("optimizer")
+    if optimizer not in OPTIMIZERS:
+        raise SheetoptError(f"{label}: {where}: optimizer {optimizer!r} is not one of "
+                            f"{', '.join(OPTIMIZERS)}{_suggest(optimizer, OPTIMIZERS)}")
+    flavor = table.get("flavor", "lecture")
+    if flavor not in FLAVORS:
+        raise SheetoptError(f"{label}: {where}: flavor {flavor!r} is not one of "
+                            f"{', '.join(FLAVORS)}{_suggest(flavor, FLAVORS)}")
+    try:
+        rule = rule_for(optimizer, flavor)
+    except KeyError:
+        raise SheetoptError(f"{label}: {where}: optimizer {optimizer!r} has no {flavor} flavour") from None
+    hypers = _parse_hypers(table, rule, where, label)
+    flags = dict(rule.flags)
+    for flag in FLAGS:
+        if flag in table:
+            if flag not in rule.flags:
+                raise SheetoptError(f"{label}: {where}: {optimizer} ({flavor}) has no option {flag!r}")
+            if not isinstance(table[flag], bool):
+                raise SheetoptError(f"{label}: {where}: {flag} must be true or false")
+            flags[flag] = table[flag]
+    epochs = _integer(table.get("epochs", 1), f"{where}: epochs", label)
+    if epochs < 1:
+        raise SheetoptError(f"{label}: {where}: epochs must be at least 1 (got {epochs})")
+    init = {p: 1.0 for p in model.params}
+    init.update(_param_table(table.get("init", {}), model, f"{where}: init", label))
+    static = {**hypers, **flags}
+    state = _parse_state(table.get("state"), rule, static, model, where, label)
+    batch_size = _parse_batch(table.get("batch", "online"), len(data), where, label)
+    gradient = table.get("gradient", "analytic")
+    show = table.get("show", [])
+    for method in [gradient, *show] if isinstance(show, list) else [gradient, show]:
+        if method not in METHODS:
+            raise SheetoptError(f"{label}: {where}: gradient method {method!r} is not one of "
+                                f"{', '.join(METHODS)}{_suggest(method, METHODS)}")
+    h = _number(table.get("h", 0.01), f"{where}: h", label)
+    if h <= 0:
+        raise SheetoptError(f"{label}: {where}: h must be > 0 (got {h:g})")
+    schedule = _parse_schedule(table.get("schedule", rule.schedule), rule, static, where, label)
+    bound = _number(table.get("diverge_above", 1e100), f"{where}: diverge_above", label)
+    shuffle = table.get("shuffle", False)
+    if not isinstance(shuffle, bool):
+        raise SheetoptError(f"{label}: {where}: shuffle must be true or false")
+    return Sheet(name, optimizer, flavor, rule, hypers, flags, epochs, init, state, batch_size,
+                 shuffle, _integer(table.get("seed", 0), f"{where}: seed", label), gradient,
+                 h, tuple(show), schedule, bound)
+
+
+def _parse_hypers(table: Mapping, rule: Rule, where: str, label: str) -> dict[str, float]:
+    hypers = {}
+    for key in HYPERS:
+        if key in table:
+            if key not in rule.hypers:
+                raise SheetoptError(f"{label}: {where}: {rule.optimizer} ({rule.flavor}) has no "
+                                    f"hyperparameter {key!r}; it takes {', '.join(rule.hypers)}")
+            hypers[key] = _number(table[key], f"{where}: {key}", label)
+        elif key in rule.hypers:
+            if rule.hypers[key] is None:
+                raise SheetoptError(f"{label}: {where}: {key} is required for {rule.optimizer}")
+            hypers[key] = float(rule.hypers[key])
+    for key, value in hypers.items():
+        test, words = _RANGES[key]
+        if not test(value):
+            raise SheetoptError(f"{label}: {where}: {key} must be {words} (got {value:g})")
+    return hypers
+
+
+def _parse_state(value, rule: Rule, static: Mapping, model: Model, where: str, label: str):
+    names = rule.states(static)
+    if value is None:
+        value = LECTURE_RESET if rule.flavor == "lecture" else {}
+    if value == LECTURE_RESET:
+        if rule.flavor != "lecture":
+            raise SheetoptError(f"{label}: {where}: state \"lecture-reset\" is for the lecture "
+                                f"flavour; torch-flavour state starts at torch's zeros")
+        return LECTURE_RESET
+    if not isinstance(value, dict):
+        raise SheetoptError(f"{label}: {where}: state must be \"lecture-reset\" or a table of "
+                            f"{', '.join(names) or 'nothing (this rule has no state)'}")
+    state = {}
+    for key, params in value.items():
+        if key not in names:
+            known = STATE_NAMES if key not in STATE_NAMES else names
+            raise SheetoptError(f"{label}: {where}: state.{key}: {rule.optimizer} ({rule.flavor}) "
+                                f"keeps no {key!r}{_suggest(key, known)}; it keeps "
+                                f"{', '.join(names) or 'no state'}")
+        state[key] = _param_table(params, model, f"{where}: state.{key}", label)
+    return state
+
+
+def _parse_batch(value, rows: int, where: str, label: str) -> int:
+    if value == "online":
+        return 1
+    if value == "full":
+        return rows
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SheetoptError(f"{label}: {where}: batch must be \"online\", \"full\" or a size "
+                            f"(got {value!r})")
+    if not 1 <= value <= rows:
+        raise SheetoptError(f"{label}: {where}: batch size {value} must be between 1 and the "
+                            f"row count {rows}")
+    return value
+
+
+def _parse_schedule(value, rule: Rule, static: Mapping, where: str, label: str) -> Schedule:
+    options = {}
+    if isinstance(value, dict):
+        options = dict(value)
+        value = options.pop("kind", "constant")
+    if value not in SCHEDULES:
+        raise SheetoptError(f"{label}: {where}: schedule {value!r} is not one of "
+                            f"{', '.join(SCHEDULES)}{_suggest(value, SCHEDULES)}")
+    if value == "adam_ann" and "sqr_avg" not in rule.states(static):
+        raise SheetoptError(f"{label}: {where}: the adam_ann schedule needs a rule with sqr_avg")
+    allowed = ONE_CYCLE_DEFAULTS if value == "one_cycle" else {}
+    for key, option in options.items():
+        if key not in allowed:
+            raise SheetoptError(f"{label}: {where}: unknown key schedule.{key}{_suggest(key, allowed)}")
+        if key == "moms":
+            if not (isinstance(option, list) and len(option) == 3):
+                raise SheetoptError(f"{label}: {where}: schedule.moms must be three numbers")
+            options[key] = tuple(_number(m, f"{where}: schedule.moms", label) for m in option)
+        else:
+            options[key] = _number(option, f"{where}: schedule.{key}", label)
+    if value == "one_cycle" and not 0 < options.get("pct_start", 0.25) < 1:
+        raise SheetoptError(f"{label}: {where}: schedule.pct_start must be in (0, 1)")
+    return Schedule(value, options)

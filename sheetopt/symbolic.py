@@ -1,0 +1,194 @@
+"""Symbolic expressions: the value type that turns a rule into formula text.
+
+A rule, a model or a schedule is a plain function of its inputs written with arithmetic
+operators and the ``ops`` namespace it is given. Called with numpy arrays it computes; called
+with :class:`Expr` leaves it records the computation as a tree, which prints as a spreadsheet
+formula (:func:`to_excel`) or as Python source (:func:`to_python`). Both printers keep the tree's
+evaluation order exactly (parentheses wherever regrouping could change a floating-point result),
+so every rendering performs the same IEEE operations in the same order.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping
+
+Number = (int, float)
+
+
+class Expr:
+    """A node: ``op`` names the operation, ``args`` holds child nodes or a leaf's payload."""
+
+    __slots__ = ("op", "args")
+
+    def __init__(self, op: str, *args):
+        self.op = op
+        self.args = args
+
+    # arithmetic -------------------------------------------------------------------------
+    def __add__(self, other): return Expr("+", self, lift(other))
+    def __radd__(self, other): return Expr("+", lift(other), self)
+    def __sub__(self, other): return Expr("-", self, lift(other))
+    def __rsub__(self, other): return Expr("-", lift(other), self)
+    def __mul__(self, other): return Expr("*", self, lift(other))
+    def __rmul__(self, other): return Expr("*", lift(other), self)
+    def __truediv__(self, other): return Expr("/", self, lift(other))
+    def __rtruediv__(self, other): return Expr("/", lift(other), self)
+    def __neg__(self): return Expr("neg", self)
+
+    def __pow__(self, exponent):
+        if not isinstance(exponent, int) or exponent < 1:
+            raise TypeError("Expr supports only positive integer powers; use ops.power")
+        return Expr("^", self, Expr("const", exponent))
+
+    def __lt__(self, other): return Expr("<", self, lift(other))
+    def __gt__(self, other): return Expr(">", self, lift(other))
+    def __le__(self, other): return Expr("<=", self, lift(other))
+    def __ge__(self, other): return Expr(">=", self, lift(other))
+
+    def __bool__(self):
+        raise TypeError("a symbolic value has no truth value; use ops.where")
+
+    def __repr__(self) -> str:
+        return f"Expr({to_python(self)})"
+
+
+def var(name: str) -> Expr:
+    """A named input: a cell reference in a formula, a local variable in Python source."""
+    return Expr("var", name)
+
+
+def lift(value) -> Expr:
+    if isinstance(value, Expr):
+        return value
+    if isinstance(value, bool):
+        return Expr("const", int(value))
+    if isinstance(value, Number) or hasattr(value, "__float__"):
+        return Expr("const", value if isinstance(value, int) else float(value))
+    raise TypeError(f"cannot use {type(value).__name__} in a formula")
+
+
+# binding strength of each operator; a higher number binds tighter
+_PRECEDENCE = {"<": 0, ">": 0, "<=": 0, ">=": 0, "=": 0, "+": 1, "-": 1, "*": 2, "/": 2, "^": 3}
+
+
+def _const_text(value, python: bool) -> str:
+    if isinstance(value, int):
+        text = str(value)
+    elif math.isinf(value) or math.isnan(value):
+        raise ValueError(f"{value} cannot be written into a formula")
+    else:
+        text = repr(float(value))
+        if not python:
+            text = text.upper()  # 1e-08 -> 1E-08, the spreadsheet spelling
+            if text.endswith(".0"):
+                text = text[:-2]
+    return f"({text})" if text.startswith("-") else text
+
+
+class _Printer:
+    """Prints a tree in one target syntax; subclasses name the functions and operators."""
+
+    python = False
+
+    def __init__(self, name_of: Callable[[str], str]):
+        self.name_of = name_of
+
+    def text(self, node: Expr) -> tuple[str, int]:
+        """Returns (text, precedence); atoms have precedence 9."""
+        op = node.op
+        if op == "var":
+            return self.name_of(node.args[0]), 9
+        if op == "const":
+            return _const_text(node.args[0], self.python), 9
+        if op == "neg":
+            inner, _ = self.text(node.args[0])
+            return f"(-({inner}))" if not inner.isidentifier() else f"(-{inner})", 9
+        if op == "call":
+            name, *children = node.args
+            inner = ",".join(self.text(child)[0] for child in children)
+            return f"{self.function(name)}({inner})", 9
+        if op == "where":
+            cond, yes, no = (self.text(child)[0] for child in node.args)
+            return self.conditional(cond, yes, no), 9
+        prec = _PRECEDENCE[op]
+        left, left_prec = self.text(node.args[0])
+        right, right_prec = self.text(node.args[1])
+        if left_prec < prec:
+            left = f"({left})"
+        if right_prec <= prec:
+            right = f"({right})"
+        return f"{left}{self.operator(op)}{right}", prec
+
+    def function(self, name: str) -> str:
+        raise NotImplementedError
+
+    def operator(self, op: str) -> str:
+        return op
+
+    def conditional(self, cond: str, yes: str, no: str) -> str:
+        raise NotImplementedError
+
+
+class _ExcelPrinter(_Printer):
+    _FUNCTIONS = {"sqrt": "SQRT", "cos": "COS", "maximum": "MAX", "minimum": "MIN", "abs": "ABS"}
+
+    def function(self, name):
+        return self._FUNCTIONS[name]
+
+    def conditional(self, cond, yes, no):
+        return f"IF({cond},{yes},{no})"
+
+    def text(self, node):
+        if node.op == "const" and node.args[0] == "pi":
+            return "PI()", 9
+        return super().text(node)
+
+
+class _PythonPrinter(_Printer):
+    python = True
+
+    def function(self, name):
+        return name
+
+    def operator(self, op):
+        return {"^": "**", "=": "=="}.get(op, op)
+
+    def conditional(self, cond, yes, no):
+        return f"({yes} if {cond} else {no})"
+
+    def text(self, node):
+        if node.op == "const" and node.args[0] == "pi":
+            return "pi", 9
+        return super().text(node)
+
+
+def to_excel(node, refs: Mapping[str, str] | Callable[[str], str]) -> str:
+    """Formula text (with the leading ``=``) for ``node``; ``refs`` maps each variable to a cell."""
+    name_of = refs if callable(refs) else refs.__getitem__
+    return "=" + _ExcelPrinter(name_of).text(lift(node))[0]
+
+
+def to_python(node, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
+    """Python expression text for ``node``; functions print as sqrt, cos, maximum, minimum, abs."""
+    name_of = (lambda n: n) if names is None else (names if callable(names) else names.__getitem__)
+    return _PythonPrinter(name_of).text(lift(node))[0]
+
+
+def variables(node) -> set[str]:
+    """The names of the variables a tree reads."""
+    found: set[str] = set()
+    stack = [lift(node)]
+    while stack:
+        item = stack.pop()
+        if item.op == "var":
+            found.add(item.args[0])
+        elif item.op not in ("const",):
+            stack.extend(child for child in item.args if isinstance(child, Expr))
+    return found
+
+
+def evaluate(node, values: Mapping[str, float]) -> float:
+    """Evaluates a tree with Python floats (used to check printers, not on hot paths)."""
+    namespace = dict(values, sqrt=math.sqrt, cos=math.cos, maximum=max, minimum=min, abs=abs,
+                     pi=math.pi)
+    return eval(to_python(node), {"__builtins__": {}}, namespace)  # noqa: S307 - our own text

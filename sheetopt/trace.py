@@ -1,0 +1,101 @@
+"""The record of a run: every step, every data row visited, and a summary per epoch."""
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+
+@dataclass
+class Trace:
+    """What one sheet's run did.
+
+    ``steps`` holds one entry per optimizer step (columns in the order of :meth:`step_columns`),
+    ``rows`` one entry per data row visited (with the row's prediction and squared error at the
+    parameters of its step), ``epochs`` one entry per epoch. ``start`` gives the parameters,
+    optimizer state and lr the run started from (after any lecture-reset warm-up).
+    """
+
+    sheet: str
+    params: tuple[str, ...]
+    state_names: tuple[str, ...]
+    steps: dict[str, np.ndarray]
+    rows: dict[str, np.ndarray]
+    epochs: dict[str, np.ndarray]
+    start: dict[str, float]
+    diverged_at: tuple[int, int] | None = None  # (epoch, step), both counted from 1
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.steps["step"])
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    def final(self) -> dict[str, float]:
+        """The parameters after the last recorded step (the start when nothing was recorded)."""
+        if len(self) == 0:
+            return {p: self.start[p] for p in self.params}
+        return {p: float(self.steps[f"new_{p}"][-1]) for p in self.params}
+
+    def final_state(self) -> dict[str, float]:
+        if len(self) == 0:
+            return {k: v for k, v in self.start.items() if k not in self.params and k != "lr"}
+        return {f"{s}_{p}": float(self.steps[f"{s}_{p}"][-1])
+                for s in self.state_names for p in self.params}
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.steps)
+
+    def rows_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def epochs_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.epochs)
+
+    def to_csv(self) -> str:
+        """Every step as CSV; floats written with 17 significant digits, so they read back
+        exactly."""
+        out = io.StringIO()
+        self.to_dataframe().to_csv(out, index=False, float_format="%.17g", lineterminator="\n")
+        return out.getvalue()
+
+    def to_json(self) -> str:
+        """The whole trace as JSON (steps, rows, epochs, start, divergence); floats exact,
+        non-finite values as null."""
+        document = {
+            "sheet": self.sheet,
+            "params": list(self.params),
+            "state": list(self.state_names),
+            "start": self.start,
+            "diverged_at": list(self.diverged_at) if self.diverged_at else None,
+            "meta": self.meta,
+            "epochs": _columns(self.epochs),
+            "steps": _columns(self.steps),
+        }
+        return json.dumps(_finite(document), indent=1)
+
+
+def _columns(table: Mapping[str, np.ndarray]) -> dict:
+    return {name: column.tolist() for name, column in table.items()}
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
