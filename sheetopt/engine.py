@@ -77,8 +77,10 @@ def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan: list[list[np.ndarray]], record: bool = False,
-             annealing: bool = True, t0: int = 0) -> Result:
-    """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`."""
+             annealing: bool = True, t0: int = 0, progress=None) -> Result:
+    """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
+
+    ``progress``, when given, is called with the number of steps done after each epoch."""
     model, rule, static = spec.model, sheet.rule, sheet.static
     x, y = spec.data.x, spec.data.y
     names, state_names = model.params, rule.states(static)
@@ -135,6 +137,8 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
                 if k == 0:
                     epoch_lr[e] = np.broadcast_to(step_hp["lr"], (C, 1))[:, 0]
             epoch_params[e] = params
+            if progress is not None:
+                progress(len(epoch))
             if best is not None:
                 scale = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)
                 lr, best = anneal(lr, scale[:, None], best, ops)
@@ -194,7 +198,7 @@ class _Recorder:
         return stack(self.steps), stack(self.rows)
 
 
-def run(spec: Spec, sheet: Sheet | str) -> Trace:
+def run(spec: Spec, sheet: Sheet | str, progress=None) -> Trace:
     """Runs one sheet and returns its full trace."""
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
@@ -202,7 +206,7 @@ def run(spec: Spec, sheet: Sheet | str) -> Trace:
     state = start_state(spec, sheet, hp)
     params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
-    result = simulate(spec, sheet, hp, params, state, plan, record=True)
+    result = simulate(spec, sheet, hp, params, state, plan, record=True, progress=progress)
     return to_trace(spec, sheet, params, state, result)
 
 

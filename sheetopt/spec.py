@@ -51,7 +51,7 @@ class Sheet:
     h: float = 0.01
     show: tuple[str, ...] = ()  # finite-difference estimates to record beside the gradient
     schedule: Schedule = field(default_factory=Schedule)
-    diverge_above: float = 1e100
+    diverge_above: float = 1e30
 
     @property
     def static(self) -> dict:
@@ -293,7 +293,7 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     if h <= 0:
         raise SheetoptError(f"{label}: {where}: h must be > 0 (got {h:g})")
     schedule = _parse_schedule(table.get("schedule", rule.schedule), rule, static, where, label)
-    bound = _number(table.get("diverge_above", 1e100), f"{where}: diverge_above", label)
+    bound = _number(table.get("diverge_above", 1e30), f"{where}: diverge_above", label)
     shuffle = table.get("shuffle", False)
     if not isinstance(shuffle, bool):
         raise SheetoptError(f"{label}: {where}: shuffle must be true or false")

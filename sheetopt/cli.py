@@ -1,0 +1,54 @@
+"""The ``sheetopt`` command line: one module per command under sheetopt/commands/."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import SheetoptError
+
+COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep")
+
+DESCRIPTION = """\
+Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet.
+
+A run spec (TOML) or a preset name (lesson5, lesson2, quadratic, ...) says which data, model and
+optimizer sheets to run. Try:
+  sheetopt compare lesson5
+  sheetopt trace lesson5 --sheet adam -o adam.csv
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sheetopt", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"sheetopt {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"sheetopt.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"sheetopt.commands.{name}":
+                raise
+            continue  # a command not built yet
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except SheetoptError as exc:
+        print(f"sheetopt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sheetopt: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
