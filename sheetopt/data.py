@@ -92,8 +92,9 @@ def generate(model: Model, true: Mapping[str, float], rows: int, x: str, x_min: 
         ys = ys + rng.uniform(0.0, noise_scale, size=rows)
     elif noise == "normal":
         ys = ys + rng.normal(0.0, noise_scale, size=rows)
-    source = (f"generated: {model.formula} with {_describe(true)}, {rows} rows, x {x} in "
-              f"[{x_min:g}, {x_max:g}], noise {noise}"
+    interval = f"[{x_min:g}, {x_max:g})" if x == "uniform" else f"[{x_min:g}, {x_max:g}]"
+    source = (f"generated: {model.formula} with {_describe(true)}, x {x} in {interval}, "
+              f"noise {noise}"
               + (f" (scale {noise_scale:g})" if noise != "none" else "") + f", seed {seed}")
     return DataSet(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), source, dict(true))
 

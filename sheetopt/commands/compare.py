@@ -1,0 +1,136 @@
+"""sheetopt compare: every sheet's loss per epoch and final parameters, side by side."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .. import report
+from ..errors import SheetoptError
+from ..files import check_target
+from ..spec import Spec, load
+from . import add_command
+
+FORMATS = ("table", "csv", "json", "markdown")
+MAX_EPOCH_COLUMNS = 8  # wider tables show the first and last epochs around a gap
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers, "compare",
+        "Run every sheet of a spec and compare loss per epoch, final parameters and distance "
+        "to the true parameters.",
+        "sheetopt compare lesson5 --plot lesson5.png")
+    parser.add_argument("spec", help="a run spec (.toml) or a preset name: lesson5, lesson2, ...")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="also draw loss per epoch (log scale) and the fitted lines")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing plot file")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    spec = load(args.spec)
+    if args.plot:
+        if not args.plot.lower().endswith(".png"):
+            raise SheetoptError(f"{args.plot}: the plot is written as PNG; name it *.png")
+        check_target(args.plot, args.force)
+    summaries = report.summarize(spec, report.run_all(spec))
+    print(render(spec, summaries, args.format), end="")
+    if args.plot:
+        from ..plots import compare_plot
+
+        compare_plot(spec, summaries, args.plot, args.force)
+    return 0
+
+
+def render(spec: Spec, summaries: list[report.Summary], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(_document(spec, summaries), indent=1) + "\n"
+    if fmt == "csv":
+        return _csv(spec, summaries)
+    return _tables(spec, summaries, markdown=fmt == "markdown")
+
+
+def _status(summary: report.Summary) -> str:
+    if summary.diverged_at:
+        epoch, step = summary.diverged_at
+        return f"DIVERGED at epoch {epoch}, step {step}"
+    return "ok"
+
+
+def _document(spec: Spec, summaries) -> dict:
+    from ..trace import _finite
+
+    return _finite({
+        "title": spec.title,
+        "data": report.describe_data(spec),
+        "params": list(spec.model.params),
+        "true": dict(spec.data.true),
+        "sheets": [{
+            "name": s.name, "optimizer": s.optimizer, "flavor": s.flavor,
+            "epochs": [dict(zip(s.epochs, values)) for values in zip(*s.epochs.values())],
+            "final": s.final, "distance": s.distance,
+            "diverged_at": list(s.diverged_at) if s.diverged_at else None,
+        } for s in summaries],
+    })
+
+
+def _csv(spec: Spec, summaries) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    params = list(spec.model.params)
+    writer.writerow(["sheet", "optimizer", "flavor", "epoch", "lecture_rmse", "rmse", "lr",
+                     *params, "distance", "diverged"])
+    for s in summaries:
+        for i, epoch in enumerate(s.epochs["epoch"]):
+            writer.writerow([s.name, s.optimizer, s.flavor, epoch,
+                             *(repr(s.epochs[k][i]) for k in ("lecture_rmse", "rmse", "lr")),
+                             *(repr(s.epochs[p][i]) for p in params),
+                             "" if s.distance is None else repr(s.distance),
+                             str(bool(s.diverged_at)).lower()])
+    return out.getvalue()
+
+
+def _epoch_columns(count: int) -> list[int | None]:
+    if count <= MAX_EPOCH_COLUMNS:
+        return list(range(count))
+    half = MAX_EPOCH_COLUMNS // 2
+    return [*range(half), None, *range(count - half, count)]
+
+
+def _grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+    def line(cells):
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)]) + "\n"
+
+
+def _tables(spec: Spec, summaries, markdown: bool) -> str:
+    heading = (lambda text: f"\n### {text}\n\n") if markdown else (lambda text: f"\n{text}\n")
+    out = [f"## {spec.title}\n\n" if markdown else f"{spec.title}\n", report.describe_data(spec) + "\n"]
+    most = max(len(s.epochs["epoch"]) for s in summaries)
+    columns = _epoch_columns(most)
+    for key, title in (("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
+                                        "-- the lecture's \"rmse\" cell, a root of the sum"),
+                       ("rmse", "True RMSE per epoch: sqrt(MEAN of err^2 over the epoch's rows)")):
+        headers = ["sheet", "optimizer", "flavor",
+                   *("..." if c is None else str(c + 1) for c in columns)]
+        rows = []
+        for s in summaries:
+            values = s.epochs[key]
+            cells = ["..." if c is None else (f"{values[c]:.6g}" if c < len(values) else "-")
+                     for c in columns]
+            rows.append([s.name, s.optimizer, s.flavor, *cells])
+        out += [heading(title), _grid(headers, rows, markdown)]
+    params = list(spec.model.params)
+    headers = ["sheet", "optimizer", "flavor", *params, "distance to truth", "status"]
+    rows = [[s.name, s.optimizer, s.flavor, *(f"{s.final[p]:.6g}" for p in params),
+             "-" if s.distance is None else f"{s.distance:.6g}", _status(s)] for s in summaries]
+    out += [heading("Final parameters"), _grid(headers, rows, markdown)]
+    return "".join(out)

@@ -1,0 +1,42 @@
+"""sheetopt trace: every step of one sheet, as CSV or JSON at full precision."""
+from __future__ import annotations
+
+import sys
+
+from .. import engine
+from ..files import check_target, write_text
+from ..spec import load
+from . import add_command
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers, "trace",
+        "Write every step of one sheet: x, y, each parameter before, its gradient and after, "
+        "prediction, loss, lr, finite differences when the spec shows them, and the optimizer "
+        "state after the step. Floats are written so that they read back exactly.",
+        "sheetopt trace lesson5 --sheet adam --format csv -o adam.csv")
+    parser.add_argument("spec", help="a run spec (.toml) or a preset name")
+    parser.add_argument("--sheet", help="the sheet to trace (default: the first)")
+    parser.add_argument("--format", choices=("csv", "json"), default="csv")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    spec = load(args.spec)
+    if args.output:
+        check_target(args.output, args.force)
+    sheet = spec.sheet(args.sheet) if args.sheet else spec.sheets[0]
+    trace = engine.run(spec, sheet)
+    text = trace.to_csv() if args.format == "csv" else trace.to_json() + "\n"
+    if args.output:
+        write_text(args.output, text, args.force)
+    else:
+        sys.stdout.write(text)
+    if trace.diverged_at:
+        epoch, step = trace.diverged_at
+        print(f"sheetopt trace: sheet {sheet.name!r} diverged at epoch {epoch}, step {step}; "
+              f"the trace stops before that step", file=sys.stderr)
+    return 0

@@ -1,0 +1,56 @@
+"""Pictures: loss per epoch for every sheet, and the fitted curves over the data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SheetoptError
+from .files import atomic_output
+from .report import Summary
+from .spec import Spec
+
+
+def pyplot():
+    """matplotlib's pyplot on a file-only backend, or a clear error saying how to install it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SheetoptError("plotting needs matplotlib: pip install 'sheetopt[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def compare_plot(spec: Spec, summaries: list[Summary], path: str | Path, force: bool) -> None:
+    """Two panels: loss (true RMSE) per epoch on a log scale, and the fitted curves over the data."""
+    plt = pyplot()
+    fig, (losses, fits) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for summary in summaries:
+        rmse = np.asarray(summary.epochs["rmse"])
+        label = summary.name + (" (diverged)" if summary.diverged_at else "")
+        line, = losses.plot(summary.epochs["epoch"], rmse, marker="o", markersize=3, label=label)
+        if summary.diverged_at:
+            losses.plot(summary.epochs["epoch"][-1:], rmse[-1:], "x", color=line.get_color(),
+                        markersize=10)
+    losses.set(yscale="log", xlabel="epoch", ylabel="RMSE over the epoch's rows (log scale)",
+               title="loss per epoch")
+    losses.xaxis.get_major_locator().set_params(integer=True)
+    losses.legend(fontsize=8)
+    x, y = spec.data.x, spec.data.y
+    fits.scatter(x, y, s=12, color="black", label="data", zorder=3)
+    grid = np.linspace(x.min(), x.max(), 200)
+    for summary in summaries:
+        if not summary.diverged_at:
+            fits.plot(grid, spec.model.predict(summary.final, grid), label=summary.name)
+    if all(p in spec.data.true for p in spec.model.params):
+        fits.plot(grid, spec.model.predict(spec.data.true, grid), "k--", label="true")
+    fits.set(xlabel=spec.data.headers[0], ylabel=spec.data.headers[1],
+             title=f"fitted {spec.model.formula} (final parameters)")
+    fits.legend(fontsize=8)
+    fig.suptitle(spec.title)
+    fig.tight_layout()
+    with atomic_output(path, force) as temp:
+        fig.savefig(temp, format="png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,57 @@
+"""Comparing the sheets of a spec: per-epoch losses, final parameters, distance to the truth."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import engine
+from .progress import Progress
+from .spec import Spec
+from .trace import Trace
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One sheet's outcome."""
+
+    name: str
+    optimizer: str
+    flavor: str
+    epochs: dict  # epoch, lecture_rmse, rmse, lr, <params> per finished epoch
+    final: dict[str, float]
+    distance: float | None  # Euclidean distance of the final parameters to the true ones
+    diverged_at: tuple[int, int] | None
+
+
+def run_all(spec: Spec) -> dict[str, Trace]:
+    """Runs every sheet (with a progress bar on a terminal)."""
+    total = sum(sheet.epochs * -(-len(spec.data) // sheet.batch_size) for sheet in spec.sheets)
+    bar = Progress(total)
+    traces = {}
+    for sheet in spec.sheets:
+        bar.label = sheet.name
+        traces[sheet.name] = engine.run(spec, sheet, progress=bar.advance)
+    bar.close()
+    return traces
+
+
+def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
+    out = []
+    for sheet in spec.sheets:
+        trace = traces[sheet.name]
+        final = trace.final()
+        true = spec.data.true
+        distance = (math.sqrt(sum((final[p] - true[p]) ** 2 for p in spec.model.params))
+                    if all(p in true for p in spec.model.params) else None)
+        epochs = {k: [float(v) for v in column] for k, column in trace.epochs.items()}
+        epochs["epoch"] = [int(e) for e in epochs["epoch"]]
+        out.append(Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final, distance,
+                           trace.diverged_at))
+    return out
+
+
+def describe_data(spec: Spec) -> str:
+    true = ", ".join(f"{p} = {spec.data.true[p]:g}" for p in spec.model.params
+                     if p in spec.data.true)
+    return (f"data: {spec.data.source} ({len(spec.data)} rows); model {spec.model.formula}"
+            + (f"; true {true}" if true else ""))
