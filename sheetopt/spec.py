@@ -148,10 +148,10 @@ def _suggest(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _check_keys(table: Mapping, allowed, label: str, prefix: str) -> None:
+def _check_keys(table: Mapping, allowed, label: str, prefix: str, where: str = "") -> None:
     for key in table:
         if key not in allowed:
-            raise SheetoptError(f"{label}: unknown key {prefix}{key}{_suggest(key, allowed)}")
+            raise SheetoptError(f"{label}: {where}unknown key {prefix}{key}{_suggest(key, allowed)}")
 
 
 def _table(raw: Mapping, key: str, label: str, required: bool = True) -> Mapping:
@@ -251,7 +251,7 @@ _RANGES = {  # hyperparameter -> (test, words)
 
 
 def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label: str) -> Sheet:
-    _check_keys(table, SHEET_KEYS, label, f"sheet {number}: ")
+    _check_keys(table, SHEET_KEYS, label, "", where=f"sheet {number}: ")
     name = str(table.get("name", table.get("optimizer", f"sheet{number}")))
     where = f"sheet {name!r}"
     optimizer = table.get("optimizer")

@@ -64,7 +64,8 @@ def _document(spec: Spec, summaries) -> dict:
 
     return _finite({
         "title": spec.title,
-        "data": report.describe_data(spec),
+        "data": spec.data.source,
+        "rows": len(spec.data),
         "params": list(spec.model.params),
         "true": dict(spec.data.true),
         "sheets": [{
