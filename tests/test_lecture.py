@@ -1,0 +1,258 @@
+"""The lecture's numbers: the stored basic epoch, and every lesson-5 sheet against a plain
+reimplementation of SPEC.md written here (loops over rows with Python floats, no engine code)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sheetopt import cli, engine, spec as spec_mod
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+LECTURE_DIR = SHARED / "lecture"
+needs_shared = pytest.mark.skipif(not (LECTURE_DIR / "basic-epoch.csv").exists(),
+                                  reason=f"the lecture files are not at {LECTURE_DIR}")
+REL = 1e-12
+
+# basic-epoch.csv column -> trace column
+BASIC_COLUMNS = {"x": "x", "y": "y", "b": "b", "a": "a", "pred": "pred", "err2": "loss",
+                 "est_de_db": "forward_b", "est_de_da": "forward_a", "de_db": "grad_b",
+                 "de_da": "grad_a", "new_b": "new_b", "new_a": "new_a"}
+
+
+def read_float_csv(text: str) -> dict[str, list[float]]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return {key: [float(row[key]) if row[key] != "" else math.nan for row in rows]
+            for key in rows[0]}
+
+
+def assert_close(actual, expected, what: str, rel: float = REL) -> None:
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rel, atol=0, err_msg=what)
+
+
+# --- (a) the stored basic epoch --------------------------------------------------------------
+@pytest.fixture
+def basic_epoch_spec(tmp_path: Path) -> Path:
+    stored = read_float_csv((LECTURE_DIR / "basic-epoch.csv").read_text())
+    data = os.path.relpath(LECTURE_DIR / "graddesc-data.csv", tmp_path)  # relative to the spec
+    path = tmp_path / "basic-epoch.toml"
+    path.write_text(f"""
+[data]
+csv = "{data}"
+[model]
+kind = "linear"
+[[sheet]]
+name = "basic"
+optimizer = "sgd"
+flavor = "lecture"
+lr = 0.0001
+epochs = 1
+show = ["forward"]
+h = 0.01
+init = {{ a = {stored['a'][0]!r}, b = {stored['b'][0]!r} }}
+""")
+    return path
+
+
+def check_basic_epoch(trace_csv: str) -> None:
+    stored = read_float_csv((LECTURE_DIR / "basic-epoch.csv").read_text())
+    ours = read_float_csv(trace_csv)
+    assert len(ours["step"]) == len(stored["x"]) == 29
+    for theirs, mine in BASIC_COLUMNS.items():
+        assert_close(ours[mine], stored[theirs], f"{theirs} (trace column {mine})")
+
+
+@needs_shared
+def test_trace_reproduces_stored_basic_epoch_in_process(basic_epoch_spec, capsys):
+    assert cli.main(["trace", str(basic_epoch_spec)]) == 0
+    out, err = capsys.readouterr()
+    check_basic_epoch(out)
+
+
+@needs_shared
+def test_trace_reproduces_stored_basic_epoch_via_python_m(basic_epoch_spec, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sheetopt", "trace", str(basic_epoch_spec),
+                             "--format", "csv"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    check_basic_epoch(result.stdout)
+
+
+@needs_shared
+def test_stored_finite_differences_exceed_analytic_by_the_curvature():
+    # A fact of the stored data the trace must show: est - analytic = h for b, h*x^2 for a.
+    stored = read_float_csv((LECTURE_DIR / "basic-epoch.csv").read_text())
+    x = np.array(stored["x"])
+    diff_b = np.array(stored["est_de_db"]) - np.array(stored["de_db"])
+    diff_a = np.array(stored["est_de_da"]) - np.array(stored["de_da"])
+    np.testing.assert_allclose(diff_b, 0.01, rtol=1e-8)
+    np.testing.assert_allclose(diff_a, 0.01 * x ** 2, rtol=1e-8)
+
+
+# --- (b) the lesson-5 sheets against a plain reimplementation --------------------------------
+# SPEC.md, sheet by sheet: rule, lr after reset, betas, start averages and warm-up passes.
+LECTURE_SHEETS = {
+    "basic": dict(rule="sgd", lr=0.0001, start={}, passes=0),
+    "momentum": dict(rule="momentum", lr=0.0001, beta1=0.9, start={"m": 0.0}, passes=1),
+    "rmsprop": dict(rule="rmsprop", lr=0.02, beta2=0.9, start={"s": 10000.0}, passes=2),
+    "adam": dict(rule="adam", lr=1.0, beta1=0.9, beta2=0.9, start={"m": 0.0, "s": 10000.0},
+                 passes=2),
+    "adam_ann": dict(rule="adam", lr=1.0, beta1=0.9, beta2=0.95,
+                     start={"m": 0.0, "s": 10000.0}, passes=2, anneal=True),
+}
+STATE_COLUMN = {"m": "grad_avg", "s": "sqr_avg"}
+
+
+def lecture_row(sheet: dict, lr: float, a: float, b: float, m: dict, s: dict, x: float, y: float):
+    """One row of a lecture sheet, as SPEC.md words it. Returns the row's record."""
+    pred = b + a * x
+    err2 = (y - pred) ** 2
+    de_db = 2 * (pred - y)
+    de_da = x * de_db
+    params, grads = {"a": a, "b": b}, {"a": de_da, "b": de_db}
+    new, new_m, new_s = {}, dict(m), dict(s)
+    for p in ("a", "b"):
+        g = grads[p]
+        if sheet["rule"] == "sgd":
+            new[p] = params[p] - lr * g
+        elif sheet["rule"] == "momentum":
+            new_m[p] = sheet["beta1"] * m[p] + (1 - sheet["beta1"]) * g
+            new[p] = params[p] - lr * new_m[p]
+        elif sheet["rule"] == "rmsprop":
+            new_s[p] = sheet["beta2"] * s[p] + (1 - sheet["beta2"]) * g ** 2
+            new[p] = params[p] - lr * g / math.sqrt(s[p])  # the average BEFORE this row
+        else:  # adam: both averages include this row; no bias correction, no epsilon
+            new_m[p] = sheet["beta1"] * m[p] + (1 - sheet["beta1"]) * g
+            new_s[p] = sheet["beta2"] * s[p] + (1 - sheet["beta2"]) * g ** 2
+            new[p] = params[p] - lr * new_m[p] / math.sqrt(new_s[p])
+    return {"a": a, "b": b, "grad_a": de_da, "grad_b": de_db, "new_a": new["a"],
+            "new_b": new["b"], "pred": pred, "loss": err2, "lr": lr,
+            "m": new_m, "s": new_s}
+
+
+def lecture_pass(sheet: dict, rows, lr: float, a: float, b: float, m: dict, s: dict):
+    records = []
+    for x, y in rows:
+        record = lecture_row(sheet, lr, a, b, m, s, x, y)
+        records.append(record)
+        a, b, m, s = record["new_a"], record["new_b"], record["m"], record["s"]
+    return records, a, b, m, s
+
+
+def lecture_reference(sheet: dict, rows, epochs: int):
+    """The reset macro, then ``epochs`` x "onestep" with adam_ann's annealing between epochs."""
+    m = {p: sheet["start"].get("m", 0.0) for p in "ab"}
+    s = {p: sheet["start"].get("s", 0.0) for p in "ab"}
+    for _ in range(sheet["passes"]):  # warm-up: from a = b = 1, keep only the averages
+        _, _, _, m, s = lecture_pass(sheet, rows, sheet["lr"], 1.0, 1.0, m, s)
+    start = {"m": dict(m), "s": dict(s)}
+    a, b, lr = 1.0, 1.0, sheet["lr"]
+    best = math.sqrt(s["b"]) + math.sqrt(s["a"])
+    steps, epoch_table = [], []
+    for epoch in range(1, epochs + 1):
+        records, a, b, m, s = lecture_pass(sheet, rows, lr, a, b, m, s)
+        steps += records
+        epoch_table.append({"epoch": epoch, "lr": lr, "a": a, "b": b,
+                            "lecture_rmse": math.sqrt(sum(r["loss"] for r in records))})
+        if sheet.get("anneal"):
+            g2 = math.sqrt(s["b"]) + math.sqrt(s["a"])
+            if g2 / best > 2:
+                lr = lr / 4
+            if g2 < best:
+                best = g2
+    return start, steps, epoch_table, lr
+
+
+@pytest.fixture(scope="module")
+def lesson5():
+    return spec_mod.load("lesson5")
+
+
+def lecture_rows(spec):
+    return list(zip(spec.data.x.tolist(), spec.data.y.tolist()))
+
+
+def check_against_reference(spec, sheet, reference: dict, epochs: int):
+    trace = engine.run(spec, sheet)
+    start, steps, epoch_table, _ = lecture_reference(reference, lecture_rows(spec), epochs)
+    assert trace.diverged_at is None
+    assert len(trace) == len(steps) == 29 * epochs
+    for key, column in STATE_COLUMN.items():
+        if key in reference["start"]:
+            for p in "ab":
+                assert_close(trace.start[f"{column}_{p}"], start[key][p], f"start {column}_{p}")
+    for column in ("a", "b", "grad_a", "grad_b", "new_a", "new_b", "pred", "loss", "lr"):
+        assert_close(trace.steps[column], [r[column] for r in steps], f"{sheet.name}: {column}")
+    for key, column in STATE_COLUMN.items():
+        if key in reference["start"]:
+            for p in "ab":
+                assert_close(trace.steps[f"{column}_{p}"], [r[key][p] for r in steps],
+                             f"{sheet.name}: {column}_{p}")
+        else:
+            assert f"{column}_a" not in trace.steps
+    for column in ("lecture_rmse", "lr", "a", "b"):
+        assert_close(trace.epochs[column], [e[column] for e in epoch_table],
+                     f"{sheet.name}: epoch {column}")
+    return trace
+
+
+@pytest.mark.parametrize("name", list(LECTURE_SHEETS))
+def test_lesson5_sheet_equals_plain_reimplementation(lesson5, name):
+    sheet = lesson5.sheet(name)
+    assert sheet.state == "lecture-reset" and sheet.epochs == 5
+    assert sheet.init == {"a": 1.0, "b": 1.0}
+    check_against_reference(lesson5, sheet, LECTURE_SHEETS[name], 5)
+
+
+def test_adam_ann_lr_after_each_epoch_over_a_long_run(lesson5):
+    # Five epochs from reset never anneal; run on until lr has been divided several times. The
+    # engine's epoch table shows the lr each epoch ran with, i.e. the lr after the epoch before.
+    epochs = 25
+    sheet = replace(lesson5.sheet("adam_ann"), epochs=epochs)
+    trace = check_against_reference(lesson5, sheet, LECTURE_SHEETS["adam_ann"], epochs)
+    _, _, table, lr_after_last = lecture_reference(LECTURE_SHEETS["adam_ann"],
+                                                   lecture_rows(lesson5), epochs)
+    lrs = [e["lr"] for e in table]
+    assert len(set(lrs)) >= 4, "annealing should have fired several times"
+    # the lr the stored workbook shows (0.00390625 = 1/4^4) is reached along the way
+    assert 0.00390625 in lrs
+    # one more epoch shows the lr the last epoch ended with
+    longer = engine.run(lesson5, replace(sheet, epochs=epochs + 1))
+    assert longer.epochs["lr"][-1] == lr_after_last
+    assert trace.epochs["lr"].tolist() == lrs
+    # what the annealing is for: adam at lr 1 keeps wandering, adam_ann settles on the answer
+    adam = engine.run(lesson5, replace(lesson5.sheet("adam"), epochs=epochs))
+    assert trace.epochs["lecture_rmse"][-1] < 1 < adam.epochs["lecture_rmse"][-1]
+    assert abs(trace.final()["b"] - 30) < 0.05 and abs(trace.final()["a"] - 2) < 0.01
+
+
+def test_lesson5_reproduces_the_lecture_outcomes(lesson5):
+    # "From reset, 5 epochs give an intercept of about 1.3 for basic, 3.3 for rmsprop and 28
+    # for adam (lr 1)" -- SPEC.md, from the lecture.
+    expected_b = {"basic": 1.3, "rmsprop": 3.3, "adam": 28.0}
+    rows = lecture_rows(lesson5)
+    for name, b in expected_b.items():
+        final = engine.run(lesson5, name).final()
+        _, steps, _, _ = lecture_reference(LECTURE_SHEETS[name], rows, 5)
+        assert abs(final["b"] - b) < 0.05 * b, (name, final)
+        assert abs(steps[-1]["new_b"] - b) < 0.05 * b
+    # at lr 1 adam's loss does not fall steadily: lr is too high, which annealing addresses
+    adam = engine.run(lesson5, "adam")
+    assert np.any(np.diff(adam.epochs["lecture_rmse"]) > 0)
+
+
+@needs_shared
+def test_lesson5_runs_on_the_shared_lecture_rows(lesson5):
+    stored = read_float_csv((LECTURE_DIR / "graddesc-data.csv").read_text())
+    assert lesson5.data.x.tolist() == stored["x"]
+    assert lesson5.data.y.tolist() == stored["y"]
