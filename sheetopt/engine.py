@@ -237,16 +237,23 @@ def to_trace(spec: Spec, sheet: Sheet, params: np.ndarray, state: Mapping[str, n
                        "gradient": sheet.gradient, "batch_size": sheet.batch_size})
 
 
+def epoch_losses(sum_err2, rows, ops):
+    """An epoch's loss figures from its sum of squared errors: the lecture's sqrt(SUM err^2)
+    (a root of the sum, not of the mean) and the true RMSE sqrt(SUM err^2 / rows)."""
+    return ops.sqrt(sum_err2), ops.sqrt(sum_err2 / rows)
+
+
 def epoch_table(spec: Spec, result: Result, config: int = 0) -> dict[str, np.ndarray]:
     """Per finished epoch: the lecture's sqrt-of-sum figure, the true RMSE, lr and parameters."""
     epoch_at = int(result.diverged_at[config, 0])
     finished = epoch_at - 1 if epoch_at else result.epoch_sum_err2.shape[0]
     sums = result.epoch_sum_err2[:finished, config]
     counts = result.epoch_rows[:finished, config]
+    lecture_rmse, rmse = epoch_losses(sums, counts, ops)
     table = {
         "epoch": np.arange(1, finished + 1, dtype=float),
-        "lecture_rmse": np.sqrt(sums),
-        "rmse": np.sqrt(sums / counts),
+        "lecture_rmse": lecture_rmse,
+        "rmse": rmse,
         "lr": result.epoch_lr[:finished, config],
     }
     for j, p in enumerate(spec.model.params):
