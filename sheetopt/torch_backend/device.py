@@ -1,0 +1,63 @@
+"""Importing torch on demand, and choosing the device and dtype the backend computes on."""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import SheetoptError
+
+MIN_TORCH = (2, 0)
+INSTALL = ("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu "
+           "(the CPU build), then pip install 'sheetopt[torch]'")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float64", "float32")
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("+")[0].split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def require_torch():
+    """The torch module, or a one-line SheetoptError saying how to install a recent one."""
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        raise SheetoptError(f"this command needs torch, which is not installed: {INSTALL}") from None
+    version = getattr(torch, "__version__", "0")
+    if _version_tuple(version) < MIN_TORCH:
+        wanted = ".".join(map(str, MIN_TORCH))
+        raise SheetoptError(f"torch {version} is too old (sheetopt needs {wanted} or later): "
+                            f"{INSTALL}")
+    return torch
+
+
+def cuda_available() -> bool:
+    """True when torch is installed and sees a CUDA device (False without torch)."""
+    try:
+        torch = require_torch()
+    except SheetoptError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pick_device(name: str = "auto"):
+    """``auto`` (CUDA when available, else the CPU), ``cpu`` or ``cuda`` as a torch.device."""
+    torch = require_torch()
+    if name not in DEVICES:
+        raise SheetoptError(f"device {name!r} is not one of {', '.join(DEVICES)}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SheetoptError("--device cuda: no CUDA GPU is available to torch here "
+                            f"(torch {torch.__version__}); use --device cpu or auto")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def pick_dtype(name: str = "float64"):
+    torch = require_torch()
+    if name not in DTYPES:
+        raise SheetoptError(f"dtype {name!r} is not one of {', '.join(DTYPES)}")
+    return getattr(torch, name)

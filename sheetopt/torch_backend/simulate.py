@@ -1,0 +1,95 @@
+"""The engine's stepping loop on torch tensors shaped (configurations, parameters).
+
+It walks the same plan of rows as ``engine.simulate`` and computes each step with the same
+model, gradient, rule and schedule definitions, rendered with the torch ``ops``. Diverged
+configurations are masked (their parameters and state stop changing), never fatal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .. import gradients
+from ..schedules import anneal, gradient_scale, one_cycle
+from ..spec import Sheet, Spec
+from .ops import torch_ops
+
+
+@dataclass
+class TorchResult:
+    """Final values per configuration and per-epoch sums, as numpy arrays."""
+
+    params: np.ndarray  # (C, P)
+    state: dict[str, np.ndarray]  # name -> (C, P)
+    epoch_sum_err2: np.ndarray  # (E, C)
+    epoch_rows: np.ndarray  # (E, C)
+    diverged_at: np.ndarray  # (C, 2), 0 where it did not diverge
+
+
+def to_tensors(values: Mapping[str, np.ndarray], device, dtype) -> dict:
+    import torch
+
+    return {k: torch.as_tensor(np.asarray(v), dtype=dtype, device=device) for k, v in values.items()}
+
+
+def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
+             plan: list[list[np.ndarray]], annealing: bool = True, t0: int = 0,
+             on_step: Callable | None = None) -> TorchResult:
+    """Runs ``plan`` from ``params`` (C, P) and ``state`` (tensors); ``hp`` maps each numeric
+    hyperparameter to a (C, 1) tensor. ``on_step(e, k, params, new_params, new_state, alive)``
+    is called after each step when given (a replay records with it)."""
+    import torch
+
+    ops = torch_ops()
+    model, rule, static = spec.model, sheet.rule, sheet.static
+    x, y = spec.data.x.tolist(), spec.data.y.tolist()
+    names, state_names = model.params, rule.states(static)
+    C, P = params.shape
+    E, total = len(plan), sum(len(epoch) for epoch in plan)
+    params = params.clone()
+    state = {s: state[s].clone() for s in state_names}
+    alive = torch.ones(C, dtype=torch.bool, device=params.device)
+    diverged_at = torch.zeros((C, 2), dtype=torch.long, device=params.device)
+    epoch_sum = torch.zeros((E, C), dtype=params.dtype, device=params.device)
+    epoch_rows = torch.zeros((E, C), dtype=params.dtype, device=params.device)
+    lr = hp["lr"]
+    schedule = sheet.schedule if annealing else None
+    best = None
+    if schedule is not None and schedule.kind == "adam_ann":
+        best = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)[:, None]
+    t = t0
+    for e, epoch in enumerate(plan):
+        for k, rows in enumerate(epoch):
+            step_hp = dict(hp, lr=lr)
+            if schedule is not None and schedule.per_step:
+                step_hp["lr"], mom = one_cycle((t - t0) / total, hp["lr"], schedule, ops)
+                if "mom" in hp:
+                    step_hp["mom"] = mom
+            t += 1
+            p = {n: params[:, j] for j, n in enumerate(names)}
+            xs, ys = [x[i] for i in rows], [y[i] for i in rows]
+            err2 = [(yi - model.predict(p, xi)) ** 2 for xi, yi in zip(xs, ys)]
+            loss = gradients.mean(err2)
+            grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
+            g = torch.stack([grads[n] for n in names], dim=1)
+            new_state = rule.update_state(params, g, state, step_hp, t, ops, static)
+            new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
+            bad = alive & ~(torch.isfinite(loss) & (loss <= sheet.diverge_above)
+                            & torch.isfinite(new_params).all(dim=1))
+            diverged_at[bad] = torch.tensor([e + 1, k + 1], device=params.device)
+            alive &= ~bad
+            if on_step is not None:
+                on_step(e, k, params, new_params, new_state, alive)
+            keep = alive[:, None]
+            params = torch.where(keep, new_params, params)
+            state = {s: torch.where(keep, new_state[s], state[s]) for s in state_names}
+            epoch_sum[e] += torch.where(alive, sum(err2), 0.0)
+            epoch_rows[e] += alive.to(params.dtype) * len(rows)
+        if best is not None:
+            scale = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)
+            lr, best = anneal(lr, scale[:, None], best, ops)
+    numpy = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
+    return TorchResult(numpy(params), {s: numpy(v) for s, v in state.items()},
+                       numpy(epoch_sum), numpy(epoch_rows), diverged_at.cpu().numpy())
