@@ -20,14 +20,30 @@ def _numpy_where(cond, yes, no):
     return np.where(cond, yes, no)
 
 
+def _c_library(function):
+    """``function`` from Python's math module (the C library's), applied element by element.
+
+    numpy's own vectorized pow and cos (SIMD code on CPUs with AVX-512) differ from the C
+    library's in the last bit for some arguments; spreadsheets and numpy's scalar path use the C
+    library's, so the engine does too, and gives the same numbers on every CPU."""
+    def safe(*args):
+        try:
+            return function(*args)
+        except (OverflowError, ValueError):  # numpy's answer: inf or nan, not an exception
+            with np.errstate(all="ignore"):
+                return float(getattr(np, function.__name__)(*args))
+    elementwise = np.vectorize(safe, otypes=[float])
+    return lambda *args: elementwise(*args)
+
+
 numpy_ops = SimpleNamespace(
     name="numpy",
     sqrt=np.sqrt,
-    cos=np.cos,
+    cos=_c_library(math.cos),
     maximum=np.maximum,
     minimum=np.minimum,
     abs=np.abs,
-    power=np.power,
+    power=_c_library(math.pow),
     where=_numpy_where,
     eq=lambda a, b: np.equal(a, b),
     pi=math.pi,
