@@ -1,0 +1,193 @@
+"""Formula trees of the workbook, derived from the engine's own definitions.
+
+Nothing here writes formula text by hand. A step of a sheet is computed by calling the model,
+``gradients``, the rule and the schedules with symbolic leaves (``symbolic.var``): the trees
+are exactly what the engine evaluates with numpy. Each tree is then cut into cells: a subtree
+that another cell already computes is replaced by a reference to that cell (so ``de/db`` reads
+the ``pred`` cell rather than repeating the model), which keeps every IEEE operation and its
+order, only spread over several cells.
+
+Leaf names: ``cell:<column>:<offset>`` is a cell of the current block of rows (offset 0 is the
+block's first row; -1 is the last row of the block before), ``in:<name>`` an input cell,
+``data:x``/``data:y`` the data sheet's row, ``epoch:lr`` the lr of the block's epoch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from .. import gradients
+from ..engine import epoch_losses
+from ..ops import symbolic_ops as ops
+from ..schedules import anneal, gradient_scale, one_cycle
+from ..spec import Sheet, Spec
+from ..symbolic import Expr, to_python, var
+
+
+def cell(column: str, offset: int) -> Expr:
+    return var(f"cell:{column}:{offset}")
+
+
+def inp(name: str) -> Expr:
+    return var(f"in:{name}")
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    """What decides a block's formulas: its row count and where it sits in the run."""
+
+    size: int
+    first_of_run: bool
+    first_of_epoch: bool
+
+
+def fold_sum(values: Sequence):
+    """Left-to-right sum without a leading zero (0 + v is v exactly)."""
+    total = values[0]
+    for value in values[1:]:
+        total = total + value
+    return total
+
+
+def methods_needing_rows(sheet: Sheet) -> list[str]:
+    """The finite-difference methods whose shifted losses the sheet shows per row."""
+    return [m for m in dict.fromkeys([sheet.gradient, *sheet.show]) if m != "analytic"]
+
+
+def shown_methods(sheet: Sheet) -> list[str]:
+    """Gradient estimates shown beside the one the rule uses (the engine records both)."""
+    return [m for m in dict.fromkeys(sheet.show) if m != sheet.gradient]
+
+
+def hyper_leaves(sheet: Sheet, step_row: int) -> dict:
+    """The hyperparameters as the rule sees them: inputs, or the schedule's per-step cells."""
+    hp = {name: inp(name) for name in sheet.hypers}
+    if sheet.schedule.kind == "adam_ann":
+        hp["lr"] = var("epoch:lr")
+    elif sheet.schedule.per_step:
+        hp["lr"] = cell("lr", step_row)
+        if "mom" in hp:
+            hp["mom"] = cell("mom", step_row)
+    return hp
+
+
+def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -> dict:
+    """Every formula cell of one block as (column, offset) -> tree, in dependency order."""
+    model, n = spec.model, shape.size
+    names, states = model.params, sheet.rule.states(sheet.static)
+    last = n - 1
+    trees: dict[tuple[str, int], Expr] = {}
+    for i in range(n):
+        trees[("x", i)], trees[("y", i)] = var("data:x"), var("data:y")
+    for p in names:
+        trees[(f"p:{p}", 0)] = inp(f"start:{p}") if shape.first_of_run else cell(f"new:{p}", -1)
+    params = {p: cell(f"p:{p}", 0) for p in names}
+    xs = [cell("x", i) for i in range(n)]
+    ys = [cell("y", i) for i in range(n)]
+    for i in range(n):
+        trees[("pred", i)] = model.predict(params, xs[i])
+    for i in range(n):
+        trees[("err2", i)] = model.loss(params, xs[i], ys[i])
+    if sheet.batch_size > 1 and sheet.gradient == "analytic":
+        for i in range(n):
+            row_grad = model.gradient(params, xs[i], ys[i])
+            for p in names:
+                trees[(f"rowgrad:{p}", i)] = row_grad[p]
+    for method in methods_needing_rows(sheet):
+        for p in names:
+            for sign, delta in (("+", sheet.h), ("-", -sheet.h))[:2 if method == "central" else 1]:
+                shifted = dict(params, **{p: params[p] + delta})
+                for i in range(n):
+                    trees[(f"shift{sign}:{p}", i)] = model.loss(shifted, xs[i], ys[i])
+    if sheet.batch_size > 1:
+        summed = [c for (c, i) in list(trees) if i == 0 and (c == "err2" or c.startswith(("rowgrad", "shift")))]
+        for column in summed:
+            for i in range(1, n):
+                trees[(f"sum:{column}", i)] = fold_sum([trees[(column, k)] for k in range(i + 1)])
+    if sheet.schedule.per_step:
+        pos = (cell("t", last) - 1) / total_steps  # the engine's (t - t0) / total, t0 = 0
+        lr, mom = one_cycle(pos, inp("lr"), sheet.schedule, ops)
+        trees[("lr", last)] = lr
+        if "mom" in sheet.hypers:
+            trees[("mom", last)] = mom
+    loss = gradients.mean([trees[("err2", i)] for i in range(n)])
+    if sheet.batch_size > 1:
+        trees[("loss", last)] = loss
+    grads = gradients.gradient(sheet.gradient, model, params, xs, ys, sheet.h, loss)
+    for p in names:
+        trees[(f"grad:{p}", last)] = grads[p]
+    for method in shown_methods(sheet):
+        shown = gradients.gradient(method, model, params, xs, ys, sheet.h, loss)
+        for p in names:
+            trees[(f"{method}:{p}", last)] = shown[p]
+    hp = hyper_leaves(sheet, last)
+    t = cell("t", last)
+    for p in names:
+        g = cell(f"grad:{p}", last)
+        prev = {s: inp(f"start:{s}:{p}") if shape.first_of_run else cell(f"state:{s}:{p}", -1)
+                for s in states}
+        new = sheet.rule.update_state(params[p], g, prev, hp, t, ops, sheet.static)
+        for s in states:
+            trees[(f"state:{s}:{p}", last)] = new[s]
+        new_cells = {s: cell(f"state:{s}:{p}", last) for s in states}
+        trees[(f"new:{p}", last)] = sheet.rule.step(params[p], g, prev, new_cells, hp, t, ops,
+                                                    sheet.static)
+    batch_sum = fold_sum([trees[("err2", i)] for i in range(n)])
+    # the engine's epoch total: 0, then + the batch's sum after each step
+    trees[("epochsum", last)] = (batch_sum if shape.first_of_epoch
+                                 else cell("epochsum", -1) + batch_sum)
+    return trees
+
+
+def cut_into_cells(trees: Mapping[tuple[str, int], Expr]) -> dict[tuple[str, int], Expr]:
+    """Replaces, in each tree, every subtree that an earlier cell computes by that cell."""
+    known: dict[str, Expr] = {}
+    out = {}
+    for key, tree in trees.items():
+        out[key] = _substitute(tree, known, root=True)
+        text = to_python(tree)
+        if tree.op != "var" and text not in known:
+            known[text] = cell(*key)
+    return out
+
+
+def _substitute(node, known: Mapping[str, Expr], root: bool = False):
+    if not isinstance(node, Expr) or node.op in ("var", "const"):
+        return node
+    if not root:
+        found = known.get(to_python(node))
+        if found is not None:
+            return found
+    if node.op == "call":
+        name, *children = node.args
+        return Expr("call", name, *(_substitute(c, known) for c in children))
+    return Expr(node.op, *(_substitute(c, known) for c in node.args))
+
+
+def replace_subtree(tree: Expr, old: Expr, new: Expr) -> Expr:
+    """``tree`` with every occurrence of ``old`` read from ``new`` (a cell holding it)."""
+    return _substitute(tree, {to_python(old): new}, root=False)
+
+
+# --- the epoch summary ---------------------------------------------------------------------
+def epoch_figures(epoch_sum: Expr, rows: int) -> tuple[Expr, Expr]:
+    """The lecture's sqrt-of-sum figure and the true RMSE of an epoch, as the engine has them."""
+    return epoch_losses(epoch_sum, rows, ops)
+
+
+def annealing(lr: Expr, sqr_avgs: Sequence[Expr], best: Expr) -> tuple[Expr, Expr, Expr]:
+    """adam_ann after an epoch: (gradient scale, next lr, next best)."""
+    scale = gradient_scale(list(sqr_avgs), ops)
+    next_lr, next_best = anneal(lr, scale, best, ops)
+    return scale, next_lr, next_best
+
+
+def start_scale(sqr_avgs: Sequence[Expr]) -> Expr:
+    """adam_ann's first 'best': the gradient scale of the start state."""
+    return gradient_scale(list(sqr_avgs), ops)
+
+
+def distance(final: Mapping, true: Mapping, names: Sequence[str], ops=ops):
+    """Euclidean distance of the final parameters to the true ones (report.summarize's figure:
+    Python's sum starts from 0, and 0 + v is v, so this left-to-right fold equals it)."""
+    return ops.sqrt(fold_sum([(final[p] - true[p]) ** 2 for p in names]))

@@ -1,0 +1,348 @@
+"""Where everything goes on an optimizer sheet, and the numbers each cell caches.
+
+A sheet is: a title, the input cells (hyperparameters, start parameters and state), a header
+row, then one row per data row visited, epochs stacked; a step's rows form a block (one row for
+online steps, ``batch`` rows otherwise) whose last row holds the step's gradient, state and new
+parameters. To the right sits the epoch summary. :class:`SheetPlan` yields every cell in row
+order (XlsxWriter's constant-memory mode needs that), each formula with the engine's value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from ..ops import numpy_ops
+from ..schedules import anneal, gradient_scale
+from ..spec import LECTURE_RESET, Sheet, Spec
+from ..trace import Trace
+from . import formulas
+from .formulas import BlockShape
+from .names import defined_name, quoted
+from .templates import Template, compile_formula, ref
+
+TITLE_ROW, NOTE_ROW, HYPER_ROW, START_ROW, STATUS_ROW, HEADER_ROW = 0, 1, 2, 4, 6, 7
+FIRST_ROW = HEADER_ROW + 1
+MAX_ROWS = 1_048_576
+DATA_SHEET = "data"
+DATA_FIRST_ROW = 6  # data sheet: header on row 6 (1-based), rows from row 7
+
+
+@dataclass
+class Cell:
+    """One cell: ``kind`` is "formula" (text without ``=``), "number", "text" or "blank"."""
+
+    row: int
+    col: int
+    kind: str
+    payload: object
+    value: float | str | None = None
+    style: str = "num"
+    note: str | None = None
+
+
+@dataclass
+class Column:
+    id: str
+    header: str
+    level: str  # "row": one value per data row visited; "first"/"last": one per step
+    values: np.ndarray
+    style: str = "num"
+    note: str | None = None
+
+
+def row_count(spec: Spec, sheet: Sheet) -> int:
+    """Sheet rows an optimizer sheet needs (known before running)."""
+    return FIRST_ROW + sheet.epochs * len(spec.data) + 2
+
+
+def display_order(spec: Spec) -> tuple[str, ...]:
+    """The lecture shows the intercept before the slope."""
+    return ("b", "a") if spec.model.kind == "linear" else spec.model.params
+
+
+def data_ref(column: str, data_row: int) -> str:
+    letter = "A" if column == "x" else "B"
+    return f"{quoted(DATA_SHEET)}!${letter}${DATA_FIRST_ROW + 1 + data_row}"
+
+
+@dataclass
+class SheetPlan:
+    spec: Spec
+    sheet: Sheet
+    title: str  # the worksheet's name
+    trace: Trace
+    columns: list[Column] = field(default_factory=list)
+    inputs: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (row, col)
+    names: dict[str, str] = field(default_factory=dict)  # hyperparameter -> defined name
+
+    def __post_init__(self):
+        self.columns = columns_for(self.spec, self.sheet, self.trace)
+        self.col_of = {c.id: i for i, c in enumerate(self.columns)}
+        self._place_inputs()
+        self.summary_col = len(self.columns) + 1
+        self.summary = summary_columns(self)
+        self.total_steps = self.sheet.epochs * -(-len(self.spec.data) // self.sheet.batch_size)
+        self._templates: dict = {}
+        sizes = self.trace.steps["size"].astype(int)
+        self.block_start = FIRST_ROW + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) \
+            if len(sizes) else np.zeros(0, dtype=int)
+        self.n_rows = int(sizes.sum())
+
+    # --- inputs ---------------------------------------------------------------------------
+    def _place_inputs(self) -> None:
+        col = 1
+        for name in self.sheet.hypers:
+            self.inputs[name] = (HYPER_ROW + 1, col)
+            col += 1
+        col = 1
+        for p in display_order(self.spec):
+            self.inputs[f"start:{p}"] = (START_ROW + 1, col)
+            col += 1
+        for s in self.sheet.rule.states(self.sheet.static):
+            for p in display_order(self.spec):
+                self.inputs[f"start:{s}:{p}"] = (START_ROW + 1, col)
+                col += 1
+        self.extra_col = col  # adam_ann's start scale goes here
+
+    def input_ref(self, key: str) -> str:
+        if key in self.names:
+            return self.names[key]
+        row, col = self.inputs[key]
+        return ref(row, col, absolute=True)
+
+    def start_scale_ref(self) -> str:
+        """adam_ann's start gradient scale (a derived cell beside the start inputs)."""
+        return ref(START_ROW + 1, self.extra_col, absolute=True)
+
+    def define_names(self, taken: set[str]) -> None:
+        """Workbook-level names (e.g. adam_lr) for the hyperparameter cells."""
+        for name in self.sheet.hypers:
+            candidate, number = defined_name(self.title, name), 2
+            while candidate.lower() in taken:
+                candidate = defined_name(f"{self.title}{number}", name)
+                number += 1
+            taken.add(candidate.lower())
+            self.names[name] = candidate
+
+    def start_value(self, key: str) -> float:
+        if key in self.sheet.hypers:
+            return float(self.sheet.hypers[key])
+        _, *rest = key.split(":")
+        return float(self.trace.start[rest[0] if len(rest) == 1 else f"{rest[0]}_{rest[1]}"])
+
+    # --- formulas -------------------------------------------------------------------------
+    def templates(self, shape: BlockShape) -> list[list[tuple[int, Template, Column]]]:
+        """Per offset of a block of this shape: (column index, compiled formula, column)."""
+        if shape not in self._templates:
+            trees = formulas.cut_into_cells(
+                formulas.block_trees(self.spec, self.sheet, shape, self.total_steps))
+            per_offset: list[list] = [[] for _ in range(shape.size)]
+            for (column, offset), tree in trees.items():
+                if column not in self.col_of:
+                    continue
+                per_offset[offset].append(
+                    (self.col_of[column], compile_formula(tree, offset, self._leaf), self.columns[self.col_of[column]]))
+            for cells in per_offset:
+                cells.sort(key=lambda item: item[0])
+            self._templates[shape] = per_offset
+        return self._templates[shape]
+
+    def _leaf(self, name: str):
+        """How a leaf prints: ("cell", column index, offset), ("text", ...) or an argument."""
+        kind, _, rest = name.partition(":")
+        if kind == "cell":
+            column, _, offset = rest.rpartition(":")
+            return ("cell", self.col_of[column], int(offset))
+        if kind == "in":
+            return ("text", self.input_ref(rest))
+        if kind == "data":
+            return ("arg", "x" if rest == "x" else "y")
+        if kind == "epoch":
+            return ("arg", "lr")
+        raise KeyError(name)
+
+    # --- rows -----------------------------------------------------------------------------
+    def step_rows(self) -> Iterator[tuple[int, list[Cell]]]:
+        """The step table's rows, in order, with their cells."""
+        steps, sheet = self.trace.steps, self.sheet
+        epochs = steps["epoch"].astype(int)
+        sizes = steps["size"].astype(int)
+        data_rows = (self.trace.rows["row"].astype(int) - 1) if self.n_rows else []
+        lr_refs = self.epoch_lr_refs()
+        visited = 0
+        for k in range(len(sizes)):
+            first_epoch_row = k == 0 or epochs[k] != epochs[k - 1]
+            shape = BlockShape(int(sizes[k]), k == 0, first_epoch_row)
+            blocks = self.templates(shape)
+            base = int(self.block_start[k])
+            for i, cells in enumerate(blocks):
+                r = base + i
+                d = int(data_rows[visited])
+                args = {"x": data_ref("x", d), "y": data_ref("y", d),
+                        "lr": lr_refs.get(int(epochs[k]), "")}
+                border = first_epoch_row and i == 0
+                out = [Cell(r, 0, "number", int(epochs[k]), style="int_top" if border else "int"),
+                       Cell(r, 1, "number", int(steps["step"][k]), style="int_top" if border else "int")]
+                if "row" in self.col_of:
+                    out.append(Cell(r, self.col_of["row"], "number", d + 1,
+                                    style="int_top" if border else "int"))
+                if "t" in self.col_of and i == len(blocks) - 1:
+                    out.append(Cell(r, self.col_of["t"], "number", k + 1,
+                                    style="int_top" if border else "int"))
+                for col, template, column in cells:
+                    index = visited if column.level == "row" else k
+                    out.append(Cell(r, col, "formula", template.render(r, args),
+                                    _finite(column.values[index]),
+                                    style=column.style + ("_top" if border else "")))
+                visited += 1
+                yield r, out
+
+    def epoch_lr_refs(self) -> dict[int, str]:
+        """adam_ann: the summary cell holding each epoch's lr."""
+        if self.sheet.schedule.kind != "adam_ann":
+            return {}
+        col = self.summary_col + [c.id for c in self.summary].index("lr")
+        started = sorted(set(self.trace.steps["epoch"].astype(int)))
+        return {e: ref(FIRST_ROW + e - 1, col, absolute=True) for e in started}
+
+    def last_step_row(self, k: int) -> int:
+        return int(self.block_start[k]) + int(self.trace.steps["size"][k]) - 1
+
+
+def _finite(value) -> float | str:
+    value = float(value)
+    return value if np.isfinite(value) else "#NUM!"
+
+
+# --- the step table's columns ----------------------------------------------------------------
+def _state_header(state: str, p: str) -> str:
+    return {"grad_avg": f"avg de/d{p}", "sqr_avg": f"avg (de/d{p})^2", "mom_buf": f"buf {p}",
+            "max_sqr_avg": f"max avg (de/d{p})^2"}[state]
+
+
+def columns_for(spec: Spec, sheet: Sheet, trace: Trace) -> list[Column]:
+    """The step table's columns in the lecture's order, with the value of every cell."""
+    model, order = spec.model, display_order(spec)
+    steps, rows = trace.steps, trace.rows
+    basic = sheet.optimizer == "sgd" and sheet.flavor == "lecture" and model.kind == "linear"
+    label = (lambda p: model.label(p)) if basic else (lambda p: p)
+    batched = sheet.batch_size > 1
+    sizes = steps["size"].astype(int)
+    row_params = {p: np.repeat(steps[p], sizes) for p in model.params}
+    x, y = rows["x"], rows["y"]
+    cols = [Column("epoch", "epoch", "first", steps["epoch"], "int"),
+            Column("step", "step", "first", steps["step"], "int")]
+    if batched:
+        cols.append(Column("row", "data row", "row", rows["row"], "int"))
+    if sheet.flavor == "torch" or sheet.schedule.per_step:
+        cols.append(Column("t", "t", "last", np.arange(1, len(sizes) + 1), "int"))
+    if sheet.schedule.per_step:
+        cols.append(Column("lr", "lr", "last", steps["lr"]))
+        if "mom" in steps:
+            cols.append(Column("mom", "mom", "last", steps["mom"]))
+    hx, hy = spec.data.headers
+    cols += [Column("x", hx, "row", x), Column("y", hy, "row", y)]
+    cols += [Column(f"p:{p}", label(p), "first", steps[p]) for p in order]
+    cols += [Column("pred", "y_pred" if basic else "pred", "row", rows["pred"]),
+             Column("err2", "err^2", "row", rows["err2"])]
+    row_cols = []
+    if batched and sheet.gradient == "analytic":
+        grads = model.gradient(row_params, x, y)
+        row_cols += [Column(f"rowgrad:{p}", f"de/d{p} (row)", "row", grads[p]) for p in order]
+    estimate_cols = []
+    for method in formulas.methods_needing_rows(sheet):
+        for p in order:
+            signs = (("+", sheet.h), ("-", -sheet.h)) if method == "central" else (("+", sheet.h),)
+            for sign, delta in signs:
+                shifted = dict(row_params, **{p: row_params[p] + delta})
+                head = f"err{p}1" if method == "forward" else f"err({p}{sign}h)"
+                row_cols.append(Column(f"shift{sign}:{p}", head, "row", model.loss(shifted, x, y)))
+            est_id = "grad:" + p if method == sheet.gradient else f"{method}:{p}"
+            est_key = f"grad_{p}" if method == sheet.gradient else f"{method}_{p}"
+            word = "est" if method == "forward" else "central"
+            est = Column(est_id, f"{word} de/d{p}", "last", steps[est_key])
+            (estimate_cols if batched else row_cols).append(est)
+    cols += row_cols
+    if batched:
+        for column in [c for c in cols if c.id == "err2" or c.id.startswith(("rowgrad", "shift"))]:
+            cols.append(Column(f"sum:{column.id}", f"Σ {column.header}", "row",
+                               _batch_running_sum(column.values, sizes)))
+        cols.append(Column("loss", "mean err^2", "last", steps["loss"]))
+        cols += estimate_cols
+    if sheet.gradient == "analytic":
+        cols += [Column(f"grad:{p}", ("mean " if batched else "") + f"de/d{p}", "last",
+                        steps[f"grad_{p}"]) for p in order]
+    for method in formulas.shown_methods(sheet):
+        if method == "analytic":
+            cols += [Column(f"analytic:{p}", f"de/d{p}", "last", steps[f"analytic_{p}"])
+                     for p in order]
+    notes = sheet.rule.notes
+    for s in sheet.rule.states(sheet.static):
+        cols += [Column(f"state:{s}:{p}", _state_header(s, p), "last", steps[f"{s}_{p}"],
+                        note=notes.get(s)) for p in order]
+    cols += [Column(f"new:{p}", f"new {p}", "last", steps[f"new_{p}"], note=notes.get("new_p"))
+             for p in order]
+    batch_sums = (cols[[c.id for c in cols].index("sum:err2")].values if batched
+                  else rows["err2"])
+    last_rows = np.cumsum(sizes) - 1
+    cols.append(Column("epochsum", "Σ err^2 (epoch)", "last",
+                       _epoch_running_sum(batch_sums[last_rows] if len(sizes) else batch_sums,
+                                          steps["epoch"])))
+    return cols
+
+
+def _batch_running_sum(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Left-to-right running sum inside each batch (what the sum cells compute)."""
+    out = np.empty_like(values, dtype=float)
+    start = 0
+    for size in sizes:
+        out[start:start + size] = np.add.accumulate(values[start:start + size])
+        start += size
+    return out
+
+
+def _epoch_running_sum(batch_sums: np.ndarray, epochs: np.ndarray) -> np.ndarray:
+    out = np.empty(len(batch_sums))
+    for e in np.unique(epochs):
+        where = np.where(epochs == e)[0]
+        out[where] = np.add.accumulate(batch_sums[where])
+    return out
+
+
+# --- the epoch summary -----------------------------------------------------------------------
+def summary_columns(plan: SheetPlan) -> list[Column]:
+    """Per epoch: the lecture's figure, the true RMSE, the parameters, lr (and annealing)."""
+    trace, spec, sheet = plan.trace, plan.spec, plan.sheet
+    epochs = trace.epochs
+    steps = trace.steps
+    started = np.unique(steps["epoch"].astype(int)) if len(steps["epoch"]) else np.zeros(0, int)
+    first_of = {e: int(np.where(steps["epoch"] == e)[0][0]) for e in started}
+    lr = np.array([steps["lr"][first_of[e]] for e in started])
+    cols = [Column("epoch", "epoch", "epoch", started, "int"),
+            Column("lecture_rmse", "sqrt(Σ err^2)", "epoch", epochs["lecture_rmse"]),
+            Column("rmse", "RMSE", "epoch", epochs["rmse"])]
+    cols += [Column(p, p, "epoch", epochs[p]) for p in display_order(spec)]
+    cols.append(Column("lr", "lr", "epoch", lr))
+    if sheet.schedule.kind == "adam_ann":
+        ends = [int(np.where(steps["epoch"] == e)[0][-1]) for e in epochs["epoch"].astype(int)]
+        sqr = [steps[f"sqr_avg_{p}"][ends] for p in spec.model.params]
+        scale = gradient_scale(sqr, numpy_ops) if ends else np.zeros(0)
+        best = gradient_scale([trace.start[f"sqr_avg_{p}"] for p in spec.model.params], numpy_ops)
+        bests = []
+        for value in scale:
+            _, best = anneal(1.0, value, best, numpy_ops)
+            bests.append(best)
+        cols += [Column("scale", "gradient scale", "epoch", np.asarray(scale)),
+                 Column("best", "best scale", "epoch", np.asarray(bests, dtype=float))]
+    return cols
+
+
+def start_scale_value(plan: SheetPlan) -> float:
+    return float(gradient_scale([plan.trace.start[f"sqr_avg_{p}"]
+                                 for p in plan.spec.model.params], numpy_ops))
+
+
+def is_reset(sheet: Sheet) -> bool:
+    return sheet.state == LECTURE_RESET
