@@ -1,0 +1,34 @@
+"""sheetopt check: does a workbook's every stored value agree with a fresh engine run?"""
+from __future__ import annotations
+
+from ..workbook.check import REL_TOL, check_workbook
+from . import add_command
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers, "check",
+        "Read back a workbook that sheetopt wrote (possibly edited and saved by a spreadsheet "
+        "program since), rerun the engine on its input cells (data, hyperparameters, start "
+        "values) and compare every stored value. Exit status 0: all agree; 1: some differ.",
+        "sheetopt check lesson5.xlsx")
+    parser.add_argument("workbook", metavar="FILE.xlsx")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    results = check_workbook(args.workbook)
+    width = max(len(r.sheet) for r in results)
+    for r in results:
+        status = "ok" if r.ok else f"DIFFERS in {r.bad:,} cells"
+        print(f"{r.sheet:<{width}}  {r.cells:>8,} cells  max abs diff {r.max_abs:.3g}  "
+              f"max rel diff {r.max_rel:.3g}  {status}")
+        if not r.ok:
+            print(f"{'':<{width}}  first: {r.first_bad}")
+    bad = [r for r in results if not r.ok]
+    if bad:
+        print(f"{args.workbook}: {len(bad)} sheet(s) disagree with the engine "
+              f"(tolerance {REL_TOL:g} relative)")
+        return 1
+    print(f"{args.workbook}: every stored value agrees with the engine")
+    return 0
