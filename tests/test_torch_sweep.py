@@ -1,0 +1,149 @@
+"""Sweeps: the torch backend equals the numpy engine configuration by configuration, each
+configuration equals a single run of the sheet, bad input is refused in one line, and sheetopt
+runs without torch."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
+
+from sheetopt import cli, engine  # noqa: E402
+from sheetopt.spec import load  # noqa: E402
+from sheetopt.torch_backend import sweep  # noqa: E402
+
+
+def _grid(spec, sheet_name, lr, **others):
+    ranges = {"lr": sweep.parse_range(lr, "--lr", log=True)}
+    ranges.update({k: sweep.parse_range(v, k) for k, v in others.items()})
+    return sweep.make_grid(spec.sheet(sheet_name), ranges)
+
+
+def test_parse_range_linear_log_and_lists():
+    assert np.allclose(sweep.parse_range("1e-3:10:5", "--lr", True).values(),
+                       [1e-3, 1e-2, 1e-1, 1, 10], rtol=1e-14)
+    assert np.allclose(sweep.parse_range("0.5:0.9:3", "--mom").values(), [0.5, 0.7, 0.9])
+    assert sweep.parse_range("0.8,0.9", "--mom").values().tolist() == [0.8, 0.9]
+
+
+@pytest.mark.parametrize("sheet_name,lr,others", [
+    ("momentum", "1e-5:1e-2:8", {"mom": "0.5,0.9"}),  # the larger rates diverge
+    ("adam", "1e-3:100:12", {"mom": "0.5,0.9", "sqr_mom": "0.9,0.99"}),
+    ("rmsprop", "1e-3:10:8", {"sqr_mom": "0.8,0.95"}),
+    ("adam_ann", "1e-2:10:6", {"sqr_mom": "0.8,0.95"}),  # lr annealed between epochs
+])
+def test_torch_backend_equals_numpy_engine_per_configuration(sheet_name, lr, others):
+    spec = load("lesson5")
+    sheet = spec.sheet(sheet_name)
+    grid = _grid(spec, sheet_name, lr, **others)
+    numpy_result = sweep.run_sweep(spec, sheet, grid, "numpy")
+    torch_result = sweep.run_sweep(spec, sheet, grid, "torch", "cpu", "float64")
+    if sheet_name == "momentum":
+        assert (numpy_result.diverged_at > 0).any() and (numpy_result.diverged_at == 0).any()
+    np.testing.assert_array_equal(numpy_result.diverged_at, torch_result.diverged_at)
+    np.testing.assert_allclose(torch_result.final_loss, numpy_result.final_loss, rtol=1e-12)
+    assert numpy_result.best == torch_result.best
+
+
+def test_each_configuration_equals_a_single_run_of_the_sheet():
+    spec = load("lesson5")
+    sheet = spec.sheet("momentum")
+    grid = _grid(spec, "momentum", "1e-5:1e-3:4", mom="0.5,0.9")
+    result = sweep.run_sweep(spec, sheet, grid, "torch", "cpu")
+    for i in range(len(result.final_loss)):
+        single = engine.run(spec, sheet.with_hypers(lr=grid["lr"][i], mom=grid["mom"][i]))
+        if single.diverged_at:
+            assert tuple(result.diverged_at[i]) == single.diverged_at
+            assert np.isnan(result.final_loss[i])
+        else:
+            assert result.final_loss[i] == pytest.approx(single.epochs["rmse"][-1], rel=1e-12)
+            assert result.params[i].tolist() == pytest.approx(list(single.final().values()),
+                                                              rel=1e-12)
+
+
+def test_float32_sweep_is_close_to_float64():
+    spec = load("lesson5")
+    grid = _grid(spec, "adam", "1e-2:1:5")
+    f64 = sweep.run_sweep(spec, spec.sheet("adam"), grid, "torch", "cpu", "float64")
+    f32 = sweep.run_sweep(spec, spec.sheet("adam"), grid, "torch", "cpu", "float32")
+    np.testing.assert_allclose(f32.final_loss, f64.final_loss, rtol=1e-3)
+
+
+def test_sweep_command_table_best_and_plot(tmp_path, capsys):
+    plot = tmp_path / "lr.png"
+    assert cli.main(["sweep", "lesson5", "--sheet", "basic", "--lr", "1e-5:1e-2:8", "--log",
+                     "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "8 configurations" in out and "DIVERGED at e1" in out
+    assert "best: config 1: lr=1e-05" in out  # lecture-reset basic sheet: smallest lr is best
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_command_csv_and_json(capsys):
+    import json
+
+    assert cli.main(["sweep", "lesson5", "--sheet", "adam", "--lr", "0.1,1", "--mom", "0.9",
+                     "--backend", "torch", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [c["lr"] for c in document["configurations"]] == [0.1, 1.0]
+    assert document["best"]["config"] in (1, 2)
+    assert cli.main(["sweep", "lesson5", "--sheet", "adam", "--lr", "0.1,1", "--format",
+                     "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "config,lr,final_rmse,a,b,diverged_epoch,diverged_step" and len(lines) == 3
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lr", "0:1:5", "--log"], "a log-scale range needs START and STOP > 0"),
+    (["--lr", "1e-3:1:0"], "the range is empty"),
+    (["--lr=-1,0.1"], "every learning rate must be > 0"),
+    (["--lr", "1e-3:1:x"], "expected START:STOP:N"),
+    (["--lr", "1e-6:1:200000000000", "--log"], "would need about"),
+    (["--lr", "0.1", "--mom", "1.2"], "--mom: values must be in [0, 1)"),
+    (["--lr", "0.1", "--dtype", "float32"], "--dtype float32 is for --backend torch"),
+])
+def test_sweep_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert cli.main(["sweep", "lesson5", "--sheet", "adam", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
+@pytest.mark.parametrize("command", [
+    ["sweep", "lesson5", "--sheet", "adam", "--lr", "0.1", "--backend", "torch"],
+    ["verify", "lesson5"],
+])
+def test_cuda_without_a_gpu_is_refused(command, capsys):
+    assert cli.main([*command, "--device", "cuda"]) == 2
+    assert "no CUDA GPU is available" in capsys.readouterr().err
+
+
+def _without_torch(code: str) -> subprocess.CompletedProcess:
+    """Runs ``code`` in a fresh interpreter where importing torch fails, as if not installed."""
+    blocker = "import sys; sys.modules['torch'] = None\n"
+    return subprocess.run([sys.executable, "-c", blocker + code], capture_output=True, text=True)
+
+
+def test_sheetopt_works_without_torch_and_torch_commands_say_how_to_install():
+    done = _without_torch("from sheetopt import cli; import sys\n"
+                          "code = cli.main(['compare', 'lesson5'])\n"
+                          "assert code == 0 and sys.modules['torch'] is None\n"
+                          "sys.exit(cli.main(['verify', 'lesson5']))")
+    assert done.returncode == 2, done.stderr
+    assert "Lesson 5" in done.stdout
+    assert done.stderr.strip().splitlines() == [
+        "sheetopt verify: error: this command needs torch, which is not installed: pip install "
+        "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu (the CPU build), then "
+        "pip install 'sheetopt[torch]'"]
+
+
+def test_too_old_torch_is_refused(monkeypatch):
+    from sheetopt.errors import SheetoptError
+    from sheetopt.torch_backend import device
+
+    monkeypatch.setattr(torch, "__version__", "1.13.1")
+    with pytest.raises(SheetoptError, match=r"torch 1\.13\.1 is too old .* pip install torch=="):
+        device.require_torch()
