@@ -119,7 +119,7 @@ def parse(raw: Mapping[str, Any], path: Path | None = None) -> Spec:
     model_table = _table(raw, "model", label, required=False)
     _check_keys(model_table, ("kind",), label, "model.")
     kind = model_table.get("kind", "linear")
-    if kind not in MODELS:
+    if not isinstance(kind, str) or kind not in MODELS:
         raise SheetoptError(f"{label}: model.kind {kind!r} is not one of {', '.join(MODELS)}"
                             f"{_suggest(kind, MODELS)}")
     model = MODELS[kind]
@@ -179,6 +179,13 @@ def _integer(value, where: str, label: str) -> int:
     return value
 
 
+def _seed(value, where: str, label: str) -> int:
+    seed = _integer(value, where, label)
+    if not 0 <= seed < 2 ** 64:
+        raise SheetoptError(f"{label}: {where} must be between 0 and 2^64 - 1 (got {seed})")
+    return seed
+
+
 def _param_table(value, model: Model, where: str, label: str) -> dict[str, float]:
     if not isinstance(value, dict):
         raise SheetoptError(f"{label}: {where} must be a table like {{ a = 1.0, b = 1.0 }}")
@@ -200,7 +207,7 @@ def _parse_data(table: Mapping, model: Model, label: str, path: Path | None) -> 
                             f"(generated data); found {', '.join(sources) or 'none'}")
     if "preset" in table:
         name = table["preset"]
-        if name not in data_mod.DATA_PRESETS:
+        if not isinstance(name, str) or name not in data_mod.DATA_PRESETS:
             raise SheetoptError(f"{label}: data.preset {name!r} is not one of "
                                 f"{', '.join(data_mod.DATA_PRESETS)}{_suggest(name, data_mod.DATA_PRESETS)}")
         csv_path = data_mod.PRESET_DIR / data_mod.DATA_PRESETS[name]
@@ -236,7 +243,10 @@ def _generated(table: Mapping, model: Model, true: Mapping, label: str) -> DataS
     scale = _number(table.get("noise_scale", 1.0), "data.noise_scale", label)
     if scale < 0:
         raise SheetoptError(f"{label}: data.noise_scale must be >= 0 (got {scale:g})")
-    seed = _integer(table.get("seed", 0), "data.seed", label)
+    if x == "integers" and not all(v.is_integer() and abs(v) <= 2 ** 53 for v in (x_min, x_max)):
+        raise SheetoptError(f"{label}: data.x_min and data.x_max must be whole numbers when "
+                            f"data.x is \"integers\" (got {x_min:g} and {x_max:g})")
+    seed = _seed(table.get("seed", 0), "data.seed", label)
     return data_mod.generate(model, true, rows, x, x_min, x_max, seed, noise, scale)
 
 
@@ -285,6 +295,8 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     batch_size = _parse_batch(table.get("batch", "online"), len(data), where, label)
     gradient = table.get("gradient", "analytic")
     show = table.get("show", [])
+    if isinstance(show, str):  # one method named on its own
+        show = [show]
     for method in [gradient, *show] if isinstance(show, list) else [gradient, show]:
         if method not in METHODS:
             raise SheetoptError(f"{label}: {where}: gradient method {method!r} is not one of "
@@ -298,7 +310,7 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     if not isinstance(shuffle, bool):
         raise SheetoptError(f"{label}: {where}: shuffle must be true or false")
     return Sheet(name, optimizer, flavor, rule, hypers, flags, epochs, init, state, batch_size,
-                 shuffle, _integer(table.get("seed", 0), f"{where}: seed", label), gradient,
+                 shuffle, _seed(table.get("seed", 0), f"{where}: seed", label), gradient,
                  h, tuple(show), schedule, bound)
 
 

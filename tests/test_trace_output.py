@@ -181,3 +181,12 @@ def test_to_dataframe_holds_every_step(tmp_path):
         assert frame[column].to_numpy(dtype=float).tolist() == values.tolist(), column
     assert frame["new_a"].iloc[-1] == trace.final()["a"]
     assert frame.loc[frame["epoch"] == 2, "step"].tolist() == list(range(1, 30))
+
+
+def test_show_accepts_one_method_by_name(tmp_path):
+    path = adam_spec(tmp_path).read_text().replace('show = ["forward", "central"]',
+                                                   'show = "central"')
+    (tmp_path / "one.toml").write_text(path)
+    trace = engine.run(spec_mod.load(tmp_path / "one.toml"), "adam")
+    assert [c for c in trace.steps if c.startswith(("forward", "central"))] == ["central_a",
+                                                                                  "central_b"]
