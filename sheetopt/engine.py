@@ -5,6 +5,7 @@ configurations of one sheet (a sweep); a normal run is the case of one configura
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -77,10 +78,19 @@ def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan: list[list[np.ndarray]], record: bool = False,
-             annealing: bool = True, t0: int = 0, progress=None) -> Result:
+             annealing: bool = True, t0: int = 0, progress=None, executor: str = "auto") -> Result:
     """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
 
-    ``progress``, when given, is called with the number of steps done after each epoch."""
+    ``progress``, when given, is called with the number of steps done after each epoch.
+    ``executor``: "numpy" (this loop), "compiled" (sheetopt.compiled, the same arithmetic
+    compiled by numba; identical results) or "auto" (compiled when numba is installed and the
+    case is supported). The environment variable SHEETOPT_EXECUTOR=numpy forces numpy."""
+    if executor != "numpy" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
+        from . import compiled
+
+        if executor == "compiled" or compiled.supports(spec, sheet, annealing, record):
+            return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
+                                     t0, progress)
     model, rule, static = spec.model, sheet.rule, sheet.static
     x, y = spec.data.x, spec.data.y
     names, state_names = model.params, rule.states(static)

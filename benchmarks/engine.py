@@ -1,0 +1,191 @@
+"""Engine speed: one online Adam run over 1,000,000 rows, and sweeps of many configurations.
+
+Prints, in one run:
+- rows/s of engine.run (trace recorded) on the compiled executor, compile time apart;
+- rows/s of the numpy executor and of a torch.optim.Adam loop, each timed on a slice;
+- config-steps/s of online Adam on the lecture's rows for C = 1, 1,000 and 100,000
+  configurations, compiled (multi-threaded from sheetopt.compiled.PARALLEL_FROM on) and numpy.
+
+Run:  python benchmarks/engine.py            (add --quick for a smaller run)
+Figures are printed, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+# numba's compile time is part of what we report: measure it cold, in a fresh cache folder
+os.environ.setdefault("SHEETOPT_CACHE_DIR", tempfile.mkdtemp(prefix="sheetopt-bench-kernels-"))
+
+from sheetopt import compiled, engine, spec as spec_mod  # noqa: E402
+
+ROWS = 1_000_000
+SLICE_NUMPY = 20_000
+SLICE_TORCH = 20_000
+SWEEP_SIZES = (1, 1_000, 100_000)
+
+
+def big_spec(rows: int) -> spec_mod.Spec:
+    """Generated linear data (y = 2x + 30 plus a little noise) and two online Adam sheets."""
+    return spec_mod.parse({
+        "data": {"rows": rows, "true": {"a": 2.0, "b": 30.0}, "x": "uniform", "x_min": 0.0,
+                 "x_max": 10.0, "seed": 1, "noise": "normal", "noise_scale": 0.1},
+        "model": {"kind": "linear"},
+        "sheet": [
+            {"name": "adam_lecture", "optimizer": "adam", "flavor": "lecture", "lr": 0.01,
+             "mom": 0.9, "sqr_mom": 0.99,
+             "state": {"grad_avg": {"a": 0.0, "b": 0.0}, "sqr_avg": {"a": 1.0, "b": 1.0}}},
+            {"name": "adam_torch", "optimizer": "adam", "flavor": "torch", "lr": 0.01,
+             "mom": 0.9, "sqr_mom": 0.999, "eps": 1e-8},
+        ],
+    })
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - start
+
+
+def first_rows(spec: spec_mod.Spec, rows: int) -> spec_mod.Spec:
+    """The same spec on its first ``rows`` rows."""
+    from dataclasses import replace
+
+    data = replace(spec.data, x=spec.data.x[:rows].copy(), y=spec.data.y[:rows].copy())
+    return replace(spec, data=data)
+
+
+def numpy_rate(spec, sheet, rows: int) -> float:
+    """rows/s of engine.simulate on the numpy executor, trace recorded, over the first rows."""
+    part = first_rows(spec, rows)
+    hp = engine.hyper_arrays(sheet)
+    params = np.array([[sheet.init[p] for p in spec.model.params]])
+    state = engine.start_state(part, sheet, hp)
+    plan = engine.batches(rows, 1, 1, False, 0)
+    _, seconds = timed(engine.simulate, part, sheet, hp, params, state, plan, record=True,
+                       executor="numpy")
+    return rows / seconds
+
+
+def torch_adam_loop(spec, sheet, rows: int):
+    """torch.optim.Adam, one step per row (float64, loss.backward), as a user would write it.
+    Returns (final a, final b, rows/s)."""
+    import torch
+
+    x = torch.tensor(spec.data.x[:rows], dtype=torch.float64)
+    y = torch.tensor(spec.data.y[:rows], dtype=torch.float64)
+    a = torch.tensor(sheet.init["a"], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(sheet.init["b"], dtype=torch.float64, requires_grad=True)
+    h = sheet.hypers
+    opt = torch.optim.Adam([a, b], lr=h["lr"], betas=(h["mom"], h["sqr_mom"]), eps=h["eps"],
+                           weight_decay=h["wd"])
+    start = time.perf_counter()
+    for i in range(rows):
+        opt.zero_grad()
+        loss = (y[i] - (b + a * x[i])) ** 2
+        loss.backward()
+        opt.step()
+    seconds = time.perf_counter() - start
+    return float(a), float(b), rows / seconds
+
+
+def sweep_inputs(spec, sheet, configs: int, seed: int = 0):
+    """A grid of ``configs`` configurations of the sheet (lr log-uniform around the sheet's,
+    mom and sqr_mom uniform) with its start state and plan."""
+    rng = np.random.default_rng(seed)
+    grid = {"lr": sheet.hypers["lr"] * 10 ** rng.uniform(-2, 0.5, configs)}
+    if "mom" in sheet.hypers:
+        grid["mom"] = rng.uniform(0.5, 0.99, configs)
+    if "sqr_mom" in sheet.hypers:
+        grid["sqr_mom"] = rng.uniform(0.8, 0.999, configs)
+    hp = engine.hyper_arrays(sheet, configs, grid)
+    state = engine.start_state(spec, sheet, hp)
+    params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
+    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                          sheet.seed)
+    return hp, params, state, plan
+
+
+def sweep_rate(spec, sheet, configs: int, executor: str, repeat: int = 1) -> float:
+    """config-steps/s of engine.simulate over a grid (no trace), best of ``repeat`` runs
+    after one warm-up run (which compiles)."""
+    hp, params, state, plan = sweep_inputs(spec, sheet, configs)
+    steps = sum(len(epoch) for epoch in plan)
+    engine.simulate(spec, sheet, hp, params, state, plan, executor=executor)
+    best = min(timed(engine.simulate, spec, sheet, hp, params, state, plan,
+                     executor=executor)[1] for _ in range(repeat))
+    return configs * steps / best
+
+
+def cached_compile_seconds(cache: str) -> str:
+    """Time to get the kernel in a fresh process from numba's disk cache filled by this run."""
+    code = ("import time, numpy as np; t = time.perf_counter();"
+            "import benchmarks.engine as b; from sheetopt import engine;"
+            "s = b.big_spec(1000); engine.run(s, s.sheet('adam_lecture'));"
+            "print(time.perf_counter() - t)")
+    env = dict(os.environ, SHEETOPT_CACHE_DIR=cache)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True,
+                         text=True)
+    return f"{float(out.stdout.strip()):.2f} s" if out.returncode == 0 else "failed"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 rows and smaller sweeps")
+    args = parser.parse_args()
+    rows = 100_000 if args.quick else ROWS
+    sizes = (1, 1_000, 10_000) if args.quick else SWEEP_SIZES
+    print(f"numba available: {compiled.available()}; threads: "
+          f"{os.environ.get('NUMBA_NUM_THREADS', os.cpu_count())}; kernel cache: "
+          f"{compiled.cache_dir()}")
+    spec = big_spec(rows)
+    small = first_rows(spec, 1000)
+    print(f"\n== one online Adam run over {rows:,} generated rows, trace recorded (engine.run) ==")
+    for name in ("adam_lecture", "adam_torch"):
+        sheet = spec.sheet(name)
+        _, compile_s = timed(engine.run, small, sheet)  # first call: generates and compiles
+        trace, seconds = timed(engine.run, spec, sheet)
+        compiled_rate = rows / seconds
+        numpy_rows = numpy_rate(spec, sheet, SLICE_NUMPY)
+        print(f"{name}: compiled {compiled_rate:,.0f} rows/s ({seconds:.3f} s for {len(trace):,} "
+              f"steps; compile {compile_s:.2f} s, excluded)")
+        print(f"{name}: numpy executor {numpy_rows:,.0f} rows/s (first {SLICE_NUMPY:,} rows); "
+              f"compiled / numpy = {compiled_rate / numpy_rows:,.0f}x")
+        if name == "adam_torch":
+            try:
+                a, b, torch_rows = torch_adam_loop(spec, sheet, SLICE_TORCH)
+            except ImportError:
+                print("torch not installed: no torch.optim comparison")
+                continue
+            ours = {p: float(trace.steps[f"new_{p}"][SLICE_TORCH - 1]) for p in ("a", "b")}
+            gap = max(abs(a - ours["a"]) / abs(a), abs(b - ours["b"]) / abs(b))
+            print(f"torch.optim.Adam loop (float64, one step per row, loss.backward): "
+                  f"{torch_rows:,.0f} rows/s (first {SLICE_TORCH:,} rows); same trajectory: "
+                  f"largest relative difference after {SLICE_TORCH:,} rows {gap:.1e}")
+            print(f"compiled / torch.optim loop = {compiled_rate / torch_rows:,.0f}x")
+    print(f"kernel compile, cold: see 'compile' above; from numba's disk cache in a fresh "
+          f"process (including imports and a 1,000-row run): "
+          f"{cached_compile_seconds(str(compiled.cache_dir()))}")
+
+    lecture = spec_mod.load("lesson5")
+    sheet = lecture.sheet("adam")
+    steps = len(lecture.data) * sheet.epochs
+    print(f"\n== sweeps: online lecture Adam on the lecture's {len(lecture.data)} rows, "
+          f"{sheet.epochs} epochs ({steps} steps per configuration), no trace ==")
+    for configs in sizes:
+        fast = sweep_rate(lecture, sheet, configs, "compiled", repeat=3)
+        slow = sweep_rate(lecture, sheet, configs, "numpy")
+        kind = "parallel" if configs >= compiled.PARALLEL_FROM else "serial"
+        print(f"C = {configs:>7,}: compiled ({kind}) {fast / 1e6:10.2f} M config-steps/s; "
+              f"numpy {slow / 1e6:8.2f} M config-steps/s; ratio {fast / slow:,.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,687 @@
+"""The compiled executor: the engine's loop as generated Python source compiled by numba.
+
+This is a fourth rendering of the same definitions. The model's prediction and loss
+(models.py), the gradient methods (gradients.py), the rule's ``update_state``/``step``
+(rules.py) and the one-cycle schedule (schedules.py) are called with ``symbolic.var`` leaves,
+printed with ``symbolic.to_python`` and pasted into the source of a kernel that loops over steps,
+rows and configurations with scalar locals. Nothing here restates an update by hand.
+
+The kernel performs the IEEE operations of :func:`engine.simulate` in the same order (numba
+compiles with fastmath off, so no reassociation or fused multiply-adds), so its Result equals
+the numpy executor's bit for bit. Two operations are not correctly rounded and differ between
+numpy and LLVM: ``power`` and ``cos``. Their arguments depend only on the step (t, the one-cycle
+position) and the hyperparameters, so the host evaluates them with numpy, exactly as the numpy
+executor does, into per-step tables the kernel reads. A power of a data value (``x ** 2`` in the
+quadratic model) is a numpy *scalar* power in the numpy executor, which calls the C library's
+``pow``; the kernel calls the same ``pow`` with an exponent LLVM cannot fold into ``x * x``.
+
+Kernels are cached in memory by their source and on disk (the source is written to a file in
+:func:`cache_dir` and imported, so numba's ``cache=True`` can reuse the machine code).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Mapping
+
+import numpy as np
+
+from . import gradients
+from .models import squared_error
+from .ops import numpy_ops, symbolic_ops
+from .schedules import anneal, gradient_scale, one_cycle
+from .symbolic import Expr, lift, to_python, var
+
+try:  # numba is optional: without it the engine uses the numpy executor
+    import numba  # noqa: F401
+    HAVE_NUMBA = True
+except Exception:  # pragma: no cover - depends on the environment
+    HAVE_NUMBA = False
+
+if HAVE_NUMBA:
+    from llvmlite import ir as _ir
+    from numba import types as _types
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def ieee_sqrt(typingctx, value):
+        """The correctly rounded square root as LLVM's intrinsic: numba's math.sqrt calls the C
+        library (for errno), which LLVM will not vectorize; both round the same (IEEE 754)."""
+        def codegen(context, builder, signature, args):
+            function = builder.module.declare_intrinsic("llvm.sqrt", [_ir.DoubleType()])
+            return builder.call(function, [context.cast(builder, args[0], signature.args[0],
+                                                        _types.float64)])
+        return _types.float64(_types.float64), codegen
+
+CHUNK = 512  # configurations per block of the kernel's config loop
+PARALLEL_FROM = 4096  # use the multi-threaded kernel from this many configurations on
+UNROLL, UNROLL_FROM = 8, 64  # online sweeps without a trace step 8 configurations at a time
+_MAXF = 1.7976931348623157e308  # the largest finite float: |v| <= _MAXF is isfinite(v)
+
+
+class Unsupported(Exception):
+    """The case cannot be compiled faithfully; the engine falls back to numpy."""
+
+
+# --- tracing ----------------------------------------------------------------------------------
+class _Calls:
+    """``cos`` and ``power`` calls met while tracing, each replaced by a table variable."""
+
+    def __init__(self):
+        self.calls: dict[str, tuple[str, Expr]] = {}
+
+    def ops(self) -> SimpleNamespace:
+        def intercept(name):
+            def call(*args):
+                expr = Expr("call", name, *(lift(a) for a in args))
+                key = to_python(expr)
+                if key not in self.calls:
+                    self.calls[key] = (f"tb{len(self.calls)}", expr)
+                return var(self.calls[key][0])
+            return call
+        return SimpleNamespace(**{**vars(symbolic_ops), "cos": intercept("cos"),
+                                  "power": intercept("power")})
+
+
+class _Probe:
+    """Stands in for the model inside gradients.py: each loss or gradient that a method asks
+    for becomes a variable (its batch mean), and the real per-row expression is kept."""
+
+    def __init__(self, model):
+        self.model, self.params = model, model.params
+        self.row_exprs: dict[str, Expr] = {}  # variable -> per-row expression
+
+    def _name(self, prefix: str, expr: Expr) -> Expr:
+        for name, known in self.row_exprs.items():
+            if name.startswith(prefix) and to_python(known) == to_python(expr):
+                return var(name)
+        name = f"{prefix}{len(self.row_exprs)}"
+        self.row_exprs[name] = expr
+        return var(name)
+
+    def loss(self, params, x, y):
+        return self._name("L", self.model.loss(params, x, y))
+
+    def gradient(self, params, x, y):
+        rows = self.model.gradient(params, x, y)
+        return {n: self._name("G", lift(rows[n])) for n in self.params}
+
+
+@dataclass
+class Kernel:
+    """A generated kernel and what the host needs to feed it."""
+
+    source: str
+    tables: list[tuple[str, Expr]]  # table variable -> expression the host evaluates
+    defs: dict[str, Expr]  # per-step locals the tables may read (one-cycle lr and mom)
+    columns: list[str]  # recorded per-configuration step columns, in kernel order
+    pow_exponents: list[float]
+    function: object = None
+    compile_seconds: float = 0.0
+    parallel: bool = False
+    unroll: int = 1
+    meta: dict = field(default_factory=dict)
+
+
+def _check_powers(expr: Expr, data_only, found: list) -> Expr:
+    """Rewrites ``^`` nodes: a power of data values becomes a C ``pow`` call (numpy's scalar
+    power); a power of an array is supported only as a square (numpy's ``np.square``)."""
+    if not isinstance(expr, Expr) or expr.op in ("var", "const"):
+        return expr
+    args = tuple(_check_powers(a, data_only, found) if isinstance(a, Expr) else a
+                 for a in expr.args)
+    if expr.op == "^":
+        base, exponent = args
+        if data_only(base):
+            found.append(float(exponent.args[0]))
+            return Expr("call", "cpow", base, var(f"pe[{len(found) - 1}]"))
+        if exponent.op != "const" or exponent.args[0] != 2:
+            raise Unsupported("only squares of computed values are compiled")
+    return Expr(expr.op, *args)
+
+
+def _only(names):
+    def test(expr) -> bool:
+        stack = [lift(expr)]
+        while stack:
+            node = stack.pop()
+            if node.op == "var" and node.args[0] not in names:
+                return False
+            if node.op not in ("var", "const"):
+                stack.extend(a for a in node.args if isinstance(a, Expr))
+        return True
+    return test
+
+
+def _py(expr, names=None) -> str:
+    return to_python(expr, names)
+
+
+def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: str,
+             show, one_cycle_schedule, mom_column: bool, record: bool, online: bool,
+             parallel: bool, unroll: int = 1) -> Kernel:
+    """Source of the kernel for one shape of run (see module docstring)."""
+    calls = _Calls()
+    kops = calls.ops()
+    P = len(model.params)
+    pvars = {n: var(f"p{j}") for j, n in enumerate(model.params)}
+    x, y = var("x"), var("y")
+    pred = model.predict(pvars, x)
+    err2 = squared_error(var("pred"), y)
+    probe = _Probe(model)
+    methods = [gradient] + ([m for m in dict.fromkeys(show)] if record else [])
+    results = {m: gradients.gradient(m, probe, pvars, [x], [y], var("h"), var("loss"))
+               for m in dict.fromkeys(methods)}
+
+    hp = {n: var(f"hp_{n}") for n in hyper_names}
+    hp["lr"] = var("lr_s")
+    defs: dict[str, Expr] = {}
+    if one_cycle_schedule is not None:
+        defs["lr_s"], mom = one_cycle(var("pos"), var("hp_lr"), one_cycle_schedule, kops)
+        if "mom" in hp:
+            defs["mom_s"] = lift(mom)
+            hp["mom"] = var("mom_s")
+    t = var("t")
+    state = {s: var(f"s_{s}") for s in state_names}
+    new_state = rule.update_state(var("p"), var("g"), state, hp, t, kops, static)
+    new_vars = {s: var(f"ns_{s}") for s in state_names}
+    new_p = rule.step(var("p"), var("g"), state, new_vars, hp, t, kops, static)
+
+    host_names = {"t", "pos", *(f"hp_{n}" for n in hyper_names), "lr_s", "mom_s"}
+    for name, expr in calls.calls.values():
+        if not _only(host_names | {v for v, _ in calls.calls.values()})(expr):
+            raise Unsupported(f"{expr.args[0]} of a value that changes within a step")
+    exps: list[float] = []
+    data_only = _only({"x", "y"})
+    row_exprs = {"pred": _check_powers(lift(pred), data_only, exps),
+                 "e2": _check_powers(lift(err2), data_only, exps)}
+    for name, expr in probe.row_exprs.items():
+        row_exprs[name] = _check_powers(lift(expr), data_only, exps)
+    new_state = {s: _check_powers(lift(new_state[s]), data_only, exps) for s in state_names}
+    new_p = _check_powers(lift(new_p), data_only, exps)
+
+    shared = {"x", "y", "t", "pos", "h", "loss_bound", "kg", "k", "nr"}
+    parts = dict(P=P, model=model, state_names=state_names, hyper_names=hyper_names,
+                 calls=list(calls.calls.values()), defs=defs, row_exprs=row_exprs,
+                 results=results, gradient=gradient, new_state=new_state, new_p=new_p,
+                 record=record, online=online, show=show, mom_column=mom_column)
+    lines = _Lines()
+    w = lines.add
+    w(0, "def kernel(X, Y, idx, starts, PT, ST, HP, LR, alive, dstep, esum, erows, elr, tab, ts,")
+    w(0, "           kbase, t0, total, h, bound, RS, RR, rbase, W, pe):")
+    w(1, "C = PT.shape[1]")
+    w(1, "K = starts.shape[0] - 1")
+    w(1, "for ch in prange((C + W - 1) // W):" if parallel else
+      "for ch in range((C + W - 1) // W):")
+    w(2, "c0 = ch * W")
+    w(2, "c1 = min(C, c0 + W)")
+    w(2, "for k in range(K):")
+    w(3, "kg = kbase + k")
+    w(3, "t = t0 + kg + 1")
+    w(3, "pos = kg / total")
+    w(3, "r0 = starts[k]")
+    w(3, "nr = starts[k + 1] - r0")
+    if online:
+        w(3, "x = X[idx[r0]]")
+        w(3, "y = Y[idx[r0]]")
+    w(3, f"for c in range(c0, c1, {unroll}):")
+    # unrolled configurations: all loads, then all arithmetic, then all stores, so that LLVM's
+    # SLP vectorizer can pack the independent copies into vector instructions
+    w(4, "cu = np.uint64(c)")
+    copies = [_config_code(parts, u, unroll > 1, shared) for u in range(unroll)]
+    columns = copies[0][3]
+    for section in range(3):
+        for code in copies:
+            for depth, text in code[section]:
+                w(4 + depth, text)
+    header = _HEADER.format(parallel=parallel)
+    return Kernel(header + lines.text(), list(calls.calls.values()), defs, columns, exps,
+                  parallel=parallel, unroll=unroll)
+
+
+def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, list, list, list]:
+    """Loads, arithmetic and stores of one configuration ``c + u`` within a step, and the
+    names of the recorded columns."""
+    P, state_names, hyper_names = parts["P"], parts["state_names"], parts["hyper_names"]
+    sfx = f"_{u}" if suffixed else ""
+    # unsigned indices: numba then skips its negative-index wraparound, which would hide from
+    # LLVM that c, c + 1, ... are neighbours
+    c = f"cu + np.uint64({u})" if u else "cu"
+    per_param = {"p", "g", *(f"s_{s}" for s in state_names), *(f"ns_{s}" for s in state_names)}
+
+    def name(n: str, j: int | None = None) -> str:
+        if n in shared or n.startswith("pe["):
+            return n
+        return f"{n}{'' if j is None else j}{sfx}"
+
+    def py(expr, j: int | None = None) -> str:
+        return to_python(expr, lambda n: name(n, j if n in per_param else None))
+
+    loads, code, stores = [], [], []
+    for j in range(P):
+        loads.append((0, f"{name('p', j)} = PT[{j}, {c}]"))
+        for i, s in enumerate(state_names):
+            loads.append((0, f"{name('s_' + s, j)} = ST[{i}, {j}, {c}]"))
+    for i, n in enumerate(hyper_names):
+        loads.append((0, f"{name('hp_' + n)} = HP[{i}, {c}]"))
+    for i, (tname, _) in enumerate(parts["calls"]):
+        loads.append((0, f"{name(tname)} = tab[{i}, k, ({c}) * np.uint64(ts[{i}])]"))
+    if "lr_s" not in parts["defs"]:
+        loads.append((0, f"{name('lr_s')} = LR[{c}]"))
+    for n in ("was", "dst", "esm", "ers", "elv"):
+        source = {"was": "alive", "dst": "dstep", "esm": "esum", "ers": "erows", "elv": "elr"}[n]
+        loads.append((0, f"{name(n)} = {source}[{c}]"))
+    for n, expr in parts["defs"].items():
+        code.append((0, f"{name(n)} = {py(expr)}"))
+    rows = parts["row_exprs"]
+    row_names = [n for n in rows if n not in ("pred", "e2")]
+    record = parts["record"]
+    if parts["online"]:
+        code.append((0, f"{name('pred')} = {py(rows['pred'])}"))
+        code.append((0, f"{name('e2')} = {py(rows['e2'])}"))
+        for n in row_names:
+            code.append((0, f"{name(n)} = {py(rows[n])}"))
+        code.append((0, f"{name('pred0')} = {name('pred')}"))
+        code.append((0, f"{name('acc_e2')} = {name('e2')}"))
+        code.append((0, f"{name('loss')} = {name('e2')}"))
+        if record:
+            stores.append((0, f"RR[0, rbase + r0, {c}] = {name('pred')}"))
+            stores.append((0, f"RR[1, rbase + r0, {c}] = {name('e2')}"))
+    else:
+        code.append((0, f"{name('pred0')} = 0.0"))
+        code.append((0, f"{name('acc_e2')} = 0.0"))
+        for n in row_names:
+            code.append((0, f"{name(n)} = 0.0"))
+        code.append((0, "for r in range(r0, r0 + nr):"))
+        code.append((1, "x = X[idx[r]]"))
+        code.append((1, "y = Y[idx[r]]"))
+        code.append((1, f"{name('pred')} = {py(rows['pred'])}"))
+        code.append((1, f"{name('e2')} = {py(rows['e2'])}"))
+        for n in row_names:
+            code.append((1, f"{name('r' + n)} = {py(rows[n])}"))
+        # gradients.mean: the first value, then a left-to-right sum
+        code.append((1, "if r == r0:"))
+        code.append((2, f"{name('pred0')} = {name('pred')}"))
+        code.append((2, f"{name('acc_e2')} = {name('e2')}"))
+        for n in row_names:
+            code.append((2, f"{name(n)} = {name('r' + n)}"))
+        code.append((1, "else:"))
+        code.append((2, f"{name('acc_e2')} = {name('acc_e2')} + {name('e2')}"))
+        for n in row_names:
+            code.append((2, f"{name(n)} = {name(n)} + {name('r' + n)}"))
+        if record:
+            code.append((1, f"RR[0, rbase + r, {c}] = {name('pred')}"))
+            code.append((1, f"RR[1, rbase + r, {c}] = {name('e2')}"))
+        code.append((0, f"{name('loss')} = {name('acc_e2')}"))
+        code.append((0, "if nr > 1:"))  # gradients.mean divides only a batch of several rows
+        code.append((1, f"{name('loss')} = {name('acc_e2')} / nr"))
+        for n in row_names:
+            code.append((1, f"{name(n)} = {name(n)} / nr"))
+    params = parts["model"].params
+    for m, values in parts["results"].items():
+        for j, n in enumerate(params):
+            code.append((0, f"{name(m + '_', j)} = {py(values[n])}"))
+    for j in range(P):
+        code.append((0, f"{name('g', j)} = {name(parts['gradient'] + '_', j)}"))
+    for j in range(P):
+        for s in state_names:
+            code.append((0, f"{name('ns_' + s, j)} = {py(parts['new_state'][s], j)}"))
+        code.append((0, f"{name('np', j)} = {py(parts['new_p'], j)}"))
+    finite = " & ".join([f"(abs({name('loss')}) <= MAXF)", f"({name('loss')} <= bound)"]
+                        + [f"(abs({name('np', j)}) <= MAXF)" for j in range(P)])
+    now, was = name("now"), name("was")
+    code.append((0, f"{name('ok')} = {finite}"))
+    code.append((0, f"{now} = {was} & {name('ok')}"))
+    stores.append((0, f"dstep[{c}] = kg + 1 if ({was} & (not {name('ok')})) else {name('dst')}"))
+    stores.append((0, f"alive[{c}] = {now}"))
+    columns: list[str] = []
+    if record:
+        values = []
+        for j, n in enumerate(params):
+            values += [(n, name("p", j)), (f"grad_{n}", name("g", j)),
+                       (f"new_{n}", name("np", j))]
+        values += [("pred", f"{name('pred0')} if nr == 1 else np.nan"),
+                   ("loss", name("loss")), ("lr", name("lr_s"))]
+        if parts["mom_column"]:
+            values.append(("mom", name("mom_s") if "mom_s" in parts["defs"] else name("hp_mom")))
+        for m in dict.fromkeys(parts["show"]):
+            values += [(f"{m}_{n}", name(m + "_", j)) for j, n in enumerate(params)]
+        for s in state_names:
+            values += [(f"{s}_{n}", name("ns_" + s, j)) for j, n in enumerate(params)]
+        for i, (col, text) in enumerate(values):
+            stores.append((0, f"RS[{i}, kg, {c}] = {text}"))
+        columns = [col for col, _ in values]
+    for j in range(P):
+        stores.append((0, f"PT[{j}, {c}] = {name('np', j)} if {now} else {name('p', j)}"))
+        for i, s in enumerate(state_names):
+            stores.append((0, f"ST[{i}, {j}, {c}] = {name('ns_' + s, j)} if {now} else "
+                              f"{name('s_' + s, j)}"))
+    stores.append((0, f"esum[{c}] = {name('esm')} + ({name('acc_e2')} if {now} else 0.0)"))
+    stores.append((0, f"erows[{c}] = {name('ers')} + (float(nr) if {now} else 0.0)"))
+    stores.append((0, f"elr[{c}] = {name('lr_s')} if k == 0 else {name('elv')}"))
+    return loads, code, stores, columns
+
+
+_HEADER = '''"""Generated by sheetopt.compiled; do not edit (the file name is a hash of this text)."""
+import math
+import numpy as np
+from math import cos, pi
+from numba import njit, prange
+from sheetopt.compiled import ieee_sqrt as sqrt
+
+MAXF = 1.7976931348623157e308
+
+
+@njit(cache=True, error_model="numpy")
+def maximum(a, b):
+    return a if (a >= b or a != a) else b
+
+
+@njit(cache=True, error_model="numpy")
+def minimum(a, b):
+    return a if (a <= b or a != a) else b
+
+
+@njit(cache=True, error_model="numpy")
+def cpow(a, b):
+    return math.pow(a, b)
+
+
+@njit(cache=True, error_model="numpy", fastmath=False, nogil=True, parallel={parallel})
+'''
+
+
+class _Lines:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def add(self, depth: int, text: str) -> None:
+        self.lines.append("    " * depth + text)
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+# --- compiling and caching --------------------------------------------------------------------
+_KERNELS: dict[str, Kernel] = {}
+_GENERATED: dict[tuple, Kernel] = {}
+
+
+def cache_dir() -> Path:
+    """Where generated kernel sources (and numba's cache beside them) live:
+    $SHEETOPT_CACHE_DIR, else $XDG_CACHE_HOME/sheetopt/kernels, else ~/.cache/sheetopt/kernels."""
+    if os.environ.get("SHEETOPT_CACHE_DIR"):
+        return Path(os.environ["SHEETOPT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sheetopt" / "kernels"
+
+
+def _load(kernel: Kernel) -> Kernel:
+    digest = hashlib.sha256(kernel.source.encode()).hexdigest()[:20]
+    if digest in _KERNELS:
+        return _KERNELS[digest]
+    module_name = f"sheetopt_kernel_{digest}"
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{module_name}.py"
+        if not path.exists() or path.read_text() != kernel.source:
+            fd, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(kernel.source)
+            os.replace(temp, path)
+    except OSError:  # an unwritable cache: compile from a private temporary folder
+        folder = Path(tempfile.mkdtemp(prefix="sheetopt-kernels-"))
+        path = folder / f"{module_name}.py"
+        path.write_text(kernel.source)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    kernel.function = module.kernel
+    kernel.meta["path"] = str(path)
+    _KERNELS[digest] = kernel
+    return kernel
+
+
+def kernel_for(spec, sheet, schedule, record: bool, online: bool, parallel: bool,
+               hyper_names, load: bool = True, unroll: int = 1) -> Kernel:
+    """The kernel for this shape of run, generated (and loaded) once per process."""
+    model, rule, static = spec.model, sheet.rule, sheet.static
+    cycle = schedule if schedule is not None and schedule.per_step else None
+    mom_column = bool(sheet.schedule.per_step and "mom" in hyper_names)
+    key = (model.kind, rule.optimizer, rule.flavor, tuple(sorted(static.items())),
+           tuple(hyper_names), sheet.gradient, tuple(sheet.show) if record else (),
+           None if cycle is None else (cycle.kind, tuple(sorted(cycle.options.items()))),
+           mom_column, record, online, parallel, unroll)
+    if key not in _GENERATED:
+        _GENERATED[key] = generate(model, rule, static, rule.states(static), hyper_names,
+                                   sheet.gradient, sheet.show, cycle, mom_column, record,
+                                   online, parallel, unroll)
+    kernel = _GENERATED[key]
+    return _load(kernel) if load else kernel
+
+
+def available() -> bool:
+    return HAVE_NUMBA
+
+
+# --- running ----------------------------------------------------------------------------------
+def _host_eval(expr: Expr, env: dict, defs: Mapping[str, Expr]):
+    """Evaluates a table expression with numpy, as the numpy executor computes it."""
+    op = expr.op
+    if op == "var":
+        name = expr.args[0]
+        if name not in env:
+            env[name] = _host_eval(defs[name], env, defs)
+        return env[name]
+    if op == "const":
+        return math.pi if expr.args[0] == "pi" else expr.args[0]
+    if op == "call":
+        name, *args = expr.args
+        values = [_host_eval(a, env, defs) for a in args]
+        return getattr(numpy_ops, name)(*values)
+    if op == "where":
+        cond, yes, no = (_host_eval(a, env, defs) for a in expr.args)
+        return np.where(cond, yes, no)
+    if op == "neg":
+        return -_host_eval(expr.args[0], env, defs)
+    a, b = (_host_eval(arg, env, defs) for arg in expr.args)
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+            "^": lambda: a ** b, "<": lambda: a < b, ">": lambda: a > b, "<=": lambda: a <= b,
+            ">=": lambda: a >= b, "=": lambda: np.equal(a, b)}[op]()
+
+
+def _tables(kernel: Kernel, kbase: int, K: int, t0: int, total: int, hp_cols: Mapping,
+            lr: np.ndarray, C: int):
+    """The per-step tables of one epoch: (tables, K, width) and each table's column stride."""
+    if not kernel.tables:
+        return np.zeros((0, 1, 1)), np.zeros(0, dtype=np.int64)
+    steps = kbase + np.arange(K, dtype=np.int64)
+    env = {"t": (t0 + steps + 1)[:, None], "pos": (steps / total)[:, None]}
+    for name, column in hp_cols.items():
+        env[f"hp_{name}"] = column[0] if np.all(column == column[0]) else column[None, :]
+    if "lr_s" not in kernel.defs:
+        env["lr_s"] = lr[0] if np.all(lr == lr[0]) else lr[None, :]
+    with np.errstate(all="ignore"):
+        values = [np.asarray(_evaluate_table(name, expr, env, kernel.defs), dtype=float)
+                  for name, expr in kernel.tables]
+    width = max(v.shape[1] if v.ndim == 2 else 1 for v in values)
+    out = np.empty((len(values), K, width))
+    strides = np.zeros(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        v = np.broadcast_to(v, (K, v.shape[1] if v.ndim == 2 else 1))
+        out[i, :, :v.shape[1]] = v
+        strides[i] = 1 if v.shape[1] > 1 else 0
+    return out, strides
+
+
+def _evaluate_table(name, expr, env, defs):
+    value = _host_eval(expr, env, defs)
+    env[name] = value
+    return value
+
+
+@dataclass
+class _Epochs:
+    """The plan flattened: each epoch's row order and its step boundaries."""
+
+    idx: list[np.ndarray]
+    starts: list[np.ndarray]
+
+    @classmethod
+    def of(cls, plan) -> "_Epochs":
+        idx, starts = [], []
+        for epoch in plan:
+            lengths = np.fromiter(map(len, epoch), dtype=np.int64, count=len(epoch))
+            bounds = np.zeros(len(epoch) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=bounds[1:])
+            idx.append(np.concatenate(epoch).astype(np.int64, copy=False) if len(epoch)
+                       else np.zeros(0, dtype=np.int64))
+            starts.append(bounds)
+        return cls(idx, starts)
+
+    @property
+    def steps(self) -> list[int]:
+        return [len(s) - 1 for s in self.starts]
+
+
+def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
+    """Whether the compiled executor can run this sheet (numba present, rule traceable)."""
+    if not HAVE_NUMBA:
+        return False
+    try:
+        schedule = sheet.schedule if annealing else None
+        kernel_for(spec, sheet, schedule, record, False, False, tuple(sheet.hypers), load=False)
+    except Unsupported:
+        return False
+    return True
+
+
+def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
+             state: Mapping[str, np.ndarray], plan, record: bool = False,
+             annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None):
+    """engine.simulate on the compiled kernel; returns an identical engine.Result."""
+    from .engine import Result
+
+    model, rule, static = spec.model, sheet.rule, sheet.static
+    names, state_names = model.params, rule.states(static)
+    C, P = params.shape
+    hyper_names = tuple(hp)
+    epochs = _Epochs.of(plan)
+    E, total = len(plan), sum(epochs.steps)
+    online = all(np.all(np.diff(s) == 1) for s in epochs.starts)
+    if parallel is None:
+        parallel = C >= PARALLEL_FROM
+    unroll = UNROLL if online and not record and C >= UNROLL_FROM else 1
+    if C % unroll:  # run whole groups: pad with copies of the last configuration, then trim
+        pad = unroll - C % unroll
+        grow = lambda a: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])  # noqa: E731
+        full = simulate(spec, sheet, {n: grow(np.broadcast_to(v, (C, 1))) for n, v in hp.items()},
+                        grow(params), {s: grow(state[s]) for s in state_names}, plan, record,
+                        annealing, t0, progress, parallel)
+        return _trim(full, C)
+    schedule = sheet.schedule if annealing else None
+    kernel = kernel_for(spec, sheet, schedule, record, online, parallel, hyper_names,
+                        unroll=unroll)
+
+    PT = np.array(np.asarray(params, dtype=float).T, order="C")  # a copy: the kernel writes it
+    ST = np.zeros((len(state_names), P, C))
+    for i, s in enumerate(state_names):
+        ST[i] = np.asarray(state[s], dtype=float).T
+    hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
+    HP = np.ascontiguousarray(np.stack([hp_cols[n] for n in hyper_names]) if hyper_names
+                              else np.zeros((0, C)))
+    lr = hp["lr"]
+    best = None
+    if schedule is not None and schedule.kind == "adam_ann":
+        s = state_names.index("sqr_avg")
+        best = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)[:, None]
+    alive = np.ones(C, dtype=np.bool_)
+    dstep = np.zeros(C, dtype=np.int64)
+    epoch_sum, epoch_rows, epoch_lr = np.zeros((E, C)), np.zeros((E, C)), np.zeros((E, C))
+    epoch_params = np.zeros((E, C, P))
+    n_rows = sum(len(i) for i in epochs.idx)
+    RS = np.empty((len(kernel.columns), total, C)) if record else np.zeros((0, 0, 0))
+    RR = np.empty((2, n_rows, C)) if record else np.zeros((0, 0, 0))
+    pe = np.array(kernel.pow_exponents + [0.0])
+    kbase = rbase = 0
+    for e in range(E):
+        K = epochs.steps[e]
+        LR = np.ascontiguousarray(np.broadcast_to(np.asarray(lr, dtype=float), (C, 1))[:, 0])
+        tab, ts = _tables(kernel, kbase, K, t0, total, hp_cols, LR, C)
+        kernel.function(spec.data.x, spec.data.y, epochs.idx[e], epochs.starts[e], PT, ST, HP,
+                        LR, alive, dstep, epoch_sum[e], epoch_rows[e], epoch_lr[e], tab, ts,
+                        kbase, t0, total, float(sheet.h), float(sheet.diverge_above), RS, RR,
+                        rbase, CHUNK, pe)
+        kbase += K
+        rbase += len(epochs.idx[e])
+        epoch_params[e] = PT.T
+        if progress is not None:
+            progress(K)
+        if best is not None:
+            with np.errstate(all="ignore"):
+                scale = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)
+                lr, best = anneal(lr, scale[:, None], best, numpy_ops)
+    result = Result(np.ascontiguousarray(PT.T), {s: np.ascontiguousarray(ST[i].T)
+                                                 for i, s in enumerate(state_names)},
+                    epoch_sum, epoch_rows, epoch_lr, epoch_params,
+                    _diverged_at(dstep, epochs.steps))
+    if record:
+        result.steps, result.rows = _recorded(spec, sheet, kernel, epochs, dstep, RS, RR)
+    return result
+
+
+def _trim(result, C: int):
+    """The first C configurations of a padded result."""
+    return type(result)(result.params[:C], {k: v[:C] for k, v in result.state.items()},
+                        result.epoch_sum_err2[:, :C], result.epoch_rows[:, :C],
+                        result.epoch_lr[:, :C], result.epoch_params[:, :C],
+                        result.diverged_at[:C])
+
+
+def _diverged_at(dstep: np.ndarray, steps: list[int]) -> np.ndarray:
+    out = np.zeros((len(dstep), 2), dtype=int)
+    ends = np.cumsum(steps)
+    hit = dstep > 0
+    epoch = np.searchsorted(ends, dstep[hit], side="left")
+    out[hit, 0] = epoch + 1
+    out[hit, 1] = dstep[hit] - (ends[epoch] - np.asarray(steps)[epoch])
+    return out
+
+
+def _recorded(spec, sheet, kernel: Kernel, epochs: _Epochs, dstep, RS, RR):
+    """The recorded tables, cut where the last configuration stopped (as the numpy recorder)."""
+    total = sum(epochs.steps)
+    N = total if np.any(dstep == 0) else int(dstep.max()) - 1
+    if N == 0:
+        return {}, {}
+    x, y = spec.data.x, spec.data.y
+    idx = np.concatenate(epochs.idx)
+    first = np.concatenate([i[s[:-1]] for i, s in zip(epochs.idx, epochs.starts)])
+    size = np.concatenate([np.diff(s) for s in epochs.starts]).astype(float)
+    epoch = np.repeat(np.arange(1, len(epochs.steps) + 1, dtype=float), epochs.steps)
+    step = np.concatenate([np.arange(1, k + 1, dtype=float) for k in epochs.steps])
+    single = size == 1
+    R = int(size[:N].sum())
+    steps = {"epoch": epoch[:N], "step": step[:N], "row": (first + 1.0)[:N], "size": size[:N],
+             "x": np.where(single, x[first], np.nan)[:N],
+             "y": np.where(single, y[first], np.nan)[:N]}
+    for i, name in enumerate(kernel.columns):
+        steps[name] = RS[i, :N]
+    order = list(steps)
+    head, tail = order[:6], order[6:]
+    steps = {k: steps[k] for k in head + tail}
+    sizes = size.astype(np.int64)
+    rows = {"epoch": np.repeat(epoch, sizes)[:R], "step": np.repeat(step, sizes)[:R],
+            "row": (idx + 1.0)[:R], "x": x[idx][:R].astype(float), "y": y[idx][:R].astype(float),
+            "pred": RR[0, :R], "err2": RR[1, :R]}
+    return steps, rows

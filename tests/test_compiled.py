@@ -1,0 +1,205 @@
+"""The compiled executor gives the numpy executor's results bit for bit.
+
+Every rule x flavour x option shape of rules.py, online / mini-batch / full-batch / shuffled
+plans, the one-cycle and adam_ann schedules, forward and central gradients with shown columns,
+divergence, the quadratic model and grids of many configurations: each case is run through
+engine.simulate with executor="numpy" and executor="compiled" and every array is compared with
+np.array_equal (NaNs equal), dtypes and column order included.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="numba is not installed: the compiled executor is off")
+
+from sheetopt import compiled, engine, spec as spec_mod  # noqa: E402
+
+LECTURE_DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}
+
+
+def make_spec(sheets, data=None, model="linear"):
+    return spec_mod.parse({"data": data or LECTURE_DATA, "model": {"kind": model},
+                           "sheet": sheets})
+
+
+def assert_same_table(a, b, what):
+    assert (a is None) == (b is None), what
+    if a is None:
+        return
+    assert list(a) == list(b), f"{what}: columns differ"
+    for key in a:
+        x, y = np.asarray(a[key]), np.asarray(b[key])
+        assert x.shape == y.shape and x.dtype == y.dtype, f"{what}.{key}: {x.shape} {y.shape}"
+        assert np.array_equal(x, y, equal_nan=True), f"{what}.{key} differs"
+
+
+def assert_same_result(fast, slow):
+    for name in ("params", "epoch_sum_err2", "epoch_rows", "epoch_lr", "epoch_params",
+                 "diverged_at"):
+        x, y = getattr(fast, name), getattr(slow, name)
+        assert x.shape == y.shape and x.dtype == y.dtype, name
+        assert np.array_equal(x, y, equal_nan=True), f"{name} differs"
+    assert_same_table(fast.state, slow.state, "state")
+    assert_same_table(fast.steps, slow.steps, "steps")
+    assert_same_table(fast.rows, slow.rows, "rows")
+
+
+def run_both(spec, sheet, configs=1, grid=None, record=True, parallel=None):
+    """engine.simulate on both executors from the same start (lecture-reset replayed by numpy)."""
+    hp = engine.hyper_arrays(sheet, configs, grid)
+    state = _numpy_start(spec, sheet, hp)
+    params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
+    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                          sheet.seed)
+    slow = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
+                           executor="numpy")
+    fast = compiled.simulate(spec, sheet, hp, params, state, plan, record=record,
+                             parallel=parallel)
+    assert_same_result(fast, slow)
+    return fast, slow
+
+
+def _numpy_start(spec, sheet, hp):
+    import os
+
+    old = os.environ.get("SHEETOPT_EXECUTOR")
+    os.environ["SHEETOPT_EXECUTOR"] = "numpy"
+    try:
+        return engine.start_state(spec, sheet, hp)
+    finally:
+        if old is None:
+            del os.environ["SHEETOPT_EXECUTOR"]
+        else:
+            os.environ["SHEETOPT_EXECUTOR"] = old
+
+
+# --- every rule shape -----------------------------------------------------------------------
+LECTURE_SHEETS = [
+    {"optimizer": "sgd", "lr": 0.0001},
+    {"optimizer": "momentum", "lr": 0.0001, "mom": 0.9},
+    {"optimizer": "rmsprop", "lr": 0.02, "sqr_mom": 0.9},
+    {"optimizer": "adam", "lr": 1.0, "mom": 0.9, "sqr_mom": 0.9},
+    {"optimizer": "adam_ann", "lr": 1.0, "mom": 0.9, "sqr_mom": 0.95},
+]
+TORCH_SHEETS = (
+    [{"optimizer": "sgd", "lr": 0.0001, "mom": mom, "wd": wd, "dampening": damp,
+      "nesterov": nesterov}
+     for mom, wd, damp, nesterov in [(0.0, 0.0, 0.0, False), (0.0, 0.01, 0.0, False),
+                                     (0.9, 0.0, 0.1, False), (0.9, 0.01, 0.0, True)]]
+    + [{"optimizer": "rmsprop", "lr": 0.02, "sqr_mom": sqr, "mom": mom, "wd": wd,
+        "centered": centered}
+       for centered in (False, True) for mom in (0.0, 0.9) for wd, sqr in ((0.0, 0.9),
+                                                                          (0.01, 0.3))]
+    + [{"optimizer": opt, "lr": 0.1, "mom": mom, "sqr_mom": 0.999, "wd": wd,
+        "amsgrad": amsgrad}
+       for opt in ("adam", "adamw") for amsgrad in (False, True)
+       for wd, mom in ((0.0, 0.9), (0.05, 0.3))]
+)
+
+
+@pytest.mark.parametrize("options", LECTURE_SHEETS, ids=lambda o: o["optimizer"])
+def test_lecture_rules_from_reset(options):
+    spec = make_spec([{"name": "s", "flavor": "lecture", "epochs": 3, **options}])
+    run_both(spec, spec.sheets[0])
+
+
+@pytest.mark.parametrize("options", TORCH_SHEETS,
+                         ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_torch_rules(options):
+    spec = make_spec([{"name": "s", "flavor": "torch", "epochs": 3, **options}])
+    run_both(spec, spec.sheets[0])
+
+
+# --- plans, schedules, gradients --------------------------------------------------------------
+@pytest.mark.parametrize("batch, shuffle", [(5, False), (7, True), ("full", False),
+                                            (1, True)])
+@pytest.mark.parametrize("flavor", ["lecture", "torch"])
+def test_batches_and_shuffles(batch, shuffle, flavor):
+    spec = make_spec([{"name": "s", "optimizer": "adam", "flavor": flavor, "lr": 0.1,
+                       "epochs": 3, "batch": batch, "shuffle": shuffle, "seed": 3,
+                       **({"state": {"sqr_avg": {"a": 1.0, "b": 1.0}}}
+                          if flavor == "lecture" else {})}])
+    run_both(spec, spec.sheets[0])
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "adam", "flavor": "torch", "lr": 0.5},
+    {"optimizer": "momentum", "flavor": "lecture", "lr": 0.0001,
+     "state": {"grad_avg": {"a": 0.0, "b": 0.0}}},
+    {"optimizer": "sgd", "flavor": "torch", "lr": 0.0001, "mom": 0.9, "batch": 4},
+], ids=["torch-adam", "lecture-momentum", "torch-sgd-batch"])
+def test_one_cycle(options):
+    spec = make_spec([{"name": "s", "epochs": 4, "schedule": {"kind": "one_cycle",
+                                                              "pct_start": 0.3}, **options}])
+    run_both(spec, spec.sheets[0])
+
+
+@pytest.mark.parametrize("gradient", ["forward", "central"])
+@pytest.mark.parametrize("batch", [1, 6])
+def test_finite_difference_gradients_and_shown_columns(gradient, batch):
+    spec = make_spec([{"name": "s", "optimizer": "sgd", "flavor": "lecture", "lr": 0.0001,
+                       "epochs": 2, "gradient": gradient, "h": 0.01, "batch": batch,
+                       "show": ["forward", "central", "analytic"]}])
+    run_both(spec, spec.sheets[0])
+
+
+def test_quadratic_model_on_generated_reals():
+    data = {"rows": 40, "true": {"a": 0.5, "b": -2.0, "c": 3.0}, "x": "uniform",
+            "x_min": -3.0, "x_max": 3.0, "seed": 5, "noise": "normal", "noise_scale": 0.3}
+    spec = make_spec([{"name": "s", "optimizer": "adam", "flavor": "torch", "lr": 0.05,
+                       "epochs": 2, "show": ["forward"]}], data=data, model="quadratic")
+    run_both(spec, spec.sheets[0])
+
+
+# --- divergence and grids ---------------------------------------------------------------------
+def test_diverging_sheet_stops_at_the_same_step():
+    spec = make_spec([{"name": "s", "optimizer": "sgd", "flavor": "lecture", "lr": 0.01,
+                       "epochs": 3, "diverge_above": 1e12}])
+    fast, slow = run_both(spec, spec.sheets[0])
+    assert slow.diverged_at[0, 0] == 1 and slow.diverged_at[0, 1] > 1  # a real divergence
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_grid_with_some_configurations_diverging(record):
+    spec = make_spec([{"name": "s", "optimizer": "adam", "flavor": "torch", "epochs": 3,
+                       "lr": 0.1, "diverge_above": 1e8}])
+    sheet = spec.sheets[0]
+    grid = {"lr": np.geomspace(1e-3, 1e4, 37), "mom": np.linspace(0.1, 0.95, 37)}
+    fast, slow = run_both(spec, sheet, 37, grid, record=record)
+    assert 0 < np.count_nonzero(slow.diverged_at[:, 0]) < 37
+
+
+def test_grid_where_every_configuration_diverges_records_nothing_after():
+    spec = make_spec([{"name": "s", "optimizer": "sgd", "flavor": "lecture", "epochs": 2,
+                       "lr": 1.0}])
+    fast, slow = run_both(spec, spec.sheets[0], 3, {"lr": [1.0, 10.0, 100.0]})
+    assert np.all(slow.diverged_at[:, 0] > 0)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_unrolled_and_parallel_sweeps(parallel, monkeypatch):
+    monkeypatch.setattr(compiled, "CHUNK", 32)
+    spec = make_spec([{"name": "s", "optimizer": "adam_ann", "flavor": "lecture", "epochs": 4,
+                       "lr": 1.0, "mom": 0.9, "sqr_mom": 0.95}])
+    grid = {"lr": np.geomspace(0.01, 50.0, 101), "sqr_mom": np.linspace(0.5, 0.99, 101)}
+    run_both(spec, spec.sheets[0], 101, grid, record=False, parallel=parallel)
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+def test_engine_run_uses_the_compiled_executor_and_the_env_var_forces_numpy(monkeypatch):
+    spec = spec_mod.load("lesson5")
+    sheet = spec.sheet("adam")
+    calls = []
+    original = compiled.simulate
+    monkeypatch.setattr(compiled, "simulate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    fast = engine.run(spec, sheet)
+    assert calls
+    calls.clear()
+    monkeypatch.setenv("SHEETOPT_EXECUTOR", "numpy")
+    slow = engine.run(spec, sheet)
+    assert not calls
+    assert fast.start == slow.start and fast.diverged_at == slow.diverged_at
+    assert_same_table(fast.steps, slow.steps, "steps")
+    assert_same_table(fast.rows, slow.rows, "rows")
+    assert_same_table(fast.epochs, slow.epochs, "epochs")
