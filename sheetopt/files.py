@@ -31,10 +31,18 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temp)
+        os.chmod(temp, _file_mode())  # mkstemp makes the file private (0600); output is not
         os.replace(temp, target)
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def _file_mode() -> int:
+    """The mode a plain new file gets here: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text(path: str | Path, text: str, force: bool = False) -> None:

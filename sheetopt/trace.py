@@ -31,7 +31,8 @@ class Trace:
     meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.steps["step"])
+        # a run that diverged on its very first step recorded no columns at all
+        return len(self.steps.get("step", ()))
 
     @property
     def diverged(self) -> bool:

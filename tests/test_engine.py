@@ -430,3 +430,27 @@ def test_batched_simulate_equals_separate_runs():
             assert batched.epochs[column].tolist() == single.epochs[column].tolist(), (c, column)
     assert single.diverged_at is not None  # the last configuration
     assert engine.run(spec, sheet.with_hypers(lr=0.05, mom=0.95)).diverged_at is None
+
+
+def test_divergence_on_the_very_first_step_keeps_the_start(tmp_path, capsys):
+    path = tmp_path / "instant.toml"
+    path.write_text('[data]\npreset = "lecture"\n[[sheet]]\nname = "instant"\noptimizer = "sgd"\n'
+                    'lr = 1.0\nepochs = 2\ndiverge_above = 1.0\n')  # the first loss is 1849
+    trace = engine.run(spec_mod.load(path), "instant")
+    assert trace.diverged_at == (1, 1) and len(trace) == 0
+    assert trace.final() == {"a": 1.0, "b": 1.0}
+    assert len(trace.epochs["epoch"]) == 0
+    for fmt in ("table", "markdown"):
+        assert cli.main(["compare", str(path), "--format", fmt]) == 0
+        assert "DIVERGED at epoch 1, step 1" in capsys.readouterr().out
+    assert cli.main(["compare", str(path), "--format", "json"]) == 0
+    sheet = json.loads(capsys.readouterr().out)["sheets"][0]
+    assert sheet["diverged_at"] == [1, 1] and sheet["epochs"] == []
+    assert sheet["final"] == {"a": 1.0, "b": 1.0}
+    assert cli.main(["compare", str(path), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.count("\n") == 1  # the header; no epoch finished
+    assert cli.main(["compare", str(path), "--plot", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").stat().st_size > 0
+    for fmt in ("csv", "json"):
+        assert cli.main(["trace", str(path), "--format", fmt]) == 0
+        assert "diverged at epoch 1, step 1" in capsys.readouterr().err

@@ -5,6 +5,8 @@ import csv
 import io
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +192,14 @@ def test_show_accepts_one_method_by_name(tmp_path):
     trace = engine.run(spec_mod.load(tmp_path / "one.toml"), "adam")
     assert [c for c in trace.steps if c.startswith(("forward", "central"))] == ["central_a",
                                                                                   "central_b"]
+
+
+def test_output_files_get_the_usual_permissions(tmp_path):
+    # written through a private temporary file, the result must still be a normal file
+    path = adam_spec(tmp_path)
+    old = os.umask(0o022)
+    try:
+        assert cli.main(["trace", str(path), "-o", str(tmp_path / "t.csv")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "t.csv").stat().st_mode) == 0o644
