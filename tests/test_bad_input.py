@@ -245,3 +245,27 @@ def test_bad_input_via_console_script(tmp_path):
     result = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True,
                             timeout=120)
     check_error(tmp_path, before, result.returncode, result.stdout, result.stderr, case)
+
+
+# --- the command line's own answers ---------------------------------------------------------
+def test_version(tmp_path):
+    from sheetopt import __version__
+
+    result = run_cli(tmp_path, ["--version"])
+    assert result.returncode == 0 and result.stdout.strip() == f"sheetopt {__version__}"
+
+
+@pytest.mark.parametrize("command", ["compare", "trace"])
+def test_every_command_explains_itself_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "example:" in text and f"sheetopt {command} " in text.split("example:")[1]
+
+
+def test_unknown_format_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["trace", "lesson5", "--format", "xlsx"])
+    assert exit_.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
