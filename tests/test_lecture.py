@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import subprocess
@@ -162,8 +163,9 @@ def lecture_reference(sheet: dict, rows, epochs: int):
     for epoch in range(1, epochs + 1):
         records, a, b, m, s = lecture_pass(sheet, rows, lr, a, b, m, s)
         steps += records
+        total = sum(r["loss"] for r in records)
         epoch_table.append({"epoch": epoch, "lr": lr, "a": a, "b": b,
-                            "lecture_rmse": math.sqrt(sum(r["loss"] for r in records))})
+                            "lecture_rmse": math.sqrt(total), "rmse": math.sqrt(total / len(rows))})
         if sheet.get("anneal"):
             g2 = math.sqrt(s["b"]) + math.sqrt(s["a"])
             if g2 / best > 2:
@@ -200,7 +202,7 @@ def check_against_reference(spec, sheet, reference: dict, epochs: int):
                              f"{sheet.name}: {column}_{p}")
         else:
             assert f"{column}_a" not in trace.steps
-    for column in ("lecture_rmse", "lr", "a", "b"):
+    for column in ("lecture_rmse", "rmse", "lr", "a", "b"):
         assert_close(trace.epochs[column], [e[column] for e in epoch_table],
                      f"{sheet.name}: epoch {column}")
     return trace
@@ -256,3 +258,39 @@ def test_lesson5_runs_on_the_shared_lecture_rows(lesson5):
     stored = read_float_csv((LECTURE_DIR / "graddesc-data.csv").read_text())
     assert lesson5.data.x.tolist() == stored["x"]
     assert lesson5.data.y.tolist() == stored["y"]
+
+
+def test_compare_prints_the_reference_numbers(capsys):
+    # the comparison a user reads: per-epoch figures, final params, distance to a = 2, b = 30
+    assert cli.main(["compare", "lesson5", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in document["sheets"]] == list(LECTURE_SHEETS)
+    rows = lecture_rows(spec_mod.load("lesson5"))
+    by_name = {}
+    for sheet in document["sheets"]:
+        _, steps, table, _ = lecture_reference(LECTURE_SHEETS[sheet["name"]], rows, 5)
+        assert [e["epoch"] for e in sheet["epochs"]] == [1, 2, 3, 4, 5]
+        for key in ("lecture_rmse", "rmse", "lr", "a", "b"):
+            assert_close([e[key] for e in sheet["epochs"]], [e[key] for e in table],
+                         f"{sheet['name']}: {key}")
+        final = steps[-1]
+        assert_close([sheet["final"]["a"], sheet["final"]["b"]], [final["new_a"], final["new_b"]],
+                     "final")
+        assert_close(sheet["distance"], math.hypot(final["new_a"] - 2, final["new_b"] - 30),
+                     "distance")
+        assert sheet["diverged_at"] is None
+        by_name[sheet["name"]] = sheet
+    # the CSV format carries the same numbers, one line per sheet and epoch
+    assert cli.main(["compare", "lesson5", "--format", "csv"]) == 0
+    lines = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(lines) == 25
+    for line in lines:
+        epoch = by_name[line["sheet"]]["epochs"][int(line["epoch"]) - 1]
+        for key in ("lecture_rmse", "rmse", "lr", "a", "b"):
+            assert float(line[key]) == epoch[key]
+        assert float(line["distance"]) == by_name[line["sheet"]]["distance"]
+        assert line["diverged"] == "false"
+    # and the table labels the two losses honestly
+    assert cli.main(["compare", "lesson5"]) == 0
+    table = capsys.readouterr().out
+    assert "SUM" in table and "MEAN" in table
