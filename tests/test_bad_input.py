@@ -269,3 +269,17 @@ def test_unknown_format_is_a_usage_error(capsys):
         cli.main(["trace", "lesson5", "--format", "xlsx"])
     assert exit_.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_a_failure_while_writing_leaves_the_old_file_and_no_temp_file(tmp_path, error):
+    from sheetopt.files import atomic_output
+
+    target = tmp_path / "out.csv"
+    target.write_bytes(PRECIOUS)
+    with pytest.raises(error):
+        with atomic_output(target, force=True) as temp:
+            temp.write_text("half a result")
+            raise error()
+    assert target.read_bytes() == PRECIOUS
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
