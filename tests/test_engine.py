@@ -454,3 +454,24 @@ def test_divergence_on_the_very_first_step_keeps_the_start(tmp_path, capsys):
     for fmt in ("csv", "json"):
         assert cli.main(["trace", str(path), "--format", fmt]) == 0
         assert "diverged at epoch 1, step 1" in capsys.readouterr().err
+
+
+# --- which gradient steps --------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["forward", "central"])
+def test_the_engine_steps_with_the_chosen_gradient(method):
+    h = 0.01
+    spec, sheet = make_spec({"optimizer": "sgd", "lr": 1e-5, "epochs": 1, "gradient": method,
+                             "h": h, "show": ["forward", "central"], "batch": 3})
+    trace = engine.run(spec, sheet)
+    x, y = spec.data.x, spec.data.y
+    a, b = 1.0, 1.0
+    for i in range(len(trace)):
+        index = list(range(29))[3 * i: 3 * i + 3]
+        g_a, g_b, _ = mean_gradient(a, b, x[index], y[index])
+        if method == "forward":  # exceeds the analytic gradient by the curvature terms
+            g_a, g_b = g_a + h * np.mean(x[index] ** 2), g_b + h
+        for p, g in (("a", g_a), ("b", g_b)):
+            assert trace.steps[f"grad_{p}"][i] == trace.steps[f"{method}_{p}"][i]
+            close(trace.steps[f"grad_{p}"][i], g, f"grad_{p} at {i}", rel=1e-9)
+        a, b = trace.steps["new_a"][i], trace.steps["new_b"][i]
+        close(a, trace.steps["a"][i] - 1e-5 * trace.steps["grad_a"][i])
