@@ -475,3 +475,23 @@ def test_the_engine_steps_with_the_chosen_gradient(method):
             close(trace.steps[f"grad_{p}"][i], g, f"grad_{p} at {i}", rel=1e-9)
         a, b = trace.steps["new_a"][i], trace.steps["new_b"][i]
         close(a, trace.steps["a"][i] - 1e-5 * trace.steps["grad_a"][i])
+
+
+# --- the shipped notebook presets behave as SPEC.md tells ------------------------------------
+def test_lesson2_full_batch_fit():
+    # "the loss falls from about 8.9 to about 0.08"; uniform [0, 1) noise: intercept near 2.5
+    spec = spec_mod.load("lesson2")
+    trace = engine.run(spec, "sgd")
+    mse = trace.steps["loss"]
+    assert len(trace) == 100 and (trace.steps["size"] == 100).all()
+    assert 5 < mse[0] < 12 and 0.06 < mse[-1] < 0.1
+    assert np.all(np.diff(mse) < 0)
+    final = trace.final()
+    assert abs(final["a"] - 3) < 0.1 and abs(final["b"] - 2.5) < 0.1
+
+
+def test_quadratic_book_lr_learns_and_the_aloud_lr_diverges():
+    spec = spec_mod.load("quadratic")
+    book, aloud = engine.run(spec, "book"), engine.run(spec, "aloud")
+    assert book.diverged_at is None and np.all(np.diff(book.steps["loss"]) < 0)
+    assert aloud.diverged_at is not None and np.isfinite(aloud.steps["new_a"]).all()
