@@ -78,7 +78,7 @@ def render(results, show_all: bool = False) -> str:
     headers = ["sheet", "check", "quantity", "compared with", "values", "max abs", "max rel",
                "worst at", "status"]
     cells = [[d.sheet, d.check, d.quantity, d.against, str(d.count), f"{d.max_abs:.3g}",
-              f"{d.max_rel:.3g}", "-" if d.worst_at is None else "e%d s%d" % d.worst_at,
+              f"{d.max_rel:.3g}", "-" if d.worst_at is None or d.max_rel == 0 else "e%d s%d" % d.worst_at,
               "ok" if d.ok else "FAIL at e%d s%d" % d.first_bad] for d in rows]
     widths = [max(len(c) for c in column) for column in zip(headers, *cells)]
     line = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731

@@ -54,6 +54,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
     diverged_at = torch.zeros((C, 2), dtype=torch.long, device=params.device)
     epoch_sum = torch.zeros((E, C), dtype=params.dtype, device=params.device)
     epoch_rows = torch.zeros((E, C), dtype=params.dtype, device=params.device)
+    here_at = lambda e, k: torch.tensor([e, k], device=params.device)  # noqa: E731
     lr = hp["lr"]
     schedule = sheet.schedule if annealing else None
     best = None
@@ -78,7 +79,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
             new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
             bad = alive & ~(torch.isfinite(loss) & (loss <= sheet.diverge_above)
                             & torch.isfinite(new_params).all(dim=1))
-            diverged_at[bad] = torch.tensor([e + 1, k + 1], device=params.device)
+            diverged_at = torch.where(bad[:, None], here_at(e + 1, k + 1), diverged_at)
             alive &= ~bad
             if on_step is not None:
                 on_step(e, k, params, new_params, new_state, alive)

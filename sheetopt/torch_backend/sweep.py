@@ -206,7 +206,8 @@ def lr_finder_plot(result: SweepResult, path: str, force: bool = False, title: s
         line, = ax.plot(xs, ys, marker="o", markersize=3, label=label)
         bad = np.isnan(ys)
         if bad.any():
-            ax.plot(xs[bad], np.full(bad.sum(), top), "x", color=line.get_color(), markersize=8)
+            ax.plot(xs[bad], np.full(bad.sum(), top), "x", color=line.get_color(), markersize=8,
+                    label=f"{label}: diverged (drawn at the top)")
     if result.best is not None:
         ax.plot([lr[result.best]], [loss[result.best]], "*", color="black", markersize=14,
                 label=f"best: lr={lr[result.best]:g}")

@@ -1,0 +1,162 @@
+"""Sweep throughput and the batched re-check time.
+
+Prints config-steps per second (configurations x rows x epochs / seconds) for 1, 1,000 and
+100,000 configurations of online Adam (the lecture sheet, from its reset) on the lecture's 29 rows,
+for each path: the engine's numpy executor (the baseline, ratios are against it), the engine's
+compiled executor (numba) when present, and the torch backend on the CPU in float64 and float32;
+on a CUDA GPU, when one is visible, the torch backend there too. Then the time of the batched
+re-check of a 1,000,000-step trace (online torch-flavour Adam over 1,000,000 generated rows).
+
+    python benchmarks/sweep.py            # everything
+    python benchmarks/sweep.py --quick    # smaller runs, for a smoke test
+
+Timings are printed, never asserted. Targets (2-core CPU): >= 200 million config-steps/s for the
+best path at 100,000 configurations; the 1,000,000-step re-check in < 10 s; on a GPU >= 10 billion.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from sheetopt import engine
+from sheetopt.spec import load, parse
+
+CONFIGS = (1, 1_000, 100_000)
+
+
+def _setup(configs: int, epochs: int):
+    spec = load("lesson5")
+    sheet = spec.sheet("adam")
+    grid = {"lr": np.geomspace(1e-3, 1.0, configs)}
+    hp = engine.hyper_arrays(sheet, configs, grid)
+    state = engine.start_state(spec, sheet, hp)
+    params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
+    plan = engine.batches(len(spec.data), 1, epochs, False, 0)
+    return spec, sheet, hp, params, state, plan
+
+
+def _numpy_path(executor: str):
+    def run(spec, sheet, hp, params, state, plan):
+        return engine.simulate(spec, sheet, hp, params, state, plan, executor=executor).params
+    return run
+
+
+def _torch_path(device: str, dtype: str):
+    def run(spec, sheet, hp, params, state, plan):
+        import torch
+
+        from sheetopt.torch_backend.simulate import simulate, to_tensors
+
+        kind = getattr(torch, dtype)
+        tensors = lambda values: to_tensors(values, torch.device(device), kind)  # noqa: E731
+        result = simulate(spec, sheet, tensors(hp), tensors({"p": params})["p"], tensors(state),
+                          plan)
+        return result.params
+    return run
+
+
+def _paths():
+    paths = {"numpy engine (baseline)": _numpy_path("numpy")}
+    from sheetopt import compiled
+
+    if compiled.HAVE_NUMBA:
+        paths["compiled engine (numba)"] = _numpy_path("compiled")
+    else:
+        print("compiled executor: numba is not installed, not measured")
+    try:
+        import torch
+    except ImportError:
+        print("torch backend: torch is not installed, not measured")
+        return paths
+    paths["torch cpu float64"] = _torch_path("cpu", "float64")
+    paths["torch cpu float32"] = _torch_path("cpu", "float32")
+    if torch.cuda.is_available():
+        paths["torch cuda float64"] = _torch_path("cuda", "float64")
+        paths["torch cuda float32"] = _torch_path("cuda", "float32")
+    else:
+        print(f"torch cuda: no CUDA GPU visible to torch {torch.__version__} here, not measured")
+    return paths
+
+
+def _epochs(configs: int, quick: bool) -> int:
+    work = 3e6 if quick else 3e7  # config-steps per measurement, at least
+    return max(2, int(work / (configs * 29)) if configs > 1 else (20 if quick else 200))
+
+
+def _time(run, case, repeats: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(*case)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def sweep_throughput(quick: bool) -> None:
+    print("\nonline Adam (lesson5 'adam', from lecture-reset) on the 29 lecture rows; "
+          "best of 2 runs; warm-up run first")
+    print(f"{'path':26} {'configs':>9} {'epochs':>7} {'seconds':>9} {'config-steps/s':>16} "
+          f"{'vs numpy':>9}")
+    paths = _paths()
+    for configs in CONFIGS:
+        epochs = _epochs(configs, quick)
+        case = _setup(configs, epochs)
+        work = configs * 29 * epochs
+        baseline = None
+        for name, run in paths.items():
+            run(*_setup(min(configs, 10), 1))  # compile / warm up outside the timing
+            seconds = _time(run, case)
+            rate = work / seconds
+            baseline = baseline or rate
+            print(f"{name:26} {configs:>9,} {epochs:>7} {seconds:>9.3f} {rate:>16,.0f} "
+                  f"{rate / baseline:>8.1f}x")
+
+
+def recheck_time(steps: int) -> None:
+    from sheetopt.torch_backend.recheck import recheck
+
+    spec = parse({"data": {"rows": steps, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
+                           "noise_scale": 5.0, "seed": 1},
+                  "model": {"kind": "linear"},
+                  "sheet": [{"name": "adam", "optimizer": "adam", "flavor": "torch", "lr": 0.01,
+                             "epochs": 1}]})
+    sheet = spec.sheets[0]
+    start = time.perf_counter()
+    trace = engine.run(spec, sheet)
+    made = time.perf_counter() - start
+    start = time.perf_counter()
+    differences = recheck(spec, sheet, trace)
+    seconds = time.perf_counter() - start
+    worst = max(differences, key=lambda d: d.max_rel)
+    print(f"\nbatched re-check of a {len(trace):,}-step trace (online torch-flavour Adam, "
+          f"{steps:,} generated rows; the trace took {made:.2f} s to make): {seconds:.2f} s "
+          f"on the CPU, {len(trace) / seconds:,.0f} steps/s; all within 1e-12: "
+          f"{all(d.ok for d in differences)} (worst rel {worst.max_rel:.2g}, {worst.quantity})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    parser.add_argument("--torch-threads", type=int, metavar="N",
+                        help="torch's CPU threads (default: torch's own choice); 1 avoids "
+                             "oversubscription when other processes keep the cores busy")
+    args = parser.parse_args()
+    import os
+
+    print(f"cpu cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
+    try:
+        import torch
+
+        if args.torch_threads:
+            torch.set_num_threads(args.torch_threads)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)")
+    except ImportError:
+        pass
+    sweep_throughput(args.quick)
+    recheck_time(100_000 if args.quick else 1_000_000)
+
+
+if __name__ == "__main__":
+    main()
