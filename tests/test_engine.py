@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from sheetopt import cli, engine, spec as spec_mod
+from sheetopt.schedules import Schedule
 
 REL = 1e-12
 
@@ -403,18 +404,22 @@ def test_trace_of_a_diverged_sheet_says_so_and_exits_0(tmp_path, capsys):
 
 
 # --- many configurations in one pass ------------------------------------------------------------
-BATCHED = [  # sheet of lesson5, grid, which configurations diverge
-    ("adam", {"lr": [1.0, 1e15, 0.5, 0.05], "mom": [0.9, 0.9, 0.8, 0.95]},
+BATCHED = [  # sheet of lesson5, changes to it, grid, which configurations diverge
+    ("adam", {}, {"lr": [1.0, 1e15, 0.5, 0.05], "mom": [0.9, 0.9, 0.8, 0.95]},
      [False, True, False, False]),
-    ("basic", {"lr": [0.0001, 0.001, 0.00005, 0.01, 0.0003]},  # diverging in epochs 2 and 1
+    ("basic", {}, {"lr": [0.0001, 0.001, 0.00005, 0.01, 0.0003]},  # diverge in epochs 2 and 1
      [False, True, False, True, False]),
+    ("adam_ann", {"epochs": 25}, {"lr": [1.0, 0.5, 2.0], "sqr_mom": [0.95, 0.9, 0.99]},
+     [False, False, False]),
+    ("momentum", {"schedule": Schedule("one_cycle"), "epochs": 3},
+     {"lr": [0.0001, 0.0003, 0.00005], "mom": [0.9, 0.9, 0.9]}, [False, False, False]),
 ]
 
 
-@pytest.mark.parametrize("name, grid, diverges", BATCHED, ids=[b[0] for b in BATCHED])
-def test_batched_simulate_equals_separate_runs(name, grid, diverges):
+@pytest.mark.parametrize("name, changes, grid, diverges", BATCHED, ids=[b[0] for b in BATCHED])
+def test_batched_simulate_equals_separate_runs(name, changes, grid, diverges):
     spec = spec_mod.load("lesson5")
-    sheet = spec.sheet(name)
+    sheet = replace(spec.sheet(name), **changes)
     configs = len(grid["lr"])
     hp = engine.hyper_arrays(sheet, configs, {k: np.array(v) for k, v in grid.items()})
     assert hp["lr"].shape == (configs, 1)
