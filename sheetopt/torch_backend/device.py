@@ -6,8 +6,7 @@ import importlib
 from ..errors import SheetoptError
 
 MIN_TORCH = (2, 0)
-INSTALL = ("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu "
-           "(the CPU build), then pip install 'sheetopt[torch]'")
+INSTALL = "pip install torch==2.13.0 (the CPU build), then pip install 'sheetopt[torch]'"
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float64", "float32")
 
