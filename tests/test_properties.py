@@ -152,7 +152,8 @@ def test_the_bound_is_tight_enough_to_see_the_curvature():
     # The check means something: at the lecture's h = 0.01 on a lecture-like row the curvature
     # term (h*x^2 = 19.6 for x = 44) dwarfs the rounding tolerance.
     params, xs, ys = {"a": 2.5, "b": 1.3}, [44.0], [118.0]
-    assert 0.01 * curvature(LINEAR, "a", xs) > 1e6 * 2 * rounding_bound(LINEAR, params, xs, ys, 0.01)
+    tol = 2 * rounding_bound(LINEAR, params, xs, ys, 0.01)
+    assert 0.01 * curvature(LINEAR, "a", xs) > 1e6 * tol and 0.01 > 1e3 * tol
     forward = gradients.forward(LINEAR, params, xs, ys, 0.01)
     analytic = gradients.analytic(LINEAR, params, xs, ys)
     assert math.isclose(forward["a"] - analytic["a"], 0.01 * 44 ** 2, rel_tol=1e-9)
