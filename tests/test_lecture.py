@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 from sheetopt import cli, engine, spec as spec_mod
 
@@ -150,14 +151,20 @@ def lecture_pass(sheet: dict, rows, lr: float, a: float, b: float, m: dict, s: d
     return records, a, b, m, s
 
 
+def per_param(value) -> dict:
+    return dict(value) if isinstance(value, dict) else {"a": value, "b": value}
+
+
 def lecture_reference(sheet: dict, rows, epochs: int):
-    """The reset macro, then ``epochs`` x "onestep" with adam_ann's annealing between epochs."""
-    m = {p: sheet["start"].get("m", 0.0) for p in "ab"}
-    s = {p: sheet["start"].get("s", 0.0) for p in "ab"}
+    """The reset macro, then ``epochs`` x "onestep" with adam_ann's annealing between epochs.
+    ``sheet["init"]`` (default a = b = 1) and per-parameter start averages are optional."""
+    m = per_param(sheet["start"].get("m", 0.0))
+    s = per_param(sheet["start"].get("s", 0.0))
     for _ in range(sheet["passes"]):  # warm-up: from a = b = 1, keep only the averages
         _, _, _, m, s = lecture_pass(sheet, rows, sheet["lr"], 1.0, 1.0, m, s)
     start = {"m": dict(m), "s": dict(s)}
-    a, b, lr = 1.0, 1.0, sheet["lr"]
+    a, b = sheet.get("init", (1.0, 1.0))
+    lr = sheet["lr"]
     best = math.sqrt(s["b"]) + math.sqrt(s["a"])
     steps, epoch_table = [], []
     for epoch in range(1, epochs + 1):
@@ -294,3 +301,58 @@ def test_compare_prints_the_reference_numbers(capsys):
     assert cli.main(["compare", "lesson5"]) == 0
     table = capsys.readouterr().out
     assert "SUM" in table and "MEAN" in table
+
+
+# --- the same rules over random hyperparameters, start points and data -----------------------
+RULE_OF = {"sgd": "sgd", "momentum": "momentum", "rmsprop": "rmsprop", "adam": "adam",
+           "adam_ann": "adam"}
+LR_RANGE = {"sgd": (1e-4, 4e-3), "momentum": (1e-4, 4e-3), "rmsprop": (1e-3, 0.1),
+            "adam": (1e-3, 1.0), "adam_ann": (1e-3, 1.0)}
+unit = st.floats(0.0, 0.99)
+coordinate = st.floats(-5.0, 5.0)
+
+
+@st.composite
+def lecture_cases(draw):
+    optimizer = draw(st.sampled_from(list(RULE_OF)))
+    lr = draw(st.floats(*LR_RANGE[optimizer]))
+    beta1, beta2 = draw(unit), draw(unit)
+    init = (draw(coordinate), draw(coordinate))
+    m = {p: draw(st.floats(-100.0, 100.0)) for p in "ab"}
+    s = {p: draw(st.floats(1.0, 1e4)) for p in "ab"}
+    data = {"rows": draw(st.integers(1, 12)), "x": "uniform", "x_min": -10.0, "x_max": 10.0,
+            "seed": draw(st.integers(0, 2 ** 32)), "noise": "normal",
+            "true": {"a": draw(coordinate), "b": draw(coordinate)}}
+    return optimizer, lr, beta1, beta2, init, m, s, data, draw(st.integers(1, 4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(lecture_cases())
+def test_lecture_rules_equal_the_reimplementation_anywhere(case):
+    optimizer, lr, beta1, beta2, init, m, s, data, epochs = case
+    rule = RULE_OF[optimizer]
+    sheet = {"name": "s", "optimizer": optimizer, "lr": lr, "epochs": epochs,
+             "init": {"a": init[0], "b": init[1]}}
+    reference = {"rule": rule, "lr": lr, "passes": 0, "init": init, "start": {},
+                 "anneal": optimizer == "adam_ann"}
+    state = {}
+    if rule in ("momentum", "adam"):
+        sheet["mom"], reference["beta1"] = beta1, beta1
+        state["grad_avg"], reference["start"]["m"] = m, m
+    if rule in ("rmsprop", "adam"):
+        sheet["sqr_mom"], reference["beta2"] = beta2, beta2
+        state["sqr_avg"], reference["start"]["s"] = s, s
+    sheet["state"] = state
+    spec = spec_mod.parse({"data": data, "sheet": [sheet]})
+    trace = engine.run(spec, spec.sheets[0])
+    assume(trace.diverged_at is None)
+    _, steps, table, _ = lecture_reference(reference, lecture_rows(spec), epochs)
+    for column in ("a", "b", "grad_a", "grad_b", "new_a", "new_b", "loss", "lr"):
+        assert_close(trace.steps[column], [r[column] for r in steps], column)
+    for key, column in STATE_COLUMN.items():
+        if key in reference["start"]:
+            for p in "ab":
+                assert_close(trace.steps[f"{column}_{p}"], [r[key][p] for r in steps],
+                             f"{column}_{p}")
+    for column in ("lecture_rmse", "lr"):
+        assert_close(trace.epochs[column], [e[column] for e in table], f"epoch {column}")
