@@ -289,7 +289,10 @@ def test_compare_prints_the_reference_numbers(capsys):
         by_name[sheet["name"]] = sheet
     # the CSV format carries the same numbers, one line per sheet and epoch
     assert cli.main(["compare", "lesson5", "--format", "csv"]) == 0
-    lines = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == ("sheet,optimizer,flavor,epoch,lecture_rmse,rmse,lr,a,b,"
+                                    "distance,diverged")
+    lines = list(csv.DictReader(io.StringIO(text)))
     assert len(lines) == 25
     for line in lines:
         epoch = by_name[line["sheet"]]["epochs"][int(line["epoch"]) - 1]
