@@ -225,6 +225,3 @@ def describe(values: Sequence[float]) -> str:
     return ", ".join(f"{v:g}" for v in values) if len(values) <= 4 else (
         f"{values[0]:g} .. {values[-1]:g} ({len(values)} values)")
 
-
-def finite_or_none(value: float):
-    return value if math.isfinite(value) else None
