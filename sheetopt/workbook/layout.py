@@ -29,7 +29,7 @@ DATA_SHEET = "data"
 DATA_FIRST_ROW = 6  # data sheet: header on row 6 (1-based), rows from row 7
 
 
-@dataclass
+@dataclass(slots=True)
 class Cell:
     """One cell: ``kind`` is "formula" (text without ``=``), "number", "text" or "blank"."""
 
@@ -166,36 +166,38 @@ class SheetPlan:
     # --- rows -----------------------------------------------------------------------------
     def step_rows(self) -> Iterator[tuple[int, list[Cell]]]:
         """The step table's rows, in order, with their cells."""
-        steps, sheet = self.trace.steps, self.sheet
-        epochs = steps["epoch"].astype(int)
-        sizes = steps["size"].astype(int)
-        data_rows = (self.trace.rows["row"].astype(int) - 1) if self.n_rows else []
+        steps = self.trace.steps
+        epochs = steps["epoch"].astype(int).tolist()
+        step_numbers = steps["step"].astype(int).tolist()
+        sizes = steps["size"].astype(int).tolist()
+        data_rows = (self.trace.rows["row"].astype(int) - 1).tolist() if self.n_rows else []
+        x_refs = [data_ref("x", d) for d in range(len(self.spec.data))]
+        y_refs = [data_ref("y", d) for d in range(len(self.spec.data))]
         lr_refs = self.epoch_lr_refs()
+        values = {c.id: _cached(c.values) for c in self.columns}
+        row_col, t_col = self.col_of.get("row"), self.col_of.get("t")
         visited = 0
-        for k in range(len(sizes)):
+        for k, size in enumerate(sizes):
             first_epoch_row = k == 0 or epochs[k] != epochs[k - 1]
-            shape = BlockShape(int(sizes[k]), k == 0, first_epoch_row)
-            blocks = self.templates(shape)
+            blocks = self.templates(BlockShape(size, k == 0, first_epoch_row))
             base = int(self.block_start[k])
+            lr_ref = lr_refs.get(epochs[k], "")
             for i, cells in enumerate(blocks):
                 r = base + i
-                d = int(data_rows[visited])
-                args = {"x": data_ref("x", d), "y": data_ref("y", d),
-                        "lr": lr_refs.get(int(epochs[k]), "")}
-                border = first_epoch_row and i == 0
-                out = [Cell(r, 0, "number", int(epochs[k]), style="int_top" if border else "int"),
-                       Cell(r, 1, "number", int(steps["step"][k]), style="int_top" if border else "int")]
-                if "row" in self.col_of:
-                    out.append(Cell(r, self.col_of["row"], "number", d + 1,
-                                    style="int_top" if border else "int"))
-                if "t" in self.col_of and i == len(blocks) - 1:
-                    out.append(Cell(r, self.col_of["t"], "number", k + 1,
-                                    style="int_top" if border else "int"))
+                d = data_rows[visited]
+                args = {"x": x_refs[d], "y": y_refs[d], "lr": lr_ref}
+                top = "_top" if first_epoch_row and i == 0 else ""
+                labels = "int" + top
+                out = [Cell(r, 0, "number", epochs[k], None, labels),
+                       Cell(r, 1, "number", step_numbers[k], None, labels)]
+                if row_col is not None:
+                    out.append(Cell(r, row_col, "number", d + 1, None, labels))
+                if t_col is not None and i == size - 1:
+                    out.append(Cell(r, t_col, "number", k + 1, None, labels))
                 for col, template, column in cells:
                     index = visited if column.level == "row" else k
                     out.append(Cell(r, col, "formula", template.render(r, args),
-                                    _finite(column.values[index]),
-                                    style=column.style + ("_top" if border else "")))
+                                    values[column.id][index], column.style + top))
                 visited += 1
                 yield r, out
 
@@ -209,6 +211,15 @@ class SheetPlan:
 
     def last_step_row(self, k: int) -> int:
         return int(self.block_start[k]) + int(self.trace.steps["size"][k]) - 1
+
+
+def _cached(values: np.ndarray) -> list:
+    """A column's values as Python floats; a non-finite one as the error a spreadsheet shows."""
+    values = np.asarray(values, dtype=float)
+    out = values.tolist()
+    if not np.isfinite(values).all():
+        out = [v if np.isfinite(v) else "#NUM!" for v in out]
+    return out
 
 
 def _finite(value) -> float | str:

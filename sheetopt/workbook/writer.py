@@ -1,9 +1,11 @@
 """Writing a workbook with XlsxWriter in constant-memory mode: cells go out row by row."""
 from __future__ import annotations
 
+import itertools
 from typing import Iterable
 
 from xlsxwriter import Workbook
+from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import CellFormulaTuple, Worksheet
 
 from .layout import Cell
@@ -18,6 +20,44 @@ class ExactWorksheet(Worksheet):
     def _xml_number_element(self, number, attributes=[]) -> None:  # noqa: B006 - base signature
         attr = "".join(f' {k}="{self._escape_attributes(v)}"' for k, v in attributes)
         self.fh.write(f"<c{attr}><v>{float(number)!r}</v></c>")
+
+    def can_stream(self, row: int) -> bool:
+        """Whether ``row`` can be written as finished XML: constant-memory mode, rows going
+        forward, and no row format or comment that XlsxWriter would write for it itself."""
+        return (self.constant_memory and row > self.previous_row and row not in self.row_info
+                and row not in self.comments)
+
+    def stream_row(self, row: int, cells: list, formats: dict, letters: list) -> None:
+        """Writes one row of formula and number cells straight into the sheet's XML.
+
+        XlsxWriter's per-cell path (pattern scans, tuples, attribute escaping) costs several
+        times more than the XML itself; the text written here is the same that path writes."""
+        cells = sorted(cells, key=lambda c: c.col)
+        self._check_dimensions(row, cells[0].col)
+        self._check_dimensions(row, cells[-1].col)
+        self._write_single_row(row)  # flushes the rows before and makes ``row`` current
+        number = str(row + 1)
+        parts = [f'<row r="{number}">']
+        styles = self.__dict__.setdefault("_style_attrs", {})
+        for cell in cells:
+            style = styles.get(cell.style)
+            if style is None:
+                fmt = formats.get(cell.style)
+                style = styles[cell.style] = f' s="{fmt._get_xf_index()}"' if fmt else ""
+            where = letters[cell.col] + number
+            if cell.kind == "formula":
+                text = cell.payload
+                if "<" in text or ">" in text or "&" in text:
+                    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                value = cell.value
+                if value.__class__ is str:
+                    parts.append(f'<c r="{where}"{style} t="e"><f>{text}</f><v>{value}</v></c>')
+                else:
+                    parts.append(f'<c r="{where}"{style}><f>{text}</f><v>{value!r}</v></c>')
+            else:
+                parts.append(f'<c r="{where}"{style}><v>{cell.payload!r}</v></c>')
+        parts.append("</row>")
+        self.fh.write("".join(parts))
 
 
 def new_workbook(path) -> tuple[Workbook, dict]:
@@ -40,8 +80,25 @@ def put_formula(sheet: Worksheet, row: int, col: int, text: str, fmt, value) -> 
     sheet.table[row][col] = CellFormulaTuple(text, fmt, value)
 
 
+_STREAMABLE = {"formula", "number"}
+
+
 def write_cells(sheet: Worksheet, cells: Iterable[Cell], formats: dict) -> int:
     """Writes cells given in row order; returns how many were formulas."""
+    count = 0
+    letters = [xl_col_to_name(c) for c in range(256)]
+    for row, group in itertools.groupby(cells, key=lambda c: c.row):
+        group = list(group)
+        if (isinstance(sheet, ExactWorksheet) and sheet.can_stream(row) and max(c.col for c in group) < len(letters)
+                and all(c.kind in _STREAMABLE and c.note is None for c in group)):
+            sheet.stream_row(row, group, formats, letters)
+            count += sum(c.kind == "formula" for c in group)
+        else:
+            count += _write_each(sheet, group, formats)
+    return count
+
+
+def _write_each(sheet: Worksheet, cells: Iterable[Cell], formats: dict) -> int:
     count = 0
     for cell in cells:
         fmt = formats.get(cell.style)
