@@ -85,6 +85,7 @@ def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path) -> int:
     data.set_column(0, 1, 12)
     data.set_column(overview.GRID_COL, overview.GRID_COL + len(plans) + 1, 14)
     data.freeze_panes(overview.DATA_FIRST_ROW, 0)
+    _print_setup(data)
     count += write_cells(data, overview.data_cells(spec, plans), formats)
     data.insert_chart(1, overview.GRID_COL + len(plans) + 3, charts.data_chart(workbook, spec, plans))
     for plan in plans:
@@ -97,7 +98,9 @@ def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path) -> int:
                                plan.summary_col + len(plan.summary) + 1, chart)
     compare = add_sheet(workbook, "compare")
     compare.set_column(0, 0, 22)
-    compare.set_column(1, len(plans) + 1, 14)
+    compare.set_row(overview.COMPARE_HEADER_ROW, 30)
+    compare.set_column(1, max(len(plans), 7) + 1, 14)
+    _print_setup(compare)
     count += write_cells(compare, overview.compare_cells(spec, plans), formats)
     chart = charts.compare_chart(workbook, plans)
     if chart is not None:
@@ -128,8 +131,18 @@ def _col(col: int) -> str:
 
 def _shape_sheet(sheet, plan: SheetPlan) -> None:
     """Column widths, frozen header, zoom."""
-    sheet.set_column(0, 1, 6)
+    sheet.set_column(0, 0, 15)  # epoch, and the input labels above it
+    sheet.set_column(1, 1, 6)
     sheet.set_column(2, len(plan.columns) - 1, 12.5)
     sheet.set_column(plan.summary_col, plan.summary_col + len(plan.summary) - 1, 12.5)
     sheet.set_row(optimizer_sheet.HEADER_ROW, 30)
     sheet.freeze_panes(optimizer_sheet.FIRST_ROW, 2)
+    _print_setup(sheet)
+
+
+def _print_setup(sheet) -> None:
+    """Printed (or exported to PDF): landscape, one page wide."""
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)

@@ -20,6 +20,7 @@ from ..trace import Trace
 from . import formulas
 from .formulas import BlockShape
 from .names import defined_name, quoted
+from .styles import number_style
 from .templates import Template, compile_formula, ref
 
 TITLE_ROW, NOTE_ROW, HYPER_ROW, START_ROW, STATUS_ROW, HEADER_ROW = 0, 1, 2, 4, 6, 7
@@ -295,12 +296,16 @@ def columns_for(spec: Spec, sheet: Sheet, trace: Trace) -> list[Column]:
                         note=notes.get(s)) for p in order]
     cols += [Column(f"new:{p}", f"new {p}", "last", steps[f"new_{p}"], note=notes.get("new_p"))
              for p in order]
+    for column in cols:
+        if column.style == "num":
+            column.style = number_style(column.values)
     batch_sums = (cols[[c.id for c in cols].index("sum:err2")].values if batched
                   else rows["err2"])
     last_rows = np.cumsum(sizes) - 1
-    cols.append(Column("epochsum", "Σ err^2 (epoch)", "last",
-                       _epoch_running_sum(batch_sums[last_rows] if len(sizes) else batch_sums,
-                                          steps["epoch"])))
+    epoch_sums = _epoch_running_sum(batch_sums[last_rows] if len(sizes) else batch_sums,
+                                    steps["epoch"])
+    cols.append(Column("epochsum", "Σ err^2 (epoch)", "last", epoch_sums,
+                       number_style(epoch_sums)))
     return cols
 
 
@@ -347,6 +352,9 @@ def summary_columns(plan: SheetPlan) -> list[Column]:
             bests.append(best)
         cols += [Column("scale", "gradient scale", "epoch", np.asarray(scale)),
                  Column("best", "best scale", "epoch", np.asarray(bests, dtype=float))]
+    for column in cols:
+        if column.style == "num":
+            column.style = number_style(column.values)
     return cols
 
 

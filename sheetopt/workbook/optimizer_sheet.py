@@ -115,6 +115,7 @@ def _summary_cells(plan: SheetPlan) -> dict[int, list[Cell]]:
     finished = len(trace.epochs["epoch"])
     epochsum_col = plan.col_of["epochsum"]
     values = {c.id: c.values for c in plan.summary}
+    style = {c.id: c.style for c in plan.summary}
     for j, epoch in enumerate(epochs_started):
         epoch = int(epoch)
         row = FIRST_ROW + j
@@ -128,13 +129,15 @@ def _summary_cells(plan: SheetPlan) -> dict[int, list[Cell]]:
             lecture, rmse = formulas.epoch_figures(var("sum"), rows_in_epoch)
             refs = {"sum": ref(last_row, epochsum_col)}
             out.append(Cell(row, col["lecture_rmse"], "formula", to_excel(lecture, refs)[1:],
-                            float(values["lecture_rmse"][j])))
+                            float(values["lecture_rmse"][j]), style["lecture_rmse"]))
             out.append(Cell(row, col["rmse"], "formula", to_excel(rmse, refs)[1:],
-                            float(values["rmse"][j])))
+                            float(values["rmse"][j]), style["rmse"]))
             for p in display_order(spec):
                 out.append(Cell(row, col[p], "formula", ref(last_row, plan.col_of[f"new:{p}"]),
-                                float(values[p][j])))
-        out.append(_lr_cell(plan, j, row, col, first_k, values))
+                                float(values[p][j]), style[p]))
+        lr = _lr_cell(plan, j, row, col, first_k, values)
+        lr.style = style["lr"]
+        out.append(lr)
         if sheet.schedule.kind == "adam_ann" and j < finished:
             out += _annealing_cells(plan, j, row, col, last_row, values)
     return side
@@ -171,5 +174,7 @@ def _annealing_cells(plan: SheetPlan, j: int, row: int, col: dict, last_row: int
     refs.update(scale=ref(row, col["scale"]),
                 best=plan.start_scale_ref() if j == 0 else ref(row - 1, col["best"]))
     scale, _, best = _annealing_trees(plan)
-    yield Cell(row, col["scale"], "formula", to_excel(scale, refs)[1:], float(values["scale"][j]))
-    yield Cell(row, col["best"], "formula", to_excel(best, refs)[1:], float(values["best"][j]))
+    yield Cell(row, col["scale"], "formula", to_excel(scale, refs)[1:], float(values["scale"][j]),
+               plan.summary[-2].style)
+    yield Cell(row, col["best"], "formula", to_excel(best, refs)[1:], float(values["best"][j]),
+               plan.summary[-1].style)

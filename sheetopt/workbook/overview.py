@@ -12,6 +12,7 @@ from ..symbolic import to_excel, var
 from . import formulas
 from .layout import DATA_FIRST_ROW, FIRST_ROW, Cell, SheetPlan, display_order
 from .names import quoted
+from .styles import number_style
 from .templates import ref
 
 GRID_POINTS = 25
@@ -138,9 +139,12 @@ def _fitted_lines(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
         lines.append(("true", {p: (true_ref(spec, p), spec.data.true[p]) for p in spec.model.params}))
     for j, (title, params) in enumerate(lines):
         yield Cell(DATA_HEADER_ROW, GRID_COL + 1 + j, "text", f"fit: {title}", style="header")
+    fit_style = number_style(np.concatenate([
+        np.asarray(spec.model.predict({p: params[p][1] for p in spec.model.params}, xs), float)
+        for _, params in lines]) if lines else spec.data.y)
     for i, x in enumerate(xs):
         row = DATA_FIRST_ROW + i
-        yield Cell(row, GRID_COL, "number", float(x), style="num")
+        yield Cell(row, GRID_COL, "number", float(x), style=number_style(xs))
         for j, (_, params) in enumerate(lines):
             leaves = {p: var(p) for p in spec.model.params}
             tree = spec.model.predict(leaves, var("x"))
@@ -148,7 +152,7 @@ def _fitted_lines(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
             refs["x"] = ref(row, GRID_COL)
             value = spec.model.predict({p: params[p][1] for p in spec.model.params}, float(x))
             yield Cell(row, GRID_COL + 1 + j, "formula", to_excel(tree, refs)[1:],
-                       _plain(value))
+                       _plain(value), fit_style)
 
 
 def _plain(value) -> float | str:
@@ -163,7 +167,7 @@ COMPARE_HEADER_ROW = 3
 def compare_layout(plans: Sequence[SheetPlan]) -> tuple[int, int]:
     """(row of the per-epoch header, how many epoch rows)."""
     epochs = max((len(p.summary[0].values) for p in plans), default=0)
-    return COMPARE_HEADER_ROW + len(plans) + 2, epochs
+    return COMPARE_HEADER_ROW + len(plans) + 3, epochs
 
 
 def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
@@ -176,6 +180,8 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
     headers += ["diverged"]
     for col, text in enumerate(headers):
         yield Cell(COMPARE_HEADER_ROW, col, "text", text, style="header")
+    final_styles = {p: number_style([plan.trace.final()[p] for plan in plans]) for p in names}
+    rmse_style = number_style(np.concatenate([plan.trace.epochs["rmse"] for plan in plans]))
     for i, plan in enumerate(plans):
         row = COMPARE_HEADER_ROW + 1 + i
         finals = final_refs(plan)
@@ -184,7 +190,7 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
         yield Cell(row, 2, "text", plan.sheet.flavor)
         yield Cell(row, 3, "number", plan.sheet.epochs, style="int")
         for j, p in enumerate(names):
-            yield Cell(row, 4 + j, "formula", finals[p][0], _plain(finals[p][1]))
+            yield Cell(row, 4 + j, "formula", finals[p][0], _plain(finals[p][1]), final_styles[p])
         col = 4 + len(names)
         if true_known(spec):
             leaves = {p: var(f"f:{p}") for p in names}
@@ -194,11 +200,11 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
             refs.update({f"t:{p}": true_ref(spec, p) for p in names})
             value = formulas.distance({p: finals[p][1] for p in names}, spec.data.true,
                                       spec.model.params, numpy_ops)
-            yield Cell(row, col, "formula", to_excel(tree, refs)[1:], _plain(value))
+            yield Cell(row, col, "formula", to_excel(tree, refs)[1:], _plain(value), rmse_style)
             col += 1
         diverged = plan.trace.diverged_at
         yield Cell(row, col, "text", f"yes: epoch {diverged[0]}, step {diverged[1]}"
-                   if diverged else "no", style="warn" if diverged else "ok")
+                   if diverged else "no", style="flag" if diverged else "ok")
     header_row, epochs = compare_layout(plans)
     yield Cell(header_row - 1, 0, "text", "RMSE per epoch", style="bold")
     yield Cell(header_row, 0, "text", "epoch", style="header")
@@ -212,4 +218,5 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
             if e < done:
                 col = plan.summary_col + [c.id for c in plan.summary].index("rmse")
                 target = f"{quoted(plan.title)}!{ref(FIRST_ROW + e, col, True)}"
-                yield Cell(row, 1 + j, "formula", target, float(plan.trace.epochs["rmse"][e]))
+                yield Cell(row, 1 + j, "formula", target, float(plan.trace.epochs["rmse"][e]),
+                           rmse_style)
