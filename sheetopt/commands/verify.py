@@ -28,8 +28,8 @@ def register(subparsers) -> None:
                         help="where the re-check runs (default: CUDA when available)")
     parser.add_argument("--tol", type=float, default=1e-12,
                         help="largest relative difference accepted (default 1e-12)")
-    parser.add_argument("--all", action="store_true",
-                        help="list every quantity, not only the worst per sheet and check")
+    parser.add_argument("--worst", action="store_true",
+                        help="list only the worst quantity per sheet and check (and failures)")
     parser.set_defaults(run=run)
 
 
@@ -49,7 +49,7 @@ def run(args) -> int:
         results.extend(recheck(spec, sheet, trace, device, args.tol))
         results.extend(replay(spec, sheet, trace, args.tol))
     print(f"{spec.title}: {len(sheets)} sheet(s), device {device}, tolerance {args.tol:g} relative")
-    print(render(results, show_all=args.all), end="")
+    print(render(results, show_all=not args.worst), end="")
     failed = [d for d in results if not d.ok]
     for d in failed:
         epoch, step = d.first_bad
@@ -82,5 +82,5 @@ def render(results, show_all: bool = False) -> str:
               "ok" if d.ok else "FAIL at e%d s%d" % d.first_bad] for d in rows]
     widths = [max(len(c) for c in column) for column in zip(headers, *cells)]
     line = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
-    note = "" if show_all else "(worst quantity per sheet and check; --all lists every one)\n"
+    note = "" if show_all else "(the worst quantity per sheet and check, and any failure)\n"
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)]) + "\n" + note
