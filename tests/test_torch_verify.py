@@ -109,3 +109,23 @@ def test_verify_command_tolerance_option(capsys):
     assert "FAIL: sheet 'torch_adam' replay" in capsys.readouterr().out
     assert cli.main(["verify", "lesson5", "--tol", "-1"]) == 2
     assert "--tol must be a number >= 0" in capsys.readouterr().err
+
+
+def test_recheck_of_all_sheets_at_once_names_the_corrupted_sheet():
+    from sheetopt.torch_backend.recheck import recheck_all
+
+    spec = parse({
+        "data": {"preset": "lecture"}, "model": {"kind": "linear"},
+        "defaults": {"epochs": 2, "flavor": "torch"},
+        "sheet": [{"name": "online", "optimizer": "adam", "lr": 0.1, "show": ["central"]},
+                  {"name": "minis", "optimizer": "rmsprop", "lr": 0.01, "batch": 8,
+                   "gradient": "forward", "h": 0.001},
+                  {"name": "full", "optimizer": "sgd", "lr": 1e-4, "mom": 0.9, "batch": "full"}]})
+    runs = [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets]
+    together = recheck_all(spec, runs)
+    assert {d.sheet for d in together} == {"online", "minis", "full"}
+    assert all(d.ok for d in together), _failures(together)
+    runs[1] = (runs[1][0], _corrupted(runs[1][1], "sqr_avg_b", 5))  # epoch 2, step 2 (4 a epoch)
+    failed = [(d.sheet, d.quantity, d.first_bad) for d in recheck_all(spec, runs) if not d.ok]
+    # the wrong state is named where it was written; the next step, which reads it, is then off
+    assert failed == [("minis", "sqr_avg_b", (2, 2)), ("minis", "new_b", (2, 3))]

@@ -13,7 +13,7 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers, "verify",
         "Check a spec's runs with torch, two ways. Re-check: every step of every sheet is "
-        "recomputed at once as batched tensors from the trace's own inputs -- predictions, loss, "
+        "recomputed at once as batched tensors (steps along the first dimension) from the trace's own inputs -- predictions, loss, "
         "the gradient by torch autograd, finite differences, optimizer state and parameters "
         "after the step. Replay: torch-flavour sheets are rerun with torch.optim itself "
         "(lecture-flavour ones with the torch rendering of the rules) and whole trajectories "
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..torch_backend.device import pick_device
-    from ..torch_backend.recheck import recheck
+    from ..torch_backend.recheck import recheck_all
     from ..torch_backend.replay import replay
 
     if not (math.isfinite(args.tol) and args.tol >= 0):
@@ -43,10 +43,11 @@ def run(args) -> int:
     device = pick_device(args.device)
     spec = load(args.spec)
     sheets = [spec.sheet(args.sheet)] if args.sheet else list(spec.sheets)
+    runs = [(sheet, engine.run(spec, sheet)) for sheet in sheets]
+    rechecked = recheck_all(spec, runs, device, args.tol)  # all steps of all sheets at once
     results = []
-    for sheet in sheets:
-        trace = engine.run(spec, sheet)
-        results.extend(recheck(spec, sheet, trace, device, args.tol))
+    for sheet, trace in runs:
+        results.extend(d for d in rechecked if d.sheet == sheet.name)
         results.extend(replay(spec, sheet, trace, args.tol))
     print(f"{spec.title}: {len(sheets)} sheet(s), device {device}, tolerance {args.tol:g} relative")
     print(render(results, show_all=not args.worst), end="")

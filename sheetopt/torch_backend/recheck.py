@@ -9,7 +9,8 @@ definitions the engine uses, rendered on tensors.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -44,69 +45,98 @@ def state_before(trace: Trace) -> dict[str, np.ndarray]:
 def recheck(spec: Spec, sheet: Sheet, trace: Trace, device=None, tol: float = 1e-12,
             dtype=None) -> list[Difference]:
     """Every quantity of every step of ``trace`` recomputed; one Difference per quantity."""
+    return recheck_all(spec, [(sheet, trace)], device, tol, dtype)
+
+
+def recheck_all(spec: Spec, runs: Sequence[tuple[Sheet, Trace]], device=None,
+                tol: float = 1e-12, dtype=None) -> list[Difference]:
+    """The re-check of several sheets' traces at once: the model's quantities (predictions,
+    losses, autograd gradients, finite differences) for the steps of all sheets together, one
+    tensor per quantity; each sheet's rule on its own steps. Differences in the order given."""
     torch = require_torch()
     dtype = dtype or torch.float64
     device = device or torch.device("cpu")
     tensor = lambda v: torch.as_tensor(np.asarray(v, dtype=float), dtype=dtype, device=device)  # noqa: E731
     numpy = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
-    names, steps = spec.model.params, trace.steps
-    n = len(trace)
-    epoch, step = steps["epoch"], steps["step"]
-    diff = lambda q, a, b, scale=0.0, against="": difference(  # noqa: E731
-        sheet.name, CHECK, q, a, b, epoch, step, tol, scale, against)
-    if n == 0:
+    runs = [(sheet, trace) for sheet, trace in runs if len(trace)]
+    if not runs:
         return []
-    out = _check_rows(spec, trace, tensor, numpy, tol, sheet.name)
-    model_out = _model_quantities(spec, sheet, trace, tensor, numpy)
-    out.append(diff("loss", steps["loss"], model_out["loss"], against="loss of the batch"))
-    for p in names:
-        if sheet.gradient == "analytic":
-            out.append(diff(f"grad_{p}", steps[f"grad_{p}"], model_out[f"autograd_{p}"],
-                            model_out[f"scale_{p}"], "torch autograd"))
-        else:
-            out.append(diff(f"grad_{p}", steps[f"grad_{p}"], model_out[f"{sheet.gradient}_{p}"],
-                            against=f"{sheet.gradient} difference"))
-    for method in sheet.show:
-        for p in names:
-            out.append(diff(f"{method}_{p}", steps[f"{method}_{p}"], model_out[f"{method}_{p}"],
-                            against=f"{method} difference"))
-    rule_out = _rule_quantities(sheet, trace, tensor, numpy)
-    for key, values in rule_out.items():
-        out.append(diff(key, steps[key], values, against="rule on the trace's inputs"))
+    stacked = _Stacked.of(spec, runs)
+    rows_out = _row_quantities(spec, stacked, tensor, numpy)
+    model_out = _model_quantities(spec, stacked, tensor, numpy)
+    out = []
+    for i, (sheet, trace) in enumerate(runs):
+        steps, rows = stacked.steps[i], stacked.rows[i]
+        for key in ("pred", "err2"):
+            out.append(difference(sheet.name, CHECK, key, trace.rows[key], rows_out[key][rows],
+                                  trace.rows["epoch"], trace.rows["step"], tol,
+                                  against="model on the row"))
+        mine = {key: values[steps] for key, values in model_out.items()}
+        out.extend(_model_differences(spec, sheet, trace, mine, tol))
+        for key, values in _rule_quantities(sheet, trace, tensor, numpy).items():
+            out.append(difference(sheet.name, CHECK, key, trace.steps[key], values,
+                                  trace.steps["epoch"], trace.steps["step"], tol,
+                                  against="rule on the trace's inputs"))
     return out
 
 
-def _check_rows(spec, trace, tensor, numpy, tol, sheet_name) -> list[Difference]:
+@dataclass
+class _Stacked:
+    """The steps (and rows) of several traces end to end, with where each trace's lie."""
+
+    params: dict[str, np.ndarray]  # parameter -> value before each step
+    h: np.ndarray  # each step's finite-difference step size
+    starts: np.ndarray  # each step's first row in the stacked rows
+    sizes: np.ndarray  # each step's row count
+    x: np.ndarray  # the stacked rows
+    y: np.ndarray
+    methods: tuple[str, ...]  # the finite differences any sheet records or steps with
+    steps: list[slice]  # per trace: its steps in the stack
+    rows: list[slice]  # per trace: its rows in the stack
+
+    @classmethod
+    def of(cls, spec: Spec, runs) -> "_Stacked":
+        traces = [trace for _, trace in runs]
+        counts = np.cumsum([0] + [len(t) for t in traces])
+        row_counts = np.cumsum([0] + [len(t.rows["x"]) for t in traces])
+        join = lambda values: np.concatenate([np.asarray(v, dtype=float) for v in values])  # noqa: E731
+        sizes = np.concatenate([step_rows(t)[1] for t in traces])
+        methods = sorted({m for sheet, _ in runs
+                          for m in (*sheet.show, sheet.gradient) if m != "analytic"})
+        return cls(
+            params={p: join(t.steps[p] for t in traces) for p in spec.model.params},
+            h=join(np.full(len(t), sheet.h) for sheet, t in runs),
+            starts=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64), sizes=sizes,
+            x=join(t.rows["x"] for t in traces), y=join(t.rows["y"] for t in traces),
+            methods=tuple(methods),
+            steps=[slice(a, b) for a, b in zip(counts[:-1], counts[1:])],
+            rows=[slice(a, b) for a, b in zip(row_counts[:-1], row_counts[1:])])
+
+
+def _row_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str, np.ndarray]:
     """The prediction and squared error of every row visited, at its step's parameters."""
-    starts, sizes = step_rows(trace)
-    of_row = np.repeat(np.arange(len(trace)), sizes)
-    params = {p: tensor(np.asarray(trace.steps[p])[of_row]) for p in spec.model.params}
-    x, y = tensor(trace.rows["x"]), tensor(trace.rows["y"])
+    of_row = np.repeat(np.arange(len(stacked.sizes)), stacked.sizes)
+    params = {p: tensor(values[of_row]) for p, values in stacked.params.items()}
+    x, y = tensor(stacked.x), tensor(stacked.y)
     pred = spec.model.predict(params, x)
-    err2 = (y - pred) ** 2
-    epoch, step = trace.rows["epoch"], trace.rows["step"]
-    return [difference(sheet_name, CHECK, key, trace.rows[key], numpy(value), epoch, step, tol,
-                       against="model on the row")
-            for key, value in (("pred", pred), ("err2", err2))]
+    return {"pred": numpy(pred), "err2": numpy((y - pred) ** 2)}
 
 
-def _model_quantities(spec: Spec, sheet: Sheet, trace: Trace, tensor, numpy) -> dict:
+def _model_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str, np.ndarray]:
     """Loss, autograd gradient (and the size of its per-row parts) and finite differences,
     one group of equal-sized batches at a time."""
     import torch
 
     model, names = spec.model, spec.model.params
-    starts, sizes = step_rows(trace)
-    methods = set(sheet.show) | ({sheet.gradient} - {"analytic"})
-    keys = ["loss", *(f"{k}_{p}" for k in ("autograd", "scale", *methods) for p in names)]
-    out = {key: np.zeros(len(trace)) for key in keys}
-    rows_x, rows_y = np.asarray(trace.rows["x"]), np.asarray(trace.rows["y"])
+    starts, sizes = stacked.starts, stacked.sizes
+    keys = ["loss", *(f"{k}_{p}" for k in ("autograd", "scale", *stacked.methods) for p in names)]
+    out = {key: np.zeros(len(sizes)) for key in keys}
     for size in np.unique(sizes):
         chosen = np.flatnonzero(sizes == size)
         index = starts[chosen][:, None] + np.arange(size)[None, :]
-        xr, yr = tensor(rows_x[index]), tensor(rows_y[index])
+        xr, yr = tensor(stacked.x[index]), tensor(stacked.y[index])
         xs, ys = [xr[:, i] for i in range(size)], [yr[:, i] for i in range(size)]
-        params = {p: tensor(np.asarray(trace.steps[p])[chosen]) for p in names}
+        params = {p: tensor(stacked.params[p][chosen]) for p in names}
         loss = gradients.batch_loss(model, params, xs, ys)
         out["loss"][chosen] = numpy(loss)
         # each row gets its own copy of the parameters, so autograd hands back every row's part
@@ -117,10 +147,30 @@ def _model_quantities(spec: Spec, sheet: Sheet, trace: Trace, tensor, numpy) -> 
         for p, part in zip(names, parts):
             out[f"autograd_{p}"][chosen] = numpy(part.sum(dim=1))
             out[f"scale_{p}"][chosen] = numpy(part.abs().sum(dim=1))
-        for method in methods:
-            estimate = gradients.gradient(method, model, params, xs, ys, sheet.h, loss)
+        h = tensor(stacked.h[chosen])
+        for method in stacked.methods:
+            estimate = gradients.gradient(method, model, params, xs, ys, h, loss)
             for p in names:
                 out[f"{method}_{p}"][chosen] = numpy(estimate[p])
+    return out
+
+
+def _model_differences(spec: Spec, sheet: Sheet, trace: Trace, values: dict, tol: float):
+    """The trace's loss, gradient and finite-difference columns against the recomputed ones."""
+    steps = trace.steps
+    diff = lambda q, b, scale=0.0, against="": difference(  # noqa: E731
+        sheet.name, CHECK, q, steps[q], b, steps["epoch"], steps["step"], tol, scale, against)
+    out = [diff("loss", values["loss"], against="loss of the batch")]
+    for p in spec.model.params:
+        if sheet.gradient == "analytic":
+            out.append(diff(f"grad_{p}", values[f"autograd_{p}"], values[f"scale_{p}"],
+                            "torch autograd"))
+        else:
+            out.append(diff(f"grad_{p}", values[f"{sheet.gradient}_{p}"],
+                            against=f"{sheet.gradient} difference"))
+    for method in sheet.show:
+        out.extend(diff(f"{method}_{p}", values[f"{method}_{p}"], against=f"{method} difference")
+                   for p in spec.model.params)
     return out
 
 
@@ -151,12 +201,3 @@ def torch_stack(columns):
 
     return torch.stack(columns, dim=1)
 
-
-def recheck_all(spec: Spec, traces: Mapping[str, Trace], device=None,
-                tol: float = 1e-12) -> list[Difference]:
-    """The re-check of several sheets' traces, in the spec's order."""
-    out = []
-    for sheet in spec.sheets:
-        if sheet.name in traces:
-            out.extend(recheck(spec, sheet, traces[sheet.name], device, tol))
-    return out
