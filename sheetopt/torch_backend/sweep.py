@@ -158,7 +158,7 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
                           sheet.seed)
     if backend == "numpy":
         result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor)
-        label = "cpu"
+        label = f"cpu, {_executor(spec, sheet, executor)} executor"
     else:
         result, label = _torch_sweep(spec, sheet, hp, params, state, plan, device, dtype)
     with np.errstate(all="ignore"):
@@ -167,6 +167,15 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
     final = np.where(diverged, np.nan, rmse)
     return SweepResult(sheet.name, {k: np.asarray(v) for k, v in grid.items()}, final,
                        result.params, result.diverged_at, backend, label)
+
+
+def _executor(spec: Spec, sheet: Sheet, executor: str) -> str:
+    """Which of the engine's executors ``engine.simulate`` picks for this sweep."""
+    if executor == "auto" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
+        from .. import compiled
+
+        return "compiled" if compiled.supports(spec, sheet) else "numpy"
+    return executor
 
 
 def _torch_sweep(spec, sheet, hp, params, state, plan, device, dtype):
