@@ -91,7 +91,8 @@ def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path) -> int:
     for plan in plans:
         sheet = add_sheet(workbook, plan.title)
         _shape_sheet(sheet, plan)
-        count += write_cells(sheet, optimizer_sheet.cells(plan), formats)
+        count += write_cells(sheet, optimizer_sheet.cells(plan, sheet.style_attr(formats)),
+                             formats, last_col=len(plan.columns) - 1)
         chart = charts.epoch_chart(workbook, plan)
         if chart is not None:
             sheet.insert_chart(optimizer_sheet.HEADER_ROW + 1,

@@ -9,7 +9,7 @@ from ..spec import LECTURE_RESET
 from . import formulas
 from .formulas import inp
 from .layout import (FIRST_ROW, HEADER_ROW, HYPER_ROW, NOTE_ROW, START_ROW, STATUS_ROW,
-                     TITLE_ROW, Cell, SheetPlan, display_order, start_scale_value)
+                     TITLE_ROW, Cell, RawRow, SheetPlan, display_order, start_scale_value)
 from .templates import ref
 from ..symbolic import to_excel, var
 
@@ -20,13 +20,17 @@ FLAVOUR_WORDS = {
 }
 
 
-def cells(plan: SheetPlan) -> Iterator[Cell]:
-    """Every cell of the sheet, row by row."""
+def cells(plan: SheetPlan, xml_style=None) -> Iterator[Cell | RawRow]:
+    """Every cell of the sheet, row by row; with ``xml_style`` most step rows come as finished
+    XML rows (see SheetPlan.step_rows)."""
     yield from _top(plan)
     side = _summary_cells(plan)
     last = FIRST_ROW - 1
-    for row, row_cells in plan.step_rows():
-        yield from row_cells
+    for row, row_cells in plan.step_rows(xml_style, frozenset(side)):
+        if isinstance(row_cells, RawRow):
+            yield row_cells
+        else:
+            yield from row_cells
         yield from side.pop(row, [])
         last = row
     for row in sorted(side):

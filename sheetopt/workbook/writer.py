@@ -8,7 +8,7 @@ from xlsxwriter import Workbook
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import CellFormulaTuple, Worksheet
 
-from .layout import Cell
+from .layout import Cell, RawRow
 from .names import safe_text
 from .styles import add_formats
 
@@ -26,6 +26,24 @@ class ExactWorksheet(Worksheet):
         forward, and no row format or comment that XlsxWriter would write for it itself."""
         return (self.constant_memory and row > self.previous_row and row not in self.row_info
                 and row not in self.comments)
+
+    def style_attr(self, formats: dict):
+        """style name -> ' s="N"', the attribute XlsxWriter writes for that format."""
+        styles = self.__dict__.setdefault("_style_attrs", {})
+
+        def attr(name: str) -> str:
+            if name not in styles:
+                fmt = formats.get(name)
+                styles[name] = f' s="{fmt._get_xf_index()}"' if fmt else ""
+            return styles[name]
+        return attr
+
+    def stream_raw(self, row: int, xml: str, last_col: int) -> None:
+        """Writes a finished row of XML (a RawRow)."""
+        self._check_dimensions(row, 0)
+        self._check_dimensions(row, last_col)
+        self._write_single_row(row)
+        self.fh.write(xml)
 
     def stream_row(self, row: int, cells: list, formats: dict, letters: list) -> None:
         """Writes one row of formula and number cells straight into the sheet's XML.
@@ -83,12 +101,19 @@ def put_formula(sheet: Worksheet, row: int, col: int, text: str, fmt, value) -> 
 _STREAMABLE = {"formula", "number"}
 
 
-def write_cells(sheet: Worksheet, cells: Iterable[Cell], formats: dict) -> int:
-    """Writes cells given in row order; returns how many were formulas."""
+def write_cells(sheet: Worksheet, cells: Iterable, formats: dict, last_col: int = 0) -> int:
+    """Writes cells (and RawRows, whose last column is ``last_col``) given in row order;
+    returns how many were formulas."""
     count = 0
     letters = [xl_col_to_name(c) for c in range(256)]
     for row, group in itertools.groupby(cells, key=lambda c: c.row):
         group = list(group)
+        if isinstance(group[0], RawRow):
+            if len(group) != 1 or not sheet.can_stream(row):
+                raise ValueError(f"row {row}: a raw row must stand alone and come in order")
+            sheet.stream_raw(row, group[0].xml, last_col)
+            count += group[0].formulas
+            continue
         if (isinstance(sheet, ExactWorksheet) and sheet.can_stream(row) and max(c.col for c in group) < len(letters)
                 and all(c.kind in _STREAMABLE and c.note is None for c in group)):
             sheet.stream_row(row, group, formats, letters)
