@@ -14,7 +14,6 @@ import argparse
 import tempfile
 import time
 import tracemalloc
-from dataclasses import replace
 from pathlib import Path
 
 from sheetopt.spec import parse

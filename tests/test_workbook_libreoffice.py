@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import openpyxl
 import pytest
 from xlsxwriter import Workbook
@@ -23,13 +21,23 @@ from xlsxwriter import Workbook
 from libreoffice import recalculate, require_soffice
 from sheetopt import engine
 from sheetopt.cli import main
-from sheetopt.spec import load
+from sheetopt.spec import load, parse
 from sheetopt.workbook import write_workbook
 
-LECTURE = Path(__file__).resolve().parents[1] / ".." / "shared" / "lecture"
 BASIC_EPOCH = Path("/work/shared/lecture/basic-epoch.csv")
 REL = 1e-12
 PRESETS = ("lesson5", "lesson2", "quadratic", "lecture-vs-torch")
+EXTRAS = {  # layouts the presets do not use: mini-batches, central differences, one-cycle
+    "title": "extras", "data": {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}},
+    "sheet": [
+        {"name": "minibatch", "optimizer": "momentum", "lr": 0.0001, "mom": 0.9, "batch": 4,
+         "epochs": 3, "show": ["forward", "central"],
+         "state": {"grad_avg": {"a": 0.0, "b": 0.0}}},
+        {"name": "cycle", "optimizer": "adam", "flavor": "torch", "lr": 0.5, "epochs": 2,
+         "schedule": "one_cycle"},
+        {"name": "central", "optimizer": "sgd", "lr": 0.0001, "gradient": "central", "batch": 5,
+         "epochs": 2},
+    ]}
 EDITED_LR = 0.25
 
 
@@ -75,6 +83,8 @@ def recalculated(tmp_path_factory):
     for name in PRESETS:
         files[name] = src / f"{name}.xlsx"
         write_workbook(five_epochs(name), files[name])
+    files["extras"] = src / "extras.xlsx"
+    write_workbook(parse(EXTRAS), files["extras"])
     files["basic-epoch"] = src / "basic-epoch.xlsx"
     write_workbook(basic_epoch_spec(), files["basic-epoch"])
     files["edited"] = src / "edited.xlsx"
@@ -118,7 +128,7 @@ def test_recalculation_is_forced(recalculated):
     assert sheet_values(lo)["proof"][0][0] == 2
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", PRESETS + ("extras",))
 def test_every_formula_cell_agrees_with_the_engine(recalculated, name):
     written, lo = recalculated[name]
     expected = formula_cells(written)
@@ -131,7 +141,7 @@ def test_every_formula_cell_agrees_with_the_engine(recalculated, name):
             continue
         assert_agrees(got, value, f"{name}: {sheet} row {i + 1} col {j + 1}")
         numeric += 1
-    assert numeric > 1000
+    assert numeric > 500
 
 
 def _column(rows: list[tuple], header: str, header_row: int = 7) -> list:

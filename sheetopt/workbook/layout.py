@@ -17,7 +17,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from ..ops import numpy_ops
 from ..schedules import anneal, gradient_scale
-from ..spec import LECTURE_RESET, Sheet, Spec
+from ..spec import Sheet, Spec
 from ..trace import Trace
 from . import formulas
 from .formulas import BlockShape
@@ -318,11 +318,6 @@ def _cached(values: np.ndarray) -> list:
     return out
 
 
-def _finite(value) -> float | str:
-    value = float(value)
-    return value if np.isfinite(value) else "#NUM!"
-
-
 # --- the step table's columns ----------------------------------------------------------------
 def _state_header(state: str, p: str) -> str:
     return {"grad_avg": f"avg de/d{p}", "sqr_avg": f"avg (de/d{p})^2", "mom_buf": f"buf {p}",
@@ -456,7 +451,3 @@ def summary_columns(plan: SheetPlan) -> list[Column]:
 def start_scale_value(plan: SheetPlan) -> float:
     return float(gradient_scale([plan.trace.start[f"sqr_avg_{p}"]
                                  for p in plan.spec.model.params], numpy_ops))
-
-
-def is_reset(sheet: Sheet) -> bool:
-    return sheet.state == LECTURE_RESET
