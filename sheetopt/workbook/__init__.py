@@ -81,7 +81,12 @@ def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path) -> int:
     count = 0
     intro = add_sheet(workbook, "intro")
     intro.set_column(0, 0, 120)
-    write_cells(intro, overview.intro_cells(spec, plans), formats)
+    _print_setup(intro)
+    intro_cells = list(overview.intro_cells(spec, plans))
+    for cell in intro_cells:  # wrapped paragraphs get the height of their lines
+        if cell.style == "wrap":
+            intro.set_row(cell.row, 15 * max(1, -(-len(cell.payload) // 105)))
+    write_cells(intro, intro_cells, formats)
     data = add_sheet(workbook, "data")
     data.set_column(0, 1, 12)
     data.set_column(overview.GRID_COL, overview.GRID_COL + len(plans) + 1, 14)
