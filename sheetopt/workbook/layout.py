@@ -348,7 +348,9 @@ def columns_for(spec: Spec, sheet: Sheet, trace: Trace) -> list[Column]:
     cols += [Column("x", hx, "row", x), Column("y", hy, "row", y)]
     cols += [Column(f"p:{p}", label(p), "first", steps[p]) for p in order]
     cols += [Column("pred", "y_pred" if basic else "pred", "row", rows["pred"]),
-             Column("err2", "err^2", "row", rows["err2"])]
+             Column("err2", "err^2", "row", rows["err2"],
+                    note="The row's squared error (y - pred)^2: no mean and no 1/2, as in the "
+                         "lecture.")]
     row_cols = []
     if batched and sheet.gradient == "analytic":
         grads = model.gradient(row_params, x, y)
@@ -364,7 +366,12 @@ def columns_for(spec: Spec, sheet: Sheet, trace: Trace) -> list[Column]:
             est_id = "grad:" + p if method == sheet.gradient else f"{method}:{p}"
             est_key = f"grad_{p}" if method == sheet.gradient else f"{method}_{p}"
             word = "est" if method == "forward" else "central"
-            est = Column(est_id, f"{word} de/d{p}", "last", steps[est_key])
+            est = Column(est_id, f"{word} de/d{p}", "last", steps[est_key], note=(
+                f"Forward difference (loss at {p} + h minus loss) / h, h = {sheet.h:g}: close "
+                f"to the analytic de/d{p} but off by a term proportional to h (a central "
+                f"difference would be exact for this loss)." if method == "forward" else
+                f"Central difference (loss at {p} + h minus loss at {p} - h) / 2h, "
+                f"h = {sheet.h:g}."))
             (estimate_cols if batched else row_cols).append(est)
     cols += row_cols
     if batched:
@@ -395,7 +402,9 @@ def columns_for(spec: Spec, sheet: Sheet, trace: Trace) -> list[Column]:
     epoch_sums = _epoch_running_sum(batch_sums[last_rows] if len(sizes) else batch_sums,
                                     steps["epoch"])
     cols.append(Column("epochsum", "Σ err^2 (epoch)", "last", epoch_sums,
-                       number_style(epoch_sums)))
+                       number_style(epoch_sums),
+                       note="Running sum of err^2 over the epoch; the lecture's 'rmse' is the "
+                            "square root of this SUM (not of the mean): see the epoch summary."))
     return cols
 
 
