@@ -61,6 +61,23 @@ if HAVE_NUMBA:
                                                         _types.float64)])
         return _types.float64(_types.float64), codegen
 
+    @numba.njit(cache=True, error_model="numpy")
+    def _libm_loop(kind, a, b, out):
+        for i in range(out.size):
+            out[i] = math.pow(a[i], b[i]) if kind == 0 else math.cos(a[i])
+
+    def _libm(name: str, *args):
+        """The C library's pow or cos element by element, as numpy_ops computes them (see
+        ops.py), without a Python call per element."""
+        if numba.config.USING_SVML:  # numba would vectorize with Intel's SVML: not libm
+            return getattr(numpy_ops, name)(*args)
+        arrays = [np.ascontiguousarray(a, dtype=float) for a in np.broadcast_arrays(*args)]
+        out = np.empty(arrays[0].shape)
+        if out.size:
+            _libm_loop(0 if name == "power" else 1, arrays[0].ravel(),
+                       arrays[-1].ravel(), out.reshape(-1))
+        return out
+
 CHUNK = 128  # configurations per block of the kernel's config loop
 PARALLEL_FROM = 4096  # use the multi-threaded kernel from this many configurations on
 UNROLL, UNROLL_FROM = 8, 64  # online sweeps without a trace step 8 configurations at a time
@@ -498,6 +515,8 @@ def _host_eval(expr: Expr, env: dict, defs: Mapping[str, Expr]):
     if op == "call":
         name, *args = expr.args
         values = [_host_eval(a, env, defs) for a in args]
+        if HAVE_NUMBA and name in ("power", "cos"):
+            return _libm(name, *values)
         return getattr(numpy_ops, name)(*values)
     if op == "where":
         cond, yes, no = (_host_eval(a, env, defs) for a in expr.args)
@@ -566,7 +585,7 @@ class _Epochs:
 
 def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
     """Whether the compiled executor can run this sheet (numba present, rule traceable)."""
-    if not HAVE_NUMBA:
+    if not HAVE_NUMBA or spec.data.x.dtype != np.float64 or spec.data.y.dtype != np.float64:
         return False
     try:
         schedule = sheet.schedule if annealing else None
