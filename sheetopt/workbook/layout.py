@@ -332,7 +332,8 @@ def columns_for(spec: Spec, sheet: Sheet, trace: Trace) -> list[Column]:
     label = (lambda p: model.label(p)) if basic else (lambda p: p)
     batched = sheet.batch_size > 1
     sizes = steps["size"].astype(int)
-    row_params = {p: np.repeat(steps[p], sizes) for p in model.params}
+    row_params = ({p: np.repeat(steps[p], sizes) for p in model.params} if batched
+                  else {p: steps[p] for p in model.params})  # online: a row is a step
     x, y = rows["x"], rows["y"]
     cols = [Column("epoch", "epoch", "first", steps["epoch"], "int"),
             Column("step", "step", "first", steps["step"], "int")]
