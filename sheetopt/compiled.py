@@ -649,7 +649,7 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
         _call(kernel.function, spec.data.x, spec.data.y, epochs.idx[e], epochs.starts[e], PT,
               ST, HP, LR, alive, dstep, epoch_sum[e], epoch_rows[e], epoch_lr[e], tab, ts,
               kbase, t0, total, float(sheet.h), float(sheet.diverge_above), RS, RR, rbase,
-              CHUNK, pe)
+              -(-CHUNK // kernel.unroll) * kernel.unroll, pe)  # whole groups per chunk
         kbase += K
         rbase += len(epochs.idx[e])
         epoch_params[e] = PT.T
