@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lecture_files import LECTURE_CSV, needs_lecture_files
 from sheetopt import spec as spec_mod
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-LECTURE_CSV = SHARED / "lecture" / "graddesc-data.csv"
 
 
 def generated(model: str = "linear", **data):
@@ -95,7 +94,7 @@ def read_pairs(path: Path) -> tuple[list[float], list[float]]:
     return [float(r[0]) for r in rows[1:]], [float(r[1]) for r in rows[1:]]
 
 
-@pytest.mark.skipif(not LECTURE_CSV.exists(), reason=f"{LECTURE_CSV} is not there")
+@needs_lecture_files
 def test_lecture_preset_equals_the_shared_lecture_rows():
     x, y = read_pairs(LECTURE_CSV)
     assert len(x) == 29

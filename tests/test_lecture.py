@@ -16,13 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
+from lecture_files import BASIC_EPOCH, LECTURE_CSV, needs_lecture_files, require_lecture_files
 from sheetopt import cli, engine, spec as spec_mod
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-LECTURE_DIR = SHARED / "lecture"
-needs_shared = pytest.mark.skipif(not (LECTURE_DIR / "basic-epoch.csv").exists(),
-                                  reason=f"the lecture files are not at {LECTURE_DIR}")
 REL = 1e-12
 
 # basic-epoch.csv column -> trace column
@@ -46,8 +42,9 @@ def assert_close(actual, expected, what: str, rel: float = REL) -> None:
 # --- (a) the stored basic epoch --------------------------------------------------------------
 @pytest.fixture
 def basic_epoch_spec(tmp_path: Path) -> Path:
-    stored = read_float_csv((LECTURE_DIR / "basic-epoch.csv").read_text())
-    data = os.path.relpath(LECTURE_DIR / "graddesc-data.csv", tmp_path)  # relative to the spec
+    require_lecture_files()
+    stored = read_float_csv(BASIC_EPOCH.read_text())
+    data = os.path.relpath(LECTURE_CSV, tmp_path)  # relative to the spec
     path = tmp_path / "basic-epoch.toml"
     path.write_text(f"""
 [data]
@@ -68,21 +65,21 @@ init = {{ a = {stored['a'][0]!r}, b = {stored['b'][0]!r} }}
 
 
 def check_basic_epoch(trace_csv: str) -> None:
-    stored = read_float_csv((LECTURE_DIR / "basic-epoch.csv").read_text())
+    stored = read_float_csv(BASIC_EPOCH.read_text())
     ours = read_float_csv(trace_csv)
     assert len(ours["step"]) == len(stored["x"]) == 29
     for theirs, mine in BASIC_COLUMNS.items():
         assert_close(ours[mine], stored[theirs], f"{theirs} (trace column {mine})")
 
 
-@needs_shared
+@needs_lecture_files
 def test_trace_reproduces_stored_basic_epoch_in_process(basic_epoch_spec, capsys):
     assert cli.main(["trace", str(basic_epoch_spec)]) == 0
     out, err = capsys.readouterr()
     check_basic_epoch(out)
 
 
-@needs_shared
+@needs_lecture_files
 def test_trace_reproduces_stored_basic_epoch_via_python_m(basic_epoch_spec, tmp_path):
     result = subprocess.run([sys.executable, "-m", "sheetopt", "trace", str(basic_epoch_spec),
                              "--format", "csv"], capture_output=True, text=True, cwd=tmp_path)
@@ -90,10 +87,10 @@ def test_trace_reproduces_stored_basic_epoch_via_python_m(basic_epoch_spec, tmp_
     check_basic_epoch(result.stdout)
 
 
-@needs_shared
+@needs_lecture_files
 def test_stored_finite_differences_exceed_analytic_by_the_curvature():
     # A fact of the stored data the trace must show: est - analytic = h for b, h*x^2 for a.
-    stored = read_float_csv((LECTURE_DIR / "basic-epoch.csv").read_text())
+    stored = read_float_csv(BASIC_EPOCH.read_text())
     x = np.array(stored["x"])
     diff_b = np.array(stored["est_de_db"]) - np.array(stored["de_db"])
     diff_a = np.array(stored["est_de_da"]) - np.array(stored["de_da"])
@@ -260,9 +257,9 @@ def test_lesson5_reproduces_the_lecture_outcomes(lesson5):
     assert np.any(np.diff(adam.epochs["lecture_rmse"]) > 0)
 
 
-@needs_shared
+@needs_lecture_files
 def test_lesson5_runs_on_the_shared_lecture_rows(lesson5):
-    stored = read_float_csv((LECTURE_DIR / "graddesc-data.csv").read_text())
+    stored = read_float_csv(LECTURE_CSV.read_text())
     assert lesson5.data.x.tolist() == stored["x"]
     assert lesson5.data.y.tolist() == stored["y"]
 
