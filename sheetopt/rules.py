@@ -139,8 +139,11 @@ def lerp(start, end, weight, static_weight: float):
 
 
 def _decayed(p, g, hp, static):
-    """torch's coupled weight decay: g + wd*p (only when wd is set)."""
-    return g + hp["wd"] * p if static.get("wd") else g
+    """torch's coupled weight decay: g + wd*p.
+
+    torch skips it when wd is 0; the term is kept here so that a workbook's wd cell stays live
+    (g + 0*p is g exactly for a finite p, and a non-finite p has already stopped the run)."""
+    return g + hp["wd"] * p
 
 
 def _sgd_states(static):
@@ -212,8 +215,8 @@ def _torch_adam_state(p, g, state, hp, t, ops, static):
 
 
 def _torch_adam_step(p, g, prev, new, hp, t, ops, static):
-    if static.get("decoupled") and static.get("wd"):
-        p = p * (1 - hp["lr"] * hp["wd"])  # AdamW decays the parameter first
+    if static.get("decoupled"):
+        p = p * (1 - hp["lr"] * hp["wd"])  # AdamW decays the parameter first (exact when wd is 0)
     step_size = hp["lr"] / (1 - ops.power(hp["mom"], t))
     second = new["max_sqr_avg"] if static.get("amsgrad") else new["sqr_avg"]
     denom = ops.sqrt(second) / ops.sqrt(1 - ops.power(hp["sqr_mom"], t)) + hp["eps"]
