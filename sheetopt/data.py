@@ -17,6 +17,7 @@ DATA_PRESETS = {"lecture": "lecture-data.csv"}
 
 X_KINDS = ("integers", "uniform", "range")
 NOISE_KINDS = ("none", "uniform", "normal")
+BYTES_PER_ROW = 64  # x, y and the temporaries of generating them
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def _number(cell: str, name: str, line: int, column: str) -> float:
     if not text:
         raise SheetoptError(f"{name}, line {line}: column {column} is empty")
     try:
+        if "_" in text:  # Python reads 1_000 as a number; a CSV reader should not
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise SheetoptError(f"{name}, line {line}: column {column} is not a number: {text!r}") from None

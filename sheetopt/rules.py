@@ -18,7 +18,7 @@ The torch flavour follows torch.optim's single-tensor code paths operation by op
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 STATE_NAMES = ("grad_avg", "sqr_avg", "mom_buf", "max_sqr_avg")
@@ -246,7 +246,11 @@ TORCH_RULES = {
         _torch_adam_state, _torch_adam_step,
         notes={"new_p": "torch AdamW: p is first multiplied by (1 - lr*wd)."}),
 }
-TORCH_RULES["momentum"] = TORCH_RULES["sgd"]
+# "momentum" in the torch flavour: torch.optim.SGD with a momentum buffer (mom 0.9 by default)
+TORCH_RULES["momentum"] = replace(
+    TORCH_RULES["sgd"], optimizer="momentum",
+    summary="torch.optim.SGD(lr, momentum=mom, dampening, nesterov, weight_decay=wd), mom 0.9",
+    hypers={**TORCH_RULES["sgd"].hypers, "mom": 0.9})
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adam_ann", "adamw")
 

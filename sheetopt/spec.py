@@ -8,7 +8,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import data as data_mod
+import numpy as np
+
+from . import data as data_mod, memory
 from .data import DataSet
 from .errors import SheetoptError
 from .gradients import METHODS
@@ -143,8 +145,17 @@ def parse(raw: Mapping[str, Any], path: Path | None = None) -> Spec:
 
 
 # --- pieces --------------------------------------------------------------------------------
+# names other libraries use for sheetopt's keys, for the "did you mean" hint
+ALIASES = {"learning_rate": "lr", "momentum": "mom", "beta": "mom", "beta1": "mom",
+           "beta2": "sqr_mom", "betas": "mom", "alpha": "sqr_mom", "weight_decay": "wd",
+           "epsilon": "eps", "n_epochs": "epochs", "batch_size": "batch"}
+
+
 def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    choices = list(choices)
+    if ALIASES.get(str(word)) in choices:
+        return f" (did you mean {ALIASES[str(word)]!r}?)"
+    close = difflib.get_close_matches(str(word), choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -240,6 +251,9 @@ def _generated(table: Mapping, model: Model, true: Mapping, label: str) -> DataS
     x_max = _number(table.get("x_max", 100), "data.x_max", label)
     if x_max < x_min:
         raise SheetoptError(f"{label}: data.x_max ({x_max:g}) is below data.x_min ({x_min:g})")
+    if not math.isfinite(x_max - x_min):
+        raise SheetoptError(f"{label}: data.x_min and data.x_max are too far apart "
+                            f"({x_min:g} to {x_max:g}); their difference overflows")
     scale = _number(table.get("noise_scale", 1.0), "data.noise_scale", label)
     if scale < 0:
         raise SheetoptError(f"{label}: data.noise_scale must be >= 0 (got {scale:g})")
@@ -247,7 +261,14 @@ def _generated(table: Mapping, model: Model, true: Mapping, label: str) -> DataS
         raise SheetoptError(f"{label}: data.x_min and data.x_max must be whole numbers when "
                             f"data.x is \"integers\" (got {x_min:g} and {x_max:g})")
     seed = _seed(table.get("seed", 0), "data.seed", label)
-    return data_mod.generate(model, true, rows, x, x_min, x_max, seed, noise, scale)
+    memory.require(rows * data_mod.BYTES_PER_ROW, f"{label}: data.rows = {rows:,}",
+                   "generate fewer rows")
+    with np.errstate(over="ignore", invalid="ignore"):
+        data = data_mod.generate(model, true, rows, x, x_min, x_max, seed, noise, scale)
+    if not (np.isfinite(data.x).all() and np.isfinite(data.y).all()):
+        raise SheetoptError(f"{label}: [data] generates values that overflow (x_min, x_max, "
+                            f"data.true or noise_scale too large)")
+    return data
 
 
 _RANGES = {  # hyperparameter -> (test, words)
@@ -285,6 +306,10 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
             if not isinstance(table[flag], bool):
                 raise SheetoptError(f"{label}: {where}: {flag} must be true or false")
             flags[flag] = table[flag]
+    if flags.get("nesterov") and (hypers["mom"] <= 0 or hypers["dampening"] != 0):
+        raise SheetoptError(f"{label}: {where}: nesterov needs mom > 0 and dampening = 0 "
+                            f"(as torch.optim.SGD does); got mom {hypers['mom']:g}, "
+                            f"dampening {hypers['dampening']:g}")
     epochs = _integer(table.get("epochs", 1), f"{where}: epochs", label)
     if epochs < 1:
         raise SheetoptError(f"{label}: {where}: epochs must be at least 1 (got {epochs})")
@@ -306,6 +331,8 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
         raise SheetoptError(f"{label}: {where}: h must be > 0 (got {h:g})")
     schedule = _parse_schedule(table.get("schedule", rule.schedule), rule, static, where, label)
     bound = _number(table.get("diverge_above", 1e30), f"{where}: diverge_above", label)
+    if bound <= 0:
+        raise SheetoptError(f"{label}: {where}: diverge_above must be > 0 (got {bound:g})")
     shuffle = table.get("shuffle", False)
     if not isinstance(shuffle, bool):
         raise SheetoptError(f"{label}: {where}: shuffle must be true or false")
@@ -342,6 +369,10 @@ def _parse_state(value, rule: Rule, static: Mapping, model: Model, where: str, l
             raise SheetoptError(f"{label}: {where}: state \"lecture-reset\" is for the lecture "
                                 f"flavour; torch-flavour state starts at torch's zeros")
         return LECTURE_RESET
+    if isinstance(value, str):
+        raise SheetoptError(f"{label}: {where}: state {value!r} is not \"{LECTURE_RESET}\""
+                            f"{_suggest(value, [LECTURE_RESET])}; or give a table of "
+                            f"{', '.join(names) or 'nothing (this rule has no state)'}")
     if not isinstance(value, dict):
         raise SheetoptError(f"{label}: {where}: state must be \"lecture-reset\" or a table of "
                             f"{', '.join(names) or 'nothing (this rule has no state)'}")
@@ -388,8 +419,14 @@ def _parse_schedule(value, rule: Rule, static: Mapping, where: str, label: str) 
             if not (isinstance(option, list) and len(option) == 3):
                 raise SheetoptError(f"{label}: {where}: schedule.moms must be three numbers")
             options[key] = tuple(_number(m, f"{where}: schedule.moms", label) for m in option)
+            if not all(0 <= m < 1 for m in options[key]):
+                raise SheetoptError(f"{label}: {where}: schedule.moms must each be in [0, 1) "
+                                    f"(got {option})")
         else:
             options[key] = _number(option, f"{where}: schedule.{key}", label)
+            if key in ("div", "div_final") and options[key] <= 0:
+                raise SheetoptError(f"{label}: {where}: schedule.{key} must be > 0 "
+                                    f"(got {options[key]:g})")
     if value == "one_cycle" and not 0 < options.get("pct_start", 0.25) < 1:
         raise SheetoptError(f"{label}: {where}: schedule.pct_start must be in (0, 1)")
     return Schedule(value, options)

@@ -7,8 +7,10 @@ script to prove that nothing but that one line reaches the terminal.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +111,37 @@ CASES = [
     sheet_case("batch zero", ["spec.toml", "batch", "0"], batch=0),
     sheet_case("batch above rows", ["spec.toml", "batch", "6", "5"], batch=6),
     sheet_case("batch a word", ["spec.toml", "batch", "'half'"], batch="half"),
+    sheet_case("nesterov without momentum", ["spec.toml", "nesterov", "mom > 0"],
+               flavor="torch", nesterov=True),
+    sheet_case("nesterov with dampening", ["spec.toml", "nesterov", "dampening = 0", "0.5"],
+               flavor="torch", nesterov=True, mom=0.9, dampening=0.5),
+    sheet_case("diverge_above negative", ["spec.toml", "diverge_above", "> 0"],
+               diverge_above=-1.0),
+    sheet_case("one-cycle div zero", ["spec.toml", "schedule.div", "> 0"], optimizer="adam",
+               flavor="torch", schedule={"kind": "one_cycle", "div": 0.0}),
+    sheet_case("one-cycle div_final negative", ["spec.toml", "schedule.div_final", "> 0"],
+               optimizer="adam", flavor="torch", schedule={"kind": "one_cycle", "div_final": -1.0}),
+    sheet_case("one-cycle moms above one", ["spec.toml", "schedule.moms", "[0, 1)"],
+               optimizer="adam", flavor="torch",
+               schedule={"kind": "one_cycle", "moms": [1.5, 0.85, 0.95]}),
+    # names from other libraries, and typos of the reset state, get a hint
+    sheet_case("learning_rate", ["spec.toml", "learning_rate", "did you mean 'lr'"],
+               learning_rate=0.1),
+    sheet_case("weight_decay", ["spec.toml", "weight_decay", "did you mean 'wd'"],
+               weight_decay=0.1),
+    sheet_case("lecture_reset", ["spec.toml", "'lecture_reset'", "did you mean 'lecture-reset'"],
+               optimizer="momentum", state="lecture_reset"),
+    # sizes no machine holds: refused before anything is allocated
+    sheet_case("epochs beyond memory", ["spec.toml", "10,000,000,000,000 epochs", "memory",
+                                        "fewer epochs"], epochs=10 ** 13),
+    Case("rows beyond memory", ["spec.toml", "data.rows", "memory", "fewer rows"],
+         spec=spec_text(data={"rows": 5 * 10 ** 12, "true": {"a": 1.0, "b": 2.0}})),
+    Case("x range overflows", ["spec.toml", "data.x_min", "overflows"],
+         spec=spec_text(data={"rows": 5, "x": "uniform", "x_min": -1e308, "x_max": 1e308,
+                              "true": {"a": 1.0, "b": 2.0}})),
+    Case("generated y overflows", ["spec.toml", "overflow"],
+         spec=spec_text(data={"rows": 5, "x": "uniform", "x_min": 1e300, "x_max": 1e308,
+                              "true": {"a": 1e10, "b": 2.0}})),
     # seeds and kinds of the wrong type (these once escaped as tracebacks)
     sheet_case("negative sheet seed", ["spec.toml", "seed", "-1"], seed=-1, batch=2,
                shuffle=True),
@@ -146,6 +179,7 @@ CASES = [
     csv_case("empty file", "", ["empty"]),
     csv_case("wrong header", "u,v\n1,2\n", ["line 1", "header"]),
     csv_case("three cells", "x,y\n1,2\n3,4,5\n", ["line 3", "2 cells"]),
+    csv_case("digit separators", "x,y\n1,2\n1_000,3\n", ["line 3", "'1_000'"]),
     # output paths
     Case("output in a missing folder", ["nowhere", "does not exist"],
          args=["-o", "nowhere/out.csv"]),
@@ -286,3 +320,22 @@ def test_a_failure_while_writing_leaves_the_old_file_and_no_temp_file(tmp_path, 
             raise error()
     assert target.read_bytes() == PRECIOUS
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_sigterm_while_writing_a_workbook_leaves_no_file(tmp_path):
+    """A killed run (SIGTERM, as from `kill` or a job scheduler) cleans up like Ctrl-C."""
+    (tmp_path / "big.toml").write_text(
+        '[data]\nrows = 200000\nx = "uniform"\nx_min = 0.0\nx_max = 1.0\n'
+        'true = { a = 2.0, b = 30.0 }\n[[sheet]]\noptimizer = "sgd"\nlr = 0.01\n')
+    process = subprocess.Popen([sys.executable, "-m", "sheetopt", "workbook", "big.toml",
+                                "-o", "big.xlsx"], cwd=tmp_path, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".big.xlsx.*.part")):  # the temporary file is being written
+        assert process.poll() is None and time.monotonic() < deadline, "no temporary file seen"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert err.strip().splitlines() == ["sheetopt: terminated"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml"]
