@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import SheetoptError
@@ -36,12 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM, raised where the program is so that output files are cleaned up on the way."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    previous = _on_sigterm(_raise_terminated)
     try:
         return int(args.run(args) or 0)
     except SheetoptError as exc:
@@ -50,5 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sheetopt: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("sheetopt: terminated", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         return 0
+    finally:
+        _on_sigterm(previous)
+
+
+def _on_sigterm(handler):
+    """Installs a SIGTERM handler (main thread only); returns the one it replaced."""
+    if threading.current_thread() is not threading.main_thread() or handler is None:
+        return None
+    return signal.signal(signal.SIGTERM, handler)

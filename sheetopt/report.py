@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import engine
 from .progress import Progress
 from .spec import Spec
@@ -21,6 +23,7 @@ class Summary:
     final: dict[str, float]
     distance: float | None  # Euclidean distance of the final parameters to the true ones
     diverged_at: tuple[int, int] | None
+    partial: dict | None = None  # the epoch a divergence cut short, over its steps before it
 
 
 def run_all(spec: Spec) -> dict[str, Trace]:
@@ -41,13 +44,26 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
         trace = traces[sheet.name]
         final = trace.final()
         true = spec.data.true
-        distance = (math.sqrt(sum((final[p] - true[p]) ** 2 for p in spec.model.params))
+        distance = (math.hypot(*(final[p] - true[p] for p in spec.model.params))
                     if all(p in true for p in spec.model.params) else None)
         epochs = {k: [float(v) for v in column] for k, column in trace.epochs.items()}
         epochs["epoch"] = [int(e) for e in epochs["epoch"]]
         out.append(Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final, distance,
-                           trace.diverged_at))
+                           trace.diverged_at, partial_epoch(trace)))
     return out
+
+
+def partial_epoch(trace: Trace) -> dict | None:
+    """The loss figures of the epoch a divergence cut short, over the steps before it (None
+    when nothing of that epoch was recorded)."""
+    if not trace.diverged_at or trace.diverged_at[1] == 1:
+        return None
+    epoch, step = trace.diverged_at
+    err2 = trace.rows["err2"][trace.rows["epoch"] == epoch]
+    lecture_rmse, rmse = engine.epoch_losses(float(np.sum(err2)), len(err2), np)
+    lr = float(trace.steps["lr"][trace.steps["epoch"] == epoch][0])
+    return {"epoch": epoch, "steps": step - 1, "rows": len(err2),
+            "lecture_rmse": float(lecture_rmse), "rmse": float(rmse), "lr": lr, **trace.final()}
 
 
 def describe_data(spec: Spec) -> str:

@@ -1,7 +1,6 @@
 """The record of a run: every step, every data row visited, and a summary per epoch."""
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -14,7 +13,8 @@ import numpy as np
 class Trace:
     """What one sheet's run did.
 
-    ``steps`` holds one entry per optimizer step (columns in the order of :meth:`step_columns`),
+    ``steps`` holds one entry per optimizer step (columns in the order of
+    ``engine.step_columns``),
     ``rows`` one entry per data row visited (with the row's prediction and squared error at the
     parameters of its step), ``epochs`` one entry per epoch. ``start`` gives the parameters,
     optimizer state and lr the run started from (after any lecture-reset warm-up).
@@ -31,8 +31,7 @@ class Trace:
     meta: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
-        # a run that diverged on its very first step recorded no columns at all
-        return len(self.steps.get("step", ()))
+        return len(self.steps["step"])
 
     @property
     def diverged(self) -> bool:
@@ -66,11 +65,11 @@ class Trace:
         return pd.DataFrame(self.epochs)
 
     def to_csv(self) -> str:
-        """Every step as CSV; floats written with 17 significant digits, so they read back
-        exactly."""
-        out = io.StringIO()
-        self.to_dataframe().to_csv(out, index=False, float_format="%.17g", lineterminator="\n")
-        return out.getvalue()
+        """Every step as CSV; each float in its shortest form that reads back exactly (NaN as
+        an empty cell), counters as whole numbers."""
+        cells = [_csv_cells(name, values) for name, values in self.steps.items()]
+        lines = [",".join(self.steps), *map(",".join, zip(*cells))]
+        return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
         """The whole trace as JSON (steps, rows, epochs, start, divergence); floats exact,
@@ -84,8 +83,21 @@ class Trace:
             "meta": self.meta,
             "epochs": _columns(self.epochs),
             "steps": _columns(self.steps),
+            "rows": _columns(self.rows),
         }
         return json.dumps(_finite(document), indent=1)
+
+
+COUNTERS = ("epoch", "step", "row", "size")
+
+
+def _csv_cells(name: str, values: np.ndarray) -> list[str]:
+    if name in COUNTERS:
+        return [str(int(v)) for v in values.tolist()]
+    cells = list(map(repr, values.tolist()))  # repr: the shortest text that reads back exactly
+    if np.isnan(values).any():
+        cells = ["" if cell == "nan" else cell for cell in cells]
+    return cells
 
 
 def _columns(table: Mapping[str, np.ndarray]) -> dict:

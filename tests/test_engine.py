@@ -5,6 +5,8 @@ fastai's formulas), never from the engine itself.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from dataclasses import replace
@@ -394,6 +396,54 @@ def test_compare_shows_the_divergence_marker(tmp_path, capsys):
     diverged = {tuple(line.split(",")[i] for i in (0, header.index("diverged")))
                 for line in lines[1:]}
     assert diverged == {("calm", "false"), ("wild", "true")}
+
+
+def test_compare_shows_the_epoch_a_divergence_cut_short(tmp_path, capsys):
+    lr, bound = DIVERGING[2]
+    path = diverging_spec(tmp_path, lr, bound)
+    kept, (epoch, step) = sgd_until_divergence(rows_of(spec_mod.load(path)), lr, 6, bound)
+    assert step > 1, "the case should diverge inside an epoch"
+    cut = [k[2] for k in kept[-(step - 1):]]  # the losses of that epoch's steps before it
+    expected = {"lecture_rmse": math.sqrt(sum(cut)), "rmse": math.sqrt(sum(cut) / len(cut))}
+    assert cli.main(["compare", str(path), "--format", "json"]) == 0
+    wild = {s["name"]: s for s in json.loads(capsys.readouterr().out)["sheets"]}["wild"]
+    partial = wild["partial_epoch"]
+    assert (partial["epoch"], partial["steps"], partial["rows"]) == (epoch, step - 1, step - 1)
+    for key, value in expected.items():
+        close([partial[key]], [value])
+    assert [partial["a"], partial["b"]] == [kept[-1][3], kept[-1][4]]
+    assert cli.main(["compare", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert f"{expected['lecture_rmse']:.6g}*" in table
+    assert f"* wild: epoch {epoch} cut short by the divergence" in table
+    assert cli.main(["compare", str(path), "--format", "csv"]) == 0
+    lines = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    last = [line for line in lines if line["sheet"] == "wild"][-1]
+    assert (last["epoch"], last["partial"]) == (str(epoch), "true")
+    assert float(last["rmse"]) == partial["rmse"]
+
+
+def test_compare_survives_parameters_near_overflow(tmp_path, capsys):
+    path = tmp_path / "huge.toml"  # torch Adam's first step moves each parameter by about lr
+    path.write_text('[data]\npreset = "lecture"\ntrue = { a = 2.0, b = 30.0 }\n[[sheet]]\n'
+                    'name = "huge"\noptimizer = "adam"\nflavor = "torch"\nlr = 1e300\n')
+    assert cli.main(["compare", str(path), "--format", "json"]) == 0
+    sheet = json.loads(capsys.readouterr().out)["sheets"][0]
+    assert sheet["diverged_at"] == [1, 2]
+    final = sheet["final"]
+    assert abs(final["a"]) > 1e299
+    close([sheet["distance"]], [math.hypot(final["a"] - 2.0, final["b"] - 30.0)])
+    assert cli.main(["compare", str(path)]) == 0
+    assert "DIVERGED at epoch 1, step 2" in capsys.readouterr().out
+
+
+def test_torch_momentum_is_sgd_with_a_momentum_buffer():
+    spec, sheet = make_spec({"optimizer": "momentum", "flavor": "torch", "lr": 0.0001})
+    assert sheet.hypers["mom"] == 0.9
+    trace = engine.run(spec, sheet)
+    g, buf = trace.steps["grad_b"], trace.steps["mom_buf_b"]
+    assert buf[0] == g[0]  # torch starts the buffer at the first gradient
+    close(buf[1:], 0.9 * buf[:-1] + g[1:])
 
 
 def test_trace_of_a_diverged_sheet_says_so_and_exits_0(tmp_path, capsys):

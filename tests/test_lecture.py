@@ -288,7 +288,7 @@ def test_compare_prints_the_reference_numbers(capsys):
     assert cli.main(["compare", "lesson5", "--format", "csv"]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0] == ("sheet,optimizer,flavor,epoch,lecture_rmse,rmse,lr,a,b,"
-                                    "distance,diverged")
+                                    "distance,diverged,partial")
     lines = list(csv.DictReader(io.StringIO(text)))
     assert len(lines) == 25
     for line in lines:
@@ -296,7 +296,7 @@ def test_compare_prints_the_reference_numbers(capsys):
         for key in ("lecture_rmse", "rmse", "lr", "a", "b"):
             assert float(line[key]) == epoch[key]
         assert float(line["distance"]) == by_name[line["sheet"]]["distance"]
-        assert line["diverged"] == "false"
+        assert line["diverged"] == "false" and line["partial"] == "false"
     # and the table labels the two losses honestly
     assert cli.main(["compare", "lesson5"]) == 0
     table = capsys.readouterr().out

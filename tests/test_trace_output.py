@@ -59,6 +59,41 @@ def test_step_columns_are_named_and_ordered_as_the_issue_lists(tmp_path):
         issue_columns("abc", [], [])
 
 
+RECORDED = [  # presets and layouts: shown differences, mini-batches, one-cycle's mom column
+    ("lesson5", None), ("lecture-vs-torch", None), ("quadratic", None),
+    ("extras", {"data": {"preset": "lecture"}, "sheet": [
+        {"name": "shown", "optimizer": "adam", "lr": 0.1, "show": ["forward", "central"],
+         "batch": 4, "state": {"grad_avg": {"a": 0.0, "b": 0.0}, "sqr_avg": {"a": 1.0, "b": 1.0}}},
+        {"name": "cycle", "optimizer": "momentum", "flavor": "torch", "lr": 1e-4,
+         "schedule": "one_cycle", "gradient": "central"}]}),
+]
+
+
+@pytest.mark.parametrize("name, raw", RECORDED, ids=[r[0] for r in RECORDED])
+@pytest.mark.parametrize("executor", ["numpy", "compiled"])
+def test_both_recorders_fill_exactly_the_step_columns(name, raw, executor):
+    spec = spec_mod.parse(raw) if raw else spec_mod.load(name)
+    for sheet in spec.sheets:
+        hp = engine.hyper_arrays(sheet)
+        params = np.array([[sheet.init[p] for p in spec.model.params]])
+        plan = engine.batches(len(spec.data), sheet.batch_size, 2, sheet.shuffle, sheet.seed)
+        result = engine.simulate(spec, sheet, hp, params, engine.start_state(spec, sheet, hp),
+                                 plan, record=True, executor=executor)
+        assert list(result.steps) == list(engine.step_columns(spec, sheet)), sheet.name
+        assert list(result.rows) == list(engine.ROW_COLUMNS), sheet.name
+
+
+def test_a_run_that_records_nothing_still_names_its_columns(tmp_path, capsys):
+    path = adam_spec(tmp_path, "diverge_above = 1.0")  # the first loss is far above 1
+    assert cli.main(["trace", str(path)]) == 0
+    expected = issue_columns("ab", ["forward", "central"], ["grad_avg", "sqr_avg"])
+    expected[2:2] = ["row", "size"]
+    assert capsys.readouterr().out.splitlines() == [",".join(expected)]
+    assert cli.main(["trace", str(path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["steps"] == {c: [] for c in expected}
+
+
 def test_state_columns_follow_the_rule():
     spec = spec_mod.load("lesson5")
     assert "grad_avg_a" not in engine.run(spec, "basic").steps

@@ -73,6 +73,7 @@ def _document(spec: Spec, summaries) -> dict:
             "epochs": [dict(zip(s.epochs, values)) for values in zip(*s.epochs.values())],
             "final": s.final, "distance": s.distance,
             "diverged_at": list(s.diverged_at) if s.diverged_at else None,
+            "partial_epoch": s.partial,
         } for s in summaries],
     })
 
@@ -82,15 +83,32 @@ def _csv(spec: Spec, summaries) -> str:
     writer = csv.writer(out, lineterminator="\n")
     params = list(spec.model.params)
     writer.writerow(["sheet", "optimizer", "flavor", "epoch", "lecture_rmse", "rmse", "lr",
-                     *params, "distance", "diverged"])
+                     *params, "distance", "diverged", "partial"])
     for s in summaries:
+        distance = "" if s.distance is None else repr(s.distance)
+        diverged = str(bool(s.diverged_at)).lower()
         for i, epoch in enumerate(s.epochs["epoch"]):
             writer.writerow([s.name, s.optimizer, s.flavor, epoch,
                              *(repr(s.epochs[k][i]) for k in ("lecture_rmse", "rmse", "lr")),
-                             *(repr(s.epochs[p][i]) for p in params),
-                             "" if s.distance is None else repr(s.distance),
-                             str(bool(s.diverged_at)).lower()])
+                             *(repr(s.epochs[p][i]) for p in params), distance, diverged,
+                             "false"])
+        if s.partial:  # the epoch cut short: its losses over the steps before the divergence
+            writer.writerow([s.name, s.optimizer, s.flavor, s.partial["epoch"],
+                             *(repr(s.partial[k]) for k in ("lecture_rmse", "rmse", "lr")),
+                             *(repr(s.partial[p]) for p in params), distance, diverged, "true"])
     return out.getvalue()
+
+
+def _loss_cell(summary: report.Summary, key: str, column: int | None) -> str:
+    """One epoch's figure; the epoch a divergence cut short is starred."""
+    values = summary.epochs[key]
+    if column is None:
+        return "..."
+    if column < len(values):
+        return f"{values[column]:.6g}"
+    if summary.partial and summary.partial["epoch"] == column + 1:
+        return f"{summary.partial[key]:.6g}*"
+    return "-"
 
 
 def _epoch_columns(count: int) -> list[int | None]:
@@ -115,20 +133,22 @@ def _grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
 def _tables(spec: Spec, summaries, markdown: bool) -> str:
     heading = (lambda text: f"\n### {text}\n\n") if markdown else (lambda text: f"\n{text}\n")
     out = [f"## {spec.title}\n\n" if markdown else f"{spec.title}\n", report.describe_data(spec) + "\n"]
-    most = max(len(s.epochs["epoch"]) for s in summaries)
+    most = max(max(len(s.epochs["epoch"]), s.partial["epoch"] if s.partial else 0)
+               for s in summaries)
     columns = _epoch_columns(most)
     for key, title in (("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
                                         "-- the lecture's \"rmse\" cell, a root of the sum"),
                        ("rmse", "True RMSE per epoch: sqrt(MEAN of err^2 over the epoch's rows)")):
         headers = ["sheet", "optimizer", "flavor",
                    *("..." if c is None else str(c + 1) for c in columns)]
-        rows = []
-        for s in summaries:
-            values = s.epochs[key]
-            cells = ["..." if c is None else (f"{values[c]:.6g}" if c < len(values) else "-")
-                     for c in columns]
-            rows.append([s.name, s.optimizer, s.flavor, *cells])
+        rows = [[s.name, s.optimizer, s.flavor, *(_loss_cell(s, key, c) for c in columns)]
+                for s in summaries]
         out += [heading(title), _grid(headers, rows, markdown)]
+    cut = [s for s in summaries if s.partial]
+    if cut:
+        out.append("\n" + "".join(
+            f"* {s.name}: epoch {s.partial['epoch']} cut short by the divergence; its figures "
+            f"cover the {s.partial['steps']:,} step(s) before it\n" for s in cut))
     params = list(spec.model.params)
     headers = ["sheet", "optimizer", "flavor", *params, "distance to truth", "status"]
     rows = [[s.name, s.optimizer, s.flavor, *(f"{s.final[p]:.6g}" for p in params),

@@ -5,6 +5,7 @@ import sys
 
 from .. import engine
 from ..files import check_target, write_text
+from ..progress import Progress
 from ..spec import load
 from . import add_command
 
@@ -29,7 +30,9 @@ def run(args) -> int:
     if args.output:
         check_target(args.output, args.force)
     sheet = spec.sheet(args.sheet) if args.sheet else spec.sheets[0]
-    trace = engine.run(spec, sheet)
+    bar = Progress(sheet.epochs * -(-len(spec.data) // sheet.batch_size), sheet.name)
+    trace = engine.run(spec, sheet, progress=bar.advance)
+    bar.close()
     text = trace.to_csv() if args.format == "csv" else trace.to_json() + "\n"
     if args.output:
         write_text(args.output, text, args.force)
