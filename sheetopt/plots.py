@@ -28,12 +28,14 @@ def compare_plot(spec: Spec, summaries: list[Summary], path: str | Path, force: 
     plt = pyplot()
     fig, (losses, fits) = plt.subplots(1, 2, figsize=(12, 4.8))
     for summary in summaries:
-        rmse = np.asarray(summary.epochs["rmse"])
+        epochs, rmse = list(summary.epochs["epoch"]), list(summary.epochs["rmse"])
+        if summary.partial:  # the epoch a divergence cut short, over its steps before it
+            epochs.append(summary.partial["epoch"])
+            rmse.append(summary.partial["rmse"])
         label = summary.name + (" (diverged)" if summary.diverged_at else "")
-        line, = losses.plot(summary.epochs["epoch"], rmse, marker="o", markersize=3, label=label)
-        if summary.diverged_at:
-            losses.plot(summary.epochs["epoch"][-1:], rmse[-1:], "x", color=line.get_color(),
-                        markersize=10)
+        line, = losses.plot(epochs, rmse, marker="o", markersize=3, label=label)
+        if summary.diverged_at and epochs:
+            losses.plot(epochs[-1:], rmse[-1:], "x", color=line.get_color(), markersize=10)
     losses.set(yscale="log", xlabel="epoch", ylabel="RMSE over the epoch's rows (log scale)",
                title="loss per epoch")
     losses.xaxis.get_major_locator().set_params(integer=True)
@@ -47,7 +49,8 @@ def compare_plot(spec: Spec, summaries: list[Summary], path: str | Path, force: 
     if all(p in spec.data.true for p in spec.model.params):
         fits.plot(grid, spec.model.predict(spec.data.true, grid), "k--", label="true")
     fits.set(xlabel=spec.data.headers[0], ylabel=spec.data.headers[1],
-             title=f"fitted {spec.model.formula} (final parameters)")
+             title=f"fitted {spec.model.formula} (final parameters)"
+                   + ("\ndiverged sheets left out" if any(s.diverged_at for s in summaries) else ""))
     fits.legend(fontsize=8)
     fig.suptitle(spec.title)
     fig.tight_layout()
