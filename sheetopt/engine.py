@@ -13,7 +13,7 @@ import numpy as np
 
 from . import gradients, memory
 from .ops import numpy_ops as ops
-from .schedules import anneal, gradient_scale, one_cycle
+from .schedules import anneal, gradient_scale, step_hypers
 from .spec import LECTURE_RESET, Sheet, Spec
 from .trace import Trace
 
@@ -115,11 +115,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     with np.errstate(all="ignore"):
         for e, epoch in enumerate(plan):
             for k, rows in enumerate(epoch):
-                step_hp = dict(hp, lr=lr)
-                if schedule is not None and schedule.per_step:
-                    step_hp["lr"], mom = one_cycle((t - t0) / total, hp["lr"], schedule, ops)
-                    if "mom" in hp:
-                        step_hp["mom"] = mom
+                step_hp = step_hypers(hp, lr, schedule, t - t0, total, ops)
                 t += 1
                 p = {n: params[:, j] for j, n in enumerate(names)}
                 xs, ys = [x[i] for i in rows], [y[i] for i in rows]

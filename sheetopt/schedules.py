@@ -60,3 +60,14 @@ def one_cycle(pos, lr_max, schedule: Schedule, ops):
                    cosine(lr_max, lr_max / schedule.option("div_final"), second, ops))
     mom = ops.where(pos < pct, cosine(low, mid, first, ops), cosine(mid, high, second, ops))
     return lr, mom
+
+
+def step_hypers(hp: Mapping, lr, schedule: Schedule | None, done: int, total: int, ops) -> dict:
+    """The hyperparameters of one step: ``lr`` (the epoch's, after any annealing), or one-cycle's
+    lr and momentum at the run's position ``done / total``."""
+    step_hp = dict(hp, lr=lr)
+    if schedule is not None and schedule.per_step:
+        step_hp["lr"], mom = one_cycle(done / total, hp["lr"], schedule, ops)
+        if "mom" in hp:
+            step_hp["mom"] = mom
+    return step_hp
