@@ -129,3 +129,157 @@ def test_recheck_of_all_sheets_at_once_names_the_corrupted_sheet():
     failed = [(d.sheet, d.quantity, d.first_bad) for d in recheck_all(spec, runs) if not d.ok]
     # the wrong state is named where it was written; the next step, which reads it, is then off
     assert failed == [("minis", "sqr_avg_b", (2, 2)), ("minis", "new_b", (2, 3))]
+
+
+def _spec_of(sheet: dict, epochs: int = 3, **data):
+    return parse({"data": {"preset": "lecture", **data}, "model": {"kind": "linear"},
+                  "sheet": [{"name": "s", "flavor": "torch", "epochs": epochs, **sheet}]})
+
+
+@pytest.mark.parametrize("sheet", [
+    {"optimizer": "sgd", "lr": 1e-4, "mom": 0.9, "gradient": "forward"},
+    {"optimizer": "momentum", "lr": 1e-4, "nesterov": True, "gradient": "central"},
+    {"optimizer": "adam", "lr": 0.1, "gradient": "forward", "batch": 7},
+])
+def test_replay_of_a_finite_difference_sheet_hands_torch_optim_the_traces_gradient(sheet):
+    # a forward difference of torch.optim's own trajectory would magnify the last-bit
+    # differences of torch's fused kernels (rel 2.7e-9 for the first sheet, epoch 1 step 9)
+    spec = _spec_of(sheet)
+    trace = engine.run(spec, spec.sheets[0])
+    differences = replay(spec, spec.sheets[0], trace)
+    assert all(d.ok for d in differences), _failures(differences)
+    assert {d.quantity for d in differences} >= {"loss", "new_a", "new_b"}
+    assert not {"grad_a", "grad_b"} & {d.quantity for d in differences}
+    assert all(f"fed the trace's {sheet['gradient']} differences" in d.against
+               for d in differences)
+    # the gradient it was fed is checked by the re-check, from the step's own inputs
+    index = 9  # epoch 1, step 10 (online), or epoch 2, step 5 (5 batches an epoch: 4 of 7, 1)
+    failures = _failures(recheck(spec, spec.sheets[0], _corrupted(trace, "grad_b", index, 1 + 1e-9)))
+    assert failures[("re-check", "grad_b")] == ((2, 5) if "batch" in sheet else (1, 10))
+
+
+def test_replay_of_torch_momentum_is_torch_optim_sgd_with_mom_0_9():
+    from sheetopt.torch_backend.replay import torch_optimizer
+
+    spec = _spec_of({"optimizer": "momentum", "lr": 1e-4})
+    sheet = spec.sheets[0]
+    optimizer = torch_optimizer(sheet, torch.zeros(2, dtype=torch.float64, requires_grad=True))
+    assert type(optimizer) is torch.optim.SGD
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+    differences = replay(spec, sheet, engine.run(spec, sheet))
+    assert all(d.ok for d in differences) and differences[0].against == "torch.optim.SGD"
+
+
+def test_verify_command_passes_a_finite_difference_torch_sheet(tmp_path, capsys):
+    path = tmp_path / "fd.toml"
+    path.write_text('[data]\npreset = "lecture"\n[model]\nkind = "linear"\n[[sheet]]\n'
+                    'name = "sgd_fd"\noptimizer = "sgd"\nflavor = "torch"\nlr = 1e-4\n'
+                    'mom = 0.9\ngradient = "forward"\nepochs = 3\n')
+    assert cli.main(["verify", str(path), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: every step" in out
+    assert "note: sheet 'sgd_fd' steps with forward differences" in out
+
+
+def _spliced(spec, sheet, trace, epoch_steps, b_shift=0.0, state_shift=0.0):
+    """The trace's first epoch, then a run of the remaining epochs started from the first
+    epoch's end with b (or the state) moved: every step consistent on its own, one broken link."""
+    end = epoch_steps - 1
+    init = {p: float(trace.steps[f"new_{p}"][end]) for p in trace.params}
+    init["b"] += b_shift
+    state = {s: {p: float(trace.steps[f"{s}_{p}"][end]) + state_shift for p in trace.params}
+             for s in trace.state_names}
+    rest_sheet = sheet.__class__(**{**sheet.__dict__, "init": init, "state": state,
+                                    "epochs": sheet.epochs - 1})
+    rest = engine.run(spec, rest_sheet)
+    joined = copy.deepcopy(trace)
+    for table, first in ((joined.steps, epoch_steps), (joined.rows, epoch_steps)):
+        source = rest.steps if table is joined.steps else rest.rows
+        for key in table:
+            head = np.asarray(table[key])[:first]
+            tail = np.asarray(source[key], dtype=float) + (key == "epoch")
+            table[key] = np.concatenate([head, tail])
+    return joined
+
+
+@pytest.fixture(scope="module")
+def lecture_momentum():
+    spec = _spec_of({"optimizer": "momentum", "flavor": "lecture", "lr": 1e-4,
+                     "state": {"grad_avg": {"a": 0.0, "b": 0.0}}})
+    sheet = spec.sheets[0]
+    return spec, sheet, engine.run(spec, sheet)
+
+
+def test_recheck_catches_a_jump_in_the_parameters_between_steps(lecture_momentum):
+    spec, sheet, trace = lecture_momentum
+    assert len(trace) == 87
+    honest = _spliced(spec, sheet, trace, 29)
+    assert all(d.ok for d in recheck(spec, sheet, honest)), _failures(recheck(spec, sheet, honest))
+    jumped = _spliced(spec, sheet, trace, 29, b_shift=1e-6)  # across the epoch boundary
+    failures = _failures(recheck(spec, sheet, jumped))
+    assert failures == {("re-check", "b"): (2, 1)}  # every step is right on its own
+    difference = next(d for d in recheck(spec, sheet, jumped) if d.quantity == "b")
+    assert difference.against == "previous step's new_b (the start at the first step)"
+    assert not all(d.ok for d in replay(spec, sheet, jumped))
+
+
+def test_recheck_catches_a_jump_in_the_state_between_steps(lecture_momentum):
+    spec, sheet, trace = lecture_momentum
+    jumped = _spliced(spec, sheet, trace, 29, state_shift=1e-3)
+    failures = _failures(recheck(spec, sheet, jumped))
+    # the state before a step is read as the previous step's state after: the rule is off
+    assert failures[("re-check", "grad_avg_b")] == (2, 1)
+    assert ("re-check", "b") not in failures
+
+
+def test_recheck_catches_a_start_other_than_the_runs_and_rows_other_than_the_data(
+        lecture_momentum):
+    spec, sheet, trace = lecture_momentum
+    moved = copy.deepcopy(trace)
+    moved.start["a"] += 1e-9
+    assert _failures(recheck(spec, sheet, moved)) == {("re-check", "a"): (1, 1)}
+    other = copy.deepcopy(trace)
+    other.rows["x"] = np.array(other.rows["x"], dtype=float)
+    other.rows["x"][40] += 1.0  # epoch 2, step 12; its prediction no longer matches either
+    x = next(d for d in recheck(spec, sheet, other) if d.quantity == "x")
+    assert x.first_bad == (2, 12) and x.against == "the spec's data at the row"
+
+
+def test_left_to_right_sum_adds_one_value_at_a_time():
+    from sheetopt.torch_backend.batch import left_to_right_sum, mean
+
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((4, 5000)) * 10.0 ** rng.uniform(-8, 8, (4, 5000))
+    expected = []
+    for row in values:
+        total = row[0]
+        for value in row[1:]:
+            total = total + value
+        expected.append(total)
+    got = left_to_right_sum(torch.tensor(values)).numpy()
+    assert got.tolist() == expected  # bit for bit: torch's CPU cumsum is sequential
+    assert got.tolist() != values.sum(axis=1).tolist()  # numpy's pairwise sum is not
+    assert mean(torch.tensor(values[:, :1])).tolist() == values[:, 0].tolist()
+    assert mean(torch.tensor(values)).tolist() == (np.array(expected) / 5000).tolist()
+
+
+def test_recheck_and_replay_of_a_large_full_batch_are_exact():
+    # (benchmarks/sweep.py times this case: well under a second, where a row-by-row loop in
+    # Python took 8-10 s)
+    spec = parse({"data": {"rows": 20_000, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
+                           "noise_scale": 5.0, "seed": 1},
+                  "model": {"kind": "linear"},
+                  "sheet": [{"name": "adam", "optimizer": "adam", "flavor": "torch", "lr": 0.1,
+                             "batch": "full", "epochs": 3, "show": ["forward", "central"]},
+                            {"name": "lecture", "optimizer": "adam", "lr": 0.1, "batch": "full",
+                             "epochs": 3, "gradient": "central"}]})
+    runs = [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets]
+    from sheetopt.torch_backend.recheck import recheck_all
+
+    differences = recheck_all(spec, runs)
+    for sheet, trace in runs:
+        differences += replay(spec, sheet, trace)
+    # finite differences of a 20,000-row mean cancel most digits: only the engine's
+    # left-to-right order of summing reproduces them to 1e-12
+    assert all(d.ok for d in differences), _failures(differences)
+    assert {d.quantity for d in differences} >= {"forward_a", "central_b", "grad_a", "new_b"}

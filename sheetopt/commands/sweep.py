@@ -4,6 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
+import sys
 
 import numpy as np
 
@@ -14,6 +17,15 @@ from . import add_command
 
 FORMATS = ("table", "csv", "json")
 TABLE_ROWS = 40  # a longer sweep's table shows the best ones; csv and json give all
+
+
+def values_may_start_with_minus(parser) -> None:
+    """Lets an option's value start with '-' followed by a digit, '.', inf or nan
+    (``--lr -1:1:5``, ``--tol -1e-3``), so that the command's own check answers in one line
+    instead of argparse's usage message ("expected one argument"). argparse reads only plain
+    negative numbers (-1, -0.5) as values; it asks this pattern, which is why it is set here.
+    No option of these commands is spelled with a digit after '-'."""
+    parser._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 
 def register(subparsers) -> None:
@@ -33,15 +45,19 @@ def register(subparsers) -> None:
     parser.add_argument("--mom", metavar="VALUES", help="momentum values: a,b,c or START:STOP:N")
     parser.add_argument("--sqr-mom", metavar="VALUES",
                         help="squared-gradient average values: a,b,c or START:STOP:N")
-    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
-                        help="numpy: the engine itself; torch: the rules on tensors")
+    parser.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
+                        help="numpy: the engine itself (its compiled executor when numba is "
+                             "installed); torch: the rules on tensors; auto (default): torch on "
+                             "a CUDA GPU when --device resolves to cuda, else numpy")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="torch backend only: where to run (default: CUDA when available)")
+                        help="where to run: cuda needs torch and a GPU (and the torch backend); "
+                             "auto (default): CUDA when torch sees a GPU, else the CPU")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                        help="torch backend only (the numpy backend is float64)")
+                        help="torch backend only (the numpy engine is float64)")
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--plot", metavar="FILE.png", help="draw final loss against lr")
     parser.add_argument("--force", action="store_true", help="overwrite an existing plot file")
+    values_may_start_with_minus(parser)
     parser.set_defaults(run=run)
 
 
@@ -52,85 +68,102 @@ def run(args) -> int:
         if not args.plot.lower().endswith(".png"):
             raise SheetoptError(f"{args.plot}: the plot is written as PNG; name it *.png")
         check_target(args.plot, args.force)
-    if args.backend == "numpy" and args.dtype != "float64":
-        raise SheetoptError("--dtype float32 is for --backend torch; the numpy engine is float64")
     ranges = {"lr": sweep.parse_range(args.lr, "--lr", args.log),
               "mom": args.mom and sweep.parse_range(args.mom, "--mom"),
               "sqr_mom": args.sqr_mom and sweep.parse_range(args.sqr_mom, "--sqr-mom")}
+    backend, where = sweep.resolve_backend(args.backend, args.device)
+    if backend == "numpy" and args.dtype != "float64":
+        raise SheetoptError("--dtype float32 is for --backend torch; the numpy engine is float64")
     spec = load(args.spec)
     sheet = spec.sheet(args.sheet)
     device = None
-    if args.backend == "torch":
+    if backend == "torch":
         from ..torch_backend.device import pick_device
 
-        device = pick_device(args.device)
+        device = pick_device(where)
     configs = sweep.count_configurations(ranges)
-    sweep.check_memory(spec, sheet, configs, 4 if args.dtype == "float32" else 8, device)
+    sweep.check_memory(spec, sheet, configs, backend, 4 if args.dtype == "float32" else 8, device)
     grid = sweep.make_grid(sheet, ranges)
-    result = sweep.run_sweep(spec, sheet, grid, args.backend, device, args.dtype)
-    print(render(spec, result, args.format), end="")
+    result = sweep.run_sweep(spec, sheet, grid, backend, device, args.dtype)
+    write(spec, result, args.format, sys.stdout)
     if args.plot:
         sweep.lr_finder_plot(result, args.plot, args.force, f"{spec.title}: sheet {sheet.name}")
     return 0
 
 
-def _rows(spec, result):
-    names = list(result.grid)
-    for i in range(len(result.final_loss)):
-        epoch, step = (int(v) for v in result.diverged_at[i])
-        yield {
-            "config": i + 1,
-            **{n: float(result.grid[n][i]) for n in names},
-            "final_rmse": None if np.isnan(result.final_loss[i]) else float(result.final_loss[i]),
-            **{p: float(result.params[i, j]) for j, p in enumerate(spec.model.params)},
-            "diverged_at": [epoch, step] if epoch else None,
-        }
+CHUNK = 10_000  # configurations formatted at a time: csv and json of a big sweep stream out
 
 
-def render(spec, result, fmt: str) -> str:
-    rows = list(_rows(spec, result))
-    best = None if result.best is None else rows[result.best]
-    if fmt == "json":
-        return json.dumps({"sheet": result.sheet, "backend": result.backend,
-                           "device": result.device, "configurations": rows, "best": best},
-                          indent=1) + "\n"
+def _row(spec, result, i: int) -> dict:
+    """Configuration ``i`` (from 0) as a plain dict: its values, final loss, parameters."""
+    epoch, step = (int(v) for v in result.diverged_at[i])
+    loss = float(result.final_loss[i])
+    return {
+        "config": i + 1,
+        **{n: float(result.grid[n][i]) for n in result.grid},
+        "final_rmse": None if math.isnan(loss) else loss,
+        **{p: float(result.params[i, j]) for j, p in enumerate(spec.model.params)},
+        "diverged_at": [epoch, step] if epoch else None,
+    }
+
+
+def write(spec, result, fmt: str, out) -> None:
+    """The sweep's result as a table, CSV or JSON, written to ``out`` a chunk at a time."""
+    if fmt == "table":
+        out.write(_table(spec, result))
+        return
+    count = len(result.final_loss)
+    chunks = (range(start, min(start + CHUNK, count)) for start in range(0, count, CHUNK))
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        keys = [k for k in rows[0] if k != "diverged_at"]
-        writer.writerow([*keys, "diverged_epoch", "diverged_step"])
-        for row in rows:
-            where = row["diverged_at"] or ["", ""]
-            writer.writerow(["" if row[k] is None else repr(row[k]) for k in keys] + where)
-        return out.getvalue()
-    return _table(spec, result, rows, best)
+        keys = [k for k in _row(spec, result, 0) if k != "diverged_at"]
+        out.write(",".join([*keys, "diverged_epoch", "diverged_step"]) + "\n")
+        for chunk in chunks:
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\n")
+            for i in chunk:
+                row = _row(spec, result, i)
+                where = row["diverged_at"] or ["", ""]
+                writer.writerow(["" if row[k] is None else repr(row[k]) for k in keys] + where)
+            out.write(text.getvalue())
+        return
+    best = None if result.best is None else _row(spec, result, result.best)
+    head = {"sheet": result.sheet, "backend": result.backend, "executor": result.executor,
+            "device": result.device, "dtype": result.dtype, "best": best}
+    out.write(json.dumps(head, indent=1)[:-2] + ',\n "configurations": [\n')
+    for n, chunk in enumerate(chunks):
+        text = ",\n".join("  " + json.dumps(_row(spec, result, i)) for i in chunk)
+        out.write((",\n" if n else "") + text)
+    out.write("\n ]\n}\n")
 
 
-def _table(spec, result, rows, best) -> str:
+def _table(spec, result) -> str:
     from ..torch_backend.sweep import describe
 
     swept = list(result.grid)
-    diverged = sum(1 for r in rows if r["diverged_at"])
-    head = [f"{spec.title}: sheet {result.sheet}, {len(rows):,} configurations "
-            f"({result.backend} on {result.device}); {diverged:,} diverged"]
+    count, loss = len(result.final_loss), result.final_loss
+    diverged = int((result.diverged_at[:, 0] > 0).sum())
+    head = [f"{spec.title}: sheet {result.sheet}, {count:,} configurations "
+            f"[{result.where}]; {diverged:,} diverged"]
     head += [f"  {n}: {describe(np.unique(result.grid[n]))}" for n in swept]
-    shown = rows
-    if len(rows) > TABLE_ROWS:
-        ok = sorted((r for r in rows if r["final_rmse"] is not None), key=lambda r: r["final_rmse"])
-        shown = ok[:TABLE_ROWS]
+    shown = np.arange(count)
+    if count > TABLE_ROWS:
+        ok = np.flatnonzero(~np.isnan(loss))
+        shown = ok[np.argsort(loss[ok], kind="stable")[:TABLE_ROWS]]
         head.append(f"  (the {len(shown)} best by final RMSE; --format csv or json lists all)")
+    rows = [_row(spec, result, int(i)) for i in shown]
     headers = ["config", *swept, "final RMSE", *spec.model.params, "status"]
     cells = [[str(r["config"]), *(f"{r[n]:.6g}" for n in swept),
               "-" if r["final_rmse"] is None else f"{r['final_rmse']:.6g}",
               *(f"{r[p]:.6g}" for p in spec.model.params),
               "DIVERGED at e%d s%d" % tuple(r["diverged_at"]) if r["diverged_at"] else "ok"]
-             for r in shown]
+             for r in rows]
     widths = [max(len(c) for c in column) for column in zip(headers, *cells)]
     line = lambda row: "  ".join(c.rjust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
     lines = head + ["", line(headers), line(["-" * w for w in widths]), *map(line, cells), ""]
-    if best is None:
+    if result.best is None:
         lines.append("best: none (every configuration diverged)")
     else:
+        best = _row(spec, result, result.best)
         setting = ", ".join(f"{n}={best[n]:g}" for n in swept)
         lines.append(f"best: config {best['config']}: {setting} -> final RMSE "
                      f"{best['final_rmse']:.6g}")

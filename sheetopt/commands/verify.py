@@ -7,17 +7,24 @@ from .. import engine
 from ..errors import SheetoptError
 from ..spec import load
 from . import add_command
+from .sweep import values_may_start_with_minus
 
 
 def register(subparsers) -> None:
     parser = add_command(
         subparsers, "verify",
         "Check a spec's runs with torch, two ways. Re-check: every step of every sheet is "
-        "recomputed at once as batched tensors (steps along the first dimension) from the trace's own inputs -- predictions, loss, "
-        "the gradient by torch autograd, finite differences, optimizer state and parameters "
-        "after the step. Replay: torch-flavour sheets are rerun with torch.optim itself "
-        "(lecture-flavour ones with the torch rendering of the rules) and whole trajectories "
-        "compared. Prints the max abs and rel difference per sheet and quantity; exits 1 when "
+        "recomputed at once as batched tensors (steps along the first dimension) from the "
+        "trace's own inputs -- predictions, loss, the gradient by torch autograd, finite "
+        "differences, optimizer state and parameters after the step -- and the links between "
+        "steps checked (parameters before a step = the previous step's after, the run's start "
+        "at the first; rows = the spec's data). Replay: torch-flavour sheets are rerun with "
+        "torch.optim itself (lecture-flavour ones with the torch rendering of the rules) and "
+        "whole trajectories compared; the gradient is torch autograd's, except for sheets that "
+        "step with a finite difference (gradient = forward or central): torch.optim is handed "
+        "the trace's gradient of each step, which the re-check has recomputed from that step's "
+        "inputs (a difference quotient would magnify torch's last-bit rounding differences "
+        "into false failures). Prints the max abs and rel difference per sheet and quantity; exits 1 when "
         "one exceeds the tolerance, naming the sheet, quantity and (epoch, step). "
         "rel = |a-b| / max(|a|, |b|, scale): scale is the sum of the per-row parts of a "
         "batch gradient, the largest size a replayed column has had so far, else 0.",
@@ -30,6 +37,7 @@ def register(subparsers) -> None:
                         help="largest relative difference accepted (default 1e-12)")
     parser.add_argument("--worst", action="store_true",
                         help="list only the worst quantity per sheet and check (and failures)")
+    values_may_start_with_minus(parser)
     parser.set_defaults(run=run)
 
 
@@ -50,6 +58,10 @@ def run(args) -> int:
         results.extend(d for d in rechecked if d.sheet == sheet.name)
         results.extend(replay(spec, sheet, trace, args.tol))
     print(f"{spec.title}: {len(sheets)} sheet(s), device {device}, tolerance {args.tol:g} relative")
+    for sheet in sheets:
+        if sheet.flavor == "torch" and sheet.gradient != "analytic":
+            print(f"note: sheet {sheet.name!r} steps with {sheet.gradient} differences: its replay "
+                  f"hands torch.optim the trace's gradients (the re-check recomputes them)")
     print(render(results, show_all=not args.worst), end="")
     failed = [d for d in results if not d.ok]
     for d in failed:

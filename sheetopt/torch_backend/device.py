@@ -5,7 +5,7 @@ import importlib
 
 from ..errors import SheetoptError
 
-MIN_TORCH = (2, 0)
+MIN_TORCH = (2, 1)  # as pyproject.toml's torch>=2.1
 INSTALL = "pip install torch==2.13.0 (the CPU build), then pip install 'sheetopt[torch]'"
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float64", "float32")
@@ -25,6 +25,10 @@ def require_torch():
         torch = importlib.import_module("torch")
     except ImportError:
         raise SheetoptError(f"this command needs torch, which is not installed: {INSTALL}") from None
+    except (OSError, RuntimeError) as exc:  # a broken install: a missing library, a bad build
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise SheetoptError(f"this command needs torch, which is installed but fails to import "
+                            f"({type(exc).__name__}: {reason}); reinstall it: {INSTALL}") from None
     version = getattr(torch, "__version__", "0")
     if _version_tuple(version) < MIN_TORCH:
         wanted = ".".join(map(str, MIN_TORCH))
@@ -47,11 +51,11 @@ def pick_device(name: str = "auto"):
     torch = require_torch()
     if name not in DEVICES:
         raise SheetoptError(f"device {name!r} is not one of {', '.join(DEVICES)}")
-    if name == "cuda" and not torch.cuda.is_available():
+    if name == "cuda" and not cuda_available():
         raise SheetoptError("--device cuda: no CUDA GPU is available to torch here "
                             f"(torch {torch.__version__}); use --device cpu or auto")
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if cuda_available() else "cpu"
     return torch.device(name)
 
 

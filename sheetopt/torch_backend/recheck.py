@@ -5,7 +5,9 @@ before step n is the state after step n-1 (or the trace's start). So every step 
 recomputed on its own from the trace's inputs: the prediction of every row visited, the batch
 loss, the gradient by torch autograd (not by the analytic formula), the finite differences, the
 optimizer state after the step and the parameters after it -- with the model, gradient and rule
-definitions the engine uses, rendered on tensors.
+definitions the engine uses, rendered on tensors. Because each step is checked from its own
+inputs, the links between steps are checked too (``continuity``): parameters before a step are
+the previous step's parameters after, and each row's x and y are the spec's data.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numpy as np
 from .. import gradients
 from ..spec import Sheet, Spec
 from ..trace import Trace
+from .batch import BatchModel, mean as batch_mean
 from .compare import Difference, difference
 from .device import require_torch
 from .ops import torch_ops
@@ -67,6 +70,7 @@ def recheck_all(spec: Spec, runs: Sequence[tuple[Sheet, Trace]], device=None,
     out = []
     for i, (sheet, trace) in enumerate(runs):
         steps, rows = stacked.steps[i], stacked.rows[i]
+        out.extend(continuity(spec, sheet, trace, tol))
         for key in ("pred", "err2"):
             out.append(difference(sheet.name, CHECK, key, trace.rows[key], rows_out[key][rows],
                                   trace.rows["epoch"], trace.rows["step"], tol,
@@ -77,6 +81,29 @@ def recheck_all(spec: Spec, runs: Sequence[tuple[Sheet, Trace]], device=None,
             out.append(difference(sheet.name, CHECK, key, trace.steps[key], values,
                                   trace.steps["epoch"], trace.steps["step"], tol,
                                   against="rule on the trace's inputs"))
+    return out
+
+
+def continuity(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> list[Difference]:
+    """The links between steps, which the per-step checks take on trust: each step's
+    parameters before it equal the previous step's parameters after it (the run's start at the
+    first step), across epoch boundaries too, and each visited row's x and y are the spec's
+    data at that row. (The state before a step is not a column of its own: it is read as the
+    previous step's state after, or the start, so it is continuous by construction.)"""
+    steps, rows = trace.steps, trace.rows
+    out = []
+    for p in trace.params:
+        before = np.concatenate([[trace.start[p]], np.asarray(steps[f"new_{p}"], float)[:-1]])
+        out.append(difference(sheet.name, CHECK, p, steps[p], before, steps["epoch"],
+                              steps["step"], tol,
+                              against=f"previous step's new_{p} (the start at the first step)"))
+    index = np.asarray(rows["row"], dtype=np.int64) - 1
+    for key, column in (("x", spec.data.x), ("y", spec.data.y)):
+        inside = (index >= 0) & (index < len(column))
+        data = np.where(inside, np.asarray(column, float)[np.clip(index, 0, len(column) - 1)],
+                        np.nan)
+        out.append(difference(sheet.name, CHECK, key, rows[key], data, rows["epoch"],
+                              rows["step"], tol, against="the spec's data at the row"))
     return out
 
 
@@ -124,26 +151,25 @@ def _row_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str, n
 
 def _model_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str, np.ndarray]:
     """Loss, autograd gradient (and the size of its per-row parts) and finite differences,
-    one group of equal-sized batches at a time."""
+    one group of equal-sized batches at a time, all rows of a group at once: tensors shaped
+    (steps, rows), reduced over the rows in the engine's left-to-right order."""
     import torch
 
-    model, names = spec.model, spec.model.params
+    model, names = BatchModel(spec.model), spec.model.params
     starts, sizes = stacked.starts, stacked.sizes
     keys = ["loss", *(f"{k}_{p}" for k in ("autograd", "scale", *stacked.methods) for p in names)]
     out = {key: np.zeros(len(sizes)) for key in keys}
     for size in np.unique(sizes):
         chosen = np.flatnonzero(sizes == size)
         index = starts[chosen][:, None] + np.arange(size)[None, :]
-        xr, yr = tensor(stacked.x[index]), tensor(stacked.y[index])
-        xs, ys = [xr[:, i] for i in range(size)], [yr[:, i] for i in range(size)]
+        xs, ys = [tensor(stacked.x[index])], [tensor(stacked.y[index])]  # one batch per step
         params = {p: tensor(stacked.params[p][chosen]) for p in names}
         loss = gradients.batch_loss(model, params, xs, ys)
         out["loss"][chosen] = numpy(loss)
         # each row gets its own copy of the parameters, so autograd hands back every row's part
         leaves = {p: params[p][:, None].repeat(1, size).requires_grad_(True) for p in names}
-        row_losses = [model.loss({p: leaves[p][:, i] for p in names}, xs[i], ys[i])
-                      for i in range(size)]
-        parts = torch.autograd.grad(gradients.mean(row_losses).sum(), [leaves[p] for p in names])
+        row_losses = spec.model.loss(leaves, xs[0], ys[0])
+        parts = torch.autograd.grad(batch_mean(row_losses).sum(), [leaves[p] for p in names])
         for p, part in zip(names, parts):
             out[f"autograd_{p}"][chosen] = numpy(part.sum(dim=1))
             out[f"scale_{p}"][chosen] = numpy(part.abs().sum(dim=1))

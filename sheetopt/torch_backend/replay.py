@@ -1,19 +1,25 @@
 """Sequential replay: a sheet rerun step by step, and its whole trajectory compared.
 
 Torch-flavour sheets are rerun with the torch.optim classes themselves (SGD, RMSprop, Adam,
-AdamW, options mapped from the sheet), one ``optimizer.step()`` per engine step over the same
-rows, the gradient by autograd of the batch's mean loss. Lecture-flavour sheets, which torch.optim
+AdamW, options mapped from the sheet; "momentum" is SGD), one ``optimizer.step()`` per engine
+step over the same rows, the gradient by autograd of the batch's mean loss. A sheet that steps
+with a finite difference (``gradient = "forward"`` or ``"central"``) hands torch.optim the
+trace's gradient of each step instead: the re-check has already recomputed that gradient from
+the step's own inputs, and a difference quotient would turn the last-bit differences of
+torch's fused kernels in the parameters into differences of 1e-9 in the gradient (its
+subtraction cancels most digits), failing sheets that are right. Lecture-flavour sheets, which torch.optim
 does not have, are replayed with the torch rendering of the rules (``simulate``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import engine, gradients
+from .. import engine
 from ..ops import numpy_ops
 from ..schedules import anneal, gradient_scale, one_cycle
 from ..spec import Sheet, Spec
 from ..trace import Trace
+from .batch import BatchModel
 from .compare import Difference, difference, running_scale
 from .device import require_torch
 from .recheck import step_rows
@@ -72,44 +78,46 @@ def _set_schedule(optimizer, sheet: Sheet, lr: float, mom: float | None) -> None
 
 
 def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.ndarray]:
-    """The trace's steps redone with torch.optim: loss, grad, state after and params after."""
+    """The trace's steps redone with torch.optim: loss, state after and params after, and the
+    gradient by autograd of the batch's mean loss (a sheet that steps with a finite difference
+    hands torch.optim the trace's own gradient instead; see ``replay``)."""
     torch = require_torch()
-    names, model = spec.model.params, spec.model
+    names, model = spec.model.params, BatchModel(spec.model)
     weights = torch.tensor([trace.start[p] for p in names], dtype=torch.float64,
                            requires_grad=True)
     optimizer = torch_optimizer(sheet, weights)
     _preload(optimizer, sheet, weights, trace)
     starts, sizes = step_rows(trace)
-    rows_x, rows_y = np.asarray(trace.rows["x"]), np.asarray(trace.rows["y"])
-    n, schedule = len(trace), sheet.schedule
+    rows_x, rows_y = (torch.as_tensor(np.asarray(trace.rows[k], dtype=float)) for k in "xy")
+    n, schedule, autograd = len(trace), sheet.schedule, sheet.gradient == "analytic"
     total = sum(len(e) for e in engine.batches(len(spec.data), sheet.batch_size, sheet.epochs,
                                                   sheet.shuffle, sheet.seed))
     lr, best = sheet.hypers["lr"], None
     if schedule.kind == "adam_ann":
         best = float(gradient_scale([trace.start[f"sqr_avg_{p}"] for p in names], numpy_ops))
-    out = {k: np.zeros(n) for k in ["loss", *(f"{c}_{p}" for c in ("grad", "new") for p in names),
+    kinds = ("grad", "new") if autograd else ("new",)
+    out = {k: np.zeros(n) for k in ["loss", *(f"{c}_{p}" for c in kinds for p in names),
                                     *(f"{s}_{p}" for s in trace.state_names for p in names)]}
     epochs = np.asarray(trace.steps["epoch"])
+    given = np.stack([np.asarray(trace.steps[f"grad_{p}"], dtype=float) for p in names], axis=1)
     for i in range(n):
         step_lr, mom = lr, None
         if schedule.per_step:
             step_lr, mom = (float(v) for v in one_cycle(i / total, lr, schedule, numpy_ops))
             mom = mom if "mom" in sheet.hypers else None
         _set_schedule(optimizer, sheet, step_lr, mom)
-        xs = rows_x[starts[i]:starts[i] + sizes[i]].tolist()
-        ys = rows_y[starts[i]:starts[i] + sizes[i]].tolist()
+        batch = slice(starts[i], starts[i] + sizes[i])
         optimizer.zero_grad()
-        params = {p: weights[j] for j, p in enumerate(names)}
-        loss = gradients.batch_loss(model, params, xs, ys)
-        if sheet.gradient == "analytic":
+        params = {p: weights[j:j + 1] for j, p in enumerate(names)}
+        loss = model.loss(params, rows_x[batch], rows_y[batch])[0]
+        if autograd:
             loss.backward()
-        else:  # the sheet steps with a finite difference: hand torch.optim that gradient
-            with torch.no_grad():
-                estimate = gradients.gradient(sheet.gradient, model, params, xs, ys, sheet.h, loss)
-                weights.grad = torch.stack([torch.as_tensor(estimate[p]) for p in names])
+        else:
+            weights.grad = torch.as_tensor(given[i])
         out["loss"][i] = loss.item()
-        for j, p in enumerate(names):
-            out[f"grad_{p}"][i] = weights.grad[j].item()
+        if autograd:
+            for j, p in enumerate(names):
+                out[f"grad_{p}"][i] = weights.grad[j].item()
         optimizer.step()
         state = optimizer.state[weights]
         for j, p in enumerate(names):
@@ -152,6 +160,8 @@ def replay(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> list[D
         return []
     if sheet.flavor == "torch":
         values, against = replay_torch_optim(spec, sheet, trace), _torch_name(sheet)
+        if sheet.gradient != "analytic":
+            against += f" fed the trace's {sheet.gradient} differences"
     else:
         values, against = replay_rules(spec, sheet, trace), "torch rendering of the rules"
     epoch, step = trace.steps["epoch"], trace.steps["step"]

@@ -14,6 +14,7 @@ import numpy as np
 from .. import gradients
 from ..schedules import anneal, gradient_scale, one_cycle
 from ..spec import Sheet, Spec
+from .batch import BatchModel, left_to_right_sum, mean
 from .ops import torch_ops
 
 
@@ -45,6 +46,9 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
     ops = torch_ops()
     model, rule, static = spec.model, sheet.rule, sheet.static
     x, y = spec.data.x.tolist(), spec.data.y.tolist()
+    x_rows, y_rows = (torch.as_tensor(v, dtype=params.dtype, device=params.device)
+                      for v in (spec.data.x, spec.data.y))
+    batched = BatchModel(model)
     names, state_names = model.params, rule.states(static)
     C, P = params.shape
     E, total = len(plan), sum(len(epoch) for epoch in plan)
@@ -70,10 +74,16 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
                     step_hp["mom"] = mom
             t += 1
             p = {n: params[:, j] for j, n in enumerate(names)}
-            xs, ys = [x[i] for i in rows], [y[i] for i in rows]
-            err2 = [(yi - model.predict(p, xi)) ** 2 for xi, yi in zip(xs, ys)]
-            loss = gradients.mean(err2)
-            grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
+            if len(rows) == 1:  # online: the row's numbers as they are
+                xs, ys = [x[rows[0]]], [y[rows[0]]]
+                err2 = model.loss(p, xs[0], ys[0])
+                loss, err2_sum = err2, err2
+                grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
+            else:  # every row of the batch at once, shaped (C, rows)
+                xs, ys = [rows_of(x_rows, rows)], [rows_of(y_rows, rows)]
+                err2 = batched.row_losses(p, xs[0], ys[0])
+                loss, err2_sum = mean(err2), left_to_right_sum(err2)
+                grads = gradients.gradient(sheet.gradient, batched, p, xs, ys, sheet.h, loss)
             g = torch.stack([grads[n] for n in names], dim=1)
             new_state = rule.update_state(params, g, state, step_hp, t, ops, static)
             new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
@@ -86,7 +96,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
             keep = alive[:, None]
             params = torch.where(keep, new_params, params)
             state = {s: torch.where(keep, new_state[s], state[s]) for s in state_names}
-            epoch_sum[e] += torch.where(alive, sum(err2), 0.0)
+            epoch_sum[e] += torch.where(alive, err2_sum, 0.0)
             epoch_rows[e] += alive.to(params.dtype) * len(rows)
         if best is not None:
             scale = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)
@@ -94,3 +104,13 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
     numpy = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
     return TorchResult(numpy(params), {s: numpy(v) for s, v in state.items()},
                        numpy(epoch_sum), numpy(epoch_rows), diverged_at.cpu().numpy())
+
+
+def rows_of(values, rows: np.ndarray):
+    """The entries of ``values`` at ``rows`` (a view when the rows are consecutive)."""
+    first = int(rows[0])
+    if int(rows[-1]) - first == len(rows) - 1 and np.all(np.diff(rows) == 1):
+        return values[first:first + len(rows)]
+    import torch
+
+    return values[torch.as_tensor(rows, device=values.device)]

@@ -1,7 +1,8 @@
 """Sweeps: many configurations of one sheet run at once, as (configurations, parameters) arrays.
 
 The numpy backend is the engine itself (``engine.simulate``, whose executor may be the compiled
-one); the torch backend steps the same rules on tensors (``simulate``) on the chosen device.
+one); the torch backend steps the same rules on tensors (``simulate``) on the chosen device;
+``auto`` picks torch on a CUDA GPU when there is one, else the numpy engine.
 Diverged configurations are masked by both and reported, never fatal.
 """
 from __future__ import annotations
@@ -13,14 +14,15 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .. import engine
+from .. import engine, memory
 from ..errors import SheetoptError
 from ..ops import numpy_ops
 from ..spec import Sheet, Spec
+from . import device as devices
+from .device import DEVICES
 
 SWEPT = ("lr", "mom", "sqr_mom")
-BACKENDS = ("numpy", "torch")
-MEMORY_SHARE = 0.8  # refuse a sweep whose estimate exceeds this share of the free memory
+BACKENDS = ("auto", "numpy", "torch")
 
 
 @dataclass(frozen=True)
@@ -76,15 +78,18 @@ def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None]) -> dict[str
     given = {k: np.asarray(v.values() if isinstance(v, Range) else v, dtype=float)
              for k, v in ranges.items() if v is not None}
     for name, values in given.items():
+        option = "--" + name.replace("_", "-")
         if name not in sheet.hypers:
             raise SheetoptError(f"sheet {sheet.name!r} ({sheet.optimizer}, {sheet.flavor}) has no "
                                 f"hyperparameter {name}; it takes {', '.join(sheet.hypers)}")
         if name == "lr" and np.any(values <= 0):
             raise SheetoptError(f"--lr: every learning rate must be > 0 (got {values.min():g})")
         if name != "lr" and np.any((values < 0) | (values >= 1)):
-            option = "--" + name.replace("_", "-")
             raise SheetoptError(f"{option}: values must be in [0, 1) (got {values.min():g} .. "
                                 f"{values.max():g})")
+        if name == "mom" and sheet.flags.get("nesterov") and np.any(values <= 0):
+            raise SheetoptError(f"--mom: sheet {sheet.name!r} uses nesterov, which needs mom > 0 "
+                                f"(as torch.optim.SGD does); got {values.min():g}")
     names = [n for n in reversed(SWEPT) if n in given]
     mesh = np.meshgrid(*(given[n] for n in names), indexing="ij")
     return {n: m.ravel() for n, m in zip(names, mesh)}
@@ -94,40 +99,88 @@ def configurations(grid: Mapping[str, np.ndarray]) -> int:
     return len(next(iter(grid.values()))) if grid else 1
 
 
-def estimate_bytes(spec: Spec, sheet: Sheet, configs: int, itemsize: int = 8) -> int:
-    """A generous estimate of the memory a sweep's arrays take at once (parameters, state,
-    hyperparameters, the per-row temporaries of a batch and the per-epoch records)."""
+def resolve_backend(backend: str = "auto", device: str = "auto") -> tuple[str, str]:
+    """The backend and device a sweep runs on: ``auto`` is the torch backend on CUDA when
+    ``device`` is ``cuda``, or ``auto`` and a GPU is visible, else the numpy engine on the CPU.
+    Raises a one-line error for a combination that cannot run (the numpy engine on CUDA,
+    ``cuda`` without a GPU or without torch)."""
+    if backend not in BACKENDS:
+        raise SheetoptError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if device not in DEVICES:
+        raise SheetoptError(f"device {device!r} is not one of {', '.join(DEVICES)}")
+    if backend == "numpy":
+        if device == "cuda":
+            raise SheetoptError("--backend numpy runs on the CPU; --device cuda needs "
+                                "--backend torch (or auto)")
+        return "numpy", "cpu"
+    if device == "cuda":
+        if not devices.cuda_available():
+            devices.pick_device("cuda")  # the one-line reason: no torch, too old, or no GPU
+        return "torch", "cuda"
+    if backend == "auto":
+        use_gpu = device == "auto" and devices.cuda_available()
+        return ("torch", "cuda") if use_gpu else ("numpy", "cpu")
+    return "torch", ("cuda" if device == "auto" and devices.cuda_available() else "cpu")
+
+
+# What a sweep holds at once, in bytes per configuration (see ``estimate_bytes``). Measured
+# as peak resident memory (/usr/bin/time -v) of `sheetopt sweep` at 1M and 2M configurations,
+# less a 1-configuration run; see benchmarks/sweep_memory.py.
+MEMORY_MODEL = {
+    # backend, itemsize: (per value of a (C,)-shaped array that lives through the sweep,
+    #                     per value of a per-step temporary, fixed bytes per configuration)
+}
+
+
+def estimate_bytes(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy",
+                   itemsize: int = 8, executor: str | None = None) -> int:
+    """The peak memory a sweep of ``configs`` configurations takes beyond sheetopt's own start,
+    from a model of what it holds (measured to be at most about 25% above the real peak).
+
+    Counted per configuration, in (C,)-shaped arrays: the setup (grid, hyperparameters, start
+    parameters and state, the per-epoch records), on the torch backend the tensor copies of
+    those, and the temporaries of one step: the rule's intermediate values, the per-row
+    losses, gradients and finite differences of a batch (all rows at once on the torch
+    backend, row lists on the numpy engine)."""
     P = len(spec.model.params)
     S = len(sheet.rule.states(sheet.static))
-    per_row = 4 * (1 + 2 * P * (1 + len(sheet.show)))
-    per_config = (P * (8 + 3 * S) + len(sheet.hypers) + per_row * sheet.batch_size
-                  + 3 * sheet.epochs) * itemsize + sheet.epochs * P * 8 + 32
-    return int(configs * per_config)
+    H = len(sheet.hypers)
+    E = sheet.epochs
+    rows = sheet.batch_size
+    shifts = 1 + sum({"forward": 1, "central": 2}.get(m, 0)
+                     for m in {sheet.gradient, *sheet.show}) * P
+    setup = 3 + H + P * (2 + S) + E * (3 + P) + 2  # grid, hp, params, state, epoch records, div
+    if backend == "torch":
+        copies = H + P * (3 + 2 * S) + 2 * E + 4  # tensors: hp, params (+new), state (+new)
+        step = 6 * P * (1 + S) + (rows * (4 + 2 * P) * shifts if rows > 1 else 8 * P)
+        return int(configs * (8 * setup + itemsize * (copies + step)))
+    step = 6 * P * (1 + S) + rows * (2 + P) * 2 + (rows > 1) * 3 * shifts
+    if executor == "compiled":
+        step = P * (1 + S) + 4
+    return int(configs * 8 * (setup + step))
 
 
 def available_bytes(device=None) -> int:
     """Free memory where the sweep runs: the GPU's free memory, else the machine's."""
-    if device is not None and getattr(device, "type", "cpu") == "cuda":
+    if device is not None and getattr(device, "type", device) == "cuda":
         import torch
 
         return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not Linux
-        return 8 << 30
+    return memory.available_bytes()
 
 
-def check_memory(spec: Spec, sheet: Sheet, configs: int, itemsize: int, device=None) -> None:
-    need, free = estimate_bytes(spec, sheet, configs, itemsize), available_bytes(device)
-    if need > MEMORY_SHARE * free:
-        where = "GPU" if device is not None and device.type == "cuda" else "machine"
+def check_memory(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy",
+                 itemsize: int = 8, device=None, free: int | None = None) -> None:
+    """Refuses, in one line, a sweep whose estimate exceeds ``memory.SHARE`` of the free memory
+    (``free``, when given, stands for what the machine or GPU has)."""
+    executor = _executor(spec, sheet, "auto") if backend == "numpy" else None
+    need = estimate_bytes(spec, sheet, configs, backend, itemsize, executor)
+    free = available_bytes(device) if free is None else free
+    if need > memory.SHARE * free:
+        where = "GPU" if getattr(device, "type", device) == "cuda" else "machine"
         raise SheetoptError(f"a sweep of {configs:,} configurations would need about "
-                            f"{_gib(need)} of memory; this {where} has {_gib(free)} free; "
-                            f"sweep fewer values")
-
-
-def _gib(size: int) -> str:
-    return f"{size / 2**30:.2f} GiB" if size >= 2**27 else f"{size / 2**20:.1f} MiB"
+                            f"{memory.size_text(need)} of memory; this {where} has "
+                            f"{memory.size_text(free)} free; sweep fewer values")
 
 
 @dataclass
@@ -137,8 +190,10 @@ class SweepResult:
     final_loss: np.ndarray  # (C,) true RMSE over the last epoch's rows; NaN where diverged
     params: np.ndarray  # (C, P) final parameters (before divergence where it diverged)
     diverged_at: np.ndarray  # (C, 2) epoch and step, 0 where it did not diverge
-    backend: str
-    device: str
+    backend: str  # "numpy" (the engine) or "torch"
+    device: str  # "cpu", "cuda:0", ...
+    dtype: str = "float64"
+    executor: str | None = None  # the numpy engine's executor: "compiled" or "numpy"
 
     @property
     def best(self) -> int | None:
@@ -146,27 +201,67 @@ class SweepResult:
         ok = np.flatnonzero(~np.isnan(self.final_loss))
         return int(ok[np.argmin(self.final_loss[ok])]) if len(ok) else None
 
+    @property
+    def where(self) -> str:
+        """Where it ran, in words: "numpy engine, compiled executor, cpu, float64"."""
+        what = f"numpy engine, {self.executor} executor" if self.backend == "numpy" else "torch"
+        return f"{what}, {self.device}, {self.dtype}"
+
+
+def structure_groups(grid: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The configurations in groups that share the sheet's structure: a rule reads the spec's
+    own mom and sqr_mom to decide what state exists (0 switches a buffer off, as in torch) and
+    which of torch's two lerp formulas runs (weight 1 - beta below 0.5 or not), so a swept
+    value is run with a sheet whose spec value falls on the same side of 0 and of 0.5."""
+    count = configurations(grid)
+    code = np.zeros(count, dtype=np.int64)
+    for name in ("mom", "sqr_mom"):
+        if name in grid:
+            values = np.asarray(grid[name])
+            code = code * 3 + (values != 0) + (values > 0.5)
+    return [np.flatnonzero(code == c) for c in np.unique(code)]
+
 
 def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend: str = "numpy",
               device=None, dtype: str = "float64", executor: str = "auto") -> SweepResult:
-    """All configurations of ``grid`` at once on ``backend``; see :class:`SweepResult`."""
+    """All configurations of ``grid`` at once on ``backend``, a group at a time (see
+    ``structure_groups``); each configuration equals a run of the sheet with its values."""
+    configs = configurations(grid)
+    P = len(spec.model.params)
+    params, last_sum = np.zeros((configs, P)), np.zeros(configs)
+    last_rows, diverged_at = np.zeros(configs), np.zeros((configs, 2), dtype=np.int64)
+    label, ran = "cpu", None
+    for chosen in structure_groups(grid):
+        values = {n: np.asarray(v)[chosen] for n, v in grid.items()}
+        own = sheet.with_hypers(**{n: float(v[0]) for n, v in values.items() if n != "lr"})
+        if backend == "numpy":
+            result, ran = _numpy_sweep(spec, own, values, executor)
+        else:
+            result, label = _torch_sweep(spec, own, values, device, dtype)
+        params[chosen], diverged_at[chosen] = result.params, result.diverged_at
+        last_sum[chosen], last_rows[chosen] = result.epoch_sum_err2[-1], result.epoch_rows[-1]
+    with np.errstate(all="ignore"):
+        _, rmse = engine.epoch_losses(last_sum, last_rows, numpy_ops)
+    final = np.where(diverged_at[:, 0] > 0, np.nan, rmse)
+    return SweepResult(sheet.name, {k: np.asarray(v) for k, v in grid.items()}, final, params,
+                       diverged_at, backend, label, dtype if backend == "torch" else "float64",
+                       ran)
+
+
+def _start(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
     configs = configurations(grid)
     hp = engine.hyper_arrays(sheet, configs, grid)
     state = engine.start_state(spec, sheet, hp)
     params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
     plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
                           sheet.seed)
-    if backend == "numpy":
-        result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor)
-        label = f"cpu, {_executor(spec, sheet, executor)} executor"
-    else:
-        result, label = _torch_sweep(spec, sheet, hp, params, state, plan, device, dtype)
-    with np.errstate(all="ignore"):
-        _, rmse = engine.epoch_losses(result.epoch_sum_err2[-1], result.epoch_rows[-1], numpy_ops)
-    diverged = result.diverged_at[:, 0] > 0
-    final = np.where(diverged, np.nan, rmse)
-    return SweepResult(sheet.name, {k: np.asarray(v) for k, v in grid.items()}, final,
-                       result.params, result.diverged_at, backend, label)
+    return hp, params, state, plan
+
+
+def _numpy_sweep(spec, sheet, grid, executor):
+    hp, params, state, plan = _start(spec, sheet, grid)
+    result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor)
+    return result, _executor(spec, sheet, executor)
 
 
 def _executor(spec: Spec, sheet: Sheet, executor: str) -> str:
@@ -175,18 +270,19 @@ def _executor(spec: Spec, sheet: Sheet, executor: str) -> str:
         from .. import compiled
 
         return "compiled" if compiled.supports(spec, sheet) else "numpy"
-    return executor
+    return "numpy" if executor == "auto" else executor
 
 
-def _torch_sweep(spec, sheet, hp, params, state, plan, device, dtype):
-    from .device import pick_device, pick_dtype
+def _torch_sweep(spec, sheet, grid, device, dtype):
     from .simulate import simulate, to_tensors
 
-    device = device if device is not None and not isinstance(device, str) else pick_device(
+    device = device if device is not None and not isinstance(device, str) else devices.pick_device(
         device or "auto")
-    torch_dtype = pick_dtype(dtype)
+    torch_dtype = devices.pick_dtype(dtype)
+    hp, params, state, plan = _start(spec, sheet, grid)
     tensors = lambda values: to_tensors(values, device, torch_dtype)  # noqa: E731
-    result = simulate(spec, sheet, tensors(hp), tensors({"p": params})["p"], tensors(state), plan)
+    hp, state, params = tensors(hp), tensors(state), tensors({"p": params})["p"]
+    result = simulate(spec, sheet, hp, params, state, plan)
     return result, str(device)
 
 
@@ -219,7 +315,7 @@ def lr_finder_plot(result: SweepResult, path: str, force: bool = False, title: s
                     label=f"{label}: diverged (drawn at the top)")
     if result.best is not None:
         ax.plot([lr[result.best]], [loss[result.best]], "*", color="black", markersize=14,
-                label=f"best: lr={lr[result.best]:g}")
+                label=f"best: {best_setting(result)}")
     ax.set(xscale="log", yscale="log", xlabel="learning rate (log scale)",
            ylabel="final RMSE, last epoch (log scale)",
            title=title or f"LR finder: sheet {result.sheet} (x = diverged)")
@@ -234,3 +330,10 @@ def describe(values: Sequence[float]) -> str:
     return ", ".join(f"{v:g}" for v in values) if len(values) <= 4 else (
         f"{values[0]:g} .. {values[-1]:g} ({len(values)} values)")
 
+
+def best_setting(result: SweepResult) -> str:
+    """Every swept value of the best configuration: "lr=0.1, mom=0.9" ("" when none is)."""
+    if result.best is None:
+        return ""
+    names = sorted(result.grid, key=SWEPT.index)
+    return ", ".join(f"{n}={result.grid[n][result.best]:g}" for n in names)
