@@ -2,7 +2,8 @@
 
 Prints, for an online run of 100,000 rows (1,000 data rows x 100 epochs, one lecture-adam
 sheet): formula cells written per second with their cached values (the engine run itself not
-counted), and the writer's peak Python memory (tracemalloc) for 10,000 and 100,000 rows.
+counted), and the writer's peak Python memory (tracemalloc) for 10,000 and 100,000 rows and
+their ratio (about 1 when memory does not grow with the run).
 Baseline in the same process: the same cells through XlsxWriter's public write_formula,
 which scans every formula for dynamic-array functions.
 
@@ -96,10 +97,14 @@ def main() -> None:
         print(f"on 1/10 of the rows: sheetopt {small_count / small_s:,.0f} cells/s, baseline "
               f"(XlsxWriter write_formula per cell) {base_count / base_s:,.0f} cells/s: "
               f"{base_s / small_s:.1f}x faster")
+        peaks = []
         for label, (s, t) in (("1/10 of the rows", (small, small_traces)),
                               ("all rows", (spec, traces))):
             rows = len(s.data) * s.sheets[0].epochs
-            print(f"writer peak memory, {label} ({rows:,} rows): {peak_memory(s, t, folder):.1f} MiB")
+            peaks.append(peak_memory(s, t, folder))
+            print(f"writer peak memory, {label} ({rows:,} rows): {peaks[-1]:.2f} MiB")
+        print(f"peak memory ratio, all rows / 1/10 of the rows: {peaks[1] / peaks[0]:.2f} "
+              f"(10x the rows)")
 
 
 if __name__ == "__main__":

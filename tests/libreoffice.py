@@ -4,12 +4,17 @@ A fresh LibreOffice profile is made whose settings say "always recalculate on lo
 and ods files (OOXMLRecalcMode / ODFRecalcMode = 0); without it LibreOffice would show the
 cached values that sheetopt wrote and prove nothing. Several files go through one soffice call
 (starting LibreOffice is the slow part).
+
+Also here: :func:`rewrite_cell`, the other way tests change a written file (inside its XML,
+keeping every other stored value, which an openpyxl save would drop).
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -60,3 +65,36 @@ def recalculate(paths: list[Path], out_dir: Path, timeout: int = 600) -> list[Pa
         raise RuntimeError(f"soffice failed (exit {done.returncode}); missing {missing}; "
                            f"stderr: {done.stderr[-2000:]}")
     return outputs
+
+
+def sheet_part(path: Path, title: str) -> str:
+    """The zip member holding a worksheet, e.g. xl/worksheets/sheet6.xml."""
+    with zipfile.ZipFile(path) as archive:
+        workbook = archive.read("xl/workbook.xml").decode()
+        rels = archive.read("xl/_rels/workbook.xml.rels").decode()
+    escaped = title.replace("&", "&amp;").replace("'", "&apos;").replace('"', "&quot;")
+    element = re.search(rf'<sheet [^>]*name="{re.escape(escaped)}"[^>]*>', workbook)
+    found = element and re.search(r'r:id="(rId\d+)"', element.group(0))
+    if not found:
+        raise KeyError(title)
+    target = re.search(rf'Id="{found.group(1)}"[^>]*Target="([^"]+)"', rels) or re.search(
+        rf'Target="([^"]+)"[^>]*Id="{found.group(1)}"', rels)
+    name = target.group(1).lstrip("/")
+    return name if name.startswith("xl/") else f"xl/{name}"
+
+
+def rewrite_cell(source: Path, target: Path, sheet: str, cell: str, value: str) -> None:
+    """Copies ``source`` to ``target`` with one stored number replaced (a formula cell's
+    cached value, or an input cell's value), everything else byte for byte."""
+    part = sheet_part(source, sheet)
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == part:
+                text = data.decode()
+                pattern = re.compile(rf'(<c r="{cell}"[^>]*>(?:<f[^>]*>[^<]*</f>|<f[^>]*/>)?<v>)([^<]*)(</v>)')
+                text, count = pattern.subn(lambda m: m.group(1) + value + m.group(3), text, 1)
+                if count != 1:
+                    raise KeyError(f"{cell} (with a stored value) not found in {part}")
+                data = text.encode()
+            zout.writestr(item, data)

@@ -10,7 +10,10 @@ def register(subparsers) -> None:
         subparsers, "check",
         "Read back a workbook that sheetopt wrote (possibly edited and saved by a spreadsheet "
         "program since), rerun the engine on its input cells (data, hyperparameters, start "
-        "values) and compare every stored value. Exit status 0: all agree; 1: some differ.",
+        "values) and compare every stored value. Exit status 0: all agree; 1: some differ; "
+        "2: the file cannot be checked (not a sheetopt workbook, refused as unsafe XML, or "
+        "saved without computed values, e.g. by a script: open it in a spreadsheet program "
+        "and save it there first).",
         "sheetopt check lesson5.xlsx")
     parser.add_argument("workbook", metavar="FILE.xlsx")
     parser.set_defaults(run=run)

@@ -1,11 +1,12 @@
 """Workbooks like the lecture's: live formulas derived from the rules, cached engine values.
 
 ``write_workbook(spec, path)`` runs every sheet of a spec and writes an .xlsx with an intro,
-the data, one sheet per spec sheet, and a comparison. See ``check`` for reading one back.
+the data, one sheet per spec sheet, and a comparison; ``write_trace(spec, trace, path)`` writes
+the workbook of one recorded run. See ``check`` for reading one back.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -17,13 +18,14 @@ from ..progress import Progress
 from ..spec import Spec
 from ..trace import Trace
 from . import charts, optimizer_sheet, overview
-from .layout import MAX_ROWS, SheetPlan, row_count
-from .metadata import MARKER, META_SHEET, spec_to_json
+from .layout import FIRST_ROW, HEADER_ROW, MAX_ROWS, TITLE_ROW, SheetPlan, row_count
+from .metadata import MARKER, META_SHEET, pieces, spec_to_json
 from .names import quoted, sheet_names
 from .templates import ref
 from .writer import add_sheet, new_workbook, write_cells
 
 RESERVED = ("intro", "data", "compare", META_SHEET)
+INTRO_WIDTH = 100  # characters
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ def plan_sheets(spec: Spec, traces: Mapping[str, Trace]) -> list[SheetPlan]:
 
 def write_workbook(spec: Spec, path: str | Path, force: bool = False,
                    traces: Mapping[str, Trace] | None = None) -> Written:
-    """Runs the spec (unless ``traces`` are given) and writes the workbook atomically."""
+    """Runs the spec (unless ``traces`` are given, one per sheet name) and writes the
+    workbook atomically; refuses to overwrite ``path`` unless ``force``."""
     check_size(spec)
     with atomic_output(path, force) as temp:
         plans = plan_sheets(spec, traces if traces is not None else run_traces(spec))
@@ -76,47 +79,32 @@ def write_workbook(spec: Spec, path: str | Path, force: bool = False,
     return Written(Path(path), len(plans), count)
 
 
+def write_trace(spec: Spec, trace: Trace, path: str | Path, force: bool = False) -> Written:
+    """Writes the workbook of one recorded run: ``trace`` is ``engine.run(spec, name)`` (or
+    any trace of the sheet ``trace.sheet`` of ``spec``); the workbook has that one optimizer
+    sheet, with the data, intro and comparison around it. A Trace records its sheet's name
+    but not the spec (data, model, hyperparameters), which the formulas need."""
+    sheet = spec.sheet(trace.sheet)
+    return write_workbook(replace(spec, sheets=(sheet,)), path, force, {sheet.name: trace})
+
+
 def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path) -> int:
     """Writes the workbook file; returns the number of formula cells."""
     workbook, formats = new_workbook(path)
     count = 0
     intro = add_sheet(workbook, "intro")
-    intro.set_column(0, 0, 120)
+    intro.set_column(0, 0, INTRO_WIDTH)
     _print_setup(intro)
     intro_cells = list(overview.intro_cells(spec, plans))
     for cell in intro_cells:  # wrapped paragraphs get the height of their lines
         if cell.style == "wrap":
-            intro.set_row(cell.row, 15 * max(1, -(-len(cell.payload) // 105)))
+            intro.set_row(cell.row, 15 * _lines(cell.payload, INTRO_WIDTH * 0.85))
     write_cells(intro, intro_cells, formats)
-    data = add_sheet(workbook, "data")
-    data.set_column(0, 1, 12)
-    data.set_column(overview.GRID_COL, overview.GRID_COL + len(plans) + 1, 14)
-    data.freeze_panes(overview.DATA_FIRST_ROW, 0)
-    _print_setup(data)
-    count += write_cells(data, overview.data_cells(spec, plans), formats)
-    data.insert_chart(1, overview.GRID_COL + len(plans) + 3, charts.data_chart(workbook, spec, plans))
+    count += _write_data(workbook, formats, spec, plans)
     for plan in plans:
-        sheet = add_sheet(workbook, plan.title)
-        _shape_sheet(sheet, plan)
-        count += write_cells(sheet, optimizer_sheet.cells(plan, sheet.style_attr(formats)),
-                             formats, last_col=len(plan.columns) - 1)
-        chart = charts.epoch_chart(workbook, plan)
-        if chart is not None:
-            sheet.insert_chart(optimizer_sheet.HEADER_ROW + 1,
-                               plan.summary_col + len(plan.summary) + 1, chart)
-    compare = add_sheet(workbook, "compare")
-    compare.set_column(0, 0, 22)
-    compare.set_row(overview.COMPARE_HEADER_ROW, 30)
-    compare.set_column(1, max(len(plans), 7) + 1, 14)
-    _print_setup(compare)
-    count += write_cells(compare, overview.compare_cells(spec, plans), formats)
-    chart = charts.compare_chart(workbook, plans)
-    if chart is not None:
-        compare.insert_chart(overview.COMPARE_HEADER_ROW, max(len(plans), 8) + 2, chart)
-    meta = add_sheet(workbook, META_SHEET)
-    meta.write_string(0, 0, MARKER)
-    meta.write_string(1, 0, spec_to_json(spec, plans))
-    meta.very_hidden()
+        count += _write_optimizer_sheet(workbook, formats, plan)
+    count += _write_compare(workbook, formats, spec, plans)
+    _write_metadata(workbook, spec, plans)
     for plan in plans:
         for hyper, name in plan.names.items():
             row, col = plan.inputs[hyper]
@@ -129,15 +117,81 @@ def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path) -> int:
     return count
 
 
-def _shape_sheet(sheet, plan: SheetPlan) -> None:
-    """Column widths, frozen header, zoom."""
-    sheet.set_column(0, 0, 15)  # epoch, and the input labels above it
-    sheet.set_column(1, 1, 6)
-    sheet.set_column(2, len(plan.columns) - 1, 12.5)
-    sheet.set_column(plan.summary_col, plan.summary_col + len(plan.summary) - 1, 12.5)
-    sheet.set_row(optimizer_sheet.HEADER_ROW, 30)
-    sheet.freeze_panes(optimizer_sheet.FIRST_ROW, 2)
+def _lines(text: str, width: float) -> int:
+    """Lines a wrapped text takes in a cell about ``width`` characters wide."""
+    return max(1, -(-len(str(text)) // max(1, int(width))))
+
+
+def _write_data(workbook, formats, spec: Spec, plans: Sequence[SheetPlan]) -> int:
+    data = add_sheet(workbook, "data")
+    data.set_column(0, 1, 12)
+    lines = len(overview.fitted_lines(spec, plans))
+    data.set_column(overview.GRID_COL, overview.GRID_COL + lines, 14)
+    data.freeze_panes(overview.DATA_FIRST_ROW, 0)
+    _print_setup(data)
+    count = write_cells(data, overview.data_cells(spec, plans), formats)
+    # beside the tables, below the subtitle (which it would hide)
+    data.insert_chart(overview.DATA_HEADER_ROW, overview.GRID_COL + lines + 2,
+                      charts.data_chart(workbook, spec, plans), {"x_offset": 10})
+    return count
+
+
+def _write_optimizer_sheet(workbook, formats, plan: SheetPlan) -> int:
+    sheet = add_sheet(workbook, plan.title)
+    heights = _shape_sheet(sheet, plan)
+    count = write_cells(sheet, optimizer_sheet.cells(plan, sheet.style_attr(formats)),
+                        formats, last_col=len(plan.columns) - 1)
+    chart = charts.epoch_chart(workbook, plan, height=round(sum(heights) * 4 / 3) - 4)
+    if chart is not None:  # at the top, right of the inputs: seen without scrolling
+        sheet.insert_chart(TITLE_ROW, optimizer_sheet.chart_col(plan), chart,
+                           {"x_offset": 4, "y_offset": 2, "object_position": 3})
+    return count
+
+
+def _shape_sheet(sheet, plan: SheetPlan) -> list[float]:
+    """Column widths, row heights of the top rows (returned, in points), frozen header."""
+    o = optimizer_sheet
+    sheet.set_column(0, 0, o.WIDTH_LABEL)  # epoch, and the input labels above it
+    sheet.set_column(1, 1, o.WIDTH_STEP)
+    last = max(len(plan.columns), o.chart_col(plan)) - 1
+    sheet.set_column(2, last, o.WIDTH_NUMBER)
+    sheet.set_column(plan.summary_col, plan.summary_col + len(plan.summary) - 1, o.WIDTH_NUMBER)
+    width = o.text_width(plan)
+    texts = {cell.row: cell.payload for cell in o.top_cells(plan) if cell.kind == "merged"}
+    heights = []
+    for row in range(HEADER_ROW):
+        height = 21.0 if row == TITLE_ROW else 15.0 * (_lines(texts[row], width)
+                                                        if row in texts else 1)
+        sheet.set_row(row, height)
+        heights.append(height)
+    sheet.set_row(HEADER_ROW, 30)
+    sheet.freeze_panes(FIRST_ROW, 2)
     _print_setup(sheet)
+    return heights
+
+
+def _write_compare(workbook, formats, spec: Spec, plans: Sequence[SheetPlan]) -> int:
+    compare = add_sheet(workbook, "compare")
+    compare.set_column(0, 0, 22)
+    compare.set_row(overview.COMPARE_HEADER_ROW, 30)
+    columns = overview.compare_columns(spec)
+    compare.set_column(1, max(len(columns) - 1, len(plans)), 14)
+    compare.set_column(len(columns) - 1, len(columns) - 1, 16)  # "diverged": text, left-aligned
+    _print_setup(compare)
+    count = write_cells(compare, overview.compare_cells(spec, plans), formats)
+    chart = charts.compare_chart(workbook, plans)
+    if chart is not None:  # beside the RMSE-per-epoch table that it draws
+        header_row, _ = overview.compare_layout(plans)
+        compare.insert_chart(header_row - 1, len(plans) + 2, chart, {"x_offset": 10})
+    return count
+
+
+def _write_metadata(workbook, spec: Spec, plans: Sequence[SheetPlan]) -> None:
+    meta = add_sheet(workbook, META_SHEET)
+    meta.write_string(0, 0, MARKER)
+    for i, piece in enumerate(pieces(spec_to_json(spec, plans))):
+        meta.write_string(1 + i, 0, piece)
+    meta.very_hidden()
 
 
 def _print_setup(sheet) -> None:

@@ -1,44 +1,72 @@
-"""Charts: the data with fitted lines, each sheet's loss per epoch, and all losses together."""
+"""Charts: the data with fitted lines, each sheet's loss per epoch, and all losses together.
+
+Every title, series name and axis name is literal text (``label``): sheet names and column
+headers come from users, and XlsxWriter reads any chart text that looks like ``[=]Sheet!A1...``
+as a reference to a cell.
+"""
 from __future__ import annotations
 
+import math
+import re
 from typing import Sequence
 
+import numpy as np
+from xlsxwriter.utility import xl_col_to_name
+
 from ..spec import Spec
-from .layout import FIRST_ROW, HEADER_ROW, SheetPlan
-from .overview import (DATA_FIRST_ROW, DATA_HEADER_ROW, GRID_COL, GRID_POINTS, compare_layout,
-                       true_known)
+from .layout import FIRST_ROW, SheetPlan
+from .overview import (DATA_FIRST_ROW, GRID_COL, GRID_POINTS, compare_layout, fitted_lines)
 
 COLORS = ["#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2",
           "#7F7F7F", "#BCBD22", "#17BECF"]
 
 
+# XlsxWriter's test (chart.py, _process_names) for "this chart name is a cell reference"
+_LOOKS_LIKE_REFERENCE = re.compile(r"^=?[^!]+!\$?[A-Z]+\$?\d+")
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def label(text: str) -> dict:
+    """A chart text shown as it is, never read as a reference: where XlsxWriter would take it
+    for one, an invisible zero-width space after its first ``!`` breaks the pattern."""
+    text = str(text)
+    if _LOOKS_LIKE_REFERENCE.match(text):
+        text = text.replace("!", "!" + ZERO_WIDTH_SPACE, 1)
+    return {"name": text}
+
+
 def data_chart(workbook, spec: Spec, plans: Sequence[SheetPlan]):
     chart = workbook.add_chart({"type": "scatter"})
     n = len(spec.data)
-    chart.add_series({"name": "data", "categories": ["data", DATA_FIRST_ROW, 0, DATA_FIRST_ROW + n - 1, 0],
+    chart.add_series({**label("data"),
+                      "categories": ["data", DATA_FIRST_ROW, 0, DATA_FIRST_ROW + n - 1, 0],
                       "values": ["data", DATA_FIRST_ROW, 1, DATA_FIRST_ROW + n - 1, 1],
                       "marker": {"type": "circle", "size": 5, "fill": {"color": "black"},
                                  "border": {"color": "black"}}})
-    titles = [p.title for p in plans] + (["true"] if true_known(spec) else [])
     last = DATA_FIRST_ROW + GRID_POINTS - 1
-    for j, title in enumerate(titles):
+    for j, (title, _) in enumerate(fitted_lines(spec, plans)):
         col = GRID_COL + 1 + j
         line = {"color": COLORS[j % len(COLORS)], "width": 1.5}
         if title == "true":
             line = {"color": "black", "width": 1.25, "dash_type": "dash"}
-        chart.add_series({"name": ["data", DATA_HEADER_ROW, col],
+        chart.add_series({**label(f"fit: {title}"),
                           "categories": ["data", DATA_FIRST_ROW, GRID_COL, last, GRID_COL],
                           "values": ["data", DATA_FIRST_ROW, col, last, col],
                           "marker": {"type": "none"}, "line": line})
-    chart.set_title({"name": f"data and fitted {spec.model.formula}"})
-    chart.set_x_axis({"name": spec.data.headers[0]})
-    chart.set_y_axis({"name": spec.data.headers[1], "major_gridlines": {"visible": True}})
+    title = f"data and fitted {spec.model.formula}"
+    diverged = [p.title for p in plans if p.trace.diverged]
+    if diverged:
+        title += f" (left out, diverged: {', '.join(diverged)})"
+    chart.set_title({**label(title), "name_font": {"size": 12}})
+    chart.set_x_axis(label(spec.data.headers[0]))
+    chart.set_y_axis({**label(spec.data.headers[1]), "major_gridlines": {"visible": True}})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": 640, "height": 400})
     return chart
 
 
-def epoch_chart(workbook, plan: SheetPlan):
+def epoch_chart(workbook, plan: SheetPlan, height: int):
+    """The sheet's loss per epoch, sized to sit beside the inputs at the top."""
     epochs = len(plan.trace.epochs["epoch"])
     if not epochs:
         return None
@@ -47,16 +75,20 @@ def epoch_chart(workbook, plan: SheetPlan):
     last = FIRST_ROW + epochs - 1
     for name, color in (("lecture_rmse", COLORS[0]), ("rmse", COLORS[1])):
         col = plan.summary_col + ids.index(name)
-        chart.add_series({"name": [plan.title, HEADER_ROW, col],
-                          "categories": [plan.title, FIRST_ROW, plan.summary_col, last, plan.summary_col],
+        chart.add_series({**label(plan.summary[ids.index(name)].header),
+                          "categories": [plan.title, FIRST_ROW, plan.summary_col, last,
+                                         plan.summary_col],
                           "values": [plan.title, FIRST_ROW, col, last, col],
                           "line": {"color": color}, "marker": {"type": "circle", "size": 4}})
-    chart.set_title({"name": f"{plan.title}: loss per epoch"})
-    chart.set_x_axis({"name": "epoch"})
-    chart.set_y_axis({"name": "loss (log scale)", "log_base": 10,
-                      "major_gridlines": {"visible": True}})
-    chart.set_legend({"position": "bottom"})
-    chart.set_size({"width": 520, "height": 300})
+    first = xl_col_to_name(plan.summary_col)
+    chart.set_title({**label(f"{plan.title}: loss per epoch (table: column {first} on)"),
+                     "name_font": {"size": 10}})
+    chart.set_x_axis({"num_font": {"size": 8}})
+    chart.set_y_axis({"log_base": 10, "major_gridlines": {"visible": True},
+                      "num_font": {"size": 8}, **log_axis_range(plan.trace.epochs["lecture_rmse"],
+                                                                plan.trace.epochs["rmse"])})
+    chart.set_legend({"position": "right", "font": {"size": 8}})
+    chart.set_size({"width": 520, "height": height})
     return chart
 
 
@@ -67,18 +99,29 @@ def compare_chart(workbook, plans: Sequence[SheetPlan]):
     chart = workbook.add_chart({"type": "line"})
     last = header_row + epochs
     for j, plan in enumerate(plans):
-        chart.add_series({"name": ["compare", header_row, 1 + j],
+        color = COLORS[j % len(COLORS)]
+        chart.add_series({**label(plan.title),
                           "categories": ["compare", header_row + 1, 0, last, 0],
                           "values": ["compare", header_row + 1, 1 + j, last, 1 + j],
-                          "line": {"color": COLORS[j % len(COLORS)], "width": 1.75},
-                          "marker": {"type": "circle", "size": 3,
-                                     "fill": {"color": COLORS[j % len(COLORS)]},
-                                     "border": {"color": COLORS[j % len(COLORS)]}}})
-    chart.set_title({"name": "RMSE per epoch, every sheet"})
-    chart.set_x_axis({"name": "epoch"})
-    chart.set_y_axis({"name": "RMSE (log scale)", "log_base": 10,
-                      "major_gridlines": {"visible": True}})
+                          "line": {"color": color, "width": 1.75},
+                          "marker": {"type": "circle", "size": 3, "fill": {"color": color},
+                                     "border": {"color": color}}})
+    chart.set_title({**label("RMSE per epoch, every sheet"), "name_font": {"size": 12}})
+    chart.set_x_axis(label("epoch"))
+    chart.set_y_axis({**label("RMSE (log scale)"), "log_base": 10,
+                      "major_gridlines": {"visible": True},
+                      **log_axis_range(*[p.trace.epochs["rmse"] for p in plans])})
     chart.set_legend({"position": "right"})
-    chart.set_size({"width": 720, "height": 420})
+    chart.set_size({"width": 640, "height": 380})
     chart.show_blanks_as("gap")
     return chart
+
+
+def log_axis_range(*series) -> dict:
+    """A log axis's lower end at the power of ten just below the smallest value (left alone,
+    spreadsheets may start a decade lower); the upper end stays automatic so edits fit."""
+    values = np.concatenate([np.asarray(s, dtype=float) for s in series]) if series else []
+    values = values[np.isfinite(values) & (values > 0)] if len(values) else values
+    if not len(values):
+        return {}
+    return {"min": 10.0 ** math.floor(math.log10(float(values.min())))}

@@ -1,9 +1,12 @@
 """Reading a sheetopt workbook back: its inputs rerun through the engine, its values compared.
 
 The workbook may have been edited and saved by a spreadsheet program since sheetopt wrote it.
-Its input cells (data rows, hyperparameters, start values) are read from the sheets, the spec
-it was written from (very hidden sheet ``sheetopt``) says everything else; every formula
-cell's stored value is then compared with the value the engine gives for it.
+Its input cells (data rows, true values, hyperparameters, h, start values) are read from the
+sheets, the spec it was written from (very hidden sheet ``sheetopt``) says everything else;
+every formula cell's stored value is then compared with the value the engine gives for it.
+A program that saves numbers with 15 significant digits rounds the inputs; where a cell holds
+exactly the rounded original, the original's full precision is used (a long chaotic run
+started from rounded inputs would drift away), while a real edit still counts.
 """
 from __future__ import annotations
 
@@ -16,15 +19,20 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from defusedxml import DefusedXmlException, EntitiesForbidden
+
 from ..errors import SheetoptError
+from ..models import MODELS
 from ..spec import Spec
 from . import optimizer_sheet, overview, plan_sheets, run_traces
-from .layout import DATA_FIRST_ROW, Cell
-from .metadata import MARKER, META_SHEET, spec_from_json
+from .layout import DATA_FIRST_ROW, Cell, model_order
+from .metadata import MARKER, META_SHEET, read_document, spec_from_json
+from .overview import TRUE_ROW
 from .templates import ref
 
 REL_TOL = 1e-10  # a file saved by LibreOffice keeps 15 significant digits
 ABS_TOL = 1e-300
+SAVED_DIGITS = 15  # what spreadsheet programs keep when they save a number
 
 
 @dataclass
@@ -35,10 +43,20 @@ class SheetResult:
     max_rel: float = 0.0
     first_bad: str | None = None  # e.g. "adam!M40: stored 1.5, engine 1.25"
     bad: int = 0
+    empty: int = 0  # formula cells stored without a value
 
     @property
     def ok(self) -> bool:
         return self.bad == 0
+
+
+def _refusal(path: Path, exc: Exception) -> SheetoptError:
+    """A clear line for a file that defusedxml refuses to parse."""
+    if isinstance(exc, EntitiesForbidden):
+        return SheetoptError(f"{path}: refused: the file's XML declares entities "
+                             f"(possible XML bomb)")
+    return SheetoptError(f"{path}: refused: the file's XML has constructs that could attack "
+                         f"the reader ({exc.__class__.__name__})")
 
 
 def open_workbook(path: str | Path):
@@ -56,29 +74,64 @@ def open_workbook(path: str | Path):
     try:
         return openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError,
-            TypeError) as exc:  # defusedxml's refusals are ValueErrors
+            TypeError) as exc:
+        refused = _defused_cause(exc)
+        if refused is not None:  # openpyxl wraps defusedxml's refusal in a ValueError
+            raise _refusal(path, refused) from None
         raise SheetoptError(f"{path}: not an .xlsx workbook ({exc.__class__.__name__})") from None
 
 
+def _defused_cause(exc: BaseException | None) -> DefusedXmlException | None:
+    """defusedxml's refusal behind ``exc``, if any (following the chain of causes)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, DefusedXmlException):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def read_spec(book, label: str) -> tuple[Spec, list[dict]]:
-    """The spec a workbook holds, with the data and inputs as its cells now say."""
+    """The spec a workbook holds, with the data and inputs as its cells now say (the
+    metadata's full-precision value where a cell holds it rounded as a spreadsheet saves it)."""
     if META_SHEET not in book.sheetnames:
         raise SheetoptError(f"{label}: not a workbook written by sheetopt (no '{META_SHEET}' sheet)")
-    meta = book[META_SHEET]
-    rows = list(itertools.islice(meta.iter_rows(max_col=1, values_only=True), 2))
-    if len(rows) < 2 or rows[0][0] != MARKER or not isinstance(rows[1][0], str):
+    texts = [row[0] for row in book[META_SHEET].iter_rows(max_col=1, values_only=True)]
+    if len(texts) < 2 or texts[0] != MARKER or not isinstance(texts[1], str):
         raise SheetoptError(f"{label}: not a workbook written by sheetopt (no metadata)")
-    import json
+    document = read_document("".join(itertools.takewhile(lambda t: isinstance(t, str), texts[1:])),
+                             label)
     try:
-        count = int(json.loads(rows[1][0])["data"]["rows"])
-    except (ValueError, KeyError, TypeError):
+        data = document["data"]
+        x, y = _read_data(book, data["x"], data["y"], label)
+        true = _read_true(book, data["true"], document["model"], label)
+    except (KeyError, TypeError, ValueError):
         raise SheetoptError(f"{label}: the workbook's sheetopt metadata is damaged") from None
-    x, y = _read_data(book, count, label)
-    spec, raw_sheets = spec_from_json(rows[1][0], x, y, label)
+    spec, raw_sheets = spec_from_json(document, x, y, true, label)
     sheets = []
     for sheet, raw in zip(spec.sheets, raw_sheets):
         sheets.append(_with_inputs(book, sheet, raw, spec, label))
     return replace(spec, sheets=tuple(sheets)), raw_sheets
+
+
+def saved_as(value: float, original: float) -> bool:
+    """Whether ``value`` is ``original`` as a program that keeps 15 significant digits saves
+    it: equal to it in every digit but the last kept one, which may be rounded either way."""
+    if value == original:
+        return True
+    if original == 0 or not math.isfinite(original):
+        return False
+    unit = 10.0 ** (math.floor(math.log10(abs(original))) - (SAVED_DIGITS - 1))
+    return abs(value - original) <= unit
+
+
+def input_value(stored, original: float | None, where: str, label: str) -> float:
+    """The number an input cell means: its full-precision original when the cell holds the
+    original as saved with 15 significant digits; otherwise (a real edit) the cell's own."""
+    value = _number(stored, where, label)
+    if original is not None and saved_as(value, float(original)):
+        return float(original)
+    return value
 
 
 def _number(value, where: str, label: str) -> float:
@@ -87,39 +140,62 @@ def _number(value, where: str, label: str) -> float:
     return float(value)
 
 
-def _read_data(book, count: int, label: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_data(book, xs_original: list, ys_original: list, label: str
+               ) -> tuple[np.ndarray, np.ndarray]:
     if "data" not in book.sheetnames:
         raise SheetoptError(f"{label}: the 'data' sheet is missing")
+    count = len(xs_original)
     rows = book["data"].iter_rows(min_row=DATA_FIRST_ROW + 1, max_row=DATA_FIRST_ROW + count,
                                   max_col=2, values_only=True)
     xs, ys = [], []
     for i, row in enumerate(rows):
         cells = list(row) + [None, None]
-        xs.append(_number(cells[0], f"data!A{DATA_FIRST_ROW + 1 + i}", label))
-        ys.append(_number(cells[1], f"data!B{DATA_FIRST_ROW + 1 + i}", label))
+        xs.append(input_value(cells[0], xs_original[i], f"data!A{DATA_FIRST_ROW + 1 + i}", label))
+        ys.append(input_value(cells[1], ys_original[i], f"data!B{DATA_FIRST_ROW + 1 + i}", label))
     if len(xs) != count:
         raise SheetoptError(f"{label}: the data sheet has {len(xs)} rows, expected {count}")
     return np.array(xs), np.array(ys)
 
 
+def _read_true(book, original: dict, model: str, label: str) -> dict:
+    """The true parameters as the data sheet's input cells say."""
+    if not original:
+        return {}
+    order = model_order(MODELS[model])
+    row = next(book["data"].iter_rows(min_row=TRUE_ROW + 1, max_row=TRUE_ROW + 1,
+                                      values_only=True), ())
+    out = {}
+    for i, p in enumerate(order):
+        if p in original:
+            stored = row[1 + i] if 1 + i < len(row) else None
+            out[p] = input_value(stored, float(original[p]), f"data!{ref(TRUE_ROW, 1 + i)} "
+                                 f"(true {p})", label)
+    return out
+
+
 def _with_inputs(book, sheet, raw: dict, spec: Spec, label: str):
+    """The sheet with its hyperparameters, h and start values as its input cells say; a
+    hyperparameter the formulas do not read (fixed) keeps the metadata's value."""
     title = raw["worksheet"]
     if title not in book.sheetnames:
         raise SheetoptError(f"{label}: the sheet {title!r} is missing")
     positions = {key: tuple(pos) for key, pos in raw["inputs"].items()}
+    originals = raw.get("originals", {})
     top = max(row for row, _ in positions.values()) + 1
     grid = [list(r) for r in book[title].iter_rows(max_row=top, values_only=True)]
 
     def value(key):
         row, col = positions[key]
         found = grid[row][col] if row < len(grid) and col < len(grid[row]) else None
-        return _number(found, f"{title}!{ref(row, col)} ({key})", label)
+        return input_value(found, originals.get(key), f"{title}!{ref(row, col)} ({key})", label)
 
-    hypers = {name: value(name) for name in sheet.hypers}
+    hypers = {name: value(name) if name in positions else float(number)
+              for name, number in sheet.hypers.items()}
     init = {p: value(f"start:{p}") for p in spec.model.params}
     state = {s: {p: value(f"start:{s}:{p}") for p in spec.model.params}
              for s in sheet.rule.states(sheet.static)}
-    return replace(sheet, hypers=hypers, init=init, state=state)
+    h = value("h") if "h" in positions else sheet.h
+    return replace(sheet, hypers=hypers, init=init, state=state, h=h)
 
 
 def expected_cells(spec: Spec) -> Iterator[tuple[str, Iterable[Cell]]]:
@@ -132,6 +208,7 @@ def expected_cells(spec: Spec) -> Iterator[tuple[str, Iterable[Cell]]]:
 
 
 def compare_sheet(worksheet, title: str, cells: Iterable[Cell]) -> SheetResult:
+    """Every formula cell's stored value against the engine's."""
     result = SheetResult(title)
     formulas = (c for c in cells if c.kind == "formula")
     stored_rows = worksheet.iter_rows(values_only=True)
@@ -151,6 +228,8 @@ def compare_sheet(worksheet, title: str, cells: Iterable[Cell]) -> SheetResult:
 def _compare(result: SheetResult, title: str, cell: Cell, found) -> None:
     result.cells += 1
     expected = cell.value
+    if found is None:
+        result.empty += 1
     where = f"{title}!{ref(cell.row, cell.col)}"
     if isinstance(expected, str) or not isinstance(found, (int, float)) or isinstance(found, bool):
         if found != expected:
@@ -170,8 +249,15 @@ def _bad(result: SheetResult, message: str) -> None:
         result.first_bad = message
 
 
+NO_VALUES = ("holds no computed values (saved without calculating, e.g. by a script); open "
+             "it in a spreadsheet program and save it there first")
+
+
 def check_workbook(path: str | Path) -> list[SheetResult]:
-    """Compares every formula cell of a sheetopt workbook with a fresh engine run."""
+    """Compares every formula cell of a sheetopt workbook with a fresh engine run.
+
+    Raises SheetoptError for a file that is not a sheetopt workbook, that defusedxml refuses,
+    or whose formula cells hold no values at all (nothing to compare)."""
     label = str(path)
     book = open_workbook(path)
     try:
@@ -181,6 +267,14 @@ def check_workbook(path: str | Path) -> list[SheetResult]:
             if title not in book.sheetnames:
                 raise SheetoptError(f"{label}: the sheet {title!r} is missing")
             results.append(compare_sheet(book[title], title, cells))
-        return results
+    except (DefusedXmlException, ValueError) as exc:
+        refused = _defused_cause(exc)
+        if refused is None:
+            raise
+        raise _refusal(Path(path), refused) from None
     finally:
         book.close()
+    cells = sum(r.cells for r in results)
+    if cells and sum(r.empty for r in results) == cells:
+        raise SheetoptError(f"{label}: {NO_VALUES}")
+    return results

@@ -8,7 +8,8 @@ the ``pred`` cell rather than repeating the model), which keeps every IEEE opera
 order, only spread over several cells.
 
 Leaf names: ``cell:<column>:<offset>`` is a cell of the current block of rows (offset 0 is the
-block's first row; -1 is the last row of the block before), ``in:<name>`` an input cell,
+block's first row; -1 is the last row of the block before), ``in:<name>`` an input cell (a
+hyperparameter, ``h`` the finite-difference step, ``start:...`` a start value),
 ``data:x``/``data:y`` the data sheet's row, ``epoch:lr`` the lr of the block's epoch.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..engine import epoch_losses
 from ..ops import symbolic_ops as ops
 from ..schedules import anneal, gradient_scale, one_cycle
 from ..spec import Sheet, Spec
-from ..symbolic import Expr, to_python, var
+from ..symbolic import Expr, to_excel, to_python, var, variables
 
 
 def cell(column: str, offset: int) -> Expr:
@@ -93,9 +94,10 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
             row_grad = model.gradient(params, xs[i], ys[i])
             for p in names:
                 trees[(f"rowgrad:{p}", i)] = row_grad[p]
+    h = inp("h")  # the finite-difference step is an input cell, so a learner can change it
     for method in methods_needing_rows(sheet):
         for p in names:
-            for sign, delta in (("+", sheet.h), ("-", -sheet.h))[:2 if method == "central" else 1]:
+            for sign, delta in (("+", h), ("-", -h))[:2 if method == "central" else 1]:
                 shifted = dict(params, **{p: params[p] + delta})
                 for i in range(n):
                     trees[(f"shift{sign}:{p}", i)] = model.loss(shifted, xs[i], ys[i])
@@ -113,11 +115,11 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     loss = gradients.mean([trees[("err2", i)] for i in range(n)])
     if sheet.batch_size > 1:
         trees[("loss", last)] = loss
-    grads = gradients.gradient(sheet.gradient, model, params, xs, ys, sheet.h, loss)
+    grads = gradients.gradient(sheet.gradient, model, params, xs, ys, h, loss)
     for p in names:
         trees[(f"grad:{p}", last)] = grads[p]
     for method in shown_methods(sheet):
-        shown = gradients.gradient(method, model, params, xs, ys, sheet.h, loss)
+        shown = gradients.gradient(method, model, params, xs, ys, h, loss)
         for p in names:
             trees[(f"{method}:{p}", last)] = shown[p]
     hp = hyper_leaves(sheet, last)
@@ -137,6 +139,19 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     trees[("epochsum", last)] = (batch_sum if shape.first_of_epoch
                                  else cell("epochsum", -1) + batch_sum)
     return trees
+
+
+def inputs_read(spec: Spec, sheet: Sheet, total_steps: int) -> set[str]:
+    """The input cells (``in:`` leaves) that a sheet's formulas read: the step formulas of
+    every kind of block, and the epoch summary's lr (which reads the lr input unless the lr
+    changes every step). A hyperparameter outside this set is fixed by the spec's value."""
+    size = min(sheet.batch_size, len(spec.data))
+    found = set() if sheet.schedule.per_step else {"lr"}
+    for first_of_run, first_of_epoch in ((True, True), (False, True), (False, False)):
+        shape = BlockShape(size, first_of_run, first_of_epoch)
+        for tree in block_trees(spec, sheet, shape, total_steps).values():
+            found |= {name[3:] for name in variables(tree) if name.startswith("in:")}
+    return found
 
 
 def cut_into_cells(trees: Mapping[tuple[str, int], Expr]) -> dict[tuple[str, int], Expr]:
@@ -191,3 +206,8 @@ def distance(final: Mapping, true: Mapping, names: Sequence[str], ops=ops):
     """Euclidean distance of the final parameters to the true ones (report.summarize's figure:
     Python's sum starts from 0, and 0 + v is v, so this left-to-right fold equals it)."""
     return ops.sqrt(fold_sum([(final[p] - true[p]) ** 2 for p in names]))
+
+
+def literal(value: float) -> str:
+    """A number as formula text, the way the rule printer writes constants."""
+    return to_excel(value, {})[1:]

@@ -5,12 +5,15 @@ row, then one row per data row visited, epochs stacked; a step's rows form a blo
 online steps, ``batch`` rows otherwise) whose last row holds the step's gradient, state and new
 parameters. To the right sits the epoch summary. :class:`SheetPlan` yields every cell in row
 order (XlsxWriter's constant-memory mode needs that), each formula with the engine's value.
+
+Cached values are computed a chunk of steps at a time as the rows are written (running sums
+carry over from one chunk to the next), so the writer's memory does not grow with the run.
 """
 from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from xlsxwriter.utility import xl_col_to_name
@@ -19,23 +22,24 @@ from ..ops import numpy_ops
 from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
 from ..trace import Trace
-from . import formulas
+from . import formulas, notes
 from .formulas import BlockShape
 from .names import defined_name, quoted
-from .styles import number_style
 from .templates import Template, compile_formula, ref
 
-TITLE_ROW, NOTE_ROW, HYPER_ROW, START_ROW, STATUS_ROW, HEADER_ROW = 0, 1, 2, 4, 6, 7
+TITLE_ROW, RULE_ROW, NOTE_ROW, HYPER_ROW, START_ROW, STATUS_ROW, HEADER_ROW = 0, 1, 2, 3, 5, 7, 8
 FIRST_ROW = HEADER_ROW + 1
 MAX_ROWS = 1_048_576
 CHUNK = 2048  # steps whose cached values are held as Python floats at a time
+INPUT_COL = 2
 DATA_SHEET = "data"
 DATA_FIRST_ROW = 6  # data sheet: header on row 6 (1-based), rows from row 7
 
 
 @dataclass(slots=True)
 class Cell:
-    """One cell: ``kind`` is "formula" (text without ``=``), "number", "text" or "blank"."""
+    """One cell: ``kind`` is "formula" (text without ``=``), "number", "text", "blank" or
+    "merged" (text across the columns up to ``span``)."""
 
     row: int
     col: int
@@ -44,13 +48,69 @@ class Cell:
     value: float | str | None = None
     style: str = "num"
     note: str | None = None
+    span: int | None = None
+
+
+class Chunk:
+    """Steps ``k0 <= k < k1`` of a run and the data rows ``v0 <= v < v1`` they visit: the trace's
+    columns sliced, and values derived from them (computed once per chunk)."""
+
+    def __init__(self, trace: Trace, k0: int, k1: int, v0: int, v1: int,
+                 carry: tuple[float, int]):
+        self.k0, self.k1, self.v0, self.v1 = k0, k1, v0, v1
+        self.steps = {k: v[k0:k1] for k, v in trace.steps.items()}
+        self.rows = {k: v[v0:v1] for k, v in trace.rows.items()}
+        self.sizes = self.steps["size"].astype(int)
+        self.carry = carry  # (the epoch's running err^2 sum before k0, that epoch)
+        self._memo: dict = {}
+
+    def memo(self, key: str, compute: Callable[[], object]):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def row_params(self, names) -> dict[str, np.ndarray]:
+        """Each parameter on every row of its step's block."""
+        return self.memo("row_params", lambda: {p: np.repeat(self.steps[p], self.sizes)
+                                                 for p in names})
+
+    def epoch_sums(self) -> np.ndarray:
+        """Per step: the epoch's running sum of err^2 after it (what the Σ cells compute)."""
+        return self.memo("epoch_sums", self._epoch_sums)
+
+    def _epoch_sums(self) -> np.ndarray:
+        batch = batch_running_sums(self.rows["err2"], self.sizes)[np.cumsum(self.sizes) - 1]
+        epochs = self.steps["epoch"]
+        out = np.empty(len(batch))
+        cuts = [0, *(np.flatnonzero(np.diff(epochs)) + 1).tolist(), len(batch)]
+        total, epoch = self.carry
+        for a, b in zip(cuts, cuts[1:]):
+            if a == 0 and len(batch) and int(epochs[0]) == epoch:
+                out[a:b] = np.add.accumulate(np.concatenate([[total], batch[a:b]]))[1:]
+            else:
+                out[a:b] = np.add.accumulate(batch[a:b])
+        return out
 
 
 @dataclass
 class Column:
+    """A step-table column; ``values(chunk)`` gives its cached values for a chunk: one per data
+    row visited (``level`` "row") or one per step ("first"/"last" row of the block)."""
+
     id: str
     header: str
-    level: str  # "row": one value per data row visited; "first"/"last": one per step
+    level: str
+    values: Callable[[Chunk], np.ndarray]
+    style: str = "num"
+    note: str | None = None
+
+
+@dataclass
+class EpochColumn:
+    """A column of the epoch summary, one value per epoch."""
+
+    id: str
+    header: str
     values: np.ndarray
     style: str = "num"
     note: str | None = None
@@ -63,12 +123,23 @@ def row_count(spec: Spec, sheet: Sheet) -> int:
 
 def display_order(spec: Spec) -> tuple[str, ...]:
     """The lecture shows the intercept before the slope."""
-    return ("b", "a") if spec.model.kind == "linear" else spec.model.params
+    return model_order(spec.model)
+
+
+def model_order(model) -> tuple[str, ...]:
+    """A model's parameters in the order the workbook shows them (b before a)."""
+    return ("b", "a") if model.kind == "linear" else model.params
 
 
 def data_ref(column: str, data_row: int) -> str:
     letter = "A" if column == "x" else "B"
     return f"{quoted(DATA_SHEET)}!${letter}${DATA_FIRST_ROW + 1 + data_row}"
+
+
+def hyper_inputs(sheet: Sheet) -> list[str]:
+    """Names that may be input cells on the hyperparameter row: the hyperparameters, then the
+    finite-difference step h when a finite difference is computed."""
+    return [*sheet.hypers, *(["h"] if formulas.methods_needing_rows(sheet) else [])]
 
 
 @dataclass
@@ -79,28 +150,37 @@ class SheetPlan:
     trace: Trace
     columns: list[Column] = field(default_factory=list)
     inputs: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (row, col)
-    names: dict[str, str] = field(default_factory=dict)  # hyperparameter -> defined name
+    fixed: dict[str, tuple[int, int]] = field(default_factory=dict)  # unused hyperparameters
+    names: dict[str, str] = field(default_factory=dict)  # input -> defined name
 
     def __post_init__(self):
-        self.columns = columns_for(self.spec, self.sheet, self.trace)
+        spec, sheet = self.spec, self.sheet
+        self.columns = columns_for(spec, sheet)
         self.col_of = {c.id: i for i, c in enumerate(self.columns)}
+        self.steps_per_epoch = -(-len(spec.data) // sheet.batch_size)
+        self.total_steps = sheet.epochs * self.steps_per_epoch
+        self.reads = formulas.inputs_read(spec, sheet, self.total_steps)
         self._place_inputs()
         self.summary_col = len(self.columns) + 1
         self.summary = summary_columns(self)
-        self.total_steps = self.sheet.epochs * -(-len(self.spec.data) // self.sheet.batch_size)
         self._templates: dict = {}
-        sizes = self.trace.steps["size"].astype(int)
-        self.block_start = FIRST_ROW + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) \
-            if len(sizes) else np.zeros(0, dtype=int)
-        self.n_rows = int(sizes.sum())
+        self._xml_rows: dict = {}
+        self.n_rows = int(self.trace.steps["size"].sum())
 
     # --- inputs ---------------------------------------------------------------------------
     def _place_inputs(self) -> None:
-        col = 1
-        for name in self.sheet.hypers:
+        """Hyperparameters (read ones first, then the fixed ones) on one row, start values on
+        another, from column C on (column B is the narrow step column)."""
+        col = INPUT_COL
+        candidates = hyper_inputs(self.sheet)
+        for name in [n for n in candidates if n in self.reads]:
             self.inputs[name] = (HYPER_ROW + 1, col)
             col += 1
-        col = 1
+        for name in [n for n in candidates if n not in self.reads]:
+            self.fixed[name] = (HYPER_ROW + 1, col)
+            col += 1
+        self.hyper_end = col
+        col = INPUT_COL
         for p in display_order(self.spec):
             self.inputs[f"start:{p}"] = (START_ROW + 1, col)
             col += 1
@@ -109,6 +189,7 @@ class SheetPlan:
                 self.inputs[f"start:{s}:{p}"] = (START_ROW + 1, col)
                 col += 1
         self.extra_col = col  # adam_ann's start scale goes here
+        self.start_end = col + (self.sheet.schedule.kind == "adam_ann")
 
     def input_ref(self, key: str) -> str:
         if key in self.names:
@@ -121,8 +202,8 @@ class SheetPlan:
         return ref(START_ROW + 1, self.extra_col, absolute=True)
 
     def define_names(self, taken: set[str]) -> None:
-        """Workbook-level names (e.g. adam_lr) for the hyperparameter cells."""
-        for name in self.sheet.hypers:
+        """Workbook-level names (e.g. adam_lr) for the hyperparameter and h input cells."""
+        for name in [n for n in hyper_inputs(self.sheet) if n in self.inputs]:
             candidate, number = defined_name(self.title, name), 2
             while candidate.lower() in taken:
                 candidate = defined_name(f"{self.title}{number}", name)
@@ -131,10 +212,32 @@ class SheetPlan:
             self.names[name] = candidate
 
     def start_value(self, key: str) -> float:
+        """The value an input (or fixed) cell holds when written."""
+        if key == "h":
+            return float(self.sheet.h)
         if key in self.sheet.hypers:
             return float(self.sheet.hypers[key])
         _, *rest = key.split(":")
         return float(self.trace.start[rest[0] if len(rest) == 1 else f"{rest[0]}_{rest[1]}"])
+
+    # --- where steps are --------------------------------------------------------------------
+    def block_start(self, k: int) -> int:
+        """The sheet row (0-based) of the first row of step ``k`` (0-based) of the run."""
+        epoch, j = divmod(k, self.steps_per_epoch)
+        return FIRST_ROW + epoch * len(self.spec.data) + j * self.sheet.batch_size
+
+    def last_step_row(self, k: int) -> int:
+        j = k % self.steps_per_epoch
+        size = min(self.sheet.batch_size, len(self.spec.data) - j * self.sheet.batch_size)
+        return self.block_start(k) + size - 1
+
+    def epoch_steps(self, epoch: int) -> tuple[int, int]:
+        """The first and last step (0-based, recorded ones only) of an epoch counted from 1."""
+        first = (epoch - 1) * self.steps_per_epoch
+        return first, min(epoch * self.steps_per_epoch, len(self.trace)) - 1
+
+    def epochs_started(self) -> int:
+        return int(self.trace.steps["epoch"][-1]) if len(self.trace) else 0
 
     # --- formulas -------------------------------------------------------------------------
     def templates(self, shape: BlockShape) -> list[list[tuple[int, Template, Column]]]:
@@ -146,8 +249,9 @@ class SheetPlan:
             for (column, offset), tree in trees.items():
                 if column not in self.col_of:
                     continue
+                index = self.col_of[column]
                 per_offset[offset].append(
-                    (self.col_of[column], compile_formula(tree, offset, self._leaf), self.columns[self.col_of[column]]))
+                    (index, compile_formula(tree, offset, self._leaf), self.columns[index]))
             for cells in per_offset:
                 cells.sort(key=lambda item: item[0])
             self._templates[shape] = per_offset
@@ -175,37 +279,35 @@ class SheetPlan:
         With ``xml_style`` (style name -> ``' s="N"'``), rows not in ``cell_rows`` come as
         finished XML (:class:`RawRow`) from a per-pattern row template, which is several times
         faster than cell objects; the text is the same that the cells would be written as."""
-        steps = self.trace.steps
-        x_refs = [data_ref("x", d) for d in range(len(self.spec.data))]
-        y_refs = [data_ref("y", d) for d in range(len(self.spec.data))]
-        lr_refs = self.epoch_lr_refs()
-        sizes_all = steps["size"].astype(int)
-        visited_at = np.concatenate([[0], np.cumsum(sizes_all)]).astype(int)
-        # Python values for CHUNK steps at a time, so memory does not grow with the run
-        for k0 in range(0, len(sizes_all), CHUNK):
-            k1 = min(k0 + CHUNK, len(sizes_all))
-            v0, v1 = int(visited_at[k0]), int(visited_at[k1])
-            yield from self._chunk_rows(k0, k1, v0, v1, x_refs, y_refs, lr_refs, xml_style,
-                                        cell_rows)
+        refs = ([data_ref("x", d) for d in range(len(self.spec.data))],
+                [data_ref("y", d) for d in range(len(self.spec.data))], self.epoch_lr_refs())
+        total, v0, carry = len(self.trace), 0, (0.0, 0)
+        for k0 in range(0, total, CHUNK):
+            k1 = min(k0 + CHUNK, total)
+            v1 = v0 + int(self.trace.steps["size"][k0:k1].sum())
+            chunk = Chunk(self.trace, k0, k1, v0, v1, carry)
+            yield from self._chunk_rows(chunk, refs, xml_style, cell_rows)
+            carry = (float(chunk.epoch_sums()[-1]), int(chunk.steps["epoch"][-1]))
+            v0 = v1
 
-    def _chunk_rows(self, k0, k1, v0, v1, x_refs, y_refs, lr_refs, xml_style, cell_rows):
-        steps = self.trace.steps
-        epochs = steps["epoch"][k0:k1].astype(int).tolist()
-        step_numbers = steps["step"][k0:k1].astype(int).tolist()
-        sizes = steps["size"][k0:k1].astype(int).tolist()
-        data_rows = (self.trace.rows["row"][v0:v1].astype(int) - 1).tolist()
-        values = [_cached(c.values[v0:v1] if c.level == "row" else c.values[k0:k1])
-                  for c in self.columns]
+    def _chunk_rows(self, chunk: Chunk, refs, xml_style, cell_rows):
+        x_refs, y_refs, lr_refs = refs
+        k0 = chunk.k0
+        epochs = chunk.steps["epoch"].astype(int).tolist()
+        step_numbers = chunk.steps["step"].astype(int).tolist()
+        sizes = chunk.sizes.tolist()
+        data_rows = (chunk.rows["row"].astype(int) - 1).tolist()
+        values = [_cached(c.values(chunk)) for c in self.columns]
         if xml_style is not None and any("#NUM!" in v for v in values):
             xml_style = None  # error values need a cell type; rare, so the slow path
         row_col, t_col = self.col_of.get("row"), self.col_of.get("t")
+        previous_epoch = int(self.trace.steps["epoch"][k0 - 1]) if k0 else None
         visited = 0
         for k, size in enumerate(sizes):
-            first_epoch_row = k + k0 == 0 or epochs[k] != (
-                epochs[k - 1] if k else int(steps["epoch"][k0 - 1]))
+            first_epoch_row = epochs[k] != (epochs[k - 1] if k else previous_epoch)
             shape = BlockShape(size, k + k0 == 0, first_epoch_row)
             blocks = self.templates(shape)
-            base = int(self.block_start[k + k0])
+            base = FIRST_ROW + chunk.v0 + visited
             lr_ref = lr_refs.get(epochs[k], "")
             for i, cells in enumerate(blocks):
                 r = base + i
@@ -239,9 +341,8 @@ class SheetPlan:
         t, visited row index, step index, the x and y references, the epoch's lr cell, the
         columns' cached values."""
         key = (shape, offset, top)
-        cache = self.__dict__.setdefault("_xml_rows", {})
-        if key in cache:
-            return cache[key]
+        if key in self._xml_rows:
+            return self._xml_rows[key]
         cells = self.templates(shape)[offset]
         labels = xml_style("int" + top)
         pieces, exprs = ['<row r="{0}">'], ["R"]
@@ -276,19 +377,16 @@ class SheetPlan:
         source = (f"lambda R, ep, st, d1, t, vis, k, x, y, lr, V: "
                   f"FMT.format({', '.join(exprs)})")
         render = eval(source, {"FMT": "".join(pieces)})  # noqa: S307 - text we built above
-        cache[key] = (render, len(cells))
-        return cache[key]
+        self._xml_rows[key] = (render, len(cells))
+        return self._xml_rows[key]
 
     def epoch_lr_refs(self) -> dict[int, str]:
         """adam_ann: the summary cell holding each epoch's lr."""
         if self.sheet.schedule.kind != "adam_ann":
             return {}
         col = self.summary_col + [c.id for c in self.summary].index("lr")
-        started = sorted(set(self.trace.steps["epoch"].astype(int)))
-        return {e: ref(FIRST_ROW + e - 1, col, absolute=True) for e in started}
-
-    def last_step_row(self, k: int) -> int:
-        return int(self.block_start[k]) + int(self.trace.steps["size"][k]) - 1
+        return {e: ref(FIRST_ROW + e - 1, col, absolute=True)
+                for e in range(1, self.epochs_started() + 1)}
 
 
 @dataclass(slots=True)
@@ -318,143 +416,154 @@ def _cached(values: np.ndarray) -> list:
     return out
 
 
+def batch_running_sums(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Left-to-right running sum inside each batch (what the Σ cells compute)."""
+    if not len(sizes) or int(sizes.max()) == 1:
+        return np.asarray(values, dtype=float)
+    out = np.empty(len(values))
+    start = 0
+    for size in sizes.tolist():
+        out[start:start + size] = np.add.accumulate(values[start:start + size])
+        start += size
+    return out
+
+
 # --- the step table's columns ----------------------------------------------------------------
 def _state_header(state: str, p: str) -> str:
     return {"grad_avg": f"avg de/d{p}", "sqr_avg": f"avg (de/d{p})^2", "mom_buf": f"buf {p}",
             "max_sqr_avg": f"max avg (de/d{p})^2"}[state]
 
 
-def columns_for(spec: Spec, sheet: Sheet, trace: Trace) -> list[Column]:
-    """The step table's columns in the lecture's order, with the value of every cell."""
+def _steps(key: str):
+    return lambda chunk: chunk.steps[key]
+
+
+def _rows(key: str):
+    return lambda chunk: chunk.rows[key]
+
+
+def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
+    """The step table's columns in the lecture's order, each with how its values are found."""
     model, order = spec.model, display_order(spec)
-    steps, rows = trace.steps, trace.rows
     basic = sheet.optimizer == "sgd" and sheet.flavor == "lecture" and model.kind == "linear"
     label = (lambda p: model.label(p)) if basic else (lambda p: p)
     batched = sheet.batch_size > 1
-    sizes = steps["size"].astype(int)
-    row_params = ({p: np.repeat(steps[p], sizes) for p in model.params} if batched
-                  else {p: steps[p] for p in model.params})  # online: a row is a step
-    x, y = rows["x"], rows["y"]
-    cols = [Column("epoch", "epoch", "first", steps["epoch"], "int"),
-            Column("step", "step", "first", steps["step"], "int")]
+    cols = [Column("epoch", "epoch", "first", _steps("epoch"), "int"),
+            Column("step", "step", "first", _steps("step"), "int")]
     if batched:
-        cols.append(Column("row", "data row", "row", rows["row"], "int"))
+        cols.append(Column("row", "data row", "row", _rows("row"), "int"))
     if sheet.flavor == "torch" or sheet.schedule.per_step:
-        cols.append(Column("t", "t", "last", np.arange(1, len(sizes) + 1), "int"))
+        cols.append(Column("t", "t", "last", lambda c: np.arange(c.k0 + 1, c.k1 + 1), "int"))
     if sheet.schedule.per_step:
-        cols.append(Column("lr", "lr", "last", steps["lr"]))
-        if "mom" in steps:
-            cols.append(Column("mom", "mom", "last", steps["mom"]))
+        cols.append(Column("lr", "lr", "last", _steps("lr")))
+        if "mom" in sheet.hypers:
+            cols.append(Column("mom", "mom", "last", _steps("mom")))
     hx, hy = spec.data.headers
-    cols += [Column("x", hx, "row", x), Column("y", hy, "row", y)]
-    cols += [Column(f"p:{p}", label(p), "first", steps[p]) for p in order]
-    cols += [Column("pred", "y_pred" if basic else "pred", "row", rows["pred"]),
-             Column("err2", "err^2", "row", rows["err2"],
-                    note="The row's squared error (y - pred)^2: no mean and no 1/2, as in the "
-                         "lecture.")]
+    cols += [Column("x", hx, "row", _rows("x")), Column("y", hy, "row", _rows("y"))]
+    cols += [Column(f"p:{p}", label(p), "first", _steps(p)) for p in order]
+    cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
+             Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
+
+    def per_row(p: str):  # a parameter on every data row visited
+        if batched:
+            return lambda c: c.row_params(model.params)
+        return lambda c: {q: c.steps[q] for q in model.params}
+
     row_cols = []
     if batched and sheet.gradient == "analytic":
-        grads = model.gradient(row_params, x, y)
-        row_cols += [Column(f"rowgrad:{p}", f"de/d{p} (row)", "row", grads[p]) for p in order]
+        row_cols += [Column(f"rowgrad:{p}", f"de/d{p} (row)", "row",
+                            _row_gradient(model, per_row(p), p)) for p in order]
     estimate_cols = []
     for method in formulas.methods_needing_rows(sheet):
         for p in order:
-            signs = (("+", sheet.h), ("-", -sheet.h)) if method == "central" else (("+", sheet.h),)
-            for sign, delta in signs:
-                shifted = dict(row_params, **{p: row_params[p] + delta})
+            signs = (("+", 1.0), ("-", -1.0)) if method == "central" else (("+", 1.0),)
+            for sign, direction in signs:
                 head = f"err{p}1" if method == "forward" else f"err({p}{sign}h)"
-                row_cols.append(Column(f"shift{sign}:{p}", head, "row", model.loss(shifted, x, y)))
-            est_id = "grad:" + p if method == sheet.gradient else f"{method}:{p}"
-            est_key = f"grad_{p}" if method == sheet.gradient else f"{method}_{p}"
-            word = "est" if method == "forward" else "central"
-            est = Column(est_id, f"{word} de/d{p}", "last", steps[est_key], note=(
-                f"Forward difference (loss at {p} + h minus loss) / h, h = {sheet.h:g}: close "
-                f"to the analytic de/d{p} but off by a term proportional to h (a central "
-                f"difference would be exact for this loss)." if method == "forward" else
-                f"Central difference (loss at {p} + h minus loss at {p} - h) / 2h, "
-                f"h = {sheet.h:g}."))
+                row_cols.append(Column(f"shift{sign}:{p}", head, "row",
+                                       _shifted_loss(model, per_row(p), p, direction * sheet.h)))
+            used = method == sheet.gradient
+            est = Column("grad:" + p if used else f"{method}:{p}",
+                         f"{'est' if method == 'forward' else 'central'} de/d{p}", "last",
+                         _steps(f"grad_{p}" if used else f"{method}_{p}"),
+                         note=notes.forward_difference(p) if method == "forward"
+                         else notes.central_difference(p))
             (estimate_cols if batched else row_cols).append(est)
     cols += row_cols
     if batched:
         for column in [c for c in cols if c.id == "err2" or c.id.startswith(("rowgrad", "shift"))]:
             cols.append(Column(f"sum:{column.id}", f"Σ {column.header}", "row",
-                               _batch_running_sum(column.values, sizes)))
-        cols.append(Column("loss", "mean err^2", "last", steps["loss"]))
+                               _running_sum(column.values)))
+        cols.append(Column("loss", "mean err^2", "last", _steps("loss")))
         cols += estimate_cols
     if sheet.gradient == "analytic":
         cols += [Column(f"grad:{p}", ("mean " if batched else "") + f"de/d{p}", "last",
-                        steps[f"grad_{p}"]) for p in order]
+                        _steps(f"grad_{p}")) for p in order]
     for method in formulas.shown_methods(sheet):
         if method == "analytic":
-            cols += [Column(f"analytic:{p}", f"de/d{p}", "last", steps[f"analytic_{p}"])
+            cols += [Column(f"analytic:{p}", f"de/d{p}", "last", _steps(f"analytic_{p}"))
                      for p in order]
-    notes = sheet.rule.notes
+    rule_notes = notes.rule_notes(sheet.rule)
     for s in sheet.rule.states(sheet.static):
-        cols += [Column(f"state:{s}:{p}", _state_header(s, p), "last", steps[f"{s}_{p}"],
-                        note=notes.get(s)) for p in order]
-    cols += [Column(f"new:{p}", f"new {p}", "last", steps[f"new_{p}"], note=notes.get("new_p"))
-             for p in order]
-    for column in cols:
-        if column.style == "num":
-            column.style = number_style(column.values)
-    batch_sums = (cols[[c.id for c in cols].index("sum:err2")].values if batched
-                  else rows["err2"])
-    last_rows = np.cumsum(sizes) - 1
-    epoch_sums = _epoch_running_sum(batch_sums[last_rows] if len(sizes) else batch_sums,
-                                    steps["epoch"])
-    cols.append(Column("epochsum", "Σ err^2 (epoch)", "last", epoch_sums,
-                       number_style(epoch_sums),
-                       note="Running sum of err^2 over the epoch; the lecture's 'rmse' is the "
-                            "square root of this SUM (not of the mean): see the epoch summary."))
+        cols += [Column(f"state:{s}:{p}", _state_header(s, p), "last", _steps(f"{s}_{p}"),
+                        note=rule_notes.get(s)) for p in order]
+    # the lecture's basic sheet ends "new a, new b"; the other sheets keep b before a
+    new_order = tuple(reversed(order)) if basic else order
+    cols += [Column(f"new:{p}", f"new {p}", "last", _steps(f"new_{p}"),
+                    note=rule_notes.get("new_p")) for p in new_order]
+    cols.append(Column("epochsum", "Σ err^2 (epoch)", "last", lambda c: c.epoch_sums(),
+                       note=notes.EPOCH_SUM))
     return cols
 
 
-def _batch_running_sum(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Left-to-right running sum inside each batch (what the sum cells compute)."""
-    out = np.empty_like(values, dtype=float)
-    start = 0
-    for size in sizes:
-        out[start:start + size] = np.add.accumulate(values[start:start + size])
-        start += size
-    return out
+def _row_gradient(model, params_of, p: str):
+    def values(chunk):
+        params = params_of(chunk)
+        return chunk.memo("rowgrad", lambda: model.gradient(
+            params, chunk.rows["x"], chunk.rows["y"]))[p]
+    return values
 
 
-def _epoch_running_sum(batch_sums: np.ndarray, epochs: np.ndarray) -> np.ndarray:
-    out = np.empty(len(batch_sums))
-    for e in np.unique(epochs):
-        where = np.where(epochs == e)[0]
-        out[where] = np.add.accumulate(batch_sums[where])
-    return out
+def _shifted_loss(model, params_of, p: str, delta: float):
+    def values(chunk):
+        params = params_of(chunk)
+        return model.loss(dict(params, **{p: params[p] + delta}), chunk.rows["x"],
+                          chunk.rows["y"])
+    return values
+
+
+def _running_sum(values_of):
+    return lambda chunk: batch_running_sums(values_of(chunk), chunk.sizes)
 
 
 # --- the epoch summary -----------------------------------------------------------------------
-def summary_columns(plan: SheetPlan) -> list[Column]:
+def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
     """Per epoch: the lecture's figure, the true RMSE, the parameters, lr (and annealing)."""
     trace, spec, sheet = plan.trace, plan.spec, plan.sheet
-    epochs = trace.epochs
-    steps = trace.steps
-    started = np.unique(steps["epoch"].astype(int)) if len(steps["epoch"]) else np.zeros(0, int)
-    first_of = {e: int(np.where(steps["epoch"] == e)[0][0]) for e in started}
-    lr = np.array([steps["lr"][first_of[e]] for e in started])
-    cols = [Column("epoch", "epoch", "epoch", started, "int"),
-            Column("lecture_rmse", "sqrt(Σ err^2)", "epoch", epochs["lecture_rmse"]),
-            Column("rmse", "RMSE", "epoch", epochs["rmse"])]
-    cols += [Column(p, p, "epoch", epochs[p]) for p in display_order(spec)]
-    cols.append(Column("lr", "lr", "epoch", lr))
-    if sheet.schedule.kind == "adam_ann":
-        ends = [int(np.where(steps["epoch"] == e)[0][-1]) for e in epochs["epoch"].astype(int)]
+    epochs, steps = trace.epochs, trace.steps
+    started = plan.epochs_started()
+    finished = len(epochs["epoch"])
+    every = plan.steps_per_epoch
+    cols = [EpochColumn("epoch", "epoch", np.arange(1, started + 1), "int"),
+            EpochColumn("lecture_rmse", "sqrt(Σ err^2)", epochs["lecture_rmse"],
+                        note=notes.LECTURE_RMSE),
+            EpochColumn("rmse", "RMSE", epochs["rmse"], note=notes.RMSE)]
+    cols += [EpochColumn(p, p, epochs[p]) for p in display_order(spec)]
+    adam_ann = sheet.schedule.kind == "adam_ann"
+    cols.append(EpochColumn("lr", "lr", steps["lr"][::every][:started],
+                            note=notes.ANNEALED_LR if adam_ann else notes.LR))
+    if adam_ann:
+        ends = slice(every - 1, finished * every, every)
         sqr = [steps[f"sqr_avg_{p}"][ends] for p in spec.model.params]
-        scale = gradient_scale(sqr, numpy_ops) if ends else np.zeros(0)
+        scale = gradient_scale(sqr, numpy_ops) if finished else np.zeros(0)
         best = gradient_scale([trace.start[f"sqr_avg_{p}"] for p in spec.model.params], numpy_ops)
         bests = []
-        for value in scale:
+        for value in np.atleast_1d(scale):
             _, best = anneal(1.0, value, best, numpy_ops)
             bests.append(best)
-        cols += [Column("scale", "gradient scale", "epoch", np.asarray(scale)),
-                 Column("best", "best scale", "epoch", np.asarray(bests, dtype=float))]
-    for column in cols:
-        if column.style == "num":
-            column.style = number_style(column.values)
+        cols += [EpochColumn("scale", "gradient scale", np.asarray(scale),
+                             note=notes.gradient_scale(display_order(spec))),
+                 EpochColumn("best", "best scale", np.asarray(bests, dtype=float),
+                             note=notes.BEST_SCALE)]
     return cols
 
 

@@ -1,5 +1,10 @@
 """What a workbook stores about itself (in a very hidden sheet) so that it can be checked:
-the run spec as JSON and where each sheet's input cells are."""
+the run spec as JSON, where each sheet's input cells are, and the full-precision value of
+every input (a spreadsheet program may save numbers with only 15 significant digits).
+
+The sheet holds the marker in A1 and the JSON text from A2 down, cut into pieces that fit
+a cell (32,767 characters at most).
+"""
 from __future__ import annotations
 
 import json
@@ -17,7 +22,8 @@ from .layout import SheetPlan
 
 META_SHEET = "sheetopt"
 MARKER = "sheetopt workbook"
-FORMAT = 1
+FORMAT = 2
+PIECE = 30_000  # characters of the JSON text per cell
 
 
 def sheet_to_json(sheet: Sheet) -> dict:
@@ -38,11 +44,20 @@ def spec_to_json(spec: Spec, plans: Sequence[SheetPlan]) -> str:
         "format": FORMAT, "title": spec.title, "description": spec.description,
         "model": spec.model.kind,
         "data": {"source": spec.data.source, "true": dict(spec.data.true),
-                 "headers": list(spec.data.headers), "rows": len(spec.data)},
+                 "headers": list(spec.data.headers), "rows": len(spec.data),
+                 "x": np.asarray(spec.data.x, dtype=float).tolist(),
+                 "y": np.asarray(spec.data.y, dtype=float).tolist()},
         "sheets": [dict(sheet_to_json(p.sheet), worksheet=p.title,
-                        inputs={k: list(v) for k, v in p.inputs.items()}) for p in plans],
+                        inputs={k: list(v) for k, v in p.inputs.items()},
+                        originals={k: p.start_value(k) for k in p.inputs},
+                        fixed=list(p.fixed)) for p in plans],
     }
     return json.dumps(document)
+
+
+def pieces(text: str) -> list[str]:
+    """The JSON text cut into cell-sized pieces (A2, A3, ...)."""
+    return [text[i:i + PIECE] for i in range(0, len(text), PIECE)] or [""]
 
 
 def sheet_from_json(raw: dict) -> Sheet:
@@ -57,17 +72,27 @@ def sheet_from_json(raw: dict) -> Sheet:
                  Schedule(raw["schedule"]["kind"], options), float(raw["diverge_above"]))
 
 
-def spec_from_json(text: str, x: np.ndarray, y: np.ndarray, label: str) -> tuple[Spec, list[dict]]:
-    """The spec a workbook was written from, with the given data rows; also the raw sheet
-    entries (worksheet name and input cell positions)."""
+def read_document(text: str, label: str) -> dict:
+    """The metadata document, checked for its format."""
     try:
         document = json.loads(text)
-        if document.get("format") != FORMAT:
-            raise SheetoptError(f"{label}: written by another sheetopt format "
-                                f"({document.get('format')!r}); regenerate it")
+    except ValueError:
+        raise SheetoptError(f"{label}: the workbook's sheetopt metadata is damaged") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found = document.get("format") if isinstance(document, dict) else None
+        raise SheetoptError(f"{label}: written by another sheetopt format ({found!r}); "
+                            f"regenerate it")
+    return document
+
+
+def spec_from_json(document: dict, x: np.ndarray, y: np.ndarray, true: dict,
+                   label: str) -> tuple[Spec, list[dict]]:
+    """The spec a workbook was written from, with the given data rows and true values; also
+    the raw sheet entries (worksheet name, input cell positions, original input values)."""
+    try:
         data = document["data"]
         dataset = DataSet(np.asarray(x, dtype=float), np.asarray(y, dtype=float), data["source"],
-                          dict(data["true"]), tuple(data["headers"]))
+                          dict(true), tuple(data["headers"]))
         sheets = tuple(sheet_from_json(raw) for raw in document["sheets"])
         spec = Spec(document["title"], MODELS[document["model"]], dataset, sheets, None,
                     document["description"])

@@ -3,39 +3,56 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import numpy as np
-
 from ..spec import LECTURE_RESET
-from . import formulas
-from .formulas import inp
-from .layout import (FIRST_ROW, HEADER_ROW, HYPER_ROW, NOTE_ROW, START_ROW, STATUS_ROW,
-                     TITLE_ROW, Cell, RawRow, SheetPlan, display_order, start_scale_value)
-from .templates import ref
 from ..symbolic import to_excel, var
+from . import formulas, notes
+from .formulas import inp
+from .layout import (FIRST_ROW, HEADER_ROW, HYPER_ROW, NOTE_ROW, RULE_ROW, START_ROW,
+                     STATUS_ROW, TITLE_ROW, Cell, RawRow, SheetPlan, display_order,
+                     start_scale_value)
+from .templates import ref
 
 FLAVOUR_WORDS = {
     "lecture": "lecture flavour: as the fast.ai spreadsheet computes it (no bias correction, "
                "no epsilon, averages damped by 1 - beta)",
     "torch": "torch flavour: as torch.optim computes it (t counts steps from 1)",
 }
+# column widths in characters (see the workbook writer)
+WIDTH_LABEL, WIDTH_STEP, WIDTH_NUMBER = 15, 6, 11.5
+MIN_CHART_COL = 8  # the epoch chart sits at the top, right of the inputs, from this column on
+
+
+def chart_col(plan: SheetPlan) -> int:
+    """The column where the epoch chart starts: right of every input cell."""
+    return max(plan.hyper_end, plan.start_end, MIN_CHART_COL - 1) + 1
+
+
+def text_width(plan: SheetPlan) -> float:
+    """Characters that fit in a line across the columns left of the chart."""
+    return WIDTH_LABEL + WIDTH_STEP + WIDTH_NUMBER * (chart_col(plan) - 2)
 
 
 def cells(plan: SheetPlan, xml_style=None) -> Iterator[Cell | RawRow]:
     """Every cell of the sheet, row by row; with ``xml_style`` most step rows come as finished
-    XML rows (see SheetPlan.step_rows)."""
-    yield from _top(plan)
-    side = _summary_cells(plan)
+    XML rows (see SheetPlan.step_rows), the rows beside the epoch summary as cells."""
+    yield from top_cells(plan)
+    side = _summary_rows(plan)  # one row per epoch, made as the step rows reach it
+    side_rows = range(FIRST_ROW, FIRST_ROW + plan.epochs_started())
+    pending = next(side, None)
     last = FIRST_ROW - 1
-    for row, row_cells in plan.step_rows(xml_style, frozenset(side)):
+    for row, row_cells in plan.step_rows(xml_style, side_rows):
         if isinstance(row_cells, RawRow):
             yield row_cells
         else:
             yield from row_cells
-        yield from side.pop(row, [])
+        if pending is not None and pending[0] == row:
+            yield from pending[1]
+            pending = next(side, None)
         last = row
-    for row in sorted(side):
-        yield from side[row]
-        last = max(last, row)
+    while pending is not None:
+        yield from pending[1]
+        last = max(last, pending[0])
+        pending = next(side, None)
     if plan.trace.diverged:
         epoch, step = plan.trace.diverged_at
         end = FIRST_ROW + plan.n_rows
@@ -45,41 +62,58 @@ def cells(plan: SheetPlan, xml_style=None) -> Iterator[Cell | RawRow]:
                    style="warn")
 
 
-def _top(plan: SheetPlan) -> Iterator[Cell]:
+def top_cells(plan: SheetPlan) -> list[Cell]:
+    """Title, notes, the input cells and the header row, in row order."""
     sheet, spec = plan.sheet, plan.spec
-    yield Cell(TITLE_ROW, 0, "text", f"{plan.title}: {sheet.optimizer} ({sheet.flavor} flavour)"
-               f"   {sheet.rule.summary}", style="title")
-    yield Cell(NOTE_ROW, 0, "text", "Edit the yellow cells (hyperparameters, start values, and "
-               "the data sheet); every other number is a formula and recalculates. "
-               + FLAVOUR_WORDS[sheet.flavor] + ".", style="subtitle")
-    yield Cell(HYPER_ROW, 0, "text", "hyperparameters", style="label")
-    for name in sheet.hypers:
-        row, col = plan.inputs[name]
-        yield Cell(HYPER_ROW, col, "text", name, style="input_label")
-    for name in sheet.hypers:
-        row, col = plan.inputs[name]
-        yield Cell(row, col, "number", plan.start_value(name), style="input")
-    yield Cell(START_ROW, 0, "text", "start", style="label")
+    end = chart_col(plan) - 1
+    out = [Cell(TITLE_ROW, 0, "merged", f"{plan.title}: {sheet.optimizer}, {sheet.flavor} "
+                f"flavour", style="title", span=end),
+           Cell(RULE_ROW, 0, "merged", f"{sheet.rule.summary}   ({FLAVOUR_WORDS[sheet.flavor]})",
+                style="subtitle_wrap", span=end),
+           Cell(NOTE_ROW, 0, "merged", "Edit the yellow cells (and the data sheet's rows): "
+                "every other number is a formula and recalculates.", style="subtitle",
+                span=end),
+           Cell(HYPER_ROW, 0, "text", "hyperparameters", style="label")]
+    for name, (_, col) in plan.inputs.items():
+        if not name.startswith("start:"):
+            out.append(Cell(HYPER_ROW, col, "text", name, style="input_label",
+                            note=notes.H if name == "h" else None))
+    for name, (_, col) in plan.fixed.items():
+        out.append(Cell(HYPER_ROW, col, "text", f"{name} (fixed)", style="fixed_label",
+                        note=notes.FIXED))
+    row = []
+    for name, (_, col) in plan.inputs.items():
+        if not name.startswith("start:"):
+            row.append(Cell(HYPER_ROW + 1, col, "number", plan.start_value(name), style="input"))
+    for name, (_, col) in plan.fixed.items():
+        row.append(Cell(HYPER_ROW + 1, col, "number", plan.start_value(name), style="fixed",
+                        note=notes.FIXED))
+    out += sorted(row, key=lambda c: c.col)
+    out.append(Cell(START_ROW, 0, "text", "start", style="label"))
     starts = [k for k in plan.inputs if k.startswith("start:")]
     for key in starts:
-        _, col = plan.inputs[key]
-        yield Cell(START_ROW, col, "text", _start_label(key), style="input_label")
+        out.append(Cell(START_ROW, plan.inputs[key][1], "text", _start_label(key),
+                        style="input_label"))
     adam_ann = sheet.schedule.kind == "adam_ann"
     if adam_ann:
-        yield Cell(START_ROW, plan.extra_col, "text", "start gradient scale", style="input_label")
+        out.append(Cell(START_ROW, plan.extra_col, "text", "start gradient scale",
+                        style="input_label", note=notes.START_SCALE))
     for key in starts:
-        row, col = plan.inputs[key]
-        yield Cell(row, col, "number", plan.start_value(key), style="input")
+        out.append(Cell(START_ROW + 1, plan.inputs[key][1], "number", plan.start_value(key),
+                        style="input"))
     if adam_ann:
         tree = formulas.start_scale([inp(f"start:sqr_avg:{p}") for p in spec.model.params])
-        yield Cell(START_ROW + 1, plan.extra_col, "formula",
-                   to_excel(tree, lambda n: plan.input_ref(n[3:]))[1:], start_scale_value(plan),
-                   style="derived_input")
-    yield Cell(STATUS_ROW, 0, "text", _status(plan), style="warn" if plan.trace.diverged else "subtitle")
+        out.append(Cell(START_ROW + 1, plan.extra_col, "formula",
+                        to_excel(tree, lambda n: plan.input_ref(n[3:]))[1:],
+                        start_scale_value(plan), style="derived_input"))
+    out.append(Cell(STATUS_ROW, 0, "merged", _status(plan),
+                    style="warn_wrap" if plan.trace.diverged else "subtitle_wrap", span=end))
     for i, column in enumerate(plan.columns):
-        yield Cell(HEADER_ROW, i, "text", column.header, style="header", note=column.note)
+        out.append(Cell(HEADER_ROW, i, "text", column.header, style="header", note=column.note))
     for i, column in enumerate(plan.summary):
-        yield Cell(HEADER_ROW, plan.summary_col + i, "text", column.header, style="header")
+        out.append(Cell(HEADER_ROW, plan.summary_col + i, "text", column.header,
+                        style="header", note=column.note))
+    return out
 
 
 def _start_label(key: str) -> str:
@@ -102,49 +136,43 @@ def _status(plan: SheetPlan) -> str:
     if sheet.schedule.kind == "adam_ann":
         words.append("lr per epoch: the summary's lr column (annealed: / 4 when the gradient "
                      "scale doubles over the best).")
+    words.append("Epoch summary: right of the steps.")
     if plan.trace.diverged:
         epoch, step = plan.trace.diverged_at
         words.insert(0, f"DIVERGED at epoch {epoch}, step {step}: rows stop there.")
     return " ".join(words)
 
 
-def _summary_cells(plan: SheetPlan) -> dict[int, list[Cell]]:
-    """The epoch summary table beside the steps: row -> cells."""
-    side: dict[int, list[Cell]] = {}
-    trace, spec, sheet = plan.trace, plan.spec, plan.sheet
-    steps = trace.steps
+def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
+    """The epoch summary table beside the steps: (row, cells) in row order."""
+    spec, sheet = plan.spec, plan.sheet
     ids = [c.id for c in plan.summary]
     col = {c: plan.summary_col + i for i, c in enumerate(ids)}
-    epochs_started = plan.summary[0].values
-    finished = len(trace.epochs["epoch"])
+    finished = len(plan.trace.epochs["epoch"])
     epochsum_col = plan.col_of["epochsum"]
     values = {c.id: c.values for c in plan.summary}
-    style = {c.id: c.style for c in plan.summary}
-    for j, epoch in enumerate(epochs_started):
-        epoch = int(epoch)
+    for j in range(plan.epochs_started()):
+        epoch = j + 1
         row = FIRST_ROW + j
-        out = side.setdefault(row, [])
+        out = []
         out.append(Cell(row, col["epoch"], "number", epoch, style="int"))
-        where = np.where(steps["epoch"] == epoch)[0]
-        first_k, last_k = int(where[0]), int(where[-1])
+        first_k, last_k = plan.epoch_steps(epoch)
         last_row = plan.last_step_row(last_k)
         if j < finished:
-            rows_in_epoch = int(steps["size"][where].sum())
+            rows_in_epoch = last_row - plan.block_start(first_k) + 1
             lecture, rmse = formulas.epoch_figures(var("sum"), rows_in_epoch)
             refs = {"sum": ref(last_row, epochsum_col)}
             out.append(Cell(row, col["lecture_rmse"], "formula", to_excel(lecture, refs)[1:],
-                            float(values["lecture_rmse"][j]), style["lecture_rmse"]))
+                            float(values["lecture_rmse"][j])))
             out.append(Cell(row, col["rmse"], "formula", to_excel(rmse, refs)[1:],
-                            float(values["rmse"][j]), style["rmse"]))
+                            float(values["rmse"][j])))
             for p in display_order(spec):
                 out.append(Cell(row, col[p], "formula", ref(last_row, plan.col_of[f"new:{p}"]),
-                                float(values[p][j]), style[p]))
-        lr = _lr_cell(plan, j, row, col, first_k, values)
-        lr.style = style["lr"]
-        out.append(lr)
+                                float(values[p][j])))
+        out.append(_lr_cell(plan, j, row, col, first_k, values))
         if sheet.schedule.kind == "adam_ann" and j < finished:
             out += _annealing_cells(plan, j, row, col, last_row, values)
-    return side
+        yield row, out
 
 
 def _lr_cell(plan: SheetPlan, j: int, row: int, col: dict, first_k: int, values) -> Cell:
@@ -178,7 +206,5 @@ def _annealing_cells(plan: SheetPlan, j: int, row: int, col: dict, last_row: int
     refs.update(scale=ref(row, col["scale"]),
                 best=plan.start_scale_ref() if j == 0 else ref(row - 1, col["best"]))
     scale, _, best = _annealing_trees(plan)
-    yield Cell(row, col["scale"], "formula", to_excel(scale, refs)[1:], float(values["scale"][j]),
-               plan.summary[-2].style)
-    yield Cell(row, col["best"], "formula", to_excel(best, refs)[1:], float(values["best"][j]),
-               plan.summary[-1].style)
+    yield Cell(row, col["scale"], "formula", to_excel(scale, refs)[1:], float(values["scale"][j]))
+    yield Cell(row, col["best"], "formula", to_excel(best, refs)[1:], float(values["best"][j]))

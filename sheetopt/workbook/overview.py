@@ -8,11 +8,10 @@ import numpy as np
 from ..ops import numpy_ops
 from ..rules import LECTURE_RULES
 from ..spec import Spec
-from ..symbolic import to_excel, var
-from . import formulas
+from ..symbolic import evaluate, to_excel, var
+from . import formulas, notes
 from .layout import DATA_FIRST_ROW, FIRST_ROW, Cell, SheetPlan, display_order
 from .names import quoted
-from .styles import number_style
 from .templates import ref
 
 GRID_POINTS = 25
@@ -48,10 +47,14 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
     lines += [
         ("", "text"),
         ("How to play", "bold"),
-        ("Change a yellow cell (lr, a momentum, a start value, a data row) and watch every later "
-         "row, the epoch summaries and the charts recompute. Each epoch's first row reads the "
-         "previous epoch's last row: parameters and optimizer state carry over, as the lecture's "
-         "'onestep' macro did, but with formulas only (no macros).", "wrap"),
+        ("Change a yellow cell (lr, a momentum, the finite-difference step h, a start value, a "
+         "data row) and watch every later row, the epoch summaries and the charts recompute. "
+         "Each epoch's first row reads the previous epoch's last row: parameters and optimizer "
+         "state carry over, as the lecture's 'onestep' macro did, but with formulas only (no "
+         "macros).", "wrap"),
+        ("A grey cell marked '(fixed)' is a hyperparameter that the sheet's formulas do not use: "
+         "the spec's value decided the shape of the computation (torch's SGD with mom = 0 has no "
+         "momentum buffer at all). Change it in the spec and write the workbook again.", "wrap"),
         ("Excel recalculates on opening; in LibreOffice choose Data > Calculate > Recalculate "
          "Hard if the numbers look stale. 'sheetopt check FILE.xlsx' re-runs the engine on the "
          "inputs and compares every stored value.", "wrap"),
@@ -65,11 +68,10 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
          "(no damping); Adam divides by 1 - beta^t (t counts steps from 1) and adds eps after "
          "the square root; state starts at zero.", "wrap"),
     ]
-    notes = [f"{name}: {note}" for name, rule in LECTURE_RULES.items()
-             for note in rule.notes.values()]
-    if notes:
+    quirks = notes.quirk_lines(LECTURE_RULES)
+    if quirks:
         lines += [("", "text"), ("Quirks (also as notes on the header cells)", "bold")]
-        lines += [(note, "wrap") for note in notes]
+        lines += [(quirk, "wrap") for quirk in quirks]
     for row, (text, style) in enumerate(lines):
         if text:
             yield Cell(row, 0, "text", text, style=style)
@@ -112,9 +114,24 @@ def _data_rows(spec: Spec) -> Iterator[Cell]:
         yield Cell(DATA_FIRST_ROW + i, 1, "number", float(y), style="input")
 
 
-def grid(spec: Spec) -> np.ndarray:
-    x = spec.data.x
-    return np.linspace(float(x.min()), float(x.max()), GRID_POINTS)
+def grid_refs(spec: Spec) -> dict[str, str]:
+    """The smallest and largest x of the data rows, as formulas (the lines follow edits)."""
+    column = (f"{quoted('data')}!$A${DATA_FIRST_ROW + 1}:"
+              f"$A${DATA_FIRST_ROW + len(spec.data)}")
+    return {"lo": f"MIN({column})", "hi": f"MAX({column})"}
+
+
+def grid_trees() -> list:
+    """GRID_POINTS evenly spaced x from the smallest to the largest, as numpy.linspace computes
+    them (lo + i * step with step = (hi - lo) / (points - 1), the last one hi itself)."""
+    lo, hi = var("lo"), var("hi")
+    step = (hi - lo) / (GRID_POINTS - 1)
+    return [lo, *[lo + i * step for i in range(1, GRID_POINTS - 1)], hi]
+
+
+def grid(spec: Spec) -> list[float]:
+    values = {"lo": float(np.min(spec.data.x)), "hi": float(np.max(spec.data.x))}
+    return [float(evaluate(tree, values)) for tree in grid_trees()]
 
 
 def final_refs(plan: SheetPlan) -> dict[str, tuple[str, float]]:
@@ -130,29 +147,38 @@ def final_refs(plan: SheetPlan) -> dict[str, tuple[str, float]]:
     return out
 
 
-def _fitted_lines(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
-    xs = grid(spec)
-    hx = spec.data.headers[0]
-    yield Cell(DATA_HEADER_ROW, GRID_COL, "text", f"{hx} (for the lines)", style="header")
-    lines = [(plan.title, final_refs(plan)) for plan in plans]
+def fitted_lines(spec: Spec, plans: Sequence[SheetPlan]) -> list[tuple[str, dict]]:
+    """(title, parameter -> (reference, value)) of each line the data chart draws: every sheet
+    that did not diverge (a diverged fit would stretch the axis until the data look flat),
+    then the truth when known."""
+    lines = [(plan.title, final_refs(plan)) for plan in plans if not plan.trace.diverged]
     if true_known(spec):
-        lines.append(("true", {p: (true_ref(spec, p), spec.data.true[p]) for p in spec.model.params}))
-    for j, (title, params) in enumerate(lines):
+        lines.append(("true", {p: (true_ref(spec, p), spec.data.true[p])
+                               for p in spec.model.params}))
+    return lines
+
+
+def _fitted_lines(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
+    hx = spec.data.headers[0]
+    yield Cell(DATA_HEADER_ROW, GRID_COL, "text", f"{hx} (for the lines)", style="header",
+               note="Evenly spaced from the smallest to the largest x of the rows (formulas: "
+                    "they follow edits of the data).")
+    lines = fitted_lines(spec, plans)
+    for j, (title, _) in enumerate(lines):
         yield Cell(DATA_HEADER_ROW, GRID_COL + 1 + j, "text", f"fit: {title}", style="header")
-    fit_style = number_style(np.concatenate([
-        np.asarray(spec.model.predict({p: params[p][1] for p in spec.model.params}, xs), float)
-        for _, params in lines]) if lines else spec.data.y)
-    for i, x in enumerate(xs):
+    refs = grid_refs(spec)
+    xs = grid(spec)
+    leaves = {p: var(p) for p in spec.model.params}
+    line = spec.model.predict(leaves, var("x"))
+    for i, (tree, x) in enumerate(zip(grid_trees(), xs)):
         row = DATA_FIRST_ROW + i
-        yield Cell(row, GRID_COL, "number", float(x), style=number_style(xs))
+        yield Cell(row, GRID_COL, "formula", to_excel(tree, refs)[1:], x)
         for j, (_, params) in enumerate(lines):
-            leaves = {p: var(p) for p in spec.model.params}
-            tree = spec.model.predict(leaves, var("x"))
-            refs = {p: params[p][0] for p in spec.model.params}
-            refs["x"] = ref(row, GRID_COL)
-            value = spec.model.predict({p: params[p][1] for p in spec.model.params}, float(x))
-            yield Cell(row, GRID_COL + 1 + j, "formula", to_excel(tree, refs)[1:],
-                       _plain(value), fit_style)
+            names = {p: params[p][0] for p in spec.model.params}
+            names["x"] = ref(row, GRID_COL)
+            value = spec.model.predict({p: params[p][1] for p in spec.model.params}, x)
+            yield Cell(row, GRID_COL + 1 + j, "formula", to_excel(line, names)[1:],
+                       _plain(value))
 
 
 def _plain(value) -> float | str:
@@ -170,18 +196,19 @@ def compare_layout(plans: Sequence[SheetPlan]) -> tuple[int, int]:
     return COMPARE_HEADER_ROW + len(plans) + 3, epochs
 
 
+def compare_columns(spec: Spec) -> list[str]:
+    names = display_order(spec)
+    headers = ["sheet", "optimizer", "flavour", "epochs"] + [f"final {p}" for p in names]
+    return headers + (["distance to truth"] if true_known(spec) else []) + ["diverged"]
+
+
 def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
     names = display_order(spec)
     yield Cell(0, 0, "text", "compare", style="title")
     yield Cell(1, 0, "text", "Final parameters of every sheet, their distance to the true "
                "values, and each epoch's RMSE (the chart's scale is logarithmic).", style="subtitle")
-    headers = ["sheet", "optimizer", "flavour", "epochs"] + [f"final {p}" for p in names]
-    headers += ["distance to truth"] if true_known(spec) else []
-    headers += ["diverged"]
-    for col, text in enumerate(headers):
+    for col, text in enumerate(compare_columns(spec)):
         yield Cell(COMPARE_HEADER_ROW, col, "text", text, style="header")
-    final_styles = {p: number_style([plan.trace.final()[p] for plan in plans]) for p in names}
-    rmse_style = number_style(np.concatenate([plan.trace.epochs["rmse"] for plan in plans]))
     for i, plan in enumerate(plans):
         row = COMPARE_HEADER_ROW + 1 + i
         finals = final_refs(plan)
@@ -190,7 +217,7 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
         yield Cell(row, 2, "text", plan.sheet.flavor)
         yield Cell(row, 3, "number", plan.sheet.epochs, style="int")
         for j, p in enumerate(names):
-            yield Cell(row, 4 + j, "formula", finals[p][0], _plain(finals[p][1]), final_styles[p])
+            yield Cell(row, 4 + j, "formula", finals[p][0], _plain(finals[p][1]))
         col = 4 + len(names)
         if true_known(spec):
             leaves = {p: var(f"f:{p}") for p in names}
@@ -200,11 +227,9 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
             refs.update({f"t:{p}": true_ref(spec, p) for p in names})
             value = formulas.distance({p: finals[p][1] for p in names}, spec.data.true,
                                       spec.model.params, numpy_ops)
-            yield Cell(row, col, "formula", to_excel(tree, refs)[1:], _plain(value), rmse_style)
+            yield Cell(row, col, "formula", to_excel(tree, refs)[1:], _plain(value))
             col += 1
-        diverged = plan.trace.diverged_at
-        yield Cell(row, col, "text", f"yes: epoch {diverged[0]}, step {diverged[1]}"
-                   if diverged else "no", style="flag" if diverged else "ok")
+        yield diverged_flag(plan, row, col)
     header_row, epochs = compare_layout(plans)
     yield Cell(header_row - 1, 0, "text", "RMSE per epoch", style="bold")
     yield Cell(header_row, 0, "text", "epoch", style="header")
@@ -218,5 +243,33 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
             if e < done:
                 col = plan.summary_col + [c.id for c in plan.summary].index("rmse")
                 target = f"{quoted(plan.title)}!{ref(FIRST_ROW + e, col, True)}"
-                yield Cell(row, 1 + j, "formula", target, float(plan.trace.epochs["rmse"][e]),
-                           rmse_style)
+                yield Cell(row, 1 + j, "formula", target, float(plan.trace.epochs["rmse"][e]))
+
+
+EDITED_DIVERGED = "yes: after an edit, the loss blew up"
+
+
+def diverged_flag(plan: SheetPlan, row: int, col: int) -> Cell:
+    """Whether the sheet diverged. A run that diverged when written stops there (text: no edit
+    brings its rows back); otherwise a formula watches what the engine watches: every step's
+    loss finite and at most diverge_above, every new parameter finite."""
+    if plan.trace.diverged:
+        epoch, step = plan.trace.diverged_at
+        return Cell(row, col, "text", f"yes: epoch {epoch}, step {step} (rows stop there)",
+                    style="flag")
+    if not len(plan.trace):
+        return Cell(row, col, "text", "no", style="ok")
+    first, last = FIRST_ROW, FIRST_ROW + plan.n_rows - 1
+    sheet = quoted(plan.title)
+
+    def column(cid: str) -> str:
+        c = plan.col_of[cid]
+        return f"{sheet}!{ref(first, c, True)}:{ref(last, c, True)}"
+
+    loss = column("loss" if "loss" in plan.col_of else "err2")
+    params = [column(f"new:{p}") for p in plan.spec.model.params]
+    errors = ",".join(f"ISERROR(MAX({r}))" for r in [loss, *params])
+    limit = formulas.literal(plan.sheet.diverge_above)
+    text = (f'IF(OR({errors}),"{EDITED_DIVERGED}",'
+            f'IF(MAX({loss})>{limit},"{EDITED_DIVERGED}","no"))')
+    return Cell(row, col, "formula", text, "no", style="ok")

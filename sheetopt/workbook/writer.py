@@ -135,6 +135,9 @@ def _write_each(sheet: Worksheet, cells: Iterable[Cell], formats: dict) -> int:
             sheet.write_number(cell.row, cell.col, cell.payload, fmt)
         elif cell.kind == "text":
             sheet.write_string(cell.row, cell.col, safe_text(cell.payload), fmt)
+        elif cell.kind == "merged":
+            sheet.merge_range(cell.row, cell.col, cell.row, cell.span, safe_text(cell.payload),
+                              fmt)
         else:
             sheet.write_blank(cell.row, cell.col, None, fmt)
         if cell.note:

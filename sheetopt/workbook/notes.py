@@ -1,0 +1,67 @@
+"""The notes a workbook shows on its header cells: what a column computes, and the quirks.
+
+A rule's own notes (``Rule.notes``, keyed by state name or ``new_p``) come first; the ones
+here explain workbook columns (finite differences, sums, the epoch summary) and the quirks
+that the rules do not note themselves.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..rules import Rule
+
+ERR2 = "The row's squared error (y - pred)^2: no mean and no 1/2, as in the lecture."
+EPOCH_SUM = ("Running sum of err^2 over the epoch; the lecture's 'rmse' is the square root of "
+             "this SUM (not of the mean): see the epoch summary.")
+FIXED = "Fixed by the spec: not used by these formulas; set it in the spec."
+H = "The finite-difference step h: the est/central columns read it."
+
+# quirks of a rule, keyed by (flavour, optimizer), then by state name or "new_p"
+_QUIRKS: Mapping[tuple[str, str], Mapping[str, str]] = {
+    ("lecture", "momentum"): {
+        "grad_avg": "Lecture flavour: the average is damped, mom*avg + (1 - mom)*g, so each step "
+                    "moves by lr times a weighted MEAN of gradients; torch's SGD momentum "
+                    "instead keeps mom*buf + g (no 1 - mom), started at the first gradient.",
+    },
+}
+
+
+def rule_notes(rule: Rule) -> dict[str, str]:
+    """Notes for a rule's state and new-parameter columns (the rule's own notes win)."""
+    return {**_QUIRKS.get((rule.flavor, rule.optimizer), {}), **rule.notes}
+
+
+def quirk_lines(rules: Mapping[str, Rule]) -> list[str]:
+    """One line per noted quirk of the given rules (name -> rule), for the intro sheet."""
+    return [f"{name}: {note}" for name, rule in rules.items()
+            for note in rule_notes(rule).values()]
+
+
+def forward_difference(p: str) -> str:
+    return (f"Forward difference (loss at {p} + h minus loss) / h, h from the input cell: close "
+            f"to the analytic de/d{p} but off by a term proportional to h (a central difference "
+            f"would be exact for this loss).")
+
+
+def central_difference(p: str) -> str:
+    return f"Central difference (loss at {p} + h minus loss at {p} - h) / 2h, h from the input cell."
+
+
+# the epoch summary
+LR = "The lr this epoch's steps use."
+ANNEALED_LR = ("adam_ann: epoch 1 uses the lr input; each later epoch's lr is the one before, "
+               "divided by 4 when the previous epoch's gradient scale is more than twice the "
+               "best scale before it.")
+
+
+def gradient_scale(params) -> str:
+    terms = " + ".join(f"sqrt(avg (de/d{p})^2)" for p in params)
+    return (f"{terms} after the epoch's last row: the lecture's measure of how large the "
+            f"gradients are.")
+
+
+BEST_SCALE = ("The smallest gradient scale so far, starting from the start state's ('start "
+              "gradient scale' at the top).")
+START_SCALE = "The gradient scale of the start state: adam_ann's first 'best'."
+LECTURE_RMSE = "The lecture's 'rmse': sqrt of the epoch's SUM of err^2 (not of the mean)."
+RMSE = "The true root mean squared error of the epoch: sqrt(SUM err^2 / rows)."
