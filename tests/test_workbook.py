@@ -393,3 +393,17 @@ def test_writer_memory_does_not_grow_with_the_run(monkeypatch):
     monkeypatch.setattr(layout, "CHUNK", 128)
     small, large = writer_peak(100, 8), writer_peak(100, 80)  # 800 and 8,000 rows
     assert large < 1.15 * small, (small, large)
+
+
+def test_metadata_longer_than_a_cell_is_split_and_read_back(tmp_path, capsys):
+    raw = {"title": "many rows", "data": {"rows": 3000, "x": "uniform", "x_min": -1.0,
+                                          "x_max": 1.0, "true": {"a": 3.0, "b": 2.0},
+                                          "noise": "normal", "noise_scale": 0.1, "seed": 3},
+           "sheet": [{"name": "sgd", "optimizer": "sgd", "lr": 0.01, "epochs": 1}]}
+    path = tmp_path / "many.xlsx"
+    write_workbook(parse(raw), path)
+    meta = [r[0] for r in openpyxl.load_workbook(path, read_only=True)["sheetopt"]
+            .iter_rows(values_only=True)]
+    assert len(meta) > 3 and all(len(text) <= 32_767 for text in meta)
+    capsys.readouterr()
+    assert main(["check", str(path)]) == 0

@@ -109,6 +109,9 @@ def recalculated(tmp_path_factory):
     set_data_x(files["lesson5"], files["edited-data"], *EDITED_X)
     files["blown-up"] = src / "blown-up.xlsx"  # the book sheet at an lr that blows up
     set_with_openpyxl(files["quadratic"], files["blown-up"], "book", "lr", 1.0)
+    files["edited-mom"] = src / "edited-mom.xlsx"  # torch SGD keeps its buffer formulas
+    set_with_openpyxl(files["lecture-vs-torch"], files["edited-mom"], "torch_sgd_momentum",
+                      "mom", 0.0)
     files["long"] = src / "long.xlsx"
     write_workbook(epochs("lesson5", LONG_EPOCHS), files["long"])
     files["proof"] = src / "proof.xlsx"
@@ -240,6 +243,21 @@ def test_editing_h_changes_the_finite_differences(recalculated):
         assert_agrees(value, float(rerun.steps["forward_b"][i]), f"basic est de/db row {i + 1}")
     original = engine.run(spec, "basic")
     assert found[0] != pytest.approx(float(original.steps["forward_b"][0]), rel=1e-6)
+    assert main(["check", str(lo)]) == 0
+
+
+def test_check_keeps_the_formulas_shape_when_an_edit_would_change_it(recalculated):
+    """mom = 0 in the spec means no momentum buffer; edited to 0 in the workbook, the buffer
+    formulas stay (buf = 0*buf + g): check reruns that computation."""
+    _, lo = recalculated["edited-mom"]
+    rows = sheet_values(lo)["torch_sgd_momentum"]
+    spec = five_epochs("lecture-vs-torch")
+    plain = replace(spec.sheet("torch_sgd_momentum"), flags={}).with_hypers(mom=0.0)
+    rerun = engine.run(replace(spec, sheets=(plain,)), plain)  # torch SGD without momentum
+    for p in ("a", "b"):
+        found = _column(rows, f"new {p}")
+        for i, value in enumerate(found):
+            assert_agrees(value, float(rerun.steps[f"new_{p}"][i]), f"new {p} row {i + 1}")
     assert main(["check", str(lo)]) == 0
 
 

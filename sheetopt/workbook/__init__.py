@@ -126,7 +126,7 @@ def _write_data(workbook, formats, spec: Spec, plans: Sequence[SheetPlan]) -> in
     data = add_sheet(workbook, "data")
     data.set_column(0, 1, 12)
     lines = len(overview.fitted_lines(spec, plans))
-    data.set_column(overview.GRID_COL, overview.GRID_COL + lines, 14)
+    data.set_column(overview.GRID_COL, overview.GRID_COL + lines, 13)
     data.freeze_panes(overview.DATA_FIRST_ROW, 0)
     _print_setup(data)
     count = write_cells(data, overview.data_cells(spec, plans), formats)
@@ -182,7 +182,7 @@ def _write_compare(workbook, formats, spec: Spec, plans: Sequence[SheetPlan]) ->
     chart = charts.compare_chart(workbook, plans)
     if chart is not None:  # beside the RMSE-per-epoch table that it draws
         header_row, _ = overview.compare_layout(plans)
-        compare.insert_chart(header_row - 1, len(plans) + 2, chart, {"x_offset": 10})
+        compare.insert_chart(header_row - 1, len(plans) + 1, chart, {"x_offset": 16})
     return count
 
 

@@ -117,11 +117,17 @@ def compare_chart(workbook, plans: Sequence[SheetPlan]):
     return chart
 
 
+# a log axis's labels: 10, 100, ..., 10000, then 1E+05 rather than a row of zeros
+LOG_AXIS_FORMAT = "[>=100000]0E+00;General"
+
+
 def log_axis_range(*series) -> dict:
     """A log axis's lower end at the power of ten just below the smallest value (left alone,
     spreadsheets may start a decade lower); the upper end stays automatic so edits fit."""
+    out = {"num_format": LOG_AXIS_FORMAT,
+           "minor_gridlines": {"visible": True, "line": {"color": "#E4E4E4", "width": 0.5}}}
     values = np.concatenate([np.asarray(s, dtype=float) for s in series]) if series else []
     values = values[np.isfinite(values) & (values > 0)] if len(values) else values
-    if not len(values):
-        return {}
-    return {"min": 10.0 ** math.floor(math.log10(float(values.min())))}
+    if len(values):
+        out["min"] = 10.0 ** math.floor(math.log10(float(values.min())))
+    return out

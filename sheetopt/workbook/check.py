@@ -195,7 +195,12 @@ def _with_inputs(book, sheet, raw: dict, spec: Spec, label: str):
     state = {s: {p: value(f"start:{s}:{p}") for p in spec.model.params}
              for s in sheet.rule.states(sheet.static)}
     h = value("h") if "h" in positions else sheet.h
-    return replace(sheet, hypers=hypers, init=init, state=state, h=h)
+    # The formulas' shape (which state exists, nesterov, torch's lerp branch) was decided by
+    # the spec's values when the workbook was written: an edited mom of 0 still runs through
+    # the momentum buffer there. The rerun keeps that shape and computes with the cells'
+    # values: Sheet.static reads flags over hypers, so the written values go in as flags.
+    shape = {**sheet.hypers, **sheet.flags}
+    return replace(sheet, hypers=hypers, init=init, state=state, h=h, flags=shape)
 
 
 def expected_cells(spec: Spec) -> Iterator[tuple[str, Iterable[Cell]]]:

@@ -145,7 +145,8 @@ def inputs_read(spec: Spec, sheet: Sheet, total_steps: int) -> set[str]:
     """The input cells (``in:`` leaves) that a sheet's formulas read: the step formulas of
     every kind of block, and the epoch summary's lr (which reads the lr input unless the lr
     changes every step). A hyperparameter outside this set is fixed by the spec's value."""
-    size = min(sheet.batch_size, len(spec.data))
+    # rows of a block differ only in their data; two rows read what a thousand would
+    size = min(sheet.batch_size, len(spec.data), 2)
     found = set() if sheet.schedule.per_step else {"lr"}
     for first_of_run, first_of_epoch in ((True, True), (False, True), (False, False)):
         shape = BlockShape(size, first_of_run, first_of_epoch)
