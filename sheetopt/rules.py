@@ -98,6 +98,10 @@ def _lecture_adam_step(p, g, prev, new, hp, t, ops, static):
 
 
 _LECTURE_NOTES = {
+    "momentum": {"grad_avg": "Lecture flavour: the average is damped, mom*avg + (1 - mom)*g, so "
+                             "each step moves by lr times a weighted MEAN of gradients; torch's "
+                             "SGD momentum instead keeps mom*buf + g (no 1 - mom), started at "
+                             "the first gradient."},
     "rmsprop": {"new_p": "Lecture quirk: divides by the squared-gradient average of the PREVIOUS "
                          "row, not this one, and adds no epsilon."},
     "adam": {"new_p": "Lecture flavour: no bias correction and no epsilon."},
@@ -109,7 +113,8 @@ LECTURE_RULES = {
     "momentum": Rule(
         "momentum", "lecture", "grad_avg = mom*grad_avg + (1-mom)*g; p -= lr * grad_avg",
         {"lr": None, "mom": 0.9}, {}, lambda s: ("grad_avg",), _lecture_momentum_state,
-        _lecture_momentum_step, reset=Reset({"grad_avg": 0.0}, passes=1)),
+        _lecture_momentum_step, reset=Reset({"grad_avg": 0.0}, passes=1),
+        notes=_LECTURE_NOTES["momentum"]),
     "rmsprop": Rule(
         "rmsprop", "lecture",
         "sqr_avg = sqr_mom*sqr_avg + (1-sqr_mom)*g^2; p -= lr * g / sqrt(previous sqr_avg)",

@@ -502,7 +502,7 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
         if method == "analytic":
             cols += [Column(f"analytic:{p}", f"de/d{p}", "last", _steps(f"analytic_{p}"))
                      for p in order]
-    rule_notes = notes.rule_notes(sheet.rule)
+    rule_notes = sheet.rule.notes
     for s in sheet.rule.states(sheet.static):
         cols += [Column(f"state:{s}:{p}", _state_header(s, p), "last", _steps(f"{s}_{p}"),
                         note=rule_notes.get(s)) for p in order]

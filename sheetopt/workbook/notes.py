@@ -1,8 +1,7 @@
 """The notes a workbook shows on its header cells: what a column computes, and the quirks.
 
-A rule's own notes (``Rule.notes``, keyed by state name or ``new_p``) come first; the ones
-here explain workbook columns (finite differences, sums, the epoch summary) and the quirks
-that the rules do not note themselves.
+A rule's quirks are its own notes (``Rule.notes``, keyed by state name or ``new_p``); the ones
+here explain workbook columns (finite differences, sums, the epoch summary).
 """
 from __future__ import annotations
 
@@ -16,25 +15,10 @@ EPOCH_SUM = ("Running sum of err^2 over the epoch; the lecture's 'rmse' is the s
 FIXED = "Fixed by the spec: not used by these formulas; set it in the spec."
 H = "The finite-difference step h: the est/central columns read it."
 
-# quirks of a rule, keyed by (flavour, optimizer), then by state name or "new_p"
-_QUIRKS: Mapping[tuple[str, str], Mapping[str, str]] = {
-    ("lecture", "momentum"): {
-        "grad_avg": "Lecture flavour: the average is damped, mom*avg + (1 - mom)*g, so each step "
-                    "moves by lr times a weighted MEAN of gradients; torch's SGD momentum "
-                    "instead keeps mom*buf + g (no 1 - mom), started at the first gradient.",
-    },
-}
-
-
-def rule_notes(rule: Rule) -> dict[str, str]:
-    """Notes for a rule's state and new-parameter columns (the rule's own notes win)."""
-    return {**_QUIRKS.get((rule.flavor, rule.optimizer), {}), **rule.notes}
-
-
 def quirk_lines(rules: Mapping[str, Rule]) -> list[str]:
     """One line per noted quirk of the given rules (name -> rule), for the intro sheet."""
     return [f"{name}: {note}" for name, rule in rules.items()
-            for note in rule_notes(rule).values()]
+            for note in rule.notes.values()]
 
 
 def forward_difference(p: str) -> str:
