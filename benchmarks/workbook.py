@@ -17,8 +17,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from sheetopt import engine
 from sheetopt.spec import parse
-from sheetopt.workbook import plan_sheets, run_traces, write_plans
+from sheetopt.workbook import plan_sheets, write_plans
 from sheetopt.workbook import writer as writer_module
 from sheetopt.workbook.writer import ExactWorksheet
 
@@ -79,11 +80,11 @@ def main() -> None:
     args = parser.parse_args()
     spec = make_spec(args.rows, args.epochs)
     started = time.perf_counter()
-    traces = run_traces(spec)
+    traces = engine.run_all(spec)
     engine_s = time.perf_counter() - started
     n = args.rows * args.epochs
     small = make_spec(args.rows, max(1, args.epochs // 10))
-    small_traces = run_traces(small)
+    small_traces = engine.run_all(small)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         seconds, count = timed_write(spec, traces, folder, "fast.xlsx")

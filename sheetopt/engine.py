@@ -13,6 +13,7 @@ import numpy as np
 
 from . import gradients, memory
 from .ops import numpy_ops as ops
+from .progress import Progress
 from .schedules import anneal, gradient_scale, step_hypers
 from .spec import LECTURE_RESET, Sheet, Spec
 from .trace import Trace
@@ -209,11 +210,22 @@ def trace_bytes(spec: Spec, sheet: Sheet) -> int:
     500 bytes a step for online Adam on the compiled executor, ten times that on numpy's)."""
     from . import compiled
 
-    steps = sheet.epochs * -(-len(spec.data) // sheet.batch_size)
+    steps = spec.steps(sheet)
     per_step_columns = 10 + len(spec.model.params) * (3 + len(sheet.show)
                                                       + len(sheet.rule.states(sheet.static)))
     values = steps * per_step_columns + sheet.epochs * len(spec.data) * 7
     return (24 if compiled.available() else 200) * values + 200 * steps
+
+
+def run_all(spec: Spec) -> dict[str, Trace]:
+    """Runs every sheet of a spec (with a progress bar when stderr is a terminal)."""
+    bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
+    traces = {}
+    for sheet in spec.sheets:
+        bar.label = sheet.name
+        traces[sheet.name] = run(spec, sheet, progress=bar.advance)
+    bar.close()
+    return traces
 
 
 def run(spec: Spec, sheet: Sheet | str, progress=None) -> Trace:

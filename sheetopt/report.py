@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import engine
-from .progress import Progress
 from .spec import Spec
 from .trace import Trace
 
@@ -24,18 +23,6 @@ class Summary:
     distance: float | None  # Euclidean distance of the final parameters to the true ones
     diverged_at: tuple[int, int] | None
     partial: dict | None = None  # the epoch a divergence cut short, over its steps before it
-
-
-def run_all(spec: Spec) -> dict[str, Trace]:
-    """Runs every sheet (with a progress bar on a terminal)."""
-    total = sum(sheet.epochs * -(-len(spec.data) // sheet.batch_size) for sheet in spec.sheets)
-    bar = Progress(total)
-    traces = {}
-    for sheet in spec.sheets:
-        bar.label = sheet.name
-        traces[sheet.name] = engine.run(spec, sheet, progress=bar.advance)
-    bar.close()
-    return traces
 
 
 def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:

@@ -73,6 +73,10 @@ class Spec:
     path: Path | None = None
     description: str = ""
 
+    def steps(self, sheet: Sheet) -> int:
+        """How many optimizer steps the sheet takes: epochs x batches per epoch."""
+        return sheet.epochs * -(-len(self.data) // sheet.batch_size)
+
     def sheet(self, name: str) -> Sheet:
         for sheet in self.sheets:
             if sheet.name == name:

@@ -17,7 +17,7 @@ from sheetopt import engine
 from sheetopt.cli import main
 from sheetopt.errors import SheetoptError
 from sheetopt.spec import load, parse
-from sheetopt.workbook import plan_sheets, run_traces, write_plans, write_trace, write_workbook
+from sheetopt.workbook import plan_sheets, write_plans, write_trace, write_workbook
 from sheetopt.workbook import layout
 from sheetopt.workbook import writer as writer_module
 from sheetopt.workbook.layout import FIRST_ROW, HEADER_ROW, STATUS_ROW
@@ -376,7 +376,7 @@ def writer_peak(rows: int, epochs: int) -> float:
     from workbook import make_spec
 
     spec = make_spec(rows, epochs)
-    traces = run_traces(spec)
+    traces = engine.run_all(spec)
     with tempfile.TemporaryDirectory() as folder:
         plans = plan_sheets(spec, traces)
         tracemalloc.start()

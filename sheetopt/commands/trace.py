@@ -30,7 +30,7 @@ def run(args) -> int:
     if args.output:
         check_target(args.output, args.force)
     sheet = spec.sheet(args.sheet) if args.sheet else spec.sheets[0]
-    bar = Progress(sheet.epochs * -(-len(spec.data) // sheet.batch_size), sheet.name)
+    bar = Progress(spec.steps(sheet), sheet.name)
     trace = engine.run(spec, sheet, progress=bar.advance)
     bar.close()
     text = trace.to_csv() if args.format == "csv" else trace.to_json() + "\n"

@@ -14,7 +14,6 @@ from typing import Mapping, Sequence
 from .. import engine
 from ..errors import SheetoptError
 from ..files import atomic_output
-from ..progress import Progress
 from ..spec import Spec
 from ..trace import Trace
 from . import charts, optimizer_sheet, overview
@@ -46,18 +45,6 @@ def check_size(spec: Spec) -> None:
                 f"use fewer epochs or rows")
 
 
-def run_traces(spec: Spec) -> dict[str, Trace]:
-    """Runs every sheet, with a progress bar on a terminal."""
-    total = sum(s.epochs * -(-len(spec.data) // s.batch_size) for s in spec.sheets)
-    bar = Progress(total)
-    traces = {}
-    for sheet in spec.sheets:
-        bar.label = sheet.name
-        traces[sheet.name] = engine.run(spec, sheet, progress=bar.advance)
-    bar.close()
-    return traces
-
-
 def plan_sheets(spec: Spec, traces: Mapping[str, Trace]) -> list[SheetPlan]:
     titles = sheet_names([s.name for s in spec.sheets], set(RESERVED))
     plans = [SheetPlan(spec, sheet, title, traces[sheet.name])
@@ -74,7 +61,7 @@ def write_workbook(spec: Spec, path: str | Path, force: bool = False,
     workbook atomically; refuses to overwrite ``path`` unless ``force``."""
     check_size(spec)
     with atomic_output(path, force) as temp:
-        plans = plan_sheets(spec, traces if traces is not None else run_traces(spec))
+        plans = plan_sheets(spec, traces if traces is not None else engine.run_all(spec))
         count = write_plans(spec, plans, temp)
     return Written(Path(path), len(plans), count)
 

@@ -21,10 +21,11 @@ import numpy as np
 
 from defusedxml import DefusedXmlException, EntitiesForbidden
 
+from .. import engine
 from ..errors import SheetoptError
 from ..models import MODELS
 from ..spec import Spec
-from . import optimizer_sheet, overview, plan_sheets, run_traces
+from . import optimizer_sheet, overview, plan_sheets
 from .layout import DATA_FIRST_ROW, Cell, model_order
 from .metadata import MARKER, META_SHEET, read_document, spec_from_json
 from .overview import TRUE_ROW
@@ -205,7 +206,7 @@ def _with_inputs(book, sheet, raw: dict, spec: Spec, label: str):
 
 def expected_cells(spec: Spec) -> Iterator[tuple[str, Iterable[Cell]]]:
     """Every sheet's cells as a fresh run of the engine writes them."""
-    plans = plan_sheets(spec, run_traces(spec))
+    plans = plan_sheets(spec, engine.run_all(spec))
     yield "data", overview.data_cells(spec, plans)
     for plan in plans:
         yield plan.title, optimizer_sheet.cells(plan)

@@ -157,7 +157,7 @@ class SheetPlan:
         spec, sheet = self.spec, self.sheet
         self.columns = columns_for(spec, sheet)
         self.col_of = {c.id: i for i, c in enumerate(self.columns)}
-        self.steps_per_epoch = -(-len(spec.data) // sheet.batch_size)
+        self.steps_per_epoch = spec.steps(sheet) // sheet.epochs
         self.total_steps = sheet.epochs * self.steps_per_epoch
         self.reads = formulas.inputs_read(spec, sheet, self.total_steps)
         self._place_inputs()
