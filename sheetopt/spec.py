@@ -54,11 +54,14 @@ class Sheet:
     show: tuple[str, ...] = ()  # finite-difference estimates to record beside the gradient
     schedule: Schedule = field(default_factory=Schedule)
     diverge_above: float = 1e30
+    shape: Mapping | None = None  # pinned values for ``static``; None: the hypers and flags
 
     @property
     def static(self) -> dict:
-        """Every hyperparameter and flag as a plain value (see rules.py)."""
-        return {**self.hypers, **self.flags}
+        """Every hyperparameter and flag as a plain value (see rules.py): what decides the
+        shape of the computation. ``shape`` pins it, e.g. to the values a workbook's formulas
+        were written from while its cells now hold others."""
+        return dict(self.shape) if self.shape is not None else {**self.hypers, **self.flags}
 
     def with_hypers(self, **changes: float) -> "Sheet":
         return replace(self, hypers={**self.hypers, **changes})

@@ -199,9 +199,8 @@ def _with_inputs(book, sheet, raw: dict, spec: Spec, label: str):
     # The formulas' shape (which state exists, nesterov, torch's lerp branch) was decided by
     # the spec's values when the workbook was written: an edited mom of 0 still runs through
     # the momentum buffer there. The rerun keeps that shape and computes with the cells'
-    # values: Sheet.static reads flags over hypers, so the written values go in as flags.
-    shape = {**sheet.hypers, **sheet.flags}
-    return replace(sheet, hypers=hypers, init=init, state=state, h=h, flags=shape)
+    # values.
+    return replace(sheet, hypers=hypers, init=init, state=state, h=h, shape=sheet.static)
 
 
 def expected_cells(spec: Spec) -> Iterator[tuple[str, Iterable[Cell]]]:
