@@ -139,9 +139,105 @@ def recheck_time(steps: int) -> None:
           f"{all(d.ok for d in differences)} (worst rel {worst.max_rel:.2g}, {worst.quantity})")
 
 
+# The sweeps whose memory --memory measures: online and full-batch, 2 or 3 parameters, more
+# or less state, finite differences shown.
+MEMORY_SHEETS = {
+    "online lecture Adam (reset), 1 epoch": ("linear", {"optimizer": "adam", "lr": 1.0,
+                                                         "state": "lecture-reset"}),
+    "online torch Adam, 5 epochs": ("linear", {"optimizer": "adam", "flavor": "torch",
+                                               "lr": 0.1, "epochs": 5}),
+    "full-batch SGD, show central, 3 epochs": ("linear", {
+        "optimizer": "sgd", "flavor": "torch", "lr": 1e-4, "mom": 0.9, "batch": "full",
+        "show": ["central"], "epochs": 3}),
+    "batches of 7, quadratic RMSprop centered+mom, forward": ("quadratic", {
+        "optimizer": "rmsprop", "flavor": "torch", "lr": 1e-3, "mom": 0.5, "centered": True,
+        "batch": 7, "gradient": "forward", "init": {"a": 0.0, "b": 0.0, "c": 0.0}}),
+}
+MEMORY_PATHS = {  # name: (backend, dtype, environment)
+    "numpy engine, compiled": ("numpy", "float64", {}),
+    "numpy engine, numpy executor": ("numpy", "float64", {"SHEETOPT_EXECUTOR": "numpy"}),
+    "torch cpu float64": ("torch", "float64", {}),
+    "torch cpu float32": ("torch", "float32", {}),
+}
+# what `sheetopt sweep` does, less parsing and the memory check (so that sweeps it would
+# refuse are measured too), in a fresh interpreter; prints its peak resident memory
+_PEAK = """import os, resource, sys, warnings
+warnings.simplefilter("ignore")
+from sheetopt.commands.sweep import write
+from sheetopt.spec import load
+from sheetopt.torch_backend import sweep
+path, backend, dtype, count = sys.argv[1:]
+spec = load(path)
+sheet = spec.sheets[0]
+grid = sweep.make_grid(sheet, {"lr": sweep.parse_range(f"1e-4:1e-2:{count}", "--lr", True)})
+result = sweep.run_sweep(spec, sheet, grid, backend, "cpu" if backend == "torch" else None, dtype)
+with open(os.devnull, "w") as out:
+    write(spec, result, "table", out)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def _peak_bytes(args: list[str], env: dict) -> int:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True, text=True,
+                          env={**os.environ, **env})
+    if done.returncode:
+        raise SystemExit(f"sweep {args} failed: {done.stderr}")
+    return int(done.stdout.split()[-1])
+
+
+def sweep_memory(sizes=(1_000_000, 2_000_000), sheets=None) -> None:
+    """Peak resident memory of a sweep (less a 1-configuration run of the same sweep) against
+    the estimate `sheetopt sweep` refuses by (sweep.estimate_bytes)."""
+    import os
+    import tempfile
+
+    from sheetopt.torch_backend import sweep
+
+    print("\nsweep memory: peak RSS less a 1-configuration run, against the estimate "
+          "(sweep.estimate_bytes); ratio = estimate / measured")
+    print(f"{'sheet':54} {'path':29} {'configs':>9} {'measured':>9} {'estimate':>9} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as folder:
+        for title, (model, sheet) in (sheets or MEMORY_SHEETS).items():
+            path = os.path.join(folder, "spec.toml")
+            with open(path, "w") as handle:
+                handle.write(_toml(model, {"name": "s", "epochs": 1, **sheet}))
+            spec = load(path)
+            for name, (backend, dtype, env) in MEMORY_PATHS.items():
+                baseline = _peak_bytes([path, backend, dtype, "1"], env)
+                executor = None if backend == "torch" else (
+                    "numpy" if env else sweep._executor(spec, spec.sheets[0], "auto"))
+                for size in sizes:
+                    used = _peak_bytes([path, backend, dtype, str(size)], env) - baseline
+                    guess = sweep.estimate_bytes(spec, spec.sheets[0], size, backend,
+                                                 4 if dtype == "float32" else 8, executor)
+                    print(f"{title:54} {name:29} {size:>9,} {used / 2**30:>8.2f}G "
+                          f"{guess / 2**30:>8.2f}G {guess / max(used, 1):>6.2f}", flush=True)
+
+
+def _toml(model: str, sheet: dict) -> str:
+    def value(v):
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return f'"{v}"' if isinstance(v, str) else repr(v)
+    lines = ['title = "memory"', "[data]", 'preset = "lecture"', "[model]", f'kind = "{model}"',
+             "[[sheet]]", *(f"{k} = {value(v)}" for k, v in sheet.items())]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    parser.add_argument("--memory", action="store_true",
+                        help="only measure sweep memory against its estimate (1M and 2M "
+                             "configurations of several sheets; a few minutes)")
     parser.add_argument("--torch-threads", type=int, metavar="N",
                         help="torch's CPU threads (default: torch's own choice); 1 avoids "
                              "oversubscription when other processes keep the cores busy")
@@ -157,6 +253,9 @@ def main() -> None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)")
     except ImportError:
         pass
+    if args.memory:
+        sweep_memory((100_000, 200_000) if args.quick else (1_000_000, 2_000_000))
+        return
     sweep_throughput(args.quick)
     recheck_time(100_000 if args.quick else 1_000_000)
 

@@ -82,7 +82,8 @@ def run(args) -> int:
 
         device = pick_device(where)
     configs = sweep.count_configurations(ranges)
-    sweep.check_memory(spec, sheet, configs, backend, 4 if args.dtype == "float32" else 8, device)
+    sweep.check_memory(spec, sheet, configs, backend, 4 if args.dtype == "float32" else 8, device,
+                       swept=sum(r is not None for r in ranges.values()))
     grid = sweep.make_grid(sheet, ranges)
     result = sweep.run_sweep(spec, sheet, grid, backend, device, args.dtype)
     write(spec, result, args.format, sys.stdout)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import engine
 from ..ops import numpy_ops
-from ..schedules import anneal, gradient_scale, one_cycle
+from ..schedules import anneal, gradient_scale, step_hypers
 from ..spec import Sheet, Spec
 from ..trace import Trace
 from .batch import BatchModel
@@ -101,11 +101,9 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.n
     epochs = np.asarray(trace.steps["epoch"])
     given = np.stack([np.asarray(trace.steps[f"grad_{p}"], dtype=float) for p in names], axis=1)
     for i in range(n):
-        step_lr, mom = lr, None
-        if schedule.per_step:
-            step_lr, mom = (float(v) for v in one_cycle(i / total, lr, schedule, numpy_ops))
-            mom = mom if "mom" in sheet.hypers else None
-        _set_schedule(optimizer, sheet, step_lr, mom)
+        step_hp = step_hypers(sheet.hypers, lr, schedule, i, total, numpy_ops)
+        _set_schedule(optimizer, sheet, float(step_hp["lr"]),
+                      float(step_hp["mom"]) if schedule.per_step and "mom" in step_hp else None)
         batch = slice(starts[i], starts[i] + sizes[i])
         optimizer.zero_grad()
         params = {p: weights[j:j + 1] for j, p in enumerate(names)}

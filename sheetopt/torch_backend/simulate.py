@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .. import gradients
-from ..schedules import anneal, gradient_scale, one_cycle
+from ..schedules import anneal, gradient_scale, step_hypers
 from ..spec import Sheet, Spec
 from .batch import BatchModel, left_to_right_sum, mean
 from .ops import torch_ops
@@ -67,11 +67,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
     t = t0
     for e, epoch in enumerate(plan):
         for k, rows in enumerate(epoch):
-            step_hp = dict(hp, lr=lr)
-            if schedule is not None and schedule.per_step:
-                step_hp["lr"], mom = one_cycle((t - t0) / total, hp["lr"], schedule, ops)
-                if "mom" in hp:
-                    step_hp["mom"] = mom
+            step_hp = step_hypers(hp, lr, schedule, t - t0, total, ops)
             t += 1
             p = {n: params[:, j] for j, n in enumerate(names)}
             if len(rows) == 1:  # online: the row's numbers as they are

@@ -123,41 +123,49 @@ def resolve_backend(backend: str = "auto", device: str = "auto") -> tuple[str, s
     return "torch", ("cuda" if device == "auto" and devices.cuda_available() else "cpu")
 
 
-# What a sweep holds at once, in bytes per configuration (see ``estimate_bytes``). Measured
-# as peak resident memory (/usr/bin/time -v) of `sheetopt sweep` at 1M and 2M configurations,
-# less a 1-configuration run; see benchmarks/sweep_memory.py.
-MEMORY_MODEL = {
-    # backend, itemsize: (per value of a (C,)-shaped array that lives through the sweep,
-    #                     per value of a per-step temporary, fixed bytes per configuration)
-}
+# Temporaries of one torch step, in tensor elements per configuration: a constant, per
+# parameter, per state value, and per batch of more than one row (beyond its rows x
+# (parameters + 1) values). Measured, with the rest of ``estimate_bytes``, as peak resident
+# memory less a 1-configuration run (python benchmarks/sweep.py --memory); float32 tensors
+# come out at fewer elements than float64 ones (the allocator reuses more of them).
+TORCH_TEMPORARIES = {8: (9, 8, 6, 8), 4: (4, 4, 4, 40)}
 
 
 def estimate_bytes(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy",
-                   itemsize: int = 8, executor: str | None = None) -> int:
-    """The peak memory a sweep of ``configs`` configurations takes beyond sheetopt's own start,
-    from a model of what it holds (measured to be at most about 25% above the real peak).
+                   itemsize: int = 8, executor: str | None = None, swept: int = 1) -> int:
+    """The peak memory a sweep of ``configs`` configurations of ``sheet`` adds to the process,
+    counted per configuration (benchmarks/sweep.py --memory compares it with measurements:
+    it comes out 0-30% above them).
 
-    Counted per configuration, in (C,)-shaped arrays: the setup (grid, hyperparameters, start
-    parameters and state, the per-epoch records), on the torch backend the tensor copies of
-    those, and the temporaries of one step: the rule's intermediate values, the per-row
-    losses, gradients and finite differences of a batch (all rows at once on the torch
-    backend, row lists on the numpy engine)."""
-    P = len(spec.model.params)
-    S = len(sheet.rule.states(sheet.static))
-    H = len(sheet.hypers)
-    E = sheet.epochs
-    rows = sheet.batch_size
-    shifts = 1 + sum({"forward": 1, "central": 2}.get(m, 0)
-                     for m in {sheet.gradient, *sheet.show}) * P
-    setup = 3 + H + P * (2 + S) + E * (3 + P) + 2  # grid, hp, params, state, epoch records, div
+    - setup, float64 on every backend: the grid of ``swept`` hyperparameters and a group's copy
+      of it, the hyperparameters, start and final parameters, start state, the final loss and
+      where each configuration diverged, the indices that order the output;
+    - the numpy engine: its copies of parameters and state, the per-epoch records, and one
+      step's temporaries (the compiled executor's kernel keeps per-parameter scalars; the numpy
+      executor holds a batch's rows as lists of arrays);
+    - the torch backend (``itemsize`` bytes a value): tensor copies of the start (float32 only;
+      float64 tensors share the numpy arrays), parameters and state being stepped, the
+      per-epoch sums, and one step's temporaries, a batch's rows all at once as
+      (configurations, rows) tensors."""
+    P, S, H, E = (len(spec.model.params), len(sheet.rule.states(sheet.static)),
+                  len(sheet.hypers), sheet.epochs)
+    rows = sheet.batch_size if sheet.batch_size > 1 else 0
+    differences = sum(m != "analytic" for m in {sheet.gradient, *sheet.show})
+    setup = 2 * swept + H + P * (2 + S) + 10
     if backend == "torch":
-        copies = H + P * (3 + 2 * S) + 2 * E + 4  # tensors: hp, params (+new), state (+new)
-        step = 6 * P * (1 + S) + (rows * (4 + 2 * P) * shifts if rows > 1 else 8 * P)
-        return int(configs * (8 * setup + itemsize * (copies + step)))
-    step = 6 * P * (1 + S) + rows * (2 + P) * 2 + (rows > 1) * 3 * shifts
-    if executor == "compiled":
-        step = P * (1 + S) + 4
-    return int(configs * 8 * (setup + step))
+        const, per_param, per_state, per_batch = TORCH_TEMPORARIES[4 if itemsize <= 4 else 8]
+        stepped = P + S * P + 2 * E
+        step = const + per_param * P + per_state * S * P + (rows * (P + 1) + per_batch
+                                                             if rows else 0)
+        copies = H + S * P + P if itemsize < 8 else 0
+        per_config = 8 * (setup + 2 + E) + itemsize * (copies + stepped + step)
+    elif executor == "compiled":
+        per_config = 8 * (setup + P * (1 + S) + H + E * (3 + P) + 6)
+    else:
+        kept = P + S * P + E * (3 + P) + 2
+        step = 3 * P + 2 * S * P + 6 + differences + (rows * (P + 1.5) if rows else 0)
+        per_config = 8 * (setup + kept + step)
+    return int(configs * per_config)
 
 
 def available_bytes(device=None) -> int:
@@ -170,11 +178,12 @@ def available_bytes(device=None) -> int:
 
 
 def check_memory(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy",
-                 itemsize: int = 8, device=None, free: int | None = None) -> None:
+                 itemsize: int = 8, device=None, free: int | None = None,
+                 swept: int = 1) -> None:
     """Refuses, in one line, a sweep whose estimate exceeds ``memory.SHARE`` of the free memory
     (``free``, when given, stands for what the machine or GPU has)."""
     executor = _executor(spec, sheet, "auto") if backend == "numpy" else None
-    need = estimate_bytes(spec, sheet, configs, backend, itemsize, executor)
+    need = estimate_bytes(spec, sheet, configs, backend, itemsize, executor, swept)
     free = available_bytes(device) if free is None else free
     if need > memory.SHARE * free:
         where = "GPU" if getattr(device, "type", device) == "cuda" else "machine"
