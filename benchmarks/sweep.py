@@ -5,10 +5,12 @@ Prints config-steps per second (configurations x rows x epochs / seconds) for 1,
 for each path: the engine's numpy executor (the baseline, ratios are against it), the engine's
 compiled executor (numba) when present, and the torch backend on the CPU in float64 and float32;
 on a CUDA GPU, when one is visible, the torch backend there too. Then the time of the batched
-re-check of a 1,000,000-step trace (online torch-flavour Adam over 1,000,000 generated rows).
+re-check of a 1,000,000-step trace (online torch-flavour Adam over 1,000,000 generated rows), and
+of verifying 3 full-batch steps of 20,000 rows.
 
     python benchmarks/sweep.py            # everything
     python benchmarks/sweep.py --quick    # smaller runs, for a smoke test
+    python benchmarks/sweep.py --memory   # sweep memory against its estimate (minutes)
 
 Timings are printed, never asserted. Targets (2-core CPU): >= 200 million config-steps/s for the
 best path at 100,000 configurations; the 1,000,000-step re-check in < 10 s; on a GPU >= 10 billion.
@@ -232,6 +234,32 @@ def _toml(model: str, sheet: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verify_large_batch_time(rows: int = 20_000) -> None:
+    """What `sheetopt verify` does (re-check and replay) for 3 full-batch steps of ``rows``
+    rows, torch-flavour and lecture-flavour Adam, finite differences shown and stepped with."""
+    from sheetopt.torch_backend.recheck import recheck_all
+    from sheetopt.torch_backend.replay import replay
+
+    spec = parse({"data": {"rows": rows, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
+                           "noise_scale": 5.0, "seed": 1},
+                  "model": {"kind": "linear"},
+                  "sheet": [{"name": "adam", "optimizer": "adam", "flavor": "torch", "lr": 0.1,
+                             "batch": "full", "epochs": 3, "show": ["forward", "central"]},
+                            {"name": "lecture", "optimizer": "adam", "lr": 0.1, "batch": "full",
+                             "epochs": 3, "gradient": "central"}]})
+    runs = [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets]
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        differences = recheck_all(spec, runs)
+        for sheet, trace in runs:
+            differences += replay(spec, sheet, trace)
+        times.append(time.perf_counter() - start)
+    print(f"\nverify of {rows:,}-row full batches (2 sheets x 3 steps, finite differences): "
+          f"{times[0]:.2f} s first call, {times[1]:.3f} s second; all within 1e-12: "
+          f"{all(d.ok for d in differences)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
@@ -258,6 +286,7 @@ def main() -> None:
         return
     sweep_throughput(args.quick)
     recheck_time(100_000 if args.quick else 1_000_000)
+    verify_large_batch_time()
 
 
 if __name__ == "__main__":

@@ -37,3 +37,25 @@ def test_sweep_on_cuda_equals_numpy_engine(dtype, rtol):
     on_gpu = sweep.run_sweep(spec, sheet, grid, "torch", "cuda", dtype)
     assert on_gpu.device.startswith("cuda")
     np.testing.assert_allclose(on_gpu.final_loss, on_cpu.final_loss, rtol=rtol)
+
+
+def test_sweep_backend_auto_runs_torch_on_the_gpu(capsys):
+    import json
+
+    assert cli.main(["sweep", "lesson5", "--sheet", "adam", "--lr", "0.1,1", "--format",
+                     "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["backend"] == "torch" and document["device"].startswith("cuda")
+
+
+def test_full_batch_recheck_on_cuda_sums_rows_in_the_engines_order():
+    from sheetopt.spec import parse
+
+    spec = parse({"data": {"rows": 2_000, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
+                           "noise_scale": 5.0, "seed": 1},
+                  "model": {"kind": "linear"},
+                  "sheet": [{"name": "s", "optimizer": "adam", "flavor": "torch", "lr": 0.1,
+                             "batch": "full", "epochs": 3, "show": ["forward", "central"]}]})
+    sheet = spec.sheets[0]
+    differences = recheck(spec, sheet, engine.run(spec, sheet), torch.device("cuda"))
+    assert all(d.ok for d in differences), [d for d in differences if not d.ok]

@@ -32,7 +32,10 @@ def test_parse_range_linear_log_and_lists():
 
 @pytest.mark.parametrize("sheet_name,lr,others", [
     ("momentum", "1e-5:1e-2:8", {"mom": "0.5,0.9"}),  # the larger rates diverge
-    ("adam", "1e-3:100:12", {"mom": "0.5,0.9", "sqr_mom": "0.9,0.99"}),
+    # up to lr 10: above it Adam on this data is chaotic, and torch's vectorized pow (for the
+    # bias corrections' beta^t) is a last bit away from the C library's for some beta and t on
+    # some CPUs, a difference such a run grows past 1e-12 within 145 steps
+    ("adam", "1e-3:10:9", {"mom": "0.5,0.9", "sqr_mom": "0.9,0.99"}),
     ("rmsprop", "1e-3:10:8", {"sqr_mom": "0.8,0.95"}),
     ("adam_ann", "1e-2:10:6", {"sqr_mom": "0.8,0.95"}),  # lr annealed between epochs
 ])
