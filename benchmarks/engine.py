@@ -24,6 +24,7 @@ import numpy as np
 os.environ.setdefault("SHEETOPT_CACHE_DIR", tempfile.mkdtemp(prefix="sheetopt-bench-kernels-"))
 
 from sheetopt import compiled, engine, spec as spec_mod  # noqa: E402
+from sheetopt.torch_backend.sweep import start_arrays  # noqa: E402
 
 ROWS = 1_000_000
 SLICE_NUMPY = 20_000
@@ -104,12 +105,7 @@ def sweep_inputs(spec, sheet, configs: int, seed: int = 0):
         grid["mom"] = rng.uniform(0.5, 0.99, configs)
     if "sqr_mom" in sheet.hypers:
         grid["sqr_mom"] = rng.uniform(0.8, 0.999, configs)
-    hp = engine.hyper_arrays(sheet, configs, grid)
-    state = engine.start_state(spec, sheet, hp)
-    params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                          sheet.seed)
-    return hp, params, state, plan
+    return start_arrays(spec, sheet, grid)
 
 
 def sweep_rate(spec, sheet, configs: int, executor: str, repeat: int = 1,

@@ -257,7 +257,8 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
                        ran)
 
 
-def _start(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
+def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
+    """A grid's hyperparameter arrays, start parameters and state, and the sheet's batch plan."""
     configs = configurations(grid)
     hp = engine.hyper_arrays(sheet, configs, grid)
     state = engine.start_state(spec, sheet, hp)
@@ -268,7 +269,7 @@ def _start(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
 
 
 def _numpy_sweep(spec, sheet, grid, executor):
-    hp, params, state, plan = _start(spec, sheet, grid)
+    hp, params, state, plan = start_arrays(spec, sheet, grid)
     result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor)
     return result, _executor(spec, sheet, executor)
 
@@ -288,7 +289,7 @@ def _torch_sweep(spec, sheet, grid, device, dtype):
     device = device if device is not None and not isinstance(device, str) else devices.pick_device(
         device or "auto")
     torch_dtype = devices.pick_dtype(dtype)
-    hp, params, state, plan = _start(spec, sheet, grid)
+    hp, params, state, plan = start_arrays(spec, sheet, grid)
     tensors = lambda values: to_tensors(values, device, torch_dtype)  # noqa: E731
     hp, state, params = tensors(hp), tensors(state), tensors({"p": params})["p"]
     result = simulate(spec, sheet, hp, params, state, plan)
