@@ -19,23 +19,21 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from sheetopt import engine
 from sheetopt.spec import load, parse
+from sheetopt.torch_backend.sweep import start_arrays
 
 CONFIGS = (1, 1_000, 100_000)
 
 
 def _setup(configs: int, epochs: int):
     spec = load("lesson5")
-    sheet = spec.sheet("adam")
-    grid = {"lr": np.geomspace(1e-3, 1.0, configs)}
-    hp = engine.hyper_arrays(sheet, configs, grid)
-    state = engine.start_state(spec, sheet, hp)
-    params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
-    plan = engine.batches(len(spec.data), 1, epochs, False, 0)
+    sheet = replace(spec.sheet("adam"), epochs=epochs)
+    hp, params, state, plan = start_arrays(spec, sheet, {"lr": np.geomspace(1e-3, 1.0, configs)})
     return spec, sheet, hp, params, state, plan
 
 
@@ -163,13 +161,13 @@ MEMORY_PATHS = {  # name: (backend, dtype, environment)
 }
 # what `sheetopt sweep` does, less parsing and the memory check (so that sweeps it would
 # refuse are measured too), in a fresh interpreter; prints its peak resident memory
-_PEAK = """import os, resource, sys, warnings
+_PEAK = """import json, os, resource, sys, warnings
 warnings.simplefilter("ignore")
 from sheetopt.commands.sweep import write
-from sheetopt.spec import load
+from sheetopt.spec import parse
 from sheetopt.torch_backend import sweep
-path, backend, dtype, count = sys.argv[1:]
-spec = load(path)
+raw, backend, dtype, count = sys.argv[1:]
+spec = parse(json.loads(raw))
 sheet = spec.sheets[0]
 grid = sweep.make_grid(sheet, {"lr": sweep.parse_range(f"1e-4:1e-2:{count}", "--lr", True)})
 result = sweep.run_sweep(spec, sheet, grid, backend, "cpu" if backend == "torch" else None, dtype)
@@ -194,66 +192,51 @@ def _peak_bytes(args: list[str], env: dict) -> int:
 def sweep_memory(sizes=(1_000_000, 2_000_000), sheets=None) -> None:
     """Peak resident memory of a sweep (less a 1-configuration run of the same sweep) against
     the estimate `sheetopt sweep` refuses by (sweep.estimate_bytes)."""
-    import os
-    import tempfile
+    import json
 
     from sheetopt.torch_backend import sweep
 
     print("\nsweep memory: peak RSS less a 1-configuration run, against the estimate "
           "(sweep.estimate_bytes); ratio = estimate / measured")
     print(f"{'sheet':54} {'path':29} {'configs':>9} {'measured':>9} {'estimate':>9} {'ratio':>6}")
-    with tempfile.TemporaryDirectory() as folder:
-        for title, (model, sheet) in (sheets or MEMORY_SHEETS).items():
-            path = os.path.join(folder, "spec.toml")
-            with open(path, "w") as handle:
-                handle.write(_toml(model, {"name": "s", "epochs": 1, **sheet}))
-            spec = load(path)
-            for name, (backend, dtype, env) in MEMORY_PATHS.items():
-                baseline = _peak_bytes([path, backend, dtype, "1"], env)
-                executor = None if backend == "torch" else (
-                    "numpy" if env else sweep._executor(spec, spec.sheets[0], "auto"))
-                for size in sizes:
-                    used = _peak_bytes([path, backend, dtype, str(size)], env) - baseline
-                    guess = sweep.estimate_bytes(spec, spec.sheets[0], size, backend,
-                                                 4 if dtype == "float32" else 8, executor)
-                    print(f"{title:54} {name:29} {size:>9,} {used / 2**30:>8.2f}G "
-                          f"{guess / 2**30:>8.2f}G {guess / max(used, 1):>6.2f}", flush=True)
+    for title, (model, sheet) in (sheets or MEMORY_SHEETS).items():
+        raw = {"title": "memory", "data": {"preset": "lecture"}, "model": {"kind": model},
+               "sheet": [{"name": "s", "epochs": 1, **sheet}]}
+        spec, text = parse(raw), json.dumps(raw)
+        for name, (backend, dtype, env) in MEMORY_PATHS.items():
+            baseline = _peak_bytes([text, backend, dtype, "1"], env)
+            executor = None if backend == "torch" else (
+                "numpy" if env else sweep._executor(spec, spec.sheets[0], "auto"))
+            for size in sizes:
+                used = _peak_bytes([text, backend, dtype, str(size)], env) - baseline
+                guess = sweep.estimate_bytes(spec, spec.sheets[0], size, backend,
+                                             4 if dtype == "float32" else 8, executor)
+                print(f"{title:54} {name:29} {size:>9,} {used / 2**30:>8.2f}G "
+                      f"{guess / 2**30:>8.2f}G {guess / max(used, 1):>6.2f}", flush=True)
 
 
-def _toml(model: str, sheet: dict) -> str:
-    def value(v):
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return f'"{v}"' if isinstance(v, str) else repr(v)
-    lines = ['title = "memory"', "[data]", 'preset = "lecture"', "[model]", f'kind = "{model}"',
-             "[[sheet]]", *(f"{k} = {value(v)}" for k, v in sheet.items())]
-    return "\n".join(lines) + "\n"
-
-
-def verify_large_batch_time(rows: int = 20_000) -> None:
-    """What `sheetopt verify` does (re-check and replay) for 3 full-batch steps of ``rows``
-    rows, torch-flavour and lecture-flavour Adam, finite differences shown and stepped with."""
-    from sheetopt.torch_backend.recheck import recheck_all
-    from sheetopt.torch_backend.replay import replay
-
-    spec = parse({"data": {"rows": rows, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
+def large_full_batch_spec(rows: int = 20_000):
+    """Torch-flavour and lecture-flavour Adam, 3 full-batch steps of ``rows`` generated rows,
+    finite differences shown and stepped with (tests/test_torch_verify.py checks it exactly)."""
+    return parse({"data": {"rows": rows, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
                            "noise_scale": 5.0, "seed": 1},
                   "model": {"kind": "linear"},
                   "sheet": [{"name": "adam", "optimizer": "adam", "flavor": "torch", "lr": 0.1,
                              "batch": "full", "epochs": 3, "show": ["forward", "central"]},
                             {"name": "lecture", "optimizer": "adam", "lr": 0.1, "batch": "full",
                              "epochs": 3, "gradient": "central"}]})
+
+
+def verify_large_batch_time(rows: int = 20_000) -> None:
+    """What `sheetopt verify` does (re-check and replay) for ``large_full_batch_spec``."""
+    from sheetopt.torch_backend.replay import verify
+
+    spec = large_full_batch_spec(rows)
     runs = [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets]
     times = []
     for _ in range(2):
         start = time.perf_counter()
-        differences = recheck_all(spec, runs)
-        for sheet, trace in runs:
-            differences += replay(spec, sheet, trace)
+        differences = verify(spec, runs)
         times.append(time.perf_counter() - start)
     print(f"\nverify of {rows:,}-row full batches (2 sheets x 3 steps, finite differences): "
           f"{times[0]:.2f} s first call, {times[1]:.3f} s second; all within 1e-12: "

@@ -3,6 +3,8 @@ corrupted one; ``sheetopt verify`` reports them and exits 0 or 1."""
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 from sheetopt import cli, engine  # noqa: E402
 from sheetopt.spec import load, parse  # noqa: E402
 from sheetopt.torch_backend.recheck import recheck  # noqa: E402
-from sheetopt.torch_backend.replay import replay  # noqa: E402
+from sheetopt.torch_backend.replay import replay, verify  # noqa: E402
 
 
 def _failures(differences):
@@ -266,19 +268,11 @@ def test_left_to_right_sum_adds_one_value_at_a_time():
 def test_recheck_and_replay_of_a_large_full_batch_are_exact():
     # (benchmarks/sweep.py times this case: well under a second, where a row-by-row loop in
     # Python took 8-10 s)
-    spec = parse({"data": {"rows": 20_000, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
-                           "noise_scale": 5.0, "seed": 1},
-                  "model": {"kind": "linear"},
-                  "sheet": [{"name": "adam", "optimizer": "adam", "flavor": "torch", "lr": 0.1,
-                             "batch": "full", "epochs": 3, "show": ["forward", "central"]},
-                            {"name": "lecture", "optimizer": "adam", "lr": 0.1, "batch": "full",
-                             "epochs": 3, "gradient": "central"}]})
-    runs = [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets]
-    from sheetopt.torch_backend.recheck import recheck_all
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from sweep import large_full_batch_spec
 
-    differences = recheck_all(spec, runs)
-    for sheet, trace in runs:
-        differences += replay(spec, sheet, trace)
+    spec = large_full_batch_spec(20_000)
+    differences = verify(spec, [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets])
     # finite differences of a 20,000-row mean cancel most digits: only the engine's
     # left-to-right order of summing reproduces them to 1e-12
     assert all(d.ok for d in differences), _failures(differences)

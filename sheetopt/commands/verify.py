@@ -43,8 +43,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..torch_backend.device import pick_device
-    from ..torch_backend.recheck import recheck_all
-    from ..torch_backend.replay import replay
+    from ..torch_backend.replay import verify
 
     if not (math.isfinite(args.tol) and args.tol >= 0):
         raise SheetoptError(f"--tol must be a number >= 0 (got {args.tol})")
@@ -52,11 +51,7 @@ def run(args) -> int:
     spec = load(args.spec)
     sheets = [spec.sheet(args.sheet)] if args.sheet else list(spec.sheets)
     runs = [(sheet, engine.run(spec, sheet)) for sheet in sheets]
-    rechecked = recheck_all(spec, runs, device, args.tol)  # all steps of all sheets at once
-    results = []
-    for sheet, trace in runs:
-        results.extend(d for d in rechecked if d.sheet == sheet.name)
-        results.extend(replay(spec, sheet, trace, args.tol))
+    results = verify(spec, runs, device, args.tol)
     print(f"{spec.title}: {len(sheets)} sheet(s), device {device}, tolerance {args.tol:g} relative")
     for sheet in sheets:
         if sheet.flavor == "torch" and sheet.gradient != "analytic":

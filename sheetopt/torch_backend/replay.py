@@ -12,6 +12,8 @@ does not have, are replayed with the torch rendering of the rules (``simulate``)
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from .. import engine
@@ -22,7 +24,7 @@ from ..trace import Trace
 from .batch import BatchModel
 from .compare import Difference, difference, running_scale
 from .device import require_torch
-from .recheck import step_rows
+from .recheck import recheck_all, step_rows
 from .simulate import simulate, to_tensors
 
 CHECK = "replay"
@@ -170,3 +172,15 @@ def replay(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> list[D
 def _torch_name(sheet: Sheet) -> str:
     name = {"sgd": "SGD", "momentum": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW"}
     return f"torch.optim.{name.get(sheet.optimizer, 'Adam')}"
+
+
+def verify(spec: Spec, runs: Sequence[tuple[Sheet, Trace]], device=None,
+           tol: float = 1e-12) -> list[Difference]:
+    """What `sheetopt verify` checks: the re-check of all runs' steps at once, then each run
+    replayed; the differences sheet by sheet (its re-check, then its replay)."""
+    rechecked = recheck_all(spec, runs, device, tol)
+    out = []
+    for sheet, trace in runs:
+        out.extend(d for d in rechecked if d.sheet == sheet.name)
+        out.extend(replay(spec, sheet, trace, tol))
+    return out
