@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(Exception):
-    """SIGTERM, raised where the program is so that output files are cleaned up on the way."""
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is so that output files are cleaned up on the way.
+    A BaseException like KeyboardInterrupt, so that no ``except Exception`` on the way (an
+    optional import, a library's fallback) can swallow it and let the run finish."""
 
 
 def _raise_terminated(signum, frame):

@@ -7,6 +7,7 @@ script to prove that nothing but that one line reaches the terminal.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -339,3 +340,25 @@ def test_sigterm_while_writing_a_workbook_leaves_no_file(tmp_path):
     assert process.returncode == 143
     assert err.strip().splitlines() == ["sheetopt: terminated"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml"]
+
+
+def test_sigterm_inside_a_catch_all_still_terminates(tmp_path, monkeypatch, capsys):
+    """The signal can land inside someone's ``except Exception`` (an optional import's fallback,
+    as numba's is, runs while the temporary file exists): it must still stop the run."""
+    from sheetopt import engine
+
+    run_all = engine.run_all
+
+    def run_all_with_a_catch_all(spec):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs here, inside the try
+        except Exception:
+            pass
+        return run_all(spec)
+
+    monkeypatch.setattr(engine, "run_all", run_all_with_a_catch_all)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["workbook", "lesson5", "-o", "out.xlsx"]) == 143
+    assert capsys.readouterr().err.strip() == "sheetopt: terminated"
+    assert list(tmp_path.iterdir()) == []
