@@ -71,7 +71,8 @@ if HAVE_NUMBA:
         ops.py), without a Python call per element."""
         if numba.config.USING_SVML:  # numba would vectorize with Intel's SVML: not libm
             return getattr(numpy_ops, name)(*args)
-        arrays = [np.ascontiguousarray(a, dtype=float) for a in np.broadcast_arrays(*args)]
+        # copies: a broadcast view handed to a compiled function draws numpy's FutureWarning
+        arrays = [np.array(a, dtype=float) for a in np.broadcast_arrays(*args)]
         out = np.empty(arrays[0].shape)
         if out.size:
             _libm_loop(0 if name == "power" else 1, arrays[0].ravel(),

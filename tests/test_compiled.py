@@ -203,3 +203,19 @@ def test_engine_run_uses_the_compiled_executor_and_the_env_var_forces_numpy(monk
     assert_same_table(fast.steps, slow.steps, "steps")
     assert_same_table(fast.rows, slow.rows, "rows")
     assert_same_table(fast.epochs, slow.epochs, "epochs")
+
+
+def test_runs_that_call_the_c_library_raise_no_warnings():
+    """Torch-flavour Adam's bias corrections take pow from the C library over broadcast
+    arrays; a run prints nothing but its output (no numpy FutureWarning on the terminal)."""
+    import warnings
+
+    spec = spec_mod.parse({"data": {"rows": 50, "true": {"a": 2.0, "b": 30.0}},
+                           "model": {"kind": "linear"},
+                           "sheet": [{"name": f"batch {batch}", "optimizer": "adam",
+                                      "flavor": "torch", "lr": 0.1, "batch": batch, "epochs": 3}
+                                     for batch in ("full", 1)]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        traces = engine.run_all(spec)
+    assert [len(t.steps["loss"]) for t in traces.values()] == [3, 150]
