@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason=f"no CUDA GPU visible to torch {torch.__version__}")
 
+from benchmark_cases import benchmark  # noqa: E402
 from sheetopt import cli, engine  # noqa: E402
 from sheetopt.spec import load  # noqa: E402
 from sheetopt.torch_backend import sweep  # noqa: E402
@@ -49,13 +50,8 @@ def test_sweep_backend_auto_runs_torch_on_the_gpu(capsys):
 
 
 def test_full_batch_recheck_on_cuda_sums_rows_in_the_engines_order():
-    from sheetopt.spec import parse
-
-    spec = parse({"data": {"rows": 2_000, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
-                           "noise_scale": 5.0, "seed": 1},
-                  "model": {"kind": "linear"},
-                  "sheet": [{"name": "s", "optimizer": "adam", "flavor": "torch", "lr": 0.1,
-                             "batch": "full", "epochs": 3, "show": ["forward", "central"]}]})
-    sheet = spec.sheets[0]
+    # the case benchmarks/sweep.py times, on 2,000 rows (the GPU adds them column by column)
+    spec = benchmark("sweep").large_full_batch_spec(2_000)
+    sheet = spec.sheet("adam")
     differences = recheck(spec, sheet, engine.run(spec, sheet), torch.device("cuda"))
     assert all(d.ok for d in differences), [d for d in differences if not d.ok]

@@ -3,14 +3,13 @@ corrupted one; ``sheetopt verify`` reports them and exits 0 or 1."""
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
 
+from benchmark_cases import benchmark  # noqa: E402
 from sheetopt import cli, engine  # noqa: E402
 from sheetopt.spec import load, parse  # noqa: E402
 from sheetopt.torch_backend.recheck import recheck  # noqa: E402
@@ -268,10 +267,7 @@ def test_left_to_right_sum_adds_one_value_at_a_time():
 def test_recheck_and_replay_of_a_large_full_batch_are_exact():
     # (benchmarks/sweep.py times this case: well under a second, where a row-by-row loop in
     # Python took 8-10 s)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from sweep import large_full_batch_spec
-
-    spec = large_full_batch_spec(20_000)
+    spec = benchmark("sweep").large_full_batch_spec(20_000)
     differences = verify(spec, [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets])
     # finite differences of a 20,000-row mean cancel most digits: only the engine's
     # left-to-right order of summing reproduces them to 1e-12

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 import tracemalloc
 import zipfile
@@ -12,6 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from benchmark_cases import benchmark
 from libreoffice import rewrite_cell, sheet_part
 from sheetopt import engine
 from sheetopt.cli import main
@@ -372,10 +372,7 @@ def test_write_trace_writes_one_recorded_run(tmp_path):
 
 def writer_peak(rows: int, epochs: int) -> float:
     """Peak Python memory (bytes) of writing a one-sheet online run, beyond its trace."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from workbook import make_spec
-
-    spec = make_spec(rows, epochs)
+    spec = benchmark("workbook").make_spec(rows, epochs)
     traces = engine.run_all(spec)
     with tempfile.TemporaryDirectory() as folder:
         plans = plan_sheets(spec, traces)
