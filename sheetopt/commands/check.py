@@ -23,15 +23,22 @@ def run(args) -> int:
     results = check_workbook(args.workbook)
     width = max(len(r.sheet) for r in results)
     for r in results:
-        status = "ok" if r.ok else f"DIFFERS in {r.bad:,} cells"
+        status = ("ok" if r.ok else f"DIFFERS in {r.bad:,} cells" if r.bad
+                  else f"NOT LIVE: {r.plain:,} formula cells hold plain values")
         print(f"{r.sheet:<{width}}  {r.cells:>8,} cells  max abs diff {r.max_abs:.3g}  "
               f"max rel diff {r.max_rel:.3g}  {status}")
-        if not r.ok:
+        if r.bad:
             print(f"{'':<{width}}  first: {r.first_bad}")
-    bad = [r for r in results if not r.ok]
+    plain = sum(r.plain for r in results)
+    if plain:
+        print(f"{args.workbook}: no longer live: {plain:,} of {sum(r.cells for r in results):,} "
+              f"formula cells were replaced by plain values (saved \"as values\"?); "
+              f"regenerate it with sheetopt workbook")
+    bad = [r for r in results if r.bad]
     if bad:
         print(f"{args.workbook}: {len(bad)} sheet(s) disagree with the engine "
               f"(tolerance {REL_TOL:g} relative)")
+    if bad or plain:
         return 1
     print(f"{args.workbook}: every stored value agrees with the engine")
     return 0

@@ -15,8 +15,6 @@ import numpy as np
 from ..data import DataSet
 from ..errors import SheetoptError
 from ..models import MODELS
-from ..rules import rule_for
-from ..schedules import Schedule
 from ..spec import Sheet, Spec
 from .layout import SheetPlan
 
@@ -60,23 +58,11 @@ def pieces(text: str) -> list[str]:
     return [text[i:i + PIECE] for i in range(0, len(text), PIECE)] or [""]
 
 
-def sheet_from_json(raw: dict) -> Sheet:
-    options = dict(raw["schedule"]["options"])
-    if "moms" in options:
-        options["moms"] = tuple(options["moms"])
-    return Sheet(raw["name"], raw["optimizer"], raw["flavor"],
-                 rule_for(raw["optimizer"], raw["flavor"]), dict(raw["hypers"]),
-                 dict(raw["flags"]), int(raw["epochs"]), dict(raw["init"]),
-                 raw["state"], int(raw["batch_size"]), bool(raw["shuffle"]), int(raw["seed"]),
-                 raw["gradient"], float(raw["h"]), tuple(raw["show"]),
-                 Schedule(raw["schedule"]["kind"], options), float(raw["diverge_above"]))
-
-
 def read_document(text: str, label: str) -> dict:
     """The metadata document, checked for its format."""
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise SheetoptError(f"{label}: the workbook's sheetopt metadata is damaged") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         found = document.get("format") if isinstance(document, dict) else None
@@ -85,18 +71,42 @@ def read_document(text: str, label: str) -> dict:
     return document
 
 
+def sheet_table(raw: dict) -> dict:
+    """A metadata sheet entry as the spec's sheet table (the keys a [[sheet]] takes), so that
+    the spec parser checks an edited entry exactly as it checks a spec."""
+    table = {key: raw[key] for key in ("name", "optimizer", "flavor", "epochs", "init", "state",
+                                       "shuffle", "seed", "gradient", "h", "show",
+                                       "diverge_above")}
+    from ..spec import SHEET_KEYS  # a rule's inner flags (adamw's decoupled) are not keys
+
+    table.update({k: v for k, v in {**raw["hypers"], **raw["flags"]}.items() if k in SHEET_KEYS})
+    table["batch"] = raw["batch_size"]
+    table["schedule"] = {"kind": raw["schedule"]["kind"], **raw["schedule"]["options"]}
+    return table
+
+
 def spec_from_json(document: dict, x: np.ndarray, y: np.ndarray, true: dict,
                    label: str) -> tuple[Spec, list[dict]]:
     """The spec a workbook was written from, with the given data rows and true values; also
-    the raw sheet entries (worksheet name, input cell positions, original input values)."""
+    the raw sheet entries (worksheet name, input cell positions, original input values).
+    Each sheet entry goes through the spec parser: an edited one is refused in one line."""
+    from ..spec import _parse_sheet  # the spec's own checks of a sheet table
+
     try:
         data = document["data"]
+        model = MODELS[document["model"]]
         dataset = DataSet(np.asarray(x, dtype=float), np.asarray(y, dtype=float), data["source"],
-                          dict(true), tuple(data["headers"]))
-        sheets = tuple(sheet_from_json(raw) for raw in document["sheets"])
-        spec = Spec(document["title"], MODELS[document["model"]], dataset, sheets, None,
-                    document["description"])
-    except (KeyError, TypeError, ValueError) as exc:
+                          dict(true), tuple(str(h) for h in data["headers"]))
+        tables = [sheet_table(raw) for raw in document["sheets"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        detail = f"no key {exc}" if isinstance(exc, KeyError) else f"{exc.__class__.__name__}"
         raise SheetoptError(f"{label}: the workbook's sheetopt metadata is damaged "
-                            f"({exc.__class__.__name__}: {exc})") from None
+                            f"({detail})") from None
+    sheets = []
+    for number, table in enumerate(tables, start=1):
+        sheet = _parse_sheet(table, number, model, dataset, label)
+        if any(s.name == sheet.name for s in sheets):
+            raise SheetoptError(f"{label}: sheet {number}: the name {sheet.name!r} is used twice")
+        sheets.append(sheet)
+    spec = Spec(document["title"], model, dataset, tuple(sheets), None, document["description"])
     return spec, document["sheets"]
