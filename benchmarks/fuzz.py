@@ -173,8 +173,44 @@ def judge(case: Case, code, out: str, err: str, before: dict, after: dict) -> st
     for name in changed:
         if after.get(name) is None or isinstance(after.get(name), str):
             continue
-        if name.endswith(".xlsx") and not zipfile.is_zipfile(io.BytesIO(after[name])):
-            return f"{name}: written but not a zip"
+        if name.endswith(".xlsx"):
+            problem = spreadsheet_problem(after[name])
+            if problem:
+                return f"{name}: a spreadsheet would reject it: {problem}"
+    return None
+
+
+_NON_FINITE = re.compile(rb"<v>\s*[+-]?(nan|inf)", re.I)
+_XML_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def spreadsheet_problem(book: bytes) -> str | None:
+    """Why a written workbook would be refused by a spreadsheet program: not a zip, an XML
+    part that is not well-formed (control characters), a non-finite number stored as
+    <v>nan</v> (it must be an error cell such as #NUM!), or a sheet name too long."""
+    from xml.etree.ElementTree import ParseError, fromstring
+
+    if not zipfile.is_zipfile(io.BytesIO(book)):
+        return "not a zip"
+    with zipfile.ZipFile(io.BytesIO(book)) as z:
+        for info in z.infolist():
+            data = z.read(info)
+            if not info.filename.endswith((".xml", ".rels", ".vml")):
+                continue
+            if _XML_CONTROL.search(data):
+                return f"{info.filename}: a control character"
+            try:
+                root = fromstring(data)
+            except ParseError as exc:
+                return f"{info.filename}: not well-formed XML ({exc})"
+            if _NON_FINITE.search(data):
+                return f"{info.filename}: a non-finite number stored as a value"
+            if info.filename == "xl/workbook.xml":
+                for sheet in root.iter("{http://schemas.openxmlformats.org/spreadsheetml/2006/"
+                                       "main}sheet"):
+                    name = sheet.get("name", "")
+                    if not 0 < len(name) <= 31 or any(ch in name for ch in "[]:*?/\\"):
+                        return f"an illegal sheet name {name!r}"
     return None
 
 

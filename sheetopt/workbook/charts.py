@@ -15,6 +15,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from ..spec import Spec
 from .layout import FIRST_ROW, SheetPlan
+from .names import clean_text
 from .overview import (DATA_FIRST_ROW, GRID_COL, GRID_POINTS, compare_layout, fitted_lines)
 
 COLORS = ["#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2",
@@ -29,7 +30,7 @@ ZERO_WIDTH_SPACE = "\u200b"
 def label(text: str) -> dict:
     """A chart text shown as it is, never read as a reference: where XlsxWriter would take it
     for one, an invisible zero-width space after its first ``!`` breaks the pattern."""
-    text = str(text)
+    text = clean_text(text)
     if _LOOKS_LIKE_REFERENCE.match(text):
         text = text.replace("!", "!" + ZERO_WIDTH_SPACE, 1)
     return {"name": text}

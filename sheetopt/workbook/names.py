@@ -6,22 +6,32 @@ import re
 MAX_SHEET_NAME = 31
 _ILLEGAL_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _FORMULA_START = ("=", "+", "-", "@")
+# characters XML 1.0 cannot hold, or that spreadsheets refuse in text: C0 and C1 controls
+# (tab and newline stay), lone surrogates, and the non-characters U+FFFE and U+FFFF
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(text: str) -> str:
+    """Text without the characters a spreadsheet rejects (control characters)."""
+    return _CONTROL.sub("", str(text))
 
 
 def safe_text(text: str) -> str:
-    """User text that a spreadsheet will show as text, never run as a formula."""
-    text = str(text)
+    """User text that a spreadsheet will show as text, never run as a formula, without
+    control characters."""
+    text = clean_text(text)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def sheet_names(wanted: list[str], taken: set[str] | None = None) -> list[str]:
     """Legal, unique worksheet names for ``wanted``, in order: illegal characters become ``_``,
+    control characters are removed,
     names are cut to 31 characters and numbered when two would collide (case-insensitively,
     as spreadsheet programs compare them), also against the names in ``taken``."""
     used = {name.lower() for name in (taken or set())}
     out = []
     for name in wanted:
-        base = _ILLEGAL_SHEET_CHARS.sub("_", str(name)).strip("'").strip() or "sheet"
+        base = _ILLEGAL_SHEET_CHARS.sub("_", clean_text(name)).strip("'").strip() or "sheet"
         base = base[:MAX_SHEET_NAME]
         candidate, number = base, 2
         while candidate.lower() in used or candidate.lower() == "history":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Iterable
 
 from xlsxwriter import Workbook
@@ -9,8 +10,15 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import CellFormulaTuple, Worksheet
 
 from .layout import Cell, RawRow
-from .names import safe_text
+from .names import clean_text, safe_text
 from .styles import add_formats
+
+
+# A non-finite cached value is stored as the error cell a spreadsheet shows for it: #NUM!, what
+# overflow and invalid operations give (a division by zero, #DIV/0!, makes the new parameters
+# non-finite, and the engine records no step whose new parameters are not finite). Never as
+# <v>nan</v>, which spreadsheet programs refuse.
+NON_FINITE = "#NUM!"
 
 
 class ExactWorksheet(Worksheet):
@@ -19,6 +27,9 @@ class ExactWorksheet(Worksheet):
 
     def _xml_number_element(self, number, attributes=[]) -> None:  # noqa: B006 - base signature
         attr = "".join(f' {k}="{self._escape_attributes(v)}"' for k, v in attributes)
+        if not math.isfinite(number):
+            self.fh.write(f'<c{attr} t="e"><v>{NON_FINITE}</v></c>')
+            return
         self.fh.write(f"<c{attr}><v>{float(number)!r}</v></c>")
 
     def can_stream(self, row: int) -> bool:
@@ -68,6 +79,8 @@ class ExactWorksheet(Worksheet):
                 if "<" in text or ">" in text or "&" in text:
                     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
                 value = cell.value
+                if value.__class__ is float and not math.isfinite(value):
+                    value = NON_FINITE
                 if value.__class__ is str:
                     parts.append(f'<c r="{where}"{style} t="e"><f>{text}</f><v>{value}</v></c>')
                 else:
@@ -128,8 +141,11 @@ def _write_each(sheet: Worksheet, cells: Iterable[Cell], formats: dict) -> int:
     for cell in cells:
         fmt = formats.get(cell.style)
         if cell.kind == "formula":
+            value = cell.value
+            if isinstance(value, float) and not math.isfinite(value):
+                value = NON_FINITE
             put_formula(sheet, cell.row, cell.col, cell.payload, fmt,
-                        "" if cell.value is None else cell.value)
+                        "" if value is None else value)
             count += 1
         elif cell.kind == "number":
             sheet.write_number(cell.row, cell.col, cell.payload, fmt)
@@ -141,5 +157,5 @@ def _write_each(sheet: Worksheet, cells: Iterable[Cell], formats: dict) -> int:
         else:
             sheet.write_blank(cell.row, cell.col, None, fmt)
         if cell.note:
-            sheet.write_comment(cell.row, cell.col, cell.note, {"x_scale": 2, "y_scale": 1.2})
+            sheet.write_comment(cell.row, cell.col, clean_text(cell.note), {"x_scale": 2, "y_scale": 1.2})
     return count
