@@ -388,7 +388,8 @@ csv_cell = st.one_of(
     st.integers(-10 ** 6, 10 ** 6).map(str), st.floats(allow_nan=True).map(repr),
     st.sampled_from(["", " ", "nan", "NaN", "inf", "-inf", "Infinity", "abc", "1,5", "1_000",
                      '"3"', '"a,b"', "9" * 400, "1e400", "-1e-400", "0x10", "\x00", "é", " 7 ",
-                     "1e5", "+3", ".5", "5.", "--1", "TRUE", '"', "\t2"]),
+                     "1e5", "+3", ".5", "5.", "--1", "TRUE", '"', "\t2", "9" * 200_000,
+                     '"' + "a" * 140_000 + '"']),
     st.text(alphabet="0123456789.-+eE, \"", max_size=8))
 
 
@@ -432,7 +433,8 @@ OPTION_POOL = {
     "sweep": [["--sheet", st.sampled_from(["adam", "basic", "-2+3", "", "nosuch"])],
               ["--lr", st.sampled_from(["0.01:1:5", "1:0.01:3", "0.1", "0.1,0.2", "abc", "",
                                         "0:1:3", "-1:1:3", "0.01:1:0", "0.01:1:-2", "nan:1:2",
-                                        "0.01:1:2.5", "1e400:1:2", "0.01:1:1e9", ":::"])],
+                                        "0.01:1:2.5", "1e400:1:2", "0.01:1:1e9", ":::",
+                                        "0.01:1:100000000", "1e-320:1e308:4"])],
               ["--mom", st.sampled_from(["0.9", "0.5,0.9", "0:0.99:3", "1.5", "x", ""])],
               ["--sqr-mom", st.sampled_from(["0.99", "0:1:3", "-0.5", ""])], ["--log"],
               ["--backend", st.sampled_from(["numpy", "torch", "auto", "jax"])],
@@ -631,7 +633,7 @@ def workbook_cases(draw) -> Case:
     kind = draw(st.sampled_from(["cell", "cell", "input", "input", "bit flip", "truncate",
                                  "zip bomb", "lying size", "bad crc", "compression", "xml bomb",
                                  "damaged xml", "empty part", "metadata", "metadata",
-                                 "as values", "missing part", "unchanged"]))
+                                 "as values", "missing part", "sheet list", "unchanged"]))
     sheets = _sheet_parts(parts)
     note = kind
     if kind == "cell":
@@ -709,6 +711,17 @@ def workbook_cases(draw) -> Case:
                              count=0 if everything else draw(st.integers(1, 20)))
         data = _zip(parts)
         note = f"as values: {part} {'all' if everything else 'some'}"
+    elif kind == "sheet list":  # the workbook part's list of sheets edited
+        text = parts["xl/workbook.xml"]
+        sheet_elements = re.findall(rb"<sheet [^>]*/>", text)
+        target = draw(st.sampled_from(sheet_elements))
+        change = draw(st.sampled_from([b"", re.sub(rb'name="[^"]*"', b'name="data"', target),
+                                       re.sub(rb'r:id="[^"]*"', b'r:id="rId999"', target),
+                                       target.replace(b"<sheet ", b"<sheet state=\"hidden\" "),
+                                       re.sub(rb'name="[^"]*"', b'name=""', target)]))
+        parts["xl/workbook.xml"] = text.replace(target, change, 1)
+        data = _zip(parts)
+        note = f"sheet list: {target!r} -> {change!r}"
     elif kind == "missing part":
         del parts[draw(st.sampled_from(sorted(parts)))]
         data = _zip(parts)

@@ -10,10 +10,12 @@ def register(subparsers) -> None:
         subparsers, "check",
         "Read back a workbook that sheetopt wrote (possibly edited and saved by a spreadsheet "
         "program since), rerun the engine on its input cells (data, hyperparameters, start "
-        "values) and compare every stored value. Exit status 0: all agree; 1: some differ; "
-        "2: the file cannot be checked (not a sheetopt workbook, refused as unsafe XML, or "
-        "saved without computed values, e.g. by a script: open it in a spreadsheet program "
-        "and save it there first).",
+        "values) and compare every stored value. Exit status 0: all agree; 1: some differ, or "
+        "formulas were replaced by plain values (saved \"as values\": no longer live); 2: the "
+        "file cannot be checked, said in one line naming the part, sheet and cell (not a "
+        "sheetopt workbook, damaged, a zip or XML bomb, an input cell that is not a number, "
+        "edited metadata, or saved without computed values, e.g. by a script: open it in a "
+        "spreadsheet program and save it there first).",
         "sheetopt check lesson5.xlsx")
     parser.add_argument("workbook", metavar="FILE.xlsx")
     parser.set_defaults(run=run)

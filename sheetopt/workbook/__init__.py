@@ -45,7 +45,24 @@ def check_size(spec: Spec) -> None:
                 f"use fewer epochs or rows")
 
 
+def _check_annealing_start(spec: Spec, sheet, trace: Trace) -> None:
+    """adam_ann's first annealing divides by the start state's gradient scale: where that is 0
+    (torch's zero start state) a spreadsheet computes #DIV/0! and every later cell with it,
+    while the engine anneals; such a workbook could never agree with its own values."""
+    if sheet.schedule.kind != "adam_ann":
+        return
+    start = [trace.start.get(f"sqr_avg_{p}") for p in spec.model.params]
+    if all(v is not None and float(v) == 0.0 for v in start):
+        raise SheetoptError(
+            f"{spec.label}: sheet {sheet.name!r}: adam_ann's annealing divides by the start "
+            f"state's gradient scale (sqrt of sqr_avg summed), which is 0 here: a spreadsheet "
+            f"computes #DIV/0!; start sqr_avg above 0 (state = {{ sqr_avg = ... }}) to write "
+            f"a workbook")
+
+
 def plan_sheets(spec: Spec, traces: Mapping[str, Trace]) -> list[SheetPlan]:
+    for sheet in spec.sheets:
+        _check_annealing_start(spec, sheet, traces[sheet.name])
     titles = sheet_names([s.name for s in spec.sheets], set(RESERVED))
     plans = [SheetPlan(spec, sheet, title, traces[sheet.name])
              for sheet, title in zip(spec.sheets, titles)]

@@ -118,8 +118,12 @@ def metadata_problem(document: dict) -> str | None:
     if not isinstance(true, dict) or not all(k in params and _is_number(v)
                                              for k, v in true.items()):
         return "data.true is not a table of the model's parameters"
-    if not isinstance(data.get("headers"), list) or not isinstance(data.get("source"), str):
-        return "data.headers or data.source is missing"
+    headers = data.get("headers")
+    if not (isinstance(headers, list) and len(headers) == 2
+            and all(isinstance(h, str) for h in headers)):
+        return "data.headers is not the two column names"
+    if not isinstance(data.get("source"), str):
+        return "data.source is not text"
     for key in ("title", "description"):
         if not isinstance(document.get(key), str):
             return f"{key} is not text"
