@@ -41,7 +41,7 @@ def read_csv(path: Path, model: Model, true: Mapping[str, float] | None = None,
             lines = list(csv.reader(handle))
     except FileNotFoundError:
         raise SheetoptError(f"{name}: data file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise SheetoptError(f"{name}: cannot read data file ({exc.__class__.__name__}: {exc})") from None
     if not lines:
         raise SheetoptError(f"{name}: the CSV is empty; expected a header {','.join(model.headers[0])}")

@@ -255,3 +255,14 @@ def test_reader_errors_are_sheetopt_errors_in_python(tmp_path):
         check_module.check_workbook(path)
     with pytest.raises(SheetoptError, match="no such file"):
         check_module.check_workbook(tmp_path / "missing.xlsx")
+
+
+def test_a_workbook_whose_annealing_would_divide_by_zero_is_refused(tmp_path, capsys):
+    """torch-flavour adam_ann starts from zero averages: the sheet's scale/best is #DIV/0! in
+    a spreadsheet (LibreOffice recalculates every later cell to it) while the engine anneals."""
+    spec = tmp_path / "ann.toml"
+    spec.write_text('[data]\npreset = "lecture"\n[[sheet]]\nname = "ann"\noptimizer = "adam_ann"'
+                    '\nflavor = "torch"\nlr = 0.5\nepochs = 2\n')
+    err = one_line(capsys, ["workbook", str(spec), "-o", str(tmp_path / "ann.xlsx")])
+    assert "sheet 'ann'" in err and "#DIV/0!" in err and "sqr_avg" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.toml"]
