@@ -607,7 +607,7 @@ def _metadata_edit(draw, document: dict):
         if target:
             target[draw(st.sampled_from(sorted(target)))] = draw(odd_value)
     elif kind == "epochs 0":
-        sheet["epochs"] = draw(st.sampled_from([0, -1, 10 ** 7, 2 ** 70, 1.5, "2"]))
+        sheet["epochs"] = draw(st.sampled_from([0, -1, 10 ** 7, 2 ** 70, 1.5, "2", 30_000]))
     elif kind == "hypers empty":
         sheet["hypers"] = {}
     elif kind == "input position":

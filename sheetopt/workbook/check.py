@@ -111,7 +111,7 @@ def metadata_problem(document: dict) -> str | None:
             return f"data.{key} holds something that is not a finite number"
     if len(data["x"]) != len(data["y"]):
         return "data.x and data.y differ in length"
-    if document.get("model") not in MODELS:
+    if not isinstance(document.get("model"), str) or document["model"] not in MODELS:
         return f"model {_short(document.get('model'))} is not one of {', '.join(MODELS)}"
     true = data.get("true")
     params = MODELS[document["model"]].params
@@ -289,9 +289,12 @@ def compare_sheet(worksheet: Worksheet, title: str, cells: Iterable[Cell]) -> Sh
     for row, group in itertools.groupby(formulas, key=lambda c: c.row):
         while current < row:
             stored = next(stored_rows, None)
-            if stored is None:  # no more rows stored: the rest are all missing
-                current, values, live = MAX_ROW, [], []
-                break
+            if stored is None:  # the sheet ends here: the engine's further rows are missing
+                cell = next(group)
+                _bad(result, f"{title}!{ref(cell.row, cell.col)}: the sheet ends at row "
+                             f"{current + 1}; the engine has rows below it")
+                result.cells += 1
+                return result  # (not compared further: the cost stays that of the file)
             current, values, live = stored
         if current != row:
             here, here_live = [], []
