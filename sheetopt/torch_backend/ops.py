@@ -55,6 +55,7 @@ def torch_ops() -> SimpleNamespace:
         maximum=binary(torch.maximum, max),
         minimum=binary(torch.minimum, min),
         abs=unary(torch.abs, abs),
+        sign=unary(torch.sign, lambda v: float((v > 0) - (v < 0)) if v == v else v),
         power=binary(torch.pow, lambda a, b: a ** b),
         where=where,
         eq=binary(torch.eq, lambda a, b: a == b),
