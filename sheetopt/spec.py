@@ -344,7 +344,7 @@ def _given_values(table: Mapping, rule: Rule, where: str, label: str) -> dict[st
     for key in [k for k in table if k in HYPERS or k in FLAGS or k in TORCH_ARGS]:
         if key in ours:
             names, values = (key,), (table[key],)
-        elif key in args and key not in HYPERS and key not in FLAGS:
+        elif key in args:
             names = args[key] if isinstance(args[key], tuple) else (args[key],)
             values = _torch_values(table[key], names, key, where, label)
         else:
@@ -380,8 +380,13 @@ def _not_taken(key: str, rule: Rule) -> str:
                 f"{hint}{flavor}?); the lecture flavour's {rule.optimizer} takes "
                 f"{', '.join(takes)}")
     choices = takes + ([a for a in rule.torch.args if a not in takes] if rule.torch else [])
+    owners = [r.optimizer for r in REGISTRY if r.flavor == "torch" and r.optimizer not in (
+        "momentum", "adam_ann") and (key in r.hypers or key in r.settable_flags
+                                     or (r.torch and key in r.torch.args))]
     return (f"{rule.optimizer} ({rule.flavor}) has no hyperparameter or option {key!r}"
-            f"{_suggest(key, choices)}; it takes {', '.join(takes)}"
+            f"{_suggest(key, choices)}"
+            + (f" ({key} is {', '.join(owners)}'s)" if owners else "")
+            + f"; it takes {', '.join(takes)}"
             + (f" (torch.optim.{rule.torch.name}'s names also work: "
                f"{', '.join(rule.torch.args)})" if rule.torch else ""))
 

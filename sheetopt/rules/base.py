@@ -90,7 +90,8 @@ class Rule:
     torch: TorchClass | None = None
     options: tuple[str, ...] | None = None  # the flags a spec may set (None: all of ``flags``)
     check: Callable[[Mapping], str | None] | None = None  # relations between values torch checks
-    grid: tuple[Mapping, ...] = ()  # option sets the parity tests run
+    # option sets the parity tests run, spelled as torch.optim's constructor takes them
+    grid: tuple[Mapping, ...] = ()
 
     def states(self, static: Mapping) -> tuple[str, ...]:
         return self.state_names(static)
