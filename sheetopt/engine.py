@@ -135,9 +135,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
                 shown = {m: gradients.gradient(m, model, p, xs, ys, sheet.h, loss)
                          for m in sheet.show}
                 g = np.stack([grads[n] for n in names], axis=1)
-                new_state = rule.update_state(params, g, state, step_hp, t, ops, static)
-                # a state that depends on the step only (ASGD's eta and mu) is one per config
-                new_state = {s: np.broadcast_to(v, params.shape) for s, v in new_state.items()}
+                new_state = rule.new_state(params, g, state, step_hp, t, ops, static)
                 new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
                 bad = alive & ~(np.isfinite(loss) & (loss <= sheet.diverge_above)
                                 & np.isfinite(new_params).all(axis=1))

@@ -96,6 +96,12 @@ class Rule:
     def states(self, static: Mapping) -> tuple[str, ...]:
         return self.state_names(static)
 
+    def new_state(self, p, g, state, hp, t, ops, static) -> dict:
+        """``update_state``, each value given the shape of ``p``: a state that depends on the
+        step only (ASGD's eta and mu) comes out one per configuration otherwise."""
+        new = self.update_state(p, g, state, hp, t, ops, static)
+        return {s: ops.broadcast(v, p) for s, v in new.items()}
+
     @property
     def settable_flags(self) -> tuple[str, ...]:
         return tuple(self.flags) if self.options is None else self.options
