@@ -319,3 +319,28 @@ def _all_states(rule: Rule) -> tuple[str, ...]:
 
 
 STATE_NAMES = tuple(dict.fromkeys(s for r in REGISTRY for s in _all_states(r)))
+
+
+def markdown_table() -> str:
+    """The README's table of torch.optim classes: sheetopt's optimizer key, the class, its
+    arguments as torch spells them (sheetopt's name in brackets where it differs, then the
+    default), the state kept (torch's state key in brackets where it differs) and torch's other
+    code paths."""
+    lines = ["| `optimizer` | torch.optim class | arguments (sheetopt's name) default | "
+             "state (torch's key) | other torch paths |", "|---|---|---|---|---|"]
+    for rule in torch_classes():
+        info, args = rule.torch, []
+        for arg, ours in info.args.items():
+            names = ours if isinstance(ours, tuple) else (ours,)
+            spelled = f"[{', '.join(names)}]" if isinstance(ours, tuple) else ours
+            text = f"`{arg}`" + (f" (`{spelled}`)" if spelled != arg else "")
+            if names[0] in rule.hypers:
+                text += " " + ", ".join("required" if rule.hypers[n] is None
+                                        else "machine eps" if rule.hypers[n] == FLOAT64_EPS
+                                        else f"{rule.hypers[n]:g}" for n in names)
+            args.append(text)
+        states = ", ".join(f"`{s}`" + (f" (`{key}`)" if key != s else "")
+                           for s, key in info.state_keys.items())
+        lines.append(f"| `{rule.optimizer}` | {info.name} | {', '.join(args)} | {states} | "
+                     f"{', '.join(info.paths)} |")
+    return "\n".join(lines)
