@@ -150,7 +150,12 @@ def read_cells(path: Path) -> dict[str, dict[str, Cell]]:
     return book
 
 
-_FORMULA_CELL = re.compile(r'<c ([^>]*?)(/?)>(<f[^>]*>[^<]*</f>|<f[^>]*/>)(?:<v>[^<]*</v>)?</c>')
+_FORMULA_CELL = re.compile(r'<c ([^>]*)>(<f[^>]*>[^<]*</f>|<f[^>]*/>)(?:<v>[^<]*</v>)?</c>')
+
+
+def _blanked(cell: re.Match, value: float) -> str:
+    attributes = re.sub(r'\s*\bt="[^"]*"', "", cell.group(1))  # the cached value's type
+    return f"<c {attributes}>{cell.group(2)}<v>{value!r}</v></c>"
 
 
 def blank_caches(source: Path, target: Path, value: float = SENTINEL) -> int:
@@ -163,10 +168,7 @@ def blank_caches(source: Path, target: Path, value: float = SENTINEL) -> int:
         for item in zin.infolist():
             data = zin.read(item.filename)
             if item.filename in parts:
-                text = data.decode()
-                attrs = lambda m: re.sub(r'\s*\bt="[^"]*"', "", m.group(1))  # noqa: E731
-                text, count = _FORMULA_CELL.subn(
-                    lambda m: f'<c {attrs(m)}>{m.group(3)}<v>{value!r}</v></c>', text)
+                text, count = _FORMULA_CELL.subn(lambda m: _blanked(m, value), data.decode())
                 formulas = len(re.findall(r"<f[ >/]", text))
                 if count != formulas:
                     raise ValueError(f"{item.filename}: {formulas} formulas, {count} rewritten")
