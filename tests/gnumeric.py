@@ -12,6 +12,7 @@ Also here:
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import zipfile
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -114,24 +116,34 @@ def _text(element) -> str:
     return "".join(t.text or "" for t in element.iter(f"{NS}t"))
 
 
+_CELL = re.compile(r'<c r="([A-Z]+\d+)"([^>]*?)(?:/>|>(.*?)</c>)', re.S)
+_F = re.compile(r"<f([^>]*)(?:/>|>(.*?)</f>)", re.S)
+_V = re.compile(r"<v>(.*?)</v>", re.S)
+_T = re.compile(r"<t(?:\s[^>]*)?>(.*?)</t>", re.S)
+_TYPE = re.compile(r'\bt="(\w+)"')
+
+
 def read_cells(path: Path) -> dict[str, dict[str, Cell]]:
-    """sheet -> {"C5": Cell(formula, value)} for every cell that holds a formula or a value."""
+    """sheet -> {"C5": Cell(formula, value)} for every cell that holds a formula or a value.
+    The sheets' cells are read with regular expressions (an XML tree of a 100,000-cell sheet
+    takes seconds to build); both sheetopt's and Gnumeric's files write them plainly."""
     with zipfile.ZipFile(path) as archive:
         shared = []
         if "xl/sharedStrings.xml" in archive.namelist():
             root = ElementTree.fromstring(archive.read("xl/sharedStrings.xml"))
             shared = [_text(si) for si in root.iter(f"{NS}si")]
-        parts = {title: sheet_part(path, title) for title in sheet_titles(path)}
         book = {}
-        for title, part in parts.items():
+        for title in sheet_titles(path):
             cells = {}
-            for c in ElementTree.fromstring(archive.read(part)).iter(f"{NS}c"):
-                f, v, kind = c.find(f"{NS}f"), c.find(f"{NS}v"), c.get("t", "n")
-                if f is not None and f.get("t") == "shared" and not f.text:
-                    raise ValueError(f"{path}: {title}!{c.get('r')}: shared formulas are not read")
-                text = None if v is None else v.text or ""
+            for ref, attributes, body in _CELL.findall(archive.read(sheet_part(path, title)).decode()):
+                kind = _TYPE.search(attributes)
+                kind = kind.group(1) if kind else "n"
+                f, v = _F.search(body), _V.search(body)
+                if f is not None and 't="shared"' in f.group(1) and not f.group(2):
+                    raise ValueError(f"{path}: {title}!{ref}: shared formulas are not read")
+                text = None if v is None else unescape(v.group(1))
                 if kind == "inlineStr":
-                    value = _text(c.find(f"{NS}is"))
+                    value = unescape("".join(_T.findall(body)))
                 elif text is None:
                     value = None
                 elif kind == "s":
@@ -145,7 +157,8 @@ def read_cells(path: Path) -> dict[str, dict[str, Cell]]:
                 else:
                     value = float(text)
                 if f is not None or value is not None:
-                    cells[c.get("r")] = Cell(None if f is None else f.text, value)
+                    formula = None if f is None else unescape(f.group(2) or "")
+                    cells[ref] = Cell(formula, value)
             book[title] = cells
     return book
 
@@ -193,7 +206,8 @@ _TOKEN = re.compile(r"""\s*(?:
 )""", re.VERBOSE)
 
 
-def _tokens(formula: str) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=None)
+def _tokens(formula: str) -> tuple[tuple[str, str], ...]:
     out, at = [], 0
     formula = formula.strip()
     while at < len(formula):
@@ -202,7 +216,21 @@ def _tokens(formula: str) -> list[tuple[str, str]]:
             raise ValueError(f"cannot read formula {formula!r} at {formula[at:]!r}")
         out.append((found.lastgroup, found.group(found.lastgroup)))
         at = found.end()
-    return out
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _cells_of(text: str, sheet: str) -> tuple[str, tuple[str, ...], bool]:
+    """A reference's sheet, the cells it covers in row order, and whether it is a range."""
+    if "!" in text:
+        sheet, text = text.rsplit("!", 1)
+        sheet = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
+    corners = [re.fullmatch(r"\$?([A-Z]+)\$?(\d+)", part).groups() for part in text.split(":")]
+    if len(corners) == 1:
+        return sheet, ("".join(corners[0]),), False
+    (c1, r1), (c2, r2) = corners
+    cols = [_column_letters(c) for c in range(_column_number(c1), _column_number(c2) + 1)]
+    return sheet, tuple(f"{c}{r}" for r in range(int(r1), int(r2) + 1) for c in cols), True
 
 
 def _column_number(letters: str) -> int:
@@ -365,20 +393,10 @@ class _Evaluator:
         return None if cell is None else cell.value
 
     def reference(self, text):
-        sheet = self.sheet
-        if "!" in text:
-            sheet, text = text.rsplit("!", 1)
-            sheet = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
-        corners = [re.fullmatch(r"\$?([A-Z]+)\$?(\d+)", part).groups() for part in text.split(":")]
-        if len(corners) == 1:
-            return self.operand(sheet, "".join(corners[0]))
-        (c1, r1), (c2, r2) = corners
-        cols = range(_column_number(c1), _column_number(c2) + 1)
-        values = _Range()
-        for row in range(int(r1), int(r2) + 1):
-            for col in cols:
-                values.append(self.operand(sheet, f"{_column_letters(col)}{row}"))
-        return values, 0.0
+        sheet, refs, is_range = _cells_of(text, self.sheet)
+        if not is_range:
+            return self.operand(sheet, refs[0])
+        return _Range(self.operand(sheet, ref) for ref in refs), 0.0
 
     def arguments(self):
         self.take("(")

@@ -83,6 +83,7 @@ def test_gnumeric_recomputes_every_formula_cell_like_the_engine(recalculated, na
     assert compared == blanked > 0  # every formula cell, and each had a wrong cached value
 
 
+@pytest.mark.filterwarnings("ignore:Workbook contains no default style")  # openpyxl, in check
 def test_editing_lr_recomputes_the_engine_run_with_that_lr(recalculated):
     """The yellow lr cell of lesson5's adam sheet typed over: Gnumeric's recalculated workbook
     is the engine's run with that lr, every formula cell of every sheet (the expected file is
