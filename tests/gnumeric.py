@@ -25,6 +25,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
 
 from libreoffice import sheet_part
 from sheetopt.workbook.layout import HEADER_ROW
@@ -225,27 +226,12 @@ def _cells_of(text: str, sheet: str) -> tuple[str, tuple[str, ...], bool]:
     if "!" in text:
         sheet, text = text.rsplit("!", 1)
         sheet = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
-    corners = [re.fullmatch(r"\$?([A-Z]+)\$?(\d+)", part).groups() for part in text.split(":")]
+    corners = [xl_cell_to_rowcol(part.replace("$", "")) for part in text.split(":")]
     if len(corners) == 1:
-        return sheet, ("".join(corners[0]),), False
-    (c1, r1), (c2, r2) = corners
-    cols = [_column_letters(c) for c in range(_column_number(c1), _column_number(c2) + 1)]
-    return sheet, tuple(f"{c}{r}" for r in range(int(r1), int(r2) + 1) for c in cols), True
-
-
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - 64
-    return number
-
-
-def _column_letters(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
+        return sheet, (text.replace("$", ""),), False
+    (r1, c1), (r2, c2) = corners
+    return sheet, tuple(xl_rowcol_to_cell(r, c) for r in range(r1, r2 + 1)
+                        for c in range(c1, c2 + 1)), True
 
 
 def _num(x):
