@@ -230,3 +230,30 @@ def test_torch_sweep_backend_equals_the_numpy_engine_on_every_class():
         theirs = run_sweep(spec, sheet, grid, backend="torch")
         assert np.all(np.isfinite(ours.params))
         assert np.array_equal(ours.params, theirs.params), sheet.name
+
+
+def test_torch_optimizer_on_one_tensor_of_all_parameters():
+    """``replay.torch_optimizer`` and ``_preload`` on one (P,) tensor, as other callers use
+    them: the elementwise classes step as with one tensor per parameter; Adafactor, whose
+    norms run over the whole tensor, is refused."""
+    from sheetopt.torch_backend import replay
+
+    spec = spec_mod.load("torch-optim")
+    for sheet in spec.sheets:
+        trace = engine.run(spec, sheet)
+        weights = torch.tensor([trace.start["a"], trace.start["b"]], dtype=torch.float64,
+                               requires_grad=True)
+        if not sheet.rule.torch.elementwise:
+            with pytest.raises(ValueError, match="not elementwise"):
+                replay.torch_optimizer(sheet, weights)
+            continue
+        optimizer = replay.torch_optimizer(sheet, weights)
+        replay._preload(optimizer, sheet, weights, trace)
+        x, y = (torch.as_tensor(trace.rows[k]) for k in "xy")
+        for i in range(len(trace)):
+            optimizer.zero_grad()
+            ((y[i] - (weights[0] * x[i] + weights[1])) ** 2).backward()
+            optimizer.step()
+        found = weights.detach().numpy()
+        expected = [trace.steps["new_a"][-1], trace.steps["new_b"][-1]]
+        assert relative(found, expected).max() <= 1e-12, sheet.name

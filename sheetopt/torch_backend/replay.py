@@ -103,14 +103,19 @@ def _preload(optimizer, sheet: Sheet, weights, trace: Trace) -> None:
         for s in trace.state_names:
             values = [trace.start[f"{s}_{p}"] for p in params]
             value = torch.tensor(values, dtype=tensor.dtype).reshape(tensor.shape)
-            state[info.state_keys[s]] = value[0].reshape(()) if s in info.scalar_states \
+            state[_state_key(sheet, s)] = value[0].reshape(()) if s in info.scalar_states \
                 else value
+
+
+def _state_key(sheet: Sheet, name: str) -> str:
+    """The key of ``optimizer.state[p]`` that holds sheetopt's state ``name``."""
+    return _torch_class(sheet).state_keys[name]
 
 
 def state_value(optimizer, sheet: Sheet, tensor, state: str, index: int = 0) -> float:
     """The value of sheetopt's ``state`` for element ``index`` of ``tensor`` in torch's
     optimizer state (a state torch keeps once per tensor, like ASGD's eta, is that one value)."""
-    value = optimizer.state[tensor][_torch_class(sheet).state_keys[state]]
+    value = optimizer.state[tensor][_state_key(sheet, state)]
     return value.reshape(-1)[0 if value.numel() == 1 else index].item()
 
 
