@@ -291,7 +291,9 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     if optimizer not in OPTIMIZERS:
         raise SheetoptError(f"{label}: {where}: optimizer {optimizer!r} is not one of "
                             f"{', '.join(OPTIMIZERS)}{_suggest(optimizer, OPTIMIZERS)}")
-    flavor = table.get("flavor", "lecture")
+    # an optimizer the lecture did not have (adagrad, rprop...) is torch's unless said otherwise
+    lecture_has = any(r.optimizer == optimizer and r.flavor == "lecture" for r in REGISTRY)
+    flavor = table.get("flavor", "lecture" if lecture_has else "torch")
     if flavor not in FLAVORS:
         raise SheetoptError(f"{label}: {where}: flavor {flavor!r} is not one of "
                             f"{', '.join(FLAVORS)}{_suggest(flavor, FLAVORS)}")

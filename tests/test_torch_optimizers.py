@@ -257,3 +257,10 @@ def test_torch_optimizer_on_one_tensor_of_all_parameters(numpy_executor):
         found = weights.detach().numpy()
         expected = [trace.steps["new_a"][-1], trace.steps["new_b"][-1]]
         assert relative(found, expected).max() <= 1e-12, sheet.name
+
+
+def test_a_class_the_lecture_did_not_have_is_torch_flavour_by_default(numpy_executor):
+    spec = spec_mod.parse({"data": DATA, "sheet": [{"optimizer": "rprop"},
+                                                   {"optimizer": "adam", "lr": 1.0}]})
+    assert [s.flavor for s in spec.sheets] == ["torch", "lecture"]
+    assert spec.sheets[0].hypers["lr"] == 0.01  # torch.optim.Rprop's default
