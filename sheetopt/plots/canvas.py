@@ -1,0 +1,97 @@
+"""Figures without pyplot: each one has its own Agg canvas, so the library never touches the
+global backend (``plt.show()`` in a notebook keeps working) and never leaks figures."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SheetoptError
+from ..files import atomic_output
+
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+DPI = 110
+FINGERPRINT_KEY = "sheetopt-data"  # PNG text chunk: a hash of what the figure plots
+DIGITS = 9  # significant digits kept in the fingerprint: robust to last-bit differences
+
+
+def require():
+    """The matplotlib module, or one clear line saying how to install it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SheetoptError("plotting needs matplotlib: pip install 'sheetopt[plot]'") from None
+    return matplotlib
+
+
+def new_figure(width: float, height: float):
+    """A matplotlib Figure with its own Agg canvas (not registered with pyplot)."""
+    require()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_format(path: str | Path, formats=FORMATS) -> str:
+    """The writer for a file name's extension, or one line naming the ones it can produce."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in formats:
+        names = ", ".join(f"*{s}" for s in formats)
+        raise SheetoptError(f"{path}: cannot write {suffix or 'a file without an extension'}; "
+                            f"name it {names}")
+    return formats[suffix]
+
+
+def fingerprint(fig) -> str:
+    """A hash of the data a figure draws (lines, markers, contour levels, limits, texts),
+    rounded to DIGITS significant digits: equal for the same picture on any machine and any
+    matplotlib version, unlike the pixels."""
+    return hashlib.sha256(json.dumps(figure_data(fig)).encode()).hexdigest()
+
+
+def figure_data(fig) -> list:
+    out = []
+    for ax in fig.axes:
+        out.append({
+            "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+            "limits": _rounded([*ax.get_xlim(), *ax.get_ylim()]),
+            "lines": [[line.get_label(), _rounded(np.asarray(line.get_xdata(), float)),
+                       _rounded(np.asarray(line.get_ydata(), float))] for line in ax.lines],
+            "collections": [_rounded(np.asarray(c.get_offsets(), float).ravel())
+                            for c in ax.collections if hasattr(c, "get_offsets")],
+            "levels": [_rounded(np.asarray(c.levels, float)) for c in ax.collections
+                       if hasattr(c, "levels")],
+            "texts": [t.get_text() for t in ax.texts],
+        })
+    return out
+
+
+def _rounded(values) -> list:
+    values = np.asarray(values, dtype=float).ravel()
+    return [None if not np.isfinite(v) else float(f"{v:.{DIGITS}g}") for v in values.tolist()]
+
+
+def save(fig, path: str | Path, force: bool = False) -> Path:
+    """Writes a Figure as PNG, SVG or PDF (by the extension), atomically; a PNG carries the
+    figure's fingerprint in its metadata. Refuses an existing file unless ``force``.
+
+    >>> save(figure(spec, traces, "path"), "path.png")  # doctest: +SKIP
+    """
+    fmt = figure_format(path)
+    metadata = {FINGERPRINT_KEY: fingerprint(fig), "Software": "sheetopt"} if fmt == "png" else None
+    with atomic_output(path, force) as temp:
+        fig.savefig(temp, format=fmt, dpi=DPI, metadata=metadata)
+    return Path(path)
+
+
+def stored_fingerprint(path: str | Path) -> str | None:
+    """The fingerprint a PNG written by :func:`save` carries (None without one)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.info.get(FINGERPRINT_KEY)
