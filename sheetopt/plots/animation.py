@@ -3,15 +3,16 @@ surface, one frame per step (or per k steps), the current loss in the title; wri
 (Pillow, no ffmpeg) or as an HTML page with the frames embedded (``to_jshtml``).
 
 Bounded: at most MAX_FRAMES frames, and a file over MAX_BYTES is refused (estimated from the
-first frame before any encoding, and checked again before the file is put in place).
+first frame before the others are drawn, and checked again before the file is put in place).
 """
 from __future__ import annotations
 
+import base64
 import html
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -60,63 +61,100 @@ def frame_steps(total: int, frames: int | None) -> np.ndarray:
 
 @dataclass
 class Animation:
-    """A run as frames: ``figure`` shows frame ``show(i)``; ``steps[i]`` is the point of the
-    path frame i shows (0: the start, k: after step k). ``save(path)`` writes GIF or HTML;
-    in a notebook it displays itself as the HTML player."""
+    """A run as frames: ``figure`` shows frame i after ``show(i)``; ``steps[i]`` is the point
+    of the path frame i shows (0: the start, k: after step k); ``moving`` are the artists that
+    change from frame to frame. ``save(path)`` writes GIF or HTML; in a notebook it displays
+    itself as matplotlib's HTML player (the one ``to_jshtml`` makes)."""
 
     figure: object
     steps: np.ndarray
     show: Callable[[int], None]
+    moving: list
     title: str
-    _animation: object = field(default=None, repr=False)
-
-    @property
-    def animation(self):
-        """The matplotlib FuncAnimation."""
-        if self._animation is None:
-            from matplotlib.animation import FuncAnimation
-
-            self._animation = FuncAnimation(self.figure, self.show, frames=len(self.steps),
-                                            interval=1000 / FPS, blit=False, repeat=True)
-        return self._animation
 
     def __len__(self) -> int:
         return len(self.steps)
 
-    def to_jshtml(self) -> str:
-        """The frames embedded in a self-contained player (an HTML fragment)."""
-        import matplotlib
+    def frames(self) -> Iterator[np.ndarray]:
+        """Each frame's pixels (rows x columns x RGB). The still part is drawn once and the
+        moving artists over it (blitting): a full redraw per frame would cost ten times more."""
+        canvas = self.figure.canvas
+        for artist in self.moving:
+            artist.set_animated(True)
+        try:
+            canvas.draw()
+            still = canvas.copy_from_bbox(self.figure.bbox)
+            for i in range(len(self.steps)):
+                canvas.restore_region(still)
+                self.show(i)
+                for artist in self.moving:
+                    self.figure.draw_artist(artist)
+                yield np.asarray(canvas.buffer_rgba())[..., :3].copy()
+        finally:
+            for artist in self.moving:
+                artist.set_animated(False)
+            self.show(len(self.steps) - 1)
 
-        with matplotlib.rc_context({"animation.embed_limit": MAX_BYTES / 2**20 * 1.5,
-                                    "savefig.dpi": DPI}):
-            return self.animation.to_jshtml(fps=FPS, embed_frames=True, default_mode="loop")
+    def to_jshtml(self, frames: Iterable[np.ndarray] | None = None) -> str:
+        """The frames as PNGs embedded in matplotlib's JavaScript player (an HTML fragment:
+        what ``FuncAnimation.to_jshtml`` writes, from the frames drawn here)."""
+        import tempfile
+
+        from matplotlib.animation import HTMLWriter
+
+        class Embedded(HTMLWriter):
+            def add(self, png: bytes) -> None:
+                self._saved_frames.append(base64.encodebytes(png).decode("ascii"))
+
+        writer = Embedded(fps=FPS, embed_frames=True, default_mode="loop",
+                          embed_limit=MAX_BYTES / 2**20 * 2)
+        with tempfile.TemporaryDirectory() as folder:
+            page = Path(folder) / "player.html"
+            writer.setup(self.figure, page, dpi=DPI)
+            for pixels in frames if frames is not None else self.frames():
+                writer.add(_encoded(pixels, "png"))
+            writer.finish()
+            return page.read_text(encoding="utf-8")
 
     def _repr_html_(self) -> str:
         return self.to_jshtml()
 
     def estimate_bytes(self, fmt: str) -> int:
-        """About how large the file will be: the first frame's size times the frame count."""
-        self.show(0)
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=DPI)
-        per_frame = len(buffer.getvalue()) * (1.37 if fmt == "html" else 0.8)
-        return int(per_frame * len(self.steps))
+        """About how large the file will be: the first frame encoded, times the frame count."""
+        first = next(iter(self.frames()))
+        per_frame = len(_encoded(first, "png" if fmt == "html" else "gif"))
+        return int(per_frame * (1.37 if fmt == "html" else 1.0) * len(self.steps))
 
     def save(self, path: str | Path, force: bool = False) -> Path:
-        """Writes the animation as ``*.gif`` or ``*.html`` (by the extension), atomically;
-        refuses (one line, nothing written) a file that would exceed MAX_BYTES."""
+        """Writes the animation as ``*.gif`` (Pillow, looping) or ``*.html`` (a page around
+        the player), by the extension, atomically; refuses (one line, nothing written) a file
+        that would exceed MAX_BYTES.
+
+        >>> animate(spec, traces, "sgd").save("fit.gif")  # doctest: +SKIP
+        """
         fmt = figure_format(path, FORMATS)
         check_target(path, force)
         _refuse_large(self.estimate_bytes(fmt), path, len(self.steps), "would be about")
         with atomic_output(path, force) as temp:
             if fmt == "gif":
-                from matplotlib.animation import PillowWriter
+                from PIL import Image
 
-                self.animation.save(temp, writer=PillowWriter(fps=FPS), dpi=DPI)
+                images = [Image.fromarray(pixels) for pixels in self.frames()]
+                images[0].save(temp, format="GIF", save_all=True, append_images=images[1:],
+                               duration=int(1000 / FPS), loop=0)
             else:
                 temp.write_text(_page(self.title, self.to_jshtml()), encoding="utf-8")
             _refuse_large(temp.stat().st_size, path, len(self.steps), "is")
         return Path(path)
+
+
+def _encoded(pixels: np.ndarray, fmt: str) -> bytes:
+    """One frame as PNG or GIF bytes, in 256 colours (a PNG of them is half the size)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).quantize(256).save(buffer, format=fmt.upper())
+    return buffer.getvalue()
 
 
 def _refuse_large(size: int, path, frames: int, verb: str) -> None:
@@ -154,9 +192,9 @@ def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str = "f
     trace = runs[0]
     steps = frame_steps(len(trace) + 1, frames)
     builder = _fit_frames if kind == "fit" else _path_frames
-    fig, show = builder(spec, trace, steps)
+    fig, show, moving = builder(spec, trace, steps)
     what = "fitted line" if kind == "fit" else "path over the loss surface"
-    return Animation(fig, steps, show, f"{spec.title}: sheet {trace.sheet}, {what}")
+    return Animation(fig, steps, show, moving, f"{spec.title}: sheet {trace.sheet}, {what}")
 
 
 def frame_title(spec: Spec, trace: Trace, k: int, params: dict) -> str:
@@ -171,7 +209,7 @@ def _params_at(spec: Spec, trace: Trace, k: int) -> dict[str, float]:
 
 
 def _fit_frames(spec: Spec, trace: Trace, steps: np.ndarray):
-    fig = new_figure(*SIZE)
+    fig = new_figure(*SIZE, dpi=DPI)
     ax = fig.add_subplot()
     x, y = spec.data.x, spec.data.y
     ax.scatter(x, y, s=10, color="black", label="data", zorder=3)
@@ -184,7 +222,6 @@ def _fit_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     ax.set_ylim(float(y.min()) - 0.25 * span, float(y.max()) + 0.25 * span)  # fixed: no jumps
     ax.set(xlabel=spec.data.headers[0], ylabel=spec.data.headers[1])
     ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
 
     def show(i: int) -> None:
         k = int(steps[i])
@@ -192,12 +229,13 @@ def _fit_frames(spec: Spec, trace: Trace, steps: np.ndarray):
         line.set_ydata(spec.model.predict(params, grid))
         ax.set_title(frame_title(spec, trace, k, params), fontsize=9)
     show(len(steps) - 1)
-    return fig, show
+    fig.tight_layout()
+    return fig, show, [line, ax.title]
 
 
 def _path_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     view = plan(spec, [trace])
-    fig = new_figure(*SIZE)
+    fig = new_figure(*SIZE, dpi=DPI)
     ax = fig.add_subplot()
     draw(ax, view, view.box, points=120, legend=False, colorbar=False)
     whole = drawn_path(trace, view.axes, view.box)
@@ -209,7 +247,6 @@ def _path_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     grown, = ax.plot([], [], "-", color=c, lw=1.3, marker=".", markersize=3, zorder=5,
                      gid=f"path:{trace.sheet}")
     head, = ax.plot([], [], "o", color=c, mec="black", markersize=7, zorder=6, gid="head")
-    fig.tight_layout()
 
     def show(i: int) -> None:
         k = int(steps[i])
@@ -218,4 +255,5 @@ def _path_frames(spec: Spec, trace: Trace, steps: np.ndarray):
         head.set_data(whole.xs[shown - 1:shown], whole.ys[shown - 1:shown])
         ax.set_title(frame_title(spec, trace, k, _params_at(spec, trace, k)), fontsize=9)
     show(len(steps) - 1)
-    return fig, show
+    fig.tight_layout()
+    return fig, show, [grown, head, ax.title]

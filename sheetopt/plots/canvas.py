@@ -26,13 +26,16 @@ def require():
     return matplotlib
 
 
-def new_figure(width: float, height: float):
-    """A matplotlib Figure with its own Agg canvas (not registered with pyplot)."""
+def new_figure(width: float, height: float, dpi: float | None = None):
+    """A matplotlib Figure with its own Agg canvas (not registered with pyplot).
+
+    >>> new_figure(6, 4).add_subplot().plot([1, 2])  # doctest: +SKIP
+    """
     require()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
