@@ -26,6 +26,8 @@ def selected(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None) ->
                 raise SheetoptError(f"{spec.label}: sheet {name!r} was not run; run it first")
             if name not in wanted:
                 wanted.append(name)
+        order = [s.name for s in spec.sheets]
+        wanted.sort(key=order.index)
     if not wanted:
         raise SheetoptError(f"{spec.label}: nothing to draw (no sheet's run was given)")
     return [traces[name] for name in wanted]
