@@ -161,7 +161,7 @@ def _refuse_large(size: int, path, frames: int, verb: str) -> None:
     if size > MAX_BYTES:
         fit = max(1, int(frames * MAX_BYTES / size))
         raise SheetoptError(f"{path}: the animation {verb} {size / 2**20:.1f} MB, more than "
-                            f"the {MAX_BYTES // 2**20} MB bound; use --frames {fit} or fewer")
+                            f"the {MAX_BYTES / 2**20:.3g} MB bound; use --frames {fit} or fewer")
 
 
 def _page(title: str, player: str) -> str:
