@@ -51,25 +51,31 @@ def figure_format(path: str | Path, formats=FORMATS) -> str:
 
 
 def fingerprint(fig) -> str:
-    """A hash of the data a figure draws (lines, markers, contour levels, limits, texts),
+    """A hash of the data a figure draws (lines, markers, contour levels, limits, titles),
     rounded to DIGITS significant digits: equal for the same picture on any machine and any
     matplotlib version, unlike the pixels."""
     return hashlib.sha256(json.dumps(figure_data(fig)).encode()).hexdigest()
 
 
 def figure_data(fig) -> list:
+    """What the figure plots, as plain lists: per Axes (colour bars left out) its texts and
+    limits, the data of every line and collection sheetopt named (``gid``), and the contour
+    levels of the surface. Unnamed artists (grid lines, colour-bar internals) differ between
+    matplotlib versions and are left out."""
     out = []
     for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            continue
+        named = [c for c in ax.collections if c.get_gid()]
         out.append({
             "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
             "limits": _rounded([*ax.get_xlim(), *ax.get_ylim()]),
-            "lines": [[line.get_label(), _rounded(np.asarray(line.get_xdata(), float)),
-                       _rounded(np.asarray(line.get_ydata(), float))] for line in ax.lines],
-            "collections": [_rounded(np.asarray(c.get_offsets(), float).ravel())
-                            for c in ax.collections if hasattr(c, "get_offsets")],
-            "levels": [_rounded(np.asarray(c.levels, float)) for c in ax.collections
-                       if hasattr(c, "levels")],
-            "texts": [t.get_text() for t in ax.texts],
+            "lines": [[line.get_gid(), _rounded(np.asarray(line.get_xdata(), float)),
+                       _rounded(np.asarray(line.get_ydata(), float))]
+                      for line in ax.lines if line.get_gid()],
+            "collections": [[c.get_gid(), _rounded(c.levels) if hasattr(c, "levels")
+                             else _rounded(np.asarray(c.get_offsets(), float))]
+                            for c in named],
         })
     return out
 

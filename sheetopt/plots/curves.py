@@ -126,14 +126,14 @@ def fits(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=Non
 def draw_fits(ax, spec: Spec, finals) -> None:
     """``finals``: (sheet name, final parameters, diverged) for each sheet."""
     x, y = spec.data.x, spec.data.y
-    ax.scatter(x, y, s=12, color="black", label="data", zorder=3)
+    ax.scatter(x, y, s=12, color="black", label="data", zorder=3, gid="data")
     grid = np.linspace(x.min(), x.max(), 200)
     for name, final, diverged in finals:
         if not diverged:
             ax.plot(grid, spec.model.predict(final, grid), label=name, color=color(spec, name),
                     gid=f"fit:{name}")
     if all(p in spec.data.true for p in spec.model.params):
-        ax.plot(grid, spec.model.predict(spec.data.true, grid), "k--", label="true")
+        ax.plot(grid, spec.model.predict(spec.data.true, grid), "k--", label="true", gid="true")
     ax.set(xlabel=spec.data.headers[0], ylabel=spec.data.headers[1],
            title=f"fitted {spec.model.formula} (final parameters)"
                  + ("\ndiverged sheets left out" if any(d for *_, d in finals) else ""))
