@@ -35,7 +35,7 @@ DPI = 80
 SIZE = (6.4, 4.2)  # inches: 512 x 336 pixels at DPI
 
 
-def frame_count(text: str | int | None, points_: int | None = None) -> int | None:
+def frame_count(text: str | int | None) -> int | None:
     """A frame-count option: a positive whole number up to MAX_FRAMES (None: the default)."""
     if text is None:
         return None
@@ -237,7 +237,7 @@ def _path_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     view = plan(spec, [trace])
     fig = new_figure(*SIZE, dpi=DPI)
     ax = fig.add_subplot()
-    draw(ax, view, view.box, points=120, legend=False, colorbar=False)
+    draw(ax, view, view.box, resolution=120, legend=False, colorbar=False)
     whole = drawn_path(trace, view.axes, view.box)
     for line in list(ax.lines):  # keep the surface and the minimum; the path grows per frame
         if str(line.get_gid()).startswith(("path:", "start:", "end:")):

@@ -24,6 +24,7 @@ from .runs import Traces, color, points, selected, title_of
 from .surface import Box
 
 ZOOM_AREA = 0.06  # zoom when the late parts of paths cover less of the view than this
+MARKED_STEPS = 2000  # longer paths are drawn as lines without a dot per step
 LATE = 0.1  # a path's first tenth (its approach) is left out of what the zoom must show
 
 
@@ -138,9 +139,10 @@ def _crossing(inside, outside, box: Box) -> tuple[float, float]:
 
 
 def path(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=None,
-         zoom: bool | None = None, points: int = 160):
+         zoom: bool | None = None, resolution: int | None = None):
     """Each sheet's path over the loss surface (see the module's description). ``zoom``:
-    None decides by how much of the view the paths use, True/False force it. Returns the
+    None decides by how much of the view the paths use, True/False force it; ``resolution``:
+    grid points per side (default: surface.grid_points). Returns the
     Figure (the one ``ax`` belongs to, when given).
 
     >>> fig = path(load("lesson5"), engine.run_all(load("lesson5")))  # doctest: +SKIP
@@ -152,16 +154,16 @@ def path(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=Non
     if ax is None:
         fig = new_figure(10, 11 if view.zoom else 6)
         panels = fig.subplots(2 if view.zoom else 1, 1, squeeze=False)[:, 0]
-        draw(panels[0], view, view.box, points, legend=True)
+        draw(panels[0], view, view.box, resolution, legend=True)
         if view.zoom:
-            draw(panels[1], view, view.zoom, points, legend=False, title=_zoom_title(view))
+            draw(panels[1], view, view.zoom, resolution, legend=False, title=_zoom_title(view))
             _outline(panels[0], view.zoom)
         fig.tight_layout()
         return fig
-    draw(ax, view, view.box, points, legend=True)
+    draw(ax, view, view.box, resolution, legend=True)
     if view.zoom:
         inset = ax.inset_axes([0.58, 0.56, 0.4, 0.4])
-        draw(inset, view, view.zoom, points, legend=False, colorbar=False,
+        draw(inset, view, view.zoom, resolution, legend=False, colorbar=False,
              title="zoom: " + ", ".join(view.zoomed))
         _outline(ax, view.zoom)
     return ax.figure
@@ -174,13 +176,13 @@ def _outline(ax, box: Box) -> None:
                            lw=1.2, ls="--", zorder=4, gid="zoom-outline"))
 
 
-def draw(ax, view: View, box: Box, points: int = 160, legend: bool = True,
+def draw(ax, view: View, box: Box, resolution: int | None = None, legend: bool = True,
          colorbar: bool = True, title: str | None = None) -> None:
     """The surface over ``box`` and every path, on one Axes."""
     from matplotlib.colors import LogNorm
 
     spec, (ax_x, ax_y) = view.spec, view.axes
-    X, Y, Z = surface.grid(spec, view.axes, box, view.fixed, points)
+    X, Y, Z = surface.grid(spec, view.axes, box, view.fixed, resolution)
     levels = surface.log_levels(Z)
     filled = ax.contourf(X, Y, Z, levels=levels, norm=LogNorm(levels[0], levels[-1]),
                          cmap="viridis", extend="both", alpha=0.9)
@@ -193,8 +195,9 @@ def draw(ax, view: View, box: Box, points: int = 160, legend: bool = True,
     for trace in view.runs:
         drawn = drawn_path(trace, view.axes, view.box)
         c = color(spec, trace.sheet)
-        ax.plot(drawn.xs, drawn.ys, "-", color=c, lw=1.3, marker=".", markersize=3,
-                label=title_of(trace), gid=f"path:{trace.sheet}", zorder=5)
+        ax.plot(drawn.xs, drawn.ys, "-", color=c, lw=1.3, zorder=5,
+                marker="." if len(drawn.xs) <= MARKED_STEPS else None, markersize=3,
+                label=title_of(trace), gid=f"path:{trace.sheet}")
         ax.plot(drawn.xs[:1], drawn.ys[:1], "o", mfc="white", mec=c, markersize=7, zorder=6,
                 label="_start", gid=f"start:{trace.sheet}")
         ax.plot(drawn.xs[-1:], drawn.ys[-1:], "x" if trace.diverged else "o", color=c,

@@ -14,6 +14,9 @@ import numpy as np
 from ..spec import Spec
 
 CELLS_PER_CHUNK = 4_000_000  # grid points x data rows evaluated at a time (memory stays flat)
+GRID_POINTS = 160  # per side, for data sets small enough
+WORK = 300_000_000  # grid points x data rows at most: bigger data sets get a coarser grid
+MIN_POINTS = 40
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,18 @@ def mse(spec: Spec, params: Mapping[str, np.ndarray]) -> np.ndarray:
     return (total[:, 0] / len(x)).reshape(shape)
 
 
+def grid_points(rows: int) -> int:
+    """Grid points per side: GRID_POINTS, fewer (down to MIN_POINTS) when the data set is so
+    large that the grid would cost more than WORK evaluations of the per-row loss."""
+    return int(min(GRID_POINTS, max(MIN_POINTS, (WORK / max(rows, 1)) ** 0.5)))
+
+
 def grid(spec: Spec, axes: tuple[str, str], box: Box, fixed: Mapping[str, float],
-         points: int = 160) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X, Y, Z): the MSE on a points x points grid over ``box``, the parameters ``axes[0]``
-    along x and ``axes[1]`` along y, the others at their ``fixed`` values."""
+         points: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, Y, Z): the MSE on a points x points grid over ``box`` (default: see
+    grid_points), the parameters ``axes[0]`` along x and ``axes[1]`` along y, the others at
+    their ``fixed`` values."""
+    points = points or grid_points(len(spec.data))
     xs = np.linspace(box.x0, box.x1, points)
     ys = np.linspace(box.y0, box.y1, points)
     X, Y = np.meshgrid(xs, ys)
