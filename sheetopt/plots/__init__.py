@@ -80,7 +80,8 @@ def all_panels(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, 
     step_loss(spec, traces, sheets, ax=fig.add_subplot(grid[row, 1]))
     lr(spec, traces, sheets, ax=fig.add_subplot(grid[row + 1, 0]))
     fits(spec, traces, sheets, ax=fig.add_subplot(grid[row + 1, 1]))
-    fig.suptitle(spec.title)
+    if not with_path:  # the path's title starts with the spec's
+        fig.suptitle(spec.title)
     fig.tight_layout()
     return fig
 
