@@ -31,7 +31,11 @@ __all__ = ["ALL", "ANIMATIONS", "Animation", "KINDS", "all_panels", "animate", "
 
 
 def check_kind(kind: str) -> str:
-    """``kind`` itself, or one line naming the kinds there are."""
+    """``kind`` itself, or one line naming the kinds there are.
+
+    >>> check_kind("path")
+    'path'
+    """
     if kind not in KINDS and kind != ALL:
         raise SheetoptError(f"unknown kind {kind!r}: choose one of "
                             f"{', '.join([*KINDS, ALL])}")
@@ -88,7 +92,10 @@ def all_panels(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, 
 
 def compare_figure(spec: Spec, summaries_: list, ax=None):
     """``sheetopt compare --plot``'s two panels from its summaries: loss per epoch and the
-    fitted lines."""
+    fitted lines.
+
+    >>> compare_figure(spec, report.summarize(spec, engine.run_all(spec)))  # doctest: +SKIP
+    """
     fig = new_figure(12, 4.8)
     left, right = fig.subplots(1, 2)
     draw_epoch_losses(left, spec, summaries_)
@@ -99,5 +106,8 @@ def compare_figure(spec: Spec, summaries_: list, ax=None):
 
 
 def compare_plot(spec: Spec, summaries_: list, path_: str, force: bool = False) -> None:
-    """Writes :func:`compare_figure` as a PNG (``sheetopt compare --plot``)."""
+    """Writes :func:`compare_figure` as a PNG (``sheetopt compare --plot``).
+
+    >>> compare_plot(spec, summaries, "compare.png")  # doctest: +SKIP
+    """
     save(compare_figure(spec, summaries_), path_, force)

@@ -64,7 +64,12 @@ class Animation:
     """A run as frames: ``figure`` shows frame i after ``show(i)``; ``steps[i]`` is the point
     of the path frame i shows (0: the start, k: after step k); ``moving`` are the artists that
     change from frame to frame. ``save(path)`` writes GIF or HTML; in a notebook it displays
-    itself as matplotlib's HTML player (the one ``to_jshtml`` makes)."""
+    itself as matplotlib's HTML player (the one ``to_jshtml`` makes).
+
+    >>> movie = animate(spec, traces, "sgd", frames=10)  # doctest: +SKIP
+    >>> movie.steps[-1] == len(traces["sgd"]), len(list(movie.frames()))  # doctest: +SKIP
+    (True, 10)
+    """
 
     figure: object
     steps: np.ndarray

@@ -53,7 +53,11 @@ def figure_format(path: str | Path, formats=FORMATS) -> str:
 def fingerprint(fig) -> str:
     """A hash of the data a figure draws (lines, markers, contour levels, limits, titles),
     rounded to DIGITS significant digits: equal for the same picture on any machine and any
-    matplotlib version, unlike the pixels."""
+    matplotlib version, unlike the pixels.
+
+    >>> fingerprint(figure(spec, traces, "path")) == stored_fingerprint("path.png")  # doctest: +SKIP
+    True
+    """
     return hashlib.sha256(json.dumps(figure_data(fig)).encode()).hexdigest()
 
 
@@ -99,7 +103,11 @@ def save(fig, path: str | Path, force: bool = False) -> Path:
 
 
 def stored_fingerprint(path: str | Path) -> str | None:
-    """The fingerprint a PNG written by :func:`save` carries (None without one)."""
+    """The fingerprint a PNG written by :func:`save` carries (None without one).
+
+    >>> stored_fingerprint("workbooks/lesson5-path.png")  # doctest: +SKIP
+    '3f1c...'
+    """
     from PIL import Image
 
     with Image.open(path) as image:
