@@ -40,7 +40,7 @@ def path_axes(spec: Spec) -> tuple[str, str]:
 
 
 @dataclass
-class Path:
+class DrawnPath:
     """One sheet's drawn path: its points, where it was cut, and how it ended."""
 
     trace: Trace
@@ -112,18 +112,18 @@ def zoom_on(view: View, force: bool = False) -> tuple[Box | None, list[str]]:
     return box, chosen
 
 
-def drawn_path(trace: Trace, axes: tuple[str, str], box: Box) -> Path:
+def drawn_path(trace: Trace, axes: tuple[str, str], box: Box) -> DrawnPath:
     """A diverged path stops where it first leaves ``box`` (at the crossing point): its later
     steps only run away. Other paths are drawn whole."""
     xs, ys = points(trace, axes[0]), points(trace, axes[1])
     if not trace.diverged:
-        return Path(trace, xs, ys)
+        return DrawnPath(trace, xs, ys)
     outside = np.flatnonzero([not box.contains(x, y) for x, y in zip(xs, ys)])
     if not len(outside) or outside[0] == 0:
-        return Path(trace, xs, ys)
+        return DrawnPath(trace, xs, ys)
     i = int(outside[0])
     ex, ey = _crossing((xs[i - 1], ys[i - 1]), (xs[i], ys[i]), box)
-    return Path(trace, np.append(xs[:i], ex), np.append(ys[:i], ey), cut=True)
+    return DrawnPath(trace, np.append(xs[:i], ex), np.append(ys[:i], ey), cut=True)
 
 
 def _crossing(inside, outside, box: Box) -> tuple[float, float]:
