@@ -169,9 +169,21 @@ def _refuse_large(size: int, path, frames: int, verb: str) -> None:
                             f"the {MAX_BYTES / 2**20:.3g} MB bound; use --frames {fit} or fewer")
 
 
+# The player's buttons take their icons from a web font on a CDN; offline they would be blank
+# boxes, so the page draws them as characters (the same glyph online and offline).
+BUTTON_GLYPHS = {"minus": "\u2212", "fast-backward": "|\u25c0", "step-backward": "\u25c0|",
+                 "play": "\u25b6", "pause": "\u275a\u275a", "step-forward": "|\u25b6",
+                 "fast-forward": "\u25b6|", "plus": "+"}
+BUTTON_STYLE = "".join(
+    f'.anim-buttons i.fa-{name}::before{{content:"{glyph}";font-family:sans-serif;'
+    f'font-style:normal}}' for name, glyph in BUTTON_GLYPHS.items()) + (
+    ".anim-buttons i.fa-flip-horizontal{display:inline-block;transform:scaleX(-1)}")
+
+
 def _page(title: str, player: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{html.escape(title)}</title>\n</head>\n<body>\n"
+            f"<title>{html.escape(title)}</title>\n<style>{BUTTON_STYLE}</style>\n"
+            f"</head>\n<body>\n"
             f"<h3>{html.escape(title)}</h3>\n{player}\n</body>\n</html>\n")
 
 
