@@ -50,6 +50,12 @@ class TorchClass:
     scalar_states: tuple[str, ...] = ()  # state keys torch keeps once per tensor (0-dim)
     preload: bool = True  # False: torch starts its state from the first gradient (SGD's buffer)
 
+    @property
+    def stackable(self) -> bool:
+        """Whether several parameters (or several steps' copies of them) may share one tensor
+        and still each step as on its own: elementwise, and no state kept once per tensor."""
+        return self.elementwise and not self.scalar_states
+
     def torch_names(self) -> dict[str, str]:
         """sheetopt name -> the torch argument that carries it (``mom`` -> ``betas``)."""
         out = {}
