@@ -55,13 +55,14 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     finishes, so an error or an interrupt never leaves a partial or clobbered file. A
     failure of the file system (a read-only folder, a full disk) is one SheetoptError line."""
     target = check_target(path, force)
-    try:
-        handle, temp = tempfile.mkstemp(prefix=f".{target.name[:60]}.", suffix=".part",
-                                        dir=target.parent)
-    except OSError as exc:
-        raise SheetoptError(f"{target}: cannot write in {target.parent} ({_why(exc)})") from None
-    os.close(handle)
-    try:
+    temp = None
+    try:  # the temporary file is made inside the try, so a signal landing right after is cleaned up
+        try:
+            handle, temp = tempfile.mkstemp(prefix=f".{target.name[:60]}.", suffix=".part",
+                                            dir=target.parent)
+        except OSError as exc:
+            raise SheetoptError(f"{target}: cannot write in {target.parent} ({_why(exc)})") from None
+        os.close(handle)
         try:
             yield Path(temp)
             os.chmod(temp, _file_mode())  # mkstemp makes the file private (0600); output is not
@@ -69,7 +70,7 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
         except OSError as exc:
             raise SheetoptError(f"{target}: cannot write ({_why(exc)})") from None
     finally:
-        if os.path.exists(temp):
+        if temp is not None and os.path.exists(temp):
             os.unlink(temp)
 
 
