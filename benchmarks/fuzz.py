@@ -759,7 +759,9 @@ def _patch_directory(book: bytes, name: str, file_size: int | None = None,
 WRITERS = [(["workbook", "spec.toml", "-o"], ".xlsx", []),
            (["trace", "spec.toml", "-o"], ".csv", []),
            (["compare", "spec.toml", "--plot"], ".png", []),
-           (["sweep", "spec.toml", "--sheet", "s", "--lr", "0.001:0.01:3", "--plot"], ".png", [])]
+           (["sweep", "spec.toml", "--sheet", "s", "--lr", "0.001:0.01:3", "--plot"], ".png", []),
+           (["plot", "spec.toml", "--kind", "loss", "-o"], ".png", []),
+           (["animate", "spec.toml", "--sheet", "s", "--frames", "3", "-o"], ".gif", [])]
 OUTPUT_PROBLEMS = ["too long", "proc", "sys", "dangling symlink", "folder", "missing folder",
                    "device", "file as folder", "exists", "exists with --force", "link to file",
                    "root"]  # an empty path (-o "") is issue 12 item 6, the api helper's

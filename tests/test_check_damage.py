@@ -204,8 +204,11 @@ def test_non_finite_values_are_error_cells_never_nan(tmp_path, table, column):
 
 WRITERS = [["workbook", "spec.toml", "-o"], ["trace", "spec.toml", "-o"],
            ["compare", "spec.toml", "--plot"],
-           ["sweep", "spec.toml", "--sheet", "sgd", "--lr", "0.001:0.01:2", "--plot"]]
-EXT = {"workbook": ".xlsx", "trace": ".csv", "compare": ".png", "sweep": ".png"}
+           ["sweep", "spec.toml", "--sheet", "sgd", "--lr", "0.001:0.01:2", "--plot"],
+           ["plot", "spec.toml", "--kind", "loss", "-o"],
+           ["animate", "spec.toml", "--sheet", "sgd", "--frames", "3", "-o"]]
+EXT = {"workbook": ".xlsx", "trace": ".csv", "compare": ".png", "sweep": ".png",
+       "plot": ".png", "animate": ".gif"}
 
 
 @pytest.mark.parametrize("argv", WRITERS, ids=[w[0] for w in WRITERS])
