@@ -77,9 +77,14 @@ def sheet_table(raw: dict) -> dict:
     table = {key: raw[key] for key in ("name", "optimizer", "flavor", "epochs", "init", "state",
                                        "shuffle", "seed", "gradient", "h", "show",
                                        "diverge_above")}
-    from ..spec import SHEET_KEYS  # a rule's inner flags (adamw's decoupled) are not keys
+    from ..rules import rule_for
 
-    table.update({k: v for k, v in {**raw["hypers"], **raw["flags"]}.items() if k in SHEET_KEYS})
+    try:  # a rule's inner flags (adamw's decoupled) are not options of its sheet
+        settable = set(rule_for(raw["optimizer"], raw["flavor"]).settable_flags)
+    except (KeyError, TypeError, ValueError, SheetoptError):
+        settable = set()  # an edited optimizer: the spec parser names it
+    table.update(raw["hypers"])
+    table.update({k: v for k, v in raw["flags"].items() if k in settable})
     table["batch"] = raw["batch_size"]
     table["schedule"] = {"kind": raw["schedule"]["kind"], **raw["schedule"]["options"]}
     return table
