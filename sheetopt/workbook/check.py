@@ -76,7 +76,11 @@ def read_spec(book: Book, label: str) -> tuple[Spec, list[dict]]:
     true = _read_true(book, data["true"], document["model"], label)
     spec, raw_sheets = spec_from_json(document, x, y, true,
                                       f"{label}: hidden sheet '{META_SHEET}'")
-    check_size(spec)
+    try:
+        check_size(spec)  # edited epochs or rows a worksheet cannot hold
+    except SheetoptError as exc:
+        raise SheetoptError(f"{label}: hidden sheet '{META_SHEET}': "
+                            f"{str(exc).removeprefix(spec.label + ': ')}") from None
     sheets = []
     for sheet, raw in zip(spec.sheets, raw_sheets):
         sheets.append(_with_inputs(book, sheet, raw, spec, label))
