@@ -468,7 +468,7 @@ def option_cases(draw) -> Case:
     return Case("options", argv, files={"spec.toml": spec, "out.csv": PRECIOUS,
                                         "book.xlsx": small_workbook()},
                 folders=("a-folder", "specs"),
-                outputs=("out.csv", "out.xlsx", "plot.png", "p.PNG", "sweep.png", "lesson5.xlsx",
+                outputs=("-", "out.csv", "out.xlsx", "plot.png", "p.PNG", "sweep.png", "lesson5.xlsx",
                          "spec.xlsx", "a-folder/w.xlsx", "specs/spec.xlsx"),
                 note="options")
 
