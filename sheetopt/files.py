@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import SheetoptError
+from .errors import SheetoptError, option
 
 
 def check_target(path: str | Path, force: bool = False) -> Path:
@@ -18,7 +18,8 @@ def check_target(path: str | Path, force: bool = False) -> Path:
     if target.is_dir():
         raise SheetoptError(f"{target}: is a folder, not a file")
     if target.exists() and not force:
-        raise SheetoptError(f"{target}: already exists; use --force to overwrite it")
+        raise SheetoptError(f"{target}: already exists; use {option('force', 'True')} to "
+                            f"overwrite it")
     return target
 
 

@@ -23,10 +23,51 @@ def pyplot():
     return plt
 
 
-def compare_plot(spec: Spec, summaries: list[Summary], path: str | Path, force: bool) -> None:
-    """Two panels: loss (true RMSE) per epoch on a log scale, and the fitted curves over the data."""
-    plt = pyplot()
-    fig, (losses, fits) = plt.subplots(1, 2, figsize=(12, 4.8))
+KINDS = ("loss", "fits", "all")
+
+
+def figure(spec: Spec, traces, kind: str = "all", ax=None, summaries=None):
+    """A matplotlib Figure of a spec's runs (``traces``: sheet name -> Trace): ``kind``
+    "loss" (true RMSE per epoch, log scale), "fits" (the fitted curves over the data) or
+    "all" (both, side by side); with ``ax``, "loss" and "fits" draw into those axes and the
+    axes' figure is returned. Never touches matplotlib's backend (no pyplot).
+
+    Example:
+        >>> import sheetopt
+        >>> result = sheetopt.run("lesson5")
+        >>> figure(result.spec, result.traces, "loss").axes[0].get_title()
+        'loss per epoch'
+    """
+    if kind not in KINDS:
+        raise SheetoptError(f"plot kind {kind!r} is not one of {', '.join(KINDS)}")
+    if summaries is None:
+        from .report import summarize
+
+        summaries = summarize(spec, traces)
+    if ax is not None:
+        if kind == "all":
+            raise SheetoptError("kind 'all' draws two panels of its own; give ax= with "
+                                "kind 'loss' or 'fits'")
+        (_loss_panel if kind == "loss" else _fits_panel)(ax, spec, summaries)
+        return ax.figure
+    fig = _new_figure((12, 4.8) if kind == "all" else (6.4, 4.8))
+    panels = {"loss": [_loss_panel], "fits": [_fits_panel], "all": [_loss_panel, _fits_panel]}
+    for i, draw in enumerate(panels[kind]):
+        draw(fig.add_subplot(1, len(panels[kind]), i + 1), spec, summaries)
+    fig.suptitle(spec.title)
+    fig.tight_layout()
+    return fig
+
+
+def _new_figure(size):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise SheetoptError("plotting needs matplotlib: pip install 'sheetopt[plot]'") from None
+    return Figure(figsize=size)
+
+
+def _loss_panel(losses, spec: Spec, summaries: list[Summary]) -> None:
     for summary in summaries:
         epochs, rmse = list(summary.epochs["epoch"]), list(summary.epochs["rmse"])
         if summary.partial:  # the epoch a divergence cut short, over its steps before it
@@ -40,6 +81,9 @@ def compare_plot(spec: Spec, summaries: list[Summary], path: str | Path, force: 
                title="loss per epoch")
     losses.xaxis.get_major_locator().set_params(integer=True)
     losses.legend(fontsize=8)
+
+
+def _fits_panel(fits, spec: Spec, summaries: list[Summary]) -> None:
     x, y = spec.data.x, spec.data.y
     fits.scatter(x, y, s=12, color="black", label="data", zorder=3)
     grid = np.linspace(x.min(), x.max(), 200)
@@ -52,8 +96,11 @@ def compare_plot(spec: Spec, summaries: list[Summary], path: str | Path, force: 
              title=f"fitted {spec.model.formula} (final parameters)"
                    + ("\ndiverged sheets left out" if any(s.diverged_at for s in summaries) else ""))
     fits.legend(fontsize=8)
-    fig.suptitle(spec.title)
-    fig.tight_layout()
+
+
+def compare_plot(spec: Spec, summaries: list[Summary], path: str | Path, force: bool) -> None:
+    """Two panels: loss (true RMSE) per epoch on a log scale, and the fitted curves over the
+    data, written to ``path`` as PNG (atomically; refused if it exists, unless ``force``)."""
+    fig = figure(spec, {}, "all", summaries=summaries)
     with atomic_output(path, force) as temp:
         fig.savefig(temp, format="png", dpi=110)
-    plt.close(fig)

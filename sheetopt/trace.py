@@ -49,20 +49,31 @@ class Trace:
         return {f"{s}_{p}": float(self.steps[f"{s}_{p}"][-1])
                 for s in self.state_names for p in self.params}
 
-    def to_dataframe(self):
-        import pandas as pd
+    def __repr__(self) -> str:
+        where = (f", diverged at epoch {self.diverged_at[0]}, step {self.diverged_at[1]}"
+                 if self.diverged_at else "")
+        final = ", ".join(f"{p}={v:.6g}" for p, v in self.final().items())
+        return (f"<Trace of sheet {self.sheet!r}: {len(self):,} steps, "
+                f"{len(self.epochs.get('epoch', ())):,} epochs{where}; final {final}>")
 
-        return pd.DataFrame(self.steps)
+    def to_dataframe(self):
+        """Every step as a DataFrame: the columns of ``sheetopt trace``'s CSV, the counters
+        (epoch, step, row, size) as whole numbers.
+
+        Example:
+            >>> import sheetopt
+            >>> sheetopt.run("lesson5")["adam"].to_dataframe()["epoch"].dtype
+            dtype('int64')
+        """
+        return _frame(self.steps)
 
     def rows_dataframe(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.rows)
+        """Every data row visited (epoch, step, row, x, y, pred, err2), as a DataFrame."""
+        return _frame(self.rows)
 
     def epochs_dataframe(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.epochs)
+        """Per finished epoch: epoch, lecture_rmse, rmse, lr and the parameters."""
+        return _frame(self.epochs)
 
     def to_csv(self) -> str:
         """Every step as CSV; each float in its shortest form that reads back exactly (NaN as
@@ -89,6 +100,13 @@ class Trace:
 
 
 COUNTERS = ("epoch", "step", "row", "size")
+
+
+def _frame(table: Mapping[str, np.ndarray]):
+    import pandas as pd
+
+    return pd.DataFrame({name: np.asarray(values, dtype=np.int64) if name in COUNTERS else values
+                         for name, values in table.items()})
 
 
 def _csv_cells(name: str, values: np.ndarray) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import engine, memory
-from ..errors import SheetoptError
+from ..errors import SheetoptError, option
 from ..ops import numpy_ops
 from ..spec import Sheet, Spec
 from . import device as devices
@@ -78,17 +78,21 @@ def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None]) -> dict[str
     given = {k: np.asarray(v.values() if isinstance(v, Range) else v, dtype=float)
              for k, v in ranges.items() if v is not None}
     for name, values in given.items():
-        option = "--" + name.replace("_", "-")
         if name not in sheet.hypers:
             raise SheetoptError(f"sheet {sheet.name!r} ({sheet.optimizer}, {sheet.flavor}) has no "
                                 f"hyperparameter {name}; it takes {', '.join(sheet.hypers)}")
+        if not np.isfinite(values).all():
+            raise SheetoptError(f"{option(name)}: values must be finite")
         if name == "lr" and np.any(values <= 0):
-            raise SheetoptError(f"--lr: every learning rate must be > 0 (got {values.min():g})")
+            raise SheetoptError(f"{option('lr')}: every learning rate must be > 0 "
+                                f"(got {values.min():g})")
         if name != "lr" and np.any((values < 0) | (values >= 1)):
-            raise SheetoptError(f"{option}: values must be in [0, 1) (got {values.min():g} .. "
+            raise SheetoptError(f"{option(name)}: values must be in [0, 1) "
+                                f"(got {values.min():g} .. "
                                 f"{values.max():g})")
         if name == "mom" and sheet.flags.get("nesterov") and np.any(values <= 0):
-            raise SheetoptError(f"--mom: sheet {sheet.name!r} uses nesterov, which needs mom > 0 "
+            raise SheetoptError(f"{option('mom')}: sheet {sheet.name!r} uses nesterov, which "
+                                f"needs mom > 0 "
                                 f"(as torch.optim.SGD does); got {values.min():g}")
     names = [n for n in reversed(SWEPT) if n in given]
     mesh = np.meshgrid(*(given[n] for n in names), indexing="ij")
@@ -110,8 +114,8 @@ def resolve_backend(backend: str = "auto", device: str = "auto") -> tuple[str, s
         raise SheetoptError(f"device {device!r} is not one of {', '.join(DEVICES)}")
     if backend == "numpy":
         if device == "cuda":
-            raise SheetoptError("--backend numpy runs on the CPU; --device cuda needs "
-                                "--backend torch (or auto)")
+            raise SheetoptError(f"{option('backend')} numpy runs on the CPU; {option('device')} "
+                                f"cuda needs {option('backend')} torch (or auto)")
         return "numpy", "cpu"
     if device == "cuda":
         if not devices.cuda_available():
