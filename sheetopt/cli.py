@@ -8,7 +8,7 @@ import sys
 import threading
 
 from . import __version__
-from .errors import SheetoptError
+from .errors import SheetoptError, command_line
 
 COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep")
 
@@ -48,15 +48,75 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _takes_one_value(action: argparse.Action) -> bool:
+    return bool(action.option_strings) and action.nargs is None and isinstance(
+        action, argparse._StoreAction)
+
+
+def _long_name(action: argparse.Action) -> str:
+    return max(action.option_strings, key=len)
+
+
+def join_option_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--sheet -2+3`` as ``--sheet=-2+3``: an option's value may start with '-' (a sheet
+    named "-2+3", ``--lr -1:1:5``), which argparse would otherwise read as an unknown option
+    ("expected one argument"). A value that is itself one of the command's options is left
+    alone, so ``--sheet --format json`` still says the sheet is missing."""
+    argv = list(argv)
+    commands = _subcommands(parser)
+    start = next((i for i, token in enumerate(argv) if token in commands), None)
+    if start is None:
+        return argv
+    actions = commands[argv[start]]._actions
+    options = {s for a in actions for s in a.option_strings}
+    valued = {s: a for a in actions if _takes_one_value(a) for s in a.option_strings}
+    out, i = argv[:start + 1], start + 1
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out += argv[i:]
+            break
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if (token in valued and following is not None and following.startswith("-")
+                and following not in options):
+            name = _long_name(valued[token])
+            out.append(f"{name}={following}" if name.startswith("--") else name + following)
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def refuse_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An option given an empty value (``-o ''``, ``--sheet ''``) is a mistake, not a default."""
+    command = _subcommands(parser).get(args.command)
+    for action in command._actions if command else ():
+        if _takes_one_value(action) and getattr(args, action.dest, None) == "":
+            metavar = action.metavar or ""
+            what = ("a file name" if "FILE" in metavar else metavar
+                    or "a " + action.dest.replace("_", " ") + " name")
+            raise SheetoptError(f"{_long_name(action)} is empty; give {what}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_option_values(parser, sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help()
         return 2
     previous = _on_sigterm(_raise_terminated)
     try:
-        return int(args.run(args) or 0)
+        with command_line():
+            refuse_empty_values(parser, args)
+            return int(args.run(args) or 0)
     except SheetoptError as exc:
         print(f"sheetopt {args.command}: error: {exc}", file=sys.stderr)
         return 2
