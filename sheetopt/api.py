@@ -53,7 +53,7 @@ def run(spec: SpecLike, sheets: str | Sequence[str] | None = None) -> RunResult:
         >>> import sheetopt
         >>> result = sheetopt.run("lesson5")
         >>> result.summary().query("sheet == 'adam' and epoch == 5")["rmse"].round(4).tolist()
-        [0.7064]
+        [25.6977]
     """
     chosen = _selected(spec_of(spec), sheets)
     return RunResult(chosen, engine.run_all(chosen))
@@ -208,8 +208,9 @@ def read_workbook(path: str | Path) -> dict:
     sheet's trace (``RunResult.trace``); steps the workbook does not reach are left out.
 
     Example:
-        >>> import sheetopt
-        >>> tables = sheetopt.read_workbook("workbooks/lesson5.xlsx")
+        >>> import sheetopt, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "lesson5.xlsx")
+        >>> tables = sheetopt.read_workbook(sheetopt.write_workbook("lesson5", path))
         >>> list(tables), len(tables["adam"])
         (['basic', 'momentum', 'rmsprop', 'adam', 'adam_ann'], 145)
     """

@@ -68,10 +68,12 @@ def _vector(values: Any, name: str) -> np.ndarray:
         raise SheetoptError(f"{name} must be a sequence of numbers (got {values!r})")
     if array.ndim != 1:
         raise SheetoptError(f"{name} must be one-dimensional (got shape {array.shape})")
-    if array.dtype.kind in "iuf":
+    flags = isinstance(values, (list, tuple)) and any(isinstance(v, bool) for v in values)
+    if array.dtype.kind in "iuf" and not flags:  # numpy reads True in a list as 1.0
         numbers = array.astype(np.float64)
     else:
-        numbers = np.array([_number(v, name, i) for i, v in enumerate(array.tolist())],
+        entries = np.asarray(values, dtype=object).tolist()  # as given, not as numpy coerced
+        numbers = np.array([_number(v, name, i) for i, v in enumerate(entries)],
                            dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(numbers))
     if len(bad):

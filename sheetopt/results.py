@@ -70,7 +70,7 @@ class RunResult:
             >>> table = sheetopt.run("lesson5").summary()
             >>> last = table[table.epoch == 5].set_index("sheet")
             >>> round(float(last.loc["adam_ann", "rmse"]), 3)
-            0.235
+            27.035
         """
         import pandas as pd
 

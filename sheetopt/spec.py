@@ -35,7 +35,14 @@ TOP_KEYS = ("title", "description", "data", "model", "defaults", "sheet")
 
 @dataclass(frozen=True)
 class Sheet:
-    """One optimizer run: a sheet of the workbook, a line of the comparison."""
+    """One optimizer run: a sheet of the workbook, a line of the comparison. Made by the
+    spec parser from a ``[[sheet]]`` table (or a dict given to ``Spec.from_arrays``).
+
+    Example:
+        >>> sheet = Spec.load("lesson5").sheet("adam")
+        >>> sheet.optimizer, sheet.flavor, sheet.hypers["lr"], sheet.epochs
+        ('adam', 'lecture', 1.0, 5)
+    """
 
     name: str
     optimizer: str

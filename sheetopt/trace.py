@@ -18,6 +18,13 @@ class Trace:
     ``rows`` one entry per data row visited (with the row's prediction and squared error at the
     parameters of its step), ``epochs`` one entry per epoch. ``start`` gives the parameters,
     optimizer state and lr the run started from (after any lecture-reset warm-up).
+    ``sheetopt.run(spec)[sheet]`` is one; ``.to_dataframe()`` gives its steps as a DataFrame.
+
+    Example:
+        >>> import sheetopt
+        >>> trace = sheetopt.run("lesson5")["adam"]
+        >>> len(trace), trace.diverged, trace.params
+        (145, False, ('a', 'b'))
     """
 
     sheet: str
@@ -38,12 +45,19 @@ class Trace:
         return self.diverged_at is not None
 
     def final(self) -> dict[str, float]:
-        """The parameters after the last recorded step (the start when nothing was recorded)."""
+        """The parameters after the last recorded step (the start when nothing was recorded).
+
+        Example:
+            >>> import sheetopt
+            >>> {p: round(v, 3) for p, v in sheetopt.run("lesson5")["adam"].final().items()}
+            {'a': 3.01, 'b': 28.005}
+        """
         if len(self) == 0:
             return {p: self.start[p] for p in self.params}
         return {p: float(self.steps[f"new_{p}"][-1]) for p in self.params}
 
     def final_state(self) -> dict[str, float]:
+        """The optimizer state after the last recorded step, as ``{state}_{param}`` keys."""
         if len(self) == 0:
             return {k: v for k, v in self.start.items() if k not in self.params and k != "lr"}
         return {f"{s}_{p}": float(self.steps[f"{s}_{p}"][-1])
@@ -77,14 +91,26 @@ class Trace:
 
     def to_csv(self) -> str:
         """Every step as CSV; each float in its shortest form that reads back exactly (NaN as
-        an empty cell), counters as whole numbers."""
+        an empty cell), counters as whole numbers: what ``sheetopt trace`` writes.
+
+        Example:
+            >>> import sheetopt
+            >>> sheetopt.run("lesson5")["adam"].to_csv().splitlines()[0][:27]
+            'epoch,step,row,size,x,y,a,g'
+        """
         cells = [_csv_cells(name, values) for name, values in self.steps.items()]
         lines = [",".join(self.steps), *map(",".join, zip(*cells))]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
         """The whole trace as JSON (steps, rows, epochs, start, divergence); floats exact,
-        non-finite values as null."""
+        non-finite values as null.
+
+        Example:
+            >>> import json, sheetopt
+            >>> json.loads(sheetopt.run("lesson5")["adam"].to_json())["sheet"]
+            'adam'
+        """
         document = {
             "sheet": self.sheet,
             "params": list(self.params),
