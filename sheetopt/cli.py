@@ -95,27 +95,46 @@ def join_option_values(parser: argparse.ArgumentParser, argv: list[str]) -> list
     return out
 
 
-def refuse_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """An option given an empty value (``-o ''``, ``--sheet ''``) is a mistake, not a default."""
-    command = _subcommands(parser).get(args.command)
-    for action in command._actions if command else ():
-        if _takes_one_value(action) and getattr(args, action.dest, None) == "":
-            metavar = action.metavar or ""
-            what = ("a file name" if "FILE" in metavar else metavar
-                    or "a " + action.dest.replace("_", " ") + " name")
-            raise SheetoptError(f"{_long_name(action)} is empty; give {what}")
+def empty_value(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The one-line complaint about an option given an empty value (``-o ''``, ``--sheet=``),
+    a mistake rather than a default; checked before argparse converts values (``--tol ''``
+    would otherwise be its multi-line usage message)."""
+    commands = _subcommands(parser)
+    start = next((i for i, token in enumerate(argv) if token in commands), None)
+    if start is None:
+        return None
+    valued = {s: a for a in commands[argv[start]]._actions if _takes_one_value(a)
+              for s in a.option_strings}
+    for i, token in enumerate(argv[start + 1:], start + 1):
+        if token == "--":
+            break
+        name, equals, value = token.partition("=")
+        action = valued.get(token) if not equals else valued.get(name)
+        if action is None or (not equals and (i + 1 >= len(argv) or argv[i + 1] != "")):
+            continue
+        if equals and value:
+            continue
+        metavar = action.metavar or ""
+        what = ("a file name" if "FILE" in metavar else metavar
+                or "a " + action.dest.replace("_", " ") + " name")
+        return f"sheetopt {argv[start]}: error: {_long_name(action)} is empty; give {what}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(join_option_values(parser, sys.argv[1:] if argv is None else argv))
+    argv = join_option_values(parser, sys.argv[1:] if argv is None else argv)
+    complaint = empty_value(parser, argv)
+    if complaint:
+        print(complaint, file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     previous = _on_sigterm(_raise_terminated)
     try:
         with command_line():
-            refuse_empty_values(parser, args)
             return int(args.run(args) or 0)
     except SheetoptError as exc:
         print(f"sheetopt {args.command}: error: {exc}", file=sys.stderr)
