@@ -35,6 +35,11 @@ def command_line() -> Iterator[None]:
         _COMMAND_LINE.reset(token)
 
 
+def on_command_line() -> bool:
+    """Whether the ``sheetopt`` command is running (inside ``command_line()``)."""
+    return _COMMAND_LINE.get()
+
+
 def option(name: str, value: str | None = None) -> str:
     """How a message names the option ``name`` (a Python argument name such as ``sqr_mom``):
     ``--sqr-mom`` on the command line, ``sqr_mom`` in Python; with ``value`` (a flag's

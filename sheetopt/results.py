@@ -5,8 +5,7 @@ import html
 from typing import Iterator, Mapping
 
 from . import report
-from .errors import SheetoptError
-from .spec import Spec, _suggest
+from .spec import Spec
 from .trace import Trace
 
 
@@ -44,9 +43,7 @@ class RunResult:
 
     def __getitem__(self, sheet: str) -> Trace:
         if sheet not in self.traces:
-            names = self.sheets
-            raise SheetoptError(f"{self.spec.label}: no sheet named {sheet!r}"
-                                f"{_suggest(sheet, names)}; sheets: {', '.join(names)}")
+            self.spec.sheet(sheet)  # raises the one-line error naming the sheets there are
         return self.traces[sheet]
 
     def __iter__(self) -> Iterator[str]:

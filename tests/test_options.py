@@ -123,3 +123,27 @@ def test_join_option_values_leaves_other_tokens_alone():
         "trace", "s.toml", "--", "--sheet", "-x"]
     assert cli.join_option_values(parser, ["--version"]) == ["--version"]
     assert isinstance(parser, argparse.ArgumentParser)
+
+
+def test_the_progress_bar_is_the_command_lines_not_the_librarys(monkeypatch):
+    """The same long run draws a bar for `sheetopt compare` on a terminal and nothing when
+    called from Python."""
+    import io
+    import itertools
+
+    import sheetopt
+    from sheetopt import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    ticks = itertools.count()
+    monkeypatch.setattr(progress.time, "monotonic", lambda: 0.5 * next(ticks))
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    sheetopt.run("lesson5")
+    assert terminal.getvalue() == ""
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert cli.main(["compare", "lesson5"]) == 0
+    assert "100.0%" in terminal.getvalue()
