@@ -105,6 +105,31 @@ class Spec:
     sheets: tuple[Sheet, ...]
     path: Path | None = None
     description: str = ""
+    # the tables it was parsed from (less [data]), for ``with_sheet``; None when built otherwise
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def with_sheet(self, sheet: str, **changes: Any) -> "Spec":
+        """This spec with one sheet's keys changed (any key of a ``[[sheet]]`` table: lr,
+        mom, epochs, init, batch, flavor...), checked as the spec's own were; the data rows
+        are kept as they are.
+
+        Example:
+            >>> spec = Spec.load("lesson5").with_sheet("adam", lr=0.1, epochs=10)
+            >>> spec.sheet("adam").hypers["lr"], spec.sheet("adam").epochs
+            (0.1, 10)
+        """
+        name = self.sheet(sheet).name
+        if self.raw is None:
+            raise SheetoptError(f"{self.label}: this spec was not read from TOML or Python "
+                                f"values, so its sheets cannot be edited here")
+        raw = {key: value for key, value in self.raw.items() if key != "data"}
+        everything = parse(raw, self.path, data=self.data, label=self.label)
+        tables = [dict(table) for table in raw["sheet"]]
+        tables[[s.name for s in everything.sheets].index(name)].update(changes)
+        edited = parse({**raw, "sheet": tables}, self.path, data=self.data, label=self.label)
+        kept = {s.name for s in self.sheets}
+        return replace(edited, sheets=tuple(s for s in edited.sheets if s.name in kept),
+                       title=self.title, description=self.description)
 
     @staticmethod
     def load(path_or_preset: str | Path) -> "Spec":
@@ -278,7 +303,8 @@ def parse(raw: Mapping[str, Any], path: Path | None = None, data: DataSet | None
         seen.add(sheet.name)
         sheets.append(sheet)
     title = str(raw.get("title", path.stem if path else "sheetopt run"))
-    return Spec(title, model, data, tuple(sheets), path, str(raw.get("description", "")))
+    return Spec(title, model, data, tuple(sheets), path, str(raw.get("description", "")),
+                {key: value for key, value in raw.items() if key != "data"})
 
 
 # --- pieces --------------------------------------------------------------------------------

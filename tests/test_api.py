@@ -393,3 +393,19 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     found = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert found.failed == 0 and (found.attempted > 0 or module == "sheetopt.errors")
+
+
+def test_with_sheet_equals_the_edited_toml():
+    text = (ROOT / "workbooks" / "lesson5.toml").read_text()
+    assert text.count("lr = 1.0 ") == 1  # the adam sheet's line
+    by_hand = sheetopt.Spec.from_toml(text.replace("lr = 1.0 ", "lr = 0.1 "))
+    edited = sheetopt.Spec.load("lesson5").with_sheet("adam", lr=0.1)
+    pd.testing.assert_frame_equal(sheetopt.run(edited, "adam").trace(),
+                                  sheetopt.run(by_hand, "adam").trace(), check_exact=True)
+    assert sheetopt.run(edited).sheets == sheetopt.run("lesson5").sheets
+    with pytest.raises(SheetoptError, match="sheet 'adam': lr must be > 0"):
+        sheetopt.Spec.load("lesson5").with_sheet("adam", lr=-1)
+    with pytest.raises(SheetoptError, match=r"unknown key learning_rate \(did you mean 'lr'\?\)"):
+        sheetopt.Spec.load("lesson5").with_sheet("adam", learning_rate=0.1)
+    with pytest.raises(SheetoptError, match="no sheet named 'adamw'"):
+        sheetopt.Spec.load("lesson5").with_sheet("adamw", lr=0.1)
