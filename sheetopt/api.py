@@ -113,8 +113,7 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
         from .torch_backend.device import pick_device
 
         torch_device = pick_device(where)
-    configs = math.prod(r.count if isinstance(r, sweeps.Range) else len(r)
-                        for r in ranges.values() if r is not None)
+    configs = sweeps.count_configurations(ranges)
     sweeps.check_memory(spec, found, configs, chosen, 4 if dtype == "float32" else 8,
                         torch_device, swept=sum(r is not None for r in ranges.values()))
     grid = sweeps.make_grid(found, ranges)

@@ -23,6 +23,7 @@ optimizer sheets to run. Try:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``sheetopt`` parser with a subcommand per module of sheetopt/commands/."""
     parser = argparse.ArgumentParser(prog="sheetopt", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sheetopt {__version__}")
@@ -122,6 +123,13 @@ def empty_value(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs ``sheetopt ARGS`` (``argv``, default the process's) and returns the exit status:
+    0 done, 1 a check found differences, 2 bad input (one line on stderr), 130/143 stopped.
+
+    Example:
+        >>> main(["trace", "lesson5", "--sheet", ""])
+        2
+    """
     parser = build_parser()
     argv = join_option_values(parser, sys.argv[1:] if argv is None else argv)
     complaint = empty_value(parser, argv)

@@ -47,5 +47,6 @@ def _file_mode() -> int:
 
 
 def write_text(path: str | Path, text: str, force: bool = False) -> None:
+    """Writes ``text`` to ``path`` atomically (see ``atomic_output``)."""
     with atomic_output(path, force) as temp:
         temp.write_text(text, encoding="utf-8")

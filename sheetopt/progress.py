@@ -21,6 +21,7 @@ class Progress:
         self.drawn = 0.0
 
     def advance(self, units: int = 1, label: str | None = None) -> None:
+        """Counts ``units`` more done (and relabels the bar); redraws when it is time."""
         self.done += units
         if label is not None:
             self.label = label
@@ -33,6 +34,7 @@ class Progress:
             self.stream.flush()
 
     def close(self) -> None:
+        """Wipes the bar, if one was drawn, so that what follows starts a clean line."""
         if self.enabled and self.drawn:
             self.stream.write("\r" + " " * 70 + "\r")
             self.stream.flush()

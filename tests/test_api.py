@@ -363,7 +363,8 @@ def test_verify_replays_torch_flavour_with_torch_optim():
 
 # --- the package's face -----------------------------------------------------------------------
 PUBLIC_MODULES = ["sheetopt", "sheetopt.api", "sheetopt.results", "sheetopt.spec",
-                  "sheetopt.arrays", "sheetopt.trace", "sheetopt.plots", "sheetopt.errors"]
+                  "sheetopt.arrays", "sheetopt.trace", "sheetopt.plots", "sheetopt.errors",
+                  "sheetopt.cli"]
 
 
 def test_every_exported_name_has_a_docstring_with_an_example():

@@ -37,6 +37,7 @@ class Range:
     listed: tuple[float, ...] | None = None
 
     def values(self) -> np.ndarray:
+        """The values themselves, in order."""
         if self.listed is not None:
             return np.array(self.listed)
         if self.log:
@@ -68,8 +69,11 @@ def parse_range(text: str, option: str, log: bool = False) -> Range:
     return found
 
 
-def count_configurations(ranges: Mapping[str, Range | None]) -> int:
-    return math.prod(r.count for r in ranges.values() if r is not None)
+def count_configurations(ranges: Mapping[str, Range | Sequence[float] | None]) -> int:
+    """How many configurations every combination of the ranges (or lists of values) makes,
+    before making them."""
+    return math.prod(r.count if isinstance(r, Range) else len(r)
+                     for r in ranges.values() if r is not None)
 
 
 def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
@@ -100,6 +104,7 @@ def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None]) -> dict[str
 
 
 def configurations(grid: Mapping[str, np.ndarray]) -> int:
+    """How many configurations a grid holds (1 for an empty grid: the sheet as it is)."""
     return len(next(iter(grid.values()))) if grid else 1
 
 
@@ -341,6 +346,7 @@ def lr_finder_plot(result: SweepResult, path: str, force: bool = False, title: s
 
 
 def describe(values: Sequence[float]) -> str:
+    """A few values listed, more as "first .. last (N values)"."""
     return ", ".join(f"{v:g}" for v in values) if len(values) <= 4 else (
         f"{values[0]:g} .. {values[-1]:g} ({len(values)} values)")
 
