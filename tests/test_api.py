@@ -410,3 +410,22 @@ def test_with_sheet_equals_the_edited_toml():
         sheetopt.Spec.load("lesson5").with_sheet("adam", learning_rate=0.1)
     with pytest.raises(SheetoptError, match="no sheet named 'adamw'"):
         sheetopt.Spec.load("lesson5").with_sheet("adamw", lr=0.1)
+
+
+def test_a_diverged_sheets_summary_equals_compare_json(tmp_path, capsys):
+    text = (ROOT / "workbooks" / "lesson5.toml").read_text().replace(
+        "lr = 0.0001\nshow", "lr = 0.003\nshow")  # the basic sheet, which then blows up
+    path = tmp_path / "diverges.toml"
+    path.write_text(text.replace('preset = "lecture"', 'csv = "data.csv"'))
+    (tmp_path / "data.csv").write_text(LECTURE_CSV.read_text())
+    summary = sheetopt.run(path).summary()
+    document = json.loads(cli_output(capsys, ["compare", str(path), "--format", "json"]))
+    basic = document["sheets"][0]
+    assert basic["diverged_at"] == [1, 17] and basic["epochs"] == []
+    row = summary[summary.sheet == "basic"].iloc[0]
+    assert bool(row.partial) and bool(row.diverged) and row.epoch == 1
+    for key in ("lecture_rmse", "rmse", "lr", "a", "b"):
+        assert row[key] == basic["partial_epoch"][key]
+    assert row.distance == basic["distance"]
+    others = summary[summary.sheet != "basic"]
+    assert not others.diverged.any() and len(others) == 4 * 5
