@@ -107,7 +107,9 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
         raise SheetoptError(f"{option('dtype')} float32 is for {option('backend')} torch; the "
                             f"numpy engine is float64")
     spec = spec_of(spec)
-    found = spec.sheet(sheet) if isinstance(sheet, str) else _sheet_error(sheet)
+    if not isinstance(sheet, str):
+        raise SheetoptError(f"sheet must be a sheet's name (got {type(sheet).__name__})")
+    found = spec.sheet(sheet)
     torch_device = None
     if chosen == "torch":
         from .torch_backend.device import pick_device
@@ -118,10 +120,6 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
                         torch_device, swept=sum(r is not None for r in ranges.values()))
     grid = sweeps.make_grid(found, ranges)
     return spec, found, sweeps.run_sweep(spec, found, grid, chosen, torch_device, dtype)
-
-
-def _sheet_error(sheet) -> Sheet:
-    raise SheetoptError(f"sheet must be a sheet's name (got {type(sheet).__name__})")
 
 
 def sweep(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_mom: Any = None,
@@ -187,7 +185,7 @@ def write_workbook_counted(spec_or_result: SpecLike | RunResult, path: str | Pat
     from .files import check_target
     from .workbook import check_size, write_workbook as write
 
-    target = Path(path) if isinstance(path, (str, Path)) else _path_error(path)
+    target = _file_path(path)
     if target.suffix.lower() != ".xlsx":
         raise SheetoptError(f"{target}: the workbook's file name must end in .xlsx")
     check_target(target, force)
@@ -197,8 +195,10 @@ def write_workbook_counted(spec_or_result: SpecLike | RunResult, path: str | Pat
     return write(spec_of(spec_or_result), target, force)
 
 
-def _path_error(path) -> Path:
-    raise SheetoptError(f"path must be a file name (got {type(path).__name__})")
+def _file_path(path) -> Path:
+    if not isinstance(path, (str, Path)) or str(path) == "":
+        raise SheetoptError(f"path must be a file name (got {path!r})")
+    return Path(path)
 
 
 def read_workbook(path: str | Path) -> dict:
@@ -215,9 +215,7 @@ def read_workbook(path: str | Path) -> dict:
     """
     from .workbook.values import read_values
 
-    if not isinstance(path, (str, Path)):
-        _path_error(path)
-    return read_values(path)
+    return read_values(_file_path(path))
 
 
 # --- torch checks ----------------------------------------------------------------------------
