@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -10,7 +11,7 @@ import threading
 from . import __version__
 from .errors import SheetoptError, command_line
 
-COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep")
+COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate")
 
 DESCRIPTION = """\
 Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet.
@@ -58,7 +59,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 def _takes_one_value(action: argparse.Action) -> bool:
     return bool(action.option_strings) and action.nargs is None and isinstance(
-        action, argparse._StoreAction)
+        action, (argparse._StoreAction, argparse._AppendAction))
 
 
 def _long_name(action: argparse.Action) -> str:
@@ -116,8 +117,8 @@ def empty_value(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
         if equals and value:
             continue
         metavar = action.metavar or ""
-        what = ("a file name" if "FILE" in metavar else metavar
-                or "a " + action.dest.replace("_", " ") + " name")
+        what = ("a file name" if "FILE" in metavar else metavar if metavar not in ("", "NAME")
+                else "a " + action.dest.replace("_", " ") + " name")
         return f"sheetopt {argv[start]}: error: {_long_name(action)} is empty; give {what}"
     return None
 
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         >>> main(["trace", "lesson5", "--sheet", ""])
         2
     """
+    if "matplotlib" not in sys.modules:  # the command line draws to files: no GUI backend
+        os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
     argv = join_option_values(parser, sys.argv[1:] if argv is None else argv)
     complaint = empty_value(parser, argv)

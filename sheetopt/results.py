@@ -105,10 +105,11 @@ class RunResult:
         name = self.sheets[0] if sheet is None else sheet
         return self[name].to_dataframe()
 
-    def plot(self, kind: str = "all", ax=None, **options):
-        """A matplotlib Figure of the runs: ``kind`` "loss" (per epoch), "step_loss", "lr",
-        "fits" (fitted lines over the data), "path" (over the loss surface) or "all"; with
-        ``ax``, drawn into those axes. Leaves matplotlib's backend alone.
+    def plot(self, kind: str = "all", sheets=None, ax=None, **options):
+        """A matplotlib Figure of the runs (``sheets``: some of them, by name): ``kind``
+        "loss" (per epoch), "step_loss" (every step), "lr" (per step), "fits" (fitted lines
+        over the data), "path" (over the loss surface) or "all"; with ``ax``, one kind drawn
+        on your axes. Leaves matplotlib's backend alone (``sheetopt.plots.figure`` draws it).
 
         Example:
             >>> import sheetopt
@@ -118,7 +119,7 @@ class RunResult:
         """
         from . import plots
 
-        return plots.figure(self.spec, self.traces, kind, ax=ax, **options)
+        return plots.figure(self.spec, self.traces, kind, sheets=sheets, ax=ax, **options)
 
     def __repr__(self) -> str:
         parts = []

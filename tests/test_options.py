@@ -3,6 +3,7 @@ empty value (-o '', --plot '', --sheet '') is refused in one line with exit stat
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,8 @@ def spec(tmp_path, monkeypatch):
     ["trace", "{spec}", "--format", "json", "--sheet", "-2+3"],
     ["sweep", "{spec}", "--sheet", "-2+3", "--lr", "1e-4,1e-3", "--backend", "numpy"],
     ["verify", "{spec}", "--sheet", "-2+3", "--device", "cpu"],
+    ["plot", "{spec}", "--kind", "loss", "--sheet", "-2+3", "-o", "-2+3.png"],
+    ["animate", "{spec}", "--sheet", "-2+3", "--frames", "3", "-o", "-2+3.gif"],
 ])
 def test_a_sheet_name_starting_with_a_dash_works_on_every_command(spec, args, capsys):
     if args[0] == "verify":
@@ -48,6 +51,8 @@ def test_a_sheet_name_starting_with_a_dash_works_on_every_command(spec, args, ca
     elif args[0] == "trace":
         assert out.startswith("epoch,step,row,size,x,y,a,grad_a,new_a,b")
         assert len(out.splitlines()) == 1 + 29
+    elif args[0] in ("plot", "animate"):
+        assert Path(args[-1]).is_file()  # in the spec's folder, the current one
     else:
         assert "-2+3" in out
 
