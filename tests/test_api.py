@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import sheetopt
 from sheetopt import SheetoptError, cli
@@ -429,3 +430,27 @@ def test_a_diverged_sheets_summary_equals_compare_json(tmp_path, capsys):
     assert row.distance == basic["distance"]
     others = summary[summary.sheet != "basic"]
     assert not others.diverged.any() and len(others) == 4 * 5
+
+
+ENTRIES = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                    st.integers(-10**6, 10**6), st.booleans(), st.none(),
+                    st.text(max_size=3), st.floats(min_value=-1e3, max_value=1e3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=st.lists(ENTRIES, max_size=6), y=st.lists(ENTRIES, max_size=6),
+       kind=st.sampled_from(["list", "numpy", "series"]))
+def test_any_rows_run_or_raise_one_line(x, y, kind):
+    """Whatever the rows, from_arrays and run either work or raise one SheetoptError line."""
+    wrap = {"list": list, "numpy": lambda v: np.array(v, dtype=object),
+            "series": lambda v: pd.Series(v, dtype=object)}[kind]
+    try:
+        spec = sheetopt.Spec.from_arrays(wrap(x), wrap(y), sheets=[
+            {"optimizer": "adam", "lr": 0.1, "epochs": 2}, {"optimizer": "sgd", "lr": 1e-4}])
+    except SheetoptError as error:
+        assert "\n" not in str(error)
+        return
+    assert all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               for v in [*x, *y])
+    result = sheetopt.run(spec)
+    assert len(result.summary()) <= 3 and result.trace("adam")["epoch"].dtype == np.int64
