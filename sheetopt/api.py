@@ -201,6 +201,29 @@ def _file_path(path) -> Path:
     return Path(path)
 
 
+def check_workbook(path: str | Path):
+    """Reruns a sheetopt workbook's input cells (as edited and saved in a spreadsheet
+    program, perhaps) through the engine and compares every stored value: a DataFrame, one
+    row per worksheet: sheet, cells, max_abs, max_rel, bad (cells beyond the tolerance),
+    first_bad (the first such cell, in words), ok. ``sheetopt check`` reports the same.
+
+    Example:
+        >>> import sheetopt, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "lesson5.xlsx")
+        >>> bool(sheetopt.check_workbook(sheetopt.write_workbook("lesson5", path)).ok.all())
+        True
+    """
+    import pandas as pd
+
+    from .workbook.check import check_workbook as check
+
+    rows = [{"sheet": r.sheet, "cells": r.cells, "max_abs": r.max_abs, "max_rel": r.max_rel,
+             "bad": r.bad, "first_bad": r.first_bad, "ok": r.ok}
+            for r in check(_file_path(path))]
+    return pd.DataFrame(rows, columns=["sheet", "cells", "max_abs", "max_rel", "bad",
+                                       "first_bad", "ok"])
+
+
 def read_workbook(path: str | Path) -> dict:
     """The values a sheetopt workbook's optimizer sheets hold (as last calculated and saved,
     by sheetopt or a spreadsheet program), one DataFrame per sheet with the columns of the
@@ -255,7 +278,8 @@ def verify(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
     differences, state and parameters, recomputed from each step's own inputs) and replays
     each sheet (torch.optim itself for torch-flavour sheets); a DataFrame, one row per sheet,
     check ("re-check" or "replay") and quantity: against (what it was compared with), count,
-    max_abs, max_rel, worst_epoch, worst_step, ok (max_rel within ``tol``).
+    max_abs, max_rel, worst_epoch and worst_step (where max_rel is), ok (max_rel within
+    ``tol``), bad_epoch and bad_step (the first step beyond it; NaN where ok).
 
     Example:
         >>> import sheetopt
@@ -269,9 +293,12 @@ def verify(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
     rows = [{"sheet": d.sheet, "check": d.check, "quantity": d.quantity, "against": d.against,
              "count": d.count, "max_abs": d.max_abs, "max_rel": d.max_rel,
              "worst_epoch": d.worst_at[0] if d.worst_at else None,
-             "worst_step": d.worst_at[1] if d.worst_at else None, "ok": d.ok}
+             "worst_step": d.worst_at[1] if d.worst_at else None, "ok": d.ok,
+             "bad_epoch": d.first_bad[0] if d.first_bad else None,
+             "bad_step": d.first_bad[1] if d.first_bad else None}
             for d in found.differences]
     frame = pd.DataFrame(rows, columns=["sheet", "check", "quantity", "against", "count",
-                                        "max_abs", "max_rel", "worst_epoch", "worst_step", "ok"])
+                                        "max_abs", "max_rel", "worst_epoch", "worst_step", "ok",
+                                        "bad_epoch", "bad_step"]).astype({"ok": bool})
     frame.attrs.update({"device": str(found.device), "tol": found.tol})
     return frame

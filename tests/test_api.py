@@ -454,3 +454,28 @@ def test_any_rows_run_or_raise_one_line(x, y, kind):
                for v in [*x, *y])
     result = sheetopt.run(spec)
     assert len(result.summary()) <= 3 and result.trace("adam")["epoch"].dtype == np.int64
+
+
+def test_check_workbook_finds_an_edited_cached_value(lesson5, tmp_path):
+    """A stored value changed behind the formulas' back (the XML edited directly) is found;
+    the untouched workbook agrees everywhere."""
+    import zipfile
+
+    path = sheetopt.write_workbook(lesson5, tmp_path / "lesson5.xlsx")
+    checks = sheetopt.check_workbook(path)
+    assert checks.ok.all() and set(lesson5.sheets) <= set(checks.sheet)
+    assert (checks.cells > 0).all() and (checks.max_rel <= 1e-10).all()
+    adam = sheetopt.read_workbook(path)["adam"]
+    value = repr(float(adam["new_a"].iloc[-1]))
+    edited = tmp_path / "edited.xlsx"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(edited, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if f"<v>{value}</v>".encode() in data and item.filename.startswith("xl/worksheets"):
+                data = data.replace(f"<v>{value}</v>".encode(), b"<v>1234.5</v>", 1)
+            target.writestr(item, data)
+    found = sheetopt.check_workbook(edited)
+    assert not found.ok.all() and found.bad.sum() >= 1
+    assert "1234.5" in " ".join(found.first_bad.dropna())
+    with pytest.raises(SheetoptError, match="no such file"):
+        sheetopt.check_workbook(tmp_path / "missing" / "x.xlsx")
