@@ -290,10 +290,12 @@ def test_read_workbook_of_batches_equals_the_run(tmp_path):
     pd.testing.assert_frame_equal(tables["torch adam"], result.trace(), check_exact=True)
 
 
-def test_read_workbook_reads_the_shipped_workbook_as_stored():
-    """The committed workbook, not one written in this test."""
-    tables = sheetopt.read_workbook(ROOT / "workbooks" / "lecture-vs-torch.xlsx")
-    result = sheetopt.run("lecture-vs-torch")
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "workbooks").glob("*.xlsx")))
+def test_read_workbook_reads_the_shipped_workbooks_as_stored(name):
+    """The committed workbooks (every preset's), not ones written in this test."""
+    tables = sheetopt.read_workbook(ROOT / "workbooks" / f"{name}.xlsx")
+    result = sheetopt.run(name)
+    assert list(tables) == result.sheets
     for sheet in result.sheets:
         pd.testing.assert_frame_equal(tables[sheet], result.trace(sheet), check_exact=True)
 
