@@ -28,14 +28,16 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; renames it onto ``path`` only if the block
     finishes, so an error or an interrupt never leaves a partial or clobbered file."""
     target = check_target(path, force)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(handle)
-    try:
+    temp = None
+    try:  # the temporary file is made inside the try, so a signal landing right after is cleaned up
+        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                                        dir=target.parent)
+        os.close(handle)
         yield Path(temp)
         os.chmod(temp, _file_mode())  # mkstemp makes the file private (0600); output is not
         os.replace(temp, target)
     finally:
-        if os.path.exists(temp):
+        if temp is not None and os.path.exists(temp):
             os.unlink(temp)
 
 
