@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import SheetoptError
+from .errors import SheetoptError, option
 
 
 def check_target(path: str | Path, force: bool = False) -> Path:
@@ -34,12 +34,13 @@ def check_target(path: str | Path, force: bool = False) -> Path:
             if target.is_symlink() and not target.exists():
                 if not force:
                     raise SheetoptError(f"{target}: already exists (a symbolic link to a missing "
-                                        f"file); use --force to replace it")
+                                        f"file); use {option('force', 'True')} to replace it")
             elif not target.is_file():
                 raise SheetoptError(f"{target}: is not a plain file (a device, pipe or socket); "
                                     f"write to a file")
             elif not force:
-                raise SheetoptError(f"{target}: already exists; use --force to overwrite it")
+                raise SheetoptError(f"{target}: already exists; use {option('force', 'True')} "
+                                    f"to overwrite it")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise SheetoptError(f"{target}: the folder {parent} is not writable")
         _probe(parent)  # /proc, a read-only mount: found now, before any work is done
@@ -106,5 +107,6 @@ def _file_mode() -> int:
 
 
 def write_text(path: str | Path, text: str, force: bool = False) -> None:
+    """Writes ``text`` to ``path`` atomically (see ``atomic_output``)."""
     with atomic_output(path, force) as temp:
         temp.write_text(text, encoding="utf-8")
