@@ -10,7 +10,7 @@ import threading
 from . import __version__
 from .errors import SheetoptError
 
-COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep")
+COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "torch_suite")
 
 DESCRIPTION = """\
 Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet.

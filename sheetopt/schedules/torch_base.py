@@ -103,6 +103,7 @@ class TorchScheduler:
     lr_scheduler: bool = True  # False: ReduceLROnPlateau, which is not an LRScheduler subclass
     composite: bool = False
     numeric: tuple[str, ...] = field(default=())  # arguments that are input cells in workbooks
+    example: Mapping = field(default_factory=dict)  # arguments for a run of ~100 steps, lr 0.01
 
     def construct(self, g: dict, a: Mapping, ops) -> tuple[dict, dict]:
         """The constructor: (param group, own values) after it, its first step included."""

@@ -66,9 +66,14 @@ def _chained_step(node, g, state, k, ops):
 SequentialLR = TorchScheduler(
     "SequentialLR", "one scheduler after another, switching at the milestones",
     {"schedulers": REQUIRED, "milestones": REQUIRED}, _sequential_step,
-    setup=_sequential_setup, composite=True)
+    setup=_sequential_setup, composite=True,
+    example={"milestones": [20], "schedulers": [
+        {"torch": "LinearLR", "start_factor": 0.1, "total_iters": 20},
+        {"torch": "CosineAnnealingLR", "T_max": 40}]})
 ChainedScheduler = TorchScheduler(
     "ChainedScheduler", "every scheduler stepped in turn, each from the lr the last one left",
-    {"schedulers": REQUIRED}, _chained_step, setup=_children_construct, composite=True)
+    {"schedulers": REQUIRED}, _chained_step, setup=_children_construct, composite=True,
+    example={"schedulers": [{"torch": "ConstantLR", "factor": 0.5, "total_iters": 20},
+                            {"torch": "ExponentialLR", "gamma": 0.98}]})
 
 CLASSES = (SequentialLR, ChainedScheduler)

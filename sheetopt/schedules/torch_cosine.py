@@ -44,10 +44,11 @@ def _restarts_lr(g, p, k, a, ops, initial):
 CosineAnnealingLR = TorchScheduler(
     "CosineAnnealingLR", "half a cosine from lr to eta_min over T_max steps, recursively",
     {"T_max": REQUIRED, "eta_min": 0.0}, _cosine_lr, _cosine_zero,
-    numeric=("T_max", "eta_min"))
+    numeric=("T_max", "eta_min"), example={"T_max": 30, "eta_min": 1e-4})
 CosineAnnealingWarmRestarts = TorchScheduler(
     "CosineAnnealingWarmRestarts", "cosine from lr to eta_min, restarted after T_0, T_0*T_mult, ...",
     {"T_0": REQUIRED, "T_mult": 1, "eta_min": 0.0}, _restarts_lr, _restart_value,
-    dynamic=("T_cur", "T_i"), numeric=("T_0", "T_mult", "eta_min"))
+    dynamic=("T_cur", "T_i"), numeric=("T_0", "T_mult", "eta_min"),
+    example={"T_0": 10, "T_mult": 2, "eta_min": 1e-4})
 
 CLASSES = (CosineAnnealingLR, CosineAnnealingWarmRestarts)

@@ -107,13 +107,16 @@ CyclicLR = TorchScheduler(
      "base_momentum": 0.8, "max_momentum": 0.9},
     _cyclic_lr, None, _cyclic_setup, _cyclic_after, cycles=_cycles,
     numeric=("base_lr", "max_lr", "step_size_up", "step_size_down", "gamma", "base_momentum",
-             "max_momentum"))
+             "max_momentum"),
+    example={"base_lr": 0.002, "max_lr": 0.02, "step_size_up": 10, "step_size_down": 15,
+             "mode": "triangular2"})
 OneCycleLR = TorchScheduler(
     "OneCycleLR", "up from max_lr/div_factor to max_lr, then down to max_lr/(div_factor*final_div_factor)",
     {"max_lr": REQUIRED, "total_steps": None, "epochs": None, "steps_per_epoch": None,
      "pct_start": 0.3, "anneal_strategy": "cos", "cycle_momentum": True, "base_momentum": 0.85,
      "max_momentum": 0.95, "div_factor": 25.0, "final_div_factor": 1e4, "three_phase": False},
     _one_cycle_lr, None, _one_cycle_setup, cycles=_cycles,
-    numeric=("max_lr", "base_momentum", "max_momentum", "div_factor", "final_div_factor"))
+    numeric=("max_lr", "base_momentum", "max_momentum", "div_factor", "final_div_factor"),
+    example={"max_lr": 0.02, "total_steps": "RUN"})  # RUN: the run's step count
 
 CLASSES = (CyclicLR, OneCycleLR)

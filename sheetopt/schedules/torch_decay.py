@@ -81,23 +81,27 @@ def _polynomial_lr(g, p, k, a, ops, initial):
 
 StepLR = TorchScheduler(
     "StepLR", "lr * gamma every step_size steps", {"step_size": REQUIRED, "gamma": 0.1},
-    _step_lr, _base_zero, numeric=("step_size", "gamma"))
+    _step_lr, _base_zero, numeric=("step_size", "gamma"),
+    example={"step_size": 10, "gamma": 0.5})
 MultiStepLR = TorchScheduler(
     "MultiStepLR", "lr * gamma at each milestone", {"milestones": REQUIRED, "gamma": 0.1},
-    _multistep_lr, _multistep_zero, numeric=("gamma",))
+    _multistep_lr, _multistep_zero, numeric=("gamma",),
+    example={"milestones": [20, 50, 50], "gamma": 0.5})
 ConstantLR = TorchScheduler(
     "ConstantLR", "lr * factor until total_iters", {"factor": 1.0 / 3, "total_iters": 5},
-    _constant_lr, _constant_zero, numeric=("factor", "total_iters"))
+    _constant_lr, _constant_zero, numeric=("factor", "total_iters"),
+    example={"factor": 0.25, "total_iters": 30})
 LinearLR = TorchScheduler(
     "LinearLR", "lr * a factor going linearly from start_factor to end_factor",
     {"start_factor": 1.0 / 3, "end_factor": 1.0, "total_iters": 5}, _linear_lr, _linear_zero,
-    numeric=("start_factor", "end_factor", "total_iters"))
+    numeric=("start_factor", "end_factor", "total_iters"),
+    example={"start_factor": 0.1, "end_factor": 0.8, "total_iters": 40})
 ExponentialLR = TorchScheduler(
     "ExponentialLR", "lr * gamma every step", {"gamma": REQUIRED}, _exponential_lr, _base_zero,
-    numeric=("gamma",))
+    numeric=("gamma",), example={"gamma": 0.97})
 PolynomialLR = TorchScheduler(
     "PolynomialLR", "lr * (1 - k/total_iters)^power, recursively",
     {"total_iters": 5, "power": 1.0}, _polynomial_lr, _base_zero,
-    numeric=("total_iters", "power"))
+    numeric=("total_iters", "power"), example={"total_iters": 60, "power": 1.7})
 
 CLASSES = (StepLR, MultiStepLR, ConstantLR, LinearLR, ExponentialLR, PolynomialLR)

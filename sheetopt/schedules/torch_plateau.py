@@ -44,6 +44,7 @@ ReduceLROnPlateau = TorchScheduler(
      "cooldown": 0, "min_lr": 0.0, "eps": 1e-8},
     _step, setup=_setup, lr_scheduler=False,
     dynamic=("best", "num_bad_epochs", "cooldown_counter"),
-    numeric=("factor", "patience", "threshold", "cooldown", "min_lr", "eps"))
+    numeric=("factor", "patience", "threshold", "cooldown", "min_lr", "eps"),
+    example={"patience": 0, "factor": 0.5, "threshold": 0.5})
 
 CLASSES = (ReduceLROnPlateau,)
