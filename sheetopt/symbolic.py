@@ -130,7 +130,8 @@ class _Printer:
 
 
 class _ExcelPrinter(_Printer):
-    _FUNCTIONS = {"sqrt": "SQRT", "cos": "COS", "maximum": "MAX", "minimum": "MIN", "abs": "ABS"}
+    _FUNCTIONS = {"sqrt": "SQRT", "cos": "COS", "maximum": "MAX", "minimum": "MIN", "abs": "ABS",
+                  "floor": "INT"}  # INT rounds down, negative numbers too
 
     def function(self, name):
         return self._FUNCTIONS[name]
@@ -190,5 +191,5 @@ def variables(node) -> set[str]:
 def evaluate(node, values: Mapping[str, float]) -> float:
     """Evaluates a tree with Python floats (used to check printers, not on hot paths)."""
     namespace = dict(values, sqrt=math.sqrt, cos=math.cos, maximum=max, minimum=min, abs=abs,
-                     pi=math.pi)
+                     floor=math.floor, pi=math.pi)
     return eval(to_python(node), {"__builtins__": {}}, namespace)  # noqa: S307 - our own text

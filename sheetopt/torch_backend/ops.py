@@ -55,6 +55,7 @@ def torch_ops() -> SimpleNamespace:
         maximum=binary(torch.maximum, max),
         minimum=binary(torch.minimum, min),
         abs=unary(torch.abs, abs),
+        floor=unary(torch.floor, math.floor),
         power=binary(torch.pow, lambda a, b: a ** b),
         where=where,
         eq=binary(torch.eq, lambda a, b: a == b),
