@@ -128,10 +128,15 @@ def _write_optimizer_sheet(workbook, formats, plan: SheetPlan) -> int:
     heights = _shape_sheet(sheet, plan)
     count = write_cells(sheet, optimizer_sheet.cells(plan, sheet.style_attr(formats)),
                         formats, last_col=len(plan.columns) - 1)
-    chart = charts.epoch_chart(workbook, plan, height=round(sum(heights) * 4 / 3) - 4)
+    height = round(sum(heights) * 4 / 3) - 4
+    chart = charts.epoch_chart(workbook, plan, height=height)
     if chart is not None:  # at the top, right of the inputs: seen without scrolling
         sheet.insert_chart(TITLE_ROW, optimizer_sheet.chart_col(plan), chart,
                            {"x_offset": 4, "y_offset": 2, "object_position": 3})
+    chart = charts.lr_chart(workbook, plan, height=height)
+    if chart is not None:  # beside the loss chart
+        sheet.insert_chart(TITLE_ROW, optimizer_sheet.chart_col(plan), chart,
+                           {"x_offset": 532, "y_offset": 2, "object_position": 3})
     return count
 
 
