@@ -117,12 +117,12 @@ def _parse_torch(table: dict, rule, static, steps, epochs, where, label) -> Sche
                     "has no momentum buffer with mom = 0 (set mom > 0)")
             raise SheetoptError(f"{label}: {where}: schedule.cycle_momentum: {rule.optimizer} "
                                 f"({rule.flavor}) {what}; or set cycle_momentum = false")
-    count = steps if per == "step" else epochs
+    count, unit = (steps, "optimizer steps") if per == "step" else (epochs, "epochs")
     for path, child in _one_cycles(node, "schedule"):
         total = one_cycle_total(child.args)
         if total < count:
             raise SheetoptError(f"{label}: {where}: {path}.total_steps = {total} is smaller "
-                                f"than the run's {count} scheduler steps ({per == 'step' and 'optimizer steps' or 'epochs'}); torch "
+                                f"than the run's {count} scheduler steps ({unit}); torch "
                                 f"raises when stepped past it")
     return schedule
 

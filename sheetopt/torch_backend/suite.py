@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 

@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..ops import symbolic_ops
-from ..schedules import Clock, Node, Schedule, build_node
+from ..schedules import Clock, Node, Schedule
 from ..spec import Sheet
 from ..symbolic import Expr, lift, var
 
