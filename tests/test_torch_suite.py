@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from sheetopt import cli, rules
+from sheetopt.rules import registry
 
 torch = pytest.importorskip("torch")
 from sheetopt.torch_backend import suite  # noqa: E402
@@ -39,18 +40,20 @@ def test_json_lists_every_case_and_path(capsys):
 
 
 def test_an_altered_rule_is_caught_with_optimizer_and_step(capsys, monkeypatch):
-    original = rules.TORCH_RULES["adam"]
+    original = rules.rule_for("adam", "torch")
 
     def altered_step(p, g, prev, new, hp, t, ops, static):
         # off by one part in a million from the 7th step on: a wrong formula's size
         return original.step(p, g, prev, new, hp, t, ops, static) * ops.where(t >= 7, 1 + 1e-6,
                                                                               1.0)
-    monkeypatch.setitem(rules.TORCH_RULES, "adam", replace(original, step=altered_step))
+    altered = replace(original, step=altered_step)
+    monkeypatch.setattr(registry, "REGISTRY", tuple(altered if r is original else r
+                                                    for r in registry.REGISTRY))
     code = cli.main(["torch-suite", "--device", "cpu", "--elements", "16", "--epochs", "1",
                      "--optimizer", "adam", "--scheduler", "none"])
     out = capsys.readouterr().out
     assert code == 1, out
-    assert "FAIL: adam (defaults) loop differs from sheetopt" in out
+    assert "FAIL: adam (lr=0.1) loop differs from sheetopt" in out
     assert "at epoch 1, step 7" in out
 
 

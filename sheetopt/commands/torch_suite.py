@@ -13,9 +13,9 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers, "torch-suite",
         "The regression suite of torch.optim semantics, against the torch installed here. "
-        "Every torch-flavour optimizer runs over a grid of its options (defaults, then each "
-        "option switched on), and every torch scheduler drives SGD with momentum and Adam, for "
-        "several epochs of online steps on generated data. sheetopt runs N configurations "
+        "Every torch.optim class of sheetopt's rule registry runs over its registry grid of "
+        "options on the lecture's rows, and every torch scheduler drives SGD with momentum and "
+        "Adam on generated rows, for several epochs of online steps. sheetopt runs N configurations "
         "side by side, each with its own start; torch runs one tensor of N elements per model "
         "parameter through each code path it has on the device: the loop (foreach=False), "
         "foreach=True and fused=True where the class has it. Each step's parameters are "
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--elements", type=int, default=1000,
                         help="configurations side by side = elements per torch tensor "
                              "(default 1000)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs of 32 online steps "
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of online steps "
                         "(default 3)")
     parser.add_argument("--optimizer", action="append",
                         help="only this optimizer (repeatable; default all)")
@@ -41,16 +41,16 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..schedules import TORCH_SCHEDULERS
-    from ..rules import TORCH_RULES
     from ..torch_backend import suite
 
     if args.elements < 1:
         raise SheetoptError(f"--elements must be at least 1 (got {args.elements})")
     if args.epochs < 1:
         raise SheetoptError(f"--epochs must be at least 1 (got {args.epochs})")
+    known = suite.optimizer_names()
     for name in args.optimizer or []:
-        if name not in TORCH_RULES:
-            raise SheetoptError(f"--optimizer {name!r} is not one of {', '.join(TORCH_RULES)}")
+        if name not in known:
+            raise SheetoptError(f"--optimizer {name!r} is not one of {', '.join(known)}")
     schedulers = args.scheduler
     if schedulers == ["none"]:
         schedulers = []
@@ -97,7 +97,7 @@ def run(args) -> int:
 
 HEADERS = ["optimizer", "options", "path", "steps", "max rel diff", "max ulps", "worst at",
            "verdict"]
-WIDTHS = [10, 44, 8, 6, 12, 9, 9, 20]
+WIDTHS = [10, 60, 8, 6, 12, 9, 9, 20]
 
 
 def _cells(row) -> list[str]:

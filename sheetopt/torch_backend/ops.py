@@ -48,6 +48,11 @@ def torch_ops() -> SimpleNamespace:
             yes = yes.to(no.dtype if no.is_floating_point() else torch.get_default_dtype())
         return torch.where(cond, yes, no.to(yes.dtype))
 
+    def broadcast(value, like):
+        if not isinstance(like, Tensor):
+            return value
+        return torch.as_tensor(value, dtype=like.dtype, device=like.device).expand(like.shape)
+
     return SimpleNamespace(
         name="torch",
         sqrt=unary(torch.sqrt, math.sqrt),
@@ -56,6 +61,8 @@ def torch_ops() -> SimpleNamespace:
         minimum=binary(torch.minimum, min),
         abs=unary(torch.abs, abs),
         floor=unary(torch.floor, math.floor),
+        sign=unary(torch.sign, lambda v: float((v > 0) - (v < 0)) if v == v else v),
+        broadcast=broadcast,
         power=binary(torch.pow, lambda a, b: a ** b),
         where=where,
         eq=binary(torch.eq, lambda a, b: a == b),

@@ -1,7 +1,7 @@
 """Sequential replay: a sheet rerun step by step, and its whole trajectory compared.
 
-Torch-flavour sheets are rerun with the torch.optim classes themselves (SGD, RMSprop, Adam,
-AdamW, options mapped from the sheet; "momentum" is SGD), one ``optimizer.step()`` per engine
+Torch-flavour sheets are rerun with the torch.optim classes themselves (the class and its
+arguments from the rules registry, ``Rule.torch``; "momentum" is SGD), one ``optimizer.step()`` per engine
 step over the same rows, the gradient by autograd of the batch's mean loss. A sheet that steps
 with a finite difference (``gradient = "forward"`` or ``"central"``) hands torch.optim the
 trace's gradient of each step instead: the re-check has already recomputed that gradient from
@@ -29,45 +29,95 @@ from .schedulers import Stepper, group_momentum
 from .simulate import simulate, to_tensors
 
 CHECK = "replay"
-# torch.optim's state names for ours
-TORCH_STATE = {"mom_buf": "momentum_buffer", "sqr_avg": "square_avg", "grad_avg": "grad_avg"}
-ADAM_STATE = {"grad_avg": "exp_avg", "sqr_avg": "exp_avg_sq", "max_sqr_avg": "max_exp_avg_sq"}
 
 
 def torch_optimizer(sheet: Sheet, weights):
-    """The torch.optim optimizer a torch-flavour sheet stands for, on the tensor ``weights``."""
+    """The torch.optim optimizer a torch-flavour sheet stands for, on ``weights``: one tensor
+    holding every parameter, or a list of tensors (one per parameter, what ``parameter_tensors``
+    makes). The class, its arguments and its code path come from the rules registry
+    (``Rule.torch``); the single-tensor for-loop path (``foreach=False``) is the reference the
+    rules follow. A class whose update is not elementwise (Adafactor's norms) needs one tensor
+    per parameter: a tensor of several is refused (ValueError)."""
     torch = require_torch()
-    hp, flags = sheet.hypers, sheet.flags
-    common = {"foreach": False}  # the single-tensor code path the rules follow
-    if sheet.optimizer in ("sgd", "momentum"):
-        return torch.optim.SGD([weights], lr=hp["lr"], momentum=hp["mom"],
-                               dampening=hp["dampening"], nesterov=flags["nesterov"],
-                               weight_decay=hp["wd"], **common)
-    if sheet.optimizer == "rmsprop":
-        return torch.optim.RMSprop([weights], lr=hp["lr"], alpha=hp["sqr_mom"], eps=hp["eps"],
-                                   weight_decay=hp["wd"], momentum=hp["mom"],
-                                   centered=flags["centered"], **common)
-    kind = torch.optim.AdamW if sheet.optimizer == "adamw" else torch.optim.Adam
-    return kind([weights], lr=hp["lr"], betas=(hp["mom"], hp["sqr_mom"]), eps=hp["eps"],
-                weight_decay=hp["wd"], amsgrad=flags["amsgrad"], **common)
+    info = _torch_class(sheet)
+    tensors = _tensors(weights)
+    if not info.elementwise and any(t.numel() > 1 for t in tensors):
+        raise ValueError(f"torch.optim.{info.name} is not elementwise (its norms run over a "
+                         f"whole tensor): give each parameter its own tensor "
+                         f"(replay.parameter_tensors)")
+    args = info.constructor_args({**sheet.hypers, **sheet.flags})
+    optimizer = getattr(torch.optim, info.name)(tensors, **args, foreach=False)
+    if info.float64_default and tensors[0].dtype == torch.float64:
+        optimizer.step = _in_float64(optimizer.step, torch)
+    return optimizer
 
 
-def _state_key(sheet: Sheet, name: str) -> str:
-    return ADAM_STATE[name] if sheet.optimizer in ("adam", "adam_ann", "adamw") else TORCH_STATE[name]
+def parameter_tensors(sheet: Sheet, values, dtype=None) -> list:
+    """One leaf tensor of one element per parameter, starting at ``values`` (in model order)."""
+    torch = require_torch()
+    return [torch.tensor([float(v)], dtype=dtype or torch.float64, requires_grad=True)
+            for v in values]
+
+
+def _torch_class(sheet: Sheet):
+    info = sheet.rule.torch
+    if info is None:
+        raise ValueError(f"sheet {sheet.name!r}: the {sheet.flavor} flavour's "
+                         f"{sheet.optimizer} has no torch.optim class")
+    return info
+
+
+def _tensors(weights) -> list:
+    return list(weights) if isinstance(weights, (list, tuple)) else [weights]
+
+
+def _in_float64(step, torch):
+    """``step`` run with float64 as torch's default dtype: ASGD rebuilds eta and mu each step
+    with ``torch.as_tensor(float)``, which rounds them to the default dtype (float32 unless
+    set), a difference of 1e-8 in every step of a float64 run."""
+    def stepped(*args, **kwargs):
+        saved = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            return step(*args, **kwargs)
+        finally:
+            torch.set_default_dtype(saved)
+    return stepped
 
 
 def _preload(optimizer, sheet: Sheet, weights, trace: Trace) -> None:
-    """Starts Adam's and RMSprop's averages at the trace's start values (torch's zeros unless
-    the spec gives others); SGD's buffer always starts at the first gradient."""
+    """Starts the optimizer's state at the trace's start values (torch's own starts unless the
+    spec gives others: zeros, Rprop's step size at lr, Adagrad's sum at
+    initial_accumulator_value...); SGD's buffer always starts at the first gradient.
+    ``weights``: as given to ``torch_optimizer``; a tensor holds the parameters in model order."""
     torch = require_torch()
-    if sheet.optimizer in ("sgd", "momentum") or not trace.state_names:
+    info = _torch_class(sheet)
+    if not info.preload or not trace.state_names:
         return
-    state = optimizer.state[weights]
-    state["step"] = torch.tensor(0.0, dtype=torch.float64 if weights.dtype == torch.float64
-                                 else torch.float32)
-    for s in trace.state_names:
-        values = [trace.start[f"{s}_{p}"] for p in trace.params]
-        state[_state_key(sheet, s)] = torch.tensor(values, dtype=weights.dtype)
+    tensors = _tensors(weights)
+    names = list(trace.params)
+    held = [names] if len(tensors) == 1 and len(names) > 1 else [[n] for n in names]
+    for tensor, params in zip(tensors, held):
+        state = optimizer.state[tensor]
+        state["step"] = torch.tensor(0.0, dtype=torch.float64 if tensor.dtype == torch.float64
+                                     else torch.float32)
+        for s in trace.state_names:
+            values = [trace.start[f"{s}_{p}"] for p in params]
+            value = torch.tensor(values, dtype=tensor.dtype).reshape(tensor.shape)
+            state[_state_key(sheet, s)] = value[0].reshape(()) if s in info.scalar_states \
+                else value
+
+
+def _state_key(sheet: Sheet, name: str) -> str:
+    """The key of ``optimizer.state[p]`` that holds sheetopt's state ``name``."""
+    return _torch_class(sheet).state_keys[name]
+
+
+def state_value(optimizer, sheet: Sheet, tensor, state: str, index: int = 0) -> float:
+    """The value of sheetopt's ``state`` for element ``index`` of ``tensor`` in torch's
+    optimizer state (a state torch keeps once per tensor, like ASGD's eta, is that one value)."""
+    value = optimizer.state[tensor][_state_key(sheet, state)]
+    return value.reshape(-1)[0 if value.numel() == 1 else index].item()
 
 
 def _set_schedule(optimizer, sheet: Sheet, lr: float, mom: float | None) -> None:
@@ -83,13 +133,13 @@ def _set_schedule(optimizer, sheet: Sheet, lr: float, mom: float | None) -> None
 def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.ndarray]:
     """The trace's steps redone with torch.optim: loss, state after and params after, and the
     gradient by autograd of the batch's mean loss (a sheet that steps with a finite difference
-    hands torch.optim the trace's own gradient instead; see ``replay``)."""
+    hands torch.optim the trace's own gradient instead; see ``replay``). Each parameter is its
+    own tensor (Adafactor's norms need it; the other classes are elementwise)."""
     torch = require_torch()
     names, model = spec.model.params, BatchModel(spec.model)
-    weights = torch.tensor([trace.start[p] for p in names], dtype=torch.float64,
-                           requires_grad=True)
-    optimizer = torch_optimizer(sheet, weights)
-    _preload(optimizer, sheet, weights, trace)
+    leaves = parameter_tensors(sheet, [trace.start[p] for p in names])
+    optimizer = torch_optimizer(sheet, leaves)
+    _preload(optimizer, sheet, leaves, trace)
     stepper = Stepper(sheet.schedule, optimizer)  # torch's own scheduler, for torch schedules
     torch_schedule = stepper.scheduler is not None
     starts, sizes = step_rows(trace)
@@ -121,28 +171,28 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.n
                           if schedule.per_step and "mom" in step_hp else None)
         batch = slice(starts[i], starts[i] + sizes[i])
         optimizer.zero_grad()
-        params = {p: weights[j:j + 1] for j, p in enumerate(names)}
+        params = dict(zip(names, leaves))
         loss = model.loss(params, rows_x[batch], rows_y[batch])[0]
         if autograd:
             loss.backward()
         else:
-            weights.grad = torch.as_tensor(given[i])
+            for j, leaf in enumerate(leaves):
+                leaf.grad = torch.as_tensor(given[i, j:j + 1])
         out["loss"][i] = loss.item()
         if autograd:
             for j, p in enumerate(names):
-                out[f"grad_{p}"][i] = weights.grad[j].item()
+                out[f"grad_{p}"][i] = leaves[j].grad.item()
         optimizer.step()
         stepper.after_step(out["loss"][i])
         if i + 1 == n or epochs[i + 1] != epochs[i]:
             stepper.after_epoch()
-        state = optimizer.state[weights]
         for j, p in enumerate(names):
-            out[f"new_{p}"][i] = weights[j].item()
+            out[f"new_{p}"][i] = leaves[j].item()
             for s in trace.state_names:
-                out[f"{s}_{p}"][i] = state[_state_key(sheet, s)][j].item()
+                out[f"{s}_{p}"][i] = state_value(optimizer, sheet, leaves[j], s)
         if best is not None and (i + 1 == n or epochs[i + 1] != epochs[i]):
-            scale = gradient_scale([state["exp_avg_sq"][j].item() for j in range(len(names))],
-                                   numpy_ops)
+            scale = gradient_scale([state_value(optimizer, sheet, leaf, "sqr_avg")
+                                    for leaf in leaves], numpy_ops)
             with np.errstate(all="ignore"):
                 lr, best = (float(v) for v in anneal(lr, scale, best, numpy_ops))
     return out
@@ -186,8 +236,7 @@ def replay(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> list[D
 
 
 def _torch_name(sheet: Sheet) -> str:
-    name = {"sgd": "SGD", "momentum": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW"}
-    return f"torch.optim.{name.get(sheet.optimizer, 'Adam')}"
+    return f"torch.optim.{_torch_class(sheet).name}"
 
 
 def verify(spec: Spec, runs: Sequence[tuple[Sheet, Trace]], device=None,

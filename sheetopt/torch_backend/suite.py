@@ -1,12 +1,15 @@
 """The torch.optim regression suite: sheetopt's rules and schedules against the torch installed.
 
-Every torch-flavour optimizer of the rule registry runs over a grid of its options (each option
-the registry lists, switched on one at a time), and every scheduler of ``TORCH_SCHEDULERS``
-(its ``example`` arguments) drives SGD with momentum and Adam, for several epochs of online
-steps. sheetopt runs C configurations side by side (the batched engine), each with its own
+Every torch.optim class of the rule registry (``rules.torch_classes()``) runs over its
+registry grid (option sets spelled as torch's constructor takes them) on the lecture's rows,
+and every scheduler of ``TORCH_SCHEDULERS`` (its ``example`` arguments) drives SGD with
+momentum and Adam on generated rows, for several epochs of online steps. sheetopt runs C configurations side by side (the batched engine), each with its own
 start; torch runs one tensor of C elements per model parameter, so that its vectorized code
-paths run, through every path it has on the device: the single-tensor loop
-(``foreach=False``, the reference), ``foreach=True`` and ``fused=True`` where the class has it.
+paths run, through every path the registry lists for the class (``TorchClass.paths``) that torch accepts
+on the device: the single-tensor loop (``foreach=False``, the reference), ``foreach=True`` and
+``fused=True``. A class that is not ``stackable`` (Adafactor's norms run over the whole
+tensor; ASGD keeps eta once per tensor) gets one one-element tensor per element instead: its
+foreach path still runs over the list.
 After every step each element's parameters are compared with sheetopt's.
 
 Tolerances: the loop path must agree within 1e-12 relative (it is the path the rules follow
@@ -26,10 +29,10 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .. import engine, rules
-from ..errors import SheetoptError
+from .. import engine
+from ..rules import torch_classes
 from ..schedules import TORCH_SCHEDULERS
-from ..spec import FLAGS, Sheet, Spec, parse
+from ..spec import Sheet, Spec, parse
 from .batch import BatchModel
 from .device import pick_device, require_torch
 from .replay import torch_optimizer
@@ -37,10 +40,10 @@ from .schedulers import Stepper
 
 LOOP_TOL, VECTOR_TOL = 1e-12, 1e-10
 PATHS = ("loop", "foreach", "fused")
-LR = 0.01
-NONZERO = {"mom": 0.9, "dampening": 0.1}  # a value that switches an option on; else 0.01
-DATA = {"rows": 32, "x": "uniform", "x_min": -1.0, "x_max": 1.0, "noise": "normal",
-        "noise_scale": 0.1, "seed": 0, "true": {"a": 2.0, "b": -1.0}}
+LR = 0.01  # the scheduler cases' optimizer lr (the examples' lrs suit SCHEDULER_DATA)
+OPTIMIZER_DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}  # the grids' lrs suit it
+SCHEDULER_DATA = {"rows": 32, "x": "uniform", "x_min": -1.0, "x_max": 1.0, "noise": "normal",
+                  "noise_scale": 0.1, "seed": 0, "true": {"a": 2.0, "b": -1.0}}
 SCHEDULED = ("sgd", "adam")  # the optimizers every scheduler drives
 
 
@@ -78,25 +81,27 @@ class Case:
     options: dict  # sheet keys beyond the optimizer
     label: str
     elements: int
+    data: dict
 
 
 def torch_version() -> str:
     return require_torch().__version__
 
 
+def optimizer_names() -> list[str]:
+    """The optimizers the suite runs: one per torch.optim class of the registry."""
+    return [rule.optimizer for rule in torch_classes()]
+
+
 def optimizer_cases(elements: int, names: Iterable[str] | None = None) -> list[Case]:
-    """Every torch-flavour optimizer in the registry, its defaults and each option switched on."""
+    """Every torch.optim class in the registry with each option set of its grid."""
     cases = []
-    for name, rule in rules.TORCH_RULES.items():
-        if names is not None and name not in names:
+    for rule in torch_classes():
+        if names is not None and rule.optimizer not in names:
             continue
-        cases.append(Case(name, {}, "defaults", elements))
-        for flag in (f for f in rule.flags if f in FLAGS):
-            cases.append(Case(name, {flag: True}, f"{flag}", elements))
-        for hyper, default in rule.hypers.items():
-            if default == 0.0:
-                value = NONZERO.get(hyper, 0.01)
-                cases.append(Case(name, {hyper: value}, f"{hyper}={value:g}", elements))
+        for options in rule.grid:
+            label = ", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"
+            cases.append(Case(rule.optimizer, dict(options), label, elements, OPTIMIZER_DATA))
     return cases
 
 
@@ -111,27 +116,22 @@ def scheduler_cases(elements: int, names: Iterable[str] | None = None,
         per = "step" if cls.lr_scheduler else "epoch"
         for optimizer in optimizers:
             keys = {"mom": 0.9} if optimizer == "sgd" else {}
-            cases.append(Case(optimizer, {**keys, "schedule": {"torch": name, **cls.example,
-                                                                "per": per}},
-                              f"{name} per {per}" + (" mom=0.9" if keys else ""),
-                              elements if cls.lr_scheduler else 1))
+            cases.append(Case(optimizer, {"lr": LR, **keys, "schedule": {
+                "torch": name, **cls.example, "per": per}},
+                f"{name} per {per}" + (" mom=0.9" if keys else ""),
+                elements if cls.lr_scheduler else 1, SCHEDULER_DATA))
     return cases
 
 
 def _sheet_spec(case: Case, epochs: int) -> Spec:
-    keys = {"optimizer": case.optimizer, "flavor": "torch", "lr": LR, "epochs": epochs,
-            **case.options}
+    keys = {"optimizer": case.optimizer, "flavor": "torch", "epochs": epochs, **case.options}
+    raw = {"data": case.data, "model": {"kind": "linear"}, "sheet": [{"name": "suite", **keys}]}
     schedule = keys.get("schedule")
     if schedule is not None and schedule.get("total_steps") == "RUN":
-        keys["schedule"] = dict(schedule, total_steps=epochs * DATA["rows"])
-    raw = {"data": DATA, "model": {"kind": "linear"}, "sheet": [{"name": "suite", **keys}]}
-    try:
-        return parse(raw)
-    except SheetoptError:
-        if "mom" in keys:
-            raise
-        raw["sheet"][0]["mom"] = NONZERO["mom"]  # an option that needs momentum (nesterov)
-        return parse(raw)
+        steps = parse(dict(raw, sheet=[dict(raw["sheet"][0], schedule="constant")]))
+        keys["schedule"] = dict(schedule, total_steps=steps.steps(steps.sheets[0]))
+        raw["sheet"] = [{"name": "suite", **keys}]
+    return parse(raw)
 
 
 def _starts(elements: int, P: int, seed: int) -> np.ndarray:
@@ -150,33 +150,37 @@ def sheetopt_run(spec: Spec, sheet: Sheet, starts: np.ndarray, executor: str) ->
 
 
 def available_paths(sheet: Sheet, device) -> list[str]:
-    """The paths torch has for this optimizer class on this device (asked of torch itself)."""
+    """The loop, and each path the registry lists for the class that torch accepts on this
+    device (fused is CUDA-only for some classes: torch's constructor or first step says so)."""
     torch = require_torch()
-    probe = torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)
-    template = torch_optimizer(sheet, probe)
     found = ["loop"]
-    parameters = inspect.signature(type(template).__init__).parameters
-    for path in ("foreach", "fused"):
-        if path not in parameters:
-            continue
+    for path in sheet.rule.torch.paths:
+        probe = [torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)]
         try:
-            _rebuilt(template, [probe], path)
+            optimizer = optimizer_on(sheet, probe, path)
+            probe[0].grad = torch.zeros_like(probe[0])
+            optimizer.step()
         except (RuntimeError, ValueError, TypeError):
             continue
         found.append(path)
     return found
 
 
-def _rebuilt(template, params, path: str):
-    """An optimizer of the template's class and options on ``params``, on one of the paths."""
+def optimizer_on(sheet: Sheet, params: list, path: str):
+    """The registry's torch.optim optimizer for the sheet (``replay.torch_optimizer``: class,
+    arguments, float64 handling) on ``params``, through one of torch's paths."""
+    template = torch_optimizer(sheet, params)
+    if path == "loop":
+        return template
     accepted = inspect.signature(type(template).__init__).parameters
     options = {k: v for k, v in template.defaults.items() if k in accepted}
-    options.update(foreach=path == "foreach", fused=True if path == "fused" else None)
-    if "fused" not in accepted:
-        options.pop("fused")
+    options.update(foreach=path == "foreach")
+    if "fused" in accepted:
+        options["fused"] = True if path == "fused" else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return type(template)(params, **options)
+        optimizer = type(template)(params, **options)
+    return optimizer
 
 
 def torch_run(spec: Spec, sheet: Sheet, starts: np.ndarray, path: str, device,
@@ -185,22 +189,31 @@ def torch_run(spec: Spec, sheet: Sheet, starts: np.ndarray, path: str, device,
     ``separate``: one scalar tensor per element and parameter (for a class whose update of
     an element reads the whole tensor), else one tensor of all elements per parameter."""
     torch = require_torch()
+    saved = torch.get_default_dtype()
+    # torch keeps per-tensor scalars in the default dtype (``_get_scalar_dtype``: NAdam's
+    # mu_product, ASGD's eta and mu), float32 unless set: 1e-8 off in a float64 run
+    torch.set_default_dtype(torch.float64)
+    try:
+        return _torch_steps(spec, sheet, starts, path, device, separate)
+    finally:
+        torch.set_default_dtype(saved)
+
+
+def _torch_steps(spec, sheet, starts, path, device, separate):
+    torch = require_torch()
     names, model = spec.model.params, BatchModel(spec.model)
     dtype = torch.float64
     if separate:
-        leaves = [[torch.tensor(v, dtype=dtype, device=device, requires_grad=True)
+        leaves = [[torch.tensor([v], dtype=dtype, device=device, requires_grad=True)
                    for v in starts[:, j]] for j in range(len(names))]
-        params = {p: torch.stack(leaves[j]) for j, p in enumerate(names)}
         flat = [leaf for column in leaves for leaf in column]
-        current = lambda: torch.stack([torch.stack(col) for col in leaves], -1)  # noqa: E731
+        current = lambda: torch.stack([torch.cat(col) for col in leaves], -1)  # noqa: E731
     else:
         tensors = [torch.tensor(starts[:, j], dtype=dtype, device=device, requires_grad=True)
                    for j in range(len(names))]
         flat = tensors
         current = lambda: torch.stack(tensors, -1)  # noqa: E731
-    template = torch_optimizer(sheet, torch.zeros(len(names), dtype=dtype, device=device,
-                                                  requires_grad=True))
-    optimizer = _rebuilt(template, flat, path)
+    optimizer = optimizer_on(sheet, flat, path)
     stepper = Stepper(sheet.schedule, optimizer)
     x, y = (torch.as_tensor(np.asarray(v, dtype=float), dtype=dtype, device=device)
             for v in (spec.data.x, spec.data.y))
@@ -211,7 +224,7 @@ def torch_run(spec: Spec, sheet: Sheet, starts: np.ndarray, path: str, device,
             index = torch.as_tensor(rows, device=device)
             optimizer.zero_grad()
             if separate:
-                params = {p: torch.stack(leaves[j]) for j, p in enumerate(names)}
+                params = {p: torch.cat(leaves[j]) for j, p in enumerate(names)}
             else:
                 params = {p: tensors[j] for j, p in enumerate(names)}
             loss = model.loss(params, x[index], y[index])  # (elements,)
@@ -246,9 +259,9 @@ def compare(mine: np.ndarray, theirs: np.ndarray, tol: float, steps_per_epoch: i
 
 
 def separate_elements(rule) -> bool:
-    """Whether a class's update of an element reads the whole tensor (its registry entry says
-    so, as Adafactor's does: it normalizes by the tensor's norm)."""
-    return bool(getattr(rule, "whole_tensor", False))
+    """Whether each element needs its own tensor (the registry says the class is not
+    stackable: Adafactor normalizes by the whole tensor's norm, ASGD keeps eta per tensor)."""
+    return not rule.torch.stackable
 
 
 def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
@@ -262,6 +275,7 @@ def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
     """
     device = pick_device(device)
     wanted = set(paths)
+    optimizers = None if optimizers is None else list(optimizers)
     cases = optimizer_cases(elements, optimizers)
     if schedulers is None or list(schedulers):
         cases += scheduler_cases(elements, schedulers, [o for o in SCHEDULED if optimizers is None
