@@ -104,7 +104,7 @@ def _cells(row) -> list[str]:
     worst = "-" if row.worst_at is None else "e%d s%d" % row.worst_at
     verdict = "ok" if row.ok else "FAIL at e%d s%d" % row.first_bad
     return [row.optimizer, row.options, row.path, str(row.steps), f"{row.max_rel:.3g}",
-            str(row.max_ulps), worst, verdict]
+            str(row.max_ulps), worst, verdict + (f"  ({row.note})" if row.note else "")]
 
 
 def _line(cells) -> str:

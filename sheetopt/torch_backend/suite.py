@@ -72,7 +72,7 @@ class Row:
                 "steps": self.steps, "max_rel": self.max_rel, "max_ulps": self.max_ulps,
                 "worst_at": self.worst_at, "first_bad": self.first_bad,
                 "tolerance": self.tolerance, "elements": self.elements,
-                "verdict": "ok" if self.ok else "FAIL"}
+                "verdict": "ok" if self.ok else "FAIL", "note": self.note}
 
 
 @dataclass
@@ -138,15 +138,21 @@ def _starts(elements: int, P: int, seed: int) -> np.ndarray:
     return 1.0 + 0.5 * np.random.default_rng(seed).standard_normal((elements, P))
 
 
-def sheetopt_run(spec: Spec, sheet: Sheet, starts: np.ndarray, executor: str) -> np.ndarray:
-    """The batched engine's parameters after every step: (steps, configurations, params)."""
+def sheetopt_run(spec: Spec, sheet: Sheet, starts: np.ndarray, executor: str):
+    """The batched engine's parameters after every step, (steps, configurations, params), and
+    per configuration the first step (counted from 0) that is not comparable: where it
+    diverged (the engine stops a configuration there; torch runs on), else the step count."""
     C = len(starts)
     hp = engine.hyper_arrays(sheet, C)
     state = engine.start_state(spec, sheet, hp)
     plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, False, sheet.seed)
     result = engine.simulate(spec, sheet, hp, starts, state, plan, record=True,
                              executor=executor)
-    return np.stack([result.steps[f"new_{p}"] for p in spec.model.params], axis=-1)
+    values = np.stack([result.steps[f"new_{p}"] for p in spec.model.params], axis=-1)
+    per_epoch = spec.steps(sheet) // sheet.epochs
+    epoch, step = result.diverged_at[:, 0], result.diverged_at[:, 1]
+    stop = np.where(epoch > 0, (epoch - 1) * per_epoch + step - 1, spec.steps(sheet))
+    return values, stop
 
 
 def available_paths(sheet: Sheet, device) -> list[str]:
@@ -239,7 +245,8 @@ def _torch_steps(spec, sheet, starts, path, device, separate):
     return torch.stack(out).cpu().numpy()
 
 
-def compare(mine: np.ndarray, theirs: np.ndarray, tol: float, steps_per_epoch: int):
+def compare(mine: np.ndarray, theirs: np.ndarray, tol: float, steps_per_epoch: int,
+            stop: np.ndarray | None = None):
     """(max relative difference, max ulps, worst (epoch, step), first step beyond tol), over
     arrays shaped (steps, elements, params)."""
     with np.errstate(all="ignore"):
@@ -248,6 +255,10 @@ def compare(mine: np.ndarray, theirs: np.ndarray, tol: float, steps_per_epoch: i
         scale = np.maximum.accumulate(np.maximum(np.abs(mine), np.abs(theirs)), axis=0)
         rel = np.where(scale > 0, np.abs(mine - theirs) / scale, 0.0)
         rel = np.where(np.isnan(mine) | np.isnan(theirs), np.inf, rel)
+    if stop is not None:  # a configuration that diverged is compared up to that step only
+        valid = np.arange(len(rel))[:, None] < np.asarray(stop)[None, :]
+        rel = np.where(valid[..., None], rel, 0.0)
+        mine, theirs = np.where(valid[..., None], mine, 0.0), np.where(valid[..., None], theirs, 0.0)
     ulps = np.abs(mine.view(np.int64) - theirs.view(np.int64))
     per_step = rel.reshape(len(rel), -1).max(axis=1)
     at = lambda k: (k // steps_per_epoch + 1, k % steps_per_epoch + 1)  # noqa: E731
@@ -285,7 +296,8 @@ def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
         spec = _sheet_spec(case, epochs)
         sheet = spec.sheets[0]
         starts = _starts(case.elements, len(spec.model.params), seed=len(out))
-        mine = sheetopt_run(spec, sheet, starts, executor)
+        mine, stop = sheetopt_run(spec, sheet, starts, executor)
+        diverged = int(np.sum(stop < spec.steps(sheet)))
         per_epoch = spec.steps(sheet) // sheet.epochs
         for path in available_paths(sheet, device):
             if path not in wanted:
@@ -293,9 +305,11 @@ def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
             theirs = torch_run(spec, sheet, starts, path, device,
                                separate_elements(sheet.rule))
             tol = LOOP_TOL if path == "loop" else VECTOR_TOL
-            max_rel, ulps, worst, bad = compare(mine, theirs, tol, per_epoch)
+            theirs = theirs[:len(mine)]
+            max_rel, ulps, worst, bad = compare(mine, theirs, tol, per_epoch, stop)
             row = Row(case.optimizer, case.label, path, len(mine), max_rel, ulps, worst, bad,
-                      tol, case.elements)
+                      tol, case.elements, f"{diverged} of {case.elements} elements diverged "
+                      f"(compared up to there)" if diverged else "")
             out.append(row)
             if on_row is not None:
                 on_row(row)
