@@ -86,7 +86,9 @@ def sheet_table(raw: dict) -> dict:
     table.update(raw["hypers"])
     table.update({k: v for k, v in raw["flags"].items() if k in settable})
     table["batch"] = raw["batch_size"]
-    table["schedule"] = {"kind": raw["schedule"]["kind"], **raw["schedule"]["options"]}
+    kind, options = raw["schedule"]["kind"], raw["schedule"]["options"]
+    # a torch.optim scheduler is written { torch = "StepLR", ... }, the others { kind = ... }
+    table["schedule"] = dict(options) if kind == "torch" else {"kind": kind, **options}
     return table
 
 
