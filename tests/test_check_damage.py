@@ -288,3 +288,13 @@ def parse_toml(path: Path):
     from sheetopt.spec import load
 
     return load(path)
+
+
+def test_a_schedule_of_the_wrong_type_is_one_line(tmp_path, capsys):
+    """Found by the fuzz run after the schedules package landed (a list was looked up in a
+    dict of aliases: TypeError)."""
+    spec = tmp_path / "s.toml"
+    spec.write_text('[data]\npreset = "lecture"\n[[sheet]]\nname = "ann"\noptimizer = "adam_ann"'
+                    '\nlr = 0.5\nschedule = [{ c = 2 }]\n')
+    err = one_line(capsys, ["compare", str(spec)])
+    assert "sheet 'ann'" in err and "schedule [{'c': 2}] is not one of" in err

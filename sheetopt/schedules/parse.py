@@ -51,8 +51,8 @@ def parse_schedule(value, rule, static: Mapping, steps: int, epochs: int, where:
     if isinstance(value, dict):
         options = dict(value)
         value = options.pop("kind", "constant")
-    value = KIND_ALIASES.get(value, value)
-    if value not in SCHEDULES:
+    value = KIND_ALIASES.get(value, value) if isinstance(value, str) else value
+    if not isinstance(value, str) or value not in SCHEDULES:
         raise SheetoptError(f"{label}: {where}: schedule {value!r} is not one of "
                             f"{', '.join(SCHEDULES)} or a table {{ torch = \"StepLR\", ... }}"
                             f"{_suggest(value, SCHEDULES)}")
