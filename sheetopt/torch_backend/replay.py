@@ -92,8 +92,8 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.n
     starts, sizes = step_rows(trace)
     rows_x, rows_y = (torch.as_tensor(np.asarray(trace.rows[k], dtype=float)) for k in "xy")
     n, schedule, autograd = len(trace), sheet.schedule, sheet.gradient == "analytic"
-    total = sum(len(e) for e in engine.batches(len(spec.data), sheet.batch_size, sheet.epochs,
-                                                  sheet.shuffle, sheet.seed))
+    total = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                           sheet.seed).steps
     lr, best = sheet.hypers["lr"], None
     if schedule.kind == "adam_ann":
         best = float(gradient_scale([trace.start[f"sqr_avg_{p}"] for p in names], numpy_ops))
