@@ -162,10 +162,19 @@ def _number(cell: str, name: str, line: int, column: str) -> float:
             raise ValueError(text)
         value = float(text)
     except ValueError:
-        raise SheetoptError(f"{name}, line {line}: column {column} is not a number: {text!r}") from None
+        raise SheetoptError(f"{name}, line {line}: column {column} is not a number: "
+                            f"{_shown(text)}") from None
     if not math.isfinite(value):
-        raise SheetoptError(f"{name}, line {line}: column {column} is {text!r}; values must be finite")
+        raise SheetoptError(f"{name}, line {line}: column {column} is {_shown(text)}; values "
+                            "must be finite")
     return value
+
+
+def _shown(text: str, most: int = 100) -> str:
+    """The cell's text as the message quotes it; a very long one cut, with its length."""
+    if len(text) <= most:
+        return repr(text)
+    return f"{text[:most]!r}... ({len(text):,} characters)"
 
 
 def generate(model: Model, true: Mapping[str, float], rows: int, x: str, x_min: float,

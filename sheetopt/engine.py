@@ -258,18 +258,35 @@ class _Recorder:
 
 def trace_bytes(spec: Spec, sheet: Sheet) -> int:
     """A generous estimate of the memory a recorded run of ``sheet`` takes (measured: about
-    500 bytes a step for online Adam on the compiled executor, ten times that on numpy's)."""
+    500 bytes a step for online Adam on the compiled executor, ten times that on numpy's),
+    its batch plan and the compiled executor's per-call tables included."""
     from . import compiled
 
     steps = spec.steps(sheet)
     per_step_columns = 10 + len(spec.model.params) * (3 + len(sheet.show)
                                                       + len(sheet.rule.states(sheet.static)))
     values = steps * per_step_columns + sheet.epochs * len(spec.data) * 7
-    return (24 if compiled.available() else 200) * values + 200 * steps
+    plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
+    tables = 8 * 4 * compiled.TABLE_CELLS
+    return (24 if compiled.available() else 200) * values + 200 * steps + plan.nbytes + tables
+
+
+def require_memory(spec: Spec, sheets) -> None:
+    """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
+    the sheet that takes most and its larger factor (epochs or rows) to cut."""
+    sheets = list(sheets)
+    sizes = [trace_bytes(spec, sheet) for sheet in sheets]
+    biggest = sheets[max(range(len(sheets)), key=sizes.__getitem__)]
+    what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
+            f"{len(spec.data):,} rows, every step recorded)")
+    if len(sheets) > 1:
+        what = f"{spec.label}: {len(sheets)} sheets (the largest, {what.split(': ', 1)[1]})"
+    memory.require(sum(sizes), what, memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
 
 
 def run_all(spec: Spec) -> dict[str, Trace]:
     """Runs every sheet of a spec (with a progress bar when stderr is a terminal)."""
+    require_memory(spec, spec.sheets)
     bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     traces = {}
     for sheet in spec.sheets:
@@ -283,9 +300,7 @@ def run(spec: Spec, sheet: Sheet | str, progress=None) -> Trace:
     """Runs one sheet and returns its full trace."""
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
-    memory.require(trace_bytes(spec, sheet),
-                   f"{spec.label}: sheet {sheet.name!r} ({sheet.epochs:,} epochs of "
-                   f"{len(spec.data):,} rows, every step recorded)", "use fewer epochs or rows")
+    require_memory(spec, [sheet])
     hp = hyper_arrays(sheet)
     state = start_state(spec, sheet, hp)
     params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)

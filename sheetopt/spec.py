@@ -111,7 +111,7 @@ def resolve(spec_ref: str | Path) -> Path:
 def load(spec_ref: str | Path) -> Spec:
     path = resolve(spec_ref)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Notepad's) is dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise SheetoptError(f"{path}: cannot read spec ({exc.__class__.__name__}: {exc})") from None
     try:
