@@ -4,9 +4,14 @@ Prints, in one run:
 - rows/s of engine.run (trace recorded) on the compiled executor, compile time apart;
 - rows/s of the numpy executor and of a torch.optim.Adam loop, each timed on a slice;
 - config-steps/s of online Adam on the lecture's rows for C = 1, 1,000 and 100,000
-  configurations, compiled (multi-threaded from sheetopt.compiled.PARALLEL_FROM on) and numpy.
+  configurations, compiled (multi-threaded from sheetopt.compiled.PARALLEL_FROM on) and numpy;
+- the whole `sheetopt compare` process from a 1,000,000-row CSV beside a bare pandas.read_csv
+  process of the same file (each best of 3, numba's disk cache warm), and their ratio;
+- the same 1,044,000 online steps as 36,000 epochs of 29 rows and as 1 epoch of 1,044,000
+  rows (engine.run, trace recorded, best of 3), and their ratio.
 
-Run:  python benchmarks/engine.py            (add --quick for a smaller run)
+Run:  python benchmarks/engine.py            (add --quick for a smaller run; --only csv,epochs
+      for some parts)
 Figures are printed, never asserted.
 """
 from __future__ import annotations
@@ -139,10 +144,74 @@ def cached_compile_seconds(cache: str) -> str:
     return f"{float(out.stdout.strip()):.2f} s" if out.returncode == 0 else "failed"
 
 
+def process_seconds(args: list[str], cwd: str, repeat: int = 3) -> float:
+    """Wall time of a whole process (interpreter start, imports, work, exit), best of repeat."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+        best = min(best, time.perf_counter() - start)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {done.stderr.strip()}")
+    return best
+
+
+def csv_process_figures(rows: int) -> None:
+    """`sheetopt compare` of a spec reading a rows-row CSV, beside `pandas.read_csv` of it."""
+    folder = tempfile.mkdtemp(prefix="sheetopt-bench-csv-")
+    data = big_spec(rows).data
+    with open(os.path.join(folder, "rows.csv"), "w") as handle:
+        handle.write("x,y\n")
+        handle.writelines(f"{a!r},{b!r}\n" for a, b in zip(data.x.tolist(), data.y.tolist()))
+    with open(os.path.join(folder, "spec.toml"), "w") as handle:
+        handle.write('[data]\ncsv = "rows.csv"\n[model]\nkind = "linear"\n[[sheet]]\n'
+                     'name = "adam"\noptimizer = "adam"\nflavor = "torch"\nlr = 0.01\n')
+    size = os.path.getsize(os.path.join(folder, "rows.csv")) / 2**20
+    compare = [sys.executable, "-m", "sheetopt", "compare", "spec.toml"]
+    process_seconds(compare, folder, repeat=1)  # fills numba's disk cache for this kernel
+    ours = process_seconds(compare, folder)
+    bare = process_seconds([sys.executable, "-c", "import pandas; pandas.read_csv('rows.csv')"],
+                           folder)
+    print(f"\n== whole processes on a {rows:,}-row CSV ({size:.1f} MiB), best of 3 ==")
+    print(f"sheetopt compare (read, run one online torch Adam sheet, trace, report): "
+          f"{ours:.2f} s")
+    print(f"python -c 'import pandas; pandas.read_csv(...)': {bare:.2f} s")
+    print(f"compare / bare pandas.read_csv = {ours / bare:.2f} (target: at most 2.5)")
+
+
+def epochs_split_figures(steps: int = 1_044_000, rows: int = 29) -> None:
+    """The same online steps as many short epochs and as one long one (engine.run)."""
+    def spec_of(n_rows: int, epochs: int) -> spec_mod.Spec:
+        return spec_mod.parse({
+            "data": {"rows": n_rows, "true": {"a": 2.0, "b": 30.0}, "x": "uniform",
+                     "x_min": 0.0, "x_max": 10.0, "seed": 1},
+            "model": {"kind": "linear"},
+            "sheet": [{"name": "adam", "optimizer": "adam", "flavor": "torch", "lr": 0.01,
+                       "epochs": epochs}]})
+
+    many, one = spec_of(rows, steps // rows), spec_of(steps, 1)
+    engine.run(spec_of(rows, 2), "adam")  # compiles the kernel
+    best = lambda spec: min(timed(engine.run, spec, "adam")[1] for _ in range(3))  # noqa: E731
+    split, whole = best(many), best(one)
+    print(f"\n== {steps:,} online torch Adam steps, trace recorded (engine.run), best of 3 ==")
+    print(f"{steps // rows:,} epochs x {rows} rows: {split:.3f} s")
+    print(f"1 epoch x {steps:,} rows: {whole:.3f} s")
+    print(f"{steps // rows:,} epochs / 1 epoch = {split / whole:.2f} (target: at most 2)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100,000 rows and smaller sweeps")
+    parser.add_argument("--only", metavar="PARTS",
+                        help="comma-separated parts to run: engine, sweeps, csv, epochs")
     args = parser.parse_args()
+    parts = set(args.only.split(",")) if args.only else {"engine", "sweeps", "csv", "epochs"}
+    if "csv" in parts:
+        csv_process_figures(100_000 if args.quick else ROWS)
+    if "epochs" in parts:
+        epochs_split_figures(104_400 if args.quick else 1_044_000)
+    if not parts & {"engine", "sweeps"}:
+        return
     rows = 100_000 if args.quick else ROWS
     sizes = (1, 1_000, 10_000) if args.quick else SWEEP_SIZES
     print(f"numba available: {compiled.available()}; threads: "

@@ -52,7 +52,7 @@ def read_csv(path: Path, model: Model, true: Mapping[str, float] | None = None,
         raise SheetoptError(f"{name}: cannot read data file ({exc.__class__.__name__}: {exc})") from None
     if raw.startswith(BOM):
         raw = raw[len(BOM):]
-    fast = _fast_rows(raw, model)
+    fast = _fast_rows(path, raw, model)
     if fast is not None:
         header, x, y = fast
     else:
@@ -63,11 +63,10 @@ def read_csv(path: Path, model: Model, true: Mapping[str, float] | None = None,
 BOM = b"\xef\xbb\xbf"
 # bytes a file of plain numbers is made of; anything else (quotes, letters, other scripts'
 # digits) goes through the checked path, which reads cells exactly as Python's float() does
-_PLAIN = np.zeros(256, dtype=bool)
-_PLAIN[np.frombuffer(b"0123456789.+-eE, \t\r\n", dtype=np.uint8)] = True
+_PLAIN = b"0123456789.+-eE, \t\r\n"
 
 
-def _fast_rows(raw: bytes, model: Model):
+def _fast_rows(path: Path, raw: bytes, model: Model):
     """(header, x, y) when the file is a header line and rows of two plain numbers, else None
     (the checked path then reads it and names the fault)."""
     import pandas as pd
@@ -82,20 +81,22 @@ def _fast_rows(raw: bytes, model: Model):
         header = tuple(cell.strip() for cell in first.decode("utf-8").split(","))
     except UnicodeDecodeError:
         return None
-    body = memoryview(raw)[end + 1:] if end >= 0 else memoryview(b"")
-    values = np.frombuffer(body, dtype=np.uint8)
-    if header not in model.headers or not len(values) or not _PLAIN[values].all():
+    # plain rows: all the bytes no plain number is made of lie in the header line
+    if (header not in model.headers or end < 0 or end + 1 == len(raw)
+            or raw.translate(None, _PLAIN) != first.translate(None, _PLAIN)):
         return None
     try:
         with warnings.catch_warnings():  # a row of three cells: the comma count below sees it
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.BytesIO(body), header=None, names=["x", "y"],
-                                dtype=np.float64, na_filter=False, index_col=False, engine="c")
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            # the file itself (pandas skips a BOM); its first line is the header checked above
+            frame = pd.read_csv(path, header=0, names=["x", "y"], dtype=np.float64,
+                                na_filter=False, index_col=False, engine="c",
+                                encoding="utf-8")
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     x, y = frame["x"].to_numpy(copy=True), frame["y"].to_numpy(copy=True)  # writable
     # one comma a row: no row had another number of cells (pandas pads short rows)
-    if (not len(x) or np.count_nonzero(values == ord(",")) != len(x)
+    if (not len(x) or raw.count(b",", end + 1) != len(x)
             or not (np.isfinite(x).all() and np.isfinite(y).all())):
         return None
     return header, x, y

@@ -309,6 +309,18 @@ def run(spec: Spec, sheet: Sheet | str, progress=None) -> Trace:
     return to_trace(spec, sheet, params, state, result)
 
 
+def run_unrecorded(spec: Spec, sheet: Sheet | str, progress=None) -> Result:
+    """Runs one sheet without recording its steps: the per-epoch figures and final values of
+    :class:`Result` only (memory flat in the steps; :func:`epoch_table` reads it)."""
+    if isinstance(sheet, str):
+        sheet = spec.sheet(sheet)
+    hp = hyper_arrays(sheet)
+    state = start_state(spec, sheet, hp)
+    params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)
+    plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
+    return simulate(spec, sheet, hp, params, state, plan, progress=progress)
+
+
 ROW_COLUMNS = ("epoch", "step", "row", "x", "y", "pred", "err2")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import engine
+from .progress import Progress
 from .spec import Spec
 from .trace import Trace
 
@@ -26,18 +27,46 @@ class Summary:
 
 
 def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
+    """Each sheet's outcome from its trace."""
+    return [_traced(spec, sheet, traces[sheet.name]) for sheet in spec.sheets]
+
+
+def _traced(spec: Spec, sheet, trace: Trace) -> Summary:
+    return _summary(spec, sheet, trace.epochs, trace.final(), trace.diverged_at,
+                    partial_epoch(trace))
+
+
+def compare_all(spec: Spec) -> list[Summary]:
+    """Every sheet run and summarized as :func:`summarize` does from full traces, without
+    recording them (per-epoch figures and final values are all a comparison needs); a sheet
+    that diverges is rerun recorded, for the figures of the epoch it cut short.
+
+    >>> from sheetopt.spec import load
+    >>> [s.name for s in compare_all(load("lesson5"))][:2]
+    ['basic', 'momentum']
+    """
+    bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     out = []
     for sheet in spec.sheets:
-        trace = traces[sheet.name]
-        final = trace.final()
-        true = spec.data.true
-        distance = (math.hypot(*(final[p] - true[p] for p in spec.model.params))
-                    if all(p in true for p in spec.model.params) else None)
-        epochs = {k: [float(v) for v in column] for k, column in trace.epochs.items()}
-        epochs["epoch"] = [int(e) for e in epochs["epoch"]]
-        out.append(Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final, distance,
-                           trace.diverged_at, partial_epoch(trace)))
+        bar.label = sheet.name
+        result = engine.run_unrecorded(spec, sheet, progress=bar.advance)
+        if result.diverged_at[0, 0]:
+            out.append(_traced(spec, sheet, engine.run(spec, sheet)))
+            continue
+        final = {p: float(result.params[0, j]) for j, p in enumerate(spec.model.params)}
+        out.append(_summary(spec, sheet, engine.epoch_table(spec, result), final, None, None))
+    bar.close()
     return out
+
+
+def _summary(spec: Spec, sheet, epochs, final, diverged_at, partial) -> Summary:
+    true = spec.data.true
+    distance = (math.hypot(*(final[p] - true[p] for p in spec.model.params))
+                if all(p in true for p in spec.model.params) else None)
+    epochs = {k: [float(v) for v in column] for k, column in epochs.items()}
+    epochs["epoch"] = [int(e) for e in epochs["epoch"]]
+    return Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final, distance,
+                   diverged_at, partial)
 
 
 def partial_epoch(trace: Trace) -> dict | None:

@@ -5,7 +5,7 @@ import csv
 import io
 import json
 
-from .. import engine, report
+from .. import report
 from ..errors import SheetoptError
 from ..files import check_target
 from ..spec import Spec, load
@@ -35,7 +35,7 @@ def run(args) -> int:
         if not args.plot.lower().endswith(".png"):
             raise SheetoptError(f"{args.plot}: the plot is written as PNG; name it *.png")
         check_target(args.plot, args.force)
-    summaries = report.summarize(spec, engine.run_all(spec))
+    summaries = report.compare_all(spec)
     print(render(spec, summaries, args.format), end="")
     if args.plot:
         from ..plots import compare_plot
