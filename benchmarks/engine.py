@@ -173,7 +173,7 @@ def csv_process_figures(rows: int) -> None:
     bare = process_seconds([sys.executable, "-c", "import pandas; pandas.read_csv('rows.csv')"],
                            folder)
     print(f"\n== whole processes on a {rows:,}-row CSV ({size:.1f} MiB), best of 3 ==")
-    print(f"sheetopt compare (read, run one online torch Adam sheet, trace, report): "
+    print(f"sheetopt compare (read, run one online torch Adam sheet, report): "
           f"{ours:.2f} s")
     print(f"python -c 'import pandas; pandas.read_csv(...)': {bare:.2f} s")
     print(f"compare / bare pandas.read_csv = {ours / bare:.2f} (target: at most 2.5)")
