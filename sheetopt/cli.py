@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -10,7 +11,7 @@ import threading
 from . import __version__
 from .errors import SheetoptError
 
-COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep")
+COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate")
 
 DESCRIPTION = """\
 Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet.
@@ -49,6 +50,8 @@ def _raise_terminated(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "matplotlib" not in sys.modules:  # the command line draws to files: no GUI backend
+        os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -290,7 +290,7 @@ def test_chart_text_from_users_is_literal(tmp_path):
     with zipfile.ZipFile(path) as archive:
         charts = [archive.read(n).decode() for n in archive.namelist()
                   if n.startswith("xl/charts/chart")]
-    assert len(charts) == 3
+    assert len(charts) == 5  # data, the sheet's loss and path, compare's losses and paths
     for xml in charts:
         assert not re.search(r"<c:tx>\s*<c:strRef>", xml)  # no series name read from a cell
         for title in re.findall(r"<c:title>.*?</c:title>", xml, re.S):
@@ -298,6 +298,7 @@ def test_chart_text_from_users_is_literal(tmp_path):
     joined = "".join(charts)
     assert "=cmd|' _C calc'!\u200bA0: loss per epoch" in joined  # literal, shown as it is
     assert "fit: =cmd|' _C calc'!\u200bA0" in joined
+    assert "=cmd|' _C calc'!\u200bA0: path" in joined
 
 
 def number_formats(ws, row: int) -> list[str]:

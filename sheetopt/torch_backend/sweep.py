@@ -324,11 +324,10 @@ def _torch_sweep(spec, sheet, grid, device, dtype):
 def lr_finder_plot(result: SweepResult, path: str, force: bool = False, title: str = "") -> None:
     """Final loss against lr, log axes; one line per combination of the other swept values;
     diverged configurations marked with x along the top."""
-    from ..files import atomic_output
-    from ..plots import pyplot
+    from ..plots import new_figure, save
 
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = new_figure(8, 5)
+    ax = fig.add_subplot()
     lr = result.grid.get("lr")
     if lr is None:
         raise SheetoptError("--plot draws final loss against lr: give --lr START:STOP:N")
@@ -356,9 +355,7 @@ def lr_finder_plot(result: SweepResult, path: str, force: bool = False, title: s
            title=title or f"LR finder: sheet {result.sheet} (x = diverged)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_output(path, force) as temp:
-        fig.savefig(temp, format="png", dpi=110)
-    plt.close(fig)
+    save(fig, path, force)
 
 
 def describe(values: Sequence[float]) -> str:

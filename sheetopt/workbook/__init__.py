@@ -128,10 +128,15 @@ def _write_optimizer_sheet(workbook, formats, plan: SheetPlan) -> int:
     heights = _shape_sheet(sheet, plan)
     count = write_cells(sheet, optimizer_sheet.cells(plan, sheet.style_attr(formats)),
                         formats, last_col=len(plan.columns) - 1)
-    chart = charts.epoch_chart(workbook, plan, height=round(sum(heights) * 4 / 3) - 4)
+    height = round(sum(heights) * 4 / 3) - 4
+    chart = charts.epoch_chart(workbook, plan, height=height)
     if chart is not None:  # at the top, right of the inputs: seen without scrolling
         sheet.insert_chart(TITLE_ROW, optimizer_sheet.chart_col(plan), chart,
                            {"x_offset": 4, "y_offset": 2, "object_position": 3})
+    path = charts.path_chart(workbook, plan, height=height)
+    if path is not None:  # beside the epoch chart
+        sheet.insert_chart(TITLE_ROW, optimizer_sheet.chart_col(plan), path,
+                           {"x_offset": 4 + 520 + 8, "y_offset": 2, "object_position": 3})
     return count
 
 
@@ -170,6 +175,11 @@ def _write_compare(workbook, formats, spec: Spec, plans: Sequence[SheetPlan]) ->
     if chart is not None:  # beside the RMSE-per-epoch table that it draws
         header_row, _ = overview.compare_layout(plans)
         compare.insert_chart(header_row - 1, len(plans) + 1, chart, {"x_offset": 16})
+    paths = charts.compare_path_chart(workbook, spec, plans)
+    if paths is not None:  # below the RMSE chart
+        header_row, _ = overview.compare_layout(plans)
+        compare.insert_chart(header_row - 1, len(plans) + 1, paths,
+                             {"x_offset": 16, "y_offset": 380 + 16})
     return count
 
 

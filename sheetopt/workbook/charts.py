@@ -1,4 +1,5 @@
-"""Charts: the data with fitted lines, each sheet's loss per epoch, and all losses together.
+"""Charts: the data with fitted lines, each sheet's loss per epoch and path of the parameters,
+and all losses and all paths together.
 
 Every title, series name and axis name is literal text (``label``): sheet names and column
 headers come from users, and XlsxWriter reads any chart text that looks like ``[=]Sheet!A1...``
@@ -14,7 +15,7 @@ import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 
 from ..spec import Spec
-from .layout import FIRST_ROW, SheetPlan
+from .layout import FIRST_ROW, SheetPlan, display_order
 from .overview import (DATA_FIRST_ROW, GRID_COL, GRID_POINTS, compare_layout, fitted_lines)
 
 COLORS = ["#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2",
@@ -131,3 +132,102 @@ def log_axis_range(*series) -> dict:
     if len(values):
         out["min"] = 10.0 ** math.floor(math.log10(float(values.min())))
     return out
+
+
+# --- the path of the parameters --------------------------------------------------------------
+PATH_COLOR = COLORS[2]  # green: neither loss line of the epoch chart beside it uses it
+TRUE_COLOR = COLORS[3]
+
+
+def path_params(spec: Spec) -> tuple[str, str]:
+    """The two parameters a path chart draws (x, then y): the sheets' order, intercept first."""
+    order = display_order(spec)
+    return order[0], order[1]
+
+
+def path_series(plan: SheetPlan, name: str, color: str, markers: bool) -> dict:
+    """The (x, y) parameters after every step: the sheet's 'new' formula cells, so the line
+    moves when an input is edited. Batched sheets hold them on each batch's last row; the
+    chart spans the blank rows between."""
+    px, py = path_params(plan.spec)
+    last = FIRST_ROW + max(plan.n_rows, 1) - 1
+    cx, cy = plan.col_of[f"new:{px}"], plan.col_of[f"new:{py}"]
+    return {**label(name),
+            "categories": [plan.title, FIRST_ROW, cx, last, cx],
+            "values": [plan.title, FIRST_ROW, cy, last, cy],
+            "line": {"color": color, "width": 1.25},
+            "marker": ({"type": "circle", "size": 3, "fill": {"color": color},
+                        "border": {"color": color}} if markers else {"type": "none"})}
+
+
+def _point_series(name: str, sheet: str, cells: tuple[tuple[int, int], tuple[int, int]],
+                  marker: dict) -> dict:
+    (rx, cx), (ry, cy) = cells
+    return {**label(name), "categories": [sheet, rx, cx, rx, cx],
+            "values": [sheet, ry, cy, ry, cy], "line": {"none": True}, "marker": marker}
+
+
+def _true_series(spec: Spec) -> dict | None:
+    from .overview import TRUE_ROW, true_known
+
+    if not true_known(spec):
+        return None
+    order = list(display_order(spec))
+    px, py = path_params(spec)
+    cells = ((TRUE_ROW, 1 + order.index(px)), (TRUE_ROW, 1 + order.index(py)))
+    return _point_series("true", "data", cells,
+                         {"type": "diamond", "size": 9, "fill": {"color": TRUE_COLOR},
+                          "border": {"color": "black"}})
+
+
+def _path_axes(chart, spec: Spec, title: str, size: int) -> None:
+    px, py = path_params(spec)
+    if len(spec.model.params) > 2:
+        title += f" (projected onto {px}, {py})"
+    chart.set_title({**label(title), "name_font": {"size": size}})
+    chart.set_x_axis({**label(px), "major_gridlines": {"visible": True},
+                      "num_font": {"size": 8}})
+    chart.set_y_axis({**label(py), "major_gridlines": {"visible": True},
+                      "num_font": {"size": 8}})
+    chart.show_blanks_as("span")
+
+
+def path_chart(workbook, plan: SheetPlan, height: int):
+    """The sheet's parameters step by step (XY scatter with lines), its start and the true
+    point; it sits beside the epoch chart."""
+    if not len(plan.trace):
+        return None
+    chart = workbook.add_chart({"type": "scatter", "subtype": "straight_with_markers"})
+    chart.add_series(path_series(plan, f"{plan.title}: path", PATH_COLOR, markers=True))
+    px, py = path_params(plan.spec)
+    start = (plan.inputs[f"start:{px}"], plan.inputs[f"start:{py}"])
+    chart.add_series(_point_series("start", plan.title, start,
+                                   {"type": "circle", "size": 7, "fill": {"color": "white"},
+                                    "border": {"color": "black"}}))
+    true = _true_series(plan.spec)
+    if true:
+        chart.add_series(true)
+    _path_axes(chart, plan.spec, f"{plan.title}: path of ({px}, {py}) over the steps", 10)
+    chart.set_legend({"position": "bottom", "font": {"size": 8}})
+    chart.set_size({"width": 440, "height": height})
+    return chart
+
+
+def compare_path_chart(workbook, spec: Spec, plans: Sequence[SheetPlan]):
+    """Every sheet's path in one chart, with the true point."""
+    drawn = [p for p in plans if len(p.trace)]
+    if not drawn:
+        return None
+    chart = workbook.add_chart({"type": "scatter", "subtype": "straight"})
+    for j, plan in enumerate(plans):
+        if len(plan.trace):
+            chart.add_series(path_series(plan, plan.title, COLORS[j % len(COLORS)],
+                                         markers=False))
+    true = _true_series(spec)
+    if true:
+        chart.add_series(true)
+    px, py = path_params(spec)
+    _path_axes(chart, spec, f"every sheet's path of ({px}, {py})", 12)
+    chart.set_legend({"position": "right"})
+    chart.set_size({"width": 640, "height": 420})
+    return chart

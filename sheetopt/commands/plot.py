@@ -1,0 +1,45 @@
+"""sheetopt plot: a picture of the runs of a spec (path over the loss surface, losses, lr, fits)."""
+from __future__ import annotations
+
+from .. import engine
+from ..files import check_target
+from ..spec import load
+from . import add_command
+
+KIND_HELP = ("path (each sheet's parameters over the loss surface), loss (per epoch), step_loss "
+             "(every step, log scale), lr (per step), fits (fitted lines over the data), all")
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers, "plot",
+        "Draw the runs of a spec: each sheet's path over the loss surface (MSE over the data, "
+        "log-spaced contours, the minimum starred), loss per epoch or per step, lr per step, "
+        "the fitted lines, or all of them. PNG, SVG or PDF by the output's extension.",
+        "sheetopt plot lesson5 --kind path -o path.png")
+    parser.add_argument("spec", help="a run spec (.toml) or a preset name: lesson5, lesson2, ...")
+    parser.add_argument("--kind", default="path", metavar="KIND", help=KIND_HELP)
+    parser.add_argument("-o", "--output", required=True, metavar="FILE.png|.svg|.pdf")
+    parser.add_argument("--sheet", action="append", metavar="NAME",
+                        help="draw only this sheet (repeat for several; default: all)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from .. import plots
+    from ..plots.canvas import figure_format, require
+    from ..plots.path import path_axes
+
+    plots.check_kind(args.kind)
+    figure_format(args.output)
+    check_target(args.output, args.force)
+    require()
+    spec = load(args.spec)
+    if args.kind == "path":
+        path_axes(spec)  # refuses other models before running anything
+    for name in args.sheet or []:
+        spec.sheet(name)
+    traces = engine.run_all(spec)
+    plots.save(plots.figure(spec, traces, args.kind, args.sheet), args.output, args.force)
+    return 0

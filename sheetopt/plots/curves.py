@@ -1,0 +1,140 @@
+"""Pictures over time and over the data: loss per epoch, loss and lr per step, fitted lines.
+
+Each function draws on ``ax`` when given (and returns its figure), else on a new Figure.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterable
+
+import numpy as np
+
+from .. import report
+from ..spec import Spec
+from .canvas import new_figure
+from .runs import Traces, color, selected, title_of
+
+
+def _target(ax, width: float = 7.0, height: float = 4.6):
+    if ax is not None:
+        return ax.figure, ax
+    fig = new_figure(width, height)
+    return fig, fig.add_subplot()
+
+
+def loss(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=None):
+    """The true RMSE of each epoch (log scale), one line per sheet; the epoch a divergence cut
+    short is drawn over its steps before it, with a cross.
+
+    >>> loss(load("lesson5"), engine.run_all(load("lesson5")))  # doctest: +SKIP
+    <Figure ...>
+    """
+    runs = selected(spec, traces, sheets)
+    fig, ax = _target(ax)
+    draw_epoch_losses(ax, spec, summaries(spec, runs))
+    return fig
+
+
+def summaries(spec: Spec, runs) -> list[report.Summary]:
+    """report.summarize over the given runs only."""
+    by_name = {t.sheet: t for t in runs}
+    subset = replace(spec, sheets=tuple(s for s in spec.sheets if s.name in by_name))
+    return report.summarize(subset, by_name)
+
+
+def draw_epoch_losses(ax, spec: Spec, summaries: list[report.Summary]) -> None:
+    for summary in summaries:
+        epochs, rmse = list(summary.epochs["epoch"]), list(summary.epochs["rmse"])
+        if summary.partial:  # the epoch a divergence cut short, over its steps before it
+            epochs.append(summary.partial["epoch"])
+            rmse.append(summary.partial["rmse"])
+        label = summary.name + (" (diverged)" if summary.diverged_at else "")
+        line, = ax.plot(epochs, rmse, marker="o", markersize=3, label=label,
+                        color=color(spec, summary.name), gid=f"loss:{summary.name}")
+        if summary.diverged_at and epochs:
+            ax.plot(epochs[-1:], rmse[-1:], "x", color=line.get_color(), markersize=10)
+    ax.set(yscale="log", xlabel="epoch", ylabel="RMSE over the epoch's rows (log scale)",
+           title="loss per epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=8)
+
+
+def step_loss(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=None):
+    """Every step's loss (its rows' mean squared error, at the parameters before the step) on a
+    log scale, one line per sheet; dotted lines where each epoch starts.
+
+    >>> step_loss(spec, engine.run_all(spec))  # doctest: +SKIP
+    """
+    runs = selected(spec, traces, sheets)
+    fig, ax = _target(ax)
+    for trace in runs:
+        steps = np.arange(1, len(trace) + 1)
+        ax.plot(steps, trace.steps["loss"], lw=1, label=title_of(trace),
+                color=color(spec, trace.sheet), gid=f"step_loss:{trace.sheet}")
+    _mark_epochs(ax, runs)
+    ax.set(yscale="log", xlabel="step (dotted: an epoch starts)",
+           ylabel="loss of the step's rows (log scale)", title="loss per step")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def lr(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=None):
+    """The learning rate each step used, one line per sheet (schedules and annealing show).
+
+    >>> lr(spec, engine.run_all(spec))  # doctest: +SKIP
+    """
+    runs = selected(spec, traces, sheets)
+    fig, ax = _target(ax)
+    for trace in runs:
+        steps = np.arange(1, len(trace) + 1)
+        ax.plot(steps, trace.steps["lr"], lw=1.5, label=title_of(trace), drawstyle="steps-post",
+                color=color(spec, trace.sheet), gid=f"lr:{trace.sheet}")
+    _mark_epochs(ax, runs)
+    values = np.concatenate([t.steps["lr"] for t in runs]) if runs else np.zeros(0)
+    positive = values[np.isfinite(values) & (values > 0)]
+    if len(positive) and positive.max() / positive.min() > 20:
+        ax.set_yscale("log")
+    ax.set(xlabel="step (dotted: an epoch starts)", ylabel="lr", title="learning rate per step")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _mark_epochs(ax, runs) -> None:
+    """Dotted vertical lines where epochs start (of the longest run; epochs line up)."""
+    longest = max(runs, key=len)
+    if not len(longest):
+        return
+    epochs = np.asarray(longest.steps["epoch"])
+    starts = np.flatnonzero(np.diff(epochs)) + 1.5  # between the last step and the first
+    if len(starts) <= 60:
+        for x in starts:
+            ax.axvline(x, color="0.6", lw=0.6, ls=":", zorder=0)
+
+
+def fits(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=None):
+    """The data with each sheet's fitted curve at its final parameters (diverged sheets left
+    out, they would flatten the data) and the true curve when known.
+
+    >>> fits(spec, engine.run_all(spec))  # doctest: +SKIP
+    """
+    runs = selected(spec, traces, sheets)
+    fig, ax = _target(ax)
+    draw_fits(ax, spec, [(t.sheet, t.final(), t.diverged) for t in runs])
+    return fig
+
+
+def draw_fits(ax, spec: Spec, finals) -> None:
+    """``finals``: (sheet name, final parameters, diverged) for each sheet."""
+    x, y = spec.data.x, spec.data.y
+    ax.scatter(x, y, s=12, color="black", label="data", zorder=3, gid="data")
+    grid = np.linspace(x.min(), x.max(), 200)
+    for name, final, diverged in finals:
+        if not diverged:
+            ax.plot(grid, spec.model.predict(final, grid), label=name, color=color(spec, name),
+                    gid=f"fit:{name}")
+    if all(p in spec.data.true for p in spec.model.params):
+        ax.plot(grid, spec.model.predict(spec.data.true, grid), "k--", label="true", gid="true")
+    ax.set(xlabel=spec.data.headers[0], ylabel=spec.data.headers[1],
+           title=f"fitted {spec.model.formula} (final parameters)"
+                 + ("\ndiverged sheets left out" if any(d for *_, d in finals) else ""))
+    ax.legend(fontsize=8)

@@ -1,0 +1,593 @@
+"""Gnumeric, for tests: a second spreadsheet program that recalculates sheetopt's workbooks.
+
+``ssconvert --recalc in.xlsx out.xlsx`` recomputes every formula before it saves. Gnumeric
+writes cell comments in a form openpyxl cannot read (it fails on them), so cells are read from
+the saved sheet XML here (:func:`read_cells`); the same reader reads sheetopt's own files.
+
+Also here:
+- :func:`blank_caches`: every formula cell's cached value overwritten with a wrong number, so
+  only a real recalculation can give the right values back;
+- :func:`operand_scales`: the magnitude each formula cell's result is compared against: how
+  far rounding can move it given the magnitudes of its operands (see there for why).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from html import unescape
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
+
+from libreoffice import sheet_part
+from sheetopt.workbook.layout import HEADER_ROW
+
+REL = 1e-12  # the largest difference allowed, relative to the operands' magnitude
+NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+SENTINEL = -987654.321  # the wrong cached value every formula cell gets before recalculation
+
+
+def ssconvert() -> str | None:
+    return shutil.which("ssconvert")
+
+
+def require_ssconvert() -> str:
+    """The ssconvert path; skips loudly without it, but fails in CI (CI=true), where it must run."""
+    path = ssconvert()
+    if path is None:
+        message = ("Gnumeric (ssconvert) is not installed: the Gnumeric recalculation tests "
+                   "CANNOT RUN here (apt-get install gnumeric)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def recalculate(paths: list[Path], out_dir: Path, timeout: int = 600) -> list[Path]:
+    """Recalculates each workbook with Gnumeric and saves it as xlsx into ``out_dir`` (same
+    file names); returns the new paths. ssconvert takes one file per call and starts in a
+    fraction of a second, so the calls run side by side, as many as there are CPUs."""
+    binary = require_ssconvert()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = [out_dir / Path(p).name for p in paths]
+    for path, output in zip(paths, outputs):
+        if Path(path).resolve() == output.resolve():
+            raise ValueError(f"{path}: the input must not be in the output folder")
+    env = dict(os.environ, HOME=str(out_dir))  # no settings from the user's Gnumeric profile
+    pending = list(zip(paths, outputs))
+    running: list[tuple[Path, subprocess.Popen]] = []
+    failures = []
+    while pending or running:
+        while pending and len(running) < (os.cpu_count() or 1):
+            path, output = pending.pop(0)
+            command = [binary, "--recalc", str(path), str(output)]
+            running.append((path, subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.STDOUT, text=True)))
+        path, process = running.pop(0)
+        out, _ = process.communicate(timeout=timeout)
+        if process.returncode != 0:
+            failures.append(f"{path}: exit {process.returncode}: {out[-2000:]}")
+    missing = [str(p) for p in outputs if not p.exists()]
+    if failures or missing:
+        raise RuntimeError(f"ssconvert failed: {failures}; missing {missing}")
+    return outputs
+
+
+@dataclass(frozen=True)
+class Cell:
+    formula: str | None  # without the leading "="
+    value: object  # float, str, bool, an Error, or None (no stored value)
+
+
+@dataclass(frozen=True)
+class Error:
+    """A spreadsheet error value such as #NUM!."""
+
+    code: str
+
+
+def sheet_titles(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        root = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    return [sheet.get("name") for sheet in root.iter(f"{NS}sheet")]
+
+
+def defined_names(path: Path) -> dict[str, tuple[str, str]]:
+    """Workbook-level names that point at one cell: name -> (sheet, "C5")."""
+    with zipfile.ZipFile(path) as archive:
+        root = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    names = {}
+    for item in root.iter(f"{NS}definedName"):
+        found = re.fullmatch(r"'?(.+?)'?!\$?([A-Z]+)\$?(\d+)", (item.text or "").strip())
+        if found and item.get("localSheetId") is None:
+            names[item.get("name")] = (found.group(1).replace("''", "'"),
+                                       found.group(2) + found.group(3))
+    return names
+
+
+def _text(element) -> str:
+    return "".join(t.text or "" for t in element.iter(f"{NS}t"))
+
+
+_CELL = re.compile(r'<c r="([A-Z]+\d+)"([^>]*?)(?:/>|>(.*?)</c>)', re.S)
+_F = re.compile(r"<f([^>]*)(?:/>|>(.*?)</f>)", re.S)
+_V = re.compile(r"<v>(.*?)</v>", re.S)
+_T = re.compile(r"<t(?:\s[^>]*)?>(.*?)</t>", re.S)
+_TYPE = re.compile(r'\bt="(\w+)"')
+
+
+def read_cells(path: Path) -> dict[str, dict[str, Cell]]:
+    """sheet -> {"C5": Cell(formula, value)} for every cell that holds a formula or a value.
+    The sheets' cells are read with regular expressions (an XML tree of a 100,000-cell sheet
+    takes seconds to build); both sheetopt's and Gnumeric's files write them plainly."""
+    with zipfile.ZipFile(path) as archive:
+        shared = []
+        if "xl/sharedStrings.xml" in archive.namelist():
+            root = ElementTree.fromstring(archive.read("xl/sharedStrings.xml"))
+            shared = [_text(si) for si in root.iter(f"{NS}si")]
+        book = {}
+        for title in sheet_titles(path):
+            cells = {}
+            for ref, attributes, body in _CELL.findall(archive.read(sheet_part(path, title)).decode()):
+                kind = _TYPE.search(attributes)
+                kind = kind.group(1) if kind else "n"
+                f, v = _F.search(body), _V.search(body)
+                if f is not None and 't="shared"' in f.group(1) and not f.group(2):
+                    raise ValueError(f"{path}: {title}!{ref}: shared formulas are not read")
+                text = None if v is None else unescape(v.group(1))
+                if kind == "inlineStr":
+                    value = unescape("".join(_T.findall(body)))
+                elif text is None:
+                    value = None
+                elif kind == "s":
+                    value = shared[int(text)]
+                elif kind == "str":
+                    value = text
+                elif kind == "b":
+                    value = text == "1"
+                elif kind == "e":
+                    value = Error(text)
+                else:
+                    value = float(text)
+                if f is not None or value is not None:
+                    formula = None if f is None else unescape(f.group(2) or "")
+                    cells[ref] = Cell(formula, value)
+            book[title] = cells
+    return book
+
+
+_FORMULA_CELL = re.compile(r'<c ([^>]*)>(<f[^>]*>[^<]*</f>|<f[^>]*/>)(?:<v>[^<]*</v>)?</c>')
+
+
+def _blanked(cell: re.Match, value: float) -> str:
+    attributes = re.sub(r'\s*\bt="[^"]*"', "", cell.group(1))  # the cached value's type
+    return f"<c {attributes}>{cell.group(2)}<v>{value!r}</v></c>"
+
+
+def blank_caches(source: Path, target: Path, value: float = SENTINEL) -> int:
+    """Copies ``source`` to ``target`` with every formula cell's cached value replaced by
+    ``value`` (as a number: a text or error result loses its type too); returns how many
+    formula cells there are. Everything else is kept byte for byte."""
+    total = 0
+    parts = {sheet_part(source, title) for title in sheet_titles(source)}
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename in parts:
+                text, count = _FORMULA_CELL.subn(lambda m: _blanked(m, value), data.decode())
+                formulas = len(re.findall(r"<f[ >/]", text))
+                if count != formulas:
+                    raise ValueError(f"{item.filename}: {formulas} formulas, {count} rewritten")
+                total += count
+                data = text.encode()
+            zout.writestr(item, data)
+    return total
+
+
+# -- the scale a formula's result is compared against -----------------------------------------
+
+class _Range(list):
+    """The values of a cell range, for MAX, MIN, SUM and friends."""
+
+
+_TOKEN = re.compile(r"""\s*(?:
+    (?P<ref>(?:(?:'(?:[^']|'')+'|[A-Za-z_][\w.]*)!)?\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)(?![\w(])
+  | (?P<number>\d+(?:\.\d*)?(?:[Ee][-+]?\d+)?|\.\d+(?:[Ee][-+]?\d+)?)
+  | (?P<string>"(?:[^"]|"")*")
+  | (?P<name>[A-Za-z_][\w.]*)
+  | (?P<op><>|<=|>=|[-+*/^&=<>(),%])
+)""", re.VERBOSE)
+
+
+@functools.lru_cache(maxsize=None)
+def _tokens(formula: str) -> tuple[tuple[str, str], ...]:
+    out, at = [], 0
+    formula = formula.strip()
+    while at < len(formula):
+        found = _TOKEN.match(formula, at)
+        if not found:
+            raise ValueError(f"cannot read formula {formula!r} at {formula[at:]!r}")
+        out.append((found.lastgroup, found.group(found.lastgroup)))
+        at = found.end()
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _cells_of(text: str, sheet: str) -> tuple[str, tuple[str, ...], bool]:
+    """A reference's sheet, the cells it covers in row order, and whether it is a range."""
+    if "!" in text:
+        sheet, text = text.rsplit("!", 1)
+        sheet = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
+    corners = [xl_cell_to_rowcol(part.replace("$", "")) for part in text.split(":")]
+    if len(corners) == 1:
+        return sheet, (text.replace("$", ""),), False
+    (r1, c1), (r2, c2) = corners
+    return sheet, tuple(xl_rowcol_to_cell(r, c) for r in range(r1, r2 + 1)
+                        for c in range(c1, c2 + 1)), True
+
+
+def _num(x):
+    """A value in arithmetic: empty is 0, TRUE is 1; text and errors pass on as errors."""
+    if x is None:
+        return 0.0
+    if isinstance(x, bool):
+        return float(x)
+    if isinstance(x, float):
+        return x
+    if isinstance(x, Error):
+        return x
+    return Error("#VALUE!")
+
+
+class _Evaluator:
+    """Evaluates a formula to (value, scale) pairs, recursive descent, Excel precedence.
+
+    The scale bounds how far rounding can move the result, in units of the unit roundoff:
+    first-order error propagation with each operand off by its own scale. A referenced
+    number counts with its magnitude; a + b and a - b with scale(a) + scale(b) (a difference
+    keeps its operands' errors however small it is); a*b with |a| scale(b) + scale(a) |b|;
+    a/b with scale(a)/|b| + |a| scale(b)/b^2; a^b with |b a^(b-1)| scale(a) (+ the exponent's
+    share); SQRT(x) with sqrt(x) + scale(x)/(2 sqrt(x)); MAX/MIN with the largest operand
+    scale; IF with the scale of the branch taken.
+    """
+
+    def __init__(self, cells, names, sheet: str, magnitude=None):
+        self.cells, self.names, self.sheet = cells, names, sheet
+        self.magnitude = magnitude or (lambda sheet, ref, value: abs(value))
+
+    def operand(self, sheet, ref):
+        value = self.value(sheet, ref)
+        return value, self.magnitude(sheet, ref, value) if isinstance(value, float) else 0.0
+
+    def run(self, formula: str):
+        self.tokens, self.at = _tokens(formula), 0
+        result = self.comparison()
+        if self.at != len(self.tokens):
+            raise ValueError(f"cannot read formula {formula!r}: stray {self.tokens[self.at:]}")
+        return result
+
+    def peek(self):
+        return self.tokens[self.at] if self.at < len(self.tokens) else (None, None)
+
+    def take(self, text=None):
+        token = self.peek()
+        if text is not None and token[1] != text:
+            raise ValueError(f"expected {text!r}, found {token[1]!r}")
+        self.at += 1
+        return token
+
+    def comparison(self):
+        left = self.concat()
+        while self.peek()[1] in ("=", "<>", "<", ">", "<=", ">="):
+            op = self.take()[1]
+            right = self.concat()
+            a, b = left[0], right[0]
+            if isinstance(a, Error) or isinstance(b, Error):
+                left = (a if isinstance(a, Error) else b, 0.0)
+                continue
+            a = 0.0 if a is None else a
+            b = 0.0 if b is None else b
+            left = ({"=": a == b, "<>": a != b, "<": a < b, ">": a > b, "<=": a <= b,
+                     ">=": a >= b}[op], 0.0)
+        return left
+
+    def concat(self):
+        left = self.additive()
+        while self.peek()[1] == "&":
+            self.take()
+            right = self.additive()
+            left = (f"{left[0]}{right[0]}", 0.0)
+        return left
+
+    def additive(self):
+        left = self.multiplicative()
+        while self.peek()[1] in ("+", "-"):
+            op = self.take()[1]
+            right = self.multiplicative()
+            a, b = _num(left[0]), _num(right[0])
+            if isinstance(a, Error) or isinstance(b, Error):
+                left = (a if isinstance(a, Error) else b, 0.0)
+            else:
+                left = (a + b if op == "+" else a - b, left[1] + right[1])
+        return left
+
+    def multiplicative(self):
+        left = self.power()
+        while self.peek()[1] in ("*", "/"):
+            op = self.take()[1]
+            right = self.power()
+            a, b = _num(left[0]), _num(right[0])
+            if isinstance(a, Error) or isinstance(b, Error):
+                left = (a if isinstance(a, Error) else b, 0.0)
+            elif op == "*":
+                left = (a * b, abs(a) * right[1] + left[1] * abs(b))
+            elif b == 0:
+                left = (Error("#DIV/0!"), 0.0)
+            else:
+                left = (a / b, left[1] / abs(b) + abs(a) * right[1] / (b * b))
+        return left
+
+    def power(self):
+        left = self.unary()
+        while self.peek()[1] == "^":
+            self.take()
+            left = _power(left, self.unary())
+        return left
+
+    def unary(self):
+        if self.peek()[1] in ("-", "+"):
+            op = self.take()[1]
+            value, scale = self.unary()
+            value = _num(value)
+            if isinstance(value, Error):
+                return value, 0.0
+            return (-value if op == "-" else value), scale
+        return self.atom()
+
+    def atom(self):
+        kind, text = self.take()
+        if kind == "number":
+            return float(text), abs(float(text))
+        if kind == "string":
+            return text[1:-1].replace('""', '"'), 0.0
+        if kind == "ref":
+            return self.reference(text)
+        if kind == "name":
+            if self.peek()[1] == "(":
+                return self.call(text.upper())
+            if text.upper() in ("TRUE", "FALSE"):
+                return text.upper() == "TRUE", 0.0
+            if text not in self.names:
+                raise ValueError(f"unknown name {text!r}")
+            return self.operand(*self.names[text])
+        if text == "(":
+            inner = self.comparison()
+            self.take(")")
+            return inner
+        raise ValueError(f"unexpected {text!r}")
+
+    def value(self, sheet, ref):
+        cell = self.cells.get(sheet, {}).get(ref)
+        return None if cell is None else cell.value
+
+    def reference(self, text):
+        sheet, refs, is_range = _cells_of(text, self.sheet)
+        if not is_range:
+            return self.operand(sheet, refs[0])
+        return _Range(self.operand(sheet, ref) for ref in refs), 0.0
+
+    def arguments(self):
+        self.take("(")
+        args = []
+        if self.peek()[1] != ")":
+            args.append(self.comparison())
+            while self.peek()[1] == ",":
+                self.take()
+                args.append(self.comparison())
+        self.take(")")
+        return args
+
+    def call(self, name):
+        args = self.arguments()
+        flat = []
+        for value, scale in args:
+            if isinstance(value, _Range):
+                flat.extend((v, s) for v, s in value if isinstance(v, (float, Error)))
+            else:
+                flat.append((_num(value), scale))
+        errors = [v for v, _ in flat if isinstance(v, Error)]
+        if name == "IF":
+            condition = args[0][0]
+            if isinstance(condition, Error):
+                return condition, 0.0
+            return args[1] if condition else (args[2] if len(args) > 2 else (False, 0.0))
+        if name == "ISERROR":
+            return isinstance(args[0][0], Error) or (
+                isinstance(args[0][0], _Range) and bool(errors)), 0.0
+        if name in ("OR", "AND"):
+            truths = [bool(v) for v, _ in flat]
+            return (any(truths) if name == "OR" else all(truths)), 0.0
+        if name == "NOT":
+            return not flat[0][0], 0.0
+        if name == "PI":
+            return math.pi, math.pi
+        if errors:
+            return errors[0], 0.0
+        values = [v for v, _ in flat]
+        scales = [s for _, s in flat]
+        if name in ("MAX", "MIN"):
+            if not values:
+                return 0.0, 0.0
+            return (max if name == "MAX" else min)(values), max(scales)
+        if name == "SUM":
+            return math.fsum(values), sum(scales)
+        if name == "AVERAGE":
+            if not values:
+                return Error("#DIV/0!"), 0.0
+            return math.fsum(values) / len(values), sum(scales) / len(values)
+        if name == "COUNT":
+            return float(len(values)), 0.0
+        x, s = values[0], scales[0]
+        if name == "ABS":
+            return abs(x), s
+        if name == "SIGN":
+            return float((x > 0) - (x < 0)), 0.0
+        if name == "SQRT":
+            if x < 0:
+                return Error("#NUM!"), 0.0
+            root = math.sqrt(x)
+            return root, (root + s / (2 * root)) if root else math.sqrt(s)
+        if name == "POWER":
+            return _power(flat[0], flat[1])
+        if name in ("EXP", "COS", "SIN", "LN", "LOG10"):
+            try:
+                value = {"EXP": math.exp, "COS": math.cos, "SIN": math.sin, "LN": math.log,
+                         "LOG10": math.log10}[name](x)
+            except (ValueError, OverflowError):
+                return Error("#NUM!"), 0.0
+            # COS, SIN: an error e in x moves the result by up to e; EXP by e*exp(x);
+            # LN by e/x (relative)
+            spread = {"EXP": abs(value) * s, "COS": s, "SIN": s,
+                      "LN": s / abs(x) if x else math.inf, "LOG10": s / abs(x) if x else math.inf}
+            return value, max(abs(value), spread[name])
+        raise ValueError(f"operand_scales does not know the function {name}; add it in "
+                         f"tests/gnumeric.py")
+
+
+def _power(left, right):
+    """a^b; an error da in a moves it by |b a^(b-1)| da, an error db in b by |a^b ln a| db."""
+    (a, sa), (b, sb) = (_num(left[0]), left[1]), (_num(right[0]), right[1])
+    if isinstance(a, Error) or isinstance(b, Error):
+        return (a if isinstance(a, Error) else b), 0.0
+    try:
+        value = a ** b
+        if isinstance(value, complex):
+            return Error("#NUM!"), 0.0
+        via_base = abs(b * a ** (b - 1)) * sa if a else (sa ** b if b > 0 else math.inf)
+        via_exponent = abs(value * math.log(abs(a))) * sb if a else 0.0
+    except (OverflowError, ZeroDivisionError):
+        return Error("#NUM!"), 0.0
+    return value, abs(value) + via_base + via_exponent
+
+
+def evaluate(formula: str, cells, names, sheet: str, magnitude=None) -> tuple[object, float]:
+    """(value, scale) of ``formula`` on ``sheet``, reading the referenced cells' values from
+    ``cells`` (as :func:`read_cells` returns them) and defined names from ``names``;
+    ``magnitude(sheet, ref, value)`` is what a referenced number counts with in the scale
+    (default: its absolute value)."""
+    return _Evaluator(cells, names, sheet, magnitude).run(formula)
+
+
+def operand_scales(cells, names) -> dict[tuple[str, str], float]:
+    """(sheet, ref) -> the scale each formula cell's result is compared against.
+
+    Why not the result's own size: a difference of two nearly equal numbers (a finite
+    difference (err2(b + h) - err2(b)) / h, an error y - pred near the fit, a sum of
+    gradients that cancel) keeps the absolute rounding error of its operands, so its
+    relative error can be far above the unit roundoff in any correct program. The scale
+    propagates the operands' magnitudes through the formula (see :class:`_Evaluator`); an
+    operand that is itself a formula counts with the larger of its value and its own scale
+    (computed from its operands' values), so a quantity that inherits a cancellation one
+    step back (a batch's gradient sum divided by the batch size, the square of an error near
+    the fit) is measured against the cancelled terms, not against the small difference they
+    left. Going back further would let a long run's scales grow without bound (the absolute
+    values forget that gradient descent contracts), and one step is enough for every
+    quantity sheetopt writes: each cancelling sum is consumed directly.
+    """
+    direct = {}
+    for sheet, sheet_cells in cells.items():
+        for ref, cell in sheet_cells.items():
+            if cell.formula is not None:
+                direct[sheet, ref] = evaluate(cell.formula, cells, names, sheet)[1]
+
+    def magnitude(sheet, ref, value):
+        return max(abs(value), direct.get((sheet, ref), 0.0))
+
+    scales = {}
+    for (sheet, ref) in direct:
+        value, scale = evaluate(cells[sheet][ref].formula, cells, names, sheet, magnitude)
+        scales[sheet, ref] = max(scale, abs(value) if isinstance(value, float) else 0.0)
+    return scales
+
+
+# -- comparing a recalculated workbook with sheetopt's ------------------------------------------
+
+def kind_of(cells, sheet: str, ref: str) -> str:
+    """What a cell holds, for messages: its column's header on an optimizer sheet."""
+    col, row = ref.rstrip("0123456789"), int(ref[len(ref.rstrip("0123456789")):])
+    header = cells[sheet].get(f"{col}{HEADER_ROW + 1}")
+    if row > HEADER_ROW + 1 and header is not None and isinstance(header.value, str):
+        return f"{sheet}: {header.value}"
+    return f"{sheet}: other cells"
+
+
+def compare(written: Path, gnumeric: Path, tolerance: float = REL) -> tuple[int, dict, list[str]]:
+    """Every formula cell of ``written`` (sheetopt's file, the engine's values cached) against
+    the same cell of ``gnumeric``: (formula cells compared, kind of cell -> (largest difference
+    relative to the operands' magnitude, relative to the result), failures)."""
+    expected, found = read_cells(written), read_cells(gnumeric)
+    scales = operand_scales(expected, defined_names(written))
+    compared, worst, failures = 0, {}, []
+    for (sheet, ref), scale in scales.items():
+        cell = expected[sheet][ref]
+        got = found.get(sheet, {}).get(ref)
+        got = None if got is None else got.value
+        where = f"{sheet}!{ref} ={cell.formula}"
+        compared += 1
+        if isinstance(cell.value, float) and cell.value == SENTINEL:
+            failures.append(f"{where}: the engine's value is the sentinel; pick another")
+        elif got == SENTINEL:
+            failures.append(f"{where}: NOT recalculated by Gnumeric (still the blanked cache)")
+        elif isinstance(cell.value, float):
+            if not isinstance(got, float):
+                failures.append(f"{where}: Gnumeric gave {got!r}, engine {cell.value!r}")
+                continue
+            diff = abs(got - cell.value)
+            rel = diff / scale if scale else (0.0 if diff == 0 else math.inf)
+            kind = kind_of(expected, sheet, ref)
+            result_rel = diff / abs(cell.value) if cell.value else (0.0 if diff == 0 else math.inf)
+            old = worst.get(kind, (0.0, 0.0))
+            worst[kind] = (max(old[0], rel), max(old[1], result_rel))
+            if not rel <= tolerance:
+                failures.append(f"{where}: Gnumeric {got!r}, engine {cell.value!r} "
+                                f"(difference {rel:.2g} of the operands' magnitude {scale:.3g})")
+        elif isinstance(cell.value, (str, bool, Error)):
+            if got != cell.value:
+                failures.append(f"{where}: Gnumeric {got!r}, engine {cell.value!r}")
+        else:
+            failures.append(f"{where}: sheetopt cached no value ({cell.value!r})")
+    return compared, worst, failures
+
+
+def main(paths: list[str]) -> None:
+    """Prints, per workbook and kind of cell, the largest differences between the engine and
+    Gnumeric's recalculation (caches blanked first):  python tests/gnumeric.py workbooks/*.xlsx"""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        blanked = []
+        for path in map(Path, paths):
+            blanked.append(Path(tmp) / path.name)
+            blank_caches(path, blanked[-1])
+        outputs = recalculate(blanked, Path(tmp) / "gnumeric")
+        for path, output in zip(paths, outputs):
+            compared, worst, failures = compare(Path(path), output)
+            print(f"{path}: {compared:,} formula cells compared, {len(failures)} outside {REL:g}")
+            for line in failures[:10]:
+                print("   ", line)
+            for kind, (operands, result) in sorted(worst.items(), key=lambda kv: -kv[1][1]):
+                print(f"    {kind:48s} {operands:9.2g} of the operands  {result:9.2g} of the result")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
