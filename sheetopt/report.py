@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import engine
+from . import engine, memory
 from .progress import Progress
 from .spec import Spec
 from .trace import Trace
@@ -45,6 +45,7 @@ def compare_all(spec: Spec) -> list[Summary]:
     >>> [s.name for s in compare_all(load("lesson5"))][:2]
     ['basic', 'momentum']
     """
+    _require_memory(spec)
     bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     out = []
     for sheet in spec.sheets:
@@ -57,6 +58,18 @@ def compare_all(spec: Spec) -> list[Summary]:
         out.append(_summary(spec, sheet, engine.epoch_table(spec, result), final, None, None))
     bar.close()
     return out
+
+
+BYTES_PER_EPOCH_FIGURE = 8 * 2 + 64  # the run's arrays and a summary's Python float in a list
+
+
+def _require_memory(spec: Spec) -> None:
+    """Refuses, in one line, a comparison whose per-epoch figures would not fit in memory."""
+    figures = lambda sheet: sheet.epochs * (4 + len(spec.model.params))  # noqa: E731
+    biggest = max(spec.sheets, key=figures)
+    memory.require(BYTES_PER_EPOCH_FIGURE * sum(figures(sheet) for sheet in spec.sheets),
+                   f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs, "
+                   f"per-epoch figures)", memory.fewer(epochs=biggest.epochs))
 
 
 def _summary(spec: Spec, sheet, epochs, final, diverged_at, partial) -> Summary:

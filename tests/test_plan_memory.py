@@ -101,23 +101,33 @@ LIMITED = textwrap.dedent("""
 """)
 
 
-def limited(tmp_path, data: str, epochs: int):
+def limited(tmp_path, data: str, epochs: int, command: str = "trace"):
     path = tmp_path / "spec.toml"
     path.write_text(f"[data]\n{data}\ntrue = {{ a = 2.0, b = 30.0 }}\n[[sheet]]\n"
                     f'optimizer = "adam"\nlr = 0.1\nepochs = {epochs}\n')
-    return subprocess.run([sys.executable, "-c", LIMITED, "compare", str(path)],
+    out = ["-o", str(tmp_path / "out.csv")] if command == "trace" else []
+    return subprocess.run([sys.executable, "-c", LIMITED, command, str(path), *out],
                           capture_output=True, text=True, timeout=120)
 
 
-def test_a_run_beyond_the_address_space_limit_is_refused_before_it_starts(tmp_path):
-    done = limited(tmp_path, "rows = 29", 2_000_000)
+def refused(done) -> str:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert "sheet 'adam' (2,000,000 epochs of 29 rows, every step recorded) would need about" in done.stderr
     assert "this process's address-space limit (RLIMIT_AS, ulimit -v) leaves" in done.stderr
-    assert done.stderr.rstrip().endswith("use fewer epochs (now 2,000,000)")
-    many_rows = limited(tmp_path, "rows = 3000000", 1)
-    assert many_rows.returncode == 2 and many_rows.stderr.rstrip().endswith(
+    return done.stderr.rstrip()
+
+
+def test_a_run_beyond_the_address_space_limit_is_refused_before_it_starts(tmp_path):
+    text = refused(limited(tmp_path, "rows = 29", 2_000_000))
+    assert "sheet 'adam' (2,000,000 epochs of 29 rows, every step recorded) would need" in text
+    assert text.endswith("use fewer epochs (now 2,000,000)")
+    assert refused(limited(tmp_path, "rows = 3000000", 1)).endswith(
         "use fewer rows (now 3,000,000)")
+    # compare keeps no trace, only per-epoch figures: it fits where trace would not
+    assert limited(tmp_path, "rows = 3000000", 1, "compare").returncode == 0
+    text = refused(limited(tmp_path, "rows = 29", 20_000_000, "compare"))
+    assert "sheet 'adam' (20,000,000 epochs, per-epoch figures) would need" in text
+    assert text.endswith("use fewer epochs (now 20,000,000)")
+    assert not (tmp_path / "out.csv").exists()
     fits = limited(tmp_path, "rows = 29", 5)  # the same limit lets a small run through
     assert fits.returncode == 0, fits.stderr
