@@ -376,17 +376,14 @@ def _members(which: np.ndarray, groups: int) -> list[np.ndarray]:
 def _counts_matter(sheet, params, grads, state, keys, lrs) -> bool:
     """Whether torch.optim's update depends on the step count (Adam's bias correction does,
     SGD's and RMSprop's do not): one step of the same values after 1 and after 7 steps."""
+    torch = require_torch()
     i = min(1, len(params) - 1)
+    counter = torch.tensor(0.0, dtype=torch.float64)
     one = lambda done: _step_chunk(sheet, params[i:i + 1], grads[i:i + 1],  # noqa: E731
                                    {s: v[i:i + 1] for s, v in state.items()}, keys,
-                                   lrs[i:i + 1], None, np.array([done]), _COUNTER(), False)
+                                   lrs[i:i + 1], None, np.array([done]), counter, False)
     a, b = one(1), one(7)
     return not (np.array_equal(a[0], b[0]) and all(np.array_equal(a[1][s], b[1][s]) for s in keys))
-
-
-def _COUNTER():
-    torch = require_torch()
-    return torch.tensor(0.0, dtype=torch.float64)
 
 
 def _torch_name(sheet: Sheet) -> str:
