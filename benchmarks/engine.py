@@ -5,13 +5,16 @@ Prints, in one run:
 - rows/s of the numpy executor and of a torch.optim.Adam loop, each timed on a slice;
 - config-steps/s of online Adam on the lecture's rows for C = 1, 1,000 and 100,000
   configurations, compiled (multi-threaded from sheetopt.compiled.PARALLEL_FROM on) and numpy;
+- rows/s of engine.run for every torch.optim class of the rules registry (online, trace
+  recorded, compiled), each as a ratio to torch-flavour Adam timed in the same run;
 - the whole `sheetopt compare` process from a 1,000,000-row CSV beside a bare pandas.read_csv
   process of the same file (each best of 3, numba's disk cache warm), and their ratio;
 - the same 1,044,000 online steps as 36,000 epochs of 29 rows and as 1 epoch of 1,044,000
   rows (engine.run, trace recorded, best of 3), and their ratio.
 
-Run:  python benchmarks/engine.py            (add --quick for a smaller run; --only csv,epochs
-      for some parts)
+Run:  python benchmarks/engine.py            (add --quick for a smaller run; --optimizers for
+                                              the per-optimizer figures alone; --only
+                                              csv,epochs for those parts alone)
 Figures are printed, never asserted.
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 os.environ.setdefault("SHEETOPT_CACHE_DIR", tempfile.mkdtemp(prefix="sheetopt-bench-kernels-"))
 
 from sheetopt import compiled, engine, spec as spec_mod  # noqa: E402
+from sheetopt.rules import torch_classes  # noqa: E402
 from sheetopt.torch_backend.sweep import start_arrays  # noqa: E402
 
 ROWS = 1_000_000
@@ -144,6 +148,40 @@ def cached_compile_seconds(cache: str) -> str:
     return f"{float(out.stdout.strip()):.2f} s" if out.returncode == 0 else "failed"
 
 
+OPTIMIZER_ROWS = 200_000
+
+
+def optimizer_rates(rows: int) -> None:
+    """rows/s of one online run per torch.optim class (its registry grid's first options),
+    trace recorded, compiled executor (compile excluded), best of 3, and the ratio to the
+    torch-flavour Adam sheet's (the baseline, timed in the same run)."""
+    data = {"rows": rows, "true": {"a": 2.0, "b": 30.0}, "x": "uniform", "x_min": 0.0,
+            "x_max": 10.0, "seed": 1, "noise": "normal", "noise_scale": 0.1}
+    rules = torch_classes()
+    spec = spec_mod.parse({"data": data, "sheet": [
+        {"name": r.optimizer, "optimizer": r.optimizer, "flavor": "torch", **r.grid[0]}
+        for r in rules]})
+    small = first_rows(spec, 1000)
+    print(f"\n== every torch.optim class: one online run over {rows:,} rows, trace recorded, "
+          f"compiled executor (compile excluded), best of 3 ==")
+    sheets = [spec.sheet(rule.optimizer) for rule in rules]
+    for sheet in sheets:
+        assert compiled.supports(spec, sheet, record=True), sheet.name
+        engine.run(small, sheet)  # compiles
+    best: dict[str, tuple] = {}
+    for _ in range(3):  # rounds over all classes, so that the machine's ups and downs spread
+        for sheet in sheets:
+            trace, seconds = timed(engine.run, spec, sheet)
+            if sheet.name not in best or seconds < best[sheet.name][1]:
+                best[sheet.name] = (trace, seconds)
+    rates = {name: (len(trace) / seconds, len(trace), trace.diverged)
+             for name, (trace, seconds) in best.items()}
+    baseline = rates["adam"][0]
+    for name, (rate, steps, diverged) in rates.items():
+        note = f" (diverged at {diverged}, {steps:,} steps)" if diverged else ""
+        print(f"{name:>10}: {rate:>12,.0f} rows/s   {rate / baseline:5.2f}x torch Adam's{note}")
+
+
 def process_seconds(args: list[str], cwd: str, repeat: int = 3) -> float:
     """Wall time of a whole process (interpreter start, imports, work, exit), best of repeat;
     with Python's bytecode cache on, as a user has it (PYTHONDONTWRITEBYTECODE, where set,
@@ -205,15 +243,20 @@ def epochs_split_figures(steps: int = 1_044_000, rows: int = 29) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100,000 rows and smaller sweeps")
+    parser.add_argument("--optimizers", action="store_true",
+                        help="only the per-optimizer rows/s (every torch.optim class)")
     parser.add_argument("--only", metavar="PARTS",
-                        help="comma-separated parts to run: engine, sweeps, csv, epochs")
+                        help="comma-separated parts to run alone: csv, epochs")
     args = parser.parse_args()
-    parts = set(args.only.split(",")) if args.only else {"engine", "sweeps", "csv", "epochs"}
-    if "csv" in parts:
-        csv_process_figures(100_000 if args.quick else ROWS)
-    if "epochs" in parts:
-        epochs_split_figures(104_400 if args.quick else 1_044_000)
-    if not parts & {"engine", "sweeps"}:
+    if args.only:
+        parts = set(args.only.split(","))
+        if "csv" in parts:
+            csv_process_figures(100_000 if args.quick else ROWS)
+        if "epochs" in parts:
+            epochs_split_figures(104_400 if args.quick else 1_044_000)
+        return
+    if args.optimizers:
+        optimizer_rates(OPTIMIZER_ROWS // 10 if args.quick else OPTIMIZER_ROWS)
         return
     rows = 100_000 if args.quick else ROWS
     sizes = (1, 1_000, 10_000) if args.quick else SWEEP_SIZES
@@ -265,6 +308,9 @@ def main() -> None:
               f" best compiled / numpy {max(serial, threads) / slow:,.0f}x")
     print(f"(engine.simulate picks the parallel kernel from C = {compiled.PARALLEL_FROM:,} on; "
           f"timings on a shared machine vary from run to run)")
+    optimizer_rates(OPTIMIZER_ROWS // 10 if args.quick else OPTIMIZER_ROWS)
+    csv_process_figures(100_000 if args.quick else ROWS)
+    epochs_split_figures(104_400 if args.quick else 1_044_000)
 
 
 if __name__ == "__main__":

@@ -428,6 +428,11 @@ def minimum(a, b):
 
 
 @njit(cache=True, error_model="numpy")
+def sign(a):
+    return 1.0 if a > 0 else (-1.0 if a < 0 else (a if a != a else 0.0))
+
+
+@njit(cache=True, error_model="numpy")
 def cpow(a, b):
     return math.pow(a, b)
 

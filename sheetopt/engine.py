@@ -109,14 +109,22 @@ def hyper_arrays(sheet: Sheet, configs: int = 1, grid: Mapping[str, np.ndarray] 
 
 
 def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The optimizer state the sheet starts from: explicit values (missing ones are 0), or the
-    lecture's reset macro replayed (see SPEC.md and rules.Reset)."""
+    """The optimizer state the sheet starts from: explicit values (missing ones start where
+    the rule's torch class starts them: 0, or e.g. Rprop's step size at lr; see
+    ``Rule.start_value``), or the lecture's reset macro replayed (see SPEC.md and rules.Reset)."""
     configs = next(iter(hp.values())).shape[0]
     names = sheet.rule.states(sheet.static)
     P = len(spec.model.params)
     if sheet.state != LECTURE_RESET:
-        return {s: np.tile([sheet.state.get(s, {}).get(p, 0.0) for p in spec.model.params],
-                           (configs, 1)).astype(float) for s in names}
+        state = {}
+        for s in names:
+            values = np.array(np.broadcast_to(sheet.rule.start_value(s, hp), (configs, P)),
+                              dtype=float)
+            for j, p in enumerate(spec.model.params):
+                if p in sheet.state.get(s, {}):
+                    values[:, j] = sheet.state[s][p]
+            state[s] = values
+        return state
     reset = sheet.rule.reset
     state = {s: np.full((configs, P), reset.state[s] if reset else 0.0) for s in names}
     if reset is None:
@@ -178,7 +186,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
                 shown = {m: gradients.gradient(m, model, p, xs, ys, sheet.h, loss)
                          for m in sheet.show}
                 g = np.stack([grads[n] for n in names], axis=1)
-                new_state = rule.update_state(params, g, state, step_hp, t, ops, static)
+                new_state = rule.new_state(params, g, state, step_hp, t, ops, static)
                 new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
                 bad = alive & ~(np.isfinite(loss) & (loss <= sheet.diverge_above)
                                 & np.isfinite(new_params).all(axis=1))

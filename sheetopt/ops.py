@@ -43,6 +43,8 @@ numpy_ops = SimpleNamespace(
     maximum=np.maximum,
     minimum=np.minimum,
     abs=np.abs,
+    sign=np.sign,
+    broadcast=lambda value, like: np.broadcast_to(value, np.shape(like)),
     power=_c_library(math.pow),
     where=_numpy_where,
     eq=lambda a, b: np.equal(a, b),
@@ -61,6 +63,8 @@ symbolic_ops = SimpleNamespace(
     maximum=_call("maximum"),
     minimum=_call("minimum"),
     abs=_call("abs"),
+    sign=_call("sign"),
+    broadcast=lambda value, like: value,  # a formula is one cell: no shape to give
     power=lambda base, exponent: Expr("^", lift(base), lift(exponent)),
     where=lambda cond, yes, no: Expr("where", lift(cond), lift(yes), lift(no)),
     eq=lambda a, b: Expr("=", lift(a), lift(b)),

@@ -15,7 +15,7 @@ from .data import DataSet
 from .errors import SheetoptError
 from .gradients import METHODS
 from .models import MODELS, Model
-from .rules import FLAVORS, OPTIMIZERS, STATE_NAMES, Rule, rule_for
+from .rules import FLAVORS, HYPER_RANGES, OPTIMIZERS, REGISTRY, STATE_NAMES, Rule, rule_for
 from .schedules import ONE_CYCLE_DEFAULTS, SCHEDULES, Schedule
 
 if sys.version_info >= (3, 11):
@@ -24,10 +24,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 LECTURE_RESET = "lecture-reset"
-HYPERS = ("lr", "mom", "sqr_mom", "eps", "wd", "dampening")
-FLAGS = ("nesterov", "centered", "amsgrad")
-SHEET_KEYS = ("name", "optimizer", "flavor", *HYPERS, *FLAGS, "epochs", "init", "state", "batch",
-              "shuffle", "seed", "gradient", "h", "show", "schedule", "diverge_above")
+# every optimizer's numeric hyperparameters and flags in sheetopt's names, and the torch.optim
+# constructor arguments that torch-flavour sheets may use instead (all from the registry)
+HYPERS = tuple(dict.fromkeys(h for r in REGISTRY for h in r.hypers))
+FLAGS = tuple(dict.fromkeys(f for r in REGISTRY for f in r.settable_flags))
+TORCH_ARGS = tuple(dict.fromkeys(a for r in REGISTRY if r.torch for a in r.torch.args
+                                 if a not in HYPERS and a not in FLAGS))
+SHEET_KEYS = ("name", "optimizer", "flavor", *HYPERS, *FLAGS, *TORCH_ARGS, "epochs", "init",
+              "state", "batch", "shuffle", "seed", "gradient", "h", "show", "schedule",
+              "diverge_above")
 DATA_KEYS = ("preset", "csv", "true", "rows", "x", "x_min", "x_max", "seed", "noise",
              "noise_scale")
 TOP_KEYS = ("title", "description", "data", "model", "defaults", "sheet")
@@ -278,16 +283,6 @@ def _generated(table: Mapping, model: Model, true: Mapping, label: str) -> DataS
     return data
 
 
-_RANGES = {  # hyperparameter -> (test, words)
-    "lr": (lambda v: v > 0, "> 0"),
-    "mom": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "sqr_mom": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "eps": (lambda v: v >= 0, ">= 0"),
-    "wd": (lambda v: v >= 0, ">= 0"),
-    "dampening": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-}
-
-
 def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label: str) -> Sheet:
     _check_keys(table, SHEET_KEYS, label, "", where=f"sheet {number}: ")
     name = str(table.get("name", table.get("optimizer", f"sheet{number}")))
@@ -296,7 +291,9 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     if optimizer not in OPTIMIZERS:
         raise SheetoptError(f"{label}: {where}: optimizer {optimizer!r} is not one of "
                             f"{', '.join(OPTIMIZERS)}{_suggest(optimizer, OPTIMIZERS)}")
-    flavor = table.get("flavor", "lecture")
+    # an optimizer the lecture did not have (adagrad, rprop...) is torch's unless said otherwise
+    lecture_has = any(r.optimizer == optimizer and r.flavor == "lecture" for r in REGISTRY)
+    flavor = table.get("flavor", "lecture" if lecture_has else "torch")
     if flavor not in FLAVORS:
         raise SheetoptError(f"{label}: {where}: flavor {flavor!r} is not one of "
                             f"{', '.join(FLAVORS)}{_suggest(flavor, FLAVORS)}")
@@ -304,15 +301,7 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
         rule = rule_for(optimizer, flavor)
     except KeyError:
         raise SheetoptError(f"{label}: {where}: optimizer {optimizer!r} has no {flavor} flavour") from None
-    hypers = _parse_hypers(table, rule, where, label)
-    flags = dict(rule.flags)
-    for flag in FLAGS:
-        if flag in table:
-            if flag not in rule.flags:
-                raise SheetoptError(f"{label}: {where}: {optimizer} ({flavor}) has no option {flag!r}")
-            if not isinstance(table[flag], bool):
-                raise SheetoptError(f"{label}: {where}: {flag} must be true or false")
-            flags[flag] = table[flag]
+    hypers, flags = _parse_hypers(table, rule, where, label)
     if flags.get("nesterov") and (hypers["mom"] <= 0 or hypers["dampening"] != 0):
         raise SheetoptError(f"{label}: {where}: nesterov needs mom > 0 and dampening = 0 "
                             f"(as torch.optim.SGD does); got mom {hypers['mom']:g}, "
@@ -348,23 +337,90 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
                  h, tuple(show), schedule, bound)
 
 
-def _parse_hypers(table: Mapping, rule: Rule, where: str, label: str) -> dict[str, float]:
-    hypers = {}
-    for key in HYPERS:
-        if key in table:
-            if key not in rule.hypers:
-                raise SheetoptError(f"{label}: {where}: {rule.optimizer} ({rule.flavor}) has no "
-                                    f"hyperparameter {key!r}; it takes {', '.join(rule.hypers)}")
-            hypers[key] = _number(table[key], f"{where}: {key}", label)
-        elif key in rule.hypers:
-            if rule.hypers[key] is None:
-                raise SheetoptError(f"{label}: {where}: {key} is required for {rule.optimizer}")
-            hypers[key] = float(rule.hypers[key])
+def _given_values(table: Mapping, rule: Rule, where: str, label: str) -> dict[str, tuple]:
+    """sheetopt name -> (value, the key it was given as) for the rule's hyperparameters and
+    flags, in sheetopt's spelling or (torch flavour) in torch.optim's."""
+    ours = (*rule.hypers, *rule.settable_flags)
+    args = dict(rule.torch.args) if rule.torch else {}
+    given: dict[str, tuple] = {}
+    for key in [k for k in table if k in HYPERS or k in FLAGS or k in TORCH_ARGS]:
+        if key in ours:
+            names, values = (key,), (table[key],)
+        elif key in args:
+            names = args[key] if isinstance(args[key], tuple) else (args[key],)
+            values = _torch_values(table[key], names, key, where, label)
+        else:
+            raise SheetoptError(f"{label}: {where}: {_not_taken(key, rule)}")
+        for name, value in zip(names, values):
+            if name in given:
+                raise SheetoptError(f"{label}: {where}: {given[name][1]} and {key} both give "
+                                    f"{name}; keep one")
+            given[name] = (value, key)
+    return given
+
+
+def _torch_values(value, names: tuple, key: str, where: str, label: str) -> tuple:
+    if len(names) == 1:
+        return (value,)
+    if not isinstance(value, list) or len(value) != len(names):
+        raise SheetoptError(f"{label}: {where}: {key} must be a list of {len(names)} numbers "
+                            f"({', '.join(names)}), like [{', '.join(['0.5'] * len(names))}]"
+                            f" (got {value!r})")
+    return tuple(value)
+
+
+def _not_taken(key: str, rule: Rule) -> str:
+    """Why a hyperparameter key does not fit the sheet's rule, with the closest that does."""
+    takes = [*rule.hypers, *rule.settable_flags]
+    torch_rule = next((r for r in REGISTRY if r.torch and r.optimizer == rule.optimizer), None)
+    if rule.flavor == "lecture" and torch_rule and key in torch_rule.torch.args:
+        ours = torch_rule.torch.args[key]
+        ours = ours if isinstance(ours, tuple) else (ours,)
+        hint = " and ".join(repr(o) for o in ours)
+        flavor = "" if all(o in takes for o in ours) else ' with flavor = "torch"'
+        return (f"{key} is torch.optim's name, for torch-flavour sheets only (did you mean "
+                f"{hint}{flavor}?); the lecture flavour's {rule.optimizer} takes "
+                f"{', '.join(takes)}")
+    choices = takes + ([a for a in rule.torch.args if a not in takes] if rule.torch else [])
+    owners = [r.optimizer for r in REGISTRY if r.flavor == "torch" and r.optimizer not in (
+        "momentum", "adam_ann") and (key in r.hypers or key in r.settable_flags
+                                     or (r.torch and key in r.torch.args))]
+    return (f"{rule.optimizer} ({rule.flavor}) has no hyperparameter or option {key!r}"
+            f"{_suggest(key, choices)}"
+            + (f" ({key} is {', '.join(owners)}'s)" if owners else "")
+            + f"; it takes {', '.join(takes)}"
+            + (f" (torch.optim.{rule.torch.name}'s names also work: "
+               f"{', '.join(rule.torch.args)})" if rule.torch else ""))
+
+
+def _parse_hypers(table: Mapping, rule: Rule, where: str, label: str):
+    """The sheet's hyperparameters (numbers) and flags, defaults filled in, ranges checked."""
+    given = _given_values(table, rule, where, label)
+    spelled = {name: key if key == name else f"{key} ({name})"
+               for name, (_, key) in given.items()}
+    hypers, flags = {}, dict(rule.flags)
+    for key, default in rule.hypers.items():
+        if key in given:
+            hypers[key] = _number(given[key][0], f"{where}: {spelled[key]}", label)
+        elif default is None:
+            raise SheetoptError(f"{label}: {where}: {key} is required for {rule.optimizer}")
+        else:
+            hypers[key] = float(default)
+    for key in rule.settable_flags:
+        if key in given:
+            if not isinstance(given[key][0], bool):
+                raise SheetoptError(f"{label}: {where}: {spelled[key]} must be true or false")
+            flags[key] = given[key][0]
     for key, value in hypers.items():
-        test, words = _RANGES[key]
+        test, words = HYPER_RANGES[key]
         if not test(value):
-            raise SheetoptError(f"{label}: {where}: {key} must be {words} (got {value:g})")
-    return hypers
+            raise SheetoptError(f"{label}: {where}: {spelled.get(key, key)} must be {words} "
+                                f"(got {value:g})")
+    problem = rule.check(hypers) if rule.check else None
+    if problem:
+        keys = ", ".join(dict.fromkeys(given[n][1] for n in given if n in problem)) or "values"
+        raise SheetoptError(f"{label}: {where}: {keys}: {rule.optimizer} {problem}")
+    return hypers, flags
 
 
 def _parse_state(value, rule: Rule, static: Mapping, model: Model, where: str, label: str):
@@ -391,6 +447,10 @@ def _parse_state(value, rule: Rule, static: Mapping, model: Model, where: str, l
                                 f"keeps no {key!r}{_suggest(key, known)}; it keeps "
                                 f"{', '.join(names) or 'no state'}")
         state[key] = _param_table(params, model, f"{where}: state.{key}", label)
+        for p, number in state[key].items():
+            if key in rule.nonnegative and number < 0:
+                raise SheetoptError(f"{label}: {where}: state.{key}.{p} must be >= 0 (got "
+                                    f"{number:g}): {rule.optimizer}'s {key} cannot be negative")
     return state
 
 

@@ -130,7 +130,8 @@ class _Printer:
 
 
 class _ExcelPrinter(_Printer):
-    _FUNCTIONS = {"sqrt": "SQRT", "cos": "COS", "maximum": "MAX", "minimum": "MIN", "abs": "ABS"}
+    _FUNCTIONS = {"sqrt": "SQRT", "cos": "COS", "maximum": "MAX", "minimum": "MIN", "abs": "ABS",
+                  "sign": "SIGN"}
 
     def function(self, name):
         return self._FUNCTIONS[name]
@@ -169,7 +170,8 @@ def to_excel(node, refs: Mapping[str, str] | Callable[[str], str]) -> str:
 
 
 def to_python(node, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
-    """Python expression text for ``node``; functions print as sqrt, cos, maximum, minimum, abs."""
+    """Python expression text for ``node``; functions print as sqrt, cos, maximum, minimum, abs,
+    sign."""
     name_of = (lambda n: n) if names is None else (names if callable(names) else names.__getitem__)
     return _PythonPrinter(name_of).text(lift(node))[0]
 
@@ -190,5 +192,5 @@ def variables(node) -> set[str]:
 def evaluate(node, values: Mapping[str, float]) -> float:
     """Evaluates a tree with Python floats (used to check printers, not on hot paths)."""
     namespace = dict(values, sqrt=math.sqrt, cos=math.cos, maximum=max, minimum=min, abs=abs,
-                     pi=math.pi)
+                     sign=lambda v: (v > 0) - (v < 0) if v == v else v, pi=math.pi)
     return eval(to_python(node), {"__builtins__": {}}, namespace)  # noqa: S307 - our own text

@@ -25,7 +25,7 @@ from sheetopt.workbook import write_workbook
 from sheetopt.workbook.layout import DATA_FIRST_ROW, HEADER_ROW, HYPER_ROW, START_ROW
 
 REL = 1e-12
-PRESETS = ("lesson5", "lesson2", "quadratic", "lecture-vs-torch")
+PRESETS = ("lesson5", "lesson2", "quadratic", "lecture-vs-torch", "torch-optim")
 EXTRAS = {  # layouts the presets do not use: mini-batches, central differences, one-cycle
     "title": "extras", "data": {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}},
     "sheet": [
@@ -36,6 +36,11 @@ EXTRAS = {  # layouts the presets do not use: mini-batches, central differences,
          "schedule": "one_cycle"},
         {"name": "central", "optimizer": "sgd", "lr": 0.0001, "gradient": "central", "batch": 5,
          "epochs": 2},
+        # torch-optim's sign-based and averaging rules on mini-batches (the preset is online)
+        {"name": "rprop_batch", "optimizer": "rprop", "flavor": "torch", "lr": 0.001,
+         "batch": 4, "epochs": 2, "maximize": False},
+        {"name": "asgd_batch", "optimizer": "asgd", "flavor": "torch", "lr": 0.0001, "t0": 5.0,
+         "batch": 3, "epochs": 2},
     ]}
 EDITED_LR = 0.25
 EDITED_H = 0.001

@@ -48,6 +48,11 @@ def torch_ops() -> SimpleNamespace:
             yes = yes.to(no.dtype if no.is_floating_point() else torch.get_default_dtype())
         return torch.where(cond, yes, no.to(yes.dtype))
 
+    def broadcast(value, like):
+        if not isinstance(like, Tensor):
+            return value
+        return torch.as_tensor(value, dtype=like.dtype, device=like.device).expand(like.shape)
+
     return SimpleNamespace(
         name="torch",
         sqrt=unary(torch.sqrt, math.sqrt),
@@ -55,6 +60,8 @@ def torch_ops() -> SimpleNamespace:
         maximum=binary(torch.maximum, max),
         minimum=binary(torch.minimum, min),
         abs=unary(torch.abs, abs),
+        sign=unary(torch.sign, lambda v: float((v > 0) - (v < 0)) if v == v else v),
+        broadcast=broadcast,
         power=binary(torch.pow, lambda a, b: a ** b),
         where=where,
         eq=binary(torch.eq, lambda a, b: a == b),

@@ -214,7 +214,7 @@ def _rule_quantities(sheet: Sheet, trace: Trace, tensor, numpy) -> dict[str, np.
         hp["mom"] = tensor(np.asarray(steps["mom"])[:, None])
     t = tensor(np.arange(1, n + 1, dtype=float)[:, None])
     ops, static, rule = torch_ops(), sheet.static, sheet.rule
-    new_state = rule.update_state(params, grads, state, hp, t, ops, static)
+    new_state = rule.new_state(params, grads, state, hp, t, ops, static)
     new_params = rule.step(params, grads, state, new_state, hp, t, ops, static)
     out = {f"{s}_{p}": numpy(new_state[s][:, j])
            for s in trace.state_names for j, p in enumerate(names)}

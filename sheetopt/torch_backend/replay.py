@@ -1,14 +1,16 @@
 """The replay: every step of a torch-flavour trace redone by torch.optim itself, and the
 whole trajectory's drift.
 
-**The verdict, step by step.** Each step is handed to torch.optim (SGD, RMSprop, Adam, AdamW,
-options mapped from the sheet; "momentum" is SGD) from the trace's own state before it: the
+**The verdict, step by step.** Each step is handed to torch.optim (the class and its
+arguments from the rules registry, ``Rule.torch``; "momentum" is SGD) from the trace's own state before it: the
 parameters before the step, the optimizer state after the previous step (the spec's start at
 the first), the step count, the schedule's lr and the step's gradient from the trace (which
-the re-check has recomputed by autograd from the step's rows). All steps go at once: one
-parameter tensor per step in one ``optimizer.step()`` (torch.optim's own loop over
-parameters), or, when torch's update does not depend on the step count (SGD, RMSprop), all
-steps stacked in one tensor. Each value torch.optim computes is compared with the trace's
+the re-check has recomputed by autograd from the step's rows). All steps go at once, in one
+``optimizer.step()``: when torch's update does not depend on the step count (SGD, RMSprop)
+and is elementwise, all steps stacked in one tensor; else one parameter tensor per step
+(torch.optim's own loop over parameters), or one per step and model parameter for a class
+that keeps a value per tensor (ASGD's eta, NAdam's mu_product) or is not elementwise
+(Adafactor). Each value torch.optim computes is compared with the trace's
 relative to the size of its operands (the larger of the value before the step and after it),
 so a correct step of a chaotic run passes wherever it lies in the run. Lecture-flavour sheets,
 which torch.optim does not have, get their per-step check from the re-check (the torch
@@ -44,45 +46,95 @@ CHECK = "replay"
 DRIFT = "drift"
 DRIFT_STEPS = 2000  # steps of the sequential replay that measures the drift (information)
 CHUNK = 65_536  # steps handed to torch.optim at once
-# torch.optim's state names for ours
-TORCH_STATE = {"mom_buf": "momentum_buffer", "sqr_avg": "square_avg", "grad_avg": "grad_avg"}
-ADAM_STATE = {"grad_avg": "exp_avg", "sqr_avg": "exp_avg_sq", "max_sqr_avg": "max_exp_avg_sq"}
 
 
 def torch_optimizer(sheet: Sheet, weights):
-    """The torch.optim optimizer a torch-flavour sheet stands for, on the tensor ``weights``."""
+    """The torch.optim optimizer a torch-flavour sheet stands for, on ``weights``: one tensor
+    holding every parameter, or a list of tensors (one per parameter, what ``parameter_tensors``
+    makes). The class, its arguments and its code path come from the rules registry
+    (``Rule.torch``); the single-tensor for-loop path (``foreach=False``) is the reference the
+    rules follow. A class whose update is not elementwise (Adafactor's norms) needs one tensor
+    per parameter: a tensor of several is refused (ValueError)."""
     torch = require_torch()
-    hp, flags = sheet.hypers, sheet.flags
-    common = {"foreach": False}  # the single-tensor code path the rules follow
-    if sheet.optimizer in ("sgd", "momentum"):
-        return torch.optim.SGD([weights], lr=hp["lr"], momentum=hp["mom"],
-                               dampening=hp["dampening"], nesterov=flags["nesterov"],
-                               weight_decay=hp["wd"], **common)
-    if sheet.optimizer == "rmsprop":
-        return torch.optim.RMSprop([weights], lr=hp["lr"], alpha=hp["sqr_mom"], eps=hp["eps"],
-                                   weight_decay=hp["wd"], momentum=hp["mom"],
-                                   centered=flags["centered"], **common)
-    kind = torch.optim.AdamW if sheet.optimizer == "adamw" else torch.optim.Adam
-    return kind([weights], lr=hp["lr"], betas=(hp["mom"], hp["sqr_mom"]), eps=hp["eps"],
-                weight_decay=hp["wd"], amsgrad=flags["amsgrad"], **common)
+    info = _torch_class(sheet)
+    tensors = _tensors(weights)
+    if not info.elementwise and any(t.numel() > 1 for t in tensors):
+        raise ValueError(f"torch.optim.{info.name} is not elementwise (its norms run over a "
+                         f"whole tensor): give each parameter its own tensor "
+                         f"(replay.parameter_tensors)")
+    args = info.constructor_args({**sheet.hypers, **sheet.flags})
+    optimizer = getattr(torch.optim, info.name)(tensors, **args, foreach=False)
+    if info.float64_default and tensors[0].dtype == torch.float64:
+        optimizer.step = _in_float64(optimizer.step, torch)
+    return optimizer
 
 
-def _state_key(sheet: Sheet, name: str) -> str:
-    return ADAM_STATE[name] if sheet.optimizer in ("adam", "adam_ann", "adamw") else TORCH_STATE[name]
+def parameter_tensors(sheet: Sheet, values, dtype=None) -> list:
+    """One leaf tensor of one element per parameter, starting at ``values`` (in model order)."""
+    torch = require_torch()
+    return [torch.tensor([float(v)], dtype=dtype or torch.float64, requires_grad=True)
+            for v in values]
+
+
+def _torch_class(sheet: Sheet):
+    info = sheet.rule.torch
+    if info is None:
+        raise ValueError(f"sheet {sheet.name!r}: the {sheet.flavor} flavour's "
+                         f"{sheet.optimizer} has no torch.optim class")
+    return info
+
+
+def _tensors(weights) -> list:
+    return list(weights) if isinstance(weights, (list, tuple)) else [weights]
+
+
+def _in_float64(step, torch):
+    """``step`` run with float64 as torch's default dtype: ASGD rebuilds eta and mu each step
+    with ``torch.as_tensor(float)``, which rounds them to the default dtype (float32 unless
+    set), a difference of 1e-8 in every step of a float64 run."""
+    def stepped(*args, **kwargs):
+        saved = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            return step(*args, **kwargs)
+        finally:
+            torch.set_default_dtype(saved)
+    return stepped
 
 
 def _preload(optimizer, sheet: Sheet, weights, trace: Trace) -> None:
-    """Starts Adam's and RMSprop's averages at the trace's start values (torch's zeros unless
-    the spec gives others); SGD's buffer always starts at the first gradient."""
+    """Starts the optimizer's state at the trace's start values (torch's own starts unless the
+    spec gives others: zeros, Rprop's step size at lr, Adagrad's sum at
+    initial_accumulator_value...); SGD's buffer always starts at the first gradient.
+    ``weights``: as given to ``torch_optimizer``; a tensor holds the parameters in model order."""
     torch = require_torch()
-    if sheet.optimizer in ("sgd", "momentum") or not trace.state_names:
+    info = _torch_class(sheet)
+    if not info.preload or not trace.state_names:
         return
-    state = optimizer.state[weights]
-    state["step"] = torch.tensor(0.0, dtype=torch.float64 if weights.dtype == torch.float64
-                                 else torch.float32)
-    for s in trace.state_names:
-        values = [trace.start[f"{s}_{p}"] for p in trace.params]
-        state[_state_key(sheet, s)] = torch.tensor(values, dtype=weights.dtype)
+    tensors = _tensors(weights)
+    names = list(trace.params)
+    held = [names] if len(tensors) == 1 and len(names) > 1 else [[n] for n in names]
+    for tensor, params in zip(tensors, held):
+        state = optimizer.state[tensor]
+        state["step"] = torch.tensor(0.0, dtype=torch.float64 if tensor.dtype == torch.float64
+                                     else torch.float32)
+        for s in trace.state_names:
+            values = [trace.start[f"{s}_{p}"] for p in params]
+            value = torch.tensor(values, dtype=tensor.dtype).reshape(tensor.shape)
+            state[_state_key(sheet, s)] = value[0].reshape(()) if s in info.scalar_states \
+                else value
+
+
+def _state_key(sheet: Sheet, name: str) -> str:
+    """The key of ``optimizer.state[p]`` that holds sheetopt's state ``name``."""
+    return _torch_class(sheet).state_keys[name]
+
+
+def state_value(optimizer, sheet: Sheet, tensor, state: str, index: int = 0) -> float:
+    """The value of sheetopt's ``state`` for element ``index`` of ``tensor`` in torch's
+    optimizer state (a state torch keeps once per tensor, like ASGD's eta, is that one value)."""
+    value = optimizer.state[tensor][_state_key(sheet, state)]
+    return value.reshape(-1)[0 if value.numel() == 1 else index].item()
 
 
 def _set_schedule(optimizer, sheet: Sheet, lr: float, mom: float | None) -> None:
@@ -104,13 +156,13 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
     alone: loss, state after and params after, and the gradient by autograd of the batch's
     mean loss (a sheet that steps with a finite difference hands torch.optim the trace's own
     gradient instead: a difference quotient would turn torch's last-bit differences in the
-    parameters into differences of 1e-9 in the gradient)."""
+    parameters into differences of 1e-9 in the gradient). Each parameter is its own tensor
+    (Adafactor's norms need it; the other classes are elementwise)."""
     torch = require_torch()
     names, model = spec.model.params, BatchModel(spec.model)
-    weights = torch.tensor([trace.start[p] for p in names], dtype=torch.float64,
-                           requires_grad=True)
-    optimizer = torch_optimizer(sheet, weights)
-    _preload(optimizer, sheet, weights, trace)
+    leaves = parameter_tensors(sheet, [trace.start[p] for p in names])
+    optimizer = torch_optimizer(sheet, leaves)
+    _preload(optimizer, sheet, leaves, trace)
     starts, sizes = step_rows(trace)
     rows_x, rows_y = (torch.as_tensor(np.asarray(trace.rows[k], dtype=float)) for k in "xy")
     n, schedule, autograd = len(trace), sheet.schedule, sheet.gradient == "analytic"
@@ -131,25 +183,25 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
                       float(step_hp["mom"]) if schedule.per_step and "mom" in step_hp else None)
         batch = slice(starts[i], starts[i] + sizes[i])
         optimizer.zero_grad()
-        params = {p: weights[j:j + 1] for j, p in enumerate(names)}
+        params = dict(zip(names, leaves))
         loss = model.loss(params, rows_x[batch], rows_y[batch])[0]
         if autograd:
             loss.backward()
         else:
-            weights.grad = torch.as_tensor(given[i])
+            for j, leaf in enumerate(leaves):
+                leaf.grad = torch.as_tensor(given[i, j:j + 1])
         out["loss"][i] = loss.item()
         if autograd:
             for j, p in enumerate(names):
-                out[f"grad_{p}"][i] = weights.grad[j].item()
+                out[f"grad_{p}"][i] = leaves[j].grad.item()
         optimizer.step()
-        state = optimizer.state[weights]
         for j, p in enumerate(names):
-            out[f"new_{p}"][i] = weights[j].item()
+            out[f"new_{p}"][i] = leaves[j].item()
             for s in trace.state_names:
-                out[f"{s}_{p}"][i] = state[_state_key(sheet, s)][j].item()
+                out[f"{s}_{p}"][i] = state_value(optimizer, sheet, leaves[j], s)
         if best is not None and (i + 1 == n or epochs[i + 1] != epochs[i]):
-            scale = gradient_scale([state["exp_avg_sq"][j].item() for j in range(len(names))],
-                                   numpy_ops)
+            scale = gradient_scale([state_value(optimizer, sheet, leaf, "sqr_avg")
+                                    for leaf in leaves], numpy_ops)
             with np.errstate(all="ignore"):
                 lr, best = (float(v) for v in anneal(lr, scale, best, numpy_ops))
     return out
@@ -283,7 +335,7 @@ def step_schedule(spec: Spec, sheet: Sheet, trace: Trace):
 def _torch_steps(sheet: Sheet, trace: Trace, lrs, moms) -> dict[str, np.ndarray]:
     """torch.optim's parameters and state after each step, each from the trace's own."""
     torch = require_torch()
-    names, n = trace.params, len(trace)
+    info, names, n = _torch_class(sheet), trace.params, len(trace)
     keys = {s: _state_key(sheet, s) for s in trace.state_names}
     column = lambda key: np.asarray(trace.steps[key], dtype=float)  # noqa: E731
     params = np.stack([column(p) for p in names], axis=1)
@@ -293,27 +345,32 @@ def _torch_steps(sheet: Sheet, trace: Trace, lrs, moms) -> dict[str, np.ndarray]
     out_params = np.zeros_like(params)
     out_state = {s: np.zeros_like(v) for s, v in state.items()}
     # the first step exactly as a run starts (SGD's buffer then starts at the gradient)
-    first = torch.tensor(params[0], dtype=torch.float64)
-    optimizer = torch_optimizer(sheet, first)
-    _preload(optimizer, sheet, first, trace)
+    leaves = parameter_tensors(sheet, params[0])
+    optimizer = torch_optimizer(sheet, leaves)
+    _preload(optimizer, sheet, leaves, trace)
     _set_group(optimizer.param_groups[0], float(lrs[0]), None if moms is None else float(moms[0]))
-    first.grad = torch.tensor(grads[0], dtype=torch.float64)
+    for j, leaf in enumerate(leaves):
+        leaf.grad = torch.tensor(grads[0, j:j + 1], dtype=torch.float64)
     optimizer.step()
-    out_params[0] = first.detach().numpy()
-    kept = optimizer.state[first]
-    for s, key in keys.items():
-        out_state[s][0] = kept[key].detach().numpy()
-    counter = kept.get("step")
+    out_params[0] = [leaf.item() for leaf in leaves]
+    for s in keys:
+        out_state[s][0] = [state_value(optimizer, sheet, leaf, s) for leaf in leaves]
+    kept = optimizer.state[leaves[0]]
     unknown = set(kept) - set(keys.values()) - {"step"}
     if unknown:
         raise SheetoptError(f"sheet {sheet.name!r}: torch.optim keeps state the trace does not "
                             f"record ({', '.join(sorted(unknown))}); cannot replay its steps")
-    counted = counter is not None and _counts_matter(sheet, params, grads, state, keys, lrs)
+    counter = kept.get("step")
+    per_tensor = {s for s in keys if s in info.scalar_states}
+    layout = "cells" if per_tensor or not info.elementwise else "rows"
+    if layout == "rows" and counter is not None and _counts_matter(
+            sheet, params, grads, state, keys, lrs, per_tensor):
+        layout = "steps"
     for a in range(1, n, CHUNK):
         b = min(n, a + CHUNK)
         done = _step_chunk(sheet, params[a:b], grads[a:b], {s: v[a:b] for s, v in state.items()},
-                           keys, lrs[a:b], None if moms is None else moms[a:b],
-                           np.arange(a, b), counter, counted)
+                           keys, per_tensor, lrs[a:b], None if moms is None else moms[a:b],
+                           np.arange(a, b), counter, layout)
         out_params[a:b] = done[0]
         for s in keys:
             out_state[s][a:b] = done[1][s]
@@ -322,34 +379,43 @@ def _torch_steps(sheet: Sheet, trace: Trace, lrs, moms) -> dict[str, np.ndarray]
     return out
 
 
-def _step_chunk(sheet, params, grads, state, keys, lrs, moms, done, counter, counted):
-    """torch.optim's step of each row of ``params`` from its state, after ``done`` steps: one
-    parameter tensor per step when the step count matters, else the rows stacked in one; one
-    parameter group per distinct lr (and momentum), all in one ``optimizer.step()``."""
+def _step_chunk(sheet, params, grads, state, keys, per_tensor, lrs, moms, done, counter,
+                layout):
+    """torch.optim's step of each row of ``params`` (steps x model parameters) from its state,
+    after ``done`` steps, all in one ``optimizer.step()`` with a parameter group per distinct lr
+    (and momentum). ``layout``: "rows", the steps stacked in one tensor (an elementwise update
+    that does not depend on the step count); "steps", one tensor per step; "cells", one tensor
+    per step and model parameter (a class that keeps a value per tensor, or is not
+    elementwise). ``per_tensor``: the states torch keeps once per tensor."""
     torch = require_torch()
     as_tensor = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     P, G = as_tensor(params), as_tensor(grads)
     S = {s: as_tensor(v) for s, v in state.items()}
+    width = params.shape[1]
     settings = np.stack([lrs, moms if moms is not None else np.zeros(len(lrs))], axis=1)
     groups, which = np.unique(settings, axis=0, return_inverse=True)
     which = which.reshape(-1)
-    optimizer = torch_optimizer(sheet, P[:1].clone())
+    optimizer = torch_optimizer(sheet, [P[0, :1].clone()])
     template = dict(optimizer.param_groups[0])
     optimizer.param_groups.clear()
     optimizer.state.clear()
+    if layout == "rows":
+        split = lambda values, scalar=False: [values]  # noqa: E731
+    elif layout == "steps":
+        split = lambda values, scalar=False: list(values.unbind(0))  # noqa: E731
+    else:
+        split = lambda values, scalar=False: list(  # noqa: E731
+            (values.reshape(-1) if scalar else values.reshape(-1, 1)).unbind(0))
     placed = []  # (the rows, their parameter tensors)
     for (lr, mom), rows in zip(groups, _members(which, len(groups))):
         group = dict(template, params=[])
         _set_group(group, float(lr), None if moms is None else float(mom))
-        if counted:  # one (P,) parameter per step: views of the group's stacked rows
-            split = lambda values: list(values.unbind(0))  # noqa: E731
-        else:  # the steps stacked in one (steps, P) parameter
-            split = lambda values: [values]  # noqa: E731
         tensors = split(P[rows])
-        states = {key: split(S[s][rows]) for s, key in keys.items()}
+        states = {key: split(S[s][rows], s in per_tensor) for s, key in keys.items()}
         if counter is not None:
-            count = torch.tensor(done[rows].astype(float), dtype=counter.dtype)
-            states["step"] = split(count) if counted else [count[0].clone()]
+            count = np.repeat(done[rows], width) if layout == "cells" else done[rows]
+            count = torch.tensor(count.astype(float), dtype=counter.dtype)
+            states["step"] = [count[0].clone()] if layout == "rows" else list(count.unbind(0))
         for i, (tensor, grad) in enumerate(zip(tensors, split(G[rows]))):
             tensor.grad = grad
             optimizer.state[tensor] = {key: values[i] for key, values in states.items()}
@@ -360,10 +426,11 @@ def _step_chunk(sheet, params, grads, state, keys, lrs, moms, done, counter, cou
     out_params = np.zeros_like(params)
     out_state = {s: np.zeros_like(v) for s, v in state.items()}
     for rows, tensors in placed:
-        gather = lambda values: torch.stack(values).reshape(len(rows), -1).numpy()  # noqa: E731
+        gather = lambda values: torch.stack(values).reshape(len(rows), width).numpy()  # noqa: E731
         out_params[rows] = gather([t.detach() for t in tensors])
         for s, key in keys.items():
-            out_state[s][rows] = gather([optimizer.state[t][key].detach() for t in tensors])
+            out_state[s][rows] = gather([optimizer.state[t][key].detach().reshape(-1)
+                                         for t in tensors])
     return out_params, out_state
 
 
@@ -373,22 +440,21 @@ def _members(which: np.ndarray, groups: int) -> list[np.ndarray]:
     return np.split(order, np.cumsum(np.bincount(which, minlength=groups))[:-1])
 
 
-def _counts_matter(sheet, params, grads, state, keys, lrs) -> bool:
+def _counts_matter(sheet, params, grads, state, keys, lrs, per_tensor) -> bool:
     """Whether torch.optim's update depends on the step count (Adam's bias correction does,
     SGD's and RMSprop's do not): one step of the same values after 1 and after 7 steps."""
     torch = require_torch()
     i = min(1, len(params) - 1)
     counter = torch.tensor(0.0, dtype=torch.float64)
     one = lambda done: _step_chunk(sheet, params[i:i + 1], grads[i:i + 1],  # noqa: E731
-                                   {s: v[i:i + 1] for s, v in state.items()}, keys,
-                                   lrs[i:i + 1], None, np.array([done]), counter, False)
+                                   {s: v[i:i + 1] for s, v in state.items()}, keys, per_tensor,
+                                   lrs[i:i + 1], None, np.array([done]), counter, "rows")
     a, b = one(1), one(7)
     return not (np.array_equal(a[0], b[0]) and all(np.array_equal(a[1][s], b[1][s]) for s in keys))
 
 
 def _torch_name(sheet: Sheet) -> str:
-    name = {"sgd": "SGD", "momentum": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW"}
-    return f"torch.optim.{name.get(sheet.optimizer, 'Adam')}"
+    return f"torch.optim.{_torch_class(sheet).name}"
 
 
 def verify(spec: Spec, runs: Sequence[tuple[Sheet, Trace]], device=None,

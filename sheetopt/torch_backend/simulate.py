@@ -82,7 +82,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
                 loss, err2_sum = mean(err2), left_to_right_sum(err2)
                 grads = gradients.gradient(sheet.gradient, batched, p, xs, ys, sheet.h, loss)
             g = torch.stack([grads[n] for n in names], dim=1)
-            new_state = rule.update_state(params, g, state, step_hp, t, ops, static)
+            new_state = rule.new_state(params, g, state, step_hp, t, ops, static)
             new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
             bad = alive & ~(torch.isfinite(loss) & (loss <= sheet.diverge_above)
                             & torch.isfinite(new_params).all(dim=1))

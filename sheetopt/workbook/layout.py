@@ -19,6 +19,7 @@ import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 
 from ..ops import numpy_ops
+from ..rules import state_label
 from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
 from ..trace import Trace
@@ -430,8 +431,7 @@ def batch_running_sums(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 # --- the step table's columns ----------------------------------------------------------------
 def _state_header(state: str, p: str) -> str:
-    return {"grad_avg": f"avg de/d{p}", "sqr_avg": f"avg (de/d{p})^2", "mom_buf": f"buf {p}",
-            "max_sqr_avg": f"max avg (de/d{p})^2"}[state]
+    return state_label(state, p)
 
 
 def _steps(key: str):
