@@ -105,3 +105,31 @@ def test_300_epochs_of_lecture_vs_torch_pass_where_the_replay_from_the_start_str
     # more than its own size)
     strayed = drift(spec, sheets[0], runs[0][1], steps=2500)
     assert strayed.max_rel > 1e-12 and strayed.ok and strayed.worst_at[0] >= 85
+
+
+@pytest.fixture(scope="module")
+def every_class():
+    spec = load("torch-optim")
+    return spec, [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets]
+
+
+def test_every_torch_optim_class_passes_step_by_step(every_class):
+    spec, runs = every_class
+    results = verify(spec, runs, drift_steps=0)
+    assert all(d.ok for d in results), [(d.sheet, d.quantity, d.first_bad) for d in results
+                                        if not d.ok]
+    replayed = {d.sheet for d in results if d.check == "replay" and d.quantity.startswith("new_")}
+    assert replayed == {sheet.name for sheet, _ in runs}
+
+
+@pytest.mark.parametrize("name, column", [("ASGD", "eta_b"), ("Adafactor", "sqr_avg_a"),
+                                          ("NAdam", "mu_product_a"), ("Rprop", "step_size_b")])
+def test_a_corrupted_state_of_any_class_fails_at_its_step(every_class, name, column):
+    spec, runs = every_class
+    sheet, trace = next(run for run in runs if run[0].name == name)
+    bad = copy.deepcopy(trace)
+    bad.steps[column] = np.array(bad.steps[column], dtype=float)
+    bad.steps[column][40] *= 1 + 1e-9
+    failed = {d.quantity: d.first_bad for d in replay(spec, sheet, bad, drift_steps=0)
+              if not d.ok}
+    assert failed[column] == (3, 1)  # 20 steps an epoch
