@@ -50,7 +50,8 @@ def message(tmp_path: Path, body: str | bytes, model=LINEAR) -> str:
     # the first fault in the file wins, x before y, blank lines counted in the numbering
     ("x,y\n1,2\n\n,oops\nbad,4\n", "rows.csv, line 4: column x is empty"),
     ("x,y\n1,2\n5,nan\n1,2,3\n", "rows.csv, line 3: column y is 'nan'; values must be finite"),
-    ("x,y\n" + "1.5,2.5\n" * 50_000 + "7,x7\n", "rows.csv, line 50002: column y is not a number: 'x7'"),
+    ("x,y\n" + "1.5,2.5\n" * 50_000 + "7,x7\n",
+     "rows.csv, line 50002: column y is not a number: 'x7'"),
 ])
 def test_every_bad_cell_gets_todays_one_line_message(tmp_path, body, expected):
     assert message(tmp_path, body) == expected
@@ -67,7 +68,8 @@ def test_values_are_pythons_float_of_each_cell(tmp_path):
     rng = np.random.default_rng(4)
     x = rng.standard_normal(20_000) * 10.0 ** rng.integers(-300, 300, 20_000)
     texts = [repr(v) for v in x.tolist()]
-    texts += ["1e5", "-.5", "+3.", "  7 ", "0.1000000000000000055511151231257827021181583404541015625"]
+    texts += ["1e5", "-.5", "+3.", "  7 ",
+              "0.1000000000000000055511151231257827021181583404541015625"]
     y = rng.uniform(-1, 1, len(texts))
     body = "x,y\r\n" + "".join(f"{a},{b!r}\r\n" for a, b in zip(texts, y.tolist()))
     got = read(tmp_path, body)

@@ -52,7 +52,8 @@ def test_the_verify_command_passes_it_and_reports_the_drift(chaotic, tmp_path, c
     out = capsys.readouterr().out
     assert "OK: every step of 1 sheet(s) agrees within 1e-12" in out
     line, = [ln for ln in out.splitlines() if ln.startswith("drift (information)")]
-    assert "sheet 'adam7' replayed from its start alone (500 of 2,002 steps, torch.optim.Adam)" in line
+    assert ("sheet 'adam7' replayed from its start alone (500 of 2,002 steps, torch.optim.Adam)"
+            in line)
     assert "growing x10 every" in line
     assert cli.main(["verify", str(path), "--drift-steps", "-1"]) == 2
 

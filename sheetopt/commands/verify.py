@@ -82,13 +82,13 @@ def run(args) -> int:
 
 def drift_line(d, steps: int) -> str:
     """One sheet's drift in words: how far its replay from the start strays, and how fast."""
+    where = f"up to {d.max_rel:.3g} ({d.quantity} at e{d.worst_at[0]} s{d.worst_at[1]})"
     if d.max_rel == 0:
         trend = "it stays bit for bit on the trace"
     elif d.growth is None or d.growth <= 0:
-        trend = f"up to {d.max_rel:.3g} ({d.quantity} at e{d.worst_at[0]} s{d.worst_at[1]}), not growing"
+        trend = f"{where}, not growing"
     else:
-        trend = (f"up to {d.max_rel:.3g} ({d.quantity} at e{d.worst_at[0]} s{d.worst_at[1]}), "
-                 f"growing x10 every {1000 / d.growth:,.0f} steps")
+        trend = f"{where}, growing x10 every {1000 / d.growth:,.0f} steps"
     return (f"drift (information): sheet {d.sheet!r} replayed from its start alone "
             f"({d.count:,} of {steps:,} steps, {d.against.split(',')[0]}): {trend}")
 

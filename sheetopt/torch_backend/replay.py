@@ -2,8 +2,8 @@
 whole trajectory's drift.
 
 **The verdict, step by step.** Each step is handed to torch.optim (the class and its
-arguments from the rules registry, ``Rule.torch``; "momentum" is SGD) from the trace's own state before it: the
-parameters before the step, the optimizer state after the previous step (the spec's start at
+arguments from the rules registry, ``Rule.torch``; "momentum" is SGD) from the trace's own
+state before it: the parameters before the step, the optimizer state after the previous step (the spec's start at
 the first), the step count, the schedule's lr and the step's gradient from the trace (which
 the re-check has recomputed by autograd from the step's rows). All steps go at once, in one
 ``optimizer.step()``: when torch's update does not depend on the step count (SGD, RMSprop)
