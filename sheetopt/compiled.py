@@ -577,13 +577,17 @@ def _evaluate_table(name, expr, env, defs):
 TABLE_CELLS = 1 << 18  # per kernel call: steps x table width (and shuffled rows) at most this
 
 
+PROGRESS_CALLS = 20  # a long run reports its progress this many times at least
+
+
 def _epochs_per_call(plan, width: int, anneals: bool) -> int:
     """How many epochs one kernel call runs: one when lr changes between epochs (adam_ann's
-    annealing runs on the host), else as many as keep the per-call arrays small."""
+    annealing runs on the host), else as many as keep the per-call arrays small and the
+    progress bar moving."""
     if anneals:
         return 1
     per_epoch = max(plan.steps_per_epoch * width, plan.rows if plan.shuffle else 1)
-    return max(1, min(plan.epochs, TABLE_CELLS // per_epoch))
+    return max(1, min(-(-plan.epochs // PROGRESS_CALLS), TABLE_CELLS // per_epoch))
 
 
 def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
