@@ -1,14 +1,9 @@
 """sheetopt verify: every step of every sheet re-checked with torch, and each sheet replayed."""
 from __future__ import annotations
 
-import math
-
-from .. import engine
-from ..errors import SheetoptError
-from ..spec import load
-from . import add_command
+from .. import api
 from ..torch_backend.replay import DRIFT_STEPS  # (imports torch only when it runs)
-from .sweep import values_may_start_with_minus
+from . import add_command
 
 
 def register(subparsers) -> None:
@@ -43,40 +38,31 @@ def register(subparsers) -> None:
                              f"the drift (default {DRIFT_STEPS:,}; 0: none)")
     parser.add_argument("--worst", action="store_true",
                         help="list only the worst quantity per sheet and check (and failures)")
-    values_may_start_with_minus(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ..torch_backend.device import pick_device
-    from ..torch_backend.replay import verify
-
-    if not (math.isfinite(args.tol) and args.tol >= 0):
-        raise SheetoptError(f"--tol must be a number >= 0 (got {args.tol})")
-    if args.drift_steps < 0:
-        raise SheetoptError(f"--drift-steps must be >= 0 (got {args.drift_steps})")
-    device = pick_device(args.device)
-    spec = load(args.spec)
-    sheets = [spec.sheet(args.sheet)] if args.sheet else list(spec.sheets)
-    runs = [(sheet, engine.run(spec, sheet)) for sheet in sheets]
-    results = verify(spec, runs, device, args.tol, args.drift_steps)
-    print(f"{spec.title}: {len(sheets)} sheet(s), device {device}, tolerance {args.tol:g} relative")
+    found = api.verify_run(args.spec, args.sheet, args.device, args.tol, args.drift_steps)
+    sheets, tol = found.sheets, found.tol
+    print(f"{found.spec.title}: {len(sheets)} sheet(s), device {found.device}, tolerance "
+          f"{tol:g} relative")
     for sheet in sheets:
         if sheet.flavor == "torch" and sheet.gradient != "analytic":
             print(f"note: sheet {sheet.name!r} steps with {sheet.gradient} differences: its replay "
                   f"hands torch.optim the trace's gradients (the re-check recomputes them)")
+    results = found.differences
     print(render(results, show_all=not args.worst), end="")
-    lengths = {sheet.name: len(trace) for sheet, trace in runs}
+    planned = {sheet.name: found.spec.steps(sheet) for sheet in sheets}
     for d in results:
         if d.info:
-            print(drift_line(d, lengths[d.sheet]))
+            print(drift_line(d, planned[d.sheet]))
     failed = [d for d in results if not d.ok]
     for d in failed:
         epoch, step = d.first_bad
         print(f"FAIL: sheet {d.sheet!r} {d.check} {d.quantity} differs from {d.against} at "
-              f"epoch {epoch}, step {step} (max rel {d.max_rel:.3g} > {args.tol:g})")
+              f"epoch {epoch}, step {step} (max rel {d.max_rel:.3g} > {tol:g})")
     if not failed:
-        print(f"OK: every step of {len(sheets)} sheet(s) agrees within {args.tol:g}")
+        print(f"OK: every step of {len(sheets)} sheet(s) agrees within {tol:g}")
     return 1 if failed else 0
 
 

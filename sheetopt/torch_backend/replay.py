@@ -33,13 +33,14 @@ import numpy as np
 from .. import engine
 from ..errors import SheetoptError
 from ..ops import numpy_ops
-from ..schedules import anneal, gradient_scale, step_hypers
+from ..schedules import anneal, gradient_scale, records_mom, step_hypers
 from ..spec import Sheet, Spec
 from ..trace import Trace
 from .batch import BatchModel
 from .compare import Difference, difference, relative, running_scale
 from .device import require_torch
 from .recheck import recheck_all, state_before, step_rows
+from .schedulers import Stepper, group_momentum
 from .simulate import simulate, to_tensors
 
 CHECK = "replay"
@@ -163,6 +164,8 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
     leaves = parameter_tensors(sheet, [trace.start[p] for p in names])
     optimizer = torch_optimizer(sheet, leaves)
     _preload(optimizer, sheet, leaves, trace)
+    stepper = Stepper(sheet.schedule, optimizer)  # torch's own scheduler, for torch schedules
+    torch_schedule = stepper.scheduler is not None
     starts, sizes = step_rows(trace)
     rows_x, rows_y = (torch.as_tensor(np.asarray(trace.rows[k], dtype=float)) for k in "xy")
     n, schedule, autograd = len(trace), sheet.schedule, sheet.gradient == "analytic"
@@ -175,12 +178,22 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
     kinds = ("grad", "new") if autograd else ("new",)
     out = {k: np.zeros(n) for k in ["loss", *(f"{c}_{p}" for c in kinds for p in names),
                                     *(f"{s}_{p}" for s in trace.state_names for p in names)]}
+    if torch_schedule:
+        out["lr"] = np.zeros(n)
+        if records_mom(schedule, sheet.hypers):
+            out["mom"] = np.zeros(n)
     epochs = np.asarray(trace.steps["epoch"])
     given = np.stack([np.asarray(trace.steps[f"grad_{p}"], dtype=float) for p in names], axis=1)
     for i in range(n):
-        step_hp = step_hypers(sheet.hypers, lr, schedule, i, total, numpy_ops)
-        _set_schedule(optimizer, sheet, float(step_hp["lr"]),
-                      float(step_hp["mom"]) if schedule.per_step and "mom" in step_hp else None)
+        if torch_schedule:
+            group = optimizer.param_groups[0]
+            out["lr"][i] = group["lr"]
+            if "mom" in out:
+                out["mom"][i] = group_momentum(group)
+        else:
+            step_hp = step_hypers(sheet.hypers, lr, schedule, i, total, numpy_ops)
+            _set_schedule(optimizer, sheet, float(step_hp["lr"]), float(step_hp["mom"])
+                          if schedule.per_step and "mom" in step_hp else None)
         batch = slice(starts[i], starts[i] + sizes[i])
         optimizer.zero_grad()
         params = dict(zip(names, leaves))
@@ -195,6 +208,9 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
             for j, p in enumerate(names):
                 out[f"grad_{p}"][i] = leaves[j].grad.item()
         optimizer.step()
+        stepper.after_step(out["loss"][i])
+        if i + 1 == n or epochs[i + 1] != epochs[i]:
+            stepper.after_epoch()
         for j, p in enumerate(names):
             out[f"new_{p}"][i] = leaves[j].item()
             for s in trace.state_names:
@@ -312,6 +328,9 @@ def step_schedule(spec: Spec, sheet: Sheet, trace: Trace):
     """Each step's lr (and one-cycle's momentum, else None) from the sheet's schedule; adam_ann
     anneals between epochs from the trace's squared averages at each epoch's end."""
     n, names, schedule = len(trace), trace.params, sheet.schedule
+    scheduled = _torch_scheduled(sheet, trace)
+    if scheduled is not None:
+        return scheduled
     total = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
                            sheet.seed).steps
     epochs = np.asarray(trace.steps["epoch"], dtype=np.int64)
@@ -330,6 +349,29 @@ def step_schedule(spec: Spec, sheet: Sheet, trace: Trace):
     mom = step_hp["mom"] if schedule.per_step and "mom" in step_hp else None
     return np.broadcast_to(np.asarray(step_hp["lr"], dtype=float), (n,)).copy(), (
         None if mom is None else np.broadcast_to(np.asarray(mom, dtype=float), (n,)).copy())
+
+
+def _torch_scheduled(sheet: Sheet, trace: Trace):
+    """A torch lr_scheduler's lr (and momentum) for each step, as a training loop gets them:
+    torch's own scheduler stepped after each step or epoch (ReduceLROnPlateau with the epoch's
+    mean loss from the trace); None for the sheet's own schedules."""
+    optimizer = torch_optimizer(sheet, parameter_tensors(sheet, [0.0] * len(trace.params)))
+    stepper = Stepper(sheet.schedule, optimizer)
+    if stepper.scheduler is None:
+        return None
+    n, group = len(trace), optimizer.param_groups[0]
+    losses = np.asarray(trace.steps["loss"], dtype=float)
+    ends = np.append(np.diff(np.asarray(trace.steps["epoch"])) != 0, True)
+    lrs = np.zeros(n)
+    moms = np.zeros(n) if records_mom(sheet.schedule, sheet.hypers) else None
+    for i in range(n):
+        lrs[i] = group["lr"]
+        if moms is not None:
+            moms[i] = group_momentum(group)
+        stepper.after_step(float(losses[i]))
+        if ends[i]:
+            stepper.after_epoch()
+    return lrs, moms
 
 
 def _torch_steps(sheet: Sheet, trace: Trace, lrs, moms) -> dict[str, np.ndarray]:
