@@ -68,7 +68,8 @@ def run(args) -> int:
 
 def drift_line(d, steps: int) -> str:
     """One sheet's drift in words: how far its replay from the start strays, and how fast."""
-    where = f"up to {d.max_rel:.3g} ({d.quantity} at e{d.worst_at[0]} s{d.worst_at[1]})"
+    column = d.quantity.split(" ")[0]  # "loss (trajectory)": the column that strays most
+    where = f"up to {d.max_rel:.3g} ({column} at e{d.worst_at[0]} s{d.worst_at[1]})"
     if d.max_rel == 0:
         trend = "it stays bit for bit on the trace"
     elif d.growth is None or d.growth <= 0:

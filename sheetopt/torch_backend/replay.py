@@ -285,7 +285,7 @@ def drift(spec: Spec, sheet: Sheet, trace: Trace, steps: int = DRIFT_STEPS) -> D
     epoch, step = trace.steps["epoch"], trace.steps["step"]
     worst = int(np.argmax(rel)) if n else 0
     gap = float(np.max(rel)) if n else 0.0
-    return Difference(sheet.name, DRIFT, worst_key, gap, gap,
+    return Difference(sheet.name, DRIFT, f"{worst_key} (trajectory)", gap, gap,
                       (int(epoch[worst]), int(step[worst])) if n else None, None, n,
                       f"{against}, from the start alone", info=True, growth=growth(rel))
 
@@ -315,6 +315,9 @@ def check_steps(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> l
     epoch, step = steps["epoch"], steps["step"]
     out = [difference(sheet.name, CHECK, "lr", steps["lr"], lrs, epoch, step, tol,
                       against="the sheet's schedule")]
+    if moms is not None and "mom" in steps:
+        out.append(difference(sheet.name, CHECK, "mom", steps["mom"], moms, epoch, step, tol,
+                              against="the sheet's schedule"))
     for key, value in values.items():
         origin = key[4:] if key.startswith("new_") else key
         mine = np.asarray(steps[key], dtype=float)
