@@ -9,7 +9,7 @@ import sys
 import threading
 
 from . import __version__
-from .errors import SheetoptError
+from .errors import SheetoptError, command_line
 
 COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate")
 
@@ -24,6 +24,7 @@ optimizer sheets to run. Try:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``sheetopt`` parser with a subcommand per module of sheetopt/commands/."""
     parser = argparse.ArgumentParser(prog="sheetopt", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sheetopt {__version__}")
@@ -49,17 +50,103 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _takes_one_value(action: argparse.Action) -> bool:
+    return bool(action.option_strings) and action.nargs is None and isinstance(
+        action, (argparse._StoreAction, argparse._AppendAction))
+
+
+def _long_name(action: argparse.Action) -> str:
+    return max(action.option_strings, key=len)
+
+
+def join_option_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--sheet -2+3`` as ``--sheet=-2+3``: an option's value may start with '-' (a sheet
+    named "-2+3", ``--lr -1:1:5``), which argparse would otherwise read as an unknown option
+    ("expected one argument"). A value that is itself one of the command's options is left
+    alone, so ``--sheet --format json`` still says the sheet is missing."""
+    argv = list(argv)
+    commands = _subcommands(parser)
+    start = next((i for i, token in enumerate(argv) if token in commands), None)
+    if start is None:
+        return argv
+    actions = commands[argv[start]]._actions
+    options = {s for a in actions for s in a.option_strings}
+    valued = {s: a for a in actions if _takes_one_value(a) for s in a.option_strings}
+    out, i = argv[:start + 1], start + 1
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out += argv[i:]
+            break
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if (token in valued and following is not None and following.startswith("-")
+                and following not in options):
+            name = _long_name(valued[token])
+            out.append(f"{name}={following}" if name.startswith("--") else name + following)
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def empty_value(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The one-line complaint about an option given an empty value (``-o ''``, ``--sheet=``),
+    a mistake rather than a default; checked before argparse converts values (``--tol ''``
+    would otherwise be its multi-line usage message)."""
+    commands = _subcommands(parser)
+    start = next((i for i, token in enumerate(argv) if token in commands), None)
+    if start is None:
+        return None
+    valued = {s: a for a in commands[argv[start]]._actions if _takes_one_value(a)
+              for s in a.option_strings}
+    for i, token in enumerate(argv[start + 1:], start + 1):
+        if token == "--":
+            break
+        name, equals, value = token.partition("=")
+        action = valued.get(token) if not equals else valued.get(name)
+        if action is None or (not equals and (i + 1 >= len(argv) or argv[i + 1] != "")):
+            continue
+        if equals and value:
+            continue
+        metavar = action.metavar or ""
+        what = ("a file name" if "FILE" in metavar else metavar if metavar not in ("", "NAME")
+                else "a " + action.dest.replace("_", " ") + " name")
+        return f"sheetopt {argv[start]}: error: {_long_name(action)} is empty; give {what}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs ``sheetopt ARGS`` (``argv``, default the process's) and returns the exit status:
+    0 done, 1 a check found differences, 2 bad input (one line on stderr), 130/143 stopped.
+
+    Example:
+        >>> main(["trace", "lesson5", "--sheet", ""])
+        2
+    """
     if "matplotlib" not in sys.modules:  # the command line draws to files: no GUI backend
         os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
+    argv = join_option_values(parser, sys.argv[1:] if argv is None else argv)
+    complaint = empty_value(parser, argv)
+    if complaint:
+        print(complaint, file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     previous = _on_sigterm(_raise_terminated)
     try:
-        return int(args.run(args) or 0)
+        with command_line():
+            return int(args.run(args) or 0)
     except SheetoptError as exc:
         print(f"sheetopt {args.command}: error: {exc}", file=sys.stderr)
         return 2

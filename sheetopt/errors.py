@@ -1,8 +1,49 @@
 """The one error type that user mistakes raise; the CLI prints it as one line and exits 2."""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Iterator
 
 
 class SheetoptError(Exception):
     """A problem with the user's input: a spec, a CSV, an option or an output path.
 
     The message is one line that names the file, key, row or value at fault.
+
+    Example:
+        >>> import sheetopt
+        >>> try:
+        ...     sheetopt.run("no-such-spec")
+        ... except sheetopt.SheetoptError as exc:
+        ...     print(str(exc).split(":")[0])
+        no-such-spec
     """
+
+
+_COMMAND_LINE = contextvars.ContextVar("sheetopt_command_line", default=False)
+
+
+@contextlib.contextmanager
+def command_line() -> Iterator[None]:
+    """Within this block, messages name options as the command line spells them
+    (``--force``, ``--lr``); outside it, as Python arguments (``force=True``, ``lr``)."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def on_command_line() -> bool:
+    """Whether the ``sheetopt`` command is running (inside ``command_line()``)."""
+    return _COMMAND_LINE.get()
+
+
+def option(name: str, value: str | None = None) -> str:
+    """How a message names the option ``name`` (a Python argument name such as ``sqr_mom``):
+    ``--sqr-mom`` on the command line, ``sqr_mom`` in Python; with ``value`` (a flag's
+    setting, "True"), ``--force`` against ``force=True``."""
+    if _COMMAND_LINE.get():
+        return "--" + name.replace("_", "-")
+    return f"{name}={value}" if value is not None else name

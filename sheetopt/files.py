@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import SheetoptError
+from .errors import SheetoptError, option
 
 
 def check_target(path: str | Path, force: bool = False) -> Path:
@@ -18,7 +18,8 @@ def check_target(path: str | Path, force: bool = False) -> Path:
     if target.is_dir():
         raise SheetoptError(f"{target}: is a folder, not a file")
     if target.exists() and not force:
-        raise SheetoptError(f"{target}: already exists; use --force to overwrite it")
+        raise SheetoptError(f"{target}: already exists; use {option('force', 'True')} to "
+                            f"overwrite it")
     return target
 
 
@@ -27,14 +28,16 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; renames it onto ``path`` only if the block
     finishes, so an error or an interrupt never leaves a partial or clobbered file."""
     target = check_target(path, force)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(handle)
-    try:
+    temp = None
+    try:  # the temporary file is made inside the try, so a signal landing right after is cleaned up
+        handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                                        dir=target.parent)
+        os.close(handle)
         yield Path(temp)
         os.chmod(temp, _file_mode())  # mkstemp makes the file private (0600); output is not
         os.replace(temp, target)
     finally:
-        if os.path.exists(temp):
+        if temp is not None and os.path.exists(temp):
             os.unlink(temp)
 
 
@@ -46,5 +49,6 @@ def _file_mode() -> int:
 
 
 def write_text(path: str | Path, text: str, force: bool = False) -> None:
+    """Writes ``text`` to ``path`` atomically (see ``atomic_output``)."""
     with atomic_output(path, force) as temp:
         temp.write_text(text, encoding="utf-8")

@@ -26,6 +26,7 @@ class Summary:
 
 
 def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
+    """Each sheet's Summary, in the spec's order (``traces``: sheet name -> its Trace)."""
     out = []
     for sheet in spec.sheets:
         trace = traces[sheet.name]
@@ -54,6 +55,7 @@ def partial_epoch(trace: Trace) -> dict | None:
 
 
 def describe_data(spec: Spec) -> str:
+    """One line on the data, model and true parameters, for reports."""
     true = ", ".join(f"{p} = {spec.data.true[p]:g}" for p in spec.model.params
                      if p in spec.data.true)
     return (f"data: {spec.data.source} ({len(spec.data)} rows); model {spec.model.formula}"

@@ -40,7 +40,14 @@ TOP_KEYS = ("title", "description", "data", "model", "defaults", "sheet")
 
 @dataclass(frozen=True)
 class Sheet:
-    """One optimizer run: a sheet of the workbook, a line of the comparison."""
+    """One optimizer run: a sheet of the workbook, a line of the comparison. Made by the
+    spec parser from a ``[[sheet]]`` table (or a dict given to ``Spec.from_arrays``).
+
+    Example:
+        >>> sheet = Spec.load("lesson5").sheet("adam")
+        >>> sheet.optimizer, sheet.flavor, sheet.hypers["lr"], sheet.epochs
+        ('adam', 'lecture', 1.0, 5)
+    """
 
     name: str
     optimizer: str
@@ -69,23 +76,146 @@ class Sheet:
         return dict(self.shape) if self.shape is not None else {**self.hypers, **self.flags}
 
     def with_hypers(self, **changes: float) -> "Sheet":
+        """This sheet with some hyperparameters changed (not re-validated).
+
+        Example:
+            >>> Spec.load("lesson5").sheet("adam").with_hypers(lr=0.1).hypers["lr"]
+            0.1
+        """
         return replace(self, hypers={**self.hypers, **changes})
+
+    def __repr__(self) -> str:
+        hypers = ", ".join(f"{k}={v:g}" for k, v in self.hypers.items())
+        return (f"Sheet({self.name!r}, {self.optimizer}, {self.flavor}, {hypers}, "
+                f"{self.epochs} epoch{'s' if self.epochs != 1 else ''})")
 
 
 @dataclass(frozen=True)
 class Spec:
+    """A validated run spec: data rows, a model and the optimizer sheets to run on them.
+
+    Make one from a TOML file or preset (``Spec.load``), TOML text (``Spec.from_toml``) or
+    Python values (``Spec.from_arrays``); ``sheetopt.run(spec)`` runs it.
+
+    Example:
+        >>> import sheetopt
+        >>> spec = sheetopt.Spec.load("lesson5")
+        >>> [sheet.name for sheet in spec.sheets]
+        ['basic', 'momentum', 'rmsprop', 'adam', 'adam_ann']
+    """
+
     title: str
     model: Model
     data: DataSet
     sheets: tuple[Sheet, ...]
     path: Path | None = None
     description: str = ""
+    # the tables it was parsed from (less [data]), for ``with_sheet``; None when built otherwise
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def with_sheet(self, sheet: str, **changes: Any) -> "Spec":
+        """This spec with one sheet's keys changed (any key of a ``[[sheet]]`` table: lr,
+        mom, epochs, init, batch, flavor...), checked as the spec's own were; the data rows
+        are kept as they are.
+
+        Example:
+            >>> spec = Spec.load("lesson5").with_sheet("adam", lr=0.1, epochs=10)
+            >>> spec.sheet("adam").hypers["lr"], spec.sheet("adam").epochs
+            (0.1, 10)
+        """
+        name = self.sheet(sheet).name
+        if self.raw is None:
+            raise SheetoptError(f"{self.label}: this spec was not read from TOML or Python "
+                                f"values, so its sheets cannot be edited here")
+        raw = {key: value for key, value in self.raw.items() if key != "data"}
+        everything = parse(raw, self.path, data=self.data, label=self.label)
+        tables = [dict(table) for table in raw["sheet"]]
+        tables[[s.name for s in everything.sheets].index(name)].update(changes)
+        edited = parse({**raw, "sheet": tables}, self.path, data=self.data, label=self.label)
+        kept = {s.name for s in self.sheets}
+        return replace(edited, sheets=tuple(s for s in edited.sheets if s.name in kept),
+                       title=self.title, description=self.description)
+
+    @staticmethod
+    def load(path_or_preset: str | Path) -> "Spec":
+        """The spec in a TOML file, or the shipped preset of that name (lesson5, lesson2,
+        quadratic, lecture-vs-torch, ...).
+
+        Example:
+            >>> Spec.load("lesson5").title
+            'Lesson 5: gradient descent in a spreadsheet'
+        """
+        return load(path_or_preset)
+
+    @staticmethod
+    def from_toml(text: str) -> "Spec":
+        """The spec written in TOML ``text`` (the contents of a spec file; a relative
+        ``data.csv`` path is read from the current folder).
+
+        Example:
+            >>> spec = Spec.from_toml('''
+            ... [data]
+            ... preset = "lecture"
+            ... [[sheet]]
+            ... optimizer = "adam"
+            ... lr = 0.1
+            ... ''')
+            >>> spec.sheets[0].hypers["lr"]
+            0.1
+        """
+        return parse(_toml(text, "TOML text"))
+
+    @staticmethod
+    def from_arrays(x, y=None, sheets=({"optimizer": "sgd", "lr": 0.0001},),
+                    model: str = "linear", true: Mapping[str, float] | None = None,
+                    title: str = "arrays", defaults: Mapping[str, Any] | None = None) -> "Spec":
+        """A spec of your own rows: ``x`` and ``y`` as numpy arrays, lists or pandas Series,
+        or ``x`` one DataFrame with columns x and y (and ``y`` None). ``sheets`` are dicts
+        with the keys of a spec's ``[[sheet]]`` tables, ``defaults`` the keys they share;
+        ``model`` is "linear" or "quadratic"; ``true`` the true parameters, when known. The
+        rows are checked like a CSV's (finite numbers, equal lengths, not empty).
+
+        Example:
+            >>> import numpy as np
+            >>> x = np.arange(1.0, 30.0)
+            >>> spec = Spec.from_arrays(x, 2 * x + 30, sheets=[{"optimizer": "adam", "lr": 0.5}],
+            ...                         true={"a": 2, "b": 30})
+            >>> len(spec.data), spec.sheets[0].optimizer
+            (29, 'adam')
+        """
+        from .arrays import from_arrays
+
+        label = "Spec.from_arrays"
+        chosen = _model(model, label, "model")
+        if true is not None and not isinstance(true, Mapping):
+            raise SheetoptError(f"{label}: true must be a dict like {{'a': 2.0, 'b': 30.0}}")
+        true = _param_table(dict(true or {}), chosen, "true", label)
+        if isinstance(sheets, Mapping):
+            sheets = [sheets]
+        if isinstance(sheets, (str, bytes)) or not hasattr(sheets, "__iter__"):
+            raise SheetoptError(f"{label}: sheets must be a list of dicts like "
+                                f"[{{'optimizer': 'adam', 'lr': 0.1}}]")
+        raw = {"title": title, "model": {"kind": model}, "sheet": [
+            dict(s) if isinstance(s, Mapping) else s for s in sheets]}
+        if defaults is not None:
+            raw["defaults"] = dict(defaults) if isinstance(defaults, Mapping) else defaults
+        return parse(raw, data=from_arrays(x, y, chosen, true), label=label)
+
+    def __repr__(self) -> str:
+        return (f"Spec({self.title!r}: {self.model.kind} model, {len(self.data):,} rows, sheets "
+                f"{', '.join(s.name for s in self.sheets)})")
 
     def steps(self, sheet: Sheet) -> int:
         """How many optimizer steps the sheet takes: epochs x batches per epoch."""
         return sheet.epochs * -(-len(self.data) // sheet.batch_size)
 
     def sheet(self, name: str) -> Sheet:
+        """The sheet called ``name``; a one-line error naming the sheets there are.
+
+        Example:
+            >>> Spec.load("lesson5").sheet("adam").optimizer
+            'adam'
+        """
         for sheet in self.sheets:
             if sheet.name == name:
                 return sheet
@@ -99,6 +229,12 @@ class Spec:
 
 
 def preset_names() -> list[str]:
+    """The names of the shipped specs, which work wherever a spec path does.
+
+    Example:
+        >>> "lesson5" in preset_names()
+        True
+    """
     return sorted(p.stem for p in data_mod.PRESET_DIR.glob("*.toml"))
 
 
@@ -114,30 +250,49 @@ def resolve(spec_ref: str | Path) -> Path:
 
 
 def load(spec_ref: str | Path) -> Spec:
+    """The spec in a TOML file or the preset of that name (see ``Spec.load``)."""
+    if not isinstance(spec_ref, (str, Path)):
+        raise SheetoptError(f"a spec is a preset name, a path or a sheetopt.Spec "
+                            f"(got {type(spec_ref).__name__})")
+    if str(spec_ref) == "":
+        raise SheetoptError("the spec is empty: give a preset name or a path")
     path = resolve(spec_ref)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SheetoptError(f"{path}: cannot read spec ({exc.__class__.__name__}: {exc})") from None
+    return parse(_toml(text, str(path)), path)
+
+
+def _toml(text: str, label: str) -> dict:
+    if not isinstance(text, str):
+        raise SheetoptError(f"{label}: expected TOML text (got {type(text).__name__})")
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SheetoptError(f"{path}: TOML syntax error: {exc}") from None
-    return parse(raw, path)
+        raise SheetoptError(f"{label}: TOML syntax error: {exc}") from None
 
 
-def parse(raw: Mapping[str, Any], path: Path | None = None) -> Spec:
-    """Validates a spec already read into Python values; every error names the key at fault."""
-    label = str(path) if path else "spec"
+def _model(kind, label: str, key: str = "model.kind") -> Model:
+    if not isinstance(kind, str) or kind not in MODELS:
+        raise SheetoptError(f"{label}: {key} {kind!r} is not one of {', '.join(MODELS)}"
+                            f"{_suggest(kind, MODELS)}")
+    return MODELS[kind]
+
+
+def parse(raw: Mapping[str, Any], path: Path | None = None, data: DataSet | None = None,
+          label: str | None = None) -> Spec:
+    """Validates a spec already read into Python values; every error names the key at fault.
+    ``data``, when given, holds the rows (and the spec has no [data] table)."""
+    label = label or (str(path) if path else "spec")
     _check_keys(raw, TOP_KEYS, label, "")
     model_table = _table(raw, "model", label, required=False)
     _check_keys(model_table, ("kind",), label, "model.")
-    kind = model_table.get("kind", "linear")
-    if not isinstance(kind, str) or kind not in MODELS:
-        raise SheetoptError(f"{label}: model.kind {kind!r} is not one of {', '.join(MODELS)}"
-                            f"{_suggest(kind, MODELS)}")
-    model = MODELS[kind]
-    data = _parse_data(_table(raw, "data", label), model, label, path)
+    model = _model(model_table.get("kind", "linear"), label)
+    if data is None:
+        data = _parse_data(_table(raw, "data", label), model, label, path)
+    elif "data" in raw:
+        raise SheetoptError(f"{label}: the rows are given as arrays; the spec has no [data] table")
     defaults = _table(raw, "defaults", label, required=False)
     _check_keys(defaults, SHEET_KEYS, label, "defaults.")
     sheet_tables = raw.get("sheet")
@@ -153,7 +308,8 @@ def parse(raw: Mapping[str, Any], path: Path | None = None) -> Spec:
         seen.add(sheet.name)
         sheets.append(sheet)
     title = str(raw.get("title", path.stem if path else "sheetopt run"))
-    return Spec(title, model, data, tuple(sheets), path, str(raw.get("description", "")))
+    return Spec(title, model, data, tuple(sheets), path, str(raw.get("description", "")),
+                {key: value for key, value in raw.items() if key != "data"})
 
 
 # --- pieces --------------------------------------------------------------------------------

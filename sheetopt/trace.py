@@ -18,6 +18,13 @@ class Trace:
     ``rows`` one entry per data row visited (with the row's prediction and squared error at the
     parameters of its step), ``epochs`` one entry per epoch. ``start`` gives the parameters,
     optimizer state and lr the run started from (after any lecture-reset warm-up).
+    ``sheetopt.run(spec)[sheet]`` is one; ``.to_dataframe()`` gives its steps as a DataFrame.
+
+    Example:
+        >>> import sheetopt
+        >>> trace = sheetopt.run("lesson5")["adam"]
+        >>> len(trace), trace.diverged, trace.params
+        (145, False, ('a', 'b'))
     """
 
     sheet: str
@@ -38,42 +45,72 @@ class Trace:
         return self.diverged_at is not None
 
     def final(self) -> dict[str, float]:
-        """The parameters after the last recorded step (the start when nothing was recorded)."""
+        """The parameters after the last recorded step (the start when nothing was recorded).
+
+        Example:
+            >>> import sheetopt
+            >>> {p: round(v, 3) for p, v in sheetopt.run("lesson5")["adam"].final().items()}
+            {'a': 3.01, 'b': 28.005}
+        """
         if len(self) == 0:
             return {p: self.start[p] for p in self.params}
         return {p: float(self.steps[f"new_{p}"][-1]) for p in self.params}
 
     def final_state(self) -> dict[str, float]:
+        """The optimizer state after the last recorded step, as ``{state}_{param}`` keys."""
         if len(self) == 0:
             return {k: v for k, v in self.start.items() if k not in self.params and k != "lr"}
         return {f"{s}_{p}": float(self.steps[f"{s}_{p}"][-1])
                 for s in self.state_names for p in self.params}
 
-    def to_dataframe(self):
-        import pandas as pd
+    def __repr__(self) -> str:
+        where = (f", diverged at epoch {self.diverged_at[0]}, step {self.diverged_at[1]}"
+                 if self.diverged_at else "")
+        final = ", ".join(f"{p}={v:.6g}" for p, v in self.final().items())
+        return (f"<Trace of sheet {self.sheet!r}: {len(self):,} steps, "
+                f"{len(self.epochs.get('epoch', ())):,} epochs{where}; final {final}>")
 
-        return pd.DataFrame(self.steps)
+    def to_dataframe(self):
+        """Every step as a DataFrame: the columns of ``sheetopt trace``'s CSV, the counters
+        (epoch, step, row, size) as whole numbers.
+
+        Example:
+            >>> import sheetopt
+            >>> sheetopt.run("lesson5")["adam"].to_dataframe()["epoch"].dtype
+            dtype('int64')
+        """
+        return _frame(self.steps)
 
     def rows_dataframe(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.rows)
+        """Every data row visited (epoch, step, row, x, y, pred, err2), as a DataFrame."""
+        return _frame(self.rows)
 
     def epochs_dataframe(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.epochs)
+        """Per finished epoch: epoch, lecture_rmse, rmse, lr and the parameters."""
+        return _frame(self.epochs)
 
     def to_csv(self) -> str:
         """Every step as CSV; each float in its shortest form that reads back exactly (NaN as
-        an empty cell), counters as whole numbers."""
+        an empty cell), counters as whole numbers: what ``sheetopt trace`` writes.
+
+        Example:
+            >>> import sheetopt
+            >>> sheetopt.run("lesson5")["adam"].to_csv().splitlines()[0][:27]
+            'epoch,step,row,size,x,y,a,g'
+        """
         cells = [_csv_cells(name, values) for name, values in self.steps.items()]
         lines = [",".join(self.steps), *map(",".join, zip(*cells))]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
         """The whole trace as JSON (steps, rows, epochs, start, divergence); floats exact,
-        non-finite values as null."""
+        non-finite values as null.
+
+        Example:
+            >>> import json, sheetopt
+            >>> json.loads(sheetopt.run("lesson5")["adam"].to_json())["sheet"]
+            'adam'
+        """
         document = {
             "sheet": self.sheet,
             "params": list(self.params),
@@ -89,6 +126,13 @@ class Trace:
 
 
 COUNTERS = ("epoch", "step", "row", "size")
+
+
+def _frame(table: Mapping[str, np.ndarray]):
+    import pandas as pd
+
+    return pd.DataFrame({name: np.asarray(values, dtype=np.int64) if name in COUNTERS else values
+                         for name, values in table.items()})
 
 
 def _csv_cells(name: str, values: np.ndarray) -> list[str]:

@@ -1,9 +1,8 @@
 """sheetopt animate: one sheet's run as frames, the fitted line or the path, as GIF or HTML."""
 from __future__ import annotations
 
-from .. import engine
+from .. import api
 from ..files import check_target
-from ..spec import load
 from . import add_command
 
 
@@ -41,10 +40,10 @@ def run(args) -> int:
     figure_format(args.output, FORMATS)
     check_target(args.output, args.force)
     require()
-    spec = load(args.spec)
+    spec = api.spec_of(args.spec)
     sheet = spec.sheet(args.sheet)
     if args.kind == "path":
         path_axes(spec)
-    trace = engine.run(spec, sheet)
+    trace = api.run(spec, sheet.name)[sheet.name]
     animate(spec, trace, sheet.name, args.kind, frames).save(args.output, args.force)
     return 0

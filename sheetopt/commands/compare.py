@@ -5,10 +5,15 @@ import csv
 import io
 import json
 
-from .. import engine, report
+import math
+
+import numpy as np
+
+from .. import api, report
 from ..errors import SheetoptError
 from ..files import check_target
-from ..spec import Spec, load
+from ..results import RunResult
+from ..spec import Spec
 from . import add_command
 
 FORMATS = ("table", "csv", "json", "markdown")
@@ -30,26 +35,27 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    spec = load(args.spec)
+    spec = api.spec_of(args.spec)
     if args.plot:
         if not args.plot.lower().endswith(".png"):
             raise SheetoptError(f"{args.plot}: the plot is written as PNG; name it *.png")
         check_target(args.plot, args.force)
-    summaries = report.summarize(spec, engine.run_all(spec))
-    print(render(spec, summaries, args.format), end="")
+    result = api.run(spec)
+    print(render(result, args.format), end="")
     if args.plot:
         from ..plots import compare_plot
 
-        compare_plot(spec, summaries, args.plot, args.force)
+        compare_plot(spec, result.summaries, args.plot, args.force)
     return 0
 
 
-def render(spec: Spec, summaries: list[report.Summary], fmt: str) -> str:
+def render(result: RunResult, fmt: str) -> str:
+    """The comparison as a table, markdown, CSV (``RunResult.summary()``'s rows) or JSON."""
     if fmt == "json":
-        return json.dumps(_document(spec, summaries), indent=1) + "\n"
+        return json.dumps(_document(result.spec, result.summaries), indent=1) + "\n"
     if fmt == "csv":
-        return _csv(spec, summaries)
-    return _tables(spec, summaries, markdown=fmt == "markdown")
+        return _csv(result.summary())
+    return _tables(result.spec, result.summaries, markdown=fmt == "markdown")
 
 
 def _status(summary: report.Summary) -> str:
@@ -78,25 +84,25 @@ def _document(spec: Spec, summaries) -> dict:
     })
 
 
-def _csv(spec: Spec, summaries) -> str:
+def _csv(summary) -> str:
+    """The summary frame's rows; floats in their shortest exact form, flags as true/false,
+    an unknown distance as an empty cell."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    params = list(spec.model.params)
-    writer.writerow(["sheet", "optimizer", "flavor", "epoch", "lecture_rmse", "rmse", "lr",
-                     *params, "distance", "diverged", "partial"])
-    for s in summaries:
-        distance = "" if s.distance is None else repr(s.distance)
-        diverged = str(bool(s.diverged_at)).lower()
-        for i, epoch in enumerate(s.epochs["epoch"]):
-            writer.writerow([s.name, s.optimizer, s.flavor, epoch,
-                             *(repr(s.epochs[k][i]) for k in ("lecture_rmse", "rmse", "lr")),
-                             *(repr(s.epochs[p][i]) for p in params), distance, diverged,
-                             "false"])
-        if s.partial:  # the epoch cut short: its losses over the steps before the divergence
-            writer.writerow([s.name, s.optimizer, s.flavor, s.partial["epoch"],
-                             *(repr(s.partial[k]) for k in ("lecture_rmse", "rmse", "lr")),
-                             *(repr(s.partial[p]) for p in params), distance, diverged, "true"])
+    writer.writerow(summary.columns)
+    for row in summary.itertuples(index=False):
+        writer.writerow([_csv_cell(name, value) for name, value in zip(summary.columns, row)])
     return out.getvalue()
+
+
+def _csv_cell(name: str, value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "" if name == "distance" and math.isnan(value) else repr(float(value))
+    return str(value)
 
 
 def _loss_cell(summary: report.Summary, key: str, column: int | None) -> str:

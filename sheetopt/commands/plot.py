@@ -1,9 +1,8 @@
 """sheetopt plot: a picture of the runs of a spec (path over the loss surface, losses, lr, fits)."""
 from __future__ import annotations
 
-from .. import engine
+from .. import api
 from ..files import check_target
-from ..spec import load
 from . import add_command
 
 KIND_HELP = ("path (each sheet's parameters over the loss surface), loss (per epoch), step_loss "
@@ -35,11 +34,10 @@ def run(args) -> int:
     figure_format(args.output)
     check_target(args.output, args.force)
     require()
-    spec = load(args.spec)
+    spec = api.spec_of(args.spec)
     if args.kind == "path":
         path_axes(spec)  # refuses other models before running anything
     for name in args.sheet or []:
         spec.sheet(name)
-    traces = engine.run_all(spec)
-    plots.save(plots.figure(spec, traces, args.kind, args.sheet), args.output, args.force)
+    plots.save(api.run(spec).plot(args.kind, args.sheet), args.output, args.force)
     return 0

@@ -5,27 +5,17 @@ import csv
 import io
 import json
 import math
-import re
 import sys
 
 import numpy as np
 
+from .. import api
 from ..errors import SheetoptError
 from ..files import check_target
-from ..spec import load
 from . import add_command
 
 FORMATS = ("table", "csv", "json")
 TABLE_ROWS = 40  # a longer sweep's table shows the best ones; csv and json give all
-
-
-def values_may_start_with_minus(parser) -> None:
-    """Lets an option's value start with '-' followed by a digit, '.', inf or nan
-    (``--lr -1:1:5``, ``--tol -1e-3``), so that the command's own check answers in one line
-    instead of argparse's usage message ("expected one argument"). argparse reads only plain
-    negative numbers (-1, -0.5) as values; it asks this pattern, which is why it is set here.
-    No option of these commands is spelled with a digit after '-'."""
-    parser._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 
 def register(subparsers) -> None:
@@ -57,38 +47,24 @@ def register(subparsers) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--plot", metavar="FILE.png", help="draw final loss against lr")
     parser.add_argument("--force", action="store_true", help="overwrite an existing plot file")
-    values_may_start_with_minus(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ..torch_backend import sweep
+    from ..torch_backend.sweep import lr_finder_plot, parse_range
 
     if args.plot:
         if not args.plot.lower().endswith(".png"):
             raise SheetoptError(f"{args.plot}: the plot is written as PNG; name it *.png")
         check_target(args.plot, args.force)
-    ranges = {"lr": sweep.parse_range(args.lr, "--lr", args.log),
-              "mom": args.mom and sweep.parse_range(args.mom, "--mom"),
-              "sqr_mom": args.sqr_mom and sweep.parse_range(args.sqr_mom, "--sqr-mom")}
-    backend, where = sweep.resolve_backend(args.backend, args.device)
-    if backend == "numpy" and args.dtype != "float64":
-        raise SheetoptError("--dtype float32 is for --backend torch; the numpy engine is float64")
-    spec = load(args.spec)
-    sheet = spec.sheet(args.sheet)
-    device = None
-    if backend == "torch":
-        from ..torch_backend.device import pick_device
-
-        device = pick_device(where)
-    configs = sweep.count_configurations(ranges)
-    sweep.check_memory(spec, sheet, configs, backend, 4 if args.dtype == "float32" else 8, device,
-                       swept=sum(r is not None for r in ranges.values()))
-    grid = sweep.make_grid(sheet, ranges)
-    result = sweep.run_sweep(spec, sheet, grid, backend, device, args.dtype)
+    ranges = {"lr": parse_range(args.lr, "--lr", args.log),
+              "mom": args.mom and parse_range(args.mom, "--mom"),
+              "sqr_mom": args.sqr_mom and parse_range(args.sqr_mom, "--sqr-mom")}
+    spec, sheet, result = api.sweep_run(args.spec, args.sheet, **ranges, backend=args.backend,
+                                        device=args.device, dtype=args.dtype)
     write(spec, result, args.format, sys.stdout)
     if args.plot:
-        sweep.lr_finder_plot(result, args.plot, args.force, f"{spec.title}: sheet {sheet.name}")
+        lr_finder_plot(result, args.plot, args.force, f"{spec.title}: sheet {sheet.name}")
     return 0
 
 

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from .. import engine
+from .. import api
 from ..files import check_target, write_text
-from ..progress import Progress
-from ..spec import load
 from . import add_command
 
 
@@ -26,13 +24,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    spec = load(args.spec)
+    spec = api.spec_of(args.spec)
     if args.output:
         check_target(args.output, args.force)
-    sheet = spec.sheet(args.sheet) if args.sheet else spec.sheets[0]
-    bar = Progress(spec.steps(sheet), sheet.name)
-    trace = engine.run(spec, sheet, progress=bar.advance)
-    bar.close()
+    name = args.sheet if args.sheet is not None else spec.sheets[0].name
+    trace = api.run(spec, name)[name]
     text = trace.to_csv() if args.format == "csv" else trace.to_json() + "\n"
     if args.output:
         write_text(args.output, text, args.force)
@@ -40,6 +36,6 @@ def run(args) -> int:
         sys.stdout.write(text)
     if trace.diverged_at:
         epoch, step = trace.diverged_at
-        print(f"sheetopt trace: sheet {sheet.name!r} diverged at epoch {epoch}, step {step}; "
+        print(f"sheetopt trace: sheet {name!r} diverged at epoch {epoch}, step {step}; "
               f"the trace stops before that step", file=sys.stderr)
     return 0

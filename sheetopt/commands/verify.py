@@ -1,13 +1,8 @@
 """sheetopt verify: every step of every sheet re-checked with torch, and each sheet replayed."""
 from __future__ import annotations
 
-import math
-
-from .. import engine
-from ..errors import SheetoptError
-from ..spec import load
+from .. import api
 from . import add_command
-from .sweep import values_may_start_with_minus
 
 
 def register(subparsers) -> None:
@@ -37,34 +32,27 @@ def register(subparsers) -> None:
                         help="largest relative difference accepted (default 1e-12)")
     parser.add_argument("--worst", action="store_true",
                         help="list only the worst quantity per sheet and check (and failures)")
-    values_may_start_with_minus(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
-    from ..torch_backend.device import pick_device
-    from ..torch_backend.replay import verify
-
-    if not (math.isfinite(args.tol) and args.tol >= 0):
-        raise SheetoptError(f"--tol must be a number >= 0 (got {args.tol})")
-    device = pick_device(args.device)
-    spec = load(args.spec)
-    sheets = [spec.sheet(args.sheet)] if args.sheet else list(spec.sheets)
-    runs = [(sheet, engine.run(spec, sheet)) for sheet in sheets]
-    results = verify(spec, runs, device, args.tol)
-    print(f"{spec.title}: {len(sheets)} sheet(s), device {device}, tolerance {args.tol:g} relative")
+    found = api.verify_run(args.spec, args.sheet, args.device, args.tol)
+    sheets, tol = found.sheets, found.tol
+    print(f"{found.spec.title}: {len(sheets)} sheet(s), device {found.device}, tolerance "
+          f"{tol:g} relative")
     for sheet in sheets:
         if sheet.flavor == "torch" and sheet.gradient != "analytic":
             print(f"note: sheet {sheet.name!r} steps with {sheet.gradient} differences: its replay "
                   f"hands torch.optim the trace's gradients (the re-check recomputes them)")
+    results = found.differences
     print(render(results, show_all=not args.worst), end="")
     failed = [d for d in results if not d.ok]
     for d in failed:
         epoch, step = d.first_bad
         print(f"FAIL: sheet {d.sheet!r} {d.check} {d.quantity} differs from {d.against} at "
-              f"epoch {epoch}, step {step} (max rel {d.max_rel:.3g} > {args.tol:g})")
+              f"epoch {epoch}, step {step} (max rel {d.max_rel:.3g} > {tol:g})")
     if not failed:
-        print(f"OK: every step of {len(sheets)} sheet(s) agrees within {args.tol:g}")
+        print(f"OK: every step of {len(sheets)} sheet(s) agrees within {tol:g}")
     return 1 if failed else 0
 
 

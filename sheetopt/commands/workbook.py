@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import api
 from ..errors import SheetoptError
 from ..files import check_target
-from ..spec import load, resolve
-from ..workbook import check_size, write_workbook
+from ..spec import resolve
+from ..workbook import check_size
 from . import add_command
 
 
@@ -36,9 +37,6 @@ def run(args) -> int:
     if not args.spec:
         raise SheetoptError("give a SPEC (a .toml file or a preset name), or --all FOLDER")
     output = Path(args.output) if args.output else Path(resolve(args.spec).stem + ".xlsx")
-    if output.suffix.lower() != ".xlsx":
-        raise SheetoptError(f"{output}: the workbook's file name must end in .xlsx")
-    check_target(output, args.force)
     _write(args.spec, output, args.force)
     return 0
 
@@ -47,7 +45,7 @@ def _run_all(folder: Path, force: bool) -> int:
     specs = sorted(folder.glob("*.toml"))
     if not specs:
         raise SheetoptError(f"{folder}: no .toml specs found")
-    loaded = [(path, load(path)) for path in specs]
+    loaded = [(path, api.spec_of(path)) for path in specs]
     for path, spec in loaded:  # every target and size is checked before anything is written
         check_target(path.with_suffix(".xlsx"), force)
         check_size(spec)
@@ -57,7 +55,6 @@ def _run_all(folder: Path, force: bool) -> int:
 
 
 def _write(spec_ref, output: Path, force: bool, spec=None) -> None:
-    spec = spec or load(spec_ref)
-    written = write_workbook(spec, output, force)
+    written = api.write_workbook_counted(spec or spec_ref, output, force)
     print(f"wrote {written.path}: {written.sheets} optimizer sheet"
           f"{'s' if written.sheets != 1 else ''}, {written.formulas:,} formula cells")

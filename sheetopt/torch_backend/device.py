@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import SheetoptError
+from ..errors import SheetoptError, option
 
 MIN_TORCH = (2, 1)  # as pyproject.toml's torch>=2.1
 INSTALL = "pip install torch==2.13.0 (the CPU build), then pip install 'sheetopt[torch]'"
@@ -52,8 +52,8 @@ def pick_device(name: str = "auto"):
     if name not in DEVICES:
         raise SheetoptError(f"device {name!r} is not one of {', '.join(DEVICES)}")
     if name == "cuda" and not cuda_available():
-        raise SheetoptError("--device cuda: no CUDA GPU is available to torch here "
-                            f"(torch {torch.__version__}); use --device cpu or auto")
+        raise SheetoptError(f"{option('device')} cuda: no CUDA GPU is available to torch here "
+                            f"(torch {torch.__version__}); use {option('device')} cpu or auto")
     if name == "auto":
         name = "cuda" if cuda_available() else "cpu"
     return torch.device(name)

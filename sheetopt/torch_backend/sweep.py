@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import engine, memory
-from ..errors import SheetoptError
+from ..errors import SheetoptError, option
 from ..ops import numpy_ops
 from ..spec import Sheet, Spec
 from . import device as devices
@@ -37,6 +37,7 @@ class Range:
     listed: tuple[float, ...] | None = None
 
     def values(self) -> np.ndarray:
+        """The values themselves, in order."""
         if self.listed is not None:
             return np.array(self.listed)
         if self.log:
@@ -68,8 +69,11 @@ def parse_range(text: str, option: str, log: bool = False) -> Range:
     return found
 
 
-def count_configurations(ranges: Mapping[str, Range | None]) -> int:
-    return math.prod(r.count for r in ranges.values() if r is not None)
+def count_configurations(ranges: Mapping[str, Range | Sequence[float] | None]) -> int:
+    """How many configurations every combination of the ranges (or lists of values) makes,
+    before making them."""
+    return math.prod(r.count if isinstance(r, Range) else len(r)
+                     for r in ranges.values() if r is not None)
 
 
 def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
@@ -78,17 +82,21 @@ def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None]) -> dict[str
     given = {k: np.asarray(v.values() if isinstance(v, Range) else v, dtype=float)
              for k, v in ranges.items() if v is not None}
     for name, values in given.items():
-        option = "--" + name.replace("_", "-")
         if name not in sheet.hypers:
             raise SheetoptError(f"sheet {sheet.name!r} ({sheet.optimizer}, {sheet.flavor}) has no "
                                 f"hyperparameter {name}; it takes {', '.join(sheet.hypers)}")
+        if not np.isfinite(values).all():
+            raise SheetoptError(f"{option(name)}: values must be finite")
         if name == "lr" and np.any(values <= 0):
-            raise SheetoptError(f"--lr: every learning rate must be > 0 (got {values.min():g})")
+            raise SheetoptError(f"{option('lr')}: every learning rate must be > 0 "
+                                f"(got {values.min():g})")
         if name != "lr" and np.any((values < 0) | (values >= 1)):
-            raise SheetoptError(f"{option}: values must be in [0, 1) (got {values.min():g} .. "
+            raise SheetoptError(f"{option(name)}: values must be in [0, 1) "
+                                f"(got {values.min():g} .. "
                                 f"{values.max():g})")
         if name == "mom" and sheet.flags.get("nesterov") and np.any(values <= 0):
-            raise SheetoptError(f"--mom: sheet {sheet.name!r} uses nesterov, which needs mom > 0 "
+            raise SheetoptError(f"{option('mom')}: sheet {sheet.name!r} uses nesterov, which "
+                                f"needs mom > 0 "
                                 f"(as torch.optim.SGD does); got {values.min():g}")
     names = [n for n in reversed(SWEPT) if n in given]
     mesh = np.meshgrid(*(given[n] for n in names), indexing="ij")
@@ -96,6 +104,7 @@ def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None]) -> dict[str
 
 
 def configurations(grid: Mapping[str, np.ndarray]) -> int:
+    """How many configurations a grid holds (1 for an empty grid: the sheet as it is)."""
     return len(next(iter(grid.values()))) if grid else 1
 
 
@@ -110,8 +119,8 @@ def resolve_backend(backend: str = "auto", device: str = "auto") -> tuple[str, s
         raise SheetoptError(f"device {device!r} is not one of {', '.join(DEVICES)}")
     if backend == "numpy":
         if device == "cuda":
-            raise SheetoptError("--backend numpy runs on the CPU; --device cuda needs "
-                                "--backend torch (or auto)")
+            raise SheetoptError(f"{option('backend')} numpy runs on the CPU; {option('device')} "
+                                f"cuda needs {option('backend')} torch (or auto)")
         return "numpy", "cpu"
     if device == "cuda":
         if not devices.cuda_available():
@@ -334,6 +343,7 @@ def lr_finder_plot(result: SweepResult, path: str, force: bool = False, title: s
 
 
 def describe(values: Sequence[float]) -> str:
+    """A few values listed, more as "first .. last (N values)"."""
     return ", ".join(f"{v:g}" for v in values) if len(values) <= 4 else (
         f"{values[0]:g} .. {values[-1]:g} ({len(values)} values)")
 

@@ -1,0 +1,69 @@
+"""The shipped notebook runs top to bottom in a real kernel, and the README's Python runs."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "workbooks" / "lesson5.ipynb"
+
+
+def test_the_notebook_is_stored_without_outputs():
+    document = json.loads(NOTEBOOK.read_text())
+    for cell in document["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def this_python_kernel(tmp_path: Path, monkeypatch) -> str:
+    """A kernel spec that runs ipykernel in this interpreter (which imports this sheetopt),
+    found first whatever other kernels a machine has (JUPYTER_PATH comes before the user's
+    and the environment's folders)."""
+    pytest.importorskip("ipykernel")
+    folder = tmp_path / "jupyter" / "kernels" / "sheetopt-tests"
+    folder.mkdir(parents=True)
+    (folder / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "sheetopt tests", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    return "sheetopt-tests"
+
+
+def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    before = sorted(p.name for p in NOTEBOOK.parent.iterdir())
+    kernel = this_python_kernel(tmp_path, monkeypatch)
+    work = tmp_path / "work"
+    work.mkdir()
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name=kernel,
+                                     resources={"metadata": {"path": str(work)}})
+    client.execute()  # raises CellExecutionError, naming the cell, on any error
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3  # the figures
+    assert (work / "lesson5.xlsx").is_file()  # written where it runs, not in the repo
+    assert sorted(p.name for p in NOTEBOOK.parent.iterdir()) == before
+
+
+def readme_python() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## From Python", 1)[1]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert blocks, "the README's Python section has no python block"
+    return blocks[0]
+
+
+def test_the_readme_python_section_runs_as_written(tmp_path):
+    code = readme_python()
+    assert len(code.strip().splitlines()) <= 12
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "lesson5.xlsx").is_file()
