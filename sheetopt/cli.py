@@ -11,7 +11,8 @@ import threading
 from . import __version__
 from .errors import SheetoptError, command_line
 
-COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate")
+COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate",
+            "torch_suite")
 
 DESCRIPTION = """\
 Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet.

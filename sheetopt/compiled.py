@@ -37,7 +37,7 @@ import numpy as np
 from . import gradients
 from .models import squared_error
 from .ops import numpy_ops, symbolic_ops
-from .schedules import anneal, gradient_scale, one_cycle
+from .schedules import anneal, clock_for, gradient_scale, one_cycle, records_mom
 from .symbolic import Expr, lift, to_python, var
 
 try:  # numba is optional: without it the engine uses the numpy executor
@@ -95,6 +95,11 @@ class _Calls:
 
     def __init__(self):
         self.calls: dict[str, tuple[str, Expr]] = {}
+
+    def table(self, name: str) -> Expr:
+        """A per-step table of a value the host computes (a torch schedule's lr, momentum)."""
+        self.calls[name] = (f"tb{len(self.calls)}", var(name))
+        return var(self.calls[name][0])
 
     def ops(self) -> SimpleNamespace:
         def intercept(name):
@@ -183,7 +188,7 @@ def _py(expr, names=None) -> str:
 
 
 def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: str,
-             show, one_cycle_schedule, mom_column: bool, record: bool, online: bool,
+             show, schedule, mom_column: bool, record: bool, online: bool,
              parallel: bool, unroll: int = 1) -> Kernel:
     """Source of the kernel for one shape of run (see module docstring)."""
     calls = _Calls()
@@ -201,8 +206,15 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     hp = {n: var(f"hp_{n}") for n in hyper_names}
     hp["lr"] = var("lr_s")
     defs: dict[str, Expr] = {}
-    if one_cycle_schedule is not None:
-        defs["lr_s"], mom = one_cycle(var("pos"), var("hp_lr"), one_cycle_schedule, kops)
+    if schedule is not None and schedule.kind == "torch":
+        # a torch scheduler recurses step to step: the host steps it (schedules.Clock) into
+        # per-step tables of lr and momentum
+        defs["lr_s"] = calls.table("sched_lr")
+        if schedule.node.cycles:
+            defs["mom_s"] = calls.table("sched_mom")
+            hp["mom"] = var("mom_s")
+    elif schedule is not None:
+        defs["lr_s"], mom = one_cycle(var("pos"), var("hp_lr"), schedule, kops)
         if "mom" in hp:
             defs["mom_s"] = lift(mom)
             hp["mom"] = var("mom_s")
@@ -212,7 +224,8 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     new_vars = {s: var(f"ns_{s}") for s in state_names}
     new_p = rule.step(var("p"), var("g"), state, new_vars, hp, t, kops, static)
 
-    host_names = {"t", "pos", *(f"hp_{n}" for n in hyper_names), "lr_s", "mom_s"}
+    host_names = {"t", "pos", *(f"hp_{n}" for n in hyper_names), "lr_s", "mom_s",
+                  "sched_lr", "sched_mom"}
     for name, expr in calls.calls.values():
         if not _only(host_names | {v for v, _ in calls.calls.values()})(expr):
             raise Unsupported(f"{expr.args[0]} of a value that changes within a step")
@@ -232,7 +245,8 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
                  record=record, online=online, show=show, mom_column=mom_column)
     lines = _Lines()
     w = lines.add
-    w(0, "def kernel(X, Y, idx, starts, PT, ST, HP, LR, alive, dstep, esum, erows, elr, tab, ts,")
+    w(0, "def kernel(X, Y, idx, starts, PT, ST, HP, LR, alive, dstep, esum, erows, elr, eloss,")
+    w(0, "           tab, ts,")
     w(0, "           kbase, t0, total, h, bound, RS, RR, rbase, W, pe):")
     w(1, "C = PT.shape[1]")
     w(1, "K = starts.shape[0] - 1")
@@ -299,7 +313,8 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
         loads.append((0, f"{name(tname)} = tab[{i}, k, ({c}) * np.uint64(ts[{i}])]"))
     if "lr_s" not in parts["defs"]:
         loads.append((0, f"{name('lr_s')} = LR[{c}]"))
-    for n, source in (("was", "alive"), ("esm", "esum"), ("ers", "erows"), ("elv", "elr")):
+    for n, source in (("was", "alive"), ("esm", "esum"), ("ers", "erows"), ("elv", "elr"),
+                      ("els", "eloss")):
         loads.append((0, f"{name(n)} = {source}[{c}]"))
     for n, expr in parts["defs"].items():
         code.append((0, f"{name(n)} = {py(expr)}"))
@@ -391,6 +406,8 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
             fixups.append((0, f"ST[{i}, {j}, {c}] = {name('s_' + s, j)}"))
     stores.append((0, f"esum[{c}] = {name('esm')} + {name('acc_e2')}"))
     fixups.append((0, f"esum[{c}] = {name('esm')} + 0.0"))
+    stores.append((0, f"eloss[{c}] = {name('els')} + {name('loss')}"))
+    fixups.append((0, f"eloss[{c}] = {name('els')} + 0.0"))
     stores.append((0, f"erows[{c}] = {name('ers')} + float(nr)"))
     fixups.append((0, f"erows[{c}] = {name('ers')} + 0.0"))
     stores.append((0, f"elr[{c}] = {name('lr_s')} if k == 0 else {name('elv')}"))
@@ -488,11 +505,13 @@ def kernel_for(spec, sheet, schedule, record: bool, online: bool, parallel: bool
                hyper_names, load: bool = True, unroll: int = 1) -> Kernel:
     """The kernel for this shape of run, generated (and loaded) once per process."""
     model, rule, static = spec.model, sheet.rule, sheet.static
-    cycle = schedule if schedule is not None and schedule.per_step else None
-    mom_column = bool(sheet.schedule.per_step and "mom" in hyper_names)
+    cycle = schedule if schedule is not None and (schedule.per_step or schedule.kind == "torch") \
+        else None
+    mom_column = records_mom(sheet.schedule, sheet.hypers)
     key = (model.kind, rule.optimizer, rule.flavor, tuple(sorted(static.items())),
            tuple(hyper_names), sheet.gradient, tuple(sheet.show) if record else (),
-           None if cycle is None else (cycle.kind, tuple(sorted(cycle.options.items()))),
+           None if cycle is None else (cycle.kind, cycle.node.cycles) if cycle.kind == "torch"
+           else (cycle.kind, tuple(sorted(cycle.options.items()))),
            mom_column, record, online, parallel, unroll)
     if key not in _GENERATED:
         _GENERATED[key] = generate(model, rule, static, rule.states(static), hyper_names,
@@ -535,12 +554,13 @@ def _host_eval(expr: Expr, env: dict, defs: Mapping[str, Expr]):
 
 
 def _tables(kernel: Kernel, kbase: int, K: int, t0: int, total: int, hp_cols: Mapping,
-            lr: np.ndarray, C: int):
-    """The per-step tables of one epoch: (tables, K, width) and each table's column stride."""
+            lr: np.ndarray, C: int, scheduled: Mapping | None = None):
+    """The per-step tables of one epoch: (tables, K, width) and each table's column stride.
+    ``scheduled``: a torch schedule's per-step values (sched_lr, sched_mom), (K, 1) or (K, C)."""
     if not kernel.tables:
         return np.zeros((0, 1, 1)), np.zeros(0, dtype=np.int64)
     steps = kbase + np.arange(K, dtype=np.int64)
-    env = {"t": (t0 + steps + 1)[:, None], "pos": (steps / total)[:, None]}
+    env = {"t": (t0 + steps + 1)[:, None], "pos": (steps / total)[:, None], **(scheduled or {})}
     for name, column in hp_cols.items():
         env[f"hp_{name}"] = column[0] if np.all(column == column[0]) else column[None, :]
     if "lr_s" not in kernel.defs:
@@ -604,7 +624,7 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan, record: bool = False,
              annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None):
     """engine.simulate on the compiled kernel; returns an identical engine.Result."""
-    from .engine import Result
+    from .engine import Result, epoch_metric
 
     model, rule, static = spec.model, sheet.rule, sheet.static
     names, state_names = model.params, rule.states(static)
@@ -641,7 +661,8 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
         best = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)[:, None]
     alive = _aligned(np.ones(C, dtype=np.bool_))
     dstep = _aligned(np.zeros(C, dtype=np.int64))
-    epoch_sum, epoch_rows, epoch_lr = (_aligned(np.zeros((E, C))) for _ in range(3))
+    epoch_sum, epoch_rows, epoch_lr, epoch_loss = (_aligned(np.zeros((E, C))) for _ in range(4))
+    clock = clock_for(schedule, hp)
     epoch_params = np.zeros((E, C, P))
     n_rows = sum(len(i) for i in epochs.idx)
     RS = np.empty((len(kernel.columns), total, C)) if record else np.zeros((0, 0, 0))
@@ -651,9 +672,11 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     for e in range(E):
         K = epochs.steps[e]
         LR = _aligned(np.broadcast_to(np.asarray(lr, dtype=float), (C, 1))[:, 0])
-        tab, ts = _tables(kernel, kbase, K, t0, total, hp_cols, LR, C)
+        tab, ts = _tables(kernel, kbase, K, t0, total, hp_cols, LR, C,
+                          _scheduled(clock, schedule, K))
         _call(kernel.function, spec.data.x, spec.data.y, epochs.idx[e], epochs.starts[e], PT,
-              ST, HP, LR, alive, dstep, epoch_sum[e], epoch_rows[e], epoch_lr[e], tab, ts,
+              ST, HP, LR, alive, dstep, epoch_sum[e], epoch_rows[e], epoch_lr[e],
+              epoch_loss[e], tab, ts,
               kbase, t0, total, float(sheet.h), float(sheet.diverge_above), RS, RR, rbase,
               -(-CHUNK // kernel.unroll) * kernel.unroll, pe)  # whole groups per chunk
         kbase += K
@@ -665,13 +688,37 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
             with np.errstate(all="ignore"):
                 scale = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)
                 lr, best = anneal(lr, scale[:, None], best, numpy_ops)
+        if clock is not None and schedule.per == "epoch":
+            clock.advance(epoch_metric(epoch_loss[e], K))
     result = Result(np.ascontiguousarray(PT.T), {s: np.ascontiguousarray(ST[i].T)
                                                  for i, s in enumerate(state_names)},
                     epoch_sum, epoch_rows, epoch_lr, epoch_params,
-                    _diverged_at(dstep, epochs.steps))
+                    _diverged_at(dstep, epochs.steps), epoch_loss)
     if record:
         result.steps, result.rows = _recorded(spec, sheet, kernel, epochs, dstep, RS, RR)
     return result
+
+
+def _scheduled(clock, schedule, K: int) -> dict:
+    """A torch schedule's lr (and momentum) for the K steps of the next epoch: stepped after
+    every step (per = "step"), or the epoch's values repeated."""
+    if clock is None:
+        return {}
+    if schedule.per == "step":
+        lrs, moms = clock.table(K)
+    else:
+        lrs, moms = [clock.lr] * K, [clock.mom] * K
+    out = {"sched_lr": _steps_table(lrs)}
+    if clock.mom is not None:
+        out["sched_mom"] = _steps_table(moms)
+    return out
+
+
+def _steps_table(values: list) -> np.ndarray:
+    if all(isinstance(v, float) for v in values):
+        return np.array(values, dtype=float)[:, None]
+    return np.stack([np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (
+        max(np.size(u) for u in values),)) for v in values])
 
 
 def _aligned(values: np.ndarray) -> np.ndarray:
@@ -707,7 +754,8 @@ def _trim(result, C: int):
     return type(result)(result.params[:C], {k: v[:C] for k, v in result.state.items()},
                         result.epoch_sum_err2[:, :C], result.epoch_rows[:, :C],
                         result.epoch_lr[:, :C], result.epoch_params[:, :C],
-                        result.diverged_at[:C])
+                        result.diverged_at[:C],
+                        None if result.epoch_loss is None else result.epoch_loss[:, :C])
 
 
 def _diverged_at(dstep: np.ndarray, steps: list[int]) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from . import gradients, memory
 from .ops import numpy_ops as ops
 from .progress import Progress
-from .schedules import anneal, gradient_scale, step_hypers
+from .schedules import anneal, clock_for, gradient_scale, records_mom, step_hypers
 from .spec import LECTURE_RESET, Sheet, Spec
 from .trace import Trace
 
@@ -30,6 +30,7 @@ class Result:
     epoch_lr: np.ndarray  # (E, C) lr at the first step of each epoch
     epoch_params: np.ndarray  # (E, C, P) parameters at the end of each epoch
     diverged_at: np.ndarray  # (C, 2) epoch and step counted from 1; 0 where it did not diverge
+    epoch_loss: np.ndarray | None = None  # (E, C) sum of the per-step (batch mean) losses
     steps: dict[str, np.ndarray] | None = None  # (N, C) per step when recorded
     rows: dict[str, np.ndarray] | None = None  # (R, C) per data row visited when recorded
 
@@ -114,17 +115,19 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     epoch_rows = np.zeros((E, C))
     epoch_lr = np.zeros((E, C))
     epoch_params = np.zeros((E, C, P))
+    epoch_loss = np.zeros((E, C))
     recorder = _Recorder(sheet, names, state_names, C) if record else None
     lr = hp["lr"]
     schedule = sheet.schedule if annealing else None
     best = None
     if schedule is not None and schedule.kind == "adam_ann":
         best = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)[:, None]
+    clock = clock_for(schedule, hp)
     t = t0
     with np.errstate(all="ignore"):
         for e, epoch in enumerate(plan):
             for k, rows in enumerate(epoch):
-                step_hp = step_hypers(hp, lr, schedule, t - t0, total, ops)
+                step_hp = step_hypers(hp, lr, schedule, t - t0, total, ops, clock)
                 t += 1
                 p = {n: params[:, j] for j, n in enumerate(names)}
                 xs, ys = [x[i] for i in rows], [y[i] for i in rows]
@@ -149,6 +152,9 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
                 state = {s: np.where(keep, new_state[s], state[s]) for s in state_names}
                 epoch_sum[e] += np.where(alive, sum(err2), 0.0)
                 epoch_rows[e] += np.where(alive, len(rows), 0)
+                epoch_loss[e] += np.where(alive, loss, 0.0)
+                if clock is not None and schedule.per == "step":
+                    clock.advance()
                 if k == 0:
                     epoch_lr[e] = np.broadcast_to(step_hp["lr"], (C, 1))[:, 0]
             epoch_params[e] = params
@@ -157,10 +163,19 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
             if best is not None:
                 scale = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)
                 lr, best = anneal(lr, scale[:, None], best, ops)
-    result = Result(params, state, epoch_sum, epoch_rows, epoch_lr, epoch_params, diverged_at)
+            if clock is not None and schedule.per == "epoch":
+                clock.advance(epoch_metric(epoch_loss[e], len(epoch)))
+    result = Result(params, state, epoch_sum, epoch_rows, epoch_lr, epoch_params, diverged_at,
+                    epoch_loss)
     if recorder is not None:
         result.steps, result.rows = recorder.arrays()
     return result
+
+
+def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
+    """ReduceLROnPlateau's metric: the epoch's mean per-step loss, as a training loop logs it
+    (the losses summed step by step, then divided by the number of steps), per configuration."""
+    return (np.asarray(loss_sum, dtype=float) / steps)[:, None]
 
 
 class _Recorder:
@@ -190,7 +205,7 @@ class _Recorder:
         put("pred", preds[0] if single else np.full_like(loss, np.nan))
         put("loss", loss)
         put("lr", np.broadcast_to(hp["lr"], (len(loss), 1))[:, 0])
-        if self.sheet.schedule.per_step and "mom" in hp:
+        if records_mom(self.sheet.schedule, self.sheet.hypers):
             put("mom", np.broadcast_to(hp["mom"], (len(loss), 1))[:, 0])
         for method, values in shown.items():
             for n in self.names:
@@ -260,7 +275,7 @@ def step_columns(spec: Spec, sheet: Sheet) -> tuple[str, ...]:
     columns = ["epoch", "step", "row", "size", "x", "y"]
     columns += [f"{kind}{p}" for p in names for kind in ("", "grad_", "new_")]
     columns += ["pred", "loss", "lr"]
-    if sheet.schedule.per_step and "mom" in sheet.hypers:
+    if records_mom(sheet.schedule, sheet.hypers):
         columns.append("mom")
     columns += [f"{m}_{p}" for m in sheet.show for p in names]
     columns += [f"{s}_{p}" for s in sheet.rule.states(sheet.static) for p in names]

@@ -16,7 +16,8 @@ from .errors import SheetoptError
 from .gradients import METHODS
 from .models import MODELS, Model
 from .rules import FLAVORS, HYPER_RANGES, OPTIMIZERS, REGISTRY, STATE_NAMES, Rule, rule_for
-from .schedules import ONE_CYCLE_DEFAULTS, SCHEDULES, Schedule
+from .schedules import Schedule
+from .schedules.parse import parse_schedule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -481,7 +482,9 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     h = _number(table.get("h", 0.01), f"{where}: h", label)
     if h <= 0:
         raise SheetoptError(f"{label}: {where}: h must be > 0 (got {h:g})")
-    schedule = _parse_schedule(table.get("schedule", rule.schedule), rule, static, where, label)
+    steps = epochs * -(-len(data) // batch_size)
+    schedule = parse_schedule(table.get("schedule", rule.schedule), rule, static, steps, epochs,
+                              where, label)
     bound = _number(table.get("diverge_above", 1e30), f"{where}: diverge_above", label)
     if bound <= 0:
         raise SheetoptError(f"{label}: {where}: diverge_above must be > 0 (got {bound:g})")
@@ -622,34 +625,3 @@ def _parse_batch(value, rows: int, where: str, label: str) -> int:
         raise SheetoptError(f"{label}: {where}: batch size {value} must be between 1 and the "
                             f"row count {rows}")
     return value
-
-
-def _parse_schedule(value, rule: Rule, static: Mapping, where: str, label: str) -> Schedule:
-    options = {}
-    if isinstance(value, dict):
-        options = dict(value)
-        value = options.pop("kind", "constant")
-    if value not in SCHEDULES:
-        raise SheetoptError(f"{label}: {where}: schedule {value!r} is not one of "
-                            f"{', '.join(SCHEDULES)}{_suggest(value, SCHEDULES)}")
-    if value == "adam_ann" and "sqr_avg" not in rule.states(static):
-        raise SheetoptError(f"{label}: {where}: the adam_ann schedule needs a rule with sqr_avg")
-    allowed = ONE_CYCLE_DEFAULTS if value == "one_cycle" else {}
-    for key, option in options.items():
-        if key not in allowed:
-            raise SheetoptError(f"{label}: {where}: unknown key schedule.{key}{_suggest(key, allowed)}")
-        if key == "moms":
-            if not (isinstance(option, list) and len(option) == 3):
-                raise SheetoptError(f"{label}: {where}: schedule.moms must be three numbers")
-            options[key] = tuple(_number(m, f"{where}: schedule.moms", label) for m in option)
-            if not all(0 <= m < 1 for m in options[key]):
-                raise SheetoptError(f"{label}: {where}: schedule.moms must each be in [0, 1) "
-                                    f"(got {option})")
-        else:
-            options[key] = _number(option, f"{where}: schedule.{key}", label)
-            if key in ("div", "div_final") and options[key] <= 0:
-                raise SheetoptError(f"{label}: {where}: schedule.{key} must be > 0 "
-                                    f"(got {options[key]:g})")
-    if value == "one_cycle" and not 0 < options.get("pct_start", 0.25) < 1:
-        raise SheetoptError(f"{label}: {where}: schedule.pct_start must be in (0, 1)")
-    return Schedule(value, options)

@@ -131,7 +131,7 @@ class _Printer:
 
 class _ExcelPrinter(_Printer):
     _FUNCTIONS = {"sqrt": "SQRT", "cos": "COS", "maximum": "MAX", "minimum": "MIN", "abs": "ABS",
-                  "sign": "SIGN"}
+                  "sign": "SIGN", "floor": "INT"}  # INT rounds down, negative numbers too
 
     def function(self, name):
         return self._FUNCTIONS[name]
@@ -192,5 +192,6 @@ def variables(node) -> set[str]:
 def evaluate(node, values: Mapping[str, float]) -> float:
     """Evaluates a tree with Python floats (used to check printers, not on hot paths)."""
     namespace = dict(values, sqrt=math.sqrt, cos=math.cos, maximum=max, minimum=min, abs=abs,
-                     sign=lambda v: (v > 0) - (v < 0) if v == v else v, pi=math.pi)
+                     sign=lambda v: (v > 0) - (v < 0) if v == v else v, floor=math.floor,
+                     pi=math.pi)
     return eval(to_python(node), {"__builtins__": {}}, namespace)  # noqa: S307 - our own text

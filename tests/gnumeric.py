@@ -438,6 +438,8 @@ class _Evaluator:
         x, s = values[0], scales[0]
         if name == "ABS":
             return abs(x), s
+        if name == "INT":  # rounds down; exact unless x's error crosses a whole number
+            return float(math.floor(x)), max(abs(x), s)
         if name == "SIGN":
             return float((x > 0) - (x < 0)), 0.0
         if name == "SQRT":

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import openpyxl
+import numpy as np
 import pytest
 from xlsxwriter import Workbook
 
@@ -45,6 +46,9 @@ EXTRAS = {  # layouts the presets do not use: mini-batches, central differences,
 EDITED_LR = 0.25
 EDITED_H = 0.001
 EDITED_X = (3, 150.5)  # data row 3 (1-based) gets x = 150.5, past the largest x (99)
+EDITED_SCHEDULES = [  # (sheet, input, value): a scheduler argument edited in the workbook
+    ("StepLR", "sched_gamma", 0.25), ("WarmRestarts", "sched_T_0", 7.0),
+    ("OneCycleLR", "sched_max_lr", 0.2), ("ReduceLROnPlateau", "sched_factor", 0.3)]
 LONG_EPOCHS = 40  # long enough for 15-digit inputs to make adam_ann drift (see sheetopt check)
 
 
@@ -117,6 +121,11 @@ def recalculated(tmp_path_factory):
     files["edited-mom"] = src / "edited-mom.xlsx"  # torch SGD keeps its buffer formulas
     set_with_openpyxl(files["lecture-vs-torch"], files["edited-mom"], "torch_sgd_momentum",
                       "mom", 0.0)
+    files["torch-schedules"] = src / "torch-schedules.xlsx"  # the shipped preset as it is
+    write_workbook(load("torch-schedules"), files["torch-schedules"])
+    for sheet, name, value in EDITED_SCHEDULES:
+        files[f"edited-{sheet}"] = src / f"edited-{sheet}.xlsx"
+        set_with_openpyxl(files["torch-schedules"], files[f"edited-{sheet}"], sheet, name, value)
     files["long"] = src / "long.xlsx"
     write_workbook(epochs("lesson5", LONG_EPOCHS), files["long"])
     files["proof"] = src / "proof.xlsx"
@@ -158,7 +167,7 @@ def test_recalculation_is_forced(recalculated):
     assert sheet_values(lo)["proof"][0][0] == 2
 
 
-@pytest.mark.parametrize("name", PRESETS + ("extras",))
+@pytest.mark.parametrize("name", PRESETS + ("extras", "torch-schedules"))
 def test_every_formula_cell_agrees_with_the_engine(recalculated, name):
     written, lo = recalculated[name]
     expected = formula_cells(written)
@@ -209,6 +218,32 @@ def test_editing_lr_recomputes_every_later_row(recalculated):
         for i, value in enumerate(found):
             assert_agrees(value, float(rerun.steps[f"new_{p}"][i]), f"adam new {p} row {i + 1}")
         assert found[0] != pytest.approx(float(original.steps[f"new_{p}"][0]))
+    assert main(["check", str(lo)]) == 0
+
+
+@pytest.mark.parametrize("sheet, name, value", EDITED_SCHEDULES,
+                         ids=[e[0] for e in EDITED_SCHEDULES])
+def test_editing_a_scheduler_argument_recomputes_the_whole_run(recalculated, sheet, name,
+                                                               value):
+    _, lo = recalculated[f"edited-{sheet}"]
+    spec = load("torch-schedules")
+    original = spec.sheet(sheet)
+    arg = name[len("sched_"):]
+    edited = replace(original, schedule=replace(original.schedule, options={
+        **original.schedule.options, arg: value}))
+    rerun, before = engine.run(spec, edited), engine.run(spec, original)
+    rows = sheet_values(lo)[sheet]
+    per_step = original.schedule.per_step
+    found = _column(rows, "lr") if per_step else [r for r in _column(rows, "lr")][:len(
+        rerun.epochs["lr"])]
+    want = rerun.steps["lr"] if per_step else rerun.epochs["lr"]
+    assert len(found) >= len(want)
+    for i, expected in enumerate(want):
+        assert_agrees(found[i], float(expected), f"{sheet} lr {i + 1}")
+    assert not np.array_equal(np.asarray(want), np.asarray(
+        before.steps["lr"] if per_step else before.epochs["lr"])), "the edit must change the lr"
+    for i, expected in enumerate(rerun.steps["new_b"]):
+        assert_agrees(_column(rows, "new b")[i], float(expected), f"{sheet} new b {i + 1}")
     assert main(["check", str(lo)]) == 0
 
 

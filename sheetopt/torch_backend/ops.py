@@ -60,6 +60,7 @@ def torch_ops() -> SimpleNamespace:
         maximum=binary(torch.maximum, max),
         minimum=binary(torch.minimum, min),
         abs=unary(torch.abs, abs),
+        floor=unary(torch.floor, math.floor),
         sign=unary(torch.sign, lambda v: float((v > 0) - (v < 0)) if v == v else v),
         broadcast=broadcast,
         power=binary(torch.pow, lambda a, b: a ** b),

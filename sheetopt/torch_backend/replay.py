@@ -18,13 +18,14 @@ import numpy as np
 
 from .. import engine
 from ..ops import numpy_ops
-from ..schedules import anneal, gradient_scale, step_hypers
+from ..schedules import anneal, gradient_scale, records_mom, step_hypers
 from ..spec import Sheet, Spec
 from ..trace import Trace
 from .batch import BatchModel
 from .compare import Difference, difference, running_scale
 from .device import require_torch
 from .recheck import recheck_all, step_rows
+from .schedulers import Stepper, group_momentum
 from .simulate import simulate, to_tensors
 
 CHECK = "replay"
@@ -139,6 +140,8 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.n
     leaves = parameter_tensors(sheet, [trace.start[p] for p in names])
     optimizer = torch_optimizer(sheet, leaves)
     _preload(optimizer, sheet, leaves, trace)
+    stepper = Stepper(sheet.schedule, optimizer)  # torch's own scheduler, for torch schedules
+    torch_schedule = stepper.scheduler is not None
     starts, sizes = step_rows(trace)
     rows_x, rows_y = (torch.as_tensor(np.asarray(trace.rows[k], dtype=float)) for k in "xy")
     n, schedule, autograd = len(trace), sheet.schedule, sheet.gradient == "analytic"
@@ -150,12 +153,22 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.n
     kinds = ("grad", "new") if autograd else ("new",)
     out = {k: np.zeros(n) for k in ["loss", *(f"{c}_{p}" for c in kinds for p in names),
                                     *(f"{s}_{p}" for s in trace.state_names for p in names)]}
+    if torch_schedule:
+        out["lr"] = np.zeros(n)
+        if records_mom(schedule, sheet.hypers):
+            out["mom"] = np.zeros(n)
     epochs = np.asarray(trace.steps["epoch"])
     given = np.stack([np.asarray(trace.steps[f"grad_{p}"], dtype=float) for p in names], axis=1)
     for i in range(n):
-        step_hp = step_hypers(sheet.hypers, lr, schedule, i, total, numpy_ops)
-        _set_schedule(optimizer, sheet, float(step_hp["lr"]),
-                      float(step_hp["mom"]) if schedule.per_step and "mom" in step_hp else None)
+        if torch_schedule:
+            group = optimizer.param_groups[0]
+            out["lr"][i] = group["lr"]
+            if "mom" in out:
+                out["mom"][i] = group_momentum(group)
+        else:
+            step_hp = step_hypers(sheet.hypers, lr, schedule, i, total, numpy_ops)
+            _set_schedule(optimizer, sheet, float(step_hp["lr"]), float(step_hp["mom"])
+                          if schedule.per_step and "mom" in step_hp else None)
         batch = slice(starts[i], starts[i] + sizes[i])
         optimizer.zero_grad()
         params = dict(zip(names, leaves))
@@ -170,6 +183,9 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.n
             for j, p in enumerate(names):
                 out[f"grad_{p}"][i] = leaves[j].grad.item()
         optimizer.step()
+        stepper.after_step(out["loss"][i])
+        if i + 1 == n or epochs[i + 1] != epochs[i]:
+            stepper.after_epoch()
         for j, p in enumerate(names):
             out[f"new_{p}"][i] = leaves[j].item()
             for s in trace.state_names:

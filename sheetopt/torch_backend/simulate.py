@@ -12,7 +12,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .. import gradients
-from ..schedules import anneal, gradient_scale, step_hypers
+from ..engine import epoch_metric
+from ..schedules import anneal, clock_for, gradient_scale, step_hypers
 from ..spec import Sheet, Spec
 from .batch import BatchModel, left_to_right_sum, mean
 from .ops import torch_ops
@@ -64,10 +65,18 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
     best = None
     if schedule is not None and schedule.kind == "adam_ann":
         best = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)[:, None]
+    host = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
+    clock = clock_for(schedule, {n: host(v) for n, v in hp.items()})
+    epoch_loss = torch.zeros(C, dtype=params.dtype, device=params.device)
     t = t0
     for e, epoch in enumerate(plan):
         for k, rows in enumerate(epoch):
-            step_hp = step_hypers(hp, lr, schedule, t - t0, total, ops)
+            step_hp = step_hypers(hp, lr, schedule, t - t0, total, ops, clock)
+            if clock is not None:  # the host's numbers (or per-configuration columns) as tensors
+                for n in ("lr", "mom"):
+                    if n in step_hp and not isinstance(step_hp[n], torch.Tensor):
+                        step_hp[n] = torch.as_tensor(step_hp[n], dtype=params.dtype,
+                                                     device=params.device)
             t += 1
             p = {n: params[:, j] for j, n in enumerate(names)}
             if len(rows) == 1:  # online: the row's numbers as they are
@@ -94,9 +103,15 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
             state = {s: torch.where(keep, new_state[s], state[s]) for s in state_names}
             epoch_sum[e] += torch.where(alive, err2_sum, 0.0)
             epoch_rows[e] += alive.to(params.dtype) * len(rows)
+            epoch_loss += torch.where(alive, loss, 0.0)
+            if clock is not None and schedule.per == "step":
+                clock.advance()
         if best is not None:
             scale = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)
             lr, best = anneal(lr, scale[:, None], best, ops)
+        if clock is not None and schedule.per == "epoch":
+            clock.advance(epoch_metric(host(epoch_loss), len(epoch)))
+        epoch_loss = torch.zeros_like(epoch_loss)
     numpy = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
     return TorchResult(numpy(params), {s: numpy(v) for s, v in state.items()},
                        numpy(epoch_sum), numpy(epoch_rows), diverged_at.cpu().numpy())

@@ -137,6 +137,11 @@ def _write_optimizer_sheet(workbook, formats, plan: SheetPlan) -> int:
     if path is not None:  # beside the epoch chart
         sheet.insert_chart(TITLE_ROW, optimizer_sheet.chart_col(plan), path,
                            {"x_offset": 4 + 520 + 8, "y_offset": 2, "object_position": 3})
+    chart = charts.lr_chart(workbook, plan, height=height)
+    if chart is not None:  # beside the path chart
+        sheet.insert_chart(TITLE_ROW, optimizer_sheet.chart_col(plan), chart,
+                           {"x_offset": 4 + 520 + 8 + (440 + 8 if path is not None else 0),
+                            "y_offset": 2, "object_position": 3})
     return count
 
 

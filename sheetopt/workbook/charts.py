@@ -15,6 +15,7 @@ import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 
 from ..spec import Spec
+from . import schedule_cells
 from .layout import FIRST_ROW, SheetPlan, display_order
 from .overview import (DATA_FIRST_ROW, GRID_COL, GRID_POINTS, compare_layout, fitted_lines)
 
@@ -90,6 +91,33 @@ def epoch_chart(workbook, plan: SheetPlan, height: int):
                                                                 plan.trace.epochs["rmse"])})
     chart.set_legend({"position": "right", "font": {"size": 8}})
     chart.set_size({"width": 520, "height": height})
+    return chart
+
+
+def lr_chart(workbook, plan: SheetPlan, height: int):
+    """A torch scheduler's lr per step (the step rows' lr column) or per epoch (the summary's),
+    beside the loss chart at the top."""
+    if not schedule_cells.scheduled(plan.sheet) or not len(plan.trace):
+        return None
+    chart = workbook.add_chart({"type": "line"})
+    if plan.sheet.schedule.per_step:
+        col, last, x_col = plan.col_of["lr"], FIRST_ROW + plan.n_rows - 1, plan.col_of["t"]
+        what = "step"
+    else:
+        ids = [c.id for c in plan.summary]
+        col, x_col = plan.summary_col + ids.index("lr"), plan.summary_col
+        last, what = FIRST_ROW + plan.epochs_started() - 1, "epoch"
+    chart.add_series({**label("lr"), "categories": [plan.title, FIRST_ROW, x_col, last, x_col],
+                      "values": [plan.title, FIRST_ROW, col, last, col],
+                      "line": {"color": COLORS[2], "width": 1.5}, "marker": {"type": "none"}})
+    chart.set_title({**label(f"{plan.title}: lr per {what} "
+                             f"({plan.sheet.schedule.options['torch']})"),
+                     "name_font": {"size": 10}})
+    chart.set_x_axis({**label(what), "num_font": {"size": 8}})
+    chart.set_y_axis({"major_gridlines": {"visible": True}, "num_font": {"size": 8}})
+    chart.set_legend({"none": True})
+    chart.show_blanks_as("span")
+    chart.set_size({"width": 420, "height": height})
     return chart
 
 

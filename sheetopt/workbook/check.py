@@ -25,7 +25,7 @@ from .. import engine
 from ..errors import SheetoptError
 from ..models import MODELS
 from ..spec import Spec
-from . import optimizer_sheet, overview, plan_sheets
+from . import optimizer_sheet, overview, plan_sheets, schedule_cells
 from .layout import DATA_FIRST_ROW, Cell, model_order
 from .metadata import MARKER, META_SHEET, read_document, spec_from_json
 from .overview import TRUE_ROW
@@ -196,11 +196,14 @@ def _with_inputs(book, sheet, raw: dict, spec: Spec, label: str):
     state = {s: {p: value(f"start:{s}:{p}") for p in spec.model.params}
              for s in sheet.rule.states(sheet.static)}
     h = value("h") if "h" in positions else sheet.h
+    schedule = schedule_cells.with_inputs(sheet.schedule, {
+        key: value(key) for key in positions if key.startswith(schedule_cells.PREFIX)})
     # The formulas' shape (which state exists, nesterov, torch's lerp branch) was decided by
     # the spec's values when the workbook was written: an edited mom of 0 still runs through
     # the momentum buffer there. The rerun keeps that shape and computes with the cells'
     # values.
-    return replace(sheet, hypers=hypers, init=init, state=state, h=h, shape=sheet.static)
+    return replace(sheet, hypers=hypers, init=init, state=state, h=h, schedule=schedule,
+                   shape=sheet.static)
 
 
 def expected_cells(spec: Spec) -> Iterator[tuple[str, Iterable[Cell]]]:

@@ -23,6 +23,7 @@ from ..ops import symbolic_ops as ops
 from ..schedules import anneal, gradient_scale, one_cycle
 from ..spec import Sheet, Spec
 from ..symbolic import Expr, to_excel, to_python, var, variables
+from . import schedule_cells
 
 
 def cell(column: str, offset: int) -> Expr:
@@ -63,7 +64,12 @@ def shown_methods(sheet: Sheet) -> list[str]:
 def hyper_leaves(sheet: Sheet, step_row: int) -> dict:
     """The hyperparameters as the rule sees them: inputs, or the schedule's per-step cells."""
     hp = {name: inp(name) for name in sheet.hypers}
-    if sheet.schedule.kind == "adam_ann":
+    if schedule_cells.scheduled(sheet):
+        per_step = sheet.schedule.per_step
+        hp["lr"] = cell("lr", step_row) if per_step else var("epoch:lr")
+        if sheet.schedule.node.cycles:
+            hp["mom"] = cell("mom", step_row) if per_step else var("epoch:mom")
+    elif sheet.schedule.kind == "adam_ann":
         hp["lr"] = var("epoch:lr")
     elif sheet.schedule.per_step:
         hp["lr"] = cell("lr", step_row)
@@ -106,7 +112,15 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
         for column in summed:
             for i in range(1, n):
                 trees[(f"sum:{column}", i)] = fold_sum([trees[(column, k)] for k in range(i + 1)])
-    if sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.per_step:
+        # the scheduler's state on the step's row: the constructor's on the first step, then
+        # one scheduler step from the row above, at count t - 1
+        values = (schedule_cells.first_step(sheet, inp) if shape.first_of_run else
+                  schedule_cells.next_step(sheet, inp, lambda c: cell(c, -1),
+                                           cell("t", last) - 1))
+        for column, tree in values.items():
+            trees[(column, last)] = tree
+    elif sheet.schedule.per_step:
         pos = (cell("t", last) - 1) / total_steps  # the engine's (t - t0) / total, t0 = 0
         lr, mom = one_cycle(pos, inp("lr"), sheet.schedule, ops)
         trees[("lr", last)] = lr
@@ -147,7 +161,11 @@ def inputs_read(spec: Spec, sheet: Sheet, total_steps: int) -> set[str]:
     changes every step). A hyperparameter outside this set is fixed by the spec's value."""
     # rows of a block differ only in their data; two rows read what a thousand would
     size = min(sheet.batch_size, len(spec.data), 2)
-    found = set() if sheet.schedule.per_step else {"lr"}
+    found = set() if sheet.schedule.per_step or schedule_cells.scheduled(sheet) else {"lr"}
+    if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
+        for tree in [*epoch_schedule_trees(sheet, first=True).values(),
+                     *epoch_schedule_trees(sheet, first=False).values()]:
+            found |= {name[3:] for name in variables(tree) if name.startswith("in:")}
     for first_of_run, first_of_epoch in ((True, True), (False, True), (False, False)):
         shape = BlockShape(size, first_of_run, first_of_epoch)
         for tree in block_trees(spec, sheet, shape, total_steps).values():
@@ -212,3 +230,20 @@ def distance(final: Mapping, true: Mapping, names: Sequence[str], ops=ops):
 def literal(value: float) -> str:
     """A number as formula text, the way the rule printer writes constants."""
     return to_excel(value, {})[1:]
+
+
+def epoch_schedule_trees(sheet: Sheet, first: bool) -> dict:
+    """A per-epoch torch scheduler's summary cells: the state epoch 1 uses (``first``), or one
+    scheduler step from the ``prev:<column>`` cells at count ``ep - 1`` (``ep`` the epoch's
+    number), ReduceLROnPlateau's with the ``metric`` cell."""
+    if first:
+        return schedule_cells.first_step(sheet, inp)
+    return schedule_cells.next_step(sheet, inp, lambda c: var(f"prev:{c}"), var("ep") - 1,
+                                    var("metric"))
+
+
+def plateau_counter_trees(sheet: Sheet, first: bool) -> dict:
+    """ReduceLROnPlateau after an epoch: its counters from the epoch's lr and ``metric`` and
+    the counters before (``prev:<column>``; the constructor's for the first epoch)."""
+    return schedule_cells.next_step(sheet, inp, lambda c: var(f"prev:{c}"), var("ep"),
+                                    var("metric"), first=first)

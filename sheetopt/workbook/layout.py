@@ -18,12 +18,13 @@ from typing import Callable, Iterator
 import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 
+from ..errors import SheetoptError
 from ..ops import numpy_ops
 from ..rules import state_label
 from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
 from ..trace import Trace
-from . import formulas, notes
+from . import formulas, notes, schedule_cells
 from .formulas import BlockShape
 from .names import defined_name, quoted
 from .templates import Template, compile_formula, ref
@@ -140,7 +141,8 @@ def data_ref(column: str, data_row: int) -> str:
 def hyper_inputs(sheet: Sheet) -> list[str]:
     """Names that may be input cells on the hyperparameter row: the hyperparameters, then the
     finite-difference step h when a finite difference is computed."""
-    return [*sheet.hypers, *(["h"] if formulas.methods_needing_rows(sheet) else [])]
+    return [*sheet.hypers, *schedule_cells.inputs(sheet),
+            *(["h"] if formulas.methods_needing_rows(sheet) else [])]
 
 
 @dataclass
@@ -218,6 +220,8 @@ class SheetPlan:
             return float(self.sheet.h)
         if key in self.sheet.hypers:
             return float(self.sheet.hypers[key])
+        if key.startswith(schedule_cells.PREFIX):
+            return schedule_cells.inputs(self.sheet)[key]
         _, *rest = key.split(":")
         return float(self.trace.start[rest[0] if len(rest) == 1 else f"{rest[0]}_{rest[1]}"])
 
@@ -269,7 +273,7 @@ class SheetPlan:
         if kind == "data":
             return ("arg", "x" if rest == "x" else "y")
         if kind == "epoch":
-            return ("arg", "lr")
+            return ("arg", rest)  # the epoch's lr (or momentum) cell of the summary
         raise KeyError(name)
 
     # --- rows -----------------------------------------------------------------------------
@@ -281,7 +285,8 @@ class SheetPlan:
         finished XML (:class:`RawRow`) from a per-pattern row template, which is several times
         faster than cell objects; the text is the same that the cells would be written as."""
         refs = ([data_ref("x", d) for d in range(len(self.spec.data))],
-                [data_ref("y", d) for d in range(len(self.spec.data))], self.epoch_lr_refs())
+                [data_ref("y", d) for d in range(len(self.spec.data))], self.epoch_lr_refs(),
+                self.epoch_lr_refs("mom"))
         total, v0, carry = len(self.trace), 0, (0.0, 0)
         for k0 in range(0, total, CHUNK):
             k1 = min(k0 + CHUNK, total)
@@ -292,7 +297,7 @@ class SheetPlan:
             v0 = v1
 
     def _chunk_rows(self, chunk: Chunk, refs, xml_style, cell_rows):
-        x_refs, y_refs, lr_refs = refs
+        x_refs, y_refs, lr_refs, mom_refs = refs
         k0 = chunk.k0
         epochs = chunk.steps["epoch"].astype(int).tolist()
         step_numbers = chunk.steps["step"].astype(int).tolist()
@@ -310,6 +315,7 @@ class SheetPlan:
             blocks = self.templates(shape)
             base = FIRST_ROW + chunk.v0 + visited
             lr_ref = lr_refs.get(epochs[k], "")
+            mom_ref = mom_refs.get(epochs[k], "")
             for i, cells in enumerate(blocks):
                 r = base + i
                 d = data_rows[visited]
@@ -318,10 +324,10 @@ class SheetPlan:
                     render, count = self._row_xml(shape, i, top, xml_style)
                     yield r, RawRow(r, render(r + 1, epochs[k], step_numbers[k], d + 1,
                                               k + k0 + 1, visited, k, x_refs[d], y_refs[d],
-                                              lr_ref, values), count)
+                                              lr_ref, mom_ref, values), count)
                     visited += 1
                     continue
-                args = {"x": x_refs[d], "y": y_refs[d], "lr": lr_ref}
+                args = {"x": x_refs[d], "y": y_refs[d], "lr": lr_ref, "mom": mom_ref}
                 labels = "int" + top
                 out = [Cell(r, 0, "number", epochs[k], None, labels),
                        Cell(r, 1, "number", step_numbers[k], None, labels)]
@@ -375,17 +381,22 @@ class SheetPlan:
             pieces.append(f'<c r="{letter}{{0}}"{xml_style(column.style + top)}>'
                           f"<f>{text}</f><v>{value}</v></c>")
         pieces.append("</row>")
-        source = (f"lambda R, ep, st, d1, t, vis, k, x, y, lr, V: "
+        source = (f"lambda R, ep, st, d1, t, vis, k, x, y, lr, mom, V: "
                   f"FMT.format({', '.join(exprs)})")
         render = eval(source, {"FMT": "".join(pieces)})  # noqa: S307 - text we built above
         self._xml_rows[key] = (render, len(cells))
         return self._xml_rows[key]
 
-    def epoch_lr_refs(self) -> dict[int, str]:
-        """adam_ann: the summary cell holding each epoch's lr."""
-        if self.sheet.schedule.kind != "adam_ann":
+    def epoch_lr_refs(self, column: str = "lr") -> dict[int, str]:
+        """adam_ann and per-epoch torch schedules: the summary cell holding each epoch's lr
+        (or momentum)."""
+        per_epoch = schedule_cells.scheduled(self.sheet) and not self.sheet.schedule.per_step
+        if not (per_epoch or self.sheet.schedule.kind == "adam_ann"):
             return {}
-        col = self.summary_col + [c.id for c in self.summary].index("lr")
+        ids = [c.id for c in self.summary]
+        if column not in ids:
+            return {}
+        col = self.summary_col + ids.index(column)
         return {e: ref(FIRST_ROW + e - 1, col, absolute=True)
                 for e in range(1, self.epochs_started() + 1)}
 
@@ -454,7 +465,9 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
         cols.append(Column("row", "data row", "row", _rows("row"), "int"))
     if sheet.flavor == "torch" or sheet.schedule.per_step:
         cols.append(Column("t", "t", "last", lambda c: np.arange(c.k0 + 1, c.k1 + 1), "int"))
-    if sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.per_step:
+        cols += _schedule_columns(sheet, spec.steps(sheet))
+    elif sheet.schedule.per_step:
         cols.append(Column("lr", "lr", "last", _steps("lr")))
         if "mom" in sheet.hypers:
             cols.append(Column("mom", "mom", "last", _steps("mom")))
@@ -515,6 +528,24 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
     return cols
 
 
+def _schedule_columns(sheet: Sheet, steps: int) -> list[Column]:
+    """A per-step torch scheduler's columns: lr, momentum, counters (values stepped once)."""
+    cache: dict = {}
+
+    def values(column):
+        def of(chunk):
+            if column in ("lr", "mom"):
+                return chunk.steps[column]
+            if not cache:
+                cache.update(schedule_cells.host_values(sheet, steps))
+            return cache[column][chunk.k0:chunk.k1]
+        return of
+    return [Column(c, c[len(schedule_cells.PREFIX):].split(".", 1)[-1]
+                   if c.startswith(schedule_cells.PREFIX) else c, "last", values(c),
+                   note=notes.SCHEDULE if c == "lr" else None)
+            for c in schedule_cells.state_columns(sheet)]
+
+
 def _row_gradient(model, params_of, p: str):
     def values(chunk):
         params = params_of(chunk)
@@ -549,6 +580,8 @@ def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
             EpochColumn("rmse", "RMSE", epochs["rmse"], note=notes.RMSE)]
     cols += [EpochColumn(p, p, epochs[p]) for p in display_order(spec)]
     adam_ann = sheet.schedule.kind == "adam_ann"
+    if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
+        return cols + _epoch_schedule_columns(plan, started, finished)
     cols.append(EpochColumn("lr", "lr", steps["lr"][::every][:started],
                             note=notes.ANNEALED_LR if adam_ann else notes.LR))
     if adam_ann:
@@ -565,6 +598,39 @@ def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
                  EpochColumn("best", "best scale", np.asarray(bests, dtype=float),
                              note=notes.BEST_SCALE)]
     return cols
+
+
+def _epoch_schedule_columns(plan: SheetPlan, started: int, finished: int) -> list[EpochColumn]:
+    """A per-epoch torch scheduler's summary columns: ReduceLROnPlateau's metric, then the lr,
+    momentum and counters of each epoch (the values stepped as the engine steps them)."""
+    sheet, trace = plan.sheet, plan.trace
+    cols = []
+    metrics = None
+    if not sheet.schedule.node.cls.lr_scheduler:
+        if sheet.batch_size > 1:
+            raise SheetoptError(f"sheet {sheet.name!r}: a workbook of ReduceLROnPlateau on "
+                                f"batches of rows is not written yet (online sheets are)")
+        metrics = _epoch_metrics(trace, plan, finished)
+        cols.append(EpochColumn("metric", "mean loss", metrics, note=notes.PLATEAU_METRIC))
+    values = schedule_cells.host_values(sheet, started, metrics)
+    for column in schedule_cells.state_columns(sheet):
+        header = column[len(schedule_cells.PREFIX):].split(".", 1)[-1] \
+            if column.startswith(schedule_cells.PREFIX) else column
+        cols.append(EpochColumn(column, header, values[column],
+                                note=notes.SCHEDULE if column == "lr" else None))
+    return cols
+
+
+def _epoch_metrics(trace: Trace, plan: SheetPlan, finished: int) -> np.ndarray:
+    """The epochs' mean per-step losses as the engine computes them (engine.epoch_metric)."""
+    out = []
+    for e in range(finished):
+        first, last = plan.epoch_steps(e + 1)
+        total = 0.0
+        for loss in trace.steps["loss"][first:last + 1].tolist():
+            total = total + loss
+        out.append(total / (last - first + 1))
+    return np.asarray(out, dtype=float)
 
 
 def start_scale_value(plan: SheetPlan) -> float:

@@ -46,4 +46,4 @@ def defined_name(sheet: str, item: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_]", "_", sheet)
     if not stem or not stem[0].isalpha():
         stem = "s" + stem
-    return f"{stem}_{item}"
+    return f"{stem}_{re.sub(r'[^A-Za-z0-9_]', '_', item)}"

@@ -33,6 +33,11 @@ def central_difference(p: str) -> str:
 
 # the epoch summary
 LR = "The lr this epoch's steps use."
+SCHEDULE = ("torch.optim.lr_scheduler, stepped as torch steps it: the first value is what the "
+            "scheduler's constructor leaves, each later one comes from the one before (and the "
+            "scheduler's yellow inputs). Edit an input and the whole run follows.")
+PLATEAU_METRIC = ("ReduceLROnPlateau's metric: the epoch's mean per-step loss (the step losses "
+                  "summed, divided by the number of steps), as a training loop logs it.")
 ANNEALED_LR = ("adam_ann: epoch 1 uses the lr input; each later epoch's lr is the one before, "
                "divided by 4 when the previous epoch's gradient scale is more than twice the "
                "best scale before it.")

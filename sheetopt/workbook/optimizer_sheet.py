@@ -5,7 +5,7 @@ from typing import Iterator
 
 from ..spec import LECTURE_RESET
 from ..symbolic import to_excel, var
-from . import formulas, notes
+from . import formulas, notes, schedule_cells
 from .formulas import inp
 from .layout import (FIRST_ROW, HEADER_ROW, HYPER_ROW, NOTE_ROW, RULE_ROW, START_ROW,
                      STATUS_ROW, TITLE_ROW, Cell, RawRow, SheetPlan, display_order,
@@ -76,10 +76,11 @@ def top_cells(plan: SheetPlan) -> list[Cell]:
            Cell(HYPER_ROW, 0, "text", "hyperparameters", style="label")]
     for name, (_, col) in plan.inputs.items():
         if not name.startswith("start:"):
-            out.append(Cell(HYPER_ROW, col, "text", name, style="input_label",
-                            note=notes.H if name == "h" else None))
+            out.append(Cell(HYPER_ROW, col, "text", _input_label(name), style="input_label",
+                            note=notes.H if name == "h" else _schedule_note(name, sheet)))
     for name, (_, col) in plan.fixed.items():
-        out.append(Cell(HYPER_ROW, col, "text", f"{name} (fixed)", style="fixed_label",
+        out.append(Cell(HYPER_ROW, col, "text", f"{_input_label(name)} (fixed)",
+                        style="fixed_label",
                         note=notes.FIXED))
     row = []
     for name, (_, col) in plan.inputs.items():
@@ -114,6 +115,17 @@ def top_cells(plan: SheetPlan) -> list[Cell]:
         out.append(Cell(HEADER_ROW, plan.summary_col + i, "text", column.header,
                         style="header", note=column.note))
     return out
+
+
+def _input_label(name: str) -> str:
+    """A hyperparameter's name; a scheduler argument as torch spells it."""
+    return name[len(schedule_cells.PREFIX):] if name.startswith(schedule_cells.PREFIX) else name
+
+
+def _schedule_note(name: str, sheet) -> str | None:
+    if not name.startswith(schedule_cells.PREFIX):
+        return None
+    return f"An argument of torch.optim.lr_scheduler.{sheet.schedule.options['torch']}."
 
 
 def _start_label(key: str) -> str:
@@ -169,7 +181,10 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
             for p in display_order(spec):
                 out.append(Cell(row, col[p], "formula", ref(last_row, plan.col_of[f"new:{p}"]),
                                 float(values[p][j])))
-        out.append(_lr_cell(plan, j, row, col, first_k, values))
+        if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
+            out += _schedule_cells(plan, j, row, col, last_row, values, finished)
+        else:
+            out.append(_lr_cell(plan, j, row, col, first_k, values))
         if sheet.schedule.kind == "adam_ann" and j < finished:
             out += _annealing_cells(plan, j, row, col, last_row, values)
         yield row, out
@@ -189,6 +204,56 @@ def _lr_cell(plan: SheetPlan, j: int, row: int, col: dict, first_k: int, values)
     else:
         text = plan.input_ref("lr")
     return Cell(row, col["lr"], "formula", text, value)
+
+
+def _schedule_cells(plan: SheetPlan, j: int, row: int, col: dict, last_row: int, values,
+                    finished: int) -> list[Cell]:
+    """A per-epoch torch scheduler's summary cells of epoch j + 1: the constructor's state on
+    the first row, then one scheduler step from the row above (ReduceLROnPlateau: the lr from
+    the row above's lr, metric and the counters before them; its counters after the epoch
+    from this row's)."""
+    sheet = plan.sheet
+    columns = schedule_cells.state_columns(sheet)
+
+    def text(tree, refs):
+        return to_excel(tree, lambda n: plan.input_ref(n[3:]) if n.startswith("in:")
+                        else refs[n])[1:]
+
+    def prev(at_row: int, lr_row: int, metric_row: int | None = None) -> dict:
+        refs = {f"prev:{c}": ref(at_row, col[c]) for c in columns if c not in ("lr", "mom")}
+        refs.update({f"prev:{c}": ref(lr_row, col[c]) for c in ("lr", "mom") if c in col})
+        refs["ep"] = ref(lr_row, col["epoch"])
+        if metric_row is not None:
+            refs["metric"] = ref(metric_row, col["metric"])
+        return refs
+
+    out = []
+    if sheet.schedule.node.cls.lr_scheduler:
+        trees = formulas.epoch_schedule_trees(sheet, first=j == 0)
+        refs = prev(row - 1, row - 1)
+        refs["ep"] = ref(row, col["epoch"])
+        for c in columns:
+            out.append(Cell(row, col[c], "formula", text(trees[c], refs), float(values[c][j])))
+        return out
+    if j < finished:  # the epoch's metric
+        steps = plan.epoch_steps(j + 1)[1] - plan.epoch_steps(j + 1)[0] + 1
+        metric = schedule_cells.metric_tree(var("sum"), steps)
+        out.append(Cell(row, col["metric"], "formula",
+                        text(metric, {"sum": ref(last_row, plan.col_of["epochsum"])}),
+                        float(values["metric"][j])))
+    if j == 0:
+        lr = formulas.epoch_schedule_trees(sheet, first=True)["lr"]
+        out.append(Cell(row, col["lr"], "formula", text(lr, {}), float(values["lr"][j])))
+    else:
+        lr = formulas.plateau_counter_trees(sheet, first=j == 1)["lr"]
+        out.append(Cell(row, col["lr"], "formula", text(lr, prev(row - 2, row - 1, row - 1)),
+                        float(values["lr"][j])))
+    if j < finished:
+        after = formulas.plateau_counter_trees(sheet, first=j == 0)
+        refs = prev(row - 1, row, row)
+        for c in columns[1:]:
+            out.append(Cell(row, col[c], "formula", text(after[c], refs), float(values[c][j])))
+    return out
 
 
 def _annealing_trees(plan: SheetPlan):

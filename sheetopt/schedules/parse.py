@@ -1,0 +1,231 @@
+"""A sheet's ``schedule`` key checked: the kinds, fastai's options, and a torch scheduler's
+class and constructor arguments (each refusal one line naming the sheet and the key)."""
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Mapping
+
+from ..errors import SheetoptError
+from . import KIND_ALIASES, PERS, SCHEDULES, TORCH_SCHEDULERS, Schedule, build_node
+from .fastai import ONE_CYCLE_DEFAULTS
+from .torch_base import REQUIRED
+from .torch_cyclic import one_cycle_phases, one_cycle_total
+
+WHOLE = {"step_size", "T_max", "T_0", "T_mult", "total_iters", "total_steps", "epochs",
+         "steps_per_epoch", "step_size_up", "step_size_down", "patience", "cooldown"}
+AT_LEAST_ONE = {"step_size", "T_max", "T_0", "T_mult", "total_steps", "epochs",
+                "steps_per_epoch", "step_size_up", "step_size_down"}
+FLAGS = {"cycle_momentum", "three_phase"}
+CHOICES = {("CyclicLR", "mode"): ("triangular", "triangular2", "exp_range"),
+           ("ReduceLROnPlateau", "mode"): ("min", "max"),
+           ("CyclicLR", "scale_mode"): ("cycle", "iterations"),
+           ("OneCycleLR", "anneal_strategy"): ("cos", "linear"),
+           ("ReduceLROnPlateau", "threshold_mode"): ("rel", "abs")}
+RANGES = {  # (class, argument) -> (test, words), torch's own checks
+    ("ConstantLR", "factor"): (lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("LinearLR", "start_factor"): (lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("LinearLR", "end_factor"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("LinearLR", "total_iters"): (lambda v: v >= 1, ">= 1"),
+    ("PolynomialLR", "total_iters"): (lambda v: v >= 1, ">= 1"),
+    ("ReduceLROnPlateau", "factor"): (lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("OneCycleLR", "pct_start"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("OneCycleLR", "div_factor"): (lambda v: v > 0, "> 0"),
+    ("OneCycleLR", "final_div_factor"): (lambda v: v > 0, "> 0"),
+    ("ConstantLR", "total_iters"): (lambda v: v >= 0, ">= 0"),
+}
+
+
+def _suggest(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_schedule(value, rule, static: Mapping, steps: int, epochs: int, where: str,
+                   label: str) -> Schedule:
+    """The sheet's schedule: a kind's name, ``{ kind = ..., options }`` or ``{ torch = ... }``.
+    ``steps``/``epochs``: the run's, for OneCycleLR's total_steps."""
+    if isinstance(value, dict) and "torch" in value:
+        return _parse_torch(dict(value), rule, static, steps, epochs, where, label)
+    options = {}
+    if isinstance(value, dict):
+        options = dict(value)
+        value = options.pop("kind", "constant")
+    value = KIND_ALIASES.get(value, value)
+    if value not in SCHEDULES:
+        raise SheetoptError(f"{label}: {where}: schedule {value!r} is not one of "
+                            f"{', '.join(SCHEDULES)} or a table {{ torch = \"StepLR\", ... }}"
+                            f"{_suggest(value, SCHEDULES)}")
+    if value == "adam_ann" and "sqr_avg" not in rule.states(static):
+        raise SheetoptError(f"{label}: {where}: the adam_ann schedule needs a rule with sqr_avg")
+    allowed = ONE_CYCLE_DEFAULTS if value == "fastai_one_cycle" else {}
+    for key, option in options.items():
+        if key not in allowed:
+            raise SheetoptError(f"{label}: {where}: unknown key schedule.{key}{_suggest(key, allowed)}")
+        if key == "moms":
+            if not (isinstance(option, list) and len(option) == 3):
+                raise SheetoptError(f"{label}: {where}: schedule.moms must be three numbers")
+            options[key] = tuple(_number(m, f"{where}: schedule.moms", label) for m in option)
+            if not all(0 <= m < 1 for m in options[key]):
+                raise SheetoptError(f"{label}: {where}: schedule.moms must each be in [0, 1) "
+                                    f"(got {option})")
+        else:
+            options[key] = _number(option, f"{where}: schedule.{key}", label)
+            if key in ("div", "div_final") and options[key] <= 0:
+                raise SheetoptError(f"{label}: {where}: schedule.{key} must be > 0 "
+                                    f"(got {options[key]:g})")
+    if value == "fastai_one_cycle" and not 0 < options.get("pct_start", 0.25) < 1:
+        raise SheetoptError(f"{label}: {where}: schedule.pct_start must be in (0, 1)")
+    return Schedule(value, options)
+
+
+def _number(value, where: str, label: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SheetoptError(f"{label}: {where} must be a number (got {value!r})")
+    if not math.isfinite(value):
+        raise SheetoptError(f"{label}: {where} must be finite (got {value!r})")
+    return float(value)
+
+
+def _whole(value, where: str, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SheetoptError(f"{label}: {where} must be a whole number (got {value!r})")
+    return value
+
+
+def _parse_torch(table: dict, rule, static, steps, epochs, where, label) -> Schedule:
+    per = table.pop("per", None)
+    if per not in PERS:
+        said = "is missing" if per is None else f"is {per!r}"
+        raise SheetoptError(f"{label}: {where}: schedule.per {said}; say when scheduler.step() "
+                            f"runs: per = \"step\" (after every optimizer step) or \"epoch\"")
+    if rule.schedule != "constant":
+        raise SheetoptError(f"{label}: {where}: {rule.optimizer} already anneals its lr "
+                            f"({rule.schedule}); a torch scheduler cannot drive it too: use "
+                            f"optimizer = \"adam\" with this schedule")
+    checked = _check_table(table, "schedule", where, label, top=True)
+    schedule = Schedule("torch", {**checked, "per": per})
+    node = schedule.node
+    name = checked["torch"]
+    if name == "ReduceLROnPlateau" and per != "epoch":
+        raise SheetoptError(f"{label}: {where}: schedule.per must be \"epoch\" for "
+                            f"ReduceLROnPlateau (its metric is the epoch's mean loss)")
+    if node.cycles:
+        has = "mom" in rule.hypers and (rule.flavor == "lecture" or static.get("mom"))
+        if not has:
+            what = ("has no momentum" if "mom" not in rule.hypers else
+                    "has no momentum buffer with mom = 0 (set mom > 0)")
+            raise SheetoptError(f"{label}: {where}: schedule.cycle_momentum: {rule.optimizer} "
+                                f"({rule.flavor}) {what}; or set cycle_momentum = false")
+    count, unit = (steps, "optimizer steps") if per == "step" else (epochs, "epochs")
+    for path, child in _one_cycles(node, "schedule"):
+        total = one_cycle_total(child.args)
+        if total < count:
+            raise SheetoptError(f"{label}: {where}: {path}.total_steps = {total} is smaller "
+                                f"than the run's {count} scheduler steps ({unit}); torch "
+                                f"raises when stepped past it")
+    return schedule
+
+
+def _one_cycles(node, path):
+    if node.cls.name == "OneCycleLR":
+        yield path, node
+    for i, child in enumerate(node.children):
+        yield from _one_cycles(child, f"{path}.schedulers[{i}]")
+
+
+def _check_table(table: Mapping, path: str, where: str, label: str, top: bool) -> dict:
+    name = table.get("torch")
+    if not isinstance(name, str) or name not in TORCH_SCHEDULERS:
+        raise SheetoptError(f"{label}: {where}: {path}.torch {name!r} is not a torch scheduler "
+                            f"sheetopt has{_suggest(name, TORCH_SCHEDULERS)}; it has "
+                            f"{', '.join(TORCH_SCHEDULERS)}")
+    cls = TORCH_SCHEDULERS[name]
+    out = {"torch": name}
+    for key, value in table.items():
+        if key == "torch":
+            continue
+        if key == "per" and not top:
+            raise SheetoptError(f"{label}: {where}: {path}.per: give per once, on the outer "
+                                f"schedule")
+        if key not in cls.args:
+            raise SheetoptError(f"{label}: {where}: {path}: {name} has no argument "
+                                f"{key!r}{_suggest(key, cls.args)}; it takes "
+                                f"{', '.join(cls.args)}")
+        out[key] = _check_arg(cls, key, value, f"{path}.{key}", where, label)
+    for key, default in cls.args.items():
+        if default is REQUIRED and key not in out:
+            raise SheetoptError(f"{label}: {where}: {path}: {name} needs {key}")
+    if name == "OneCycleLR":
+        _check_one_cycle(out, path, where, label)
+    if cls.composite:
+        children = []
+        for i, child in enumerate(out["schedulers"]):
+            if not isinstance(child, dict):
+                raise SheetoptError(f"{label}: {where}: {path}.schedulers[{i}] must be a table "
+                                    f"like {{ torch = \"LinearLR\", ... }}")
+            checked = _check_table(child, f"{path}.schedulers[{i}]", where, label, top=False)
+            kind = TORCH_SCHEDULERS[checked["torch"]]
+            if kind.composite or not kind.lr_scheduler:
+                raise SheetoptError(f"{label}: {where}: {path}.schedulers[{i}]: {name} cannot "
+                                    f"hold {kind.name} (torch refuses it)")
+            children.append(checked)
+        if not children:
+            raise SheetoptError(f"{label}: {where}: {path}.schedulers is empty")
+        out["schedulers"] = children
+        if name == "SequentialLR" and len(out["milestones"]) != len(children) - 1:
+            raise SheetoptError(f"{label}: {where}: {path}.milestones: {len(children)} "
+                                f"schedulers need {len(children) - 1} milestones (got "
+                                f"{len(out['milestones'])})")
+    return out
+
+
+def _check_arg(cls, key, value, path, where, label):
+    at = f"{where}: {path}"
+    if key == "schedulers":
+        if not isinstance(value, list):
+            raise SheetoptError(f"{label}: {at} must be a list of scheduler tables")
+        return value
+    if key == "milestones":
+        if not isinstance(value, list):
+            raise SheetoptError(f"{label}: {at} must be a list of whole numbers")
+        values = [_whole(v, at, label) for v in value]
+        if cls.name == "SequentialLR" and values != sorted(values):
+            raise SheetoptError(f"{label}: {at} must be increasing (got {values})")
+        return values
+    if key in FLAGS:
+        if not isinstance(value, bool):
+            raise SheetoptError(f"{label}: {at} must be true or false")
+        return value
+    if (cls.name, key) in CHOICES:
+        choices = CHOICES[(cls.name, key)]
+        if value not in choices:
+            raise SheetoptError(f"{label}: {at} {value!r} is not one of {', '.join(choices)}"
+                                f"{_suggest(value, choices)}")
+        return value
+    if key in WHOLE:
+        number = _whole(value, at, label)
+        low = 1 if key in AT_LEAST_ONE else 0
+        if number < low:
+            raise SheetoptError(f"{label}: {at} must be >= {low} (got {number})")
+    else:
+        number = _number(value, at, label)
+    if (cls.name, key) in RANGES:
+        test, words = RANGES[(cls.name, key)]
+        if not test(number):
+            raise SheetoptError(f"{label}: {at} must be {words} (got {number:g})")
+    return number
+
+
+def _check_one_cycle(args: dict, path, where, label):
+    if "total_steps" not in args and not ("epochs" in args and "steps_per_epoch" in args):
+        raise SheetoptError(f"{label}: {where}: {path}: OneCycleLR needs total_steps (or epochs "
+                            f"and steps_per_epoch)")
+    node = build_node(args)
+    total = one_cycle_total(node.args)
+    start = 0.0
+    for end, *_ in one_cycle_phases(node.args, total):
+        if end == start:
+            raise SheetoptError(f"{label}: {where}: {path}.pct_start: with total_steps {total} "
+                                f"a phase has no steps (torch divides by zero)")
+        start = end

@@ -1,0 +1,316 @@
+"""The torch.optim regression suite: sheetopt's rules and schedules against the torch installed.
+
+Every torch.optim class of the rule registry (``rules.torch_classes()``) runs over its
+registry grid (option sets spelled as torch's constructor takes them) on the lecture's rows,
+and every scheduler of ``TORCH_SCHEDULERS`` (its ``example`` arguments) drives SGD with
+momentum and Adam on generated rows, for several epochs of online steps. sheetopt runs C configurations side by side (the batched engine), each with its own
+start; torch runs one tensor of C elements per model parameter, so that its vectorized code
+paths run, through every path the registry lists for the class (``TorchClass.paths``) that torch accepts
+on the device: the single-tensor loop (``foreach=False``, the reference), ``foreach=True`` and
+``fused=True``. A class that is not ``stackable`` (Adafactor's norms run over the whole
+tensor; ASGD keeps eta once per tensor) gets one one-element tensor per element instead: its
+foreach path still runs over the list.
+After every step each element's parameters are compared with sheetopt's.
+
+Tolerances: the loop path must agree within 1e-12 relative (it is the path the rules follow
+operation by operation). The vectorized paths round differently in the last bits on tensors
+larger than a vector register (fused AdamW uses fused multiply-adds; foreach NAdam computes
+sqrt(v)/sqrt(bc) where the loop computes sqrt(v/bc)); those ulps compound over the steps. The
+largest measured on torch 2.13 CPU with 1,000 elements is 7.9e-12 (foreach NAdam), so they are
+held to ``VECTOR_TOL`` = 1e-10: ten times that, still a million times below what a changed
+formula gives (a wrong bias correction, a missing epsilon: 1e-4 and up).
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .. import engine
+from ..rules import torch_classes
+from ..schedules import TORCH_SCHEDULERS
+from ..spec import Sheet, Spec, parse
+from .batch import BatchModel
+from .device import pick_device, require_torch
+from .replay import torch_optimizer
+from .schedulers import Stepper
+
+LOOP_TOL, VECTOR_TOL = 1e-12, 1e-10
+PATHS = ("loop", "foreach", "fused")
+LR = 0.01  # the scheduler cases' optimizer lr (the examples' lrs suit SCHEDULER_DATA)
+OPTIMIZER_DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}  # the grids' lrs suit it
+SCHEDULER_DATA = {"rows": 32, "x": "uniform", "x_min": -1.0, "x_max": 1.0, "noise": "normal",
+                  "noise_scale": 0.1, "seed": 0, "true": {"a": 2.0, "b": -1.0}}
+SCHEDULED = ("sgd", "adam")  # the optimizers every scheduler drives
+
+
+@dataclass
+class Row:
+    """One case through one of torch's paths."""
+
+    optimizer: str
+    options: str
+    path: str
+    steps: int
+    max_rel: float
+    max_ulps: int
+    worst_at: tuple[int, int] | None  # (epoch, step) of the largest difference
+    first_bad: tuple[int, int] | None
+    tolerance: float
+    elements: int
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None and bool(np.isfinite(self.max_rel))
+
+    def as_dict(self) -> dict:
+        return {"optimizer": self.optimizer, "options": self.options, "path": self.path,
+                "steps": self.steps, "max_rel": self.max_rel, "max_ulps": self.max_ulps,
+                "worst_at": self.worst_at, "first_bad": self.first_bad,
+                "tolerance": self.tolerance, "elements": self.elements,
+                "verdict": "ok" if self.ok else "FAIL", "note": self.note}
+
+
+@dataclass
+class Case:
+    optimizer: str
+    options: dict  # sheet keys beyond the optimizer
+    label: str
+    elements: int
+    data: dict
+
+
+def torch_version() -> str:
+    return require_torch().__version__
+
+
+def optimizer_names() -> list[str]:
+    """The optimizers the suite runs: one per torch.optim class of the registry."""
+    return [rule.optimizer for rule in torch_classes()]
+
+
+def optimizer_cases(elements: int, names: Iterable[str] | None = None) -> list[Case]:
+    """Every torch.optim class in the registry with each option set of its grid."""
+    cases = []
+    for rule in torch_classes():
+        if names is not None and rule.optimizer not in names:
+            continue
+        for options in rule.grid:
+            label = ", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"
+            cases.append(Case(rule.optimizer, dict(options), label, elements, OPTIMIZER_DATA))
+    return cases
+
+
+def scheduler_cases(elements: int, names: Iterable[str] | None = None,
+                    optimizers: Iterable[str] = SCHEDULED) -> list[Case]:
+    """Every scheduler's example on SGD with momentum and on Adam, stepped per step (and
+    ReduceLROnPlateau per epoch, on one element: torch gives it one metric per optimizer)."""
+    cases = []
+    for name, cls in TORCH_SCHEDULERS.items():
+        if names is not None and name not in names:
+            continue
+        per = "step" if cls.lr_scheduler else "epoch"
+        for optimizer in optimizers:
+            keys = {"mom": 0.9} if optimizer == "sgd" else {}
+            cases.append(Case(optimizer, {"lr": LR, **keys, "schedule": {
+                "torch": name, **cls.example, "per": per}},
+                f"{name} per {per}" + (" mom=0.9" if keys else ""),
+                elements if cls.lr_scheduler else 1, SCHEDULER_DATA))
+    return cases
+
+
+def _sheet_spec(case: Case, epochs: int) -> Spec:
+    keys = {"optimizer": case.optimizer, "flavor": "torch", "epochs": epochs, **case.options}
+    raw = {"data": case.data, "model": {"kind": "linear"}, "sheet": [{"name": "suite", **keys}]}
+    schedule = keys.get("schedule")
+    if schedule is not None and schedule.get("total_steps") == "RUN":
+        steps = parse(dict(raw, sheet=[dict(raw["sheet"][0], schedule="constant")]))
+        keys["schedule"] = dict(schedule, total_steps=steps.steps(steps.sheets[0]))
+        raw["sheet"] = [{"name": "suite", **keys}]
+    return parse(raw)
+
+
+def _starts(elements: int, P: int, seed: int) -> np.ndarray:
+    return 1.0 + 0.5 * np.random.default_rng(seed).standard_normal((elements, P))
+
+
+def sheetopt_run(spec: Spec, sheet: Sheet, starts: np.ndarray, executor: str):
+    """The batched engine's parameters after every step, (steps, configurations, params), and
+    per configuration the first step (counted from 0) that is not comparable: where it
+    diverged (the engine stops a configuration there; torch runs on), else the step count."""
+    C = len(starts)
+    hp = engine.hyper_arrays(sheet, C)
+    state = engine.start_state(spec, sheet, hp)
+    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, False, sheet.seed)
+    result = engine.simulate(spec, sheet, hp, starts, state, plan, record=True,
+                             executor=executor)
+    values = np.stack([result.steps[f"new_{p}"] for p in spec.model.params], axis=-1)
+    per_epoch = spec.steps(sheet) // sheet.epochs
+    epoch, step = result.diverged_at[:, 0], result.diverged_at[:, 1]
+    stop = np.where(epoch > 0, (epoch - 1) * per_epoch + step - 1, spec.steps(sheet))
+    return values, stop
+
+
+def available_paths(sheet: Sheet, device) -> list[str]:
+    """The loop, and each path the registry lists for the class that torch accepts on this
+    device (fused is CUDA-only for some classes: torch's constructor or first step says so)."""
+    torch = require_torch()
+    found = ["loop"]
+    for path in sheet.rule.torch.paths:
+        probe = [torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)]
+        try:
+            optimizer = optimizer_on(sheet, probe, path)
+            probe[0].grad = torch.zeros_like(probe[0])
+            optimizer.step()
+        except (RuntimeError, ValueError, TypeError):
+            continue
+        found.append(path)
+    return found
+
+
+def optimizer_on(sheet: Sheet, params: list, path: str):
+    """The registry's torch.optim optimizer for the sheet (``replay.torch_optimizer``: class,
+    arguments, float64 handling) on ``params``, through one of torch's paths."""
+    template = torch_optimizer(sheet, params)
+    if path == "loop":
+        return template
+    accepted = inspect.signature(type(template).__init__).parameters
+    options = {k: v for k, v in template.defaults.items() if k in accepted}
+    options.update(foreach=path == "foreach")
+    if "fused" in accepted:
+        options["fused"] = True if path == "fused" else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimizer = type(template)(params, **options)
+    return optimizer
+
+
+def torch_run(spec: Spec, sheet: Sheet, starts: np.ndarray, path: str, device,
+              separate: bool = False) -> np.ndarray:
+    """torch.optim (and torch's scheduler) over the same steps: (steps, elements, params).
+    ``separate``: one scalar tensor per element and parameter (for a class whose update of
+    an element reads the whole tensor), else one tensor of all elements per parameter."""
+    torch = require_torch()
+    saved = torch.get_default_dtype()
+    # torch keeps per-tensor scalars in the default dtype (``_get_scalar_dtype``: NAdam's
+    # mu_product, ASGD's eta and mu), float32 unless set: 1e-8 off in a float64 run
+    torch.set_default_dtype(torch.float64)
+    try:
+        return _torch_steps(spec, sheet, starts, path, device, separate)
+    finally:
+        torch.set_default_dtype(saved)
+
+
+def _torch_steps(spec, sheet, starts, path, device, separate):
+    torch = require_torch()
+    names, model = spec.model.params, BatchModel(spec.model)
+    dtype = torch.float64
+    if separate:
+        leaves = [[torch.tensor([v], dtype=dtype, device=device, requires_grad=True)
+                   for v in starts[:, j]] for j in range(len(names))]
+        flat = [leaf for column in leaves for leaf in column]
+        current = lambda: torch.stack([torch.cat(col) for col in leaves], -1)  # noqa: E731
+    else:
+        tensors = [torch.tensor(starts[:, j], dtype=dtype, device=device, requires_grad=True)
+                   for j in range(len(names))]
+        flat = tensors
+        current = lambda: torch.stack(tensors, -1)  # noqa: E731
+    optimizer = optimizer_on(sheet, flat, path)
+    stepper = Stepper(sheet.schedule, optimizer)
+    x, y = (torch.as_tensor(np.asarray(v, dtype=float), dtype=dtype, device=device)
+            for v in (spec.data.x, spec.data.y))
+    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, False, sheet.seed)
+    out = []
+    for epoch in plan:
+        for rows in epoch:
+            index = torch.as_tensor(rows, device=device)
+            optimizer.zero_grad()
+            if separate:
+                params = {p: torch.cat(leaves[j]) for j, p in enumerate(names)}
+            else:
+                params = {p: tensors[j] for j, p in enumerate(names)}
+            loss = model.loss(params, x[index], y[index])  # (elements,)
+            loss.sum().backward()  # each element's gradient is its own loss's
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                optimizer.step()
+            stepper.after_step(float(loss.detach().mean()) if len(starts) > 1
+                               else float(loss.detach()[0]))
+            out.append(current().detach())
+        stepper.after_epoch()
+    return torch.stack(out).cpu().numpy()
+
+
+def compare(mine: np.ndarray, theirs: np.ndarray, tol: float, steps_per_epoch: int,
+            stop: np.ndarray | None = None):
+    """(max relative difference, max ulps, worst (epoch, step), first step beyond tol), over
+    arrays shaped (steps, elements, params)."""
+    with np.errstate(all="ignore"):
+        # relative to the largest size the element has had so far (a parameter passing
+        # through zero would otherwise turn an ulp of its earlier size into a huge ratio)
+        scale = np.maximum.accumulate(np.maximum(np.abs(mine), np.abs(theirs)), axis=0)
+        rel = np.where(scale > 0, np.abs(mine - theirs) / scale, 0.0)
+        rel = np.where(np.isnan(mine) | np.isnan(theirs), np.inf, rel)
+    if stop is not None:  # a configuration that diverged is compared up to that step only
+        valid = np.arange(len(rel))[:, None] < np.asarray(stop)[None, :]
+        rel = np.where(valid[..., None], rel, 0.0)
+        mine, theirs = np.where(valid[..., None], mine, 0.0), np.where(valid[..., None], theirs, 0.0)
+    ulps = np.abs(mine.view(np.int64) - theirs.view(np.int64))
+    per_step = rel.reshape(len(rel), -1).max(axis=1)
+    at = lambda k: (k // steps_per_epoch + 1, k % steps_per_epoch + 1)  # noqa: E731
+    worst = int(np.argmax(per_step)) if len(per_step) else 0
+    bad = np.flatnonzero(per_step > tol)
+    return (float(per_step.max()) if len(per_step) else 0.0, int(ulps.max()) if ulps.size else 0,
+            at(worst) if len(per_step) and per_step[worst] > 0 else None,
+            at(int(bad[0])) if len(bad) else None)
+
+
+def separate_elements(rule) -> bool:
+    """Whether each element needs its own tensor (the registry says the class is not
+    stackable: Adafactor normalizes by the whole tensor's norm, ASGD keeps eta per tensor)."""
+    return not rule.torch.stackable
+
+
+def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
+              optimizers: Iterable[str] | None = None, schedulers: Iterable[str] | None = None,
+              paths: Iterable[str] = PATHS, executor: str = "numpy",
+              on_row: Callable[[Row], None] | None = None) -> list[Row]:
+    """Runs the suite; returns one Row per case and path (``on_row`` sees each as it comes).
+
+    >>> rows = run_suite(device="cpu", elements=8, epochs=1, optimizers=["sgd"],
+    ...                  schedulers=[])  # doctest: +SKIP
+    """
+    device = pick_device(device)
+    wanted = set(paths)
+    optimizers = None if optimizers is None else list(optimizers)
+    cases = optimizer_cases(elements, optimizers)
+    if schedulers is None or list(schedulers):
+        cases += scheduler_cases(elements, schedulers, [o for o in SCHEDULED if optimizers is None
+                                                         or o in optimizers])
+    out = []
+    for case in cases:
+        spec = _sheet_spec(case, epochs)
+        sheet = spec.sheets[0]
+        starts = _starts(case.elements, len(spec.model.params), seed=len(out))
+        mine, stop = sheetopt_run(spec, sheet, starts, executor)
+        diverged = int(np.sum(stop < spec.steps(sheet)))
+        per_epoch = spec.steps(sheet) // sheet.epochs
+        for path in available_paths(sheet, device):
+            if path not in wanted:
+                continue
+            theirs = torch_run(spec, sheet, starts, path, device,
+                               separate_elements(sheet.rule))
+            tol = LOOP_TOL if path == "loop" else VECTOR_TOL
+            theirs = theirs[:len(mine)]
+            max_rel, ulps, worst, bad = compare(mine, theirs, tol, per_epoch, stop)
+            row = Row(case.optimizer, case.label, path, len(mine), max_rel, ulps, worst, bad,
+                      tol, case.elements, f"{diverged} of {case.elements} elements diverged "
+                      f"(compared up to there)" if diverged else "")
+            out.append(row)
+            if on_row is not None:
+                on_row(row)
+    return out

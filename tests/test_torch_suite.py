@@ -1,0 +1,71 @@
+"""sheetopt torch-suite: a small grid passes against this torch, a deliberately altered rule is
+caught with the optimizer and step named, JSON output, CUDA when there is a GPU."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from sheetopt import cli, rules
+from sheetopt.rules import registry
+
+torch = pytest.importorskip("torch")
+from sheetopt.torch_backend import suite  # noqa: E402
+
+
+def test_small_grid_passes_on_every_path(capsys):
+    code = cli.main(["torch-suite", "--device", "cpu", "--elements", "64", "--epochs", "1",
+                     "--optimizer", "sgd", "--optimizer", "adam",
+                     "--scheduler", "OneCycleLR", "--scheduler", "ReduceLROnPlateau"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"torch {torch.__version__}" in out
+    assert "OK: torch" in out
+    for path in ("loop", "foreach", "fused"):  # SGD and Adam have all three on the CPU
+        assert f"  {path}  " in out
+    assert "OneCycleLR per step" in out and "ReduceLROnPlateau per epoch" in out
+
+
+def test_json_lists_every_case_and_path(capsys):
+    code = cli.main(["torch-suite", "--device", "cpu", "--elements", "8", "--epochs", "1",
+                     "--optimizer", "rmsprop", "--scheduler", "none", "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["ok"] and document["torch"] == torch.__version__
+    rows = document["rows"]
+    cases = suite.optimizer_cases(8, ["rmsprop"])
+    assert len(rows) == 2 * len(cases)  # RMSprop: loop and foreach, no fused
+    assert {r["path"] for r in rows} == {"loop", "foreach"}
+    assert all(r["max_rel"] <= 1e-12 and r["verdict"] == "ok" for r in rows)
+
+
+def test_an_altered_rule_is_caught_with_optimizer_and_step(capsys, monkeypatch):
+    original = rules.rule_for("adam", "torch")
+
+    def altered_step(p, g, prev, new, hp, t, ops, static):
+        # off by one part in a million from the 7th step on: a wrong formula's size
+        return original.step(p, g, prev, new, hp, t, ops, static) * ops.where(t >= 7, 1 + 1e-6,
+                                                                              1.0)
+    altered = replace(original, step=altered_step)
+    monkeypatch.setattr(registry, "REGISTRY", tuple(altered if r is original else r
+                                                    for r in registry.REGISTRY))
+    code = cli.main(["torch-suite", "--device", "cpu", "--elements", "16", "--epochs", "1",
+                     "--optimizer", "adam", "--scheduler", "none"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAIL: adam (lr=0.1) loop differs from sheetopt" in out
+    assert "at epoch 1, step 7" in out
+
+
+def test_bad_options_are_one_line(capsys):
+    assert cli.main(["torch-suite", "--optimizer", "adamm"]) == 2
+    assert "--optimizer 'adamm' is not one of" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch here")
+def test_cuda_runs_the_same_suite(capsys):
+    code = cli.main(["torch-suite", "--device", "cuda", "--elements", "256", "--epochs", "1",
+                     "--optimizer", "adam", "--scheduler", "CyclicLR"])
+    out = capsys.readouterr().out
+    assert "on cuda" in out
+    assert code == 0, out
