@@ -449,6 +449,13 @@ class _Evaluator:
             return root, (root + s / (2 * root)) if root else math.sqrt(s)
         if name == "POWER":
             return _power(flat[0], flat[1])
+        if name in ("INT", "TRUNC"):  # exact integers: an operand's error shows only as a jump
+            return float(math.floor(x) if name == "INT" else math.trunc(x)), abs(x)
+        if name == "MOD":
+            y = values[1]
+            if y == 0:
+                return Error("#DIV/0!"), 0.0
+            return x - y * math.floor(x / y), s + abs(x / y) * scales[1]
         if name in ("EXP", "COS", "SIN", "LN", "LOG10"):
             try:
                 value = {"EXP": math.exp, "COS": math.cos, "SIN": math.sin, "LN": math.log,
