@@ -255,7 +255,8 @@ class Verified:
 
 
 def verify_run(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
-               device: str = "auto", tol: float = 1e-12) -> Verified:
+               device: str = "auto", tol: float = 1e-12,
+               drift_steps: int | None = None) -> Verified:
     """What ``verify`` checks, as the Difference objects the command line prints."""
     from .torch_backend.device import pick_device
     from .torch_backend.replay import verify as check
@@ -263,17 +264,23 @@ def verify_run(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (
             math.isfinite(tol) and tol >= 0):
         raise SheetoptError(f"{option('tol')} must be a number >= 0 (got {tol})")
+    from .torch_backend.replay import DRIFT_STEPS
+
+    drift_steps = DRIFT_STEPS if drift_steps is None else drift_steps
+    if isinstance(drift_steps, bool) or not isinstance(drift_steps, int) or drift_steps < 0:
+        raise SheetoptError(f"{option('drift_steps')} must be a whole number >= 0 "
+                            f"(got {drift_steps})")
     torch_device = pick_device(device)
     result = (spec_or_result if isinstance(spec_or_result, RunResult)
               else run(spec_or_result, sheet))
     names = [sheet] if sheet is not None else result.sheets
     runs = [(result.spec.sheet(name), result[name]) for name in names]
     return Verified(result.spec, [s for s, _ in runs], torch_device, float(tol),
-                    check(result.spec, runs, torch_device, tol))
+                    check(result.spec, runs, torch_device, tol, drift_steps))
 
 
 def verify(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
-           device: str = "auto", tol: float = 1e-12):
+           device: str = "auto", tol: float = 1e-12, drift_steps: int | None = None):
     """Re-checks every step of every sheet with torch (autograd gradients, finite
     differences, state and parameters, recomputed from each step's own inputs) and replays
     each sheet (torch.optim itself for torch-flavour sheets); a DataFrame, one row per sheet,
@@ -289,7 +296,7 @@ def verify(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
     """
     import pandas as pd
 
-    found = verify_run(spec_or_result, sheet, device, tol)
+    found = verify_run(spec_or_result, sheet, device, tol, drift_steps)
     rows = [{"sheet": d.sheet, "check": d.check, "quantity": d.quantity, "against": d.against,
              "count": d.count, "max_abs": d.max_abs, "max_rel": d.max_rel,
              "worst_epoch": d.worst_at[0] if d.worst_at else None,

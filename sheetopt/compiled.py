@@ -238,47 +238,57 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     new_state = {s: _check_powers(lift(new_state[s]), data_only, exps) for s in state_names}
     new_p = _check_powers(lift(new_p), data_only, exps)
 
-    shared = {"x", "y", "t", "pos", "h", "kg", "k", "nr"}
+    shared = {"x", "y", "t", "pos", "h", "kg", "k", "kt", "nr", "rb", "ib", "e"}
     parts = dict(P=P, model=model, state_names=state_names, hyper_names=hyper_names,
                  calls=list(calls.calls.values()), defs=defs, row_exprs=row_exprs,
                  results=results, gradient=gradient, new_state=new_state, new_p=new_p,
                  record=record, online=online, show=show, mom_column=mom_column)
     lines = _Lines()
     w = lines.add
-    w(0, "def kernel(X, Y, idx, starts, PT, ST, HP, LR, alive, dstep, esum, erows, elr, eloss,")
-    w(0, "           tab, ts,")
-    w(0, "           kbase, t0, total, h, bound, RS, RR, rbase, W, pe):")
+    # one call runs NE epochs of K steps each: epoch e walks idx[e * istride:] in the slices
+    # starts[k]:starts[k + 1]; its sums go to row e of esum/erows/elr/eloss, its end params to
+    # EP[e]
+    w(0, "def kernel(X, Y, idx, istride, starts, PT, ST, HP, LR, alive, dstep, esum, erows, elr,")
+    w(0, "           eloss, EP, tab, ts, kbase, t0, total, h, bound, RS, RR, rbase, W, pe):")
     w(1, "C = PT.shape[1]")
     w(1, "K = starts.shape[0] - 1")
+    w(1, "NE = esum.shape[0]")
     w(1, "for ch in prange((C + W - 1) // W):" if parallel else
       "for ch in range((C + W - 1) // W):")
     w(2, "c0 = ch * W")
     w(2, "c1 = min(C, c0 + W)")
-    w(2, "for k in range(K):")
-    w(3, "kg = kbase + k")
-    w(3, "t = t0 + kg + 1")
-    w(3, "pos = kg / total")
-    w(3, "r0 = starts[k]")
-    w(3, "nr = starts[k + 1] - r0")
+    w(2, "for e in range(NE):")
+    w(3, "ib = e * istride")
+    w(3, "rb = rbase + e * starts[K]")
+    w(3, "for k in range(K):")
+    w(4, "kt = e * K + k")
+    w(4, "kg = kbase + kt")
+    w(4, "t = t0 + kg + 1")
+    w(4, "pos = kg / total")
+    w(4, "r0 = starts[k]")
+    w(4, "nr = starts[k + 1] - r0")
     if online:
-        w(3, "x = X[idx[r0]]")
-        w(3, "y = Y[idx[r0]]")
-    w(3, f"for c in range(c0, c1, {unroll}):")
+        w(4, "x = X[idx[ib + r0]]")
+        w(4, "y = Y[idx[ib + r0]]")
+    w(4, f"for c in range(c0, c1, {unroll}):")
     # unrolled configurations: all loads, then all arithmetic, then all stores, so that LLVM's
     # SLP vectorizer can pack the independent copies into vector instructions
-    w(4, "cu = np.uint64(c)")
+    w(5, "cu = np.uint64(c)")
     copies = [_config_code(parts, u, unroll > 1, shared) for u in range(unroll)]
     columns = copies[0][3]
     for section in range(3):
         for code in copies:
             for depth, text in code[section]:
-                w(4 + depth, text)
+                w(5 + depth, text)
     everyone = " & ".join(f"now{f'_{u}' if unroll > 1 else ''}" for u in range(unroll))
-    w(4, f"if not ({everyone}):")
+    w(5, f"if not ({everyone}):")
     for u, code in enumerate(copies):
-        w(5, f"if not now{f'_{u}' if unroll > 1 else ''}:")
+        w(6, f"if not now{f'_{u}' if unroll > 1 else ''}:")
         for depth, text in code[4]:
-            w(6 + depth, text)
+            w(7 + depth, text)
+    w(3, "for c in range(c0, c1):")
+    w(4, "for j in range(PT.shape[0]):")
+    w(5, "EP[e, j, c] = PT[j, c]")
     header = _HEADER.format(parallel=parallel)
     return Kernel(header + lines.text(), list(calls.calls.values()), defs, columns, exps,
                   parallel=parallel, unroll=unroll)
@@ -310,12 +320,12 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
     for i, n in enumerate(hyper_names):
         loads.append((0, f"{name('hp_' + n)} = HP[{i}, {c}]"))
     for i, (tname, _) in enumerate(parts["calls"]):
-        loads.append((0, f"{name(tname)} = tab[{i}, k, ({c}) * np.uint64(ts[{i}])]"))
+        loads.append((0, f"{name(tname)} = tab[{i}, kt, ({c}) * np.uint64(ts[{i}])]"))
     if "lr_s" not in parts["defs"]:
         loads.append((0, f"{name('lr_s')} = LR[{c}]"))
     for n, source in (("was", "alive"), ("esm", "esum"), ("ers", "erows"), ("elv", "elr"),
                       ("els", "eloss")):
-        loads.append((0, f"{name(n)} = {source}[{c}]"))
+        loads.append((0, f"{name(n)} = {source}[{'' if n == 'was' else 'e, '}{c}]"))
     for n, expr in parts["defs"].items():
         code.append((0, f"{name(n)} = {py(expr)}"))
     rows = parts["row_exprs"]
@@ -330,16 +340,16 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
         code.append((0, f"{name('acc_e2')} = {name('e2')}"))
         code.append((0, f"{name('loss')} = {name('e2')}"))
         if record:
-            stores.append((0, f"RR[0, rbase + r0, {c}] = {name('pred')}"))
-            stores.append((0, f"RR[1, rbase + r0, {c}] = {name('e2')}"))
+            stores.append((0, f"RR[0, rb + r0, {c}] = {name('pred')}"))
+            stores.append((0, f"RR[1, rb + r0, {c}] = {name('e2')}"))
     else:
         code.append((0, f"{name('pred0')} = 0.0"))
         code.append((0, f"{name('acc_e2')} = 0.0"))
         for n in row_names:
             code.append((0, f"{name(n)} = 0.0"))
         code.append((0, "for r in range(r0, r0 + nr):"))
-        code.append((1, "x = X[idx[r]]"))
-        code.append((1, "y = Y[idx[r]]"))
+        code.append((1, "x = X[idx[ib + r]]"))
+        code.append((1, "y = Y[idx[ib + r]]"))
         code.append((1, f"{name('pred')} = {py(rows['pred'])}"))
         code.append((1, f"{name('e2')} = {py(rows['e2'])}"))
         for n in row_names:
@@ -355,8 +365,8 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
         for n in row_names:
             code.append((2, f"{name(n)} = {name(n)} + {name('r' + n)}"))
         if record:
-            code.append((1, f"RR[0, rbase + r, {c}] = {name('pred')}"))
-            code.append((1, f"RR[1, rbase + r, {c}] = {name('e2')}"))
+            code.append((1, f"RR[0, rb + r, {c}] = {name('pred')}"))
+            code.append((1, f"RR[1, rb + r, {c}] = {name('e2')}"))
         code.append((0, f"{name('loss')} = {name('acc_e2')}"))
         code.append((0, "if nr > 1:"))  # gradients.mean divides only a batch of several rows
         code.append((1, f"{name('loss')} = {name('acc_e2')} / nr"))
@@ -404,13 +414,13 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
         for i, s in enumerate(state_names):
             stores.append((0, f"ST[{i}, {j}, {c}] = {name('ns_' + s, j)}"))
             fixups.append((0, f"ST[{i}, {j}, {c}] = {name('s_' + s, j)}"))
-    stores.append((0, f"esum[{c}] = {name('esm')} + {name('acc_e2')}"))
-    fixups.append((0, f"esum[{c}] = {name('esm')} + 0.0"))
-    stores.append((0, f"eloss[{c}] = {name('els')} + {name('loss')}"))
-    fixups.append((0, f"eloss[{c}] = {name('els')} + 0.0"))
-    stores.append((0, f"erows[{c}] = {name('ers')} + float(nr)"))
-    fixups.append((0, f"erows[{c}] = {name('ers')} + 0.0"))
-    stores.append((0, f"elr[{c}] = {name('lr_s')} if k == 0 else {name('elv')}"))
+    stores.append((0, f"esum[e, {c}] = {name('esm')} + {name('acc_e2')}"))
+    fixups.append((0, f"esum[e, {c}] = {name('esm')} + 0.0"))
+    stores.append((0, f"eloss[e, {c}] = {name('els')} + {name('loss')}"))
+    fixups.append((0, f"eloss[e, {c}] = {name('els')} + 0.0"))
+    stores.append((0, f"erows[e, {c}] = {name('ers')} + float(nr)"))
+    fixups.append((0, f"erows[e, {c}] = {name('ers')} + 0.0"))
+    stores.append((0, f"elr[e, {c}] = {name('lr_s')} if k == 0 else {name('elv')}"))
     return loads, code, stores, columns, fixups
 
 
@@ -584,28 +594,20 @@ def _evaluate_table(name, expr, env, defs):
     return value
 
 
-@dataclass
-class _Epochs:
-    """The plan flattened: each epoch's row order and its step boundaries."""
+TABLE_CELLS = 1 << 18  # per kernel call: steps x table width (and shuffled rows) at most this
 
-    idx: list[np.ndarray]
-    starts: list[np.ndarray]
 
-    @classmethod
-    def of(cls, plan) -> "_Epochs":
-        idx, starts = [], []
-        for epoch in plan:
-            lengths = np.fromiter(map(len, epoch), dtype=np.int64, count=len(epoch))
-            bounds = np.zeros(len(epoch) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=bounds[1:])
-            idx.append(np.concatenate(epoch).astype(np.int64, copy=False) if len(epoch)
-                       else np.zeros(0, dtype=np.int64))
-            starts.append(bounds)
-        return cls(idx, starts)
+PROGRESS_CALLS = 20  # a long run reports its progress this many times at least
 
-    @property
-    def steps(self) -> list[int]:
-        return [len(s) - 1 for s in self.starts]
+
+def _epochs_per_call(plan, width: int, anneals: bool) -> int:
+    """How many epochs one kernel call runs: one when lr changes between epochs on the host
+    (adam_ann's annealing, a torch schedule stepped per epoch), else as many as keep the per-call arrays small and the
+    progress bar moving."""
+    if anneals:
+        return 1
+    per_epoch = max(plan.steps_per_epoch * width, plan.rows if plan.shuffle else 1)
+    return max(1, min(-(-plan.epochs // PROGRESS_CALLS), TABLE_CELLS // per_epoch))
 
 
 def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
@@ -630,9 +632,8 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     names, state_names = model.params, rule.states(static)
     C, P = params.shape
     hyper_names = tuple(hp)
-    epochs = _Epochs.of(plan)
-    E, total = len(plan), sum(epochs.steps)
-    online = all(np.all(np.diff(s) == 1) for s in epochs.starts)
+    E, K, total = plan.epochs, plan.steps_per_epoch, plan.steps
+    online = plan.size == 1
     if parallel is None:
         parallel = C >= PARALLEL_FROM
     unroll = UNROLL if online and not record and C >= UNROLL_FROM else 1
@@ -663,39 +664,44 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     dstep = _aligned(np.zeros(C, dtype=np.int64))
     epoch_sum, epoch_rows, epoch_lr, epoch_loss = (_aligned(np.zeros((E, C))) for _ in range(4))
     clock = clock_for(schedule, hp)
-    epoch_params = np.zeros((E, C, P))
-    n_rows = sum(len(i) for i in epochs.idx)
+    epoch_params = np.zeros((E, P, C))
     RS = np.empty((len(kernel.columns), total, C)) if record else np.zeros((0, 0, 0))
-    RR = np.empty((2, n_rows, C)) if record else np.zeros((0, 0, 0))
+    RR = np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0))
     pe = np.array(kernel.pow_exponents + [0.0])
-    kbase = rbase = 0
-    for e in range(E):
-        K = epochs.steps[e]
+    starts = plan.bounds()
+    width = C if kernel.tables and any(not np.all(v == v.flat[0]) for v in hp_cols.values()) else 1
+    per_call = _epochs_per_call(plan, width, best is not None or (
+        clock is not None and schedule.per == "epoch"))
+    orders = plan.orders()
+    idx = next(orders) if not plan.shuffle else None
+    for e0 in range(0, E, per_call):
+        ne = min(per_call, E - e0)
+        if plan.shuffle:
+            idx = np.concatenate([next(orders) for _ in range(ne)])
         LR = _aligned(np.broadcast_to(np.asarray(lr, dtype=float), (C, 1))[:, 0])
-        tab, ts = _tables(kernel, kbase, K, t0, total, hp_cols, LR, C,
-                          _scheduled(clock, schedule, K))
-        _call(kernel.function, spec.data.x, spec.data.y, epochs.idx[e], epochs.starts[e], PT,
-              ST, HP, LR, alive, dstep, epoch_sum[e], epoch_rows[e], epoch_lr[e],
-              epoch_loss[e], tab, ts,
-              kbase, t0, total, float(sheet.h), float(sheet.diverge_above), RS, RR, rbase,
+        tab, ts = _tables(kernel, e0 * K, ne * K, t0, total, hp_cols, LR, C,
+                          _scheduled(clock, schedule, ne * K))
+        _call(kernel.function, spec.data.x, spec.data.y, idx, plan.rows if plan.shuffle else 0,
+              starts, PT, ST, HP, LR, alive, dstep, epoch_sum[e0:e0 + ne],
+              epoch_rows[e0:e0 + ne], epoch_lr[e0:e0 + ne], epoch_loss[e0:e0 + ne],
+              epoch_params[e0:e0 + ne], tab, ts, e0 * K, t0, total, float(sheet.h),
+              float(sheet.diverge_above), RS, RR, e0 * plan.rows,
               -(-CHUNK // kernel.unroll) * kernel.unroll, pe)  # whole groups per chunk
-        kbase += K
-        rbase += len(epochs.idx[e])
-        epoch_params[e] = PT.T
         if progress is not None:
-            progress(K)
+            progress(ne * K)
         if best is not None:
             with np.errstate(all="ignore"):
                 scale = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)
                 lr, best = anneal(lr, scale[:, None], best, numpy_ops)
-        if clock is not None and schedule.per == "epoch":
-            clock.advance(epoch_metric(epoch_loss[e], K))
+        if clock is not None and schedule.per == "epoch":  # one epoch a call (per_call)
+            clock.advance(epoch_metric(epoch_loss[e0], K))
+    epoch_params = np.ascontiguousarray(epoch_params.transpose(0, 2, 1))
     result = Result(np.ascontiguousarray(PT.T), {s: np.ascontiguousarray(ST[i].T)
                                                  for i, s in enumerate(state_names)},
                     epoch_sum, epoch_rows, epoch_lr, epoch_params,
-                    _diverged_at(dstep, epochs.steps), epoch_loss)
+                    _diverged_at(dstep, K), epoch_loss)
     if record:
-        result.steps, result.rows = _recorded(spec, sheet, kernel, epochs, dstep, RS, RR)
+        result.steps, result.rows = _recorded(spec, sheet, kernel, plan, dstep, RS, RR)
     return result
 
 
@@ -758,28 +764,29 @@ def _trim(result, C: int):
                         None if result.epoch_loss is None else result.epoch_loss[:, :C])
 
 
-def _diverged_at(dstep: np.ndarray, steps: list[int]) -> np.ndarray:
+def _diverged_at(dstep: np.ndarray, K: int) -> np.ndarray:
+    """Epoch and step (from 1) of each configuration's diverging step ``dstep`` (0: none)."""
     out = np.zeros((len(dstep), 2), dtype=int)
-    ends = np.cumsum(steps)
     hit = dstep > 0
-    epoch = np.searchsorted(ends, dstep[hit], side="left")
-    out[hit, 0] = epoch + 1
-    out[hit, 1] = dstep[hit] - (ends[epoch] - np.asarray(steps)[epoch])
+    out[hit, 0] = (dstep[hit] - 1) // K + 1
+    out[hit, 1] = (dstep[hit] - 1) % K + 1
     return out
 
 
-def _recorded(spec, sheet, kernel: Kernel, epochs: _Epochs, dstep, RS, RR):
+def _recorded(spec, sheet, kernel: Kernel, plan, dstep, RS, RR):
     """The recorded tables, cut where the last configuration stopped (as the numpy recorder)."""
-    total = sum(epochs.steps)
+    total, K = plan.steps, plan.steps_per_epoch
     N = total if np.any(dstep == 0) else int(dstep.max()) - 1
     if N == 0:
         return {}, {}
     x, y = spec.data.x, spec.data.y
-    idx = np.concatenate(epochs.idx)
-    first = np.concatenate([i[s[:-1]] for i, s in zip(epochs.idx, epochs.starts)])
-    size = np.concatenate([np.diff(s) for s in epochs.starts]).astype(float)
-    epoch = np.repeat(np.arange(1, len(epochs.steps) + 1, dtype=float), epochs.steps)
-    step = np.concatenate([np.arange(1, k + 1, dtype=float) for k in epochs.steps])
+    bounds = plan.bounds()
+    idx = np.concatenate(list(plan.orders())) if plan.shuffle else np.tile(
+        np.arange(plan.rows, dtype=np.int64), plan.epochs)
+    first = idx.reshape(plan.epochs, plan.rows)[:, bounds[:-1]].ravel()
+    size = np.tile(np.diff(bounds), plan.epochs).astype(float)
+    epoch = np.repeat(np.arange(1, plan.epochs + 1, dtype=float), K)
+    step = np.tile(np.arange(1, K + 1, dtype=float), plan.epochs)
     single = size == 1
     R = int(size[:N].sum())
     steps = {"epoch": epoch[:N], "step": step[:N], "row": (first + 1.0)[:N], "size": size[:N],
@@ -787,9 +794,6 @@ def _recorded(spec, sheet, kernel: Kernel, epochs: _Epochs, dstep, RS, RR):
              "y": np.where(single, y[first], np.nan)[:N]}
     for i, name in enumerate(kernel.columns):
         steps[name] = RS[i, :N]
-    order = list(steps)
-    head, tail = order[:6], order[6:]
-    steps = {k: steps[k] for k in head + tail}
     sizes = size.astype(np.int64)
     rows = {"epoch": np.repeat(epoch, sizes)[:R], "step": np.repeat(step, sizes)[:R],
             "row": (idx + 1.0)[:R], "x": x[idx][:R].astype(float), "y": y[idx][:R].astype(float),

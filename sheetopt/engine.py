@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -35,15 +35,67 @@ class Result:
     rows: dict[str, np.ndarray] | None = None  # (R, C) per data row visited when recorded
 
 
-def batches(n_rows: int, size: int, epochs: int, shuffle: bool, seed: int) -> list[list[np.ndarray]]:
-    """Row indices of every step of every epoch: consecutive slices of ``size`` rows (the last
-    one may be shorter), in data order or in a fresh seeded permutation each epoch."""
-    rng = np.random.default_rng(seed)
-    plan = []
-    for _ in range(epochs):
-        order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
-        plan.append([order[i:i + size] for i in range(0, n_rows, size)])
-    return plan
+@dataclass(frozen=True)
+class Plan:
+    """Which rows each step of each epoch takes: consecutive slices of ``size`` rows (the last
+    one may be shorter), in data order or in a fresh seeded permutation each epoch.
+
+    Held as these five numbers; an epoch's order is drawn when the epoch is walked, so a plan
+    of any number of epochs takes the memory of one order (see :attr:`nbytes`).
+
+    >>> plan = Plan(rows=5, size=2, epochs=3)
+    >>> plan.steps_per_epoch, plan.steps, [r.tolist() for r in next(iter(plan))]
+    (3, 9, [[0, 1], [2, 3], [4]])
+    """
+
+    rows: int
+    size: int
+    epochs: int
+    shuffle: bool = False
+    seed: int = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.rows // self.size)
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the plan takes while it is walked: an order and its step bounds."""
+        return 8 * (self.rows * (2 if self.shuffle else 1) + self.steps_per_epoch + 1)
+
+    def __len__(self) -> int:
+        return self.epochs
+
+    def bounds(self) -> np.ndarray:
+        """Where each step starts in an epoch's order, then the row count: (steps_per_epoch + 1,)."""
+        return np.minimum(np.arange(self.steps_per_epoch + 1, dtype=np.int64) * self.size,
+                          self.rows)
+
+    def orders(self) -> Iterator[np.ndarray]:
+        """Each epoch's order of the rows (the same array every epoch when not shuffled)."""
+        rng = np.random.default_rng(self.seed)
+        order = np.arange(self.rows, dtype=np.int64)
+        for _ in range(self.epochs):
+            yield rng.permutation(self.rows) if self.shuffle else order
+
+    def __iter__(self) -> Iterator[list[np.ndarray]]:
+        """Each epoch as the row indices of its steps."""
+        bounds = self.bounds().tolist()
+        for order in self.orders():
+            yield [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def batches(n_rows: int, size: int, epochs: int, shuffle: bool, seed: int) -> Plan:
+    """The batch plan of a run (see :class:`Plan`).
+
+    >>> batches(29, 7, epochs=2, shuffle=True, seed=0).steps
+    10
+    """
+    return Plan(n_rows, size, epochs, shuffle, seed)
 
 
 def hyper_arrays(sheet: Sheet, configs: int = 1, grid: Mapping[str, np.ndarray] | None = None):
@@ -87,7 +139,7 @@ def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[
 
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
-             state: Mapping[str, np.ndarray], plan: list[list[np.ndarray]], record: bool = False,
+             state: Mapping[str, np.ndarray], plan: Plan, record: bool = False,
              annealing: bool = True, t0: int = 0, progress=None, executor: str = "auto") -> Result:
     """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
 
@@ -105,8 +157,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     x, y = spec.data.x, spec.data.y
     names, state_names = model.params, rule.states(static)
     C, P = params.shape
-    E = len(plan)
-    total = sum(len(epoch) for epoch in plan)
+    E, total = plan.epochs, plan.steps
     params = params.astype(float, copy=True)
     state = {s: np.array(state[s], dtype=float) for s in state_names}
     alive = np.ones(C, dtype=bool)
@@ -230,18 +281,35 @@ class _Recorder:
 
 def trace_bytes(spec: Spec, sheet: Sheet) -> int:
     """A generous estimate of the memory a recorded run of ``sheet`` takes (measured: about
-    500 bytes a step for online Adam on the compiled executor, ten times that on numpy's)."""
+    500 bytes a step for online Adam on the compiled executor, ten times that on numpy's),
+    its batch plan and the compiled executor's per-call tables included."""
     from . import compiled
 
     steps = spec.steps(sheet)
     per_step_columns = 10 + len(spec.model.params) * (3 + len(sheet.show)
                                                       + len(sheet.rule.states(sheet.static)))
     values = steps * per_step_columns + sheet.epochs * len(spec.data) * 7
-    return (24 if compiled.available() else 200) * values + 200 * steps
+    plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
+    tables = 8 * 4 * compiled.TABLE_CELLS
+    return (24 if compiled.available() else 200) * values + 200 * steps + plan.nbytes + tables
+
+
+def require_memory(spec: Spec, sheets) -> None:
+    """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
+    the sheet that takes most and its larger factor (epochs or rows) to cut."""
+    sheets = list(sheets)
+    sizes = [trace_bytes(spec, sheet) for sheet in sheets]
+    biggest = sheets[max(range(len(sheets)), key=sizes.__getitem__)]
+    what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
+            f"{len(spec.data):,} rows, every step recorded)")
+    if len(sheets) > 1:
+        what = f"{spec.label}: {len(sheets)} sheets (the largest, {what.split(': ', 1)[1]})"
+    memory.require(sum(sizes), what, memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
 
 
 def run_all(spec: Spec) -> dict[str, Trace]:
     """Runs every sheet of a spec (with a progress bar when stderr is a terminal)."""
+    require_memory(spec, spec.sheets)
     bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     traces = {}
     for sheet in spec.sheets:
@@ -255,9 +323,7 @@ def run(spec: Spec, sheet: Sheet | str, progress=None) -> Trace:
     """Runs one sheet and returns its full trace."""
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
-    memory.require(trace_bytes(spec, sheet),
-                   f"{spec.label}: sheet {sheet.name!r} ({sheet.epochs:,} epochs of "
-                   f"{len(spec.data):,} rows, every step recorded)", "use fewer epochs or rows")
+    require_memory(spec, [sheet])
     hp = hyper_arrays(sheet)
     state = start_state(spec, sheet, hp)
     params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)

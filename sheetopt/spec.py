@@ -259,7 +259,7 @@ def load(spec_ref: str | Path) -> Spec:
         raise SheetoptError("the spec is empty: give a preset name or a path")
     path = resolve(spec_ref)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Notepad's) is dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise SheetoptError(f"{path}: cannot read spec ({exc.__class__.__name__}: {exc})") from None
     return parse(_toml(text, str(path)), path)

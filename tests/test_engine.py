@@ -181,14 +181,14 @@ def test_shuffled_minibatches_are_a_fresh_seeded_permutation_each_epoch():
 
 
 def test_batches_plan_shapes():
-    plan = engine.batches(10, 3, 2, shuffle=True, seed=1)
+    plan = list(engine.batches(10, 3, 2, shuffle=True, seed=1))
     assert [len(b) for b in plan[0]] == [3, 3, 3, 1]
     for epoch in plan:
         assert sorted(np.concatenate(epoch).tolist()) == list(range(10))
     assert np.concatenate(plan[0]).tolist() != np.concatenate(plan[1]).tolist()
     again = engine.batches(10, 3, 2, shuffle=True, seed=1)
     assert all(np.array_equal(u, v) for e, f in zip(plan, again) for u, v in zip(e, f))
-    ordered = engine.batches(10, 4, 1, shuffle=False, seed=0)
+    ordered = list(engine.batches(10, 4, 1, shuffle=False, seed=0))
     assert [b.tolist() for b in ordered[0]] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 

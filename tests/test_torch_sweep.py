@@ -181,7 +181,8 @@ def test_sweep_memory_refusal_at_the_threshold(monkeypatch, capsys):
     spec = load("lesson5")
     sheet = spec.sheet("adam")
     configs = 1_000_000
-    need = sweep.estimate_bytes(spec, sheet, configs, "numpy", 8, "compiled")
+    need = (sweep.estimate_bytes(spec, sheet, configs, "numpy", 8, "compiled")
+            + sweep.fixed_bytes(spec, sheet))
     enough = int(need / memory.SHARE) + 1024
     sweep.check_memory(spec, sheet, configs, "numpy", 8, free=enough)  # just fits
     with pytest.raises(SheetoptError, match=r"a sweep of 1,000,000 configurations would need "
@@ -189,7 +190,7 @@ def test_sweep_memory_refusal_at_the_threshold(monkeypatch, capsys):
         sweep.check_memory(spec, sheet, configs, "numpy", 8, free=enough - 2048)
     # the command asks the same question of the machine's figure
     monkeypatch.setattr(sweep, "_executor", lambda *args: "compiled")
-    monkeypatch.setattr(memory, "available_bytes", lambda: enough - 2048)
+    monkeypatch.setattr(memory, "limit", lambda: (enough - 2048, "this machine has {} available"))
     assert cli.main(["sweep", "lesson5", "--sheet", "adam", "--backend", "numpy", "--lr",
                      "1e-3:1:1000", "--mom", "0.1:0.9:1000", "--log"]) == 2
     err = capsys.readouterr().err

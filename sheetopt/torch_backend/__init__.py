@@ -4,7 +4,8 @@
 - ``ops``: the ``ops`` namespace for tensors, beside ``sheetopt.ops.numpy_ops``;
 - ``simulate``: the engine's stepping loop on (configurations, parameters) tensors;
 - ``recheck``: every step of a trace recomputed at once, the gradient by autograd;
-- ``replay``: a sheet rerun step by step with torch.optim (or the torch rendering of the rules);
+- ``replay``: every step handed to torch.optim from the trace's own state (the verdict), and
+  the drift of a replay from the start alone (information);
 - ``compare``: how two columns are compared (max abs and rel difference, the worst step);
 - ``sweep``: many configurations of one sheet at once, on numpy or torch.
 

@@ -36,6 +36,8 @@ class Difference:
     first_bad: tuple[int, int] | None  # (epoch, step) of the first one above the tolerance
     count: int  # how many values were compared
     against: str = ""  # what the trace's column was compared with
+    info: bool = False  # a figure reported, never a failure (the replay's drift)
+    growth: float | None = None  # for the drift: decades per 1,000 steps it climbs
 
     @property
     def ok(self) -> bool:

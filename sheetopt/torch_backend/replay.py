@@ -1,14 +1,28 @@
-"""Sequential replay: a sheet rerun step by step, and its whole trajectory compared.
+"""The replay: every step of a torch-flavour trace redone by torch.optim itself, and the
+whole trajectory's drift.
 
-Torch-flavour sheets are rerun with the torch.optim classes themselves (the class and its
-arguments from the rules registry, ``Rule.torch``; "momentum" is SGD), one ``optimizer.step()`` per engine
-step over the same rows, the gradient by autograd of the batch's mean loss. A sheet that steps
-with a finite difference (``gradient = "forward"`` or ``"central"``) hands torch.optim the
-trace's gradient of each step instead: the re-check has already recomputed that gradient from
-the step's own inputs, and a difference quotient would turn the last-bit differences of
-torch's fused kernels in the parameters into differences of 1e-9 in the gradient (its
-subtraction cancels most digits), failing sheets that are right. Lecture-flavour sheets, which torch.optim
-does not have, are replayed with the torch rendering of the rules (``simulate``).
+**The verdict, step by step.** Each step is handed to torch.optim (the class and its
+arguments from the rules registry, ``Rule.torch``; "momentum" is SGD) from the trace's own
+state before it: the parameters before the step, the optimizer state after the previous step (the spec's start at
+the first), the step count, the schedule's lr and the step's gradient from the trace (which
+the re-check has recomputed by autograd from the step's rows). All steps go at once, in one
+``optimizer.step()``: when torch's update does not depend on the step count (SGD, RMSprop)
+and is elementwise, all steps stacked in one tensor; else one parameter tensor per step
+(torch.optim's own loop over parameters), or one per step and model parameter for a class
+that keeps a value per tensor (ASGD's eta, NAdam's mu_product) or is not elementwise
+(Adafactor). Each value torch.optim computes is compared with the trace's
+relative to the size of its operands (the larger of the value before the step and after it),
+so a correct step of a chaotic run passes wherever it lies in the run. Lecture-flavour sheets,
+which torch.optim does not have, get their per-step check from the re-check (the torch
+rendering of the rules on the trace's inputs).
+
+**The drift, as information.** A run replayed from its start alone, step after step, cannot
+stay within 1e-12 of the trace forever: torch sums a batch's gradient in another order, and a
+chaotic trajectory amplifies the last bit (3,000 epochs of lecture-vs-torch drift to 4e-11;
+Adam on mini-batches of 7 over 100,000 rows differs by 28% after 4,400 steps). The first
+``drift_steps`` steps are replayed so (torch.optim with autograd's gradient for torch sheets,
+the torch rendering of the rules for lecture ones); the largest relative difference and how
+fast it grows are reported, never as a failure.
 """
 from __future__ import annotations
 
@@ -17,18 +31,22 @@ from typing import Sequence
 import numpy as np
 
 from .. import engine
+from ..errors import SheetoptError
 from ..ops import numpy_ops
 from ..schedules import anneal, gradient_scale, records_mom, step_hypers
 from ..spec import Sheet, Spec
 from ..trace import Trace
 from .batch import BatchModel
-from .compare import Difference, difference, running_scale
+from .compare import Difference, difference, relative, running_scale
 from .device import require_torch
-from .recheck import recheck_all, step_rows
+from .recheck import recheck_all, state_before, step_rows
 from .schedulers import Stepper, group_momentum
 from .simulate import simulate, to_tensors
 
 CHECK = "replay"
+DRIFT = "drift"
+DRIFT_STEPS = 2000  # steps of the sequential replay that measures the drift (information)
+CHUNK = 65_536  # steps handed to torch.optim at once
 
 
 def torch_optimizer(sheet: Sheet, weights):
@@ -123,7 +141,10 @@ def state_value(optimizer, sheet: Sheet, tensor, state: str, index: int = 0) -> 
 
 
 def _set_schedule(optimizer, sheet: Sheet, lr: float, mom: float | None) -> None:
-    group = optimizer.param_groups[0]
+    _set_group(optimizer.param_groups[0], lr, mom)
+
+
+def _set_group(group: dict, lr: float, mom: float | None) -> None:
     group["lr"] = lr
     if mom is not None:
         if "betas" in group:
@@ -132,11 +153,14 @@ def _set_schedule(optimizer, sheet: Sheet, lr: float, mom: float | None) -> None
             group["momentum"] = mom
 
 
-def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.ndarray]:
-    """The trace's steps redone with torch.optim: loss, state after and params after, and the
-    gradient by autograd of the batch's mean loss (a sheet that steps with a finite difference
-    hands torch.optim the trace's own gradient instead; see ``replay``). Each parameter is its
-    own tensor (Adafactor's norms need it; the other classes are elementwise)."""
+def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
+                       steps: int | None = None) -> dict[str, np.ndarray]:
+    """The trace's first ``steps`` steps (default all) redone with torch.optim from the start
+    alone: loss, state after and params after, and the gradient by autograd of the batch's
+    mean loss (a sheet that steps with a finite difference hands torch.optim the trace's own
+    gradient instead: a difference quotient would turn torch's last-bit differences in the
+    parameters into differences of 1e-9 in the gradient). Each parameter is its own tensor
+    (Adafactor's norms need it; the other classes are elementwise)."""
     torch = require_torch()
     names, model = spec.model.params, BatchModel(spec.model)
     leaves = parameter_tensors(sheet, [trace.start[p] for p in names])
@@ -147,8 +171,9 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.n
     starts, sizes = step_rows(trace)
     rows_x, rows_y = (torch.as_tensor(np.asarray(trace.rows[k], dtype=float)) for k in "xy")
     n, schedule, autograd = len(trace), sheet.schedule, sheet.gradient == "analytic"
-    total = sum(len(e) for e in engine.batches(len(spec.data), sheet.batch_size, sheet.epochs,
-                                                  sheet.shuffle, sheet.seed))
+    n = n if steps is None else min(n, steps)
+    total = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                           sheet.seed).steps
     lr, best = sheet.hypers["lr"], None
     if schedule.kind == "adam_ann":
         best = float(gradient_scale([trace.start[f"sqr_avg_{p}"] for p in names], numpy_ops))
@@ -200,16 +225,20 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.n
     return out
 
 
-def replay_rules(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.ndarray]:
-    """The trace's steps redone by the torch rendering of the rules, one step at a time."""
+def replay_rules(spec: Spec, sheet: Sheet, trace: Trace,
+                 steps: int | None = None) -> dict[str, np.ndarray]:
+    """The trace's first ``steps`` steps (default all) redone by the torch rendering of the
+    rules from the start alone, one step at a time."""
     torch = require_torch()
-    names, n = spec.model.params, len(trace)
+    names, n = spec.model.params, len(trace) if steps is None else min(len(trace), steps)
     start = to_tensors({"params": [[trace.start[p] for p in names]]}, "cpu", torch.float64)
     state = to_tensors({s: [[trace.start[f"{s}_{p}"] for p in names]] for s in trace.state_names},
                        "cpu", torch.float64)
     hp = to_tensors({k: [[v]] for k, v in sheet.hypers.items()}, "cpu", torch.float64)
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+    full = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
                           sheet.seed)
+    plan = engine.Plan(full.rows, full.size, -(-n // full.steps_per_epoch), full.shuffle,
+                       full.seed)  # the epochs the first n steps lie in
     recorded: list[dict] = []
 
     def record(e, k, params, new_params, new_state, alive):
@@ -222,19 +251,253 @@ def replay_rules(spec: Spec, sheet: Sheet, trace: Trace) -> dict[str, np.ndarray
     return {key: np.array([row[key] for row in recorded[:n]]) for key in recorded[0]}
 
 
-def replay(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> list[Difference]:
-    """The whole trajectory replayed and compared with the trace, one Difference per column."""
+def replay(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12,
+           drift_steps: int = DRIFT_STEPS) -> list[Difference]:
+    """Every step of a torch-flavour trace through torch.optim from the trace's own state (one
+    Difference per column, a failure naming its first step), then the drift of the first
+    ``drift_steps`` steps replayed from the start alone (one Difference, information only)."""
     if len(trace) == 0:
         return []
+    out = check_steps(spec, sheet, trace, tol) if sheet.flavor == "torch" else []
+    if drift_steps > 0:
+        out.append(drift(spec, sheet, trace, drift_steps))
+    return out
+
+
+def drift(spec: Spec, sheet: Sheet, trace: Trace, steps: int = DRIFT_STEPS) -> Difference:
+    """How far a replay of the first ``steps`` steps from the start alone strays from the
+    trace: the largest relative difference over its columns (each judged against the largest
+    size it has had so far), where, and its growth in decades per 1,000 steps. Information,
+    never a failure (``first_bad`` is None)."""
     if sheet.flavor == "torch":
-        values, against = replay_torch_optim(spec, sheet, trace), _torch_name(sheet)
+        values, against = replay_torch_optim(spec, sheet, trace, steps), _torch_name(sheet)
         if sheet.gradient != "analytic":
             against += f" fed the trace's {sheet.gradient} differences"
     else:
-        values, against = replay_rules(spec, sheet, trace), "torch rendering of the rules"
+        values, against = replay_rules(spec, sheet, trace, steps), "torch rendering of the rules"
+    n = len(next(iter(values.values())))
+    rel = np.zeros(n)
+    worst_key = next(iter(values))
+    for key, value in values.items():
+        mine = np.asarray(trace.steps[key], dtype=float)[:n]
+        column = relative(mine, value, running_scale(mine))
+        if column.max(initial=0.0) > rel.max(initial=0.0):
+            worst_key = key
+        rel = np.maximum(rel, column)
     epoch, step = trace.steps["epoch"], trace.steps["step"]
-    return [difference(sheet.name, CHECK, key, trace.steps[key], value, epoch, step, tol,
-                       running_scale(trace.steps[key]), against) for key, value in values.items()]
+    worst = int(np.argmax(rel)) if n else 0
+    gap = float(np.max(rel)) if n else 0.0
+    return Difference(sheet.name, DRIFT, f"{worst_key} (trajectory)", gap, gap,
+                      (int(epoch[worst]), int(step[worst])) if n else None, None, n,
+                      f"{against}, from the start alone", info=True, growth=growth(rel))
+
+
+def growth(rel: np.ndarray) -> float | None:
+    """Decades per 1,000 steps the running maximum of ``rel`` climbs from its first nonzero
+    value to its end (None when it never leaves 0 or the run is too short to tell)."""
+    reach = np.maximum.accumulate(np.where(np.isfinite(rel), rel, 0.0)) if len(rel) else rel
+    nonzero = np.flatnonzero(reach > 0)
+    if len(nonzero) == 0 or nonzero[0] == len(reach) - 1:
+        return None
+    first = int(nonzero[0])
+    last = len(reach) - 1
+    return float(np.log10(reach[last] / reach[first]) / (last - first) * 1000)
+
+
+def check_steps(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> list[Difference]:
+    """Each step of a torch-flavour trace through torch.optim from the trace's state before it
+    (see the module's notes): parameters and state after every step, and the schedule's lr."""
+    names, n = trace.params, len(trace)
+    steps = trace.steps
+    lrs, moms = step_schedule(spec, sheet, trace)
+    before = {p: np.asarray(steps[p], dtype=float) for p in names}
+    before.update(state_before(trace))
+    values = _torch_steps(sheet, trace, lrs, moms)
+    against = f"{_torch_name(sheet)}, each step from the trace's state and gradient"
+    epoch, step = steps["epoch"], steps["step"]
+    out = [difference(sheet.name, CHECK, "lr", steps["lr"], lrs, epoch, step, tol,
+                      against="the sheet's schedule")]
+    if moms is not None and "mom" in steps:
+        out.append(difference(sheet.name, CHECK, "mom", steps["mom"], moms, epoch, step, tol,
+                              against="the sheet's schedule"))
+    for key, value in values.items():
+        origin = key[4:] if key.startswith("new_") else key
+        mine = np.asarray(steps[key], dtype=float)
+        scale = np.maximum(np.abs(before[origin]), np.abs(mine))  # the operands' size
+        out.append(difference(sheet.name, CHECK, key, mine, value, epoch, step, tol,
+                              np.where(np.isfinite(scale), scale, 0.0), against))
+    return out
+
+
+def step_schedule(spec: Spec, sheet: Sheet, trace: Trace):
+    """Each step's lr (and one-cycle's momentum, else None) from the sheet's schedule; adam_ann
+    anneals between epochs from the trace's squared averages at each epoch's end."""
+    n, names, schedule = len(trace), trace.params, sheet.schedule
+    scheduled = _torch_scheduled(sheet, trace)
+    if scheduled is not None:
+        return scheduled
+    total = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                           sheet.seed).steps
+    epochs = np.asarray(trace.steps["epoch"], dtype=np.int64)
+    lr = np.full(n, float(sheet.hypers["lr"]))
+    if schedule.kind == "adam_ann":
+        ends = np.flatnonzero(np.diff(epochs)) + 1  # first step of each later epoch
+        best = float(gradient_scale([trace.start[f"sqr_avg_{p}"] for p in names], numpy_ops))
+        rate = float(sheet.hypers["lr"])
+        sqr = np.stack([np.asarray(trace.steps[f"sqr_avg_{p}"], dtype=float) for p in names])
+        with np.errstate(all="ignore"):
+            scales = gradient_scale(list(sqr[:, ends - 1]), numpy_ops) if len(ends) else []
+            for start, scale in zip(ends, np.atleast_1d(scales)):
+                rate, best = (float(v) for v in anneal(rate, float(scale), best, numpy_ops))
+                lr[start:] = rate
+    step_hp = step_hypers(sheet.hypers, lr, schedule, np.arange(n), total, numpy_ops)
+    mom = step_hp["mom"] if schedule.per_step and "mom" in step_hp else None
+    return np.broadcast_to(np.asarray(step_hp["lr"], dtype=float), (n,)).copy(), (
+        None if mom is None else np.broadcast_to(np.asarray(mom, dtype=float), (n,)).copy())
+
+
+def _torch_scheduled(sheet: Sheet, trace: Trace):
+    """A torch lr_scheduler's lr (and momentum) for each step, as a training loop gets them:
+    torch's own scheduler stepped after each step or epoch (ReduceLROnPlateau with the epoch's
+    mean loss from the trace); None for the sheet's own schedules."""
+    optimizer = torch_optimizer(sheet, parameter_tensors(sheet, [0.0] * len(trace.params)))
+    stepper = Stepper(sheet.schedule, optimizer)
+    if stepper.scheduler is None:
+        return None
+    n, group = len(trace), optimizer.param_groups[0]
+    losses = np.asarray(trace.steps["loss"], dtype=float)
+    ends = np.append(np.diff(np.asarray(trace.steps["epoch"])) != 0, True)
+    lrs = np.zeros(n)
+    moms = np.zeros(n) if records_mom(sheet.schedule, sheet.hypers) else None
+    for i in range(n):
+        lrs[i] = group["lr"]
+        if moms is not None:
+            moms[i] = group_momentum(group)
+        stepper.after_step(float(losses[i]))
+        if ends[i]:
+            stepper.after_epoch()
+    return lrs, moms
+
+
+def _torch_steps(sheet: Sheet, trace: Trace, lrs, moms) -> dict[str, np.ndarray]:
+    """torch.optim's parameters and state after each step, each from the trace's own."""
+    torch = require_torch()
+    info, names, n = _torch_class(sheet), trace.params, len(trace)
+    keys = {s: _state_key(sheet, s) for s in trace.state_names}
+    column = lambda key: np.asarray(trace.steps[key], dtype=float)  # noqa: E731
+    params = np.stack([column(p) for p in names], axis=1)
+    grads = np.stack([column(f"grad_{p}") for p in names], axis=1)
+    before = state_before(trace)
+    state = {s: np.stack([before[f"{s}_{p}"] for p in names], axis=1) for s in keys}
+    out_params = np.zeros_like(params)
+    out_state = {s: np.zeros_like(v) for s, v in state.items()}
+    # the first step exactly as a run starts (SGD's buffer then starts at the gradient)
+    leaves = parameter_tensors(sheet, params[0])
+    optimizer = torch_optimizer(sheet, leaves)
+    _preload(optimizer, sheet, leaves, trace)
+    _set_group(optimizer.param_groups[0], float(lrs[0]), None if moms is None else float(moms[0]))
+    for j, leaf in enumerate(leaves):
+        leaf.grad = torch.tensor(grads[0, j:j + 1], dtype=torch.float64)
+    optimizer.step()
+    out_params[0] = [leaf.item() for leaf in leaves]
+    for s in keys:
+        out_state[s][0] = [state_value(optimizer, sheet, leaf, s) for leaf in leaves]
+    kept = optimizer.state[leaves[0]]
+    unknown = set(kept) - set(keys.values()) - {"step"}
+    if unknown:
+        raise SheetoptError(f"sheet {sheet.name!r}: torch.optim keeps state the trace does not "
+                            f"record ({', '.join(sorted(unknown))}); cannot replay its steps")
+    counter = kept.get("step")
+    per_tensor = {s for s in keys if s in info.scalar_states}
+    layout = "cells" if per_tensor or not info.elementwise else "rows"
+    if layout == "rows" and counter is not None and _counts_matter(
+            sheet, params, grads, state, keys, lrs, per_tensor):
+        layout = "steps"
+    for a in range(1, n, CHUNK):
+        b = min(n, a + CHUNK)
+        done = _step_chunk(sheet, params[a:b], grads[a:b], {s: v[a:b] for s, v in state.items()},
+                           keys, per_tensor, lrs[a:b], None if moms is None else moms[a:b],
+                           np.arange(a, b), counter, layout)
+        out_params[a:b] = done[0]
+        for s in keys:
+            out_state[s][a:b] = done[1][s]
+    out = {f"new_{p}": out_params[:, j] for j, p in enumerate(names)}
+    out.update({f"{s}_{p}": out_state[s][:, j] for s in keys for j, p in enumerate(names)})
+    return out
+
+
+def _step_chunk(sheet, params, grads, state, keys, per_tensor, lrs, moms, done, counter,
+                layout):
+    """torch.optim's step of each row of ``params`` (steps x model parameters) from its state,
+    after ``done`` steps, all in one ``optimizer.step()`` with a parameter group per distinct lr
+    (and momentum). ``layout``: "rows", the steps stacked in one tensor (an elementwise update
+    that does not depend on the step count); "steps", one tensor per step; "cells", one tensor
+    per step and model parameter (a class that keeps a value per tensor, or is not
+    elementwise). ``per_tensor``: the states torch keeps once per tensor."""
+    torch = require_torch()
+    as_tensor = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    P, G = as_tensor(params), as_tensor(grads)
+    S = {s: as_tensor(v) for s, v in state.items()}
+    width = params.shape[1]
+    settings = np.stack([lrs, moms if moms is not None else np.zeros(len(lrs))], axis=1)
+    groups, which = np.unique(settings, axis=0, return_inverse=True)
+    which = which.reshape(-1)
+    optimizer = torch_optimizer(sheet, [P[0, :1].clone()])
+    template = dict(optimizer.param_groups[0])
+    optimizer.param_groups.clear()
+    optimizer.state.clear()
+    if layout == "rows":
+        split = lambda values, scalar=False: [values]  # noqa: E731
+    elif layout == "steps":
+        split = lambda values, scalar=False: list(values.unbind(0))  # noqa: E731
+    else:
+        split = lambda values, scalar=False: list(  # noqa: E731
+            (values.reshape(-1) if scalar else values.reshape(-1, 1)).unbind(0))
+    placed = []  # (the rows, their parameter tensors)
+    for (lr, mom), rows in zip(groups, _members(which, len(groups))):
+        group = dict(template, params=[])
+        _set_group(group, float(lr), None if moms is None else float(mom))
+        tensors = split(P[rows])
+        states = {key: split(S[s][rows], s in per_tensor) for s, key in keys.items()}
+        if counter is not None:
+            count = np.repeat(done[rows], width) if layout == "cells" else done[rows]
+            count = torch.tensor(count.astype(float), dtype=counter.dtype)
+            states["step"] = [count[0].clone()] if layout == "rows" else list(count.unbind(0))
+        for i, (tensor, grad) in enumerate(zip(tensors, split(G[rows]))):
+            tensor.grad = grad
+            optimizer.state[tensor] = {key: values[i] for key, values in states.items()}
+        group["params"] = tensors
+        optimizer.param_groups.append(group)
+        placed.append((rows, tensors))
+    optimizer.step()
+    out_params = np.zeros_like(params)
+    out_state = {s: np.zeros_like(v) for s, v in state.items()}
+    for rows, tensors in placed:
+        gather = lambda values: torch.stack(values).reshape(len(rows), width).numpy()  # noqa: E731
+        out_params[rows] = gather([t.detach() for t in tensors])
+        for s, key in keys.items():
+            out_state[s][rows] = gather([optimizer.state[t][key].detach().reshape(-1)
+                                         for t in tensors])
+    return out_params, out_state
+
+
+def _members(which: np.ndarray, groups: int) -> list[np.ndarray]:
+    """The indices of each group, given each entry's group."""
+    order = np.argsort(which, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(which, minlength=groups))[:-1])
+
+
+def _counts_matter(sheet, params, grads, state, keys, lrs, per_tensor) -> bool:
+    """Whether torch.optim's update depends on the step count (Adam's bias correction does,
+    SGD's and RMSprop's do not): one step of the same values after 1 and after 7 steps."""
+    torch = require_torch()
+    i = min(1, len(params) - 1)
+    counter = torch.tensor(0.0, dtype=torch.float64)
+    one = lambda done: _step_chunk(sheet, params[i:i + 1], grads[i:i + 1],  # noqa: E731
+                                   {s: v[i:i + 1] for s, v in state.items()}, keys, per_tensor,
+                                   lrs[i:i + 1], None, np.array([done]), counter, "rows")
+    a, b = one(1), one(7)
+    return not (np.array_equal(a[0], b[0]) and all(np.array_equal(a[1][s], b[1][s]) for s in keys))
 
 
 def _torch_name(sheet: Sheet) -> str:
@@ -242,12 +505,13 @@ def _torch_name(sheet: Sheet) -> str:
 
 
 def verify(spec: Spec, runs: Sequence[tuple[Sheet, Trace]], device=None,
-           tol: float = 1e-12) -> list[Difference]:
-    """What `sheetopt verify` checks: the re-check of all runs' steps at once, then each run
-    replayed; the differences sheet by sheet (its re-check, then its replay)."""
+           tol: float = 1e-12, drift_steps: int = DRIFT_STEPS) -> list[Difference]:
+    """What `sheetopt verify` checks: the re-check of all runs' steps at once, then each run's
+    steps through torch.optim from the trace's own state, and its drift (information: its
+    ``first_bad`` is always None); the differences sheet by sheet."""
     rechecked = recheck_all(spec, runs, device, tol)
     out = []
     for sheet, trace in runs:
         out.extend(d for d in rechecked if d.sheet == sheet.name)
-        out.extend(replay(spec, sheet, trace, tol))
+        out.extend(replay(spec, sheet, trace, tol, drift_steps))
     return out

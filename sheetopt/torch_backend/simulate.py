@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .. import gradients
-from ..engine import epoch_metric
+from ..engine import Plan, epoch_metric
 from ..schedules import anneal, clock_for, gradient_scale, step_hypers
 from ..spec import Sheet, Spec
 from .batch import BatchModel, left_to_right_sum, mean
@@ -37,7 +37,7 @@ def to_tensors(values: Mapping[str, np.ndarray], device, dtype) -> dict:
 
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
-             plan: list[list[np.ndarray]], annealing: bool = True, t0: int = 0,
+             plan: Plan, annealing: bool = True, t0: int = 0,
              on_step: Callable | None = None) -> TorchResult:
     """Runs ``plan`` from ``params`` (C, P) and ``state`` (tensors); ``hp`` maps each numeric
     hyperparameter to a (C, 1) tensor. ``on_step(e, k, params, new_params, new_state, alive)``
@@ -52,7 +52,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
     batched = BatchModel(model)
     names, state_names = model.params, rule.states(static)
     C, P = params.shape
-    E, total = len(plan), sum(len(epoch) for epoch in plan)
+    E, total = plan.epochs, plan.steps
     params = params.clone()
     state = {s: state[s].clone() for s in state_names}
     alive = torch.ones(C, dtype=torch.bool, device=params.device)

@@ -186,19 +186,44 @@ def available_bytes(device=None) -> int:
     return memory.available_bytes()
 
 
+def fixed_bytes(spec: Spec, sheet: Sheet) -> int:
+    """What a sweep takes whatever its size: the batch plan and the compiled executor's
+    per-call tables (at most compiled.TABLE_CELLS values each)."""
+    from .. import compiled
+
+    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                          sheet.seed)
+    return plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
+
+
 def check_memory(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy",
                  itemsize: int = 8, device=None, free: int | None = None,
                  swept: int = 1) -> None:
-    """Refuses, in one line, a sweep whose estimate exceeds ``memory.SHARE`` of the free memory
-    (``free``, when given, stands for what the machine or GPU has)."""
+    """Refuses, in one line, a sweep whose estimate (plus its batch plan and the compiled
+    executor's tables) exceeds ``memory.SHARE`` of the free memory (``free``, when given,
+    stands for what the machine or GPU has; else the least of the machine's, the process's
+    address-space limit's and its cgroup's figures)."""
     executor = _executor(spec, sheet, "auto") if backend == "numpy" else None
-    need = estimate_bytes(spec, sheet, configs, backend, itemsize, executor, swept)
-    free = available_bytes(device) if free is None else free
+    need = (estimate_bytes(spec, sheet, configs, backend, itemsize, executor, swept)
+            + fixed_bytes(spec, sheet))
+    gpu = getattr(device, "type", device) == "cuda"
+    if free is not None or gpu:
+        free = available_bytes(device) if free is None else free
+        why = f"this {'GPU' if gpu else 'machine'} has {{}} free"
+    else:
+        free, why = memory.limit()
     if need > memory.SHARE * free:
-        where = "GPU" if getattr(device, "type", device) == "cuda" else "machine"
         raise SheetoptError(f"a sweep of {configs:,} configurations would need about "
-                            f"{memory.size_text(need)} of memory; this {where} has "
-                            f"{memory.size_text(free)} free; sweep fewer values")
+                            f"{memory.size_text(need)} of memory; "
+                            f"{why.format(memory.size_text(free))}; "
+                            f"{_advice(configs, sheet.epochs)}")
+
+
+def _advice(configs: int, epochs: int) -> str:
+    """Sweep fewer values, or, when the epochs are the larger factor, use fewer epochs."""
+    if epochs > configs:
+        return f"use fewer epochs (now {epochs:,}) or sweep fewer values"
+    return f"sweep fewer values (now {configs:,} configurations) or use fewer epochs"
 
 
 @dataclass

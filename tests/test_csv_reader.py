@@ -1,0 +1,99 @@
+"""The CSV reader: pandas' C parser for the numbers, today's one-line messages for every bad
+cell (the first fault in the file wins), and a TOML spec with a byte order mark."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sheetopt import cli, data
+from sheetopt.errors import SheetoptError
+from sheetopt.models import LINEAR, QUADRATIC
+from sheetopt.spec import load
+
+
+def read(tmp_path: Path, body: str | bytes, model=LINEAR):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(body.encode() if isinstance(body, str) else body)
+    return data.read_csv(path, model)
+
+
+def message(tmp_path: Path, body: str | bytes, model=LINEAR) -> str:
+    with pytest.raises(SheetoptError) as caught:
+        read(tmp_path, body, model)
+    text = str(caught.value)
+    assert "\n" not in text
+    return text.replace(str(tmp_path / "rows.csv"), "rows.csv")
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("x,y\n1,2\n3,\n", "rows.csv, line 3: column y is empty"),
+    ("x,y\n1,2\n \t,5\n", "rows.csv, line 3: column x is empty"),
+    ("x,y\n\n1,2\nthree,4\n", "rows.csv, line 4: column x is not a number: 'three'"),
+    ("x,y\n1,True\n", "rows.csv, line 2: column y is not a number: 'True'"),  # pandas: 1.0
+    ("x,y\n1_000,2\n", "rows.csv, line 2: column x is not a number: '1_000'"),
+    ("x,y\n1,2\n1;5,3\n", "rows.csv, line 3: column x is not a number: '1;5'"),
+    ("x,y\n1,2\nnan,4\n", "rows.csv, line 3: column x is 'nan'; values must be finite"),
+    ("x,y\n1,NaN\n", "rows.csv, line 2: column y is 'NaN'; values must be finite"),
+    ("x,y\n-inf,2\n", "rows.csv, line 2: column x is '-inf'; values must be finite"),
+    ("x,y\n1,Infinity\n", "rows.csv, line 2: column y is 'Infinity'; values must be finite"),
+    ("x,y\n1,1e400\n", "rows.csv, line 2: column y is '1e400'; values must be finite"),
+    ("x,y\n1,2\n3,4,5\n", "rows.csv, line 3: expected 2 cells, found 3"),
+    ("x,y\n1,2\n3\n", "rows.csv, line 3: expected 2 cells, found 1"),
+    ("x,y\n1,2\n3,4,\n", "rows.csv, line 3: expected 2 cells, found 3"),
+    ("u,v\n1,2\n", "rows.csv, line 1: header 'u,v' is not x,y"),
+    ("x,y,z\n1,2,3\n", "rows.csv, line 1: header 'x,y,z' is not x,y"),
+    ("x,y\n, \n\n", "rows.csv: the CSV has a header but no rows"),
+    ("x,y\n", "rows.csv: the CSV has a header but no rows"),
+    ("", "rows.csv: the CSV is empty; expected a header x,y"),
+    # the first fault in the file wins, x before y, blank lines counted in the numbering
+    ("x,y\n1,2\n\n,oops\nbad,4\n", "rows.csv, line 4: column x is empty"),
+    ("x,y\n1,2\n5,nan\n1,2,3\n", "rows.csv, line 3: column y is 'nan'; values must be finite"),
+    ("x,y\n" + "1.5,2.5\n" * 50_000 + "7,x7\n",
+     "rows.csv, line 50002: column y is not a number: 'x7'"),
+])
+def test_every_bad_cell_gets_todays_one_line_message(tmp_path, body, expected):
+    assert message(tmp_path, body) == expected
+
+
+def test_a_huge_cell_is_a_bad_cell_not_a_field_size_error(tmp_path):
+    text = message(tmp_path, "x,y\n1," + "9" * 200_000 + "z\n")  # the csv module's limit: 131,072
+    assert text == ("rows.csv, line 2: column y is not a number: '" + "9" * 100
+                    + "'... (200,001 characters)")
+    assert read(tmp_path, "x,y\n1," + "0" * 200_000 + "5\n").y.tolist() == [5.0]
+
+
+def test_values_are_pythons_float_of_each_cell(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(20_000) * 10.0 ** rng.integers(-300, 300, 20_000)
+    texts = [repr(v) for v in x.tolist()]
+    texts += ["1e5", "-.5", "+3.", "  7 ",
+              "0.1000000000000000055511151231257827021181583404541015625"]
+    y = rng.uniform(-1, 1, len(texts))
+    body = "x,y\r\n" + "".join(f"{a},{b!r}\r\n" for a, b in zip(texts, y.tolist()))
+    got = read(tmp_path, body)
+    assert got.x.tolist() == [float(t) for t in texts] and got.y.tolist() == y.tolist()
+    assert got.x.dtype == np.float64 and got.x.flags.writeable
+    # the same rows quoted, with a BOM, blank lines and cells other scripts' digits: the
+    # checked path reads what float() reads
+    quoted = ("\ufeffx,y\n" + "".join(f'"{a}","{b!r}"\n\n' for a, b in zip(texts, y.tolist()))
+              + "\u0661\u0662,\u2009 3\n, \n")
+    again = read(tmp_path, quoted)
+    assert again.x.tolist() == [float(t) for t in texts] + [12.0]
+    assert again.y.tolist() == y.tolist() + [3.0]
+
+
+def test_the_quadratic_models_header_and_a_quoted_header(tmp_path):
+    got = read(tmp_path, '"t","speed"\n0,72.5\n1,55.25\n', QUADRATIC)
+    assert got.headers == ("t", "speed") and got.y.tolist() == [72.5, 55.25]
+    assert read(tmp_path, "x,y\n1,2\n", QUADRATIC).headers == ("x", "y")
+
+
+def test_a_spec_with_a_byte_order_mark_loads(tmp_path, capsys):
+    path = tmp_path / "spec.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'title = "BOM"\n[data]\npreset = "lecture"\n'
+                     b'[[sheet]]\noptimizer = "sgd"\nlr = 0.0001\n')
+    assert load(path).title == "BOM"
+    assert cli.main(["compare", str(path)]) == 0
+    assert "sgd" in capsys.readouterr().out
