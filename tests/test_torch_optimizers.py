@@ -264,3 +264,32 @@ def test_a_class_the_lecture_did_not_have_is_torch_flavour_by_default(numpy_exec
                                                    {"optimizer": "adam", "lr": 1.0}]})
     assert [s.flavor for s in spec.sheets] == ["torch", "lecture"]
     assert spec.sheets[0].hypers["lr"] == 0.01  # torch.optim.Rprop's default
+
+
+def test_torch_optimizer_alone_steps_in_float64_under_a_float32_default(numpy_executor):
+    """``replay.torch_optimizer`` without ``_preload`` (torch starts its own state) and with
+    torch's default dtype float32, as a user's script has it: every torch-optim sheet still
+    equals the engine to 1e-12. torch keeps NAdam's mu_product and ASGD's eta and mu in the
+    default dtype (1e-8 off in float32); the registry's ``float64_default`` covers them."""
+    from sheetopt.torch_backend import replay
+
+    spec = spec_mod.load("torch-optim")
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        for sheet in spec.sheets:
+            trace = engine.run(spec, sheet)
+            leaves = replay.parameter_tensors(sheet, [trace.start["a"], trace.start["b"]])
+            optimizer = replay.torch_optimizer(sheet, leaves)
+            x, y = (torch.as_tensor(trace.rows[k]) for k in "xy")
+            for i in range(len(trace)):
+                optimizer.zero_grad()
+                ((y[i] - (leaves[0] * x[i] + leaves[1])) ** 2).backward()
+                optimizer.step()
+            found = [leaf.item() for leaf in leaves]
+            expected = [trace.steps["new_a"][-1], trace.steps["new_b"][-1]]
+            assert relative(found, expected).max() <= 1e-12, sheet.name
+            if sheet.optimizer == "nadam":
+                assert optimizer.state[leaves[0]]["mu_product"].dtype == torch.float64
+    finally:
+        torch.set_default_dtype(saved)

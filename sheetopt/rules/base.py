@@ -37,8 +37,9 @@ class TorchClass:
     of one element reads the others (Adafactor's norms over the whole tensor), so each of
     sheetopt's scalar parameters must be its own tensor. ``float64_default``: torch keeps some
     of the state as tensors of the *default* dtype (ASGD's eta and mu are rebuilt with
-    ``torch.as_tensor`` every step), so the float64 reference steps under
-    ``torch.set_default_dtype(torch.float64)``.
+    ``torch.as_tensor`` every step; NAdam starts mu_product as ``torch.ones((),
+    dtype=_get_scalar_dtype())``, float32 unless the default is float64: 1e-8 off), so the
+    float64 reference steps under ``torch.set_default_dtype(torch.float64)``.
     """
 
     name: str

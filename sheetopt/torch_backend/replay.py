@@ -91,8 +91,10 @@ def _tensors(weights) -> list:
 
 def _in_float64(step, torch):
     """``step`` run with float64 as torch's default dtype: ASGD rebuilds eta and mu each step
-    with ``torch.as_tensor(float)``, which rounds them to the default dtype (float32 unless
-    set), a difference of 1e-8 in every step of a float64 run."""
+    with ``torch.as_tensor(float)``, and NAdam's first step makes mu_product with
+    ``_get_scalar_dtype()``: both round to the default dtype (float32 unless set), a
+    difference of 1e-8 in a float64 run (``_preload``, which starts the state in float64
+    itself, hides NAdam's)."""
     def stepped(*args, **kwargs):
         saved = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)
