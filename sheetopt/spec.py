@@ -13,6 +13,7 @@ import numpy as np
 from . import data as data_mod, memory
 from .data import DataSet
 from .errors import SheetoptError
+from .numbers import number as _number, whole as _integer
 from .gradients import METHODS
 from .models import MODELS, Model
 from .rules import FLAVORS, HYPER_RANGES, OPTIMIZERS, REGISTRY, STATE_NAMES, Rule, rule_for
@@ -342,20 +343,6 @@ def _table(raw: Mapping, key: str, label: str, required: bool = True) -> Mapping
         return {}
     if not isinstance(value, dict):
         raise SheetoptError(f"{label}: {key} must be a table")
-    return value
-
-
-def _number(value, where: str, label: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SheetoptError(f"{label}: {where} must be a number (got {value!r})")
-    if not math.isfinite(value):
-        raise SheetoptError(f"{label}: {where} must be finite (got {value!r})")
-    return float(value)
-
-
-def _integer(value, where: str, label: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SheetoptError(f"{label}: {where} must be a whole number (got {value!r})")
     return value
 
 

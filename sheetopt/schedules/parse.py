@@ -3,10 +3,10 @@ class and constructor arguments (each refusal one line naming the sheet and the 
 from __future__ import annotations
 
 import difflib
-import math
 from typing import Mapping
 
 from ..errors import SheetoptError
+from ..numbers import number as _number, whole as _whole
 from . import KIND_ALIASES, PERS, SCHEDULES, TORCH_SCHEDULERS, Schedule, build_node
 from .fastai import ONE_CYCLE_DEFAULTS
 from .torch_base import REQUIRED
@@ -77,20 +77,6 @@ def parse_schedule(value, rule, static: Mapping, steps: int, epochs: int, where:
     if value == "fastai_one_cycle" and not 0 < options.get("pct_start", 0.25) < 1:
         raise SheetoptError(f"{label}: {where}: schedule.pct_start must be in (0, 1)")
     return Schedule(value, options)
-
-
-def _number(value, where: str, label: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SheetoptError(f"{label}: {where} must be a number (got {value!r})")
-    if not math.isfinite(value):
-        raise SheetoptError(f"{label}: {where} must be finite (got {value!r})")
-    return float(value)
-
-
-def _whole(value, where: str, label: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SheetoptError(f"{label}: {where} must be a whole number (got {value!r})")
-    return value
 
 
 def _parse_torch(table: dict, rule, static, steps, epochs, where, label) -> Schedule:
