@@ -42,19 +42,24 @@ def test_json_lists_every_case_and_path(capsys):
                and r["judged_by"] == "tol" for r in rows)
 
 
-def test_an_altered_rule_is_caught_with_optimizer_and_step(capsys, monkeypatch):
-    original = rules.rule_for("adam", "torch")
+def suite_with_an_altered_rule(optimizer: str, capsys, monkeypatch) -> tuple[int, str]:
+    """torch-suite on one optimizer whose rule is off by one part in a million from the 7th
+    step on (a wrong formula's size); returns the exit code and what it printed."""
+    original = rules.rule_for(optimizer, "torch")
 
     def altered_step(p, g, prev, new, hp, t, ops, static):
-        # off by one part in a million from the 7th step on: a wrong formula's size
         return original.step(p, g, prev, new, hp, t, ops, static) * ops.where(t >= 7, 1 + 1e-6,
                                                                               1.0)
     altered = replace(original, step=altered_step)
     monkeypatch.setattr(registry, "REGISTRY", tuple(altered if r is original else r
                                                     for r in registry.REGISTRY))
     code = cli.main(["torch-suite", "--device", "cpu", "--elements", "16", "--epochs", "1",
-                     "--optimizer", "adam", "--scheduler", "none"])
-    out = capsys.readouterr().out
+                     "--optimizer", optimizer, "--scheduler", "none"])
+    return code, capsys.readouterr().out
+
+
+def test_an_altered_rule_is_caught_with_optimizer_and_step(capsys, monkeypatch):
+    code, out = suite_with_an_altered_rule("adam", capsys, monkeypatch)
     assert code == 1, out
     assert "FAIL: adam (lr=0.1) loop differs from sheetopt" in out
     assert "at epoch 1, step 7" in out
@@ -95,17 +100,7 @@ def test_the_bound_is_the_tolerance_unless_the_case_amplifies_an_ulp():
 def test_an_altered_rule_is_caught_on_the_ill_conditioned_case(capsys, monkeypatch):
     """The raised bound of the Adafactor grid case (about 1e-10) still catches a rule off by
     one part in a million: the sensitivity is measured with the altered rule itself."""
-    original = rules.rule_for("adafactor", "torch")
-
-    def altered_step(p, g, prev, new, hp, t, ops, static):
-        return original.step(p, g, prev, new, hp, t, ops, static) * ops.where(t >= 7, 1 + 1e-6,
-                                                                              1.0)
-    altered = replace(original, step=altered_step)
-    monkeypatch.setattr(registry, "REGISTRY", tuple(altered if r is original else r
-                                                    for r in registry.REGISTRY))
-    code = cli.main(["torch-suite", "--device", "cpu", "--elements", "16", "--epochs", "1",
-                     "--optimizer", "adafactor", "--scheduler", "none"])
-    out = capsys.readouterr().out
+    code, out = suite_with_an_altered_rule("adafactor", capsys, monkeypatch)
     assert code == 1, out
     assert ("FAIL: adafactor (lr=0.5, beta2_decay=-0.5, eps=[1e-20, 0.1], d=2.0, "
             "weight_decay=0.01) loop differs from sheetopt") in out
