@@ -13,7 +13,8 @@ every step of every sheet is recorded. From Python:
 Your own rows: ``sheetopt.Spec.from_arrays(x, y, sheets=[{"optimizer": "adam", "lr": 0.1}])``.
 Also ``sheetopt.sweep`` (many configurations at once: the LR finder), ``write_workbook`` and
 ``read_workbook`` (the live-formula .xlsx), ``check_workbook`` (an edited workbook rerun and
-compared), ``verify`` (every step re-checked with torch).
+compared), ``verify`` (every step re-checked with torch), ``translate`` (an optimizer's
+namesakes in Keras, optax, fastai and torch, run side by side).
 Bad input raises ``SheetoptError`` with one line naming the key, array index, file or sheet.
 The ``sheetopt`` command line (``sheetopt --help``) is a thin layer over these functions.
 """
@@ -29,7 +30,9 @@ from .spec import Sheet, Spec, preset_names  # noqa: E402
 from .trace import Trace  # noqa: E402
 from .results import RunResult  # noqa: E402
 from .api import check_workbook, read_workbook, run, sweep, verify, write_workbook  # noqa: E402
+from .translate import translate  # noqa: E402
 
 __all__ = ["run", "Spec", "RunResult", "Trace", "Sheet", "sweep", "write_workbook",
-           "read_workbook", "check_workbook", "verify", "preset_names", "SheetoptError",
+           "read_workbook", "check_workbook", "verify", "translate", "preset_names",
+           "SheetoptError",
            "__version__"]

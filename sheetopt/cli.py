@@ -12,7 +12,7 @@ from . import __version__
 from .errors import SheetoptError, command_line
 
 COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate",
-            "torch_suite")
+            "torch_suite", "translate")
 
 DESCRIPTION = """\
 Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet.

@@ -6,6 +6,8 @@ Every Keras optimizer first decays the weights when ``weight_decay`` is set, p*(
 """
 from __future__ import annotations
 
+from .aspects import (BIAS_FIRST, BIAS_FOLDED, DECOUPLED, EPS_INSIDE_ROOT, EPS_RAW_ROOT, EWMA, LION,
+                      LR_INSIDE, NONE, RMS_LR_INSIDE, ZEROS)
 from .base import Library, Rule
 from .pieces import decoupled_decay, ewma, moved_toward
 
@@ -125,12 +127,10 @@ def _library(cls: str, module: str, args: dict, state_keys: dict, **differs) -> 
                    state_keys=state_keys, differs=differs)
 
 
-_DECAY = "decoupled for every optimizer: p*(1 - wd*lr) before the update (weight_decay=None: none)"
 _ADAM_ARGS = {**_BETAS, "amsgrad": "amsgrad"}
 _ADAM_KEYS = {"grad_avg": "momentums", "sqr_avg": "velocities", "max_sqr_avg": "velocity_hats"}
-_ADAM_DIFFERS = dict(eps="added to the raw sqrt(v) (\"epsilon hat\"), default 1e-7",
-                     bias="folded into the step size: lr*sqrt(1-b2^t)/(1-b1^t)",
-                     momentum="EWMA m += (g - m)*(1 - beta_1)", start="zeros", decay=_DECAY)
+_ADAM_DIFFERS = dict(eps=EPS_RAW_ROOT, bias=BIAS_FOLDED, momentum=EWMA, start=ZEROS,
+                     decay=DECOUPLED)
 
 
 def _adam(name: str, cls: str, module: str, wd: float) -> Rule:
@@ -154,9 +154,8 @@ RULES: tuple[Rule, ...] = (
          state_names=sgd_states, update_state=sgd_state, step=sgd_step,
          notes={"mom_buf": "Keras: the velocity holds lr: v = mom*v - lr*g; p += v."},
          library=_library("SGD", "sgd", {**_COMMON, "momentum": "mom", "nesterov": "nesterov"},
-                          {"mom_buf": "momentums"}, eps="none",
-                          bias="none", momentum="lr inside the velocity: v = m*v - lr*g; p += v",
-                          start="zeros", decay=_DECAY),
+                          {"mom_buf": "momentums"}, eps=NONE, bias=NONE,
+                          momentum=LR_INSIDE, start=ZEROS, decay=DECOUPLED),
          grid=({"learning_rate": 0.0001}, {"learning_rate": 0.0001, "momentum": 0.9},
                {"learning_rate": 0.0001, "momentum": 0.5, "nesterov": True,
                 "weight_decay": 0.01})),
@@ -172,9 +171,8 @@ RULES: tuple[Rule, ...] = (
                            "centered": "centered"},
                           {"sqr_avg": "_velocities", "grad_avg": "_average_gradients",
                            "mom_buf": "_momentums"},
-                          eps="inside the root: sqrt(v + eps), default 1e-7", bias="none",
-                          momentum="lr inside the buffer: b = m*b + lr*g/sqrt(v + eps)",
-                          start="zeros", decay=_DECAY),
+                          eps=EPS_INSIDE_ROOT, bias=NONE, momentum=RMS_LR_INSIDE,
+                          start=ZEROS, decay=DECOUPLED),
          grid=({"learning_rate": 0.01}, {"learning_rate": 0.01, "momentum": 0.9,
                                          "centered": True, "rho": 0.5},
                {"learning_rate": 0.01, "epsilon": 1e-3, "weight_decay": 0.05})),
@@ -186,10 +184,8 @@ RULES: tuple[Rule, ...] = (
          state_names=lambda static: ("grad_avg", "exp_inf"), update_state=adamax_state,
          step=adamax_step, nonnegative=("exp_inf",),
          library=_library("Adamax", "adamax", _BETAS, {"grad_avg": "_m", "exp_inf": "_u"},
-                          eps="added to the infinity norm u in the step (not inside the max)",
-                          bias="first moment: (1 - beta_1^t) times the denominator",
-                          momentum="EWMA m += (g - m)*(1 - beta_1)", start="zeros",
-                          decay=_DECAY),
+                          eps="after the max: (1 - beta_1^t)*(u + eps)", bias=BIAS_FIRST,
+                          momentum=EWMA, start=ZEROS, decay=DECOUPLED),
          grid=({"learning_rate": 0.1}, {"learning_rate": 0.1, "beta_1": 0.3, "beta_2": 0.5,
                                         "weight_decay": 0.05})),
     Rule(optimizer="adagrad", flavor="keras",
@@ -201,9 +197,9 @@ RULES: tuple[Rule, ...] = (
          library=_library("Adagrad", "adagrad",
                           {**_COMMON, "initial_accumulator_value": "init_acc",
                            "epsilon": "eps"}, {"sum": "_accumulators"},
-                          eps="inside the root: sqrt(sum + eps)", bias="none", momentum="none",
+                          eps=EPS_INSIDE_ROOT, bias=NONE, momentum=NONE,
                           start="the sum starts at initial_accumulator_value = 0.1",
-                          decay=_DECAY),
+                          decay=DECOUPLED),
          grid=({"learning_rate": 0.5}, {"learning_rate": 0.5, "initial_accumulator_value": 0.0,
                                         "epsilon": 1e-3, "weight_decay": 0.01})),
     Rule(optimizer="lion", flavor="keras",
@@ -211,9 +207,8 @@ RULES: tuple[Rule, ...] = (
          hypers={"lr": 0.001, "mom": 0.9, "sqr_mom": 0.99, "wd": 0.0}, flags={},
          state_names=lambda static: ("grad_avg",), update_state=lion_state, step=lion_step,
          library=_library("Lion", "lion", {**_COMMON, "beta_1": "mom", "beta_2": "sqr_mom"},
-                          {"grad_avg": "_momentums"}, eps="none", bias="none",
-                          momentum="sign(b1*m + (1-b1)*g), then m = b2*m + (1-b2)*g",
-                          start="zeros", decay=_DECAY),
+                          {"grad_avg": "_momentums"}, eps=NONE, bias=NONE, momentum=LION,
+                          start=ZEROS, decay=DECOUPLED),
          grid=({"learning_rate": 0.001}, {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9,
                                           "weight_decay": 0.1})),
 )

@@ -6,6 +6,8 @@ multiplied by -lr and added to p, written p - lr*u (the same number). ``t`` is o
 """
 from __future__ import annotations
 
+from .aspects import (BIAS_BOTH, EPS_AFTER_CORRECTION, EPS_INSIDE_ROOT, EWMA, IN_UPDATE, LION,
+                      LR_OUTSIDE, NONE, RMS_LR_INSIDE, ZEROS)
 from .base import Library, Rule
 from .pieces import ewma
 
@@ -140,10 +142,7 @@ def _library(function: str, args: dict, state_keys: dict, **differs) -> Library:
 _ADAM_ARGS = {"b1": "mom", "b2": "sqr_mom", "eps": "eps", "eps_root": "eps_root"}
 _ADAM_KEYS = {"grad_avg": "mu", "sqr_avg": "nu", "max_sqr_avg": "nu_max"}
 _ADAM_HYPERS = {"lr": None, "mom": 0.9, "sqr_mom": 0.999, "eps": 1e-8, "eps_root": 0.0}
-_NO_DECAY = "none (chain add_decayed_weights)"
-_ADAM_DIFFERS = dict(eps="after bias correction: mu_hat/(sqrt(nu_hat + eps_root) + eps)",
-                     bias="both moments divided by 1 - b^t", momentum="EWMA (1-b1)*g + b1*mu",
-                     start="zeros")
+_ADAM_DIFFERS = dict(eps=EPS_AFTER_CORRECTION, bias=BIAS_BOTH, momentum=EWMA, start=ZEROS)
 
 
 def _adam(name: str, hypers: dict, flags: dict, options: tuple, args: dict, summary: str,
@@ -167,9 +166,8 @@ RULES: tuple[Rule, ...] = (
          hypers={"lr": None, "mom": 0.0}, flags={"nesterov": False},
          state_names=sgd_states, update_state=sgd_state, step=sgd_step,
          library=_library("sgd", {"momentum": "mom", "nesterov": "nesterov"},
-                          {"mom_buf": "trace"}, eps="none", bias="none",
-                          momentum="lr outside the trace: t = g + m*t; p -= lr*t",
-                          start="zeros (momentum=None: no trace)", decay=_NO_DECAY),
+                          {"mom_buf": "trace"}, eps=NONE, bias=NONE, momentum=LR_OUTSIDE,
+                          start=ZEROS, decay=NONE),
          grid=({"learning_rate": 0.0001}, {"learning_rate": 0.0001, "momentum": 0.9},
                {"learning_rate": 0.0001, "momentum": 0.5, "nesterov": True})),
     Rule(optimizer="rmsprop", flavor="optax",
@@ -188,10 +186,10 @@ RULES: tuple[Rule, ...] = (
                                       "nesterov": "nesterov",
                                       "bias_correction": "bias_correction"},
                           {"sqr_avg": "nu", "grad_avg": "mu", "mom_buf": "trace"},
-                          eps="inside the root (eps_in_sqrt=True) or after it",
-                          bias="none unless bias_correction=True",
-                          momentum="lr inside the trace: t = -lr*g/rms + m*t",
-                          start="the average starts at initial_scale = 0", decay=_NO_DECAY),
+                          eps=EPS_INSIDE_ROOT + " (eps_in_sqrt=False: after it)",
+                          bias="none (bias_correction=True: 1 - decay^t)",
+                          momentum=RMS_LR_INSIDE, start="the average starts at initial_scale = 0",
+                          decay=NONE),
          grid=({"learning_rate": 0.01}, {"learning_rate": 0.01, "momentum": 0.9,
                                          "centered": True, "decay": 0.5},
                {"learning_rate": 0.01, "eps_in_sqrt": False, "bias_correction": True,
@@ -199,30 +197,30 @@ RULES: tuple[Rule, ...] = (
     _adam("adam", {}, {}, ("nesterov",), {"nesterov": "nesterov"},
           "optax.adam(learning_rate, b1, b2, eps, eps_root, nesterov)",
           (*_ADAM_GRID, {"learning_rate": 0.1, "nesterov": True, "b2": 0.9}),
-          decay=_NO_DECAY),
+          decay=NONE),
     _adam("adamw", {"wd": 1e-4}, {}, ("nesterov",),
           {"weight_decay": "wd", "nesterov": "nesterov"},
           "optax.adamw(learning_rate, b1, b2, eps, eps_root, weight_decay, nesterov)",
           (*_ADAM_GRID, {"learning_rate": 0.1, "weight_decay": 0.05, "nesterov": True}),
-          decay="u + wd*p added to Adam's update, then times lr (decoupled)"),
+          decay=IN_UPDATE),
     _adam("nadam", {}, {"nesterov": True}, (), {},
           "optax.nadam(learning_rate, b1, b2, eps, eps_root): adam with nesterov=True",
-          _ADAM_GRID, momentum="plain Nesterov: b1*mu/(1-b1^(t+1)) + (1-b1)*g/(1-b1^t)",
-          decay=_NO_DECAY),
+          _ADAM_GRID, momentum="Nesterov: b1*mu/(1 - b1^(t+1)) + (1 - b1)*g/(1 - b1^t)",
+          decay=NONE),
     _adam("amsgrad", {}, {"amsgrad": True}, (), {},
           "optax.amsgrad(learning_rate, b1, b2, eps, eps_root)", _ADAM_GRID,
-          bias="both moments divided by 1 - b^t; the max taken AFTER the correction",
-          decay=_NO_DECAY),
+          bias=BIAS_BOTH + "; the max is taken after the correction",
+          decay=NONE),
     Rule(optimizer="adagrad", flavor="optax",
          summary="optax.adagrad(learning_rate, initial_accumulator_value, eps)",
          hypers={"lr": None, "init_acc": 0.1, "eps": 1e-7}, flags={},
          state_names=lambda static: ("sum",), update_state=adagrad_state, step=adagrad_step,
          start={"sum": "init_acc"}, nonnegative=("sum",),
          library=_library("adagrad", {"initial_accumulator_value": "init_acc", "eps": "eps"},
-                          {"sum": "sum_of_squares"}, eps="inside the root: rsqrt(sum + eps)",
-                          bias="none", momentum="none",
+                          {"sum": "sum_of_squares"}, eps=EPS_INSIDE_ROOT,
+                          bias=NONE, momentum=NONE,
                           start="the sum starts at initial_accumulator_value = 0.1",
-                          decay=_NO_DECAY),
+                          decay=NONE),
          grid=({"learning_rate": 0.5}, {"learning_rate": 0.5, "initial_accumulator_value": 0.0,
                                         "eps": 1e-3})),
     Rule(optimizer="lion", flavor="optax",
@@ -230,9 +228,8 @@ RULES: tuple[Rule, ...] = (
          hypers={"lr": None, "mom": 0.9, "sqr_mom": 0.99, "wd": 1e-3}, flags={},
          state_names=lambda static: ("grad_avg",), update_state=lion_state, step=lion_step,
          library=_library("lion", {"b1": "mom", "b2": "sqr_mom", "weight_decay": "wd"},
-                          {"grad_avg": "mu"}, eps="none", bias="none",
-                          momentum="sign((1-b1)*g + b1*mu), then mu = EWMA with b2",
-                          start="zeros", decay="u + wd*p, then times lr (default wd 1e-3)"),
+                          {"grad_avg": "mu"}, eps=NONE, bias=NONE, momentum=LION,
+                          start=ZEROS, decay=IN_UPDATE),
          grid=({"learning_rate": 0.001}, {"learning_rate": 0.01, "b1": 0.5, "b2": 0.9,
                                           "weight_decay": 0.1})),
 )
