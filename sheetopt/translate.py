@@ -45,7 +45,12 @@ class Match:
     sheet: Sheet | None = None
 
     def verdict(self) -> str:
-        return "exact" if self.exact else "closest"
+        """"exact": the same update; "exact here": the same numbers on this run although an
+        operation differs (eps placed elsewhere but too small to show, lr inside a momentum
+        buffer while lr is constant...); "closest": no arguments tried reproduce it."""
+        if not self.exact:
+            return "closest"
+        return "exact here" if self.differs else "exact"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +73,7 @@ class Translation:
         """The answer as plain values (what ``--json`` prints)."""
         src = self.source
         return {"optimizer": src.optimizer, "flavor": src.flavor,
-                "args": spelled(src.rule, {**src.hypers, **src.flags}, keep_defaults=True),
+                "args": src.rule.spelled({**src.hypers, **src.flags}, keep_defaults=True),
                 "steps": len(self.traces[src.name]),
                 "frameworks": [{"flavor": m.flavor, "verdict": m.verdict(), "args": dict(m.args),
                                 "max_rel": m.max_rel, "worst_step": m.worst_step,
@@ -90,7 +95,7 @@ class Translation:
     def table(self) -> str:
         """The answer as a terminal table, then the operations that differ in words."""
         src = self.source
-        head = (f"{src.optimizer} ({src.flavor}) {_args_text(spelled(src.rule, {**src.hypers, **src.flags}))}"
+        head = (f"{src.optimizer} ({src.flavor}) {_args_text(src.rule.spelled({**src.hypers, **src.flags}))}"
                 f" on {len(self.spec.data)} rows, {len(self.traces[src.name])} steps")
         rows = [[m.flavor, m.verdict(), _args_text(m.args) or "(defaults)",
                  f"{m.max_rel:.3g}", "-" if m.first_step is None else str(m.first_step),
@@ -128,27 +133,6 @@ def _grid(headers, rows) -> list[str]:
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
-def spelled(rule: Rule, values: Mapping[str, Any], keep_defaults: bool = False) -> dict:
-    """sheetopt's values as the framework's own arguments (``betas=(0.9, 0.999)`` for torch),
-    leaving out those at the framework's defaults unless ``keep_defaults``."""
-    defaults = {**rule.hypers, **rule.flags}
-    keep = {k: v for k, v in values.items()
-            if k in rule.settable_flags or k in rule.hypers}
-    if not keep_defaults:
-        keep = {k: v for k, v in keep.items() if defaults.get(k) != v}
-    out, used = {}, set()
-    for arg, ours in rule.spellings.items():
-        names = ours if isinstance(ours, tuple) else (ours,)
-        if any(n in keep for n in names) and not set(names) & used:
-            out[arg] = (tuple(float(values[n]) for n in names) if isinstance(ours, tuple)
-                        else keep[ours])
-            used.update(names)
-    for name, value in keep.items():
-        if name not in used:
-            out[name] = value
-    return out
-
-
 def _candidates(source: Sheet, target: Rule) -> list[dict]:
     """The sheet tables (sheetopt's names) tried for ``target``, the carried-over one first."""
     base = {}
@@ -163,7 +147,7 @@ def _candidates(source: Sheet, target: Rule) -> list[dict]:
             base[f] = source.flags[f]
     eps_factors = (1.0,)
     if "eps" in source.hypers and "eps" in target.hypers and source.hypers["eps"] > 0 and \
-            "eps" in differing(source.rule, target):
+            "eps" in differing(source.rule, target, source.static, {**target.hypers, **target.flags}):
         eps_factors = (1.0, *(f for f in EPS_FACTORS if f != 1.0))
     out = []
     for on in itertools.product((False, True), repeat=len(switches)):
@@ -263,11 +247,11 @@ def translate(optimizer: str, flavor: str = "torch", args: Mapping[str, Any] | N
     for f in [f for f in targets if f in best]:
         sheet, (worst, at, first) = best[f]
         exact = worst <= EXACT
-        differs = {} if exact else differing(source.rule, sheet.rule)
+        differs = differing(source.rule, sheet.rule, source.static, sheet.static)
         if not source.hypers.get("wd") and not sheet.hypers.get("wd"):
             differs.pop("decay", None)
         matches.append(Match(flavor=f, optimizer=optimizer,
-                             args=spelled(sheet.rule, {**sheet.hypers, **sheet.flags}),
+                             args=sheet.rule.spelled({**sheet.hypers, **sheet.flags}),
                              exact=exact, max_rel=worst, worst_step=at, first_step=first,
                              differs=differs, sheet=sheet))
     kept = {"source", *(m.sheet.name for m in matches)}

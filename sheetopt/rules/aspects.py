@@ -6,7 +6,20 @@ torch and lecture rules', which have no Library, are in ``TORCH`` and ``LECTURE`
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, NamedTuple
+
+
+class Switch(NamedTuple):
+    """An aspect a flag decides: ``off`` without it, ``on`` with it."""
+
+    flag: str
+    off: str
+    on: str
+
+    def words(self, static: Mapping | None = None) -> str:
+        if static is None:
+            return f"{self.off} ({self.flag}: {self.on})"
+        return self.on if static.get(self.flag) else self.off
 
 ASPECTS = {"eps": "where eps goes", "bias": "bias correction", "momentum": "momentum / lr",
            "start": "starting state", "decay": "weight decay"}
@@ -31,27 +44,31 @@ RMS_RAW = "on the raw gradient, divided afterwards: buf = m*buf + g; p -= lr*buf
 LION = "sign(b1*m + (1 - b1)*g), then m = b2*m + (1 - b2)*g"
 # start
 ZEROS = "zeros"
-FIRST_GRADIENT = "the buffer starts at the first gradient (same as zeros)"
+FIRST_GRADIENT = ZEROS + " (the buffer starts at the first gradient: the same numbers)"
+RADAM_BIAS = BIAS_BOTH + " (rectified once rho_t > 5; plain momentum SGD before)"
+SUM_START = "the sum starts at initial_accumulator_value"
 # weight decay
 COUPLED = "coupled (L2): g + wd*p"
 DECOUPLED = "decoupled: p*(1 - lr*wd) first"
-IN_UPDATE = "decoupled, inside the update: p -= lr*(u + wd*p)"
-FASTAI_DECAY = DECOUPLED + " (decouple_wd=False: " + COUPLED + ")"
+IN_UPDATE = DECOUPLED + " (written inside the update: p -= lr*(u + wd*p))"
+FASTAI_DECAY = Switch("decouple_wd", COUPLED, DECOUPLED)
 
 _TORCH_ADAM = dict(eps=EPS_AFTER_CORRECTION, bias=BIAS_BOTH, momentum=EWMA, start=ZEROS,
-                   decay=COUPLED + " (decoupled_weight_decay=True: " + DECOUPLED + ")")
+                   decay=Switch("decoupled_weight_decay", COUPLED, DECOUPLED))
 TORCH: Mapping[str, Mapping[str, str]] = {
-    "sgd": dict(eps=NONE, bias=NONE, momentum=LR_OUTSIDE, start=FIRST_GRADIENT, decay=COUPLED),
-    "rmsprop": dict(eps=EPS_AFTER_ROOT, bias=NONE, momentum=RMS_LR_OUTSIDE, start=ZEROS,
+    "sgd": dict(eps=NONE, bias=NONE, momentum=Switch("momentum", NONE, LR_OUTSIDE),
+                start=FIRST_GRADIENT, decay=COUPLED),
+    "rmsprop": dict(eps=EPS_AFTER_ROOT, bias=NONE,
+                    momentum=Switch("momentum", NONE, RMS_LR_OUTSIDE), start=ZEROS,
                     decay=COUPLED),
     "adam": _TORCH_ADAM,
     "adamw": dict(_TORCH_ADAM, decay=DECOUPLED),
     "adamax": dict(eps="inside the max: max(beta_2*u, |g| + eps)", bias=BIAS_FIRST,
                    momentum=EWMA, start=ZEROS, decay=COUPLED),
-    "adagrad": dict(eps=EPS_AFTER_ROOT, bias=NONE, momentum=NONE,
-                    start="the sum starts at initial_accumulator_value = 0", decay=COUPLED),
+    "adagrad": dict(eps=EPS_AFTER_ROOT, bias=NONE, momentum=NONE, start=SUM_START,
+                    decay=COUPLED),
     "nadam": dict(_TORCH_ADAM, momentum="mu_t = beta_1*(1 - 0.5*0.96^(0.004*t))"),
-    "radam": dict(_TORCH_ADAM, eps="added to the raw sqrt(v) in the rectified step"),
+    "radam": dict(_TORCH_ADAM, eps=EPS_RAW_ROOT, bias=RADAM_BIAS),
 }
 LECTURE: Mapping[str, Mapping[str, str]] = {
     "sgd": dict(eps=NONE, bias=NONE, momentum=NONE, start=NONE, decay=NONE),
@@ -62,12 +79,25 @@ LECTURE: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def aspects_of(rule) -> Mapping[str, str]:
-    """What ``rule`` does for each aspect (empty when nothing is recorded for it)."""
+def aspects_of(rule, static: Mapping | None = None) -> dict[str, str]:
+    """What ``rule`` does for each aspect (empty when nothing is recorded for it), with the
+    flags of ``static`` (a sheet's) applied, or every flag's effect spelled out when None."""
     if rule.library is not None:
-        return rule.library.differs
-    table = TORCH if rule.flavor == "torch" else LECTURE
-    return table.get(rule.optimizer, {})
+        said = rule.library.differs
+    else:
+        said = (TORCH if rule.flavor == "torch" else LECTURE).get(rule.optimizer, {})
+    flags = None if static is None else _framework_flags(rule, static)
+    return {key: value.words(flags) if isinstance(value, Switch) else value
+            for key, value in said.items()}
+
+
+def _framework_flags(rule, static: Mapping) -> dict:
+    """A sheet's flags under the framework's names (a Switch names the framework's flag)."""
+    out = dict(static)
+    for arg, ours in rule.spellings.items():
+        if isinstance(ours, str) and ours in static:
+            out[arg] = static[ours]
+    return out
 
 
 def _gist(phrase: str) -> str:
@@ -75,7 +105,8 @@ def _gist(phrase: str) -> str:
     return phrase.split(" (")[0]
 
 
-def differing(a, b) -> dict[str, tuple[str, str]]:
+def differing(a, b, static_a: Mapping | None = None,
+              static_b: Mapping | None = None) -> dict[str, tuple[str, str]]:
     """The aspects two rules do differently: aspect -> (a's words, b's words). Phrases are
     compared without their bracketed explanations ("both moments divided by 1 - beta^t
     (folded into the step size...)" does what "both moments divided by 1 - beta^t" does).
@@ -85,6 +116,6 @@ def differing(a, b) -> dict[str, tuple[str, str]]:
         >>> sorted(differing(rule_for("adam", "torch"), rule_for("adam", "keras")))
         ['decay', 'eps']
     """
-    mine, theirs = aspects_of(a), aspects_of(b)
+    mine, theirs = aspects_of(a, static_a), aspects_of(b, static_b)
     return {key: (mine[key], theirs[key]) for key in ASPECTS
             if key in mine and key in theirs and _gist(mine[key]) != _gist(theirs[key])}

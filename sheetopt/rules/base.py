@@ -134,6 +134,30 @@ class Rule:
             return self.torch.args
         return self.library.args if self.library else {}
 
+    def spelled(self, values: Mapping, keep_defaults: bool = False) -> dict:
+        """sheetopt's hyperparameters and flags as the framework's own arguments (torch's
+        ``betas=(0.9, 0.999)``, Keras's ``beta_1``), leaving out those at the rule's defaults
+        unless ``keep_defaults``.
+
+        Example:
+            >>> from sheetopt.rules import rule_for
+            >>> rule_for("adam", "keras").spelled({"lr": 0.1, "mom": 0.9, "eps": 1e-3})
+            {'learning_rate': 0.1, 'epsilon': 0.001}
+        """
+        defaults = {**self.hypers, **self.flags}
+        keep = {k: v for k, v in values.items() if k in self.settable_flags or k in self.hypers}
+        if not keep_defaults:
+            keep = {k: v for k, v in keep.items() if defaults.get(k) != v}
+        out, used = {}, set()
+        for arg, ours in self.spellings.items():
+            names = ours if isinstance(ours, tuple) else (ours,)
+            if any(n in keep for n in names) and not set(names) & used:
+                out[arg] = (tuple(float(values[n]) for n in names) if isinstance(ours, tuple)
+                            else keep[ours])
+                used.update(names)
+        out.update({name: value for name, value in keep.items() if name not in used})
+        return out
+
     def states(self, static: Mapping) -> tuple[str, ...]:
         return self.state_names(static)
 

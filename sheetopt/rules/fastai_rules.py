@@ -7,7 +7,7 @@ callbacks: ``weight_decay`` (p*(1 - lr*wd), the default ``decouple_wd=True``) or
 from __future__ import annotations
 
 from .aspects import (BIAS_BOTH, EPS_AFTER_CORRECTION, EWMA, FASTAI_DECAY, LR_OUTSIDE, NONE,
-                      RMS_RAW, ZEROS)
+                      RADAM_BIAS, RMS_RAW, ZEROS, Switch)
 from .base import Library, Rule
 from .pieces import fastai_debias, fastai_grad, fastai_param, square_average
 
@@ -127,8 +127,9 @@ RULES: tuple[Rule, ...] = (
     Rule(optimizer="sgd", flavor="fastai", summary="fastai.optimizer.SGD(lr, mom, wd, decouple_wd)",
          hypers={"lr": None, "mom": 0.0, "wd": 0.0}, flags={"decoupled": True},
          state_names=sgd_states, update_state=sgd_state, step=sgd_step,
-         library=_library("SGD", {"mom": "mom"}, eps=NONE, bias=NONE, momentum=LR_OUTSIDE,
-                          start=ZEROS, decay=FASTAI_DECAY),
+         library=_library("SGD", {"mom": "mom"}, eps=NONE, bias=NONE,
+                          momentum=Switch("mom", NONE, LR_OUTSIDE), start=ZEROS,
+                          decay=FASTAI_DECAY),
          grid=({"lr": 0.0001}, {"lr": 0.0001, "mom": 0.9, "wd": 0.01},
                {"lr": 0.0001, "mom": 0.5, "wd": 0.01, "decouple_wd": False})),
     Rule(optimizer="rmsprop", flavor="fastai",
@@ -145,7 +146,8 @@ RULES: tuple[Rule, ...] = (
          library=_library("RMSProp", {"mom": "mom", "sqr_mom": "sqr_mom"},
                           eps="after the root: sqrt(sqr_avg) + 1e-8; RMSProp's own eps "
                               "argument is never passed on (no effect)",
-                          bias=NONE, momentum=RMS_RAW, start=ZEROS, decay=FASTAI_DECAY),
+                          bias=NONE, momentum=Switch("mom", NONE, RMS_RAW), start=ZEROS,
+                          decay=FASTAI_DECAY),
          grid=({"lr": 0.01}, {"lr": 0.01, "mom": 0.9, "sqr_mom": 0.5, "wd": 0.01},
                {"lr": 0.01, "wd": 0.05, "decouple_wd": False})),
     _adam_like("adam", "Adam", adam_step,
@@ -156,7 +158,7 @@ RULES: tuple[Rule, ...] = (
                {"lr": None, "mom": 0.9, "sqr_mom": 0.99, "eps": 1e-5, "wd": 0.0},
                ({"lr": 0.01}, {"lr": 0.01, "sqr_mom": 0.9, "wd": 0.05},
                 {"lr": 0.01, "sqr_mom": 0.5, "wd": 0.05, "decouple_wd": False}),
-               bias=BIAS_BOTH + "; rectified once r > 5, plain momentum SGD before"),
+               bias=RADAM_BIAS),
     _adam_like("qhadam", "QHAdam", qhadam_step,
                {"lr": None, "mom": 0.999, "sqr_mom": 0.999, "nu_1": 0.7, "nu_2": 1.0,
                 "eps": 1e-8, "wd": 0.0},

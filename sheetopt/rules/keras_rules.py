@@ -7,7 +7,7 @@ Every Keras optimizer first decays the weights when ``weight_decay`` is set, p*(
 from __future__ import annotations
 
 from .aspects import (BIAS_FIRST, BIAS_FOLDED, DECOUPLED, EPS_INSIDE_ROOT, EPS_RAW_ROOT, EWMA, LION,
-                      LR_INSIDE, NONE, RMS_LR_INSIDE, ZEROS)
+                      LR_INSIDE, NONE, RMS_LR_INSIDE, SUM_START, ZEROS, Switch)
 from .base import Library, Rule
 from .pieces import decoupled_decay, ewma, moved_toward
 
@@ -155,7 +155,8 @@ RULES: tuple[Rule, ...] = (
          notes={"mom_buf": "Keras: the velocity holds lr: v = mom*v - lr*g; p += v."},
          library=_library("SGD", "sgd", {**_COMMON, "momentum": "mom", "nesterov": "nesterov"},
                           {"mom_buf": "momentums"}, eps=NONE, bias=NONE,
-                          momentum=LR_INSIDE, start=ZEROS, decay=DECOUPLED),
+                          momentum=Switch("momentum", NONE, LR_INSIDE), start=ZEROS,
+                          decay=DECOUPLED),
          grid=({"learning_rate": 0.0001}, {"learning_rate": 0.0001, "momentum": 0.9},
                {"learning_rate": 0.0001, "momentum": 0.5, "nesterov": True,
                 "weight_decay": 0.01})),
@@ -171,8 +172,9 @@ RULES: tuple[Rule, ...] = (
                            "centered": "centered"},
                           {"sqr_avg": "_velocities", "grad_avg": "_average_gradients",
                            "mom_buf": "_momentums"},
-                          eps=EPS_INSIDE_ROOT, bias=NONE, momentum=RMS_LR_INSIDE,
-                          start=ZEROS, decay=DECOUPLED),
+                          eps=EPS_INSIDE_ROOT, bias=NONE,
+                          momentum=Switch("momentum", NONE, RMS_LR_INSIDE), start=ZEROS,
+                          decay=DECOUPLED),
          grid=({"learning_rate": 0.01}, {"learning_rate": 0.01, "momentum": 0.9,
                                          "centered": True, "rho": 0.5},
                {"learning_rate": 0.01, "epsilon": 1e-3, "weight_decay": 0.05})),
@@ -198,8 +200,7 @@ RULES: tuple[Rule, ...] = (
                           {**_COMMON, "initial_accumulator_value": "init_acc",
                            "epsilon": "eps"}, {"sum": "_accumulators"},
                           eps=EPS_INSIDE_ROOT, bias=NONE, momentum=NONE,
-                          start="the sum starts at initial_accumulator_value = 0.1",
-                          decay=DECOUPLED),
+                          start=SUM_START, decay=DECOUPLED),
          grid=({"learning_rate": 0.5}, {"learning_rate": 0.5, "initial_accumulator_value": 0.0,
                                         "epsilon": 1e-3, "weight_decay": 0.01})),
     Rule(optimizer="lion", flavor="keras",

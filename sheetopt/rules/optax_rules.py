@@ -6,8 +6,9 @@ multiplied by -lr and added to p, written p - lr*u (the same number). ``t`` is o
 """
 from __future__ import annotations
 
-from .aspects import (BIAS_BOTH, EPS_AFTER_CORRECTION, EPS_INSIDE_ROOT, EWMA, IN_UPDATE, LION,
-                      LR_OUTSIDE, NONE, RMS_LR_INSIDE, ZEROS)
+from .aspects import (BIAS_BOTH, EPS_AFTER_CORRECTION, EPS_AFTER_ROOT, EPS_INSIDE_ROOT, EWMA,
+                      IN_UPDATE, LION, LR_OUTSIDE, NONE, RMS_LR_INSIDE, SUM_START, ZEROS,
+                      Switch)
 from .base import Library, Rule
 from .pieces import ewma
 
@@ -166,8 +167,9 @@ RULES: tuple[Rule, ...] = (
          hypers={"lr": None, "mom": 0.0}, flags={"nesterov": False},
          state_names=sgd_states, update_state=sgd_state, step=sgd_step,
          library=_library("sgd", {"momentum": "mom", "nesterov": "nesterov"},
-                          {"mom_buf": "trace"}, eps=NONE, bias=NONE, momentum=LR_OUTSIDE,
-                          start=ZEROS, decay=NONE),
+                          {"mom_buf": "trace"}, eps=NONE, bias=NONE,
+                          momentum=Switch("momentum", NONE, LR_OUTSIDE), start=ZEROS,
+                          decay=NONE),
          grid=({"learning_rate": 0.0001}, {"learning_rate": 0.0001, "momentum": 0.9},
                {"learning_rate": 0.0001, "momentum": 0.5, "nesterov": True})),
     Rule(optimizer="rmsprop", flavor="optax",
@@ -186,10 +188,11 @@ RULES: tuple[Rule, ...] = (
                                       "nesterov": "nesterov",
                                       "bias_correction": "bias_correction"},
                           {"sqr_avg": "nu", "grad_avg": "mu", "mom_buf": "trace"},
-                          eps=EPS_INSIDE_ROOT + " (eps_in_sqrt=False: after it)",
-                          bias="none (bias_correction=True: 1 - decay^t)",
-                          momentum=RMS_LR_INSIDE, start="the average starts at initial_scale = 0",
-                          decay=NONE),
+                          eps=Switch("eps_in_sqrt", EPS_AFTER_ROOT, EPS_INSIDE_ROOT),
+                          bias=Switch("bias_correction", NONE, "the average divided by "
+                                                                "1 - decay^t"),
+                          momentum=Switch("momentum", NONE, RMS_LR_INSIDE),
+                          start=ZEROS + " (the average starts at initial_scale)", decay=NONE),
          grid=({"learning_rate": 0.01}, {"learning_rate": 0.01, "momentum": 0.9,
                                          "centered": True, "decay": 0.5},
                {"learning_rate": 0.01, "eps_in_sqrt": False, "bias_correction": True,
@@ -219,8 +222,7 @@ RULES: tuple[Rule, ...] = (
          library=_library("adagrad", {"initial_accumulator_value": "init_acc", "eps": "eps"},
                           {"sum": "sum_of_squares"}, eps=EPS_INSIDE_ROOT,
                           bias=NONE, momentum=NONE,
-                          start="the sum starts at initial_accumulator_value = 0.1",
-                          decay=NONE),
+                          start=SUM_START, decay=NONE),
          grid=({"learning_rate": 0.5}, {"learning_rate": 0.5, "initial_accumulator_value": 0.0,
                                         "eps": 1e-3})),
     Rule(optimizer="lion", flavor="optax",
