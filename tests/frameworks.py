@@ -85,3 +85,27 @@ def library_path(flavor: str, optimizer: str, args: dict, start, grads) -> np.nd
     """The parameters after each step of the framework's optimizer ``optimizer`` built with
     ``args`` (its own spelling), started at ``start`` and fed ``grads`` (steps x params)."""
     return STEPPERS[flavor](optimizer, dict(args), start, grads, None)
+
+
+def rule_path(flavor: str, optimizer: str, args: dict, start, grads) -> np.ndarray:
+    """sheetopt's rule of ``optimizer`` in ``flavor``, built from ``args`` in the framework's
+    own spelling, stepped straight through its two functions (numpy ops) from ``start`` on the
+    given gradients (steps x elements): the parameters after each step. No library needed."""
+    import sheetopt
+    from sheetopt.ops import numpy_ops
+    keys = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
+                     for k, v in args.items())
+    sheet = sheetopt.Spec.from_toml(f'[data]\npreset = "lecture"\n[[sheet]]\n'
+                                    f'optimizer = "{optimizer}"\nflavor = "{flavor}"\n'
+                                    f'{keys}\n').sheets[0]
+    rule, static = sheet.rule, sheet.static
+    hp = {k: np.float64(v) for k, v in sheet.hypers.items()}
+    p = np.array(start, dtype=np.float64)
+    state = {s: np.full_like(p, rule.start_value(s, hp)) for s in rule.states(static)}
+    out = []
+    for t, g in enumerate(np.asarray(grads, dtype=np.float64), start=1):
+        new = rule.new_state(p, g, state, hp, t, numpy_ops, static)
+        p = np.asarray(rule.step(p, g, state, new, hp, t, numpy_ops, static), dtype=np.float64)
+        state = new
+        out.append(p)
+    return np.array(out)
