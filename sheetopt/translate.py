@@ -22,7 +22,7 @@ from .errors import SheetoptError
 from .rules import FLAVORS, REGISTRY, Rule, rule_for
 from .rules.aspects import ASPECTS, differing
 from .spec import Sheet, Spec, load, parse
-from .trace import Trace
+from .protocol.trace import Trace
 
 # a hyperparameter the source does not have is set where the target's feature is off
 NEUTRAL = {"wd": 0.0, "eps_root": 0.0, "lr_decay": 0.0, "dampening": 0.0, "init_acc": 0.0}
@@ -235,7 +235,7 @@ def translate(optimizer: str, flavor: str = "torch", args: Mapping[str, Any] | N
             owners.append(f)
     everything = parse({**raw, "sheet": [source_table, *tables]}, base.path, data=base.data,
                        label="translate")
-    from .engine import run_all
+    from .protocol.engine import run_all
     traces = run_all(everything)
     mine = _path(traces["source"])
     best: dict[str, tuple] = {}

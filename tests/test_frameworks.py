@@ -63,3 +63,13 @@ def test_each_step_equals_the_framework(rule, options, batch):
 
 def test_every_framework_rule_has_a_grid():
     assert all(len(rule.grid) >= 2 for rule in FRAMEWORK_RULES)
+
+
+def test_fastai_rmsprop_ignores_its_eps_argument():
+    """Why sheetopt's fastai rmsprop takes no eps: fastai's RMSProp accepts one but never hands
+    it to its Optimizer, so the step adds rms_prop_step's 1e-8 whatever is given. When fastai
+    passes it on, this fails and the rule gets its eps back."""
+    grads = np.array([[0.1, 0.2], [0.3, -0.1], [0.05, 0.4]])
+    tiny = library_path("fastai", "rmsprop", {"lr": 0.01, "eps": 1e-8}, [1.0, 2.0], grads)
+    huge = library_path("fastai", "rmsprop", {"lr": 0.01, "eps": 10.0}, [1.0, 2.0], grads)
+    np.testing.assert_array_equal(tiny, huge)

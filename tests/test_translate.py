@@ -118,3 +118,54 @@ def test_docs_page_is_generated_from_the_registry():
     assert stored == page(), "docs/frameworks.md is stale: python -m sheetopt.framework_page " \
                              "> docs/frameworks.md"
     assert "](docs/frameworks.md)" in (ROOT / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def recalculated_translation(tmp_path_factory):
+    """A translate workbook and a copy with the source sheet's lr edited, both recalculated by
+    LibreOffice: (answer, recalculated, recalculated edited)."""
+    from libreoffice import recalculate, require_soffice
+    require_soffice()
+    src, out = tmp_path_factory.mktemp("written"), tmp_path_factory.mktemp("recalculated")
+    answer = sheetopt.translate("sgd", "torch", {"lr": 3e-5, "momentum": 0.9}, epochs=1,
+                                schedule=STEP_LR)
+    written, edited = src / "translate.xlsx", src / "edited.xlsx"
+    answer.write_workbook(written)
+    book = openpyxl.load_workbook(written)
+    sheet_name, cell = book.defined_names["torch_sgd_lr"].attr_text.split("!")
+    book[sheet_name.strip("'")][cell.replace("$", "")] = EDITED_LR
+    book.save(edited)
+    lo, lo_edited = recalculate([written, edited], out)
+    return answer, lo, lo_edited
+
+
+EDITED_LR = 1e-5
+
+
+def differences(path):
+    rows = list(openpyxl.load_workbook(path, read_only=True, data_only=True)["differences"]
+                .iter_rows(values_only=True))
+    heads = list(rows[3])
+    return heads, [r for r in rows[4:] if r and r[0] is not None]
+
+
+def test_libreoffice_recomputes_the_live_differences(recalculated_translation):
+    answer, lo, lo_edited = recalculated_translation
+    keras = by_flavor(answer)["keras"]
+    for path, source_lr in ((lo, 3e-5), (lo_edited, EDITED_LR)):
+        heads, rows = differences(path)
+        mine = heads.index("torch sgd: b")
+        theirs = heads.index("keras sgd: b")
+        gap = heads.index("keras sgd - torch sgd: b")
+        expected = sheetopt.translate("sgd", "torch", {"lr": source_lr, "momentum": 0.9},
+                                      epochs=1, schedule=STEP_LR)
+        engine_b = expected.traces["source"].steps["new_b"]
+        keras_b = answer.traces[keras.sheet.name].steps["new_b"]  # its own lr is unchanged
+        assert len(rows) == len(engine_b) == 29
+        for k, row in enumerate(rows):
+            assert row[mine] == pytest.approx(float(engine_b[k]), rel=1e-12)
+            assert row[theirs] == pytest.approx(float(keras_b[k]), rel=1e-12)
+            assert row[gap] == pytest.approx(row[theirs] - row[mine], abs=1e-12 * abs(row[mine]))
+    _, before = differences(lo)
+    _, after = differences(lo_edited)
+    assert before[-1][gap] != pytest.approx(after[-1][gap])  # the edit reached the column

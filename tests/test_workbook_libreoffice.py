@@ -26,7 +26,7 @@ from sheetopt.workbook import write_workbook
 from sheetopt.workbook.layout import DATA_FIRST_ROW, HEADER_ROW, HYPER_ROW, START_ROW
 
 REL = 1e-12
-PRESETS = ("lesson5", "lesson2", "quadratic", "lecture-vs-torch", "torch-optim")
+PRESETS = ("lesson5", "lesson2", "quadratic", "lecture-vs-torch", "torch-optim", "frameworks")
 EXTRAS = {  # layouts the presets do not use: mini-batches, central differences, one-cycle
     "title": "extras", "data": {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}},
     "sheet": [
