@@ -13,7 +13,7 @@ import pytest
 import sheetopt
 from sheetopt.rules.registry import FRAMEWORK_RULES
 
-from frameworks import library_path
+from frameworks import library_path, require
 
 TOL = 1e-12
 CASES = [pytest.param(rule, options, batch,
@@ -73,3 +73,33 @@ def test_fastai_rmsprop_ignores_its_eps_argument():
     tiny = library_path("fastai", "rmsprop", {"lr": 0.01, "eps": 1e-8}, [1.0, 2.0], grads)
     huge = library_path("fastai", "rmsprop", {"lr": 0.01, "eps": 10.0}, [1.0, 2.0], grads)
     np.testing.assert_array_equal(tiny, huge)
+
+
+def test_fit_one_cycle_schedule_against_fastai():
+    """sheetopt's fastai_one_cycle against fastai's own combined_cos (what fit_one_cycle
+    schedules lr and mom with). fastai computes each phase's position in float32 (its
+    ``pcts`` are a float32 tensor), sheetopt in float64: measured on 87 steps, lr differs by
+    7.0e-6 relative at most (near the end, where lr is lr_max/1e5 and steep in the position),
+    mom by 9.1e-9. Given fastai's float32 positions, sheetopt's cosine is bit for bit."""
+    require("fastai")
+    import torch
+    from fastai.callback.schedule import combined_cos
+
+    from sheetopt.ops import numpy_ops
+    from sheetopt.schedules import Schedule
+    from sheetopt.schedules.fastai import cosine, one_cycle
+
+    lr_max, n = 0.1, 87
+    theirs_lr = combined_cos(0.25, lr_max / 25, lr_max, lr_max / 1e5)
+    theirs_mom = combined_cos(0.25, 0.95, 0.85, 0.95)
+    pcts = torch.tensor([0.0, 0.25, 1.0])
+    schedule = Schedule("fastai_one_cycle", {})
+    for i in range(n):
+        pos = i / n
+        lr, mom = one_cycle(np.float64(pos), lr_max, schedule, numpy_ops)
+        assert float(lr) == pytest.approx(float(theirs_lr(pos)), rel=1e-5)
+        assert float(mom) == pytest.approx(float(theirs_mom(pos)), rel=1e-8)
+        phase = 0 if pos < 0.25 else 1
+        at = float((pos - pcts[phase]) / (pcts[phase + 1] - pcts[phase]))  # fastai's float32
+        start, end = [(lr_max / 25, lr_max), (lr_max, lr_max / 1e5)][phase]
+        assert float(cosine(start, end, np.float64(at), numpy_ops)) == float(theirs_lr(pos))
