@@ -2,11 +2,14 @@
 on the lecture's rows, with the arguments that reproduce it or the closest ones."""
 from __future__ import annotations
 
+import io
 import json
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import sheetopt
 from sheetopt import SheetoptError
@@ -169,3 +172,25 @@ def test_libreoffice_recomputes_the_live_differences(recalculated_translation):
     _, before = differences(lo)
     _, after = differences(lo_edited)
     assert before[-1][gap] != pytest.approx(after[-1][gap])  # the edit reached the column
+
+
+NAMES = ["lr", "learning_rate", "momentum", "mom", "eps", "epsilon", "betas", "b1", "rho",
+         "decouple_wd", "nesterov", "centered", "weight_decay", "x"]
+VALUES = ["0.1", "-1", "0", "1e308", "nan", "true", "[0.9, 0.99]", "[1]", "'a'", "", "inf"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["sgd", "adam", "rmsprop", "keras.adam", "fastai.rmsprop", "optax.sgd",
+                        "lion", "keras.nadam"]),
+       st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(VALUES)), max_size=3))
+def test_fuzzed_arguments_answer_or_refuse_in_one_line(optimizer, pairs):
+    argv = ["translate", optimizer, *(f"{n}={v}" for n, v in pairs), "--epochs", "1",
+            "--into", "optax,fastai", "--json"]
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = main(argv)
+    assert status in (0, 2), (argv, status)
+    if status == 2:
+        assert len(err.getvalue().strip().splitlines()) == 1 and "Traceback" not in err.getvalue()
+    else:
+        json.loads(out.getvalue())

@@ -529,6 +529,13 @@ def _not_taken(key: str, rule: Rule) -> str:
         return (f"{key} is torch.optim's name, for torch-flavour sheets only (did you mean "
                 f"{hint}{flavor}?); the lecture flavour's {rule.optimizer} takes "
                 f"{', '.join(takes)}")
+    elsewhere = [r for r in REGISTRY if r.optimizer == rule.optimizer and r.flavor != rule.flavor
+                 and r.library is not None and key in r.spellings]
+    if elsewhere:
+        flavors = ", ".join(f"{r.flavor}'s" for r in elsewhere)
+        return (f"{key} is {flavors} name for {elsewhere[0].spellings[key]!r}, for sheets with "
+                f"flavor = \"{elsewhere[0].flavor}\"; {rule.optimizer} ({rule.flavor}) takes "
+                f"{', '.join(takes)}")
     choices = takes + ([a for a in rule.torch.args if a not in takes] if rule.torch else [])
     owners = [r.optimizer for r in REGISTRY if r.flavor == "torch" and r.optimizer not in (
         "momentum", "adam_ann") and (key in r.hypers or key in r.settable_flags
