@@ -18,7 +18,7 @@ class Switch(NamedTuple):
 
     def words(self, static: Mapping | None = None) -> str:
         if static is None:
-            return f"{self.off} ({self.flag}: {self.on})"
+            return f"{self.off}; with {self.flag}: {self.on}"
         return self.on if static.get(self.flag) else self.off
 
 ASPECTS = {"eps": "where eps goes", "bias": "bias correction", "momentum": "momentum / lr",
