@@ -533,8 +533,10 @@ def _not_taken(key: str, rule: Rule) -> str:
                  and r.library is not None and key in r.spellings]
     if elsewhere:
         flavors = ", ".join(f"{r.flavor}'s" for r in elsewhere)
-        return (f"{key} is {flavors} name for {elsewhere[0].spellings[key]!r}, for sheets with "
-                f"flavor = \"{elsewhere[0].flavor}\"; {rule.optimizer} ({rule.flavor}) takes "
+        name = elsewhere[0].spellings[key]
+        hint = f" (did you mean {name!r}?)" if name in takes else ""
+        return (f"{key} is {flavors} name for {name!r}, for sheets with flavor = "
+                f"\"{elsewhere[0].flavor}\"{hint}; {rule.optimizer} ({rule.flavor}) takes "
                 f"{', '.join(takes)}")
     choices = takes + ([a for a in rule.torch.args if a not in takes] if rule.torch else [])
     owners = [r.optimizer for r in REGISTRY if r.flavor == "torch" and r.optimizer not in (
