@@ -83,7 +83,7 @@ GPU = Plan(device="cuda", rehearsal=False, presets=None, drift_steps=None, suite
            suite_epochs=3, suite_optimizers=None, suite_schedulers=None,
            sweep_configs=(1_000, 10_000, 100_000, 1_000_000, 10_000_000), sweep_seconds=0.3,
            recheck_steps=1_000_000,
-           limits={"env": 30, "tests": 210, "verify": 210, "suite": 210, "sweep": 120,
+           limits={"env": 45, "tests": 180, "verify": 180, "suite": 180, "sweep": 150,
                    "recheck": 90})
 REHEARSAL = Plan(device="cpu", rehearsal=True, presets=None, drift_steps=50, suite_elements=16,
                  suite_epochs=1, suite_optimizers=None, suite_schedulers=None,
@@ -98,19 +98,26 @@ PHASES = (("env",), ("tests", "verify", "suite"), ("sweep",), ("recheck",))
 
 # --- the stages (each runs in its own process: python gpu.py --stage NAME --out DIR) ---------
 
-def stage_env(plan: Plan, record) -> bool:
+def stage_env(plan: Plan, record, out: Path) -> bool:
+    from importlib import metadata
+
     import numpy
     import torch
 
     found = {"python": platform.python_version(), "platform": platform.platform(),
-             "cpu_count": os.cpu_count(), "numpy": numpy.__version__, "torch": torch.__version__,
+             "cpu_count": os.cpu_count(), "cpu_model": _cpu_model(),
+             "numpy": numpy.__version__, "torch": torch.__version__,
              "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available()}
-    for name in ("numba", "pandas", "matplotlib", "sheetopt"):
-        try:
-            found[name] = __import__(name).__version__
-        except ImportError as exc:
-            found[name] = f"not importable: {exc}"
+    for name in ("numba", "pandas", "matplotlib"):  # (not imported: matplotlib's first
+        try:                                         # import may build its font cache)
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    import sheetopt
+
+    found["sheetopt"] = sheetopt.__version__
     found["commit"] = _git_commit()
+    found["tree_digest"] = tree_digest()
     if torch.cuda.is_available():
         found["gpus"] = [_gpu(torch, i) for i in range(torch.cuda.device_count())]
     if shutil.which("nvidia-smi"):
@@ -129,6 +136,27 @@ def _gpu(torch, index: int) -> dict:
     return {"name": props.name, "capability": f"{props.major}.{props.minor}",
             "memory_gib": round(props.total_memory / 2**30, 1),
             "multiprocessors": props.multi_processor_count}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def tree_digest() -> str:
+    """SHA-256 of the package's and the benchmarks' Python files (paths and contents): which
+    code ran, where the tree came without its git history."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted([*ROOT.glob("sheetopt/**/*.py"), *ROOT.glob("benchmarks/*.py")]):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _git_commit() -> str | None:
@@ -171,7 +199,7 @@ def _junit(path: Path) -> list[dict]:
     return out
 
 
-def stage_verify(plan: Plan, record) -> bool:
+def stage_verify(plan: Plan, record, out: Path) -> bool:
     """sheetopt.verify (what ``sheetopt verify`` runs and prints) on every preset."""
     import sheetopt
 
@@ -211,7 +239,7 @@ def _records(frame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
-def stage_suite(plan: Plan, record) -> bool:
+def stage_suite(plan: Plan, record, out: Path) -> bool:
     """The torch-suite's cases (what ``sheetopt torch-suite --device cuda`` runs), every path
     (torch's CUDA-only ones on CUDA), each row recorded as it comes."""
     from sheetopt.torch_backend import suite
@@ -278,7 +306,7 @@ def _sweep_benchmark():
     return module
 
 
-def stage_sweep(plan: Plan, record) -> bool:
+def stage_sweep(plan: Plan, record, out: Path) -> bool:
     bench = _sweep_benchmark()
     paths = {name: (bench._numpy_path(executor) if executor else bench._torch_path(device, dtype),
                     device, dtype) for name, (executor, device, dtype) in sweep_paths(plan).items()}
@@ -412,7 +440,7 @@ epochs = 1
 """)
 
 
-def stage_recheck(plan: Plan, record) -> bool:
+def stage_recheck(plan: Plan, record, out: Path) -> bool:
     import sheetopt
     from sheetopt.torch_backend.recheck import recheck
 
@@ -450,6 +478,8 @@ def _torch_device(name: str):
     return torch.device(name)
 
 
+# name -> stage(plan, record, out): runs, calls record(figures) as it goes, returns whether
+# every check held
 STAGES = {"env": stage_env, "tests": stage_tests, "verify": stage_verify, "suite": stage_suite,
           "sweep": stage_sweep, "recheck": stage_recheck}
 
@@ -465,9 +495,7 @@ def run_stage(name: str, plan: Plan, out: Path) -> int:
         partial.write_text(json.dumps(document, indent=1, default=_plain))
         partial.replace(target)
 
-    fn = STAGES[name]
-    held = fn(plan, record, out) if name == "tests" else fn(plan, record)
-    return 0 if held else 1
+    return 0 if STAGES[name](plan, record, out) else 1
 
 
 def _plain(value):
@@ -643,8 +671,9 @@ def _env_lines(f) -> list[str]:
     gpus = "; ".join(f"{g['name']} (sm {g['capability']}, {g['memory_gib']} GiB)"
                      for g in f.get("gpus", [])) or "no CUDA GPU"
     return [f"{gpus}; torch {f['torch']} (CUDA {f['torch_cuda']}), numba {f.get('numba')}, "
-            f"numpy {f['numpy']}, python {f['python']}, {f['cpu_count']} CPU cores; "
-            f"commit {f.get('commit')}"]
+            f"numpy {f['numpy']}, python {f['python']}, {f['cpu_count']} CPU cores "
+            f"({f.get('cpu_model')}); "
+            f"commit {f.get('commit')}, tree {f.get('tree_digest')}"]
 
 
 def _tests_lines(f) -> list[str]:
