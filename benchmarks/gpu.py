@@ -19,10 +19,10 @@ after them, so that nothing else competes with what they time:
 - verify: what ``sheetopt verify --device cuda`` checks, on every preset (re-check, replay, drift);
 - suite: ``sheetopt torch-suite --device cuda`` (1,000 elements, 3 epochs): every path, torch's
   CUDA-only ones included (capturable, a tensor lr);
-- sweep: config-steps per second of ``sheetopt sweep``'s runs (lesson5's Adam, lr swept) for
-  1,000 to 10,000,000 configurations: the compiled CPU engine, torch on CUDA in float64 and in
-  float32; their final losses against the CPU engine's; CUDA's peak memory beside the estimate
-  ``sheetopt sweep`` checks before it runs;
+- sweep: benchmarks/sweep.py's case (lesson5's Adam, lr swept) for 1,000 to 10,000,000
+  configurations: config-steps per second of the compiled CPU engine and of torch on CUDA in
+  float64 and in float32, in the same run; their final parameters against the CPU engine's;
+  CUDA's peak memory beside the estimate ``sheetopt sweep`` checks before it runs;
 - recheck: the batched re-check of a 1,000,000-step trace, on CUDA and on the CPU.
 
 Every figure is printed and written as JSON: DIR/STAGE.json, rewritten as a stage goes (one
@@ -52,6 +52,7 @@ TEST_FILES = ("tests/test_torch_cuda.py", "tests/test_torch_suite.py")
 GPU_MACHINE_HAS = ("torch", "numba", "numpy", "pandas", "matplotlib", "jax", "optax")
 TEST_WHEELS = ("pytest", "exceptiongroup", "typing_extensions", "tomli")
 SITE = ROOT / ".gpu-site"  # where the wheels are installed (ignored by git)
+CHECKS_FAILED = 3  # a stage's exit status when it ran to its end and a check did not hold
 
 
 @dataclass(frozen=True)
@@ -495,7 +496,7 @@ def run_stage(name: str, plan: Plan, out: Path) -> int:
         partial.write_text(json.dumps(document, indent=1, default=_plain))
         partial.replace(target)
 
-    return 0 if STAGES[name](plan, record, out) else 1
+    return 0 if STAGES[name](plan, record, out) else CHECKS_FAILED
 
 
 def _plain(value):
@@ -547,7 +548,8 @@ def _run_together(names, plan: Plan, out: Path):
                 _stop(process)
                 status = f"timed out after {plan.limits[name]:g} s"
             else:
-                status = {0: "ok", 1: "checks failed"}.get(code, f"error (exit {code})")
+                status = {0: "ok", CHECKS_FAILED: "checks failed"}.get(
+                    code, f"error (exit {code}; see {name}.log)")
             log.close()
             del running[name]
             yield Outcome(name, status, seconds)
