@@ -243,7 +243,7 @@ def _records(frame) -> list[dict]:
 def stage_suite(plan: Plan, record, out: Path) -> bool:
     """The torch-suite's cases (what ``sheetopt torch-suite --device cuda`` runs), every path
     (torch's CUDA-only ones on CUDA), each row recorded as it comes."""
-    from sheetopt.torch_backend import suite
+    from sheetopt.verification import suite
 
     paths = suite.default_paths(plan.device)
     rows, not_run = [], {}
@@ -286,7 +286,7 @@ def _suite_figures(paths, rows, not_run, done: bool = False) -> dict:
 def sweep_paths(plan: Plan) -> dict:
     """name -> (executor, torch device, dtype): the compiled CPU engine (the numpy executor
     where numba is missing), then torch on the plan's device in float64 and float32."""
-    from sheetopt import compiled
+    from sheetopt.executors import compiled
 
     engine = "compiled CPU engine" if compiled.HAVE_NUMBA else "numpy CPU engine (no numba)"
     return {engine: ("compiled" if compiled.HAVE_NUMBA else "numpy", None, "float64"),
@@ -362,7 +362,7 @@ def _sweep_row(plan: Plan, bench, name, run, one_epoch, device, dtype):
            "dtype": dtype, "device": device or "cpu"}
     if memory is not None:
         from sheetopt import Spec
-        from sheetopt.torch_backend.sweep import estimate_bytes
+        from sheetopt.sweeps.sweep import estimate_bytes
 
         spec = Spec.load("lesson5")
         row.update(cuda_peak_bytes=memory, estimate_bytes=estimate_bytes(
@@ -443,7 +443,7 @@ epochs = 1
 
 def stage_recheck(plan: Plan, record, out: Path) -> bool:
     import sheetopt
-    from sheetopt.torch_backend.recheck import recheck
+    from sheetopt.verification.recheck import recheck
 
     spec = recheck_spec(plan.recheck_steps)
     sheet = spec.sheets[0]

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..schedules import TORCH_SCHEDULERS
-    from ..torch_backend import suite
+    from ..verification import suite
 
     if args.elements < 1:
         raise SheetoptError(f"--elements must be at least 1 (got {args.elements})")
@@ -71,7 +71,7 @@ def run(args) -> int:
         if name not in suite.PATH_OPTIONS:
             raise SheetoptError(f"--path {name!r} is not one of "
                                 f"{', '.join(map(repr, suite.PATH_OPTIONS))}")
-    from ..torch_backend.device import pick_device
+    from ..executors.torch.device import pick_device
 
     device = pick_device(args.device)
     paths = tuple(args.path) if args.path else suite.default_paths(device)
