@@ -178,7 +178,7 @@ def test_grid_where_every_configuration_diverges_records_nothing_after():
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_unrolled_and_parallel_sweeps(parallel, monkeypatch):
+def test_chunked_and_parallel_sweeps(parallel, monkeypatch):
     monkeypatch.setattr(compiled, "CHUNK", 32)
     spec = make_spec([{"name": "s", "optimizer": "adam_ann", "flavor": "lecture", "epochs": 4,
                        "lr": 1.0, "mom": 0.9, "sqr_mom": 0.95}])
