@@ -675,10 +675,9 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
                 lr, best = anneal(lr, scale[:, None], best, numpy_ops)
         if clock is not None and schedule.per == "epoch":  # one epoch a call (per_call)
             clock.advance(epoch_metric(epoch_loss[e0], K))
-    epoch_params = np.ascontiguousarray(epoch_params.transpose(0, 2, 1))
-    result = Result(np.ascontiguousarray(PT.T), {s: np.ascontiguousarray(ST[i].T)
-                                                 for i, s in enumerate(state_names)},
-                    epoch_sum, epoch_rows, epoch_lr, epoch_params,
+    # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
+    result = Result(PT.T, {s: ST[i].T for i, s in enumerate(state_names)},
+                    epoch_sum, epoch_rows, epoch_lr, epoch_params.transpose(0, 2, 1),
                     _diverged_at(dstep, K), epoch_loss)
     if record:
         result.steps, result.rows = _recorded(spec, sheet, kernel, plan, dstep, RS, RR)

@@ -257,6 +257,8 @@ def structure_groups(grid: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     which of torch's two lerp formulas runs (weight 1 - beta below 0.5 or not), so a swept
     value is run with a sheet whose spec value falls on the same side of 0 and of 0.5."""
     count = configurations(grid)
+    if "mom" not in grid and "sqr_mom" not in grid:
+        return [np.arange(count)]
     code = np.zeros(count, dtype=np.int64)
     for name in ("mom", "sqr_mom"):
         if name in grid:
@@ -274,7 +276,10 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
     params, last_sum = np.zeros((configs, P)), np.zeros(configs)
     last_rows, diverged_at = np.zeros(configs), np.zeros((configs, 2), dtype=np.int64)
     label, ran = "cpu", None
-    for chosen in structure_groups(grid):
+    groups = structure_groups(grid)
+    for chosen in groups:
+        if len(groups) == 1:  # every configuration at once: no copies of the grid
+            chosen = slice(None)
         values = {n: np.asarray(v)[chosen] for n, v in grid.items()}
         own = sheet.with_hypers(**{n: float(v[0]) for n, v in values.items() if n != "lr"})
         if backend == "numpy":
