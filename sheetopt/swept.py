@@ -90,26 +90,26 @@ def check_values(spec: Spec, sheet: Sheet, name: str, values: np.ndarray) -> Non
     argument the schedule parser accepts."""
     if not np.isfinite(values).all():
         raise SheetoptError(f"{named(name)}: values must be finite")
-    unique = np.unique(values)
     if name in sheet.hypers:
+        # a range and the rule's relations with the other values are intervals: the ends tell
+        ends = sorted({float(values.min()), float(values.max())})
         test, words = HYPER_RANGES[name]
-        bad = [v for v in unique.tolist() if not test(v)]
+        bad = [v for v in ends if not test(v)]
         if bad and name == "lr":
             raise SheetoptError(f"{named('lr')}: every learning rate must be > 0 "
                                 f"(got {min(bad):g})")
         if bad:
             raise SheetoptError(f"{named(name)}: values must be {words} (got {bad[0]:g})")
-        for value in unique.tolist():
+        for value in ends:
             changed = {**sheet.hypers, name: value}
             problem = sheet.rule.check(changed) if sheet.rule.check else None
             if problem:
                 raise SheetoptError(f"{named(name)} {value:g}: {sheet.rule.optimizer} {problem}")
-        if name == "mom" and sheet.flags.get("nesterov") and np.any(unique <= 0):
+        if name == "mom" and sheet.flags.get("nesterov") and ends[0] <= 0:
             raise SheetoptError(f"{named('mom')}: sheet {sheet.name!r} uses nesterov, which "
-                                f"needs mom > 0 (as torch.optim.SGD does); got "
-                                f"{unique.min():g}")
+                                f"needs mom > 0 (as torch.optim.SGD does); got {ends[0]:g}")
         return
-    for value in unique.tolist():
+    for value in np.unique(values).tolist():
         _with_argument(spec, sheet, name, value)
 
 
@@ -131,6 +131,8 @@ def groups(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]) -> list[tup
     codes = np.zeros((count, 0), dtype=np.int64)
     for name, values in grid.items():
         values = np.asarray(values, dtype=float)
+        if name == "lr":  # per configuration in every executor, whatever its value
+            continue
         if name in sheet.hypers:
             column = _shape_classes(sheet, name, values)
         else:
