@@ -640,7 +640,7 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     if schedule is not None and schedule.kind == "adam_ann":
         s = state_names.index("sqr_avg")
         best = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)[:, None]
-    alive = _aligned(np.ones(C, dtype=np.bool_))
+    alive = _aligned(np.ones(C, dtype=np.int64))  # 64-bit lanes, as the doubles beside it
     dstep = _aligned(np.zeros(C, dtype=np.int64))
     epoch_sum, epoch_rows, epoch_lr, epoch_loss = (_aligned(np.zeros((E, C))) for _ in range(4))
     clock = clock_for(schedule, hp)
