@@ -14,12 +14,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .. import engine, memory, swept
+from ..protocol import engine, memory
 from ..errors import SheetoptError, option
-from ..objective import Objective, parse_objective
 from ..spec import Sheet, Spec
-from . import device as devices
-from .device import DEVICES
+from ..executors.torch import device as devices
+from ..executors.torch.device import DEVICES
+from . import swept
+from .objective import Objective, parse_objective
 
 SWEPT = ("lr", "mom", "sqr_mom")
 BACKENDS = ("auto", "numpy", "torch")
@@ -81,7 +82,7 @@ def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None],
     """Every combination of the given values (the first name varying fastest: lr, mom, sqr_mom,
     then the others in the order given), one entry per configuration; a name not given keeps
     the sheet's value. Each name is a numeric hyperparameter of the sheet or a numeric argument
-    of its schedule (see sheetopt.swept), each value checked as the spec's would be."""
+    of its schedule (see sheetopt.sweeps.swept), each value checked as the spec's would be."""
     given = {k: np.asarray(v.values() if isinstance(v, Range) else v, dtype=float)
              for k, v in ranges.items() if v is not None}
     names = sorted(given, key=lambda n: (SWEPT.index(n) if n in SWEPT else len(SWEPT)))
@@ -184,7 +185,7 @@ def available_bytes(device=None) -> int:
 def fixed_bytes(spec: Spec, sheet: Sheet) -> int:
     """What a sweep takes whatever its size: the batch plan and the compiled executor's
     per-call tables (at most compiled.TABLE_CELLS values each)."""
-    from .. import compiled
+    from ..executors import compiled
 
     plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
                           sheet.seed)
@@ -272,7 +273,7 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
               objective: Objective | str = "final") -> SweepResult:
     """All configurations of ``grid`` at once on ``backend``, a group at a time (see
     ``swept.groups``); each configuration equals a run of the sheet with its values. The
-    configurations are ranked by ``objective`` (see sheetopt.objective)."""
+    configurations are ranked by ``objective`` (see sheetopt.sweeps.objective)."""
     objective = parse_objective(objective, sheet.epochs)
     configs = configurations(grid)
     P = len(spec.model.params)
@@ -318,14 +319,14 @@ def _numpy_sweep(spec, sheet, grid, executor):
 def _executor(spec: Spec, sheet: Sheet, executor: str) -> str:
     """Which of the engine's executors ``engine.simulate`` picks for this sweep."""
     if executor == "auto" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
-        from .. import compiled
+        from ..executors import compiled
 
         return "compiled" if compiled.supports(spec, sheet) else "numpy"
     return "numpy" if executor == "auto" else executor
 
 
 def _torch_sweep(spec, sheet, grid, device, dtype):
-    from .simulate import simulate, to_tensors
+    from ..executors.torch.simulate import simulate, to_tensors
 
     device = device if device is not None and not isinstance(device, str) else devices.pick_device(
         device or "auto")

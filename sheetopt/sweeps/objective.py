@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import SheetoptError, option
+from ..errors import SheetoptError, option
 
 KINDS = ("final", "best", "epoch:N")
 

@@ -15,13 +15,13 @@ from typing import Mapping
 
 import numpy as np
 
-from .errors import SheetoptError, option
-from .ops import numpy_ops, symbolic_ops
-from .rules import HYPER_RANGES
-from .schedules import clock_for, numeric_arguments, step_hypers
-from .schedules.parse import with_argument
-from .spec import LECTURE_RESET, Sheet, Spec
-from .symbolic import lift, to_python, var
+from ..errors import SheetoptError, option
+from ..ops import numpy_ops, symbolic_ops
+from ..ops.symbolic import lift, to_python, var
+from ..rules import HYPER_RANGES
+from ..schedules import clock_for, numeric_arguments, step_hypers
+from ..schedules.parse import with_argument
+from ..spec import LECTURE_RESET, Sheet, Spec
 
 OWN_OPTIONS = ("lr", "mom", "sqr_mom")  # the sweep command's own options; the rest go by --set
 
