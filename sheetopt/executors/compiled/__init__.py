@@ -313,8 +313,8 @@ def _config_code(parts: dict, shared) -> tuple[list, ...]:
         loads.append((0, f"{name(tname)} = tab[{i}, kt, ({c}) * np.uint64(ts[{i}])]"))
     if "lr_s" not in parts["defs"]:
         loads.append((0, f"{name('lr_s')} = LR[{c}]"))
-    for n, source in (("was", "alive"), ("dsv", "dstep"), ("esm", "esum"), ("ers", "erows"), ("elv", "elr"),
-                      ("els", "eloss")):
+    for n, source in (("was", "alive"), ("dsv", "dstep"), ("esm", "esum"), ("ers", "erows"),
+                      ("elv", "elr"), ("els", "eloss")):
         loads.append((0, f"{name(n)} = {source}[{'' if n in ('was', 'dsv') else 'e, '}{c}]"))
     for n, expr in parts["defs"].items():
         code.append((0, f"{name(n)} = {py(expr)}"))
