@@ -73,12 +73,15 @@ def _arrays(prefix: str, value, out: dict) -> None:
 
 def _executors(spec, sheet) -> dict:
     """The sheet run on each executor, as flat dicts of arrays."""
-    start_arrays = _find("start_arrays", "sheetopt.sweeps.grid", "sheetopt.sweeps",
-                         "sheetopt.torch_backend.sweep")
-    simulate = _find("simulate", "sheetopt.executors.numpy", "sheetopt.engine")
+    start_arrays = _find("start_arrays", "sheetopt.sweeps.grid", "sheetopt.sweeps.sweep",
+                         "sheetopt.sweeps", "sheetopt.torch_backend.sweep")
+    simulate = _find("simulate", "sheetopt.protocol.driver", "sheetopt.protocol.engine",
+                     "sheetopt.engine")
     supports = _find("supports", "sheetopt.executors.compiled", "sheetopt.compiled")
-    torch_simulate = _find("simulate", "sheetopt.executors.torch", "sheetopt.torch_backend.simulate")
-    to_tensors = _find("to_tensors", "sheetopt.executors.torch", "sheetopt.torch_backend.simulate")
+    torch_simulate = _find("simulate", "sheetopt.executors.torch.simulate",
+                           "sheetopt.torch_backend.simulate")
+    to_tensors = _find("to_tensors", "sheetopt.executors.torch.simulate",
+                       "sheetopt.torch_backend.simulate")
     import torch
 
     out = {}

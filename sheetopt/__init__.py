@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 # Each public name and the module that holds it, imported on first use: ``sheetopt --version``
 # and the errors module do not wait for numpy, and ``import sheetopt`` stays quick.
 _HOMES = {"SheetoptError": "errors", "Sheet": "spec", "Spec": "spec", "preset_names": "spec",
-          "Trace": "trace", "RunResult": "results", "check_workbook": "api",
+          "Trace": "protocol.trace", "RunResult": "protocol.results", "check_workbook": "api",
           "read_workbook": "api", "run": "api", "sweep": "api", "verify": "api",
           "write_workbook": "api"}
 
@@ -36,9 +36,9 @@ __all__ = ["run", "Spec", "RunResult", "Trace", "Sheet", "sweep", "write_workboo
 if TYPE_CHECKING:  # what type checkers and editors see
     from .api import check_workbook, read_workbook, run, sweep, verify, write_workbook
     from .errors import SheetoptError
-    from .results import RunResult
+    from .protocol.results import RunResult
+    from .protocol.trace import Trace
     from .spec import Sheet, Spec, preset_names
-    from .trace import Trace
 
 
 def __getattr__(name: str) -> Any:

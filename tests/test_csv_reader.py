@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from sheetopt import cli, data
+from sheetopt import cli
+from sheetopt.spec import data
 from sheetopt.errors import SheetoptError
 from sheetopt.models import LINEAR, QUADRATIC
 from sheetopt.spec import load

@@ -13,12 +13,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .. import engine, memory
+from ..protocol import engine, memory
 from ..errors import SheetoptError, option
 from ..ops import numpy_ops
 from ..spec import Sheet, Spec
-from . import device as devices
-from .device import DEVICES
+from ..executors.torch import device as devices
+from ..executors.torch.device import DEVICES
 
 SWEPT = ("lr", "mom", "sqr_mom")
 BACKENDS = ("auto", "numpy", "torch")
@@ -192,7 +192,7 @@ def fixed_bytes(spec: Spec, sheet: Sheet, executor: str | None = "compiled") -> 
                           sheet.seed)
     if executor == "numpy":
         return plan.nbytes
-    from .. import compiled
+    from ..executors import compiled
 
     return plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
 
@@ -317,7 +317,7 @@ def _executor(spec: Spec, sheet: Sheet, configs: int, executor: str) -> str:
 
 
 def _torch_sweep(spec, sheet, grid, device, dtype):
-    from .simulate import simulate, to_tensors
+    from ..executors.torch.simulate import simulate, to_tensors
 
     device = device if device is not None and not isinstance(device, str) else devices.pick_device(
         device or "auto")

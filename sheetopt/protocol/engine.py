@@ -12,11 +12,12 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from . import gradients, memory
-from .ops import numpy_ops as ops
+from ..models import gradients
+from . import memory
+from ..ops import numpy_ops as ops
 from .progress import Progress
-from .schedules import anneal, clock_for, gradient_scale, records_mom, step_hypers
-from .spec import LECTURE_RESET, Sheet, Spec
+from ..schedules import anneal, clock_for, gradient_scale, records_mom, step_hypers
+from ..spec import LECTURE_RESET, Sheet, Spec
 from .trace import Trace
 
 
@@ -145,12 +146,12 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
 
     ``progress``, when given, is called with the number of steps done after each epoch.
-    ``executor``: "numpy" (this loop), "compiled" (sheetopt.compiled, the same arithmetic
+    ``executor``: "numpy" (this loop), "compiled" (sheetopt.executors.compiled, the same arithmetic
     compiled by numba; identical results) or "auto" (:func:`executor_for` this run)."""
     executor = executor_for(spec, sheet, work(plan.steps, len(params)), annealing, record,
                             executor)
     if executor == "compiled":
-        from . import compiled
+        from ..executors import compiled
 
         return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
                                  t0, progress)
@@ -258,7 +259,7 @@ def executor_for(spec: Spec, sheet: Sheet, job: float, annealing: bool = True,
         return executor
     if (forced != "compiled" and job < COMPILE_FROM) or not _numba_installed():
         return "numpy"
-    from . import compiled
+    from ..executors import compiled
 
     return "compiled" if compiled.supports(spec, sheet, annealing, record) else "numpy"
 
@@ -338,7 +339,7 @@ def trace_bytes(spec: Spec, sheet: Sheet, executor: str = "auto") -> int:
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
     if executor == "numpy":
         return 200 * values + 200 * steps + plan.nbytes
-    from . import compiled
+    from ..executors import compiled
 
     return 24 * values + 200 * steps + plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
 
