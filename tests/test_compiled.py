@@ -248,16 +248,53 @@ def test_a_big_sweep_equals_one_run_per_configuration():
 
 
 # --- dispatch ---------------------------------------------------------------------------------
-def test_engine_run_uses_the_compiled_executor_and_the_env_var_forces_numpy(monkeypatch):
-    spec = spec_mod.load("lesson5")
-    sheet = spec.sheet("adam")
+def _spy(monkeypatch) -> list:
+    """A list that gets an entry each time the compiled executor runs."""
     calls = []
     original = compiled.simulate
     monkeypatch.setattr(compiled, "simulate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
+def test_a_small_job_runs_on_numpy_a_big_one_compiled_with_the_same_trace(monkeypatch):
+    spec = spec_mod.load("lesson5")
+    sheet = spec.sheet("adam")  # 145 steps
+    calls = _spy(monkeypatch)
+    small = engine.run(spec, sheet)
+    assert not calls  # no kernel to load for a lesson's run
+    assert engine.executor_for(spec, sheet, engine.work(145)) == "numpy"
+    assert engine.executor_for(spec, sheet, engine.work(145, 100_000)) == "compiled"
+    assert engine.executor_for(spec, sheet, engine.work(engine.COMPILE_FROM)) == "compiled"
+    # the whole job's size decides: many small sheets together are a big job
+    many = spec_mod.parse({"data": {"preset": "lecture"},
+                           "sheet": [{"name": f"s{i}", "optimizer": "adam", "lr": 0.01,
+                                      "epochs": 35} for i in range(5)]})  # 5 x 1,015 steps
+    assert engine.executor_for(many, many.sheets[0], engine.work(1015)) == "numpy"
+    together = engine.run_all(many)
+    assert len(calls) == 5
+    calls.clear()
+    monkeypatch.setattr(engine, "COMPILE_FROM", 100)  # the same sheet as a big job
+    big = engine.run(spec, sheet)
+    assert calls
+    for name in ("steps", "rows", "epochs"):
+        assert_same_table(getattr(small, name), getattr(big, name), name)
+    assert small.start == big.start and small.diverged_at == big.diverged_at
+    calls.clear()
+    monkeypatch.setattr(engine, "COMPILE_FROM", 10**9)
+    assert_same_table(engine.run(many, "s4").steps, together["s4"].steps, "s4")
+    assert not calls
+
+
+def test_the_env_var_chooses_the_executor_whatever_the_size(monkeypatch):
+    spec = spec_mod.load("lesson5")
+    sheet = spec.sheet("adam")
+    calls = _spy(monkeypatch)
+    monkeypatch.setenv("SHEETOPT_EXECUTOR", "compiled")
     fast = engine.run(spec, sheet)
     assert calls
     calls.clear()
     monkeypatch.setenv("SHEETOPT_EXECUTOR", "numpy")
+    monkeypatch.setattr(engine, "COMPILE_FROM", 0)
     slow = engine.run(spec, sheet)
     assert not calls
     assert fast.start == slow.start and fast.diverged_at == slow.diverged_at

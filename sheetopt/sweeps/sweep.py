@@ -8,7 +8,6 @@ Diverged configurations are masked by both and reported, never fatal.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -182,13 +181,15 @@ def available_bytes(device=None) -> int:
     return memory.available_bytes()
 
 
-def fixed_bytes(spec: Spec, sheet: Sheet) -> int:
-    """What a sweep takes whatever its size: the batch plan and the compiled executor's
-    per-call tables (at most compiled.TABLE_CELLS values each)."""
-    from ..executors import compiled
-
+def fixed_bytes(spec: Spec, sheet: Sheet, executor: str | None = "compiled") -> int:
+    """What a sweep takes whatever its size: the batch plan and, unless the numpy executor
+    runs it, the compiled executor's per-call tables (at most compiled.TABLE_CELLS values each)."""
     plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
                           sheet.seed)
+    if executor == "numpy":
+        return plan.nbytes
+    from ..executors import compiled
+
     return plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
 
 
@@ -199,9 +200,9 @@ def check_memory(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy",
     executor's tables) exceeds ``memory.SHARE`` of the free memory (``free``, when given,
     stands for what the machine or GPU has; else the least of the machine's, the process's
     address-space limit's and its cgroup's figures)."""
-    executor = _executor(spec, sheet, "auto") if backend == "numpy" else None
+    executor = _executor(spec, sheet, configs, "auto") if backend == "numpy" else None
     need = (estimate_bytes(spec, sheet, configs, backend, itemsize, executor, swept)
-            + fixed_bytes(spec, sheet))
+            + fixed_bytes(spec, sheet, executor))
     gpu = getattr(device, "type", device) == "cuda"
     if free is not None or gpu:
         free = available_bytes(device) if free is None else free
@@ -313,16 +314,14 @@ def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
 def _numpy_sweep(spec, sheet, grid, executor):
     hp, params, state, plan = start_arrays(spec, sheet, grid)
     result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor)
-    return result, _executor(spec, sheet, executor)
+    return result, _executor(spec, sheet, len(params), executor)
 
 
-def _executor(spec: Spec, sheet: Sheet, executor: str) -> str:
+def _executor(spec: Spec, sheet: Sheet, configs: int, executor: str) -> str:
     """Which of the engine's executors ``engine.simulate`` picks for this sweep."""
-    if executor == "auto" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
-        from ..executors import compiled
-
-        return "compiled" if compiled.supports(spec, sheet) else "numpy"
-    return "numpy" if executor == "auto" else executor
+    steps = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                           sheet.seed).steps
+    return engine.executor_for(spec, sheet, engine.work(steps, configs), executor=executor)
 
 
 def _torch_sweep(spec, sheet, grid, device, dtype):
