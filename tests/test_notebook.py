@@ -1,9 +1,8 @@
-"""The shipped notebook runs top to bottom in a real kernel, and the README's Python runs."""
+"""The shipped notebook runs top to bottom in a real kernel (the README's and the docs' Python
+blocks run in tests/test_docs.py)."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -51,19 +50,3 @@ def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     assert (work / "lesson5.xlsx").is_file()  # written where it runs, not in the repo
     assert sorted(p.name for p in NOTEBOOK.parent.iterdir()) == before
 
-
-def readme_python() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## From Python", 1)[1]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert blocks, "the README's Python section has no python block"
-    return blocks[0]
-
-
-def test_the_readme_python_section_runs_as_written(tmp_path):
-    code = readme_python()
-    assert len(code.strip().splitlines()) <= 12
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "lesson5.xlsx").is_file()
