@@ -307,15 +307,15 @@ def require_memory(spec: Spec, sheets) -> None:
     memory.require(sum(sizes), what, memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
 
 
-def run_all(spec: Spec) -> dict[str, Trace]:
-    """Runs every sheet of a spec (with a progress bar when stderr is a terminal)."""
+def run_all(spec: Spec, progress: bool | None = None) -> dict[str, Trace]:
+    """Runs every sheet of a spec, with a progress bar (see :mod:`sheetopt.progress`: by
+    default on a terminal's command line and in a notebook; ``progress`` decides instead)."""
     require_memory(spec, spec.sheets)
-    bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     traces = {}
-    for sheet in spec.sheets:
-        bar.label = sheet.name
-        traces[sheet.name] = run(spec, sheet, progress=bar.advance)
-    bar.close()
+    with Progress(sum(spec.steps(sheet) for sheet in spec.sheets), show=progress) as bar:
+        for sheet in spec.sheets:
+            advance = lambda units, name=sheet.name: bar.advance(units, name)  # noqa: E731
+            traces[sheet.name] = run(spec, sheet, progress=advance)
     return traces
 
 

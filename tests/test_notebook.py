@@ -50,3 +50,22 @@ def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     assert (work / "lesson5.xlsx").is_file()  # written where it runs, not in the repo
     assert sorted(p.name for p in NOTEBOOK.parent.iterdir()) == before
 
+
+
+def test_a_long_run_shows_progress_in_a_notebook(tmp_path, monkeypatch):
+    """In a kernel the Python API draws tqdm's bar (a widget with ipywidgets, else text on the
+    cell's stderr), with no warning; a short run draws nothing."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    kernel = this_python_kernel(tmp_path, monkeypatch)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import sheetopt, sheetopt.progress\n"
+                                  "short = sheetopt.run('lesson5', 'adam')"),
+        nbformat.v4.new_code_cell("sheetopt.progress.DELAY = sheetopt.progress.REDRAW = 0\n"
+                                  "long = sheetopt.run('lesson5', 'adam')"),
+    ])
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name=kernel).execute()
+    short, long = ([json.dumps(o) for o in cell.outputs] for cell in notebook.cells)
+    assert short == []
+    assert any("widget-view" in o for o in long) or any("145/145" in o for o in long), long
+    assert not any("Warning" in o for o in long), long
