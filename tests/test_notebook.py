@@ -59,9 +59,9 @@ def test_a_long_run_shows_progress_in_a_notebook(tmp_path, monkeypatch):
     nbclient = pytest.importorskip("nbclient")
     kernel = this_python_kernel(tmp_path, monkeypatch)
     notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("import sheetopt, sheetopt.progress\n"
+        nbformat.v4.new_code_cell("import sheetopt, sheetopt.protocol.progress as progress\n"
                                   "short = sheetopt.run('lesson5', 'adam')"),
-        nbformat.v4.new_code_cell("sheetopt.progress.DELAY = sheetopt.progress.REDRAW = 0\n"
+        nbformat.v4.new_code_cell("progress.DELAY = progress.REDRAW = 0\n"
                                   "long = sheetopt.run('lesson5', 'adam')"),
     ])
     nbclient.NotebookClient(notebook, timeout=300, kernel_name=kernel).execute()

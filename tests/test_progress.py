@@ -8,7 +8,8 @@ import sys
 import pytest
 
 import sheetopt
-from sheetopt import cli, progress
+from sheetopt import cli
+from sheetopt.protocol import progress
 
 
 class Terminal(io.StringIO):

@@ -12,7 +12,7 @@ import pytest
 import sheetopt
 from sheetopt import SheetoptError, cli, plots
 from sheetopt.plots.canvas import stored_fingerprint
-from sheetopt.smoothing import BETA, smoothed
+from sheetopt.protocol.smoothing import BETA, smoothed
 
 ROOT = Path(__file__).resolve().parent.parent
 PICTURE = ROOT / "workbooks" / "lesson5-step-loss.png"

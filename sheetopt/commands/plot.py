@@ -1,7 +1,8 @@
 """sheetopt plot: a picture of the runs of a spec (path over the loss surface, losses, lr, fits)."""
 from __future__ import annotations
 
-from .. import api, smoothing
+from .. import api
+from ..protocol import smoothing
 from ..errors import SheetoptError
 from ..files import check_target
 from . import add_command

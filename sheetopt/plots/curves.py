@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .. import report, smoothing
+from ..protocol import report, smoothing
 from ..spec import Spec
 from .canvas import new_figure
 from .runs import Traces, color, selected, title_of
@@ -65,9 +65,9 @@ def step_loss(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, a
     log scale, one line per sheet; dotted lines where each epoch starts.
 
     ``smooth``: None (the default) smooths the sheets whose steps see part of the data (online
-    and mini-batch runs) as fastai's recorder does (``sheetopt.smoothing.smoothed``, beta
-    0.98), with the raw losses drawn faint behind; True smooths every sheet, False none; a
-    number in [0, 1) smooths every sheet with that beta.
+    and mini-batch runs) as fastai's recorder does (beta 0.98; see
+    ``sheetopt.protocol.smoothing``), with the raw losses drawn faint behind; True smooths
+    every sheet, False none; a number in [0, 1) smooths every sheet with that beta.
 
     >>> step_loss(spec, engine.run_all(spec), smooth=False)  # doctest: +SKIP
     """

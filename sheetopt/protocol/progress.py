@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .errors import on_command_line
+from ..errors import on_command_line
 
 DELAY = 1.0  # seconds a run takes before its bar appears: short runs draw nothing
 REDRAW = 0.1  # seconds between redraws at most

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import SheetoptError
+from ..errors import SheetoptError
 
 BETA = 0.98  # fastai's Recorder (AvgSmoothLoss(beta=0.98))
 

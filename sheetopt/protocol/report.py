@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import engine
-from .spec import Spec
+from ..spec import Spec
 from .trace import Trace
 
 

@@ -5,8 +5,8 @@ import html
 from typing import Iterator, Mapping
 
 from . import report
-from .errors import plain_interrupt
-from .spec import Spec
+from ..errors import plain_interrupt
+from ..spec import Spec
 from .trace import Trace
 
 
@@ -119,7 +119,7 @@ class RunResult:
             >>> type(figure).__name__
             'Figure'
         """
-        from . import plots
+        from .. import plots
 
         return plots.figure(self.spec, self.traces, kind, sheets=sheets, ax=ax, **options)
 
