@@ -280,32 +280,73 @@ class _Recorder:
         return stack(self.steps), stack(self.rows)
 
 
-def trace_bytes(spec: Spec, sheet: Sheet) -> int:
-    """A generous estimate of the memory a recorded run of ``sheet`` takes (measured: about
-    500 bytes a step for online Adam on the compiled executor, ten times that on numpy's),
-    its batch plan and the compiled executor's per-call tables included."""
+# What a recorded run takes, per cell of its trace (one float64 of a step's or a visited row's
+# column): the compiled executor writes each cell once and builds the columns with a few
+# temporary ones (SPARE); the numpy executor holds each cell as a one-element array while it
+# records, then stacks them. tests/test_memory_estimate.py measures peaks against this.
+CELL_BYTES = 8
+NUMPY_CELL_BYTES = 176
+STEP_SPARE, ROW_SPARE = 5, 3  # the compiled recorder's index and temporary columns
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunBytes:
+    """The memory of a recorded run: what its trace keeps once it is done, and what the run
+    takes on top of that while it runs (its peak is the sum)."""
+
+    kept: int
+    working: int
+
+
+def run_bytes(spec: Spec, sheet: Sheet) -> RunBytes:
+    """The memory a recorded run of ``sheet`` keeps and needs at its peak (see :class:`RunBytes`):
+    every step's columns and every visited row's, the temporaries of building them, the batch
+    plan and the compiled executor's per-call tables.
+
+    >>> from sheetopt.spec import load
+    >>> spec = load("lesson5")
+    >>> run_bytes(spec, spec.sheet("adam")).kept  # 8 x (145 steps x 19 columns + 145 rows x 7)
+    30160
+    """
     from ..executors import compiled
 
-    steps = spec.steps(sheet)
-    per_step_columns = 10 + len(spec.model.params) * (3 + len(sheet.show)
-                                                      + len(sheet.rule.states(sheet.static)))
-    values = steps * per_step_columns + sheet.epochs * len(spec.data) * 7
+    steps, rows = spec.steps(sheet), sheet.epochs * len(spec.data)
+    cells = steps * len(step_columns(spec, sheet)) + rows * len(ROW_COLUMNS)
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
-    tables = 8 * 4 * compiled.TABLE_CELLS
-    return (24 if compiled.available() else 200) * values + 200 * steps + plan.nbytes + tables
+    if (os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy"
+            and compiled.supports(spec, sheet, record=True)):
+        spare = CELL_BYTES * (steps * STEP_SPARE + rows * ROW_SPARE)
+        working = spare + plan.nbytes + compiled.table_bytes(spec, sheet, plan)
+    else:
+        working = (NUMPY_CELL_BYTES - CELL_BYTES) * cells + plan.nbytes
+    return RunBytes(kept=CELL_BYTES * cells, working=working)
+
+
+def peak_bytes(spec: Spec, sheets) -> int:
+    """The peak memory of recorded runs of ``sheets`` one after the other, each trace kept:
+    every trace's cells and the largest run's working memory.
+
+    >>> from sheetopt.spec import load
+    >>> spec = load("lesson5")
+    >>> peak_bytes(spec, spec.sheets) < 5 * peak_bytes(spec, spec.sheets[:1])
+    True
+    """
+    sizes = [run_bytes(spec, sheet) for sheet in sheets]
+    return sum(s.kept for s in sizes) + max((s.working for s in sizes), default=0)
 
 
 def require_memory(spec: Spec, sheets) -> None:
     """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
     the sheet that takes most and its larger factor (epochs or rows) to cut."""
     sheets = list(sheets)
-    sizes = [trace_bytes(spec, sheet) for sheet in sheets]
-    biggest = sheets[max(range(len(sheets)), key=sizes.__getitem__)]
+    sizes = [run_bytes(spec, sheet) for sheet in sheets]
+    biggest = sheets[max(range(len(sheets)), key=lambda i: sizes[i].kept + sizes[i].working)]
     what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
             f"{len(spec.data):,} rows, every step recorded)")
     if len(sheets) > 1:
         what = f"{spec.label}: {len(sheets)} sheets (the largest, {what.split(': ', 1)[1]})"
-    memory.require(sum(sizes), what, memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
+    memory.require(peak_bytes(spec, sheets), what,
+                   memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
 
 
 def run_all(spec: Spec, progress: bool | None = None) -> dict[str, Trace]:
