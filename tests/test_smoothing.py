@@ -70,7 +70,8 @@ def test_online_runs_are_smoothed_by_default_with_the_raw_losses_faint():
     # adam's last step: 145 losses averaged, far from that step's own loss
     assert drawn["step_loss:adam"].get_ydata()[-1] == pytest.approx(
         smoothed(result.trace("adam")["loss"])[-1])
-    assert "beta 0.98" in result.plot("step_loss").axes[0].get_title()
+    legend = result.plot("step_loss").axes[0].get_legend()
+    assert "beta 0.98" in legend.get_title().get_text()
 
 
 def test_full_batch_runs_are_drawn_raw_by_default_and_smoothed_on_request():

@@ -88,13 +88,11 @@ def step_loss(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, a
                 gid=f"step_loss:{trace.sheet}", **style)
     _mark_epochs(ax, runs)
     used = sorted({b for b in betas.values() if b is not None})
-    title = "loss per step"
-    if used:
-        title += (f"\nsmoothed as fastai's recorder (beta {', '.join(f'{b:g}' for b in used)}); "
-                  "raw losses faint")
     ax.set(yscale="log", xlabel="step (dotted: an epoch starts)",
-           ylabel="loss of the step's rows (log scale)", title=title)
-    ax.legend(fontsize=8)
+           ylabel="loss of the step's rows (log scale)", title="loss per step")
+    note = (f"smoothed as fastai's recorder (beta {', '.join(f'{b:g}' for b in used)}),\n"
+            "raw losses faint") if used else None
+    ax.legend(fontsize=8, title=note, title_fontsize=8)
     return fig
 
 
