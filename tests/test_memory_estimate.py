@@ -80,7 +80,8 @@ def measure(tmp_path, text: str, how: str, env: dict | None = None) -> dict:
 @pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
 @pytest.mark.parametrize("case", CASES)
 def test_the_estimate_is_within_half_again_of_the_measured_peak(case, tmp_path):
-    figures = measure(tmp_path, *CASES[case])
+    # the 10-row warm-up would run on numpy (too small to repay compiling): compiled for both
+    figures = measure(tmp_path, *CASES[case], {"SHEETOPT_EXECUTOR": "compiled"})
     ratio = figures["estimate"] / figures["measured"]
     assert figures["measured"] > 20 << 20, figures  # large enough to stand out of the noise
     assert 1 / 1.5 <= ratio <= 1.5, (case, figures, ratio)

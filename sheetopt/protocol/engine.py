@@ -6,6 +6,7 @@ configurations of one sheet (a sweep); a normal run is the case of one configura
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
@@ -146,14 +147,14 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
 
     ``progress``, when given, is called with the number of steps done after each epoch.
     ``executor``: "numpy" (this loop), "compiled" (sheetopt.executors.compiled, the same arithmetic
-    compiled by numba; identical results) or "auto" (compiled when numba is installed and the
-    case is supported). The environment variable SHEETOPT_EXECUTOR=numpy forces numpy."""
-    if executor != "numpy" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
+    compiled by numba; identical results) or "auto" (:func:`executor_for` this run)."""
+    executor = executor_for(spec, sheet, work(plan.steps, len(params)), annealing, record,
+                            executor)
+    if executor == "compiled":
         from ..executors import compiled
 
-        if executor == "compiled" or compiled.supports(spec, sheet, annealing, record):
-            return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
-                                     t0, progress)
+        return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
+                                 t0, progress)
     model, rule, static = spec.model, sheet.rule, sheet.static
     x, y = spec.data.x, spec.data.y
     names, state_names = model.params, rule.states(static)
@@ -222,6 +223,51 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     if recorder is not None:
         result.steps, result.rows = recorder.arrays()
     return result
+
+
+# A job of less work than this runs on the numpy executor: it is done before numba and a kernel
+# would have loaded (about 1 s of CPU in a fresh process, several when a kernel is compiled for
+# the first time), the numpy executor taking 0.15 to 0.35 ms a step (benchmarks/startup.py).
+COMPILE_FROM = 5_000
+CONFIGS_PER_STEP = 2_000  # a step of this many configurations costs numpy twice one's
+
+
+def work(steps: int, configs: int = 1) -> float:
+    """A job's size in the numpy executor's single-configuration steps.
+
+    >>> work(145), work(145, 100_000)
+    (145.0, 7395.0)
+    """
+    return steps * (1.0 + configs / CONFIGS_PER_STEP)
+
+
+def executor_for(spec: Spec, sheet: Sheet, job: float, annealing: bool = True,
+                 record: bool = False, executor: str = "auto") -> str:
+    """The executor that runs ``sheet`` in a job of size ``job`` (:func:`work`): "compiled"
+    when numba is installed, the case is supported and the job is big enough to repay loading
+    it, else "numpy"; the same results either way, bit for bit. The environment variable
+    SHEETOPT_EXECUTOR (numpy or compiled) overrides the choice by size.
+
+    >>> spec = Spec.load("lesson5")
+    >>> executor_for(spec, spec.sheet("adam"), work(145))
+    'numpy'
+    """
+    forced = os.environ.get("SHEETOPT_EXECUTOR", "auto")
+    if executor == "numpy" or forced == "numpy":
+        return "numpy"
+    if executor == "compiled":
+        return executor
+    if (forced != "compiled" and job < COMPILE_FROM) or not _numba_installed():
+        return "numpy"
+    from ..executors import compiled
+
+    return "compiled" if compiled.supports(spec, sheet, annealing, record) else "numpy"
+
+
+def _numba_installed() -> bool:
+    import importlib.util
+
+    return "numba" in sys.modules or importlib.util.find_spec("numba") is not None
 
 
 def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
@@ -298,23 +344,25 @@ class RunBytes:
     working: int
 
 
-def run_bytes(spec: Spec, sheet: Sheet) -> RunBytes:
+def run_bytes(spec: Spec, sheet: Sheet, executor: str = "auto") -> RunBytes:
     """The memory a recorded run of ``sheet`` keeps and needs at its peak (see :class:`RunBytes`):
     every step's columns and every visited row's, the temporaries of building them, the batch
-    plan and the compiled executor's per-call tables.
+    plan and the compiled executor's per-call tables. ``executor``: the one that runs it
+    (default: :func:`executor_for` its size).
 
     >>> from sheetopt.spec import load
     >>> spec = load("lesson5")
     >>> run_bytes(spec, spec.sheet("adam")).kept  # 8 x (145 steps x 19 columns + 145 rows x 7)
     30160
     """
-    from ..executors import compiled
-
     steps, rows = spec.steps(sheet), sheet.epochs * len(spec.data)
+    if executor == "auto":
+        executor = executor_for(spec, sheet, work(steps), record=True)
     cells = steps * len(step_columns(spec, sheet)) + rows * len(ROW_COLUMNS)
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
-    if (os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy"
-            and compiled.supports(spec, sheet, record=True)):
+    if executor == "compiled":
+        from ..executors import compiled
+
         spare = CELL_BYTES * (steps * STEP_SPARE + rows * ROW_SPARE)
         working = spare + plan.nbytes + compiled.table_bytes(spec, sheet, plan)
     else:
@@ -322,7 +370,7 @@ def run_bytes(spec: Spec, sheet: Sheet) -> RunBytes:
     return RunBytes(kept=CELL_BYTES * cells, working=working)
 
 
-def peak_bytes(spec: Spec, sheets) -> int:
+def peak_bytes(spec: Spec, sheets, executors: Mapping[str, str] | None = None) -> int:
     """The peak memory of recorded runs of ``sheets`` one after the other, each trace kept:
     every trace's cells and the largest run's working memory.
 
@@ -331,46 +379,57 @@ def peak_bytes(spec: Spec, sheets) -> int:
     >>> peak_bytes(spec, spec.sheets) < 5 * peak_bytes(spec, spec.sheets[:1])
     True
     """
-    sizes = [run_bytes(spec, sheet) for sheet in sheets]
+    sizes = [run_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
+             for sheet in sheets]
     return sum(s.kept for s in sizes) + max((s.working for s in sizes), default=0)
 
 
-def require_memory(spec: Spec, sheets) -> None:
+def require_memory(spec: Spec, sheets, executors: Mapping[str, str] | None = None) -> None:
     """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
-    the sheet that takes most and its larger factor (epochs or rows) to cut."""
+    the sheet that takes most and its larger factor (epochs or rows) to cut; ``executors``:
+    the executor of each sheet by name (default: each chosen by its own size)."""
     sheets = list(sheets)
-    sizes = [run_bytes(spec, sheet) for sheet in sheets]
+    sizes = [run_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
+             for sheet in sheets]
     biggest = sheets[max(range(len(sheets)), key=lambda i: sizes[i].kept + sizes[i].working)]
     what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
             f"{len(spec.data):,} rows, every step recorded)")
     if len(sheets) > 1:
         what = f"{spec.label}: {len(sheets)} sheets (the largest, {what.split(': ', 1)[1]})"
-    memory.require(peak_bytes(spec, sheets), what,
+    memory.require(peak_bytes(spec, sheets, executors), what,
                    memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
 
 
 def run_all(spec: Spec, progress: bool | None = None) -> dict[str, Trace]:
-    """Runs every sheet of a spec, with a progress bar (see :mod:`sheetopt.protocol.progress`: by
+    """Runs every sheet of a spec, each on the executor the whole job's size calls for
+    (:func:`executor_for`), with a progress bar (see :mod:`sheetopt.protocol.progress`: by
     default on a terminal's command line and in a notebook; ``progress`` decides instead)."""
-    require_memory(spec, spec.sheets)
+    job = sum(work(spec.steps(sheet)) for sheet in spec.sheets)
+    executors = {sheet.name: executor_for(spec, sheet, job, record=True)
+                 for sheet in spec.sheets}
+    require_memory(spec, spec.sheets, executors)
     traces = {}
     with Progress(sum(spec.steps(sheet) for sheet in spec.sheets), show=progress) as bar:
         for sheet in spec.sheets:
             advance = lambda units, name=sheet.name: bar.advance(units, name)  # noqa: E731
-            traces[sheet.name] = run(spec, sheet, progress=advance)
+            traces[sheet.name] = run(spec, sheet, progress=advance,
+                                     executor=executors[sheet.name])
     return traces
 
 
-def run(spec: Spec, sheet: Sheet | str, progress=None) -> Trace:
-    """Runs one sheet and returns its full trace."""
+def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto") -> Trace:
+    """Runs one sheet and returns its full trace (``executor``: see :func:`simulate`)."""
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
-    require_memory(spec, [sheet])
+    if executor == "auto":
+        executor = executor_for(spec, sheet, work(spec.steps(sheet)), record=True)
+    require_memory(spec, [sheet], {sheet.name: executor})
     hp = hyper_arrays(sheet)
     state = start_state(spec, sheet, hp)
     params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
-    result = simulate(spec, sheet, hp, params, state, plan, record=True, progress=progress)
+    result = simulate(spec, sheet, hp, params, state, plan, record=True, progress=progress,
+                      executor=executor)
     return to_trace(spec, sheet, params, state, result)
 
 
