@@ -15,7 +15,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from .protocol import engine
-from .errors import SheetoptError, option
+from .errors import SheetoptError, option, plain_interrupt
 from .protocol.results import RunResult
 from .spec import Sheet, Spec, load
 
@@ -45,9 +45,13 @@ def _selected(spec: Spec, sheets: str | Sequence[str] | None) -> Spec:
     return replace(spec, sheets=tuple(spec.sheet(name) for name in names))
 
 
-def run(spec: SpecLike, sheets: str | Sequence[str] | None = None) -> RunResult:
+@plain_interrupt
+def run(spec: SpecLike, sheets: str | Sequence[str] | None = None, *,
+        progress: bool | None = None) -> RunResult:
     """Runs every sheet of ``spec`` (or only ``sheets``, one name or a list) and returns
     their traces: ``.summary()``, ``.trace(sheet)``, ``.plot(kind)``, ``result[sheet]``.
+    A run that takes over a second shows a progress bar in a notebook (``progress=True``
+    shows it anywhere, ``False`` nowhere); Ctrl-C stops it with a plain KeyboardInterrupt.
 
     Example:
         >>> import sheetopt
@@ -56,7 +60,7 @@ def run(spec: SpecLike, sheets: str | Sequence[str] | None = None) -> RunResult:
         [25.6977]
     """
     chosen = _selected(spec_of(spec), sheets)
-    return RunResult(chosen, engine.run_all(chosen))
+    return RunResult(chosen, engine.run_all(chosen, progress=progress))
 
 
 def _result_for(spec_or_result: SpecLike | RunResult) -> RunResult:
@@ -134,6 +138,7 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
                                          objective=goal)
 
 
+@plain_interrupt
 def sweep(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_mom: Any = None,
           backend: str = "auto", device: str = "auto", dtype: str = "float64",
           objective: str = "final", **values: Any):
@@ -189,6 +194,7 @@ def sweep_frame(spec: Spec, result):
 
 
 # --- workbooks -------------------------------------------------------------------------------
+@plain_interrupt
 def write_workbook(spec_or_result: SpecLike | RunResult, path: str | Path,
                    force: bool = False) -> Path:
     """Writes the lecture-style workbook (live formulas with the engine's cached values,
@@ -226,6 +232,7 @@ def _file_path(path) -> Path:
     return Path(path)
 
 
+@plain_interrupt
 def check_workbook(path: str | Path):
     """Reruns a sheetopt workbook's input cells (as edited and saved in a spreadsheet
     program, perhaps) through the engine and compares every stored value: a DataFrame, one
@@ -249,6 +256,7 @@ def check_workbook(path: str | Path):
                                        "first_bad", "ok"])
 
 
+@plain_interrupt
 def read_workbook(path: str | Path) -> dict:
     """The values a sheetopt workbook's optimizer sheets hold (as last calculated and saved,
     by sheetopt or a spreadsheet program), one DataFrame per sheet with the columns of the
@@ -304,6 +312,7 @@ def verify_run(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
                     check(result.spec, runs, torch_device, tol, drift_steps))
 
 
+@plain_interrupt
 def verify(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
            device: str = "auto", tol: float = 1e-12, drift_steps: int | None = None):
     """Re-checks every step of every sheet with torch (autograd gradients, finite

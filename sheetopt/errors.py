@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+import functools
+from typing import Callable, Iterator, TypeVar
+
+F = TypeVar("F", bound=Callable)
 
 
 class SheetoptError(Exception):
@@ -47,3 +50,29 @@ def option(name: str, value: str | None = None) -> str:
     if _COMMAND_LINE.get():
         return "--" + name.replace("_", "-")
     return f"{name}={value}" if value is not None else name
+
+
+def plain_interrupt(function: F) -> F:
+    """Ctrl-C while ``function`` runs raises a plain KeyboardInterrupt from it: the traceback
+    ends at the public function that was called, not deep in numba, numpy or pandas. Nothing
+    is left half-written (outputs go through ``files.atomic_output``).
+
+    Example:
+        >>> @plain_interrupt
+        ... def long_run():
+        ...     raise KeyboardInterrupt  # as if Ctrl-C landed deep inside
+        >>> try:
+        ...     long_run()
+        ... except KeyboardInterrupt as stop:
+        ...     print(repr(stop), stop.__context__, stop.__suppress_context__)
+        KeyboardInterrupt() None True
+    """
+    @functools.wraps(function)
+    def interruptible(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except KeyboardInterrupt:
+            pass
+        raise KeyboardInterrupt from None  # raised here: the traceback stops at this frame
+
+    return interruptible  # type: ignore[return-value]

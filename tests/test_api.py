@@ -370,7 +370,7 @@ def test_verify_replays_torch_flavour_with_torch_optim():
 # --- the package's face -----------------------------------------------------------------------
 PUBLIC_MODULES = ["sheetopt", "sheetopt.api", "sheetopt.protocol.results", "sheetopt.spec",
                   "sheetopt.spec.arrays", "sheetopt.protocol.trace", "sheetopt.errors",
-                  "sheetopt.cli"]
+                  "sheetopt.cli", "sheetopt.protocol.smoothing", "sheetopt.protocol.progress"]
 
 
 def test_every_exported_name_has_a_docstring_with_an_example():

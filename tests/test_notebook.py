@@ -1,9 +1,8 @@
-"""The shipped notebook runs top to bottom in a real kernel, and the README's Python runs."""
+"""The shipped notebook runs top to bottom in a real kernel (the README's and the docs' Python
+blocks run in tests/test_docs.py)."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -52,18 +51,21 @@ def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     assert sorted(p.name for p in NOTEBOOK.parent.iterdir()) == before
 
 
-def readme_python() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## From Python", 1)[1]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert blocks, "the README's Python section has no python block"
-    return blocks[0]
 
-
-def test_the_readme_python_section_runs_as_written(tmp_path):
-    code = readme_python()
-    assert len(code.strip().splitlines()) <= 12
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "lesson5.xlsx").is_file()
+def test_a_long_run_shows_progress_in_a_notebook(tmp_path, monkeypatch):
+    """In a kernel the Python API draws tqdm's bar (a widget with ipywidgets, else text on the
+    cell's stderr), with no warning; a short run draws nothing."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    kernel = this_python_kernel(tmp_path, monkeypatch)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import sheetopt, sheetopt.protocol.progress as progress\n"
+                                  "short = sheetopt.run('lesson5', 'adam')"),
+        nbformat.v4.new_code_cell("progress.DELAY = progress.REDRAW = 0\n"
+                                  "long = sheetopt.run('lesson5', 'adam')"),
+    ])
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name=kernel).execute()
+    short, long = ([json.dumps(o) for o in cell.outputs] for cell in notebook.cells)
+    assert short == []
+    assert any("widget-view" in o for o in long) or any("145/145" in o for o in long), long
+    assert not any("Warning" in o for o in long), long

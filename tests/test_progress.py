@@ -1,11 +1,13 @@
-"""The progress bar: drawn on stderr for long runs when stderr is a terminal, never otherwise."""
+"""Progress of long runs through tqdm: a bar on stderr when the command line runs on a terminal,
+in a notebook from Python, and nowhere else unless asked (``progress=True``)."""
 from __future__ import annotations
 
 import io
-import itertools
+import sys
 
 import pytest
 
+import sheetopt
 from sheetopt import cli
 from sheetopt.protocol import progress
 
@@ -16,32 +18,70 @@ class Terminal(io.StringIO):
 
 
 @pytest.fixture
-def slow_clock(monkeypatch):
-    """Every reading of the clock is half a second after the last: every run looks long."""
-    ticks = itertools.count()
-    monkeypatch.setattr(progress.time, "monotonic", lambda: 0.5 * next(ticks))
+def no_delay(monkeypatch):
+    """Every run counts as long: the bar appears at once, and every advance redraws it."""
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    monkeypatch.setattr(progress, "REDRAW", 0.0)
 
 
 @pytest.mark.parametrize("command", [["compare", "lesson5"], ["trace", "lesson5", "--sheet", "adam"]])
-def test_long_runs_draw_a_bar_on_a_terminal(command, slow_clock, monkeypatch, capsys):
+def test_long_runs_draw_a_bar_on_a_terminal(command, no_delay, monkeypatch, capsys):
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     assert cli.main(command) == 0
     drawn = terminal.getvalue()
-    assert "100.0%" in drawn and "[" + "#" * 30 + "]" in drawn
+    steps = 5 * 145 if command[0] == "compare" else 145
+    assert f"{steps}/{steps}" in drawn and "100%" in drawn and "step" in drawn, drawn
+    assert "adam" in drawn
     assert drawn.endswith("\r")  # the bar is wiped before the results are read
     assert "%" not in capsys.readouterr().out.splitlines()[0]
 
 
-def test_no_bar_when_stderr_is_not_a_terminal(slow_clock, capsys):
+def test_no_bar_when_stderr_is_not_a_terminal(no_delay, capsys):
     assert cli.main(["compare", "lesson5"]) == 0
     assert capsys.readouterr().err == ""
 
 
-def test_the_bar_counts_steps():
+def test_python_draws_a_bar_only_when_asked_outside_a_notebook(no_delay, monkeypatch):
     terminal = Terminal()
-    bar = progress.Progress(200, "adam", stream=terminal)
-    bar.started -= 5  # a run already five seconds long
+    monkeypatch.setattr("sys.stderr", terminal)
+    sheetopt.run("lesson5")
+    assert terminal.getvalue() == ""
+    sheetopt.run("lesson5", progress=True)
+    assert "725/725" in terminal.getvalue()
+    terminal.truncate(0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(progress, "in_notebook", lambda: True)
+        sheetopt.run("lesson5", "adam")
+        assert "145/145" in terminal.getvalue()
+        terminal.truncate(0)
+        terminal.seek(0)
+        sheetopt.run("lesson5", "adam", progress=False)
+        assert terminal.getvalue() == ""
+
+
+def test_short_runs_draw_nothing(monkeypatch):
+    terminal = Terminal()
+    bar = progress.Progress(200, "adam", show=True, stream=terminal)
     bar.advance(50)
-    assert "adam" in terminal.getvalue() and " 25.0%" in terminal.getvalue()
-    assert "#" * 7 + "." * 23 in terminal.getvalue()
+    bar.close()
+    assert terminal.getvalue() == ""  # under a second: tqdm's delay keeps it quiet
+
+
+def test_the_bar_counts_steps(no_delay):
+    terminal = Terminal()
+    bar = progress.Progress(200, "adam", show=True, stream=terminal)
+    bar.advance(50)
+    assert "adam" in terminal.getvalue() and " 25%" in terminal.getvalue()
+    assert "50.0/200" in terminal.getvalue()
+    bar.close()
+
+
+def test_tqdm_is_imported_only_when_a_bar_is_drawn():
+    import subprocess
+
+    code = ("import sys, sheetopt; sheetopt.run('lesson5', progress=False); "
+            "print('tqdm' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.stdout.strip() == "False", done.stderr

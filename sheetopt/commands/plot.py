@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .. import api
+from ..protocol import smoothing
+from ..errors import SheetoptError
 from ..files import check_target
 from . import add_command
 
@@ -22,7 +24,14 @@ def register(subparsers) -> None:
     parser.add_argument("--sheet", action="append", metavar="NAME",
                         help="draw only this sheet (repeat for several; default: all)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
-    parser.set_defaults(run=run)
+    smooth = parser.add_mutually_exclusive_group()
+    smooth.add_argument("--smooth", metavar="BETA",
+                        help="step_loss: smooth every sheet's losses with this beta in [0, 1) "
+                             "(default: online and mini-batch runs with fastai's 0.98, full "
+                             "batch raw)")
+    smooth.add_argument("--no-smooth", dest="smooth", action="store_false",
+                        help="step_loss: draw the raw losses only")
+    parser.set_defaults(run=run, smooth=None)
 
 
 def run(args) -> int:
@@ -31,6 +40,12 @@ def run(args) -> int:
     from ..plots.path import path_axes
 
     plots.check_kind(args.kind)
+    options = {} if args.smooth is None else {"smooth": args.smooth}
+    if args.smooth not in (None, False):
+        options["smooth"] = smoothing.check_beta(args.smooth, "--smooth")
+    if options and args.kind not in ("step_loss", "all"):
+        raise SheetoptError(f"--smooth/--no-smooth: only --kind step_loss (or all) is "
+                            f"smoothed, not {args.kind!r}")
     figure_format(args.output)
     check_target(args.output, args.force)
     require()
@@ -39,5 +54,5 @@ def run(args) -> int:
         path_axes(spec)  # refuses other models before running anything
     for name in args.sheet or []:
         spec.sheet(name)
-    plots.save(api.run(spec).plot(args.kind, args.sheet), args.output, args.force)
+    plots.save(api.run(spec).plot(args.kind, args.sheet, **options), args.output, args.force)
     return 0

@@ -48,8 +48,9 @@ def figure(spec: Spec, traces: Traces, kind: str, sheets: Iterable[str] | None =
     or one Trace) of ``spec``: ``kind`` is "loss" (per epoch), "step_loss" (every step, log
     scale), "lr" (per step), "fits" (fitted lines over the data), "path" (over the loss
     surface) or "all" (every one of them that the model allows). ``sheets`` picks sheets by
-    name; ``ax`` draws a single kind on your axes; ``options`` go to the kind's function.
-    Returns the matplotlib Figure.
+    name; ``ax`` draws a single kind on your axes; ``options`` go to the kind's function
+    (``smooth=False`` draws step_loss raw, ``smooth=0.9`` smooths it with that beta; by default
+    online and mini-batch runs are smoothed as fastai's recorder does). Returns the Figure.
 
     >>> spec = load("lesson2")
     >>> figure(spec, engine.run_all(spec), "step_loss").axes[0].get_yscale()
@@ -57,6 +58,9 @@ def figure(spec: Spec, traces: Traces, kind: str, sheets: Iterable[str] | None =
     """
     check_kind(kind)
     sheets = list(sheets) if sheets is not None else None
+    if options.get("smooth") is not None and kind not in ("step_loss", ALL):
+        raise SheetoptError(f"smooth: only the step_loss picture (also in 'all') is smoothed, "
+                            f"not {kind!r}; leave smooth out")
     if kind == ALL:
         if ax is not None:
             raise SheetoptError("kind 'all' draws several panels on a figure of its own; "
@@ -65,7 +69,8 @@ def figure(spec: Spec, traces: Traces, kind: str, sheets: Iterable[str] | None =
     return KINDS[kind](spec, traces, sheets, ax=ax, **options)
 
 
-def all_panels(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, **options):
+def all_panels(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None,
+               smooth: bool | float | None = None, **options):
     """Every kind on one figure: the path (when the model has 2 or 3 parameters) on top,
     then loss per epoch, loss per step, lr per step and the fits.
 
@@ -81,7 +86,7 @@ def all_panels(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, 
         path(spec, traces, sheets, ax=fig.add_subplot(grid[0, :]), **options)
         row = 1
     loss(spec, traces, sheets, ax=fig.add_subplot(grid[row, 0]))
-    step_loss(spec, traces, sheets, ax=fig.add_subplot(grid[row, 1]))
+    step_loss(spec, traces, sheets, ax=fig.add_subplot(grid[row, 1]), smooth=smooth)
     lr(spec, traces, sheets, ax=fig.add_subplot(grid[row + 1, 0]))
     fits(spec, traces, sheets, ax=fig.add_subplot(grid[row + 1, 1]))
     if not with_path:  # the path's title starts with the spec's

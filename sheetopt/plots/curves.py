@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..protocol import report
+from ..protocol import report, smoothing
 from ..spec import Spec
 from .canvas import new_figure
 from .runs import Traces, color, selected, title_of
@@ -59,23 +59,57 @@ def draw_epoch_losses(ax, spec: Spec, summaries: list[report.Summary]) -> None:
     ax.legend(fontsize=8)
 
 
-def step_loss(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=None):
+def step_loss(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=None,
+              smooth: bool | float | None = None):
     """Every step's loss (its rows' mean squared error, at the parameters before the step) on a
     log scale, one line per sheet; dotted lines where each epoch starts.
 
-    >>> step_loss(spec, engine.run_all(spec))  # doctest: +SKIP
+    ``smooth``: None (the default) smooths the sheets whose steps see part of the data (online
+    and mini-batch runs) as fastai's recorder does (beta 0.98; see
+    ``sheetopt.protocol.smoothing``), with the raw losses drawn faint behind; True smooths
+    every sheet, False none; a number in [0, 1) smooths every sheet with that beta.
+
+    >>> step_loss(spec, engine.run_all(spec), smooth=False)  # doctest: +SKIP
     """
     runs = selected(spec, traces, sheets)
     fig, ax = _target(ax)
+    betas = {trace.sheet: smoothing_beta(spec, trace.sheet, smooth) for trace in runs}
     for trace in runs:
         steps = np.arange(1, len(trace) + 1)
-        ax.plot(steps, trace.steps["loss"], lw=1, label=title_of(trace),
-                color=color(spec, trace.sheet), gid=f"step_loss:{trace.sheet}")
+        losses, beta = trace.steps["loss"], betas[trace.sheet]
+        style = dict(color=color(spec, trace.sheet))
+        if beta is None:
+            ax.plot(steps, losses, lw=1, label=title_of(trace), gid=f"step_loss:{trace.sheet}",
+                    **style)
+            continue
+        ax.plot(steps, losses, lw=0.6, alpha=0.25, gid=f"step_loss_raw:{trace.sheet}", **style)
+        ax.plot(steps, smoothing.smoothed(losses, beta), lw=1.5,
+                label=f"{title_of(trace)} (smoothed)",
+                gid=f"step_loss:{trace.sheet}", **style)
     _mark_epochs(ax, runs)
+    used = sorted({b for b in betas.values() if b is not None})
     ax.set(yscale="log", xlabel="step (dotted: an epoch starts)",
            ylabel="loss of the step's rows (log scale)", title="loss per step")
-    ax.legend(fontsize=8)
+    note = (f"smoothed as fastai's recorder (beta {', '.join(f'{b:g}' for b in used)}),\n"
+            "raw losses faint") if used else None
+    ax.legend(fontsize=8, title=note, title_fontsize=8)
     return fig
+
+
+def smoothing_beta(spec: Spec, sheet: str, smooth: bool | float | None) -> float | None:
+    """The beta a sheet's step losses are smoothed with (None: drawn raw); see step_loss.
+
+    >>> smoothing_beta(load("lesson2"), "sgd", None) is None  # doctest: +SKIP
+    True
+    """
+    if smooth is None:
+        partial = spec.sheet(sheet).batch_size < len(spec.data)
+        return smoothing.BETA if partial else None
+    if smooth is False:
+        return None
+    if smooth is True:
+        return smoothing.BETA
+    return smoothing.check_beta(smooth)
 
 
 def lr(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=None):

@@ -326,22 +326,62 @@ class _Recorder:
         return stack(self.steps), stack(self.rows)
 
 
-def trace_bytes(spec: Spec, sheet: Sheet, executor: str = "auto") -> int:
-    """A generous estimate of the memory a recorded run of ``sheet`` takes (measured: about
-    500 bytes a step for online Adam on the compiled executor, ten times that on numpy's),
-    its batch plan and the compiled executor's per-call tables included."""
-    steps = spec.steps(sheet)
+# What a recorded run takes, per cell of its trace (one float64 of a step's or a visited row's
+# column): the compiled executor writes each cell once and builds the columns with a few
+# temporary ones (SPARE); the numpy executor holds each cell as a one-element array while it
+# records, then stacks them. tests/test_memory_estimate.py measures peaks against this.
+CELL_BYTES = 8
+NUMPY_CELL_BYTES = 176
+STEP_SPARE, ROW_SPARE = 5, 3  # the compiled recorder's index and temporary columns
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunBytes:
+    """The memory of a recorded run: what its trace keeps once it is done, and what the run
+    takes on top of that while it runs (its peak is the sum)."""
+
+    kept: int
+    working: int
+
+
+def run_bytes(spec: Spec, sheet: Sheet, executor: str = "auto") -> RunBytes:
+    """The memory a recorded run of ``sheet`` keeps and needs at its peak (see :class:`RunBytes`):
+    every step's columns and every visited row's, the temporaries of building them, the batch
+    plan and the compiled executor's per-call tables. ``executor``: the one that runs it
+    (default: :func:`executor_for` its size).
+
+    >>> from sheetopt.spec import load
+    >>> spec = load("lesson5")
+    >>> run_bytes(spec, spec.sheet("adam")).kept  # 8 x (145 steps x 19 columns + 145 rows x 7)
+    30160
+    """
+    steps, rows = spec.steps(sheet), sheet.epochs * len(spec.data)
     if executor == "auto":
         executor = executor_for(spec, sheet, work(steps), record=True)
-    per_step_columns = 10 + len(spec.model.params) * (3 + len(sheet.show)
-                                                      + len(sheet.rule.states(sheet.static)))
-    values = steps * per_step_columns + sheet.epochs * len(spec.data) * 7
+    cells = steps * len(step_columns(spec, sheet)) + rows * len(ROW_COLUMNS)
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
-    if executor == "numpy":
-        return 200 * values + 200 * steps + plan.nbytes
-    from ..executors import compiled
+    if executor == "compiled":
+        from ..executors import compiled
 
-    return 24 * values + 200 * steps + plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
+        spare = CELL_BYTES * (steps * STEP_SPARE + rows * ROW_SPARE)
+        working = spare + plan.nbytes + compiled.table_bytes(spec, sheet, plan)
+    else:
+        working = (NUMPY_CELL_BYTES - CELL_BYTES) * cells + plan.nbytes
+    return RunBytes(kept=CELL_BYTES * cells, working=working)
+
+
+def peak_bytes(spec: Spec, sheets, executors: Mapping[str, str] | None = None) -> int:
+    """The peak memory of recorded runs of ``sheets`` one after the other, each trace kept:
+    every trace's cells and the largest run's working memory.
+
+    >>> from sheetopt.spec import load
+    >>> spec = load("lesson5")
+    >>> peak_bytes(spec, spec.sheets) < 5 * peak_bytes(spec, spec.sheets[:1])
+    True
+    """
+    sizes = [run_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
+             for sheet in sheets]
+    return sum(s.kept for s in sizes) + max((s.working for s in sizes), default=0)
 
 
 def require_memory(spec: Spec, sheets, executors: Mapping[str, str] | None = None) -> None:
@@ -349,30 +389,31 @@ def require_memory(spec: Spec, sheets, executors: Mapping[str, str] | None = Non
     the sheet that takes most and its larger factor (epochs or rows) to cut; ``executors``:
     the executor of each sheet by name (default: each chosen by its own size)."""
     sheets = list(sheets)
-    sizes = [trace_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
+    sizes = [run_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
              for sheet in sheets]
-    biggest = sheets[max(range(len(sheets)), key=sizes.__getitem__)]
+    biggest = sheets[max(range(len(sheets)), key=lambda i: sizes[i].kept + sizes[i].working)]
     what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
             f"{len(spec.data):,} rows, every step recorded)")
     if len(sheets) > 1:
         what = f"{spec.label}: {len(sheets)} sheets (the largest, {what.split(': ', 1)[1]})"
-    memory.require(sum(sizes), what, memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
+    memory.require(peak_bytes(spec, sheets, executors), what,
+                   memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
 
 
-def run_all(spec: Spec) -> dict[str, Trace]:
-    """Runs every sheet of a spec (with a progress bar when stderr is a terminal), each on the
-    executor the whole job's size calls for (:func:`executor_for`)."""
+def run_all(spec: Spec, progress: bool | None = None) -> dict[str, Trace]:
+    """Runs every sheet of a spec, each on the executor the whole job's size calls for
+    (:func:`executor_for`), with a progress bar (see :mod:`sheetopt.protocol.progress`: by
+    default on a terminal's command line and in a notebook; ``progress`` decides instead)."""
     job = sum(work(spec.steps(sheet)) for sheet in spec.sheets)
     executors = {sheet.name: executor_for(spec, sheet, job, record=True)
                  for sheet in spec.sheets}
     require_memory(spec, spec.sheets, executors)
-    bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     traces = {}
-    for sheet in spec.sheets:
-        bar.label = sheet.name
-        traces[sheet.name] = run(spec, sheet, progress=bar.advance,
-                                 executor=executors[sheet.name])
-    bar.close()
+    with Progress(sum(spec.steps(sheet) for sheet in spec.sheets), show=progress) as bar:
+        for sheet in spec.sheets:
+            advance = lambda units, name=sheet.name: bar.advance(units, name)  # noqa: E731
+            traces[sheet.name] = run(spec, sheet, progress=advance,
+                                     executor=executors[sheet.name])
     return traces
 
 

@@ -5,6 +5,7 @@ import html
 from typing import Iterator, Mapping
 
 from . import report
+from ..errors import plain_interrupt
 from ..spec import Spec
 from .trace import Trace
 
@@ -105,6 +106,7 @@ class RunResult:
         name = self.sheets[0] if sheet is None else sheet
         return self[name].to_dataframe()
 
+    @plain_interrupt
     def plot(self, kind: str = "all", sheets=None, ax=None, **options):
         """A matplotlib Figure of the runs (``sheets``: some of them, by name): ``kind``
         "loss" (per epoch), "step_loss" (every step), "lr" (per step), "fits" (fitted lines

@@ -329,9 +329,9 @@ STATE_NAMES = tuple(dict.fromkeys(s for r in REGISTRY for s in _all_states(r)))
 
 
 def markdown_table() -> str:
-    """The README's table of torch.optim classes: sheetopt's optimizer key, the class, its
-    arguments as torch spells them (sheetopt's name in brackets where it differs, then the
-    default), the state kept (torch's state key in brackets where it differs) and torch's other
+    """The table of torch.optim classes in docs/optimizers.md: sheetopt's optimizer key, the
+    class, its arguments as torch spells them (sheetopt's name in brackets where it differs, then
+    the default), the state kept (torch's state key in brackets where it differs) and torch's other
     code paths."""
     lines = ["| `optimizer` | torch.optim class | arguments (sheetopt's name) default | "
              "state (torch's key) | other torch paths |", "|---|---|---|---|---|"]

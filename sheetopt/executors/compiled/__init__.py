@@ -483,9 +483,13 @@ def _load(kernel: Kernel) -> Kernel:
         path = folder / f"{module_name}.py"
         if not path.exists() or path.read_text() != kernel.source:
             fd, temp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "w") as handle:
-                handle.write(kernel.source)
-            os.replace(temp, path)
+            try:  # Ctrl-C or a full disk leaves no partial source behind
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(kernel.source)
+                os.replace(temp, path)
+            finally:
+                if os.path.exists(temp):
+                    os.unlink(temp)
     except OSError:  # an unwritable cache: compile from a private temporary folder
         folder = Path(tempfile.mkdtemp(prefix="sheetopt-kernels-"))
         path = folder / f"{module_name}.py"
@@ -609,6 +613,19 @@ def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
     except Unsupported:
         return False
     return True
+
+
+def table_bytes(spec, sheet, plan) -> int:
+    """The memory of one kernel call's per-step tables (t-dependent terms such as bias
+    corrections, a schedule's lr) in a recorded run of one configuration, with the temporaries
+    of computing them: about a table's worth more per table.
+
+    >>> table_bytes(spec, sheet, plan)  # doctest: +SKIP
+    """
+    kernel = kernel_for(spec, sheet, sheet.schedule, True, plan.size == 1, False,
+                        tuple(sheet.hypers), load=False)
+    per_call = _epochs_per_call(plan, 1, False) * plan.steps_per_epoch
+    return 2 * 8 * len(kernel.tables) * per_call
 
 
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
