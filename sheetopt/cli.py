@@ -15,21 +15,23 @@ COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", 
             "torch_suite")
 
 DESCRIPTION = """\
-Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet.
+Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet. A SPEC is a \
+run spec (TOML), a preset name (lesson5, lesson2, quadratic, ...) or - (standard input).
 
-A run spec (TOML) or a preset name (lesson5, lesson2, quadratic, ...) says which data, model and
-optimizer sheets to run. Try:
+try:
   sheetopt compare lesson5
-  sheetopt trace lesson5 --sheet adam -o adam.csv
-"""
+`sheetopt COMMAND --help` says more; the reference is docs/cli.md."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sheetopt`` parser with a subcommand per module of sheetopt/commands/."""
-    parser = argparse.ArgumentParser(prog="sheetopt", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .commands import Formatter
+
+    parser = argparse.ArgumentParser(
+        prog="sheetopt", description=DESCRIPTION,
+        formatter_class=lambda prog: Formatter(prog, names_up_to=15))
     parser.add_argument("--version", action="version", version=f"sheetopt {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"sheetopt.commands.{name}")
@@ -140,13 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     if complaint:
         print(complaint, file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 2
+        parser.error("give a COMMAND; `sheetopt --help` lists them")
+    if extra:  # the subcommand's own usage, not the top level's
+        _subcommands(parser)[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     previous = _on_sigterm(_raise_terminated)
     try:
         with command_line():
+            if getattr(args, "spec", None) == "-":
+                args.spec = _spec_from_stdin()
             return int(args.run(args) or 0)
     except SheetoptError as exc:
         print(f"sheetopt {args.command}: error: {exc}", file=sys.stderr)
@@ -161,6 +166,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         _on_sigterm(previous)
+
+
+def _spec_from_stdin():
+    """The spec ``-`` names: TOML read from standard input."""
+    from .spec import from_text
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise SheetoptError("-: the spec comes from standard input; pipe a TOML spec in "
+                            "(sheetopt compare - < mine.toml)")
+    try:
+        text = sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SheetoptError(f"standard input: cannot read the spec ({exc})") from None
+    return from_text(text.removeprefix("\ufeff"), "standard input")
 
 
 def _on_sigterm(handler):

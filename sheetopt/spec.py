@@ -243,8 +243,13 @@ def preset_names() -> list[str]:
 def resolve(spec_ref: str | Path) -> Path:
     """A spec path, or the path of the preset with that name."""
     path = Path(spec_ref)
-    if path.exists():
-        return path
+    try:
+        if path.exists():
+            return path
+    except OSError as exc:  # a name longer than the file system takes, a loop of links
+        text = str(spec_ref)
+        short = text if len(text) <= 80 else f"{text[:80]}... ({len(text)} characters)"
+        raise SheetoptError(f"{short}: cannot read spec ({exc.strerror or exc})") from None
     preset = data_mod.PRESET_DIR / f"{spec_ref}.toml"
     if not str(spec_ref).endswith(".toml") and preset.exists():
         return preset
@@ -259,11 +264,38 @@ def load(spec_ref: str | Path) -> Spec:
     if str(spec_ref) == "":
         raise SheetoptError("the spec is empty: give a preset name or a path")
     path = resolve(spec_ref)
+    if _is_workbook(path):
+        raise SheetoptError(f"{path}: is a workbook, not a run spec; to rerun and compare an "
+                            f"edited workbook: sheetopt check {path}")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Notepad's) is dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise SheetoptError(f"{path}: cannot read spec ({exc.__class__.__name__}: {exc})") from None
     return parse(_toml(text, str(path)), path)
+
+
+def from_text(text: str, label: str = "standard input") -> Spec:
+    """The spec in TOML ``text`` read from somewhere without a path (``sheetopt compare -``
+    reads standard input); errors name ``label``; a relative ``data.csv`` is read from the
+    current folder.
+
+    Example:
+        >>> from_text('[data]\\npreset = "lecture"\\n[[sheet]]\\noptimizer = "sgd"\\n'
+        ...           'lr = 0.0001\\n').sheets[0].optimizer
+        'sgd'
+    """
+    return parse(_toml(text, label), label=label)
+
+
+def _is_workbook(path: Path) -> bool:
+    """An .xlsx (a zip) where a TOML spec belongs."""
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods"):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _toml(text: str, label: str) -> dict:

@@ -15,7 +15,8 @@ def register(subparsers) -> None:
         "the loss surface (--kind path), one frame per step (or per few steps), the current "
         "MSE in the title. *.gif (Pillow, no ffmpeg) or *.html (the frames embedded in a page "
         f"that any browser opens). At most {MAX_FRAMES} frames and {MAX_BYTES // 2**20} MB.",
-        "sheetopt animate lesson2 --sheet sgd -o fit.gif")
+        "sheetopt animate lesson2 --sheet sgd -o fit.gif",
+        line="animate one sheet's run (fitted line or path) as GIF or HTML")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", required=True, metavar="NAME", help="the sheet to animate")
     parser.add_argument("--kind", default="fit", metavar="KIND", help="fit (default) or path")

@@ -16,7 +16,8 @@ def register(subparsers) -> None:
         "sheetopt workbook, damaged, a zip or XML bomb, an input cell that is not a number, "
         "edited metadata, or saved without computed values, e.g. by a script: open it in a "
         "spreadsheet program and save it there first).",
-        "sheetopt check lesson5.xlsx")
+        "sheetopt check lesson5.xlsx",
+        line="rerun a (possibly edited) workbook's inputs; compare every stored value")
     parser.add_argument("workbook", metavar="FILE.xlsx")
     parser.set_defaults(run=run)
 

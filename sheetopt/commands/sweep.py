@@ -12,6 +12,7 @@ import numpy as np
 from .. import api
 from ..errors import SheetoptError
 from ..files import check_target
+from ..tables import table
 from . import add_command
 
 FORMATS = ("table", "csv", "json")
@@ -26,7 +27,8 @@ def register(subparsers) -> None:
         "together. Prints the final loss (true RMSE over the last epoch) of each configuration "
         "and the best one; diverged configurations are marked, not fatal. --plot draws final "
         "loss against lr on log axes: the LR-finder picture.",
-        "sheetopt sweep lesson5 --sheet adam --lr 1e-3:10:25 --log --mom 0.8,0.9 --plot lr.png")
+        "sheetopt sweep lesson5 --sheet adam --lr 1e-3:10:25 --log --mom 0.8,0.9 --plot lr.png",
+        line='run one sheet under many hyperparameter settings at once')
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", required=True, help="the sheet whose settings are swept")
     parser.add_argument("--lr", required=True, metavar="START:STOP:N",
@@ -134,9 +136,7 @@ def _table(spec, result) -> str:
               *(f"{r[p]:.6g}" for p in spec.model.params),
               "DIVERGED at e%d s%d" % tuple(r["diverged_at"]) if r["diverged_at"] else "ok"]
              for r in rows]
-    widths = [max(len(c) for c in column) for column in zip(headers, *cells)]
-    line = lambda row: "  ".join(c.rjust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
-    lines = head + ["", line(headers), line(["-" * w for w in widths]), *map(line, cells), ""]
+    lines = head + ["", table(headers, cells)]
     if result.best is None:
         lines.append("best: none (every configuration diverged)")
     else:

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         "as live formulas (derived from the same rules the engine runs) holding the engine's "
         "values, epoch summaries, a comparison and charts. Works in Excel, LibreOffice and "
         "Google Sheets without macros: edit a yellow input cell and the whole run recomputes.",
-        "sheetopt workbook lesson5 -o lesson5.xlsx")
+        "sheetopt workbook lesson5 -o lesson5.xlsx",
+        line='write the lecture-style .xlsx workbook: live formulas, charts')
     parser.add_argument("spec", nargs="?", help="a run spec (.toml) or a preset name")
     parser.add_argument("-o", "--output", metavar="FILE.xlsx",
                         help="where to write (default: the spec's name with .xlsx, here)")
