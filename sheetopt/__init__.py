@@ -13,7 +13,7 @@ every step of every sheet is recorded. From Python:
 Your own rows: ``sheetopt.Spec.from_arrays(x, y, sheets=[{"optimizer": "adam", "lr": 0.1}])``.
 Also ``sheetopt.sweep`` (many configurations at once: the LR finder), ``write_workbook`` and
 ``read_workbook`` (the live-formula .xlsx), ``check_workbook`` (an edited workbook rerun and
-compared), ``verify`` (every step re-checked with torch).
+compared), ``workbook_edits`` (its edited inputs and the results before and after), ``verify`` (every step re-checked with torch).
 Bad input raises ``SheetoptError`` with one line naming the key, array index, file or sheet.
 The ``sheetopt`` command line (``sheetopt --help``) is a thin layer over these functions.
 """
@@ -28,8 +28,9 @@ from .errors import SheetoptError  # noqa: E402
 from .spec import Sheet, Spec, preset_names  # noqa: E402
 from .trace import Trace  # noqa: E402
 from .results import RunResult  # noqa: E402
-from .api import check_workbook, read_workbook, run, sweep, verify, write_workbook  # noqa: E402
+from .api import (check_workbook, read_workbook, run, sweep, verify, workbook_edits,  # noqa: E402
+                  write_workbook)
 
 __all__ = ["run", "Spec", "RunResult", "Trace", "Sheet", "sweep", "write_workbook",
-           "read_workbook", "check_workbook", "verify", "preset_names", "SheetoptError",
+           "read_workbook", "check_workbook", "workbook_edits", "verify", "preset_names", "SheetoptError",
            "__version__"]

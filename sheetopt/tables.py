@@ -106,12 +106,17 @@ def fit(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int | None
     if right is None:
         right = [bool(rows) and all(numeric(r[i]) for r in rows) for i in range(len(headers))]
     widths = [max(len(c) for c in column) for column in zip(headers, *rows)]
+    # the narrowest each column may get: a text column MIN_TEXT; a number column its widest
+    # figure (a long header wraps over it)
+    least = [max([len(r[i]) for r in rows] + [1]) if right[i] else min(MIN_TEXT, widths[i])
+             for i in range(len(widths))]
     over = sum(widths) + len(GAP) * (len(widths) - 1) - width
     while over > 0:
-        text = [i for i in range(len(widths)) if not right[i] and widths[i] > MIN_TEXT]
-        if not text:
+        text = [i for i in range(len(widths)) if not right[i] and widths[i] > least[i]]
+        numbers = [i for i in range(len(widths)) if right[i] and widths[i] > least[i]]
+        if not text and not numbers:
             break
-        widths[max(text, key=lambda j: widths[j])] -= 1  # the widest text column first
+        widths[max(numbers or text, key=lambda j: widths[j])] -= 1  # long headers wrap first
         over -= 1
     return Columns(headers, widths, right)
 

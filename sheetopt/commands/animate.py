@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import api
 from ..files import check_target
-from . import add_command
+from . import add_command, binary_output
 
 
 def register(subparsers) -> None:
@@ -35,6 +35,7 @@ def run(args) -> int:
     from ..plots.canvas import figure_format, require
     from ..plots.path import path_axes
 
+    binary_output(args.output, 'the animation (GIF or HTML)')
     if args.kind not in ANIMATIONS:
         raise SheetoptError(f"unknown animation kind {args.kind!r}: choose fit or path")
     frames = frame_count(args.frames)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import api
 from ..files import check_target
-from . import add_command
+from . import add_command, binary_output
 
 KIND_HELP = ("path (each sheet's parameters over the loss surface), loss (per epoch), step_loss "
              "(every step, log scale), lr (per step), fits (fitted lines over the data), all")
@@ -31,6 +31,7 @@ def run(args) -> int:
     from ..plots.canvas import figure_format, require
     from ..plots.path import path_axes
 
+    binary_output(args.output, 'the picture (PNG, SVG or PDF)')
     plots.check_kind(args.kind)
     figure_format(args.output)
     check_target(args.output, args.force)
