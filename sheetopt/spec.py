@@ -16,8 +16,9 @@ from .errors import SheetoptError
 from .numbers import number as _number, whole as _integer
 from .gradients import METHODS
 from .models import MODELS, Model
-from .rules import FLAVORS, HYPER_RANGES, OPTIMIZERS, REGISTRY, STATE_NAMES, Rule, rule_for
-from .schedules import Schedule
+from .rules import (FLAVORS, LECTURE_RULES, hyper_range, OPTIMIZERS, REGISTRY, STATE_NAMES,
+                    TORCH_RULES, Rule, rule_for)
+from .schedules import Schedule, constructed_momentum
 from .schedules.parse import parse_schedule
 
 if sys.version_info >= (3, 11):
@@ -467,9 +468,7 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     if optimizer not in OPTIMIZERS:
         raise SheetoptError(f"{label}: {where}: optimizer {optimizer!r} is not one of "
                             f"{', '.join(OPTIMIZERS)}{_suggest(optimizer, OPTIMIZERS)}")
-    # an optimizer the lecture did not have (adagrad, rprop...) is torch's unless said otherwise
-    lecture_has = any(r.optimizer == optimizer and r.flavor == "lecture" for r in REGISTRY)
-    flavor = table.get("flavor", "lecture" if lecture_has else "torch")
+    flavor = table["flavor"] if "flavor" in table else implied_flavor(table, optimizer)
     if flavor not in FLAVORS:
         raise SheetoptError(f"{label}: {where}: flavor {flavor!r} is not one of "
                             f"{', '.join(FLAVORS)}{_suggest(flavor, FLAVORS)}")
@@ -504,6 +503,11 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     steps = epochs * -(-len(data) // batch_size)
     schedule = parse_schedule(table.get("schedule", rule.schedule), rule, static, steps, epochs,
                               where, label)
+    started = constructed_momentum(schedule, hypers)
+    if rule.flavor == "torch" and started is not None and hypers["mom"] == 0:
+        # torch's OneCycleLR and CyclicLR set the group's momentum to max_momentum in their
+        # constructors, so an SGD (or RMSprop) built with momentum 0 steps with a buffer
+        hypers = {**hypers, "mom": started}
     bound = _number(table.get("diverge_above", 1e30), f"{where}: diverge_above", label)
     if bound <= 0:
         raise SheetoptError(f"{label}: {where}: diverge_above must be > 0 (got {bound:g})")
@@ -513,6 +517,29 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     return Sheet(name, optimizer, flavor, rule, hypers, flags, epochs, init, state, batch_size,
                  shuffle, _seed(table.get("seed", 0), f"{where}: seed", label), gradient,
                  h, tuple(show), schedule, bound)
+
+
+def implied_flavor(table: Mapping, optimizer: str) -> str:
+    """The flavour of a sheet that names none: torch for an optimizer the lecture did not
+    have (adagrad, rprop...), and for one given a key only torch's flavour takes (torch.optim's
+    names such as betas, weight_decay, momentum, or eps, wd, nesterov); else the lecture's.
+
+    Example:
+        >>> implied_flavor({"optimizer": "adam", "betas": [0.9, 0.999]}, "adam")
+        'torch'
+        >>> implied_flavor({"optimizer": "adam", "mom": 0.9}, "adam")
+        'lecture'
+    """
+    lecture = LECTURE_RULES.get(optimizer)
+    torch = TORCH_RULES.get(optimizer)
+    if lecture is None:
+        return "torch"
+    if torch is None:
+        return "lecture"
+    takes = {*lecture.hypers, *lecture.settable_flags}
+    torch_takes = {*torch.hypers, *torch.settable_flags, *(torch.torch.args if torch.torch
+                                                          else ())}
+    return "torch" if any(k in torch_takes and k not in takes for k in table) else "lecture"
 
 
 def _given_values(table: Mapping, rule: Rule, where: str, label: str) -> dict[str, tuple]:
@@ -590,7 +617,7 @@ def _parse_hypers(table: Mapping, rule: Rule, where: str, label: str):
                 raise SheetoptError(f"{label}: {where}: {spelled[key]} must be true or false")
             flags[key] = given[key][0]
     for key, value in hypers.items():
-        test, words = HYPER_RANGES[key]
+        test, words = hyper_range(rule, key)
         if not test(value):
             raise SheetoptError(f"{label}: {where}: {spelled.get(key, key)} must be {words} "
                                 f"(got {value:g})")

@@ -96,13 +96,12 @@ def _parse_torch(table: dict, rule, static, steps, epochs, where, label) -> Sche
     if name == "ReduceLROnPlateau" and per != "epoch":
         raise SheetoptError(f"{label}: {where}: schedule.per must be \"epoch\" for "
                             f"ReduceLROnPlateau (its metric is the epoch's mean loss)")
-    if node.cycles:
-        has = "mom" in rule.hypers and (rule.flavor == "lecture" or static.get("mom"))
-        if not has:
-            what = ("has no momentum" if "mom" not in rule.hypers else
-                    "has no momentum buffer with mom = 0 (set mom > 0)")
-            raise SheetoptError(f"{label}: {where}: schedule.cycle_momentum: {rule.optimizer} "
-                                f"({rule.flavor}) {what}; or set cycle_momentum = false")
+    if node.cycles and "mom" not in rule.hypers:
+        # (torch accepts mom = 0: the constructor sets the group's momentum to max_momentum,
+        # and the sheet follows, see constructed_momentum; torch refuses an optimizer with
+        # neither momentum nor betas, as here)
+        raise SheetoptError(f"{label}: {where}: schedule.cycle_momentum: {rule.optimizer} "
+                            f"({rule.flavor}) has no momentum; or set cycle_momentum = false")
     count, unit = (steps, "optimizer steps") if per == "step" else (epochs, "epochs")
     for path, child in _one_cycles(node, "schedule"):
         total = one_cycle_total(child.args)
