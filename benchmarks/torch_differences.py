@@ -75,13 +75,76 @@ def probes():
                                    _sheetopt_accepts(rule.optimizer, arg, spec_value))
 
 
-def differences() -> list[Verdicts]:
+SCHEDULER_PROBES = (-1, 0, 1, 2, -1.0, 0.0, 0.5, 1.0, 1.5, 1e300, math.inf, math.nan)
+EPOCHS = 4
+RUN_STEPS = 29 * EPOCHS  # online epochs of the lecture's rows: past every example's horizon
+
+
+def _torch_scheduler_accepts(name: str, kwargs: dict) -> bool:
+    """torch builds the scheduler and steps it through the run without raising."""
+    import torch
+
+    param = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=0.01, momentum=0.9)
+    try:
+        scheduler = getattr(torch.optim.lr_scheduler, name)(optimizer, **kwargs)
+        for _ in range(EPOCHS if name == "ReduceLROnPlateau" else RUN_STEPS):
+            optimizer.step()
+            scheduler.step(1.0) if name == "ReduceLROnPlateau" else scheduler.step()
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError, IndexError):
+        return False
+    return True
+
+
+def _sheetopt_scheduler_accepts(table: dict) -> bool:
+    """sheetopt parses the sheet and runs it (anything but a SheetoptError is a bug)."""
+    from sheetopt import engine
+    from sheetopt.errors import SheetoptError
+    from sheetopt.spec import parse
+
+    raw = {"data": {"preset": "lecture"},
+           "sheet": [{"optimizer": "sgd", "flavor": "torch", "lr": 0.01, "mom": 0.9,
+                      "epochs": EPOCHS,
+                      "schedule": {**table, "per": "epoch" if table["torch"] ==
+                                   "ReduceLROnPlateau" else "step"}}]}
+    try:
+        spec = parse(raw)
+        engine.run(spec, spec.sheets[0])
+    except SheetoptError:
+        return False
+    return True
+
+
+def scheduler_probes():
+    """Every (scheduler, argument, value) with both verdicts: torch's constructor and steps
+    through one online epoch against sheetopt's parser and run."""
+    from sheetopt.schedules import TORCH_SCHEDULERS
+
+    for name, cls in TORCH_SCHEDULERS.items():
+        if cls.composite:
+            continue
+        example = {k: (RUN_STEPS if v == "RUN" else v) for k, v in cls.example.items()}
+        if name == "OneCycleLR":
+            example["total_steps"] = RUN_STEPS
+        numbers = [k for k, v in cls.args.items() if k in cls.numeric or isinstance(v, int)
+                   and not isinstance(v, bool)]
+        for arg in numbers:
+            for value in SCHEDULER_PROBES:
+                kwargs = {**example, arg: value}
+                yield Verdicts(name, arg, value, _torch_scheduler_accepts(name, kwargs),
+                               _sheetopt_scheduler_accepts({"torch": name, **kwargs}))
+
+
+def differences(schedulers: bool = True) -> list[Verdicts]:
     """The probes on which torch and sheetopt disagree."""
-    return [v for v in probes() if v.torch != v.sheetopt]
+    found = [v for v in probes() if v.torch != v.sheetopt]
+    if schedulers:
+        found += [v for v in scheduler_probes() if v.torch != v.sheetopt]
+    return found
 
 
 def markdown(found: list[Verdicts]) -> str:
-    lines = ["| torch.optim class | argument | value | torch | sheetopt |", "|---|---|---|---|---|"]
+    lines = ["| torch class | argument | value | torch | sheetopt |", "|---|---|---|---|---|"]
     for v in found:
         lines.append(f"| {v.optimizer} | `{v.argument}` | {v.value!r} | "
                      f"{'accepts' if v.torch else 'refuses'} | "

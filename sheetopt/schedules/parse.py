@@ -15,7 +15,7 @@ from .torch_cyclic import one_cycle_phases, one_cycle_total
 WHOLE = {"step_size", "T_max", "T_0", "T_mult", "total_iters", "total_steps", "epochs",
          "steps_per_epoch", "step_size_up", "step_size_down", "patience", "cooldown"}
 AT_LEAST_ONE = {"step_size", "T_max", "T_0", "T_mult", "total_steps", "epochs",
-                "steps_per_epoch", "step_size_up", "step_size_down"}
+                "steps_per_epoch", "step_size_up"}  # (torch takes step_size_down = 0)
 FLAGS = {"cycle_momentum", "three_phase"}
 CHOICES = {("CyclicLR", "mode"): ("triangular", "triangular2", "exp_range"),
            ("ReduceLROnPlateau", "mode"): ("min", "max"),
@@ -23,11 +23,12 @@ CHOICES = {("CyclicLR", "mode"): ("triangular", "triangular2", "exp_range"),
            ("OneCycleLR", "anneal_strategy"): ("cos", "linear"),
            ("ReduceLROnPlateau", "threshold_mode"): ("rel", "abs")}
 RANGES = {  # (class, argument) -> (test, words), torch's own checks
+    # (torch's constructor takes factor 0, then divides by it at step total_iters)
     ("ConstantLR", "factor"): (lambda v: 0 < v <= 1, "in (0, 1]"),
     ("LinearLR", "start_factor"): (lambda v: 0 < v <= 1, "in (0, 1]"),
     ("LinearLR", "end_factor"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("LinearLR", "total_iters"): (lambda v: v >= 1, ">= 1"),
-    ("PolynomialLR", "total_iters"): (lambda v: v >= 1, ">= 1"),
+    ("LinearLR", "total_iters"): (lambda v: v >= 0, ">= 0"),  # (torch: 0 leaves lr alone)
+    ("PolynomialLR", "total_iters"): (lambda v: v >= 0, ">= 0"),
     ("ReduceLROnPlateau", "factor"): (lambda v: 0 <= v < 1, "in [0, 1)"),
     ("OneCycleLR", "pct_start"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("OneCycleLR", "div_factor"): (lambda v: v > 0, "> 0"),
