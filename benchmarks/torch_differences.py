@@ -98,7 +98,7 @@ def _torch_scheduler_accepts(name: str, kwargs: dict) -> bool:
 
 def _sheetopt_scheduler_accepts(table: dict) -> bool:
     """sheetopt parses the sheet and runs it (anything but a SheetoptError is a bug)."""
-    from sheetopt import engine
+    from sheetopt.protocol import engine
     from sheetopt.errors import SheetoptError
     from sheetopt.spec import parse
 

@@ -26,11 +26,12 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .errors import SheetoptError  # noqa: E402
 from .spec import Sheet, Spec, preset_names  # noqa: E402
-from .trace import Trace  # noqa: E402
-from .results import RunResult  # noqa: E402
+from .protocol.trace import Trace  # noqa: E402
+from .protocol.results import RunResult  # noqa: E402
 from .api import (check_workbook, read_workbook, run, sweep, verify, workbook_edits,  # noqa: E402
                   write_workbook)
 
 __all__ = ["run", "Spec", "RunResult", "Trace", "Sheet", "sweep", "write_workbook",
-           "read_workbook", "check_workbook", "workbook_edits", "verify", "preset_names", "SheetoptError",
+           "read_workbook", "check_workbook", "workbook_edits", "verify", "preset_names",
+           "SheetoptError",
            "__version__"]

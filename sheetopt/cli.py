@@ -15,8 +15,8 @@ COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", 
             "torch_suite")
 
 DESCRIPTION = """\
-Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet. A SPEC is a \
-run spec (TOML), a preset name (lesson5, lesson2, quadratic, ...) or - (standard input).
+Gradient descent made visible, as in the fast.ai lecture's spreadsheet.
+  SPEC: a run spec (TOML), a preset (lesson5, lesson2, ...), or - (standard input)
 
 try:
   sheetopt compare lesson5

@@ -20,7 +20,8 @@ import pytest
 
 import sheetopt
 from libreoffice import rewrite_cell
-from sheetopt import cli, engine
+from sheetopt import cli
+from sheetopt.protocol import engine
 from sheetopt.spec import load
 from sheetopt.tables import Columns, fit, table
 

@@ -1,8 +1,8 @@
 """sheetopt check: does a workbook's every stored value agree with a fresh engine run?"""
 from __future__ import annotations
 
+from ..reader.check import REL_TOL, check_workbook, edits
 from ..tables import table
-from ..workbook.check import REL_TOL, check_workbook, edits
 from . import add_command
 
 
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
         "since sheetopt wrote the file and each sheet's results as written and now (final "
         "parameters, last epoch's RMSE, distance to the truth).",
         "sheetopt check lesson5.xlsx",
-        line="rerun a (possibly edited) workbook's inputs; compare every stored value")
+        line="rerun an (edited) workbook and compare every stored value")
     parser.add_argument("workbook", metavar="FILE.xlsx")
     parser.set_defaults(run=run)
 

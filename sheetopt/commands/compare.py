@@ -10,10 +10,11 @@ import os
 
 import numpy as np
 
-from .. import api, report
+from .. import api
+from ..protocol import report
 from ..errors import SheetoptError
 from ..files import check_target
-from ..results import RunResult
+from ..protocol.results import RunResult
 from ..spec import Spec
 from ..tables import table, terminal_width, wrap
 from . import add_command, output_or_stdout, write_output
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
         "distance to the true parameters; the flavour column says whose rules each sheet ran "
         "(lecture, torch, ...).",
         "sheetopt compare lesson5 --plot lesson5.png",
-        line="every sheet's loss per epoch, final parameters and distance to the truth")
+        line="loss, parameters and distance to the truth, per epoch")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name: lesson5, lesson2, ...")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
     parser.add_argument("-o", "--output", metavar="FILE",
@@ -84,7 +85,7 @@ def _status(summary: report.Summary) -> str:
 
 
 def _document(spec: Spec, summaries) -> dict:
-    from ..trace import _finite
+    from ..protocol.trace import _finite
 
     return _finite({
         "title": spec.title,

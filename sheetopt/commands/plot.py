@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "log-spaced contours, the minimum starred), loss per epoch or per step, lr per step, "
         "the fitted lines, or all of them. PNG, SVG or PDF by the output's extension.",
         "sheetopt plot lesson5 --kind path -o path.png",
-        line='draw the runs: paths over the loss surface, losses, lr, fitted lines')
+        line='draw the runs: paths over the loss surface, losses, lr, fits')
     parser.add_argument("spec", help="a run spec (.toml) or a preset name: lesson5, lesson2, ...")
     parser.add_argument("--kind", default="path", metavar="KIND", help=KIND_HELP)
     parser.add_argument("-o", "--output", required=True, metavar="FILE.png|.svg|.pdf")

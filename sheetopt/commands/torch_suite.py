@@ -19,7 +19,7 @@ def register(subparsers) -> None:
         "the loop differs by more than 1e-12 relative or a vectorized path by more than "
         "1e-10 (or, for a case that amplifies rounding, 10 x its sensitivity, at most 1e-8).",
         "sheetopt torch-suite --device cpu --elements 1000",
-        line='the regression suite of torch.optim semantics against the installed torch')
+        line="torch.optim's semantics against the installed torch")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where torch runs (default auto: CUDA when available, else CPU)")
     parser.add_argument("--elements", type=int, default=1000,
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..schedules import TORCH_SCHEDULERS
-    from ..torch_backend import suite
+    from ..verification import suite
 
     if args.elements < 1:
         raise SheetoptError(f"--elements must be at least 1 (got {args.elements})")
@@ -54,7 +54,7 @@ def run(args) -> int:
         if name not in TORCH_SCHEDULERS:
             raise SheetoptError(f"--scheduler {name!r} is not one of "
                                 f"{', '.join(TORCH_SCHEDULERS)} (or none)")
-    from ..torch_backend.device import pick_device
+    from ..executors.torch.device import pick_device
 
     device = pick_device(args.device)
     version = suite.torch_version()

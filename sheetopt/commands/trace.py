@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from .. import api, report
+from .. import api
+from ..protocol import report
 from ..files import check_target
 from . import add_command, output_or_stdout, write_output
 

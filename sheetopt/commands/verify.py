@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from .. import api
-from ..torch_backend.replay import DRIFT_STEPS  # (imports torch only when it runs)
 from ..tables import table
+from ..verification.replay import DRIFT_STEPS  # (imports torch only when it runs)
 from . import add_command
 
 
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         "--drift-steps steps replayed from the start alone. Exits 1 when a relative "
         "difference exceeds --tol, naming the sheet, quantity and (epoch, step).",
         "sheetopt verify lesson5 --device cpu --tol 1e-12",
-        line='re-check every step with torch; replay torch-flavour sheets in torch.optim')
+        line='re-check every step with torch, replay it in torch.optim')
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", help="verify only this sheet")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",

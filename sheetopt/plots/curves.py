@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .. import report
+from ..protocol import report
 from ..spec import Spec
 from .canvas import new_figure
 from .runs import Traces, color, selected, title_of

@@ -10,16 +10,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import data as data_mod, memory
+from . import data as data_mod
+from ..protocol import memory
 from .data import DataSet
-from .errors import SheetoptError
+from ..errors import SheetoptError
 from .numbers import number as _number, whole as _integer
-from .gradients import METHODS
-from .models import MODELS, Model
-from .rules import (FLAVORS, LECTURE_RULES, hyper_range, OPTIMIZERS, REGISTRY, STATE_NAMES,
-                    TORCH_RULES, Rule, rule_for)
-from .schedules import Schedule, constructed_momentum
-from .schedules.parse import parse_schedule
+from ..models.gradients import METHODS
+from ..models import MODELS, Model
+from ..rules import (FLAVORS, LECTURE_RULES, OPTIMIZERS, REGISTRY, STATE_NAMES, TORCH_RULES,
+                     Rule, hyper_range, rule_for)
+from ..schedules import Schedule, constructed_momentum
+from ..schedules.parse import parse_schedule
 
 if sys.version_info >= (3, 11):
     import tomllib

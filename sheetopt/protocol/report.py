@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import engine, ops
-from .spec import Spec
+from . import engine
+from .. import ops
+from ..spec import Spec
 from .trace import Trace
 
 
