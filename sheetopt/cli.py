@@ -101,8 +101,8 @@ def join_option_values(parser: argparse.ArgumentParser, argv: list[str]) -> list
 
 
 def empty_value(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
-    """The one-line complaint about an option given an empty value (``-o ''``, ``--sheet=``),
-    a mistake rather than a default; checked before argparse converts values (``--tol ''``
+    """The one-line complaint about an option given an empty value (``-o ''``, ``--sheet=``,
+    ``--lr --``), a mistake rather than a default; checked before argparse converts values (``--tol ''``
     would otherwise be its multi-line usage message)."""
     commands = _subcommands(parser)
     start = next((i for i, token in enumerate(argv) if token in commands), None)
@@ -115,9 +115,10 @@ def empty_value(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
             break
         name, equals, value = token.partition("=")
         action = valued.get(token) if not equals else valued.get(name)
-        if action is None or (not equals and (i + 1 >= len(argv) or argv[i + 1] != "")):
+        if action is None or (not equals and (i + 1 >= len(argv)
+                                              or argv[i + 1] not in ("", "--"))):
             continue
-        if equals and value:
+        if equals and value and value != "--":
             continue
         metavar = action.metavar or ""
         what = ("a file name" if "FILE" in metavar else metavar if metavar not in ("", "NAME")

@@ -11,6 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
+from ..errors import SheetoptError
+
 from ..spec import Spec
 
 CELLS_PER_CHUNK = 4_000_000  # grid points x data rows evaluated at a time (memory stays flat)
@@ -115,6 +117,10 @@ def log_levels(values: np.ndarray, count: int = 24) -> np.ndarray:
     """Log-spaced contour levels from (about) the smallest to the largest finite value; a
     minimum of exactly 0 (noise-free data) starts the levels nine decades below the top."""
     finite = values[np.isfinite(values)]
+    if not finite.size:
+        raise SheetoptError("the loss surface is not finite anywhere in the picture (parameters "
+                            "or true values near float64's limits); draw another kind (loss, "
+                            "step_loss, lr)")
     hi = float(finite.max())
     lo = float(finite.min())
     floor = hi * 1e-9 if hi > 0 else 1e-12
