@@ -60,15 +60,20 @@ def output_or_stdout(path: str | None):
     return path is None or path == "-"
 
 
-def write_output(text: str, path: str | None, force: bool) -> None:
-    """``text`` to the file ``path`` (atomically), or to standard output for None or ``-``."""
-    from ..files import write_text
+def write_output(text, path: str | None, force: bool) -> None:
+    """``text`` (a string, or pieces of one) to the file ``path`` (atomically), or to standard
+    output for None or ``-``."""
+    from ..files import atomic_output
 
+    pieces = [text] if isinstance(text, str) else text
     if output_or_stdout(path):
-        sys.stdout.write(text)
+        for piece in pieces:
+            sys.stdout.write(piece)
         sys.stdout.flush()
-    else:
-        write_text(path, text, force)
+        return
+    with atomic_output(path, force) as temp, open(temp, "w", encoding="utf-8") as handle:
+        for piece in pieces:
+            handle.write(piece)
 
 
 def binary_output(path: str, what: str) -> None:

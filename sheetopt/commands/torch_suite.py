@@ -56,6 +56,7 @@ def run(args) -> int:
                                 f"{', '.join(TORCH_SCHEDULERS)} (or none)")
     from ..executors.torch.device import pick_device
 
+    suite.suite_cases(args.elements, args.epochs, args.optimizer, schedulers)  # fits?
     device = pick_device(args.device)
     version = suite.torch_version()
     table = args.format == "table"

@@ -31,7 +31,7 @@ def run(args) -> int:
         check_target(args.output, args.force)
     name = args.sheet if args.sheet is not None else spec.sheets[0].name
     trace = api.run(spec, name)[name]
-    text = trace.to_csv() if args.format == "csv" else trace.to_json() + "\n"
+    text = trace.csv_chunks() if args.format == "csv" else trace.to_json() + "\n"
     write_output(text, args.output, args.force)
     print(f"sheetopt trace: sheet {name!r}: {report.flavor_words(spec.sheet(name))}, "
           f"{len(trace):,} steps", file=sys.stderr)

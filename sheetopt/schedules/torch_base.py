@@ -21,6 +21,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from ..errors import SheetoptError
+
 from ..ops import numpy_ops
 
 REQUIRED = object()  # an argument torch's constructor has no default for
@@ -187,8 +189,13 @@ class Clock:
     def advance(self, metric=None) -> None:
         self.k += 1
         with np.errstate(all="ignore"):
-            self.group, self.state = self.node.step(self.group, self.state, self.k, host_ops,
-                                                    metric)
+            try:
+                self.group, self.state = self.node.step(self.group, self.state, self.k,
+                                                        host_ops, metric)
+            except OverflowError:  # Python's float power, as torch's: torch raises here too
+                raise SheetoptError(f"schedule {self.node.cls.name}: the lr passes float64's "
+                                    f"range at scheduler step {self.k} (torch raises "
+                                    f"OverflowError there); use smaller arguments") from None
 
     def table(self, steps: int) -> tuple[list, list]:
         """The lr and momentum of the next ``steps`` steps, advancing after each."""
