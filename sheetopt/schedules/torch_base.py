@@ -192,10 +192,11 @@ class Clock:
             try:
                 self.group, self.state = self.node.step(self.group, self.state, self.k,
                                                         host_ops, metric)
-            except OverflowError:  # Python's float power, as torch's: torch raises here too
-                raise SheetoptError(f"schedule {self.node.cls.name}: the lr passes float64's "
-                                    f"range at scheduler step {self.k} (torch raises "
-                                    f"OverflowError there); use smaller arguments") from None
+            except (OverflowError, ValueError, ZeroDivisionError) as exc:
+                # Python's float arithmetic, as torch's: torch raises at the same step
+                raise SheetoptError(f"schedule {self.node.cls.name}: the lr cannot be computed "
+                                    f"at scheduler step {self.k} ({exc}; torch raises there "
+                                    f"too); change the schedule's arguments") from None
 
     def table(self, steps: int) -> tuple[list, list]:
         """The lr and momentum of the next ``steps`` steps, advancing after each."""
