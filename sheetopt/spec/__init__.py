@@ -498,10 +498,6 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
         if method not in METHODS:
             raise SheetoptError(f"{label}: {where}: gradient method {method!r} is not one of "
                                 f"{', '.join(METHODS)}{_suggest(method, METHODS)}")
-    if isinstance(show, list) and "analytic" in show:
-        raise SheetoptError(f"{label}: {where}: show lists finite differences to record beside "
-                            f"the gradient ({', '.join(m for m in METHODS if m != 'analytic')}); "
-                            f"the analytic gradient is recorded always")
     h = _number(table.get("h", 0.01), f"{where}: h", label)
     if h <= 0:
         raise SheetoptError(f"{label}: {where}: h must be > 0 (got {h:g})")
