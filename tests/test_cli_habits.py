@@ -254,7 +254,7 @@ def test_torch_suite_table_fits_100_columns(monkeypatch):
     from sheetopt.commands import torch_suite
 
     monkeypatch.setenv("COLUMNS", "100")
-    columns = torch_suite.columns()
+    columns = torch_suite.columns(("loop", "foreach", "fused"))
     line = columns.line(["adafactor", "lr=0.5, beta2_decay=-0.5, eps=[1e-20, 0.1], d=2.0",
                          "foreach", "87", "7.9e-12", "123456", "e3 s87", "6.2e-16", "1e-10 s",
                          "FAIL at e3 s87"])

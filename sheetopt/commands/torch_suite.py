@@ -31,6 +31,12 @@ def register(subparsers) -> None:
                         help="only this optimizer (repeatable; default all)")
     parser.add_argument("--scheduler", action="append",
                         help="only this scheduler (repeatable; 'none' for no scheduler cases)")
+    parser.add_argument("--path", action="append", metavar="PATH",
+                        help="only this code path of torch's (repeatable): loop, foreach, "
+                             "fused, or one of the CUDA-only paths: capturable, 'foreach "
+                             "capturable', 'foreach capturable lr tensor' (lr as a one-element "
+                             "tensor), 'fused lr tensor'; default: loop, foreach and fused, and "
+                             "on CUDA the CUDA-only paths too; each runs where torch accepts it")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(run=run)
 
@@ -54,24 +60,32 @@ def run(args) -> int:
         if name not in TORCH_SCHEDULERS:
             raise SheetoptError(f"--scheduler {name!r} is not one of "
                                 f"{', '.join(TORCH_SCHEDULERS)} (or none)")
+    for name in args.path or []:
+        if name not in suite.PATH_OPTIONS:
+            raise SheetoptError(f"--path {name!r} is not one of "
+                                f"{', '.join(map(repr, suite.PATH_OPTIONS))}")
     from ..executors.torch.device import pick_device
 
     suite.suite_cases(args.elements, args.epochs, args.optimizer, schedulers)  # fits?
     device = pick_device(args.device)
+    paths = tuple(args.path) if args.path else suite.default_paths(device)
     version = suite.torch_version()
     table = args.format == "table"
     if table:
         print(wrap(f"torch {version} on {device}; {args.elements} elements per tensor, "
-              f"{args.epochs} epochs; tolerance loop {suite.LOOP_TOL:g}, foreach/fused "
-              f"{suite.VECTOR_TOL:g} relative, or {suite.SENSITIVITY_FACTOR:g} x the case's "
-              f"sensitivity to a one-ulp change of its starts where larger (at most "
-              f"{suite.MAX_BOUND:g})"))
-        table_columns = columns()
+                   f"{args.epochs} epochs; paths {', '.join(paths)}; tolerance loop "
+                   f"{suite.LOOP_TOL:g}, the others {suite.VECTOR_TOL:g} relative, or "
+                   f"{suite.SENSITIVITY_FACTOR:g} x the case's sensitivity to a one-ulp change "
+                   f"of its starts where larger (at most {suite.MAX_BOUND:g})"))
+        table_columns = columns(paths)
         print(table_columns.head(), flush=True)
+    skipped = {}  # path -> {torch class's optimizer: why torch does not run it}
     rows = suite.run_suite(str(device.type), args.elements, args.epochs, args.optimizer,
-                           schedulers, executor="numpy",
+                           schedulers, paths, executor="numpy",
                            on_row=(lambda row: print(table_columns.line(_cells(row)), flush=True))
-                           if table else None)
+                           if table else None,
+                           on_skip=lambda case, path, reason: skipped.setdefault(
+                               path, {}).setdefault(case.optimizer, reason))
     failed = [r for r in rows if not r.ok]
     if table:
         by_path = {}
@@ -80,6 +94,9 @@ def run(args) -> int:
         print(wrap(f"{len(rows)} runs ({len({(r.optimizer, r.options) for r in rows})} cases); "
                    f"largest difference per path: "
                    + ", ".join(f"{p} {v:.3g}" for p, v in by_path.items())))
+        for path, reasons in skipped.items():
+            print(wrap(f"not run on {device}: {path} for " + "; ".join(
+                f"{name} ({reason})" for name, reason in reasons.items())))
         raised = [r for r in rows if r.judged_by != "tol"]
         print(wrap(f"{len(rows) - len(raised)} runs judged by the path's tolerance, "
                    f"{len(raised)} by {suite.SENSITIVITY_FACTOR:g} x sensitivity" + "".join(
@@ -96,10 +113,12 @@ def run(args) -> int:
     else:
         print(json.dumps({"torch": version, "device": str(device),
                           "elements": args.elements, "epochs": args.epochs,
+                          "paths": list(paths),
                           "tolerance": {"loop": suite.LOOP_TOL, "vector": suite.VECTOR_TOL,
                                         "sensitivity_factor": suite.SENSITIVITY_FACTOR,
                                         "max_bound": suite.MAX_BOUND},
-                          "rows": [r.as_dict() for r in rows], "ok": not failed}, indent=1))
+                          "rows": [r.as_dict() for r in rows], "not_run": skipped,
+                          "ok": not failed}, indent=1))
     return 1 if failed else 0
 
 
@@ -108,10 +127,12 @@ HEADERS = ["optimizer", "options", "path", "steps", "max rel", "ulps", "worst", 
 WIDTHS = [9, 0, 7, 5, 8, 5, 8, 7, 9, 7]  # options: what the terminal leaves (at least 16)
 
 
-def columns() -> Columns:
+def columns(paths=()) -> Columns:
     """The table's columns: the rows stream out as they are measured, so the widths are
-    fixed up front; options and verdict wrap within theirs."""
+    fixed up front (the path column as wide as the longest path run); options and verdict
+    wrap within theirs."""
     widths = list(WIDTHS)
+    widths[2] = max([widths[2], *map(len, paths)])
     widths[1] = max(16, min(terminal_width(), 200) - sum(widths) - 2 * (len(widths) - 1))
     return Columns(HEADERS, widths, right=[False, False, False, True, True, True, False,
                                            True, True, False])
