@@ -11,15 +11,13 @@ import threading
 from .errors import SheetoptError, command_line
 
 COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate",
-            "torch_suite")
+            "torch_suite", "translate")
 
 DESCRIPTION = """\
 Gradient descent made visible, as in the fast.ai lecture's spreadsheet.
   SPEC: a run spec (TOML), a preset (lesson5, lesson2, ...), or - (standard input)
 
-try:
-  sheetopt compare lesson5
-`sheetopt COMMAND --help` says more; the reference is docs/cli.md."""
+Try `sheetopt compare lesson5`; `sheetopt COMMAND --help` says more; docs/cli.md is the reference."""
 
 
 def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:

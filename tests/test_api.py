@@ -412,7 +412,8 @@ def test_with_sheet_equals_the_edited_toml():
     assert sheetopt.run(edited).sheets == sheetopt.run("lesson5").sheets
     with pytest.raises(SheetoptError, match="sheet 'adam': lr must be > 0"):
         sheetopt.Spec.load("lesson5").with_sheet("adam", lr=-1)
-    with pytest.raises(SheetoptError, match=r"unknown key learning_rate \(did you mean 'lr'\?\)"):
+    with pytest.raises(SheetoptError, match=r"learning_rate is keras's, optax's name for 'lr', "
+                                            r"for sheets with flavor = \"keras\""):
         sheetopt.Spec.load("lesson5").with_sheet("adam", learning_rate=0.1)
     with pytest.raises(SheetoptError, match="no sheet named 'adamw'"):
         sheetopt.Spec.load("lesson5").with_sheet("adamw", lr=0.1)

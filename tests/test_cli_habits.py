@@ -27,6 +27,7 @@ from sheetopt.tables import Columns, fit, table
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate",
+            "translate",
             "torch-suite"]
 
 

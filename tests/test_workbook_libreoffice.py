@@ -26,7 +26,7 @@ from sheetopt.workbook import write_workbook
 from sheetopt.workbook.layout import DATA_FIRST_ROW, HEADER_ROW, HYPER_ROW, START_ROW
 
 REL = 1e-12
-PRESETS = ("lesson5", "lesson2", "quadratic", "lecture-vs-torch", "torch-optim")
+PRESETS = ("lesson5", "lesson2", "quadratic", "lecture-vs-torch", "torch-optim", "frameworks")
 EXTRAS = {  # layouts the presets do not use: mini-batches, central differences, one-cycle
     "title": "extras", "data": {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}},
     "sheet": [
@@ -42,6 +42,29 @@ EXTRAS = {  # layouts the presets do not use: mini-batches, central differences,
          "batch": 4, "epochs": 2, "maximize": False},
         {"name": "asgd_batch", "optimizer": "asgd", "flavor": "torch", "lr": 0.0001, "t0": 5.0,
          "batch": 3, "epochs": 2},
+        # the keras, optax and fastai rules the frameworks preset does not use
+        {"name": "keras_lion", "optimizer": "lion", "flavor": "keras", "learning_rate": 0.05,
+         "batch": 5, "epochs": 2},
+        {"name": "keras_adamax", "optimizer": "adamax", "flavor": "keras", "learning_rate": 0.5,
+         "batch": 5, "epochs": 2, "weight_decay": 0.01},
+        {"name": "optax_adagrad", "optimizer": "adagrad", "flavor": "optax",
+         "learning_rate": 0.5, "batch": 5, "epochs": 2},
+        {"name": "optax_nadam", "optimizer": "nadam", "flavor": "optax", "learning_rate": 0.5,
+         "batch": 5, "epochs": 2},
+        {"name": "optax_amsgrad", "optimizer": "amsgrad", "flavor": "optax",
+         "learning_rate": 0.5, "batch": 5, "epochs": 2},
+        # (not centered AND bias-corrected: at t = 1 its variance g^2 - g^2 is rounding noise,
+        # which LibreOffice snaps to 0 and numpy does not)
+        {"name": "optax_rmsprop", "optimizer": "rmsprop", "flavor": "optax",
+         "learning_rate": 0.05, "centered": True, "momentum": 0.5, "nesterov": True,
+         "batch": 5, "epochs": 2},
+        {"name": "optax_rmsprop_bc", "optimizer": "rmsprop", "flavor": "optax",
+         "learning_rate": 0.05, "bias_correction": True, "eps_in_sqrt": False, "batch": 5,
+         "epochs": 2},
+        {"name": "fastai_radam", "optimizer": "radam", "flavor": "fastai", "lr": 0.5,
+         "batch": 5, "epochs": 2},
+        {"name": "fastai_qhadam", "optimizer": "qhadam", "flavor": "fastai", "lr": 0.5,
+         "batch": 5, "epochs": 2, "wd": 0.01, "decouple_wd": False},
     ]}
 EDITED_LR = 0.25
 EDITED_H = 0.001

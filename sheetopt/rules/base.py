@@ -78,6 +78,30 @@ class TorchClass:
         return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class Library:
+    """The framework function or class a rule of the keras, optax or fastai flavour follows.
+
+    ``args`` maps each argument, spelled as the framework spells it, to sheetopt's name (a sheet
+    of that flavour may use either); ``source`` is the file of the installed library the rule
+    was read from, operation for operation; ``state_keys`` maps sheetopt's state names to the
+    framework's; ``differs`` says, per aspect of the update (``eps``, ``bias``, ``momentum``,
+    ``start``, ``decay``), what this framework does: the rows of the "same name, different
+    update" table.
+
+    Example:
+        >>> from sheetopt.rules import rule_for
+        >>> rule_for("adam", "keras").library.args["beta_1"]
+        'mom'
+    """
+
+    name: str
+    source: str
+    args: Mapping[str, str]
+    state_keys: Mapping[str, str] = field(default_factory=dict)
+    differs: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Rule:
     optimizer: str
@@ -99,6 +123,40 @@ class Rule:
     check: Callable[[Mapping], str | None] | None = None  # relations between values torch checks
     # option sets the parity tests run, spelled as torch.optim's constructor takes them
     grid: tuple[Mapping, ...] = ()
+    # the keras, optax or fastai function or class a rule of those flavours follows
+    library: Library | None = None
+
+    @property
+    def spellings(self) -> Mapping[str, str | tuple[str, str]]:
+        """The framework's argument names a sheet may use for this rule's hyperparameters and
+        flags (torch.optim's, Keras's, optax's or fastai's) -> sheetopt's names."""
+        if self.torch:
+            return self.torch.args
+        return self.library.args if self.library else {}
+
+    def spelled(self, values: Mapping, keep_defaults: bool = False) -> dict:
+        """sheetopt's hyperparameters and flags as the framework's own arguments (torch's
+        ``betas=(0.9, 0.999)``, Keras's ``beta_1``), leaving out those at the rule's defaults
+        unless ``keep_defaults``.
+
+        Example:
+            >>> from sheetopt.rules import rule_for
+            >>> rule_for("adam", "keras").spelled({"lr": 0.1, "mom": 0.9, "eps": 1e-3})
+            {'learning_rate': 0.1, 'epsilon': 0.001}
+        """
+        defaults = {**self.hypers, **self.flags}
+        keep = {k: v for k, v in values.items() if k in self.settable_flags or k in self.hypers}
+        if not keep_defaults:
+            keep = {k: v for k, v in keep.items() if defaults.get(k) != v}
+        out, used = {}, set()
+        for arg, ours in self.spellings.items():
+            names = ours if isinstance(ours, tuple) else (ours,)
+            if any(n in keep for n in names) and not set(names) & used:
+                out[arg] = (tuple(float(values[n]) for n in names) if isinstance(ours, tuple)
+                            else keep[ours])
+                used.update(names)
+        out.update({name: value for name, value in keep.items() if name not in used})
+        return out
 
     def states(self, static: Mapping) -> tuple[str, ...]:
         return self.state_names(static)

@@ -71,3 +71,28 @@ def torch_grad(p, g, hp, static):
 def bias_correction(beta, t, ops):
     """1 - beta^t: what an average started at 0 is divided by after t steps."""
     return 1 - ops.power(beta, t)
+
+
+# --- Keras's, optax's and fastai's --------------------------------------------------------------
+def moved_toward(avg, value, beta):
+    """Keras's EWMA ``m + (value - m)*(1 - beta)``: the same average as ``ewma``, rounded
+    differently (Adam, Adamax)."""
+    return avg + (value - avg) * (1 - beta)
+
+
+def fastai_debias(beta, damp, t, ops):
+    """fastai's ``debias(mom, damp, step) = damp * (1 - mom**step) / (1 - mom)``: what its
+    averages are divided by (1 - beta^t for a damped average, written fastai's way)."""
+    return damp * (1 - ops.power(beta, t)) / (1 - beta)
+
+
+def fastai_grad(p, g, hp, static):
+    """fastai's ``l2_reg`` (``decouple_wd=False``): g + wd*p; with ``decouple_wd`` the
+    gradient is left alone and the step decays p instead (``weight_decay``)."""
+    return g if static.get("decoupled") else coupled_decay(p, g, hp)
+
+
+def fastai_param(p, hp, static):
+    """fastai's ``weight_decay`` (``decouple_wd=True``, its default): p*(1 - lr*wd), the first
+    thing a step does."""
+    return decoupled_decay(p, hp) if static.get("decoupled") else p

@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping
 
-from . import adafactor, adam, asgd, lecture, rmsprop, rprop, sgd
+from . import (adafactor, adam, asgd, fastai_rules, keras_rules, lecture, optax_rules, rmsprop,
+               rprop, sgd)
 from .base import Reset, Rule, TorchClass
 
-FLAVORS = ("lecture", "torch")
+FLAVORS = ("lecture", "torch", "keras", "optax", "fastai")
+# the flavours that follow another framework than torch.optim, each in its own module
+FRAMEWORK_RULES = (*keras_rules.RULES, *optax_rules.RULES, *fastai_rules.RULES)
 
 
 def _no_state(static):
@@ -246,7 +249,7 @@ def _annealed(rule: Rule) -> Rule:
 
 
 REGISTRY: tuple[Rule, ...] = (
-    *_LECTURE, _annealed(_LECTURE[3]), *_TORCH, _annealed(_TORCH[3]))
+    *_LECTURE, _annealed(_LECTURE[3]), *_TORCH, _annealed(_TORCH[3]), *FRAMEWORK_RULES)
 
 LECTURE_RULES = {r.optimizer: r for r in REGISTRY if r.flavor == "lecture"}
 TORCH_RULES = {r.optimizer: r for r in REGISTRY if r.flavor == "torch"}
@@ -276,6 +279,9 @@ HYPER_RANGES = {
     "eps1": (lambda v: v >= 0, ">= 0"),
     "eps2": (lambda v: v >= 0, ">= 0"),
     "d": (lambda v: v >= 1, ">= 1"),
+    "eps_root": (lambda v: v >= 0, ">= 0"),
+    "nu_1": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "nu_2": (lambda v: 0 <= v <= 1, "in [0, 1]"),
 }
 
 

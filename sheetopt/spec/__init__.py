@@ -32,7 +32,7 @@ LECTURE_RESET = "lecture-reset"
 # constructor arguments that torch-flavour sheets may use instead (all from the registry)
 HYPERS = tuple(dict.fromkeys(h for r in REGISTRY for h in r.hypers))
 FLAGS = tuple(dict.fromkeys(f for r in REGISTRY for f in r.settable_flags))
-TORCH_ARGS = tuple(dict.fromkeys(a for r in REGISTRY if r.torch for a in r.torch.args
+TORCH_ARGS = tuple(dict.fromkeys(a for r in REGISTRY for a in r.spellings
                                  if a not in HYPERS and a not in FLAGS))
 SHEET_KEYS = ("name", "optimizer", "flavor", *HYPERS, *FLAGS, *TORCH_ARGS, "epochs", "init",
               "state", "batch", "shuffle", "seed", "gradient", "h", "show", "schedule",
@@ -478,7 +478,8 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     except KeyError:
         raise SheetoptError(f"{label}: {where}: optimizer {optimizer!r} has no {flavor} flavour") from None
     hypers, flags = _parse_hypers(table, rule, where, label)
-    if flags.get("nesterov") and (hypers["mom"] <= 0 or hypers["dampening"] != 0):
+    if flags.get("nesterov") and "dampening" in hypers and (hypers["mom"] <= 0
+                                                          or hypers["dampening"] != 0):
         raise SheetoptError(f"{label}: {where}: nesterov needs mom > 0 and dampening = 0 "
                             f"(as torch.optim.SGD does); got mom {hypers['mom']:g}, "
                             f"dampening {hypers['dampening']:g}")
@@ -547,7 +548,7 @@ def _given_values(table: Mapping, rule: Rule, where: str, label: str) -> dict[st
     """sheetopt name -> (value, the key it was given as) for the rule's hyperparameters and
     flags, in sheetopt's spelling or (torch flavour) in torch.optim's."""
     ours = (*rule.hypers, *rule.settable_flags)
-    args = dict(rule.torch.args) if rule.torch else {}
+    args = dict(rule.spellings)
     given: dict[str, tuple] = {}
     for key in [k for k in table if k in HYPERS or k in FLAGS or k in TORCH_ARGS]:
         if key in ours:
@@ -586,6 +587,15 @@ def _not_taken(key: str, rule: Rule) -> str:
         flavor = "" if all(o in takes for o in ours) else ' with flavor = "torch"'
         return (f"{key} is torch.optim's name, for torch-flavour sheets only (did you mean "
                 f"{hint}{flavor}?); the lecture flavour's {rule.optimizer} takes "
+                f"{', '.join(takes)}")
+    elsewhere = [r for r in REGISTRY if r.optimizer == rule.optimizer and r.flavor != rule.flavor
+                 and r.library is not None and key in r.spellings]
+    if elsewhere:
+        flavors = ", ".join(f"{r.flavor}'s" for r in elsewhere)
+        name = elsewhere[0].spellings[key]
+        hint = f" (did you mean {name!r}?)" if name in takes else ""
+        return (f"{key} is {flavors} name for {name!r}, for sheets with flavor = "
+                f"\"{elsewhere[0].flavor}\"{hint}; {rule.optimizer} ({rule.flavor}) takes "
                 f"{', '.join(takes)}")
     choices = takes + ([a for a in rule.torch.args if a not in takes] if rule.torch else [])
     owners = [r.optimizer for r in REGISTRY if r.flavor == "torch" and r.optimizer not in (

@@ -73,13 +73,15 @@ def plan_sheets(spec: Spec, traces: Mapping[str, Trace]) -> list[SheetPlan]:
 
 
 def write_workbook(spec: Spec, path: str | Path, force: bool = False,
-                   traces: Mapping[str, Trace] | None = None) -> Written:
+                   traces: Mapping[str, Trace] | None = None, extra=None) -> Written:
     """Runs the spec (unless ``traces`` are given, one per sheet name) and writes the
-    workbook atomically; refuses to overwrite ``path`` unless ``force``."""
+    workbook atomically; refuses to overwrite ``path`` unless ``force``. ``extra(workbook,
+    formats, plans)``, when given, adds a sheet after the comparison (translate's
+    differences) and returns its formula count."""
     check_size(spec)
     with atomic_output(path, force) as temp:
         plans = plan_sheets(spec, traces if traces is not None else engine.run_all(spec))
-        count = write_plans(spec, plans, temp)
+        count = write_plans(spec, plans, temp, extra)
     return Written(Path(path), len(plans), count)
 
 
@@ -92,7 +94,7 @@ def write_trace(spec: Spec, trace: Trace, path: str | Path, force: bool = False)
     return write_workbook(replace(spec, sheets=(sheet,)), path, force, {sheet.name: trace})
 
 
-def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path) -> int:
+def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path, extra=None) -> int:
     """Writes the workbook file; returns the number of formula cells."""
     workbook, formats = new_workbook(path)
     count = 0
@@ -108,6 +110,8 @@ def write_plans(spec: Spec, plans: Sequence[SheetPlan], path: Path) -> int:
     for plan in plans:
         count += _write_optimizer_sheet(workbook, formats, plan)
     count += _write_compare(workbook, formats, spec, plans)
+    if extra is not None:
+        count += extra(workbook, formats, plans)
     _write_metadata(workbook, spec, plans)
     for plan in plans:
         for hyper, name in plan.names.items():

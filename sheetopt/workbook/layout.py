@@ -463,7 +463,7 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
             Column("step", "step", "first", _steps("step"), "int")]
     if batched:
         cols.append(Column("row", "data row", "row", _rows("row"), "int"))
-    if sheet.flavor == "torch" or sheet.schedule.per_step:
+    if sheet.flavor != "lecture" or sheet.schedule.per_step:
         cols.append(Column("t", "t", "last", lambda c: np.arange(c.k0 + 1, c.k1 + 1), "int"))
     if schedule_cells.scheduled(sheet) and sheet.schedule.per_step:
         cols += _schedule_columns(sheet, spec.steps(sheet))

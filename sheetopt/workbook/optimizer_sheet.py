@@ -16,6 +16,9 @@ FLAVOUR_WORDS = {
     "lecture": "lecture flavour: as the fast.ai spreadsheet computes it (no bias correction, "
                "no epsilon, averages damped by 1 - beta)",
     "torch": "torch flavour: as torch.optim computes it (t counts steps from 1)",
+    "keras": "keras flavour: as Keras 3 computes it (t counts steps from 1)",
+    "optax": "optax flavour: as optax computes it (t counts steps from 1)",
+    "fastai": "fastai flavour: as fastai's optimizers compute it (t counts steps from 1)",
 }
 # column widths in characters (see the workbook writer)
 WIDTH_LABEL, WIDTH_STEP, WIDTH_NUMBER = 15, 6, 11.5

@@ -68,8 +68,8 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
          "(no damping); Adam divides by 1 - beta^t (t counts steps from 1) and adds eps after "
          "the square root; state starts at zero.", "wrap"),
     ]
-    used = {f"{p.sheet.rule.optimizer} (torch)": p.sheet.rule for p in plans
-            if p.sheet.flavor == "torch" and p.sheet.rule.notes}
+    used = {f"{p.sheet.rule.optimizer} ({p.sheet.flavor})": p.sheet.rule for p in plans
+            if p.sheet.flavor != "lecture" and p.sheet.rule.notes}
     quirks = list(dict.fromkeys(notes.quirk_lines(LECTURE_RULES) + notes.quirk_lines(used)))
     if quirks:
         lines += [("", "text"), ("Quirks (also as notes on the header cells)", "bold")]

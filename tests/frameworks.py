@@ -1,0 +1,111 @@
+"""The frameworks as test oracles: Keras 3 (on torch, float64), optax (jax on the CPU, x64)
+and fastai's optimizers (float64), each stepped on given gradients.
+
+A missing library skips loudly; under CI (CI=true) it fails instead, as tests/libreoffice.py
+does: CI installs the ``dev`` extra, which has them all.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on torch: no TensorFlow needed
+
+INSTALL = {"keras": "keras", "optax": "jax optax",
+           "fastai": '"torchvision==0.28.*" fastai (after torch==2.13.0)'}
+
+
+def require(flavor: str):
+    """The framework's module; skips (fails in CI) when it is not installed."""
+    name = {"keras": "keras", "optax": "optax", "fastai": "fastai.optimizer"}[flavor]
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        message = (f"{flavor} is not installed ({error}): the {flavor} flavour CANNOT BE "
+                   f"CHECKED against it here (pip install {INSTALL[flavor]})")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _keras(name: str, args: dict, start, grads, lrs):
+    keras = require("keras")
+    import torch
+    keras.config.set_floatx("float64")
+    assert keras.backend.backend() == "torch", "KERAS_BACKEND must be torch"
+    classes = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW",
+               "adamax": "Adamax", "adagrad": "Adagrad", "lion": "Lion"}
+    optimizer = getattr(keras.optimizers, classes[name])(**args)
+    variable = keras.Variable(np.array(start, dtype=np.float64), dtype="float64")
+    out = []
+    for g in grads:
+        optimizer.apply([torch.tensor(g, dtype=torch.float64)], [variable])
+        out.append(np.array(keras.ops.convert_to_numpy(variable), dtype=float))
+    return np.array(out)
+
+
+def _optax(name: str, args: dict, start, grads, lrs):
+    optax = require("optax")
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    optimizer = getattr(optax, name)(**args)
+    params = jnp.asarray(start, dtype=jnp.float64)
+    state = optimizer.init(params)
+    out = []
+    for g in grads:
+        updates, state = optimizer.update(jnp.asarray(g, dtype=jnp.float64), state, params)
+        params = optax.apply_updates(params, updates)
+        out.append(np.asarray(params, dtype=float))
+    return np.array(out)
+
+
+def _fastai(name: str, args: dict, start, grads, lrs):
+    optimizer_module = require("fastai")
+    import torch
+    classes = {"sgd": "SGD", "rmsprop": "RMSProp", "adam": "Adam", "radam": "RAdam",
+               "qhadam": "QHAdam"}
+    p = torch.tensor(np.array(start, dtype=np.float64), requires_grad=True)
+    optimizer = getattr(optimizer_module, classes[name])([p], **args)
+    out = []
+    for g in grads:
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        optimizer.step()
+        out.append(p.detach().numpy().copy())
+    return np.array(out)
+
+
+STEPPERS = {"keras": _keras, "optax": _optax, "fastai": _fastai}
+
+
+def library_path(flavor: str, optimizer: str, args: dict, start, grads) -> np.ndarray:
+    """The parameters after each step of the framework's optimizer ``optimizer`` built with
+    ``args`` (its own spelling), started at ``start`` and fed ``grads`` (steps x params)."""
+    return STEPPERS[flavor](optimizer, dict(args), start, grads, None)
+
+
+def rule_path(flavor: str, optimizer: str, args: dict, start, grads) -> np.ndarray:
+    """sheetopt's rule of ``optimizer`` in ``flavor``, built from ``args`` in the framework's
+    own spelling, stepped straight through its two functions (numpy ops) from ``start`` on the
+    given gradients (steps x elements): the parameters after each step. No library needed."""
+    import sheetopt
+    from sheetopt.ops import numpy_ops
+    keys = "\n".join(f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
+                     for k, v in args.items())
+    sheet = sheetopt.Spec.from_toml(f'[data]\npreset = "lecture"\n[[sheet]]\n'
+                                    f'optimizer = "{optimizer}"\nflavor = "{flavor}"\n'
+                                    f'{keys}\n').sheets[0]
+    rule, static = sheet.rule, sheet.static
+    hp = {k: np.float64(v) for k, v in sheet.hypers.items()}
+    p = np.array(start, dtype=np.float64)
+    state = {s: np.full_like(p, rule.start_value(s, hp)) for s in rule.states(static)}
+    out = []
+    for t, g in enumerate(np.asarray(grads, dtype=np.float64), start=1):
+        new = rule.new_state(p, g, state, hp, t, numpy_ops, static)
+        p = np.asarray(rule.step(p, g, state, new, hp, t, numpy_ops, static), dtype=np.float64)
+        state = new
+        out.append(p)
+    return np.array(out)
