@@ -18,6 +18,11 @@ Families (each a hypothesis strategy of cases):
             formulas saved as values
   output    every output path problem for every command that writes (name too long, /proc,
             /sys, a dangling symlink, a folder, a missing folder, a device, a file as folder)
+  edges     numbers at the edges of float64 in starts, true values, data and schedule
+            arguments; input file names too long for every reader; empty and -- option
+            values and a bare sheetopt; work without a bound (refused up front with its size);
+            combinations that reach verify; plots and runs that must not warn; a fresh
+            workbook's own check
 
 Most cases run in-process through ``sheetopt.cli.main(argv)`` (tests/test_fuzz.py, a few
 hundred in CI); this script runs the deep search:
@@ -799,8 +804,178 @@ def output_cases(draw) -> Case:
                 outputs=outputs, note=problem)
 
 
+# --- edges family: the inputs of issue 19 ------------------------------------------------------
+EDGE_FLOATS = [1e308, -1e308, 5e-324, -5e-324, 1e-320, 1.7976931348623157e308, 1e154, 1e-300]
+EDGE_SPEC = {"title": "edges", "data": {"csv": "rows.csv", "true": {"a": 2.0, "b": 30.0}},
+             "sheet": [{"name": "s", "optimizer": "sgd", "lr": 0.001, "epochs": 2},
+                       {"name": "m", "optimizer": "momentum", "flavor": "torch", "lr": 0.001,
+                        "epochs": 2}]}
+EDGE_SCHEDULES = [
+    {"torch": "OneCycleLR", "max_lr": 0.01, "total_steps": 100, "per": "step"},
+    {"torch": "CyclicLR", "base_lr": 0.001, "max_lr": 0.01, "step_size_up": 3, "per": "step"},
+    {"torch": "MultiStepLR", "milestones": [1, 2, 3], "gamma": 0.5, "per": "step"},
+    {"torch": "PolynomialLR", "total_iters": 5, "power": 1.0, "per": "step"},
+    {"torch": "ExponentialLR", "gamma": 0.9, "per": "epoch"}]
+READERS = [["compare"], ["trace"], ["workbook", "-o", "w.xlsx"], ["plot", "--kind", "loss", "-o",
+           "p.png"], ["sweep", "--sheet", "s", "--lr", "0.001,0.01"], ["check"],
+           ["animate", "--sheet", "s", "--frames", "2", "-o", "a.gif"],
+           ["verify", "--device", "cpu", "--drift-steps", "5"]]
+GLYPH_NAMES = ["中文", "🙂 emoji", "tab\there", "Ω∑", "a\u0301"]
+
+
+def _edge_float_case(draw) -> Case:
+    spec = json.loads(json.dumps(EDGE_SPEC))
+    value = draw(st.sampled_from(EDGE_FLOATS))
+    where = draw(st.sampled_from(["init", "true", "data", "schedule", "lr", "diverge_above"]))
+    rows = GOOD_ROWS
+    sheet = spec["sheet"][draw(st.integers(0, 1))]
+    if where == "init":
+        sheet["init"] = {draw(st.sampled_from(["a", "b"])): value}
+    elif where == "true":
+        spec["data"]["true"][draw(st.sampled_from(["a", "b"]))] = value
+    elif where == "data":
+        rows = GOOD_ROWS.replace("3,36", f"{value!r},36" if draw(st.booleans()) else f"3,{value!r}")
+    elif where == "schedule":
+        schedule = dict(draw(st.sampled_from(EDGE_SCHEDULES)))
+        numeric = [k for k, v in schedule.items() if isinstance(v, float)]
+        schedule[draw(st.sampled_from(numeric))] = value
+        if draw(st.booleans()):
+            schedule["pct_start"] = value if schedule["torch"] == "OneCycleLR" else None
+        spec["sheet"][1]["schedule"] = {k: v for k, v in schedule.items() if v is not None}
+    else:
+        sheet[where] = value
+    command = draw(st.sampled_from([["compare", "spec.toml"], ["compare", "spec.toml", "--plot",
+                                    "p.png"], ["workbook", "spec.toml", "-o", "w.xlsx"],
+                                    ["plot", "spec.toml", "--kind",
+                                     draw(st.sampled_from(["all", "path", "fits", "step_loss"])),
+                                     "-o", "p.png"], ["trace", "spec.toml", "-o", "-"],
+                                    ["verify", "spec.toml", "--device", "cpu",
+                                     "--drift-steps", "5"]]))
+    return Case("edges", command, files={"spec.toml": toml_text(spec), "rows.csv": rows},
+                outputs=("p.png", "w.xlsx"), note=f"edge float {value!r} in {where}")
+
+
+def _long_name_case(draw) -> Case:
+    name = "n" * draw(st.sampled_from([256, 300, 5000]))
+    reader = draw(st.sampled_from(READERS))
+    if draw(st.booleans()) and reader[0] != "check":  # the data file's name, inside the spec
+        spec = toml_text({"data": {"csv": name + ".csv"}, "sheet": [{"name": "s",
+                          "optimizer": "sgd", "lr": 0.001}]})
+        return Case("edges", [reader[0], "spec.toml", *reader[1:]], files={"spec.toml": spec},
+                    outputs=("w.xlsx", "p.png", "a.gif"), note="a data file name too long")
+    ext = ".xlsx" if reader[0] == "check" else ".toml"
+    return Case("edges", [reader[0], name + ext, *reader[1:]],
+                outputs=("w.xlsx", "p.png", "a.gif"), note="an input file name too long")
+
+
+EMPTY_OPTIONS = [["sweep", "lesson5", "--sheet", "adam", "--lr"], ["sweep", "lesson5", "--lr",
+                 "0.1", "--sheet"], ["torch-suite", "--optimizer"], ["torch-suite",
+                 "--scheduler"], ["torch-suite", "--epochs"], ["torch-suite", "--elements"],
+                 ["plot", "lesson5", "-o", "p.png", "--kind"], ["compare", "lesson5", "--plot"],
+                 ["trace", "lesson5", "-o"], ["compare", "lesson5", "-o"],
+                 ["verify", "lesson5", "--tol"], ["animate", "lesson2", "-o", "a.gif", "--sheet"]]
+
+
+def _empty_value_case(draw) -> Case:
+    if draw(st.integers(0, 6)) == 0:
+        return Case("edges", [], note="a bare sheetopt")
+    argv = list(draw(st.sampled_from(EMPTY_OPTIONS)))
+    value = draw(st.sampled_from(["", "--", "="]))
+    if value == "=":
+        argv[-1] += "="
+    else:
+        argv.append(value)
+    return Case("edges", argv, outputs=("p.png", "a.gif"), note="an empty or -- option value")
+
+
+def _unbounded_case(draw) -> Case:
+    argv = draw(st.sampled_from([
+        ["torch-suite", "--epochs", "100000"], ["torch-suite", "--elements", "10000000"],
+        ["torch-suite", "--epochs", "100000000", "--elements", "100000000"],
+        ["sweep", "lesson5", "--sheet", "adam", "--lr", "0.01:1:100000000"],
+        ["compare", "spec.toml"], ["trace", "spec.toml", "-o", "-"]]))
+    epochs = draw(st.sampled_from([10 ** 7, 10 ** 9, 2 ** 62]))
+    spec = toml_text({"data": {"preset": "lecture"}, "sheet": [
+        {"name": "s", "optimizer": "sgd", "lr": 0.0001, "epochs": epochs}]})
+    return Case("edges", argv, files={"spec.toml": spec}, note="work without a bound")
+
+
+VERIFY_SHEETS = [
+    {"optimizer": "adam_ann", "flavor": "torch", "lr": 0.1},
+    {"optimizer": "nadam", "lr": 0.01, "schedule": {"torch": "StepLR", "step_size": 5,
+                                                   "per": "step"}},
+    {"optimizer": "asgd", "lr": 0.01, "schedule": {"torch": "ExponentialLR", "gamma": 0.9,
+                                                  "per": "epoch"}},
+    {"optimizer": "sgd", "lr": 0.0001, "show": ["analytic"]},
+    {"optimizer": "sgd", "flavor": "torch", "schedule": {"torch": "OneCycleLR",
+     "max_lr": 0.0001, "total_steps": 29, "per": "step"}},
+    {"optimizer": "adam", "flavor": "torch", "lr": 0.1, "schedule": {"torch": "OneCycleLR",
+     "max_lr": 0.1, "total_steps": 29, "pct_start": 1e-320, "per": "step"}},
+    {"optimizer": "adam", "betas": [0.9, 0.99], "weight_decay": 0.01, "lr": 0.1},
+    {"optimizer": "rmsprop", "flavor": "torch", "lr": 0.01, "alpha": 1.5, "momentum": 1.2},
+]
+
+
+def _verify_case(draw) -> Case:
+    sheets = draw(st.lists(st.sampled_from(VERIFY_SHEETS), min_size=1, max_size=2))
+    spec = toml_text({"data": {"preset": "lecture"},
+                      "sheet": [dict(s, name=f"s{i}") for i, s in enumerate(sheets)]})
+    return Case("edges", ["verify", "spec.toml", "--device", "cpu", "--drift-steps",
+                          str(draw(st.sampled_from([0, 10])))],
+                files={"spec.toml": spec}, note="combinations that reach verify")
+
+
+def _warning_case(draw) -> Case:
+    names = draw(st.lists(st.sampled_from(GLYPH_NAMES), min_size=1, max_size=2, unique=True))
+    big = draw(st.sampled_from(["1e150", "1e200", "3"]))
+    model = draw(st.sampled_from(["linear", "quadratic"]))
+    sheets = [{"name": n, "optimizer": "sgd", "lr": 1e-6} for n in names]
+    if draw(st.booleans()):
+        sheets.append({"name": "fa", "optimizer": "adam", "lr": 0.1,
+                       "schedule": "fastai_one_cycle"})
+    spec = toml_text({"data": {"csv": "rows.csv"}, "model": {"kind": model}, "sheet": sheets})
+    rows = f"x,y\n1,32\n2,34\n{big},36\n4,38\n"
+    argv = draw(st.sampled_from([
+        ["plot", "spec.toml", "--kind", draw(st.sampled_from(["all", "loss", "step_loss", "lr",
+                                                              "fits", "path"])), "-o", "p.png"],
+        ["compare", "spec.toml", "--plot", "p.png"], ["compare", "spec.toml"],
+        ["workbook", "spec.toml", "-o", "w.xlsx"]]))
+    return Case("edges", argv, files={"spec.toml": spec, "rows.csv": rows},
+                outputs=("p.png", "w.xlsx"), note="warnings on runs that succeed")
+
+
+@functools.cache
+def _edge_workbook(value: float) -> bytes:
+    """A workbook written from a spec with an edge value in its start (written once)."""
+    from sheetopt.spec import parse
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "e.xlsx"
+        spec = parse({"data": {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}},
+                      "sheet": [{"name": "s", "optimizer": "sgd", "lr": 0.0001,
+                                 "init": {"a": value, "b": 1.0}, "epochs": 1}]})
+        from sheetopt import api
+
+        api.write_workbook(spec, path)
+        return path.read_bytes()
+
+
+def _own_check_case(draw) -> Case:
+    value = draw(st.sampled_from([1e308, -1e308, 1e154, 5e-324]))
+    return Case("edges", ["check", "book.xlsx"], files={"book.xlsx": _edge_workbook(value)},
+                note=f"a fresh workbook of start {value!r} checked")
+
+
+@st.composite
+def edge_cases(draw) -> Case:
+    kind = draw(st.sampled_from([_edge_float_case, _long_name_case, _empty_value_case,
+                                 _unbounded_case, _verify_case, _warning_case,
+                                 _own_check_case]))
+    return kind(draw)
+
+
 FAMILIES = {"spec": spec_cases(), "csv": csv_cases(), "options": option_cases(),
-            "workbook": workbook_cases(), "output": output_cases()}
+            "workbook": workbook_cases(), "output": output_cases(), "edges": edge_cases()}
 
 
 # --- the deep run -----------------------------------------------------------------------------

@@ -13,8 +13,9 @@ every step of every sheet is recorded. From Python:
 Your own rows: ``sheetopt.Spec.from_arrays(x, y, sheets=[{"optimizer": "adam", "lr": 0.1}])``.
 Also ``sheetopt.sweep`` (many configurations at once: the LR finder), ``write_workbook`` and
 ``read_workbook`` (the live-formula .xlsx), ``check_workbook`` (an edited workbook rerun and
-compared), ``verify`` (every step re-checked with torch), ``translate`` (an optimizer's
-namesakes in Keras, optax, fastai and torch, run side by side).
+compared), ``workbook_edits`` (its edited inputs and the results before and after),
+``verify`` (every step re-checked with torch), ``translate`` (an optimizer's namesakes in
+Keras, optax, fastai and torch, run side by side).
 Bad input raises ``SheetoptError`` with one line naming the key, array index, file or sheet.
 The ``sheetopt`` command line (``sheetopt --help``) is a thin layer over these functions.
 """
@@ -28,15 +29,17 @@ from typing import TYPE_CHECKING, Any
 _HOMES = {"SheetoptError": "errors", "Sheet": "spec", "Spec": "spec", "preset_names": "spec",
           "Trace": "protocol.trace", "RunResult": "protocol.results", "check_workbook": "api",
           "read_workbook": "api", "run": "api", "sweep": "api", "verify": "api",
-          "write_workbook": "api", "translate": "translate"}
+          "write_workbook": "api", "workbook_edits": "api", "translate": "translate"}
 
 __all__ = ["run", "Spec", "RunResult", "Trace", "Sheet", "sweep", "write_workbook",
-           "read_workbook", "check_workbook", "verify", "translate", "preset_names",
+           "read_workbook", "check_workbook", "workbook_edits", "verify", "translate",
+           "preset_names",
            "SheetoptError",
            "__version__"]
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from .api import check_workbook, read_workbook, run, sweep, verify, write_workbook
+    from .api import (check_workbook, read_workbook, run, sweep, verify, workbook_edits,
+                      write_workbook)
     from .errors import SheetoptError
     from .protocol.results import RunResult
     from .protocol.trace import Trace

@@ -257,6 +257,34 @@ def check_workbook(path: str | Path):
 
 
 @plain_interrupt
+def workbook_edits(path: str | Path) -> dict:
+    """What was edited in a sheetopt workbook since it was written, and what that changed:
+    ``{"inputs": DataFrame, "results": DataFrame}``. ``inputs``: one row per input cell whose
+    value differs from the spec the workbook was written from (where, written, now);
+    ``results``: one row per sheet and figure (each final parameter, rmse of the last epoch,
+    distance to the truth) with its value as written and now, both runs by the engine (empty
+    when nothing was edited). ``sheetopt check`` prints the same.
+
+    Example:
+        >>> import sheetopt, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "lesson5.xlsx")
+        >>> len(sheetopt.workbook_edits(sheetopt.write_workbook("lesson5", path))["inputs"])
+        0
+    """
+    import pandas as pd
+
+    from .reader.check import edits
+
+    found, outcomes = edits(_file_path(path))
+    inputs = pd.DataFrame([{"where": e.where, "written": e.written, "now": e.now}
+                           for e in found], columns=["where", "written", "now"])
+    results = pd.DataFrame([{"sheet": o.sheet, "figure": k, "written": o.written[k],
+                             "now": o.now[k]} for o in outcomes for k in o.written],
+                           columns=["sheet", "figure", "written", "now"])
+    return {"inputs": inputs, "results": results}
+
+
+@plain_interrupt
 def read_workbook(path: str | Path) -> dict:
     """The values a sheetopt workbook's optimizer sheets hold (as last calculated and saved,
     by sheetopt or a spreadsheet program), one DataFrame per sheet with the columns of the

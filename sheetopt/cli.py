@@ -14,23 +14,23 @@ COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", 
             "torch_suite", "translate")
 
 DESCRIPTION = """\
-Gradient descent made visible row by row, as in the fast.ai lecture's spreadsheet.
+Gradient descent made visible, as in the fast.ai lecture's spreadsheet.
+  SPEC: a run spec (TOML), a preset (lesson5, lesson2, ...), or - (standard input)
 
-A run spec (TOML) or a preset name (lesson5, lesson2, quadratic, ...) says which data, model and
-optimizer sheets to run. Try:
-  sheetopt compare lesson5
-  sheetopt trace lesson5 --sheet adam -o adam.csv
-"""
+Try `sheetopt compare lesson5`; `sheetopt COMMAND --help` says more; docs/cli.md is the reference."""
 
 
 def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
     """The ``sheetopt`` parser with a subcommand per module of sheetopt/commands/ (or only
     those of the modules ``only``: each imports what its command needs, and one command need
     not wait for the imports of the others)."""
-    parser = argparse.ArgumentParser(prog="sheetopt", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .commands import Formatter
+
+    parser = argparse.ArgumentParser(
+        prog="sheetopt", description=DESCRIPTION,
+        formatter_class=lambda prog: Formatter(prog, names_up_to=15))
     parser.add_argument("--version", action=_Version)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMANDS if only is None else only:
         try:
             module = importlib.import_module(f"sheetopt.commands.{name}")
@@ -124,8 +124,8 @@ def join_option_values(parser: argparse.ArgumentParser, argv: list[str]) -> list
 
 
 def empty_value(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
-    """The one-line complaint about an option given an empty value (``-o ''``, ``--sheet=``),
-    a mistake rather than a default; checked before argparse converts values (``--tol ''``
+    """The one-line complaint about an option given an empty value (``-o ''``, ``--sheet=``,
+    ``--lr --``), a mistake rather than a default; checked before argparse converts values (``--tol ''``
     would otherwise be its multi-line usage message)."""
     commands = _subcommands(parser)
     start = next((i for i, token in enumerate(argv) if token in commands), None)
@@ -138,9 +138,10 @@ def empty_value(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
             break
         name, equals, value = token.partition("=")
         action = valued.get(token) if not equals else valued.get(name)
-        if action is None or (not equals and (i + 1 >= len(argv) or argv[i + 1] != "")):
+        if action is None or (not equals and (i + 1 >= len(argv)
+                                              or argv[i + 1] not in ("", "--"))):
             continue
-        if equals and value:
+        if equals and value and value != "--":
             continue
         metavar = action.metavar or ""
         what = ("a file name" if "FILE" in metavar else metavar if metavar not in ("", "NAME")
@@ -166,13 +167,16 @@ def main(argv: list[str] | None = None) -> int:
     if complaint:
         print(complaint, file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 2
+        parser.error("give a COMMAND; `sheetopt --help` lists them")
+    if extra:  # the subcommand's own usage, not the top level's
+        _subcommands(parser)[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     previous = _on_sigterm(_raise_terminated)
     try:
         with command_line():
+            if getattr(args, "spec", None) == "-":
+                args.spec = _spec_from_stdin()
             return int(args.run(args) or 0)
     except SheetoptError as exc:
         print(f"sheetopt {args.command}: error: {exc}", file=sys.stderr)
@@ -187,6 +191,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         _on_sigterm(previous)
+
+
+def _spec_from_stdin():
+    """The spec ``-`` names: TOML read from standard input."""
+    from .spec import from_text
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise SheetoptError("-: the spec comes from standard input; pipe a TOML spec in "
+                            "(sheetopt compare - < mine.toml)")
+    try:
+        text = sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SheetoptError(f"standard input: cannot read the spec ({exc})") from None
+    return from_text(text.removeprefix("\ufeff"), "standard input")
 
 
 def _on_sigterm(handler):

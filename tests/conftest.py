@@ -28,3 +28,10 @@ def preset_workbook(tmp_path_factory) -> Callable[[str], Path]:
         return written[name]
 
     return workbook
+
+
+@pytest.fixture(autouse=True)
+def _no_terminal_width(monkeypatch):
+    """Tables and help wrap to $COLUMNS, which pytest-xdist's workers inherit or set: each test
+    starts without it (output not to a terminal is not wrapped) and sets it where it measures."""
+    monkeypatch.delenv("COLUMNS", raising=False)

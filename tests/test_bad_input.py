@@ -99,7 +99,7 @@ CASES = [
                sqr_mom=1.0),
     sheet_case("sqr_mom above one", ["spec.toml", "sqr_mom", "[0, 1)"], optimizer="adam",
                sqr_mom=1.5),
-    sheet_case("sqr_mom negative", ["spec.toml", "sqr_mom", "[0, 1)", "-0.2"],
+    sheet_case("sqr_mom negative", ["spec.toml", "sqr_mom", ">= 0", "-0.2"],  # RMSprop's alpha
                optimizer="rmsprop", flavor="torch", sqr_mom=-0.2),
     sheet_case("eps negative", ["spec.toml", "eps", ">= 0"], optimizer="adam", flavor="torch",
                eps=-1e-8),
@@ -128,8 +128,9 @@ CASES = [
     # names from other libraries, and typos of the reset state, get a hint
     sheet_case("learning_rate", ["spec.toml", "learning_rate", "did you mean 'lr'"],
                learning_rate=0.1),
+    # (a sheet naming no flavour takes torch's names as the torch flavour's)
     sheet_case("weight_decay", ["spec.toml", "weight_decay", "did you mean 'wd'"],
-               weight_decay=0.1),
+               flavor="lecture", weight_decay=0.1),
     sheet_case("lecture_reset", ["spec.toml", "'lecture_reset'", "did you mean 'lecture-reset'"],
                optimizer="momentum", state="lecture_reset"),
     # sizes no machine holds: refused before anything is allocated

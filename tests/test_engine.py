@@ -374,7 +374,8 @@ def test_divergence_stops_the_run_and_keeps_what_came_before(tmp_path, lr, bound
     assert engine.run(spec, "calm").diverged_at is None
 
 
-def test_compare_shows_the_divergence_marker(tmp_path, capsys):
+def test_compare_shows_the_divergence_marker(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # a table wider than the terminal wraps its status
     lr, bound = DIVERGING[0]
     path = diverging_spec(tmp_path, lr, bound)
     _, (epoch, step) = sgd_until_divergence(rows_of(spec_mod.load(path)), lr, 6, bound)

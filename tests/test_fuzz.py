@@ -20,7 +20,7 @@ from benchmark_cases import benchmark
 
 fuzz = benchmark("fuzz")
 
-CASES = {"spec": 70, "csv": 60, "options": 50, "workbook": 90, "output": 40}
+CASES = {"spec": 70, "csv": 60, "options": 50, "workbook": 90, "output": 40, "edges": 40}
 
 
 def _settings(cases: int):
@@ -43,6 +43,7 @@ test_fuzz_csv = _family_test("csv")
 test_fuzz_options = _family_test("options")
 test_fuzz_workbook = _family_test("workbook")
 test_fuzz_output = _family_test("output")
+test_fuzz_edges = _family_test("edges")
 
 
 # --- the judge itself: each broken promise is caught ------------------------------------------

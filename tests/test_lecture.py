@@ -283,6 +283,10 @@ def test_compare_prints_the_reference_numbers(capsys):
                      "final")
         assert_close(sheet["distance"], math.hypot(final["new_a"] - 2, final["new_b"] - 30),
                      "distance")
+        # each epoch's distance is that epoch's parameters' (the reference's), not the final
+        assert_close([e["distance"] for e in sheet["epochs"]],
+                     [math.hypot(e["a"] - 2, e["b"] - 30) for e in table],
+                     f"{sheet['name']}: distance per epoch")
         assert sheet["diverged_at"] is None
         by_name[sheet["name"]] = sheet
     # the CSV format carries the same numbers, one line per sheet and epoch
@@ -296,8 +300,12 @@ def test_compare_prints_the_reference_numbers(capsys):
         epoch = by_name[line["sheet"]]["epochs"][int(line["epoch"]) - 1]
         for key in ("lecture_rmse", "rmse", "lr", "a", "b"):
             assert float(line[key]) == epoch[key]
-        assert float(line["distance"]) == by_name[line["sheet"]]["distance"]
+        assert float(line["distance"]) == epoch["distance"]
         assert line["diverged"] == "false" and line["partial"] == "false"
+    adam = {int(line["epoch"]): float(line["distance"]) for line in lines
+            if line["sheet"] == "adam"}
+    # adam's epoch-1 parameters (2.3409, 7.7247) are 22.28 from (2, 30); its last, 2.2355
+    assert round(adam[1], 4) == 22.2779 and round(adam[5], 4) == 2.2355
     # and the table labels the two losses honestly
     assert cli.main(["compare", "lesson5"]) == 0
     table = capsys.readouterr().out

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import api
 from ..files import check_target
-from . import add_command
+from . import add_command, binary_output
 
 
 def register(subparsers) -> None:
@@ -15,7 +15,8 @@ def register(subparsers) -> None:
         "the loss surface (--kind path), one frame per step (or per few steps), the current "
         "MSE in the title. *.gif (Pillow, no ffmpeg) or *.html (the frames embedded in a page "
         f"that any browser opens). At most {MAX_FRAMES} frames and {MAX_BYTES // 2**20} MB.",
-        "sheetopt animate lesson2 --sheet sgd -o fit.gif")
+        "sheetopt animate lesson2 --sheet sgd -o fit.gif",
+        line="animate one sheet's run (fitted line or path) as GIF or HTML")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", required=True, metavar="NAME", help="the sheet to animate")
     parser.add_argument("--kind", default="fit", metavar="KIND", help="fit (default) or path")
@@ -34,6 +35,7 @@ def run(args) -> int:
     from ..plots.canvas import figure_format, require
     from ..plots.path import path_axes
 
+    binary_output(args.output, 'the animation (GIF or HTML)')
     if args.kind not in ANIMATIONS:
         raise SheetoptError(f"unknown animation kind {args.kind!r}: choose fit or path")
     frames = frame_count(args.frames)

@@ -6,6 +6,7 @@ import io
 import json
 
 import math
+import os
 
 import numpy as np
 
@@ -15,23 +16,36 @@ from ..errors import SheetoptError
 from ..files import check_target
 from ..protocol.results import RunResult
 from ..spec import Spec
-from . import add_command
+from ..tables import table, terminal_width, wrap
+from . import add_command, output_or_stdout, write_output
 
 FORMATS = ("table", "csv", "json", "markdown")
+EPOCH_FIGURES = {  # what each per-epoch figure is, said in the JSON and the table's headings
+    "lecture_rmse": "sqrt(SUM of err^2 over the epoch's rows): the lecture's rmse cell",
+    "rmse": "sqrt(MEAN of err^2 over the epoch's rows)",
+    "lr": "the lr of the epoch's first step",
+    "params": "the parameters at the end of the epoch",
+    "distance": "the distance of the epoch's end parameters to the true ones",
+}
 MAX_EPOCH_COLUMNS = 8  # wider tables show the first and last epochs around a gap
 
 
 def register(subparsers) -> None:
     parser = add_command(
         subparsers, "compare",
-        "Run every sheet of a spec and compare loss per epoch, final parameters and distance "
-        "to the true parameters.",
-        "sheetopt compare lesson5 --plot lesson5.png")
+        "Run every sheet of a spec and compare, per epoch, the loss, the parameters and their "
+        "distance to the true parameters; the flavour column says whose rules each sheet ran "
+        "(lecture, torch, ...).",
+        "sheetopt compare lesson5 --plot lesson5.png",
+        line="loss, parameters and distance to the truth, per epoch")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name: lesson5, lesson2, ...")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write the comparison here (- or none: standard output)")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="also draw loss per epoch (log scale) and the fitted lines")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing plot file")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite an existing output or plot file")
     parser.set_defaults(run=run)
 
 
@@ -41,8 +55,12 @@ def run(args) -> int:
         if not args.plot.lower().endswith(".png"):
             raise SheetoptError(f"{args.plot}: the plot is written as PNG; name it *.png")
         check_target(args.plot, args.force)
+    if not output_or_stdout(args.output):
+        if args.plot and os.path.abspath(args.output) == os.path.abspath(args.plot):
+            raise SheetoptError(f"{args.output}: given as both -o and --plot; name two files")
+        check_target(args.output, args.force)
     result = api.run(spec)
-    print(render(result, args.format), end="")
+    write_output(render(result, args.format), args.output, args.force)
     if args.plot:
         from ..plots import compare_plot
 
@@ -75,6 +93,7 @@ def _document(spec: Spec, summaries) -> dict:
         "rows": len(spec.data),
         "params": list(spec.model.params),
         "true": dict(spec.data.true),
+        "epoch_figures": EPOCH_FIGURES,
         "sheets": [{
             "name": s.name, "optimizer": s.optimizer, "flavor": s.flavor,
             "epochs": [dict(zip(s.epochs, values)) for values in zip(*s.epochs.values())],
@@ -114,38 +133,48 @@ def _loss_cell(summary: report.Summary, key: str, column: int | None) -> str:
     if column < len(values):
         return f"{values[column]:.6g}"
     if summary.partial and summary.partial["epoch"] == column + 1:
-        return f"{summary.partial[key]:.6g}*"
+        value = summary.partial[key]
+        return "-" if value is None else f"{value:.6g}*"
     return "-"
 
 
-def _epoch_columns(count: int) -> list[int | None]:
-    if count <= MAX_EPOCH_COLUMNS:
+def _epoch_columns(count: int, room: int = MAX_EPOCH_COLUMNS) -> list[int | None]:
+    """The epochs shown: all when they fit in ``room`` columns, else the first and last
+    around a gap."""
+    room = max(2, min(room, MAX_EPOCH_COLUMNS))
+    if count <= room:
         return list(range(count))
-    half = MAX_EPOCH_COLUMNS // 2
+    half = room // 2
     return [*range(half), None, *range(count - half, count)]
 
 
-def _grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+def _room(summaries, markdown: bool) -> int:
+    """How many epoch columns fit beside the sheet, optimizer and flavor columns in the
+    terminal (a figure takes up to 11 characters and its gap)."""
     if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines) + "\n"
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-    def line(cells):
-        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)]) + "\n"
+        return MAX_EPOCH_COLUMNS
+    fixed = sum(max(len(getattr(s, k)) for s in summaries) + 2 for k in ("name", "optimizer",
+                                                                        "flavor"))
+    return (terminal_width() - max(fixed, 27)) // 11
+
+
+def _grid(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+    return table(headers, rows, markdown=markdown)
 
 
 def _tables(spec: Spec, summaries, markdown: bool) -> str:
-    heading = (lambda text: f"\n### {text}\n\n") if markdown else (lambda text: f"\n{text}\n")
-    out = [f"## {spec.title}\n\n" if markdown else f"{spec.title}\n", report.describe_data(spec) + "\n"]
+    heading = (lambda text: f"\n### {text}\n\n") if markdown else (lambda text: f"\n{wrap(text)}\n")
+    out = [f"## {spec.title}\n\n" if markdown else f"{spec.title}\n", (report.describe_data(spec) if markdown else wrap(report.describe_data(spec))) + "\n"]
     most = max(max(len(s.epochs["epoch"]), s.partial["epoch"] if s.partial else 0)
                for s in summaries)
-    columns = _epoch_columns(most)
-    for key, title in (("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
-                                        "-- the lecture's \"rmse\" cell, a root of the sum"),
-                       ("rmse", "True RMSE per epoch: sqrt(MEAN of err^2 over the epoch's rows)")):
+    columns = _epoch_columns(most, _room(summaries, markdown))
+    figures = [("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
+                                "-- the lecture's \"rmse\" cell, a root of the sum"),
+               ("rmse", "True RMSE per epoch: sqrt(MEAN of err^2 over the epoch's rows)")]
+    if report.true_distance(spec, spec.data.true) is not None:
+        figures.append(("distance", "Distance to the true parameters per epoch (of the "
+                                    "parameters at the epoch's end)"))
+    for key, title in figures:
         headers = ["sheet", "optimizer", "flavor",
                    *("..." if c is None else str(c + 1) for c in columns)]
         rows = [[s.name, s.optimizer, s.flavor, *(_loss_cell(s, key, c) for c in columns)]

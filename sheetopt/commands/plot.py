@@ -5,7 +5,7 @@ from .. import api
 from ..protocol import smoothing
 from ..errors import SheetoptError
 from ..files import check_target
-from . import add_command
+from . import add_command, binary_output
 
 KIND_HELP = ("path (each sheet's parameters over the loss surface), loss (per epoch), step_loss "
              "(every step, log scale), lr (per step), fits (fitted lines over the data), all")
@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         "Draw the runs of a spec: each sheet's path over the loss surface (MSE over the data, "
         "log-spaced contours, the minimum starred), loss per epoch or per step, lr per step, "
         "the fitted lines, or all of them. PNG, SVG or PDF by the output's extension.",
-        "sheetopt plot lesson5 --kind path -o path.png")
+        "sheetopt plot lesson5 --kind path -o path.png",
+        line='draw the runs: paths over the loss surface, losses, lr, fits')
     parser.add_argument("spec", help="a run spec (.toml) or a preset name: lesson5, lesson2, ...")
     parser.add_argument("--kind", default="path", metavar="KIND", help=KIND_HELP)
     parser.add_argument("-o", "--output", required=True, metavar="FILE.png|.svg|.pdf")
@@ -39,6 +40,7 @@ def run(args) -> int:
     from ..plots.canvas import figure_format, require
     from ..plots.path import path_axes
 
+    binary_output(args.output, 'the picture (PNG, SVG or PDF)')
     plots.check_kind(args.kind)
     options = {} if args.smooth is None else {"smooth": args.smooth}
     if args.smooth not in (None, False):

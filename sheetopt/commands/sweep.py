@@ -12,6 +12,7 @@ import numpy as np
 from .. import api
 from ..errors import SheetoptError
 from ..files import check_target
+from ..tables import table
 from . import add_command
 
 FORMATS = ("table", "csv", "json")
@@ -27,7 +28,8 @@ def register(subparsers) -> None:
         "objective (--objective: the final, best or an epoch's RMSE) and the best one; "
         "diverged configurations are marked, not fatal. --plot draws the objective against "
         "the first swept value on log axes: the LR-finder picture.",
-        "sheetopt sweep lesson5 --sheet adam --lr 1e-3:10:25 --log --mom 0.8,0.9 --plot lr.png")
+        "sheetopt sweep lesson5 --sheet adam --lr 1e-3:10:25 --log --mom 0.8,0.9 --plot lr.png",
+        line="run one sheet under many settings at once")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", required=True, help="the sheet whose settings are swept")
     parser.add_argument("--lr", metavar="START:STOP:N",
@@ -166,9 +168,7 @@ def _table(spec, result) -> str:
               *(number(r[c]) for c in extra), *(f"{r[p]:.6g}" for p in spec.model.params),
               "DIVERGED at e%d s%d" % tuple(r["diverged_at"]) if r["diverged_at"] else "ok"]
              for r in rows]
-    widths = [max(len(c) for c in column) for column in zip(headers, *cells)]
-    line = lambda row: "  ".join(c.rjust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
-    lines = head + ["", line(headers), line(["-" * w for w in widths]), *map(line, cells), ""]
+    lines = head + ["", table(headers, cells)]
     lines.append(_best_line(result, swept))
     return "\n".join(lines) + "\n"
 

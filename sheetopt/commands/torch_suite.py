@@ -3,30 +3,23 @@ through every code path torch has on the device."""
 from __future__ import annotations
 
 import json
-import sys
 
 from ..errors import SheetoptError
+from ..tables import Columns, terminal_width, wrap
 from . import add_command
 
 
 def register(subparsers) -> None:
     parser = add_command(
         subparsers, "torch-suite",
-        "The regression suite of torch.optim semantics, against the torch installed here. "
-        "Every torch.optim class of sheetopt's rule registry runs over its registry grid of "
-        "options on the lecture's rows, and every torch scheduler drives SGD with momentum and "
-        "Adam on generated rows, for several epochs of online steps. sheetopt runs N configurations "
-        "side by side, each with its own start; torch runs one tensor of N elements per model "
-        "parameter through each code path it has on the device: the loop (foreach=False), "
-        "foreach=True and fused=True where the class has it. Each step's parameters are "
-        "compared element by element. Exits 1 when the loop path differs by more than 1e-12 "
-        "relative or a vectorized path by more than 1e-10 (they round differently in the "
-        "last bits, and that compounds: the largest measured on torch 2.13 CPU is 7.9e-12, "
-        "foreach NAdam), else 0. A case whose own trajectories amplify rounding is judged "
-        "by its conditioning instead: the engine reruns from starts one ulp away, and the "
-        "bound is max(tolerance, 10 x that sensitivity), at most 1e-8; the table's "
-        "sensitivity and bound columns say which bound judged each row. --device auto is CUDA when torch sees a GPU, else the CPU.",
-        "sheetopt torch-suite --device cpu --elements 1000")
+        "The regression suite of torch.optim semantics, against the torch installed here: "
+        "every torch.optim class over its registry grid of options and every torch scheduler, "
+        "N configurations side by side against one tensor of N elements per parameter, "
+        "through each code path torch has on the device (loop, foreach, fused). Exits 1 when "
+        "the loop differs by more than 1e-12 relative or a vectorized path by more than "
+        "1e-10 (or, for a case that amplifies rounding, 10 x its sensitivity, at most 1e-8).",
+        "sheetopt torch-suite --device cpu --elements 1000",
+        line="torch.optim's semantics against the installed torch")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where torch runs (default auto: CUDA when available, else CPU)")
     parser.add_argument("--elements", type=int, default=1000,
@@ -73,23 +66,23 @@ def run(args) -> int:
                                 f"{', '.join(map(repr, suite.PATH_OPTIONS))}")
     from ..executors.torch.device import pick_device
 
+    suite.suite_cases(args.elements, args.epochs, args.optimizer, schedulers)  # fits?
     device = pick_device(args.device)
     paths = tuple(args.path) if args.path else suite.default_paths(device)
     version = suite.torch_version()
     table = args.format == "table"
     if table:
-        print(f"torch {version} on {device}; {args.elements} elements per tensor, "
-              f"{args.epochs} epochs; paths {', '.join(paths)}; tolerance loop "
-              f"{suite.LOOP_TOL:g}, the others {suite.VECTOR_TOL:g} relative, or {suite.SENSITIVITY_FACTOR:g} x the case's "
-              f"sensitivity to a one-ulp change of its starts where larger (at most "
-              f"{suite.MAX_BOUND:g})")
-        widths = _widths(paths)
-        print(_line(HEADERS, widths))
-        sys.stdout.flush()
+        print(wrap(f"torch {version} on {device}; {args.elements} elements per tensor, "
+                   f"{args.epochs} epochs; paths {', '.join(paths)}; tolerance loop "
+                   f"{suite.LOOP_TOL:g}, the others {suite.VECTOR_TOL:g} relative, or "
+                   f"{suite.SENSITIVITY_FACTOR:g} x the case's sensitivity to a one-ulp change "
+                   f"of its starts where larger (at most {suite.MAX_BOUND:g})"))
+        table_columns = columns(paths)
+        print(table_columns.head(), flush=True)
     skipped = {}  # path -> {torch class's optimizer: why torch does not run it}
     rows = suite.run_suite(str(device.type), args.elements, args.epochs, args.optimizer,
                            schedulers, paths, executor="numpy",
-                           on_row=(lambda row: print(_line(_cells(row), widths), flush=True))
+                           on_row=(lambda row: print(table_columns.line(_cells(row)), flush=True))
                            if table else None,
                            on_skip=lambda case, path, reason: skipped.setdefault(
                                path, {}).setdefault(case.optimizer, reason))
@@ -98,21 +91,23 @@ def run(args) -> int:
         by_path = {}
         for r in rows:
             by_path[r.path] = max(by_path.get(r.path, 0.0), r.max_rel)
-        print(f"{len(rows)} runs ({len({(r.optimizer, r.options) for r in rows})} cases); largest "
-              f"difference per path: " + ", ".join(f"{p} {v:.3g}" for p, v in by_path.items()))
+        print(wrap(f"{len(rows)} runs ({len({(r.optimizer, r.options) for r in rows})} cases); "
+                   f"largest difference per path: "
+                   + ", ".join(f"{p} {v:.3g}" for p, v in by_path.items())))
         for path, reasons in skipped.items():
-            print(f"not run on {device}: {path} for " + "; ".join(
-                f"{name} ({reason})" for name, reason in reasons.items()))
+            print(wrap(f"not run on {device}: {path} for " + "; ".join(
+                f"{name} ({reason})" for name, reason in reasons.items())))
         raised = [r for r in rows if r.judged_by != "tol"]
-        print(f"{len(rows) - len(raised)} runs judged by the path's tolerance, {len(raised)} by "
-              f"{suite.SENSITIVITY_FACTOR:g} x sensitivity" + "".join(
-                  f"; {r.optimizer} ({r.options}) {r.path}: sensitivity {r.sensitivity:.3g}, "
-                  f"bound {r.tolerance:.3g}, difference {r.max_rel:.3g}" for r in raised))
+        print(wrap(f"{len(rows) - len(raised)} runs judged by the path's tolerance, "
+                   f"{len(raised)} by {suite.SENSITIVITY_FACTOR:g} x sensitivity" + "".join(
+                       f"; {r.optimizer} ({r.options}) {r.path}: sensitivity "
+                       f"{r.sensitivity:.3g}, bound {r.tolerance:.3g}, difference "
+                       f"{r.max_rel:.3g}" for r in raised)))
         for r in failed:
             epoch, step = r.first_bad
-            print(f"FAIL: {r.optimizer} ({r.options}) {r.path} differs from sheetopt by "
-                  f"{r.max_rel:.3g} relative, first beyond {r.tolerance:g} at epoch {epoch}, "
-                  f"step {step}")
+            print(wrap(f"FAIL: {r.optimizer} ({r.options}) {r.path} differs from sheetopt by "
+                       f"{r.max_rel:.3g} relative, first beyond {r.tolerance:g} at epoch "
+                       f"{epoch}, step {step}"))
         if not failed:
             print(f"OK: torch {version} agrees with sheetopt on every case and path")
     else:
@@ -127,9 +122,20 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
-HEADERS = ["optimizer", "options", "path", "steps", "max rel diff", "max ulps", "worst at",
-           "sensitivity", "bound", "verdict"]
-WIDTHS = [10, 60, 8, 6, 12, 9, 9, 11, 15, 20]
+HEADERS = ["optimizer", "options", "path", "steps", "max rel", "ulps", "worst", "sens",
+           "bound", "verdict"]
+WIDTHS = [9, 0, 7, 5, 8, 5, 8, 7, 9, 7]  # options: what the terminal leaves (at least 16)
+
+
+def columns(paths=()) -> Columns:
+    """The table's columns: the rows stream out as they are measured, so the widths are
+    fixed up front (the path column as wide as the longest path run); options and verdict
+    wrap within theirs."""
+    widths = list(WIDTHS)
+    widths[2] = max([widths[2], *map(len, paths)])
+    widths[1] = max(16, min(terminal_width(), 200) - sum(widths) - 2 * (len(widths) - 1))
+    return Columns(HEADERS, widths, right=[False, False, False, True, True, True, False,
+                                           True, True, False])
 
 
 def _cells(row) -> list[str]:
@@ -137,15 +143,7 @@ def _cells(row) -> list[str]:
     verdict = "ok" if row.ok else "FAIL at e%d s%d" % row.first_bad
     return [row.optimizer, row.options, row.path, str(row.steps), f"{row.max_rel:.3g}",
             str(row.max_ulps), worst, f"{row.sensitivity:.2g}",
-            f"{row.tolerance:.2g}" + ("" if row.judged_by == "tol" else f" ({row.judged_by})"),
+            f"{row.tolerance:.2g}" + {"tol": "", "sensitivity": " s", "cap": " cap"}[row.judged_by],
             verdict + (f"  ({row.note})" if row.note else "")]
 
 
-def _widths(paths) -> list[int]:
-    widths = list(WIDTHS)
-    widths[HEADERS.index("path")] = max([WIDTHS[HEADERS.index("path")], *map(len, paths)])
-    return widths
-
-
-def _line(cells, widths=WIDTHS) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
         "the arguments that reproduce it exactly (within 1e-12 relative at every step) when "
         "there are any, else the closest ones, how far the runs drift apart (first step that "
         "differs, largest difference and its step) and which operations differ.",
-        "sheetopt translate keras.adam learning_rate=0.01 epsilon=1e-7")
+        "sheetopt translate keras.adam learning_rate=0.01 epsilon=1e-7",
+        line="an optimizer beside its namesakes in keras, optax, fastai, torch")
     parser.add_argument("optimizer", metavar="[FLAVOR.]OPTIMIZER",
                         help="the optimizer, e.g. adam, keras.rmsprop, optax.sgd (a bare name "
                              "is torch's unless --from says otherwise)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import api
+from ..tables import table
 from ..verification.replay import DRIFT_STEPS  # (imports torch only when it runs)
 from . import add_command
 
@@ -9,24 +10,15 @@ from . import add_command
 def register(subparsers) -> None:
     parser = add_command(
         subparsers, "verify",
-        "Check a spec's runs with torch. Re-check: every step of every sheet is "
-        "recomputed at once as batched tensors (steps along the first dimension) from the "
-        "trace's own inputs -- predictions, loss, the gradient by torch autograd, finite "
-        "differences, optimizer state and parameters after the step -- and the links between "
-        "steps checked (parameters before a step = the previous step's after, the run's start "
-        "at the first; rows = the spec's data). Replay: every step of a torch-flavour sheet "
-        "is handed to torch.optim itself from the trace's own state before it (parameters, "
-        "state, step count, the schedule's lr and the step's gradient, which the re-check has "
-        "recomputed), all steps at once, and the parameters and state after it compared. "
-        "Drift (information, never a failure): the first --drift-steps steps replayed from the "
-        "start alone (torch.optim with autograd's gradient; lecture sheets: the torch "
-        "rendering of the rules); a chaotic trajectory amplifies the last bit, so it strays, "
-        "and verify says how far and how fast it grows. Prints the max abs and rel difference "
-        "per sheet and quantity; exits 1 when one exceeds the tolerance, naming the sheet, "
-        "quantity and (epoch, step). rel = |a-b| / max(|a|, |b|, scale): scale is the sum of "
-        "the per-row parts of a batch gradient, the operands' size (the value before the "
-        "step) in the replay, the largest size a column has had so far in the drift, else 0.",
-        "sheetopt verify lesson5 --device cpu --tol 1e-12")
+        "Check a spec's runs with torch. Re-check: every step of every sheet recomputed at "
+        "once as batched tensors from the trace's own inputs (predictions, loss, autograd's "
+        "gradient, finite differences, state, parameters) and the links between steps checked. "
+        "Replay: every step of a torch-flavour sheet handed to torch.optim itself from the "
+        "trace's state before it. Drift (information, never a failure): the first "
+        "--drift-steps steps replayed from the start alone. Exits 1 when a relative "
+        "difference exceeds --tol, naming the sheet, quantity and (epoch, step).",
+        "sheetopt verify lesson5 --device cpu --tol 1e-12",
+        line='re-check every step with torch, replay it in torch.optim')
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", help="verify only this sheet")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -103,7 +95,5 @@ def render(results, show_all: bool = False) -> str:
               f"{d.max_rel:.3g}", "-" if d.worst_at is None or d.max_rel == 0 else "e%d s%d" % d.worst_at,
               "info" if d.info else "ok" if d.ok else "FAIL at e%d s%d" % d.first_bad]
              for d in rows]
-    widths = [max(len(c) for c in column) for column in zip(headers, *cells)]
-    line = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
     note = "" if show_all else "(the worst quantity per sheet and check, and any failure)\n"
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)]) + "\n" + note
+    return table(headers, cells) + note

@@ -8,7 +8,7 @@ from ..errors import SheetoptError
 from ..files import check_target
 from ..spec import resolve
 from ..workbook import check_size
-from . import add_command
+from . import add_command, binary_output
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         "as live formulas (derived from the same rules the engine runs) holding the engine's "
         "values, epoch summaries, a comparison and charts. Works in Excel, LibreOffice and "
         "Google Sheets without macros: edit a yellow input cell and the whole run recomputes.",
-        "sheetopt workbook lesson5 -o lesson5.xlsx")
+        "sheetopt workbook lesson5 -o lesson5.xlsx",
+        line='write the lecture-style .xlsx workbook: live formulas, charts')
     parser.add_argument("spec", nargs="?", help="a run spec (.toml) or a preset name")
     parser.add_argument("-o", "--output", metavar="FILE.xlsx",
                         help="where to write (default: the spec's name with .xlsx, here)")
@@ -30,12 +31,17 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    if args.output is not None:
+        binary_output(args.output, 'the workbook (.xlsx)')
     if args.all:
         if args.spec or args.output:
             raise SheetoptError("--all takes a folder and no SPEC or --output")
         return _run_all(Path(args.all), args.force)
     if not args.spec:
         raise SheetoptError("give a SPEC (a .toml file or a preset name), or --all FOLDER")
+    if not args.output and not isinstance(args.spec, (str, Path)):
+        raise SheetoptError("the spec comes from standard input: name the workbook with "
+                            "-o FILE.xlsx")
     output = Path(args.output) if args.output else Path(resolve(args.spec).stem + ".xlsx")
     _write(args.spec, output, args.force)
     return 0

@@ -72,3 +72,32 @@ symbolic_ops = SimpleNamespace(
     eq=lambda a, b: Expr("=", lift(a), lift(b)),
     pi=Expr("const", "pi"),
 )
+
+
+def distance(params, true, names, ops=numpy_ops):
+    """The Euclidean distance of parameters to the true ones, sqrt of the left-to-right sum of
+    squared differences: numbers or arrays (one distance per epoch) with ``numpy_ops``, a
+    formula with ``symbolic_ops`` (the workbook's cell). Where the squares pass float64's
+    range (parameters near 1e154 and beyond) numpy's answer is the same fold by hypot, which
+    does not overflow; a spreadsheet shows #NUM! there.
+
+    Example:
+        >>> float(distance({"a": 5.0, "b": 34.0}, {"a": 2.0, "b": 30.0}, ("a", "b")))
+        5.0
+    """
+    if ops is not numpy_ops:
+        return ops.sqrt(_fold([(params[p] - true[p]) ** 2 for p in names]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        diffs = [np.asarray(params[p], dtype=float) - true[p] for p in names]
+        total = np.sqrt(_fold([d * d for d in diffs]))
+        if np.isinf(total).any():
+            total = np.where(np.isinf(total), _fold(diffs, np.hypot), total)
+    return total
+
+
+def _fold(values, add=lambda a, b: a + b):
+    """Left to right, without a leading zero (0 + v is v exactly)."""
+    total = values[0]
+    for value in values[1:]:
+        total = add(total, value)
+    return total

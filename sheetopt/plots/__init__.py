@@ -17,7 +17,7 @@ from typing import Iterable
 from ..errors import SheetoptError
 from ..spec import Spec
 from .animation import ANIMATIONS, Animation, animate
-from .canvas import fingerprint, new_figure, save, stored_fingerprint
+from .canvas import fingerprint, new_figure, quiet, save, stored_fingerprint
 from .curves import draw_epoch_losses, draw_fits, fits, loss, lr, step_loss, summaries
 from .path import path
 from .runs import Traces, selected
@@ -61,12 +61,13 @@ def figure(spec: Spec, traces: Traces, kind: str, sheets: Iterable[str] | None =
     if options.get("smooth") is not None and kind not in ("step_loss", ALL):
         raise SheetoptError(f"smooth: only the step_loss picture (also in 'all') is smoothed, "
                             f"not {kind!r}; leave smooth out")
-    if kind == ALL:
-        if ax is not None:
-            raise SheetoptError("kind 'all' draws several panels on a figure of its own; "
-                                "leave ax out, or draw one kind on your ax")
-        return all_panels(spec, traces, sheets, **options)
-    return KINDS[kind](spec, traces, sheets, ax=ax, **options)
+    if kind == ALL and ax is not None:
+        raise SheetoptError("kind 'all' draws several panels on a figure of its own; "
+                            "leave ax out, or draw one kind on your ax")
+    with quiet():
+        if kind == ALL:
+            return all_panels(spec, traces, sheets, **options)
+        return KINDS[kind](spec, traces, sheets, ax=ax, **options)
 
 
 def all_panels(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None,
@@ -101,12 +102,13 @@ def compare_figure(spec: Spec, summaries_: list, ax=None):
 
     >>> compare_figure(spec, report.summarize(spec, engine.run_all(spec)))  # doctest: +SKIP
     """
-    fig = new_figure(12, 4.8)
-    left, right = fig.subplots(1, 2)
-    draw_epoch_losses(left, spec, summaries_)
-    draw_fits(right, spec, [(s.name, s.final, bool(s.diverged_at)) for s in summaries_])
-    fig.suptitle(spec.title)
-    fig.tight_layout()
+    with quiet():
+        fig = new_figure(12, 4.8)
+        left, right = fig.subplots(1, 2)
+        draw_epoch_losses(left, spec, summaries_)
+        draw_fits(right, spec, [(s.name, s.final, bool(s.diverged_at)) for s in summaries_])
+        fig.suptitle(spec.title)
+        fig.tight_layout()
     return fig
 
 

@@ -2,8 +2,10 @@
 global backend (``plt.show()`` in a notebook keeps working) and never leaks figures."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,18 @@ def _rounded(values) -> list:
     return [None if not np.isfinite(v) else float(f"{v:.{DIGITS}g}") for v in values.tolist()]
 
 
+@contextlib.contextmanager
+def quiet():
+    """Drawing without the warnings a run that succeeds must not print: numpy's overflow in a
+    picture of values near float64's limits, a glyph the font lacks (a tab, CJK or emoji in a
+    sheet's name: drawn as a box), a layout matplotlib cannot tighten."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from")
+        warnings.filterwarnings("ignore", message=r".*[Tt]ight.?layout")
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        yield
+
+
 def save(fig, path: str | Path, force: bool = False) -> Path:
     """Writes a Figure as PNG, SVG or PDF (by the extension), atomically; a PNG carries the
     figure's fingerprint in its metadata. Refuses an existing file unless ``force``.
@@ -96,9 +110,11 @@ def save(fig, path: str | Path, force: bool = False) -> Path:
     >>> save(figure(spec, traces, "path"), "path.png")  # doctest: +SKIP
     """
     fmt = figure_format(path)
-    metadata = {FINGERPRINT_KEY: fingerprint(fig), "Software": "sheetopt"} if fmt == "png" else None
-    with atomic_output(path, force) as temp:
-        fig.savefig(temp, format=fmt, dpi=DPI, metadata=metadata)
+    with quiet():
+        metadata = ({FINGERPRINT_KEY: fingerprint(fig), "Software": "sheetopt"} if fmt == "png"
+                    else None)
+        with atomic_output(path, force) as temp:
+            fig.savefig(temp, format=fmt, dpi=DPI, metadata=metadata)
     return Path(path)
 
 

@@ -184,8 +184,11 @@ def draw(ax, view: View, box: Box, resolution: int | None = None, legend: bool =
     spec, (ax_x, ax_y) = view.spec, view.axes
     X, Y, Z = surface.grid(spec, view.axes, box, view.fixed, resolution)
     levels = surface.log_levels(Z)
-    filled = ax.contourf(X, Y, Z, levels=levels, norm=LogNorm(levels[0], levels[-1]),
-                         cmap="viridis", extend="both", alpha=0.9)
+    try:
+        filled = ax.contourf(X, Y, Z, levels=levels, norm=LogNorm(levels[0], levels[-1]),
+                             cmap="viridis", extend="both", alpha=0.9)
+    except ValueError:  # matplotlib's contouring of values near float64's limits
+        raise SheetoptError(surface.NOT_DRAWN) from None
     filled.set_gid("surface")
     ax.contour(X, Y, Z, levels=levels[::2], colors="white", linewidths=0.3, alpha=0.5)
     if colorbar:

@@ -11,6 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
+from ..errors import SheetoptError
+
 from ..spec import Spec
 
 CELLS_PER_CHUNK = 4_000_000  # grid points x data rows evaluated at a time (memory stays flat)
@@ -111,14 +113,25 @@ def minimum(spec: Spec, free: tuple[str, ...], fixed: Mapping[str, float]) -> di
     return {**{p: base[p] for p in spec.model.params}, **dict(zip(free, solution.tolist()))}
 
 
+NOT_DRAWN = ("the loss surface cannot be drawn: its values are not finite, or span too little, "
+             "in the picture (parameters or true values near float64's limits); draw another "
+             "kind (loss, step_loss, lr)")
+
+
 def log_levels(values: np.ndarray, count: int = 24) -> np.ndarray:
     """Log-spaced contour levels from (about) the smallest to the largest finite value; a
     minimum of exactly 0 (noise-free data) starts the levels nine decades below the top."""
     finite = values[np.isfinite(values)]
+    if not finite.size:
+        raise SheetoptError(NOT_DRAWN)
     hi = float(finite.max())
     lo = float(finite.min())
     floor = hi * 1e-9 if hi > 0 else 1e-12
     lo = max(lo, floor)
     if not hi > lo:
         hi = lo * 10
-    return np.geomspace(lo, hi, count)
+    with np.errstate(all="ignore"):
+        levels = np.geomspace(lo, hi, count)
+    if not (np.isfinite(levels).all() and (np.diff(levels) > 0).all()):
+        raise SheetoptError(NOT_DRAWN)
+    return levels

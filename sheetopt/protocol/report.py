@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import engine
+from .. import ops
 from ..spec import Spec
 from .trace import Trace
 
@@ -18,7 +19,7 @@ class Summary:
     name: str
     optimizer: str
     flavor: str
-    epochs: dict  # epoch, lecture_rmse, rmse, lr, <params> per finished epoch
+    epochs: dict  # epoch, lecture_rmse, rmse, lr, <params>, distance per finished epoch
     final: dict[str, float]
     distance: float | None  # Euclidean distance of the final parameters to the true ones
     diverged_at: tuple[int, int] | None
@@ -31,14 +32,36 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
     for sheet in spec.sheets:
         trace = traces[sheet.name]
         final = trace.final()
-        true = spec.data.true
-        distance = (math.hypot(*(final[p] - true[p] for p in spec.model.params))
-                    if all(p in true for p in spec.model.params) else None)
         epochs = {k: [float(v) for v in column] for k, column in trace.epochs.items()}
         epochs["epoch"] = [int(e) for e in epochs["epoch"]]
-        out.append(Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final, distance,
-                           trace.diverged_at, partial_epoch(trace)))
+        known = true_distance(spec, {p: np.asarray(trace.epochs[p]) for p in spec.model.params})
+        epochs["distance"] = ([float(d) for d in known] if known is not None
+                              else [math.nan] * len(epochs["epoch"]))
+        partial = partial_epoch(trace)
+        if partial is not None:
+            partial["distance"] = _number(true_distance(spec, partial))
+        out.append(Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final,
+                           _number(true_distance(spec, final)), trace.diverged_at, partial))
     return out
+
+
+def true_distance(spec: Spec, params):
+    """The distance of ``params`` (numbers or per-epoch arrays, by name) to the spec's true
+    parameters (``ops.distance``); None when the truth is not known.
+
+    Example:
+        >>> from sheetopt.spec import load
+        >>> round(float(true_distance(load("lesson5"), {"a": 5.0, "b": 34.0})), 6)
+        5.0
+    """
+    true = spec.data.true
+    if not all(p in true for p in spec.model.params):
+        return None
+    return ops.distance(params, true, spec.model.params)
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def partial_epoch(trace: Trace) -> dict | None:
@@ -52,6 +75,23 @@ def partial_epoch(trace: Trace) -> dict | None:
     lr = float(trace.steps["lr"][trace.steps["epoch"] == epoch][0])
     return {"epoch": epoch, "steps": step - 1, "rows": len(err2),
             "lecture_rmse": float(lecture_rmse), "rmse": float(rmse), "lr": lr, **trace.final()}
+
+
+def flavor_words(sheet) -> str:
+    """Which flavour a sheet runs, in words, as compare and trace say it.
+
+    Example:
+        >>> from sheetopt.spec import load
+        >>> flavor_words(load("lesson5").sheet("adam"))
+        "adam, lecture flavour (the lecture workbook's rule)"
+        >>> flavor_words(load("lecture-vs-torch").sheets[-1])
+        'adamw, torch flavour (torch.optim.AdamW)'
+    """
+    torch = getattr(sheet.rule, "torch", None)
+    where = (f"torch.optim.{torch.name}" if sheet.flavor == "torch" and torch
+             else "the lecture workbook's rule" if sheet.flavor == "lecture"
+             else f"{sheet.flavor}'s rule")
+    return f"{sheet.optimizer}, {sheet.flavor} flavour ({where})"
 
 
 def describe_data(spec: Spec) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import Iterator, Mapping
 
 from . import report
@@ -57,11 +58,13 @@ class RunResult:
         return sheet in self.traces
 
     def summary(self):
-        """A DataFrame, one row per sheet and epoch: sheet, optimizer, flavor, epoch,
-        lecture_rmse (the lecture's sqrt of the epoch's sum of err^2), rmse (the true RMSE),
-        lr, each parameter at the end of the epoch, distance (of the final parameters to the
-        true ones; NaN when they are not known), diverged (the sheet diverged), partial (the
-        row is the epoch a divergence cut short, over its steps before it).
+        """A DataFrame, one row per sheet and epoch, every figure that epoch's own: sheet,
+        optimizer, flavor, epoch, lecture_rmse (the lecture's sqrt of the epoch's sum of
+        err^2), rmse (the true RMSE), lr (the lr of the epoch's first step; a per-step
+        schedule's every lr is in ``trace()``), each parameter at the end of the epoch,
+        distance (of those parameters to the true ones; NaN when they are not known),
+        diverged (the sheet diverged), partial (the row is the epoch a divergence cut short,
+        over its steps before it).
 
         Example:
             >>> import sheetopt
@@ -76,16 +79,18 @@ class RunResult:
         rows = []
         for s in self.summaries:
             common = {"sheet": s.name, "optimizer": s.optimizer, "flavor": s.flavor}
-            tail = {"distance": float("nan") if s.distance is None else s.distance,
-                    "diverged": bool(s.diverged_at)}
+            figures = ("lecture_rmse", "rmse", "lr", *params)
+            diverged = bool(s.diverged_at)
             for i, epoch in enumerate(s.epochs["epoch"]):
-                rows.append({**common, "epoch": epoch,
-                             **{k: s.epochs[k][i] for k in ("lecture_rmse", "rmse", "lr")},
-                             **{p: s.epochs[p][i] for p in params}, **tail, "partial": False})
+                rows.append({**common, "epoch": epoch, **{k: s.epochs[k][i] for k in figures},
+                             "distance": s.epochs["distance"][i], "diverged": diverged,
+                             "partial": False})
             if s.partial:
+                distance = s.partial["distance"]
                 rows.append({**common, "epoch": s.partial["epoch"],
-                             **{k: s.partial[k] for k in ("lecture_rmse", "rmse", "lr", *params)},
-                             **tail, "partial": True})
+                             **{k: s.partial[k] for k in figures},
+                             "distance": math.nan if distance is None else distance,
+                             "diverged": diverged, "partial": True})
         columns = ["sheet", "optimizer", "flavor", "epoch", "lecture_rmse", "rmse", "lr",
                    *params, "distance", "diverged", "partial"]
         frame = pd.DataFrame(rows, columns=columns)

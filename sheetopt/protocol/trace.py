@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -98,9 +98,23 @@ class Trace:
             >>> sheetopt.run("lesson5")["adam"].to_csv().splitlines()[0][:27]
             'epoch,step,row,size,x,y,a,g'
         """
-        cells = [_csv_cells(name, values) for name, values in self.steps.items()]
-        lines = [",".join(self.steps), *map(",".join, zip(*cells))]
-        return "\n".join(lines) + "\n"
+        return "".join(self.csv_chunks())
+
+    def csv_chunks(self, rows: int = 20_000) -> Iterator[str]:
+        """``to_csv``'s text a few thousand steps at a time (the header first), so that a long
+        run's CSV is written without holding all of its text at once.
+
+        Example:
+            >>> import sheetopt
+            >>> trace = sheetopt.run("lesson5")["adam"]
+            >>> "".join(trace.csv_chunks(rows=10)) == trace.to_csv()
+            True
+        """
+        yield ",".join(self.steps) + "\n"
+        for start in range(0, len(self), rows):
+            cells = [_csv_cells(name, values[start:start + rows])
+                     for name, values in self.steps.items()]
+            yield "".join(",".join(row) + "\n" for row in zip(*cells))
 
     def to_json(self) -> str:
         """The whole trace as JSON (steps, rows, epochs, start, divergence); floats exact,

@@ -56,21 +56,12 @@ def open_workbook(path: str | Path) -> Book:
     return open_xlsx(path)
 
 
-def read_spec(book: Book, label: str) -> tuple[Spec, list[dict]]:
+def read_spec(book: Book, label: str, seen: list | None = None) -> tuple[Spec, list[dict]]:
     """The spec a workbook holds, with the data and inputs as its cells now say (the
     metadata's full-precision value where a cell holds it rounded as a spreadsheet saves it).
-    Also the metadata's raw sheet entries (worksheet, input cells, original values)."""
-    if META_SHEET not in book.sheetnames:
-        raise SheetoptError(f"{label}: not a workbook written by sheetopt (no '{META_SHEET}' sheet)")
-    texts = [values[0] if values else None for _, values, _ in book[META_SHEET].rows()]
-    if len(texts) < 2 or texts[0] != MARKER or type(texts[1]) is not str:
-        raise SheetoptError(f"{label}: not a workbook written by sheetopt (no metadata)")
-    text = "".join(itertools.takewhile(lambda t: type(t) is str, texts[1:]))
-    document = read_document(text, label)
-    problem = metadata_problem(document)
-    if problem:
-        raise SheetoptError(f"{label}: the workbook's sheetopt metadata (hidden sheet "
-                            f"'{META_SHEET}') is damaged: {problem}")
+    Also the metadata's raw sheet entries (worksheet, input cells, original values); with
+    ``seen``, a list, each sheet's input values as read, by key, are appended to it."""
+    document = read_metadata(book, label)
     data = document["data"]
     x, y = _read_data(book, data["x"], data["y"], label)
     true = _read_true(book, data["true"], document["model"], label)
@@ -83,8 +74,27 @@ def read_spec(book: Book, label: str) -> tuple[Spec, list[dict]]:
                             f"{str(exc).removeprefix(spec.label + ': ')}") from None
     sheets = []
     for sheet, raw in zip(spec.sheets, raw_sheets):
-        sheets.append(_with_inputs(book, sheet, raw, spec, label))
+        values = {}
+        sheets.append(_with_inputs(book, sheet, raw, spec, label, values))
+        if seen is not None:
+            seen.append(values)
     return replace(spec, sheets=tuple(sheets)), raw_sheets
+
+
+def read_metadata(book: Book, label: str) -> dict:
+    """The document of the workbook's hidden metadata sheet, checked."""
+    if META_SHEET not in book.sheetnames:
+        raise SheetoptError(f"{label}: not a workbook written by sheetopt (no '{META_SHEET}' sheet)")
+    texts = [values[0] if values else None for _, values, _ in book[META_SHEET].rows()]
+    if len(texts) < 2 or texts[0] != MARKER or type(texts[1]) is not str:
+        raise SheetoptError(f"{label}: not a workbook written by sheetopt (no metadata)")
+    text = "".join(itertools.takewhile(lambda t: type(t) is str, texts[1:]))
+    document = read_document(text, label)
+    problem = metadata_problem(document)
+    if problem:
+        raise SheetoptError(f"{label}: the workbook's sheetopt metadata (hidden sheet "
+                            f"'{META_SHEET}') is damaged: {problem}")
+    return document
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -242,7 +252,7 @@ def _read_true(book: Book, original: dict, model: str, label: str) -> dict:
     return out
 
 
-def _with_inputs(book: Book, sheet, raw: dict, spec: Spec, label: str):
+def _with_inputs(book: Book, sheet, raw: dict, spec: Spec, label: str, seen: dict):
     """The sheet with its hyperparameters, h and start values as its input cells say; a
     hyperparameter the formulas do not read (fixed) keeps the metadata's value."""
     title = raw["worksheet"]
@@ -259,7 +269,9 @@ def _with_inputs(book: Book, sheet, raw: dict, spec: Spec, label: str):
         row, col = positions[key]
         cells = grid.get(row, [])
         found = cells[col] if col < len(cells) else None
-        return input_value(found, originals.get(key), f"{title}!{ref(row, col)} ({key})", label)
+        seen[key] = input_value(found, originals.get(key), f"{title}!{ref(row, col)} ({key})",
+                                label)
+        return seen[key]
 
     hypers = {name: value(name) if name in positions else float(number)
               for name, number in sheet.hypers.items()}
@@ -321,6 +333,9 @@ def _compare(result: SheetResult, title: str, cell: Cell, found) -> None:
     if found is None:
         result.empty += 1
     where = f"{title}!{ref(cell.row, cell.col)}"
+    if isinstance(found, CellError) and (
+            str(found) == expected or (isinstance(expected, float) and not math.isfinite(expected))):
+        return  # the error cell (#NUM!) a spreadsheet shows for a value past float64's range
     if isinstance(expected, str) or not _is_number(found):
         if found != expected:
             _bad(result, f"{where}: stored {found!r}, engine {expected!r}")
@@ -364,3 +379,81 @@ def check_workbook(path: str | Path) -> list[SheetResult]:
     if cells and sum(r.empty for r in results) == cells:
         raise SheetoptError(f"{label}: {NO_VALUES}")
     return results
+
+
+# --- what was edited, and what it changed --------------------------------------------------
+@dataclass(frozen=True)
+class Edit:
+    """An input cell whose value differs from the one the workbook was written with."""
+
+    where: str  # the cell, as "adam!C4 (lr)"
+    written: float
+    now: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A sheet's result as written and with the inputs as they are now: final parameters,
+    the last epoch's RMSE (``rmse``) and the distance to the truth (None where unknown)."""
+
+    sheet: str
+    written: dict
+    now: dict
+
+
+def edits(path: str | Path) -> tuple[list[Edit], list[Outcome]]:
+    """The input cells that differ from the spec the workbook was written from, and (when
+    there are any) each sheet's results before and after: both specs rerun by the engine.
+
+    >>> edits("lesson5.xlsx")  # doctest: +SKIP
+    ([Edit(where='adam!C4 (lr)', written=1.0, now=0.5)], [Outcome(sheet='basic', ...), ...])
+    """
+    from ..protocol import report
+
+    label = str(path)
+    seen: list[dict] = []
+    with open_workbook(path) as book:
+        document = read_metadata(book, label)
+        now, raw_sheets = read_spec(book, label, seen)
+    data = document["data"]
+    written, _ = spec_from_json(document, np.asarray(data["x"], dtype=float),
+                                np.asarray(data["y"], dtype=float), data["true"],
+                                f"{label}: hidden sheet '{META_SHEET}'")
+    found = _data_edits(written, now)
+    for raw, values in zip(raw_sheets, seen):
+        for key, value in values.items():
+            original = raw.get("originals", {}).get(key)
+            if original is not None and value != float(original):
+                row, col = raw["inputs"][key]
+                found.append(Edit(f"{raw['worksheet']}!{ref(row, col)} ({key})",
+                                  float(original), value))
+    if not found:
+        return [], []
+    outcomes = []
+    before = report.summarize(written, engine.run_all(written))
+    after = report.summarize(now, engine.run_all(now))
+    for b, a in zip(before, after):
+        outcomes.append(Outcome(b.name, _outcome(b), _outcome(a)))
+    return found, outcomes
+
+
+def _outcome(summary) -> dict:
+    rmse = summary.epochs["rmse"]
+    return {**summary.final, "rmse": rmse[-1] if rmse else math.nan,
+            "distance": summary.distance}
+
+
+def _data_edits(written: Spec, now: Spec) -> list[Edit]:
+    out = []
+    for i, (x0, y0, x1, y1) in enumerate(zip(written.data.x, written.data.y,
+                                             now.data.x, now.data.y)):
+        row = DATA_FIRST_ROW + 1 + i
+        if x0 != x1:
+            out.append(Edit(f"data!A{row} (x)", float(x0), float(x1)))
+        if y0 != y1:
+            out.append(Edit(f"data!B{row} (y)", float(y0), float(y1)))
+    for i, p in enumerate(model_order(written.model)):
+        if p in written.data.true and written.data.true[p] != now.data.true.get(p):
+            out.append(Edit(f"data!{ref(TRUE_ROW, 1 + i)} (true {p})",
+                            float(written.data.true[p]), float(now.data.true[p])))
+    return out

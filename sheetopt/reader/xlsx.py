@@ -81,9 +81,13 @@ def open_xlsx(path: str | Path) -> "Book":
     limits (MAX_INFLATED in all, MAX_RATIO times its compressed size for a part)."""
     path = Path(path)
     label = str(path)
-    if not path.is_file():
-        raise SheetoptError(f"{label}: no such file" if not path.exists()
-                            else f"{label}: not a file")
+    try:
+        is_file, exists = path.is_file(), path.exists()
+    except OSError as exc:  # a name longer than the file system takes, a loop of links
+        short = label if len(label) <= 80 else f"{label[:80]}... ({len(label)} characters)"
+        raise SheetoptError(f"{short}: cannot read ({exc.strerror or exc})") from None
+    if not is_file:
+        raise SheetoptError(f"{label}: no such file" if not exists else f"{label}: not a file")
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:

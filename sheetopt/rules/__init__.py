@@ -13,8 +13,9 @@ from __future__ import annotations
 from .base import Reset, Rule, TorchClass
 from .pieces import ewma, lerp
 from .registry import (FLAVORS, HYPER_RANGES, LECTURE_RULES, OPTIMIZERS, REGISTRY, STATE_NAMES,
-                       TORCH_RULES, rule_for, state_label, torch_classes)
+                       TORCH_RULES, hyper_range, rule_for, state_label, torch_classes)
 
-__all__ = ["FLAVORS", "HYPER_RANGES", "LECTURE_RULES", "OPTIMIZERS", "REGISTRY", "Reset", "Rule",
+__all__ = ["FLAVORS", "HYPER_RANGES", "hyper_range", "LECTURE_RULES", "OPTIMIZERS", "REGISTRY",
+           "Reset", "Rule",
            "STATE_NAMES", "TORCH_RULES", "TorchClass", "ewma", "lerp", "rule_for", "state_label",
            "torch_classes"]

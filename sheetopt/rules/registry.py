@@ -40,10 +40,7 @@ def _rprop_check(values: Mapping) -> str | None:
     if not 0 < values["eta_minus"] < 1 < values["eta_plus"]:
         return (f"needs 0 < eta_minus < 1 < eta_plus, as torch.optim.Rprop does "
                 f"(got {values['eta_minus']:g} and {values['eta_plus']:g})")
-    if not 0 <= values["step_min"] <= values["step_max"]:
-        return (f"needs 0 <= step_min <= step_max (got {values['step_min']:g} and "
-                f"{values['step_max']:g})")
-    return None
+    return None  # (torch does not check step_sizes: clamp(min, max) takes max where min > max)
 
 
 _ADAM_HYPERS = {"lr": 0.001, "mom": 0.9, "sqr_mom": 0.999, "eps": 1e-8, "wd": 0.0}
@@ -73,7 +70,7 @@ _LECTURE = (
 
 _SGD = Rule(
     "sgd", "torch", "torch.optim.SGD(lr, momentum=mom, dampening, nesterov, weight_decay=wd)",
-    {"lr": None, "mom": 0.0, "dampening": 0.0, "wd": 0.0},
+    {"lr": 0.001, "mom": 0.0, "dampening": 0.0, "wd": 0.0},  # torch 2.13's default lr
     {"nesterov": False, "maximize": False}, sgd.states, sgd.update_state, sgd.step,
     notes={"mom_buf": "torch: the buffer starts at the first gradient (no (1-mom) damping)."},
     torch=TorchClass("SGD", {"lr": "lr", "momentum": "mom", "dampening": "dampening",
@@ -286,6 +283,37 @@ HYPER_RANGES = {
     "nu_1": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "nu_2": (lambda v: 0 <= v <= 1, "in [0, 1]"),
 }
+
+
+ANY = (lambda v: True, "a number")
+# torch.optim's own checks (torch 2.13's constructors), where they differ from the above: the
+# torch flavour accepts what torch accepts (docs/torch-differences.md lists each case)
+TORCH_RANGES = {
+    "lr": (lambda v: v >= 0, ">= 0"),
+    "dampening": ANY, "lambd": ANY, "alpha": ANY, "t0": ANY, "step_min": ANY, "step_max": ANY,
+}
+TORCH_CLASS_RANGES = {  # momentum and alpha unbounded above in SGD and RMSprop
+    "SGD": {"mom": (lambda v: v >= 0, ">= 0")},
+    "RMSprop": {"mom": (lambda v: v >= 0, ">= 0"), "sqr_mom": (lambda v: v >= 0, ">= 0")},
+}
+
+
+def hyper_range(rule: Rule, name: str) -> tuple:
+    """(test, words): the range a hyperparameter of ``rule`` must lie in; a torch-flavour
+    rule's is torch.optim's own check.
+
+    Example:
+        >>> test, words = hyper_range(rule_for("sgd", "torch"), "mom")
+        >>> test(1.5), words
+        (True, '>= 0')
+    """
+    if rule.flavor == "torch" and rule.torch is not None:
+        own = TORCH_CLASS_RANGES.get(rule.torch.name, {})
+        if name in own:
+            return own[name]
+        if name in TORCH_RANGES:
+            return TORCH_RANGES[name]
+    return HYPER_RANGES[name]
 
 
 def rule_for(optimizer: str, flavor: str) -> Rule:

@@ -20,6 +20,7 @@ from .lecture import anneal, gradient_scale
 from .torch_base import REQUIRED, Clock, Node, TorchScheduler, host_ops
 
 __all__ = ["SCHEDULES", "TORCH_SCHEDULERS", "ONE_CYCLE_DEFAULTS", "Schedule", "Clock", "Node",
+           "constructed_momentum",
            "TorchScheduler", "anneal", "gradient_scale", "cosine", "one_cycle", "step_hypers",
            "records_mom", "clock_for", "build_node", "host_ops", "REQUIRED", "numeric_arguments"]
 
@@ -108,6 +109,24 @@ def records_mom(schedule: Schedule, hypers: Mapping) -> bool:
     if schedule.kind == "fastai_one_cycle":
         return "mom" in hypers
     return schedule.node is not None and schedule.node.cycles
+
+
+def constructed_momentum(schedule: Schedule, hypers: Mapping) -> float | None:
+    """The momentum (SGD's and RMSprop's momentum, Adam's beta1) that torch's scheduler
+    constructors leave in the optimizer's param group where they cycle it (OneCycleLR and
+    CyclicLR set it to max_momentum, even on an SGD built with momentum 0); None where the
+    schedule leaves the momentum alone.
+
+    Example:
+        >>> from sheetopt.spec import load
+        >>> constructed_momentum(Schedule("torch", {"torch": "OneCycleLR", "max_lr": 0.1,
+        ...                                         "total_steps": 100, "per": "step"}),
+        ...                      {"lr": 0.01, "mom": 0.0})
+        0.95
+    """
+    if schedule.kind != "torch" or not schedule.node.cycles or "mom" not in hypers:
+        return None
+    return float(Clock(schedule.node, hypers["lr"], hypers["mom"]).mom)
 
 
 def clock_for(schedule: Schedule | None, hp: Mapping) -> Clock | None:

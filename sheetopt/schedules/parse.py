@@ -15,7 +15,7 @@ from .torch_cyclic import one_cycle_phases, one_cycle_total
 WHOLE = {"step_size", "T_max", "T_0", "T_mult", "total_iters", "total_steps", "epochs",
          "steps_per_epoch", "step_size_up", "step_size_down", "patience", "cooldown"}
 AT_LEAST_ONE = {"step_size", "T_max", "T_0", "T_mult", "total_steps", "epochs",
-                "steps_per_epoch", "step_size_up", "step_size_down"}
+                "steps_per_epoch", "step_size_up"}  # (torch takes step_size_down = 0)
 FLAGS = {"cycle_momentum", "three_phase"}
 CHOICES = {("CyclicLR", "mode"): ("triangular", "triangular2", "exp_range"),
            ("ReduceLROnPlateau", "mode"): ("min", "max"),
@@ -23,11 +23,12 @@ CHOICES = {("CyclicLR", "mode"): ("triangular", "triangular2", "exp_range"),
            ("OneCycleLR", "anneal_strategy"): ("cos", "linear"),
            ("ReduceLROnPlateau", "threshold_mode"): ("rel", "abs")}
 RANGES = {  # (class, argument) -> (test, words), torch's own checks
+    # (torch's constructor takes factor 0, then divides by it at step total_iters)
     ("ConstantLR", "factor"): (lambda v: 0 < v <= 1, "in (0, 1]"),
     ("LinearLR", "start_factor"): (lambda v: 0 < v <= 1, "in (0, 1]"),
     ("LinearLR", "end_factor"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("LinearLR", "total_iters"): (lambda v: v >= 1, ">= 1"),
-    ("PolynomialLR", "total_iters"): (lambda v: v >= 1, ">= 1"),
+    ("LinearLR", "total_iters"): (lambda v: v >= 0, ">= 0"),  # (torch: 0 leaves lr alone)
+    ("PolynomialLR", "total_iters"): (lambda v: v >= 0, ">= 0"),
     ("ReduceLROnPlateau", "factor"): (lambda v: 0 <= v < 1, "in [0, 1)"),
     ("OneCycleLR", "pct_start"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("OneCycleLR", "div_factor"): (lambda v: v > 0, "> 0"),
@@ -110,13 +111,12 @@ def _parse_torch(table: dict, rule, static, steps, epochs, where, label) -> Sche
     if name == "ReduceLROnPlateau" and per != "epoch":
         raise SheetoptError(f"{label}: {where}: schedule.per must be \"epoch\" for "
                             f"ReduceLROnPlateau (its metric is the epoch's mean loss)")
-    if node.cycles:
-        has = "mom" in rule.hypers and (rule.flavor == "lecture" or static.get("mom"))
-        if not has:
-            what = ("has no momentum" if "mom" not in rule.hypers else
-                    "has no momentum buffer with mom = 0 (set mom > 0)")
-            raise SheetoptError(f"{label}: {where}: schedule.cycle_momentum: {rule.optimizer} "
-                                f"({rule.flavor}) {what}; or set cycle_momentum = false")
+    if node.cycles and "mom" not in rule.hypers:
+        # (torch accepts mom = 0: the constructor sets the group's momentum to max_momentum,
+        # and the sheet follows, see constructed_momentum; torch refuses an optimizer with
+        # neither momentum nor betas, as here)
+        raise SheetoptError(f"{label}: {where}: schedule.cycle_momentum: {rule.optimizer} "
+                            f"({rule.flavor}) has no momentum; or set cycle_momentum = false")
     count, unit = (steps, "optimizer steps") if per == "step" else (epochs, "epochs")
     for path, child in _one_cycles(node, "schedule"):
         total = one_cycle_total(child.args)

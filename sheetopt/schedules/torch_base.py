@@ -21,6 +21,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from ..errors import SheetoptError
+
 from ..ops import numpy_ops
 
 REQUIRED = object()  # an argument torch's constructor has no default for
@@ -187,8 +189,14 @@ class Clock:
     def advance(self, metric=None) -> None:
         self.k += 1
         with np.errstate(all="ignore"):
-            self.group, self.state = self.node.step(self.group, self.state, self.k, host_ops,
-                                                    metric)
+            try:
+                self.group, self.state = self.node.step(self.group, self.state, self.k,
+                                                        host_ops, metric)
+            except (OverflowError, ValueError, ZeroDivisionError) as exc:
+                # Python's float arithmetic, as torch's: torch raises at the same step
+                raise SheetoptError(f"schedule {self.node.cls.name}: the lr cannot be computed "
+                                    f"at scheduler step {self.k} ({exc}; torch raises there "
+                                    f"too); change the schedule's arguments") from None
 
     def table(self, steps: int) -> tuple[list, list]:
         """The lr and momentum of the next ``steps`` steps, advancing after each."""

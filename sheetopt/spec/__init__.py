@@ -17,8 +17,9 @@ from ..errors import SheetoptError
 from .numbers import number as _number, whole as _integer
 from ..models.gradients import METHODS
 from ..models import MODELS, Model
-from ..rules import FLAVORS, HYPER_RANGES, OPTIMIZERS, REGISTRY, STATE_NAMES, Rule, rule_for
-from ..schedules import Schedule
+from ..rules import (FLAVORS, LECTURE_RULES, OPTIMIZERS, REGISTRY, STATE_NAMES, TORCH_RULES,
+                     Rule, hyper_range, rule_for)
+from ..schedules import Schedule, constructed_momentum
 from ..schedules.parse import parse_schedule
 
 if sys.version_info >= (3, 11):
@@ -244,8 +245,13 @@ def preset_names() -> list[str]:
 def resolve(spec_ref: str | Path) -> Path:
     """A spec path, or the path of the preset with that name."""
     path = Path(spec_ref)
-    if path.exists():
-        return path
+    try:
+        if path.exists():
+            return path
+    except OSError as exc:  # a name longer than the file system takes, a loop of links
+        text = str(spec_ref)
+        short = text if len(text) <= 80 else f"{text[:80]}... ({len(text)} characters)"
+        raise SheetoptError(f"{short}: cannot read spec ({exc.strerror or exc})") from None
     preset = data_mod.PRESET_DIR / f"{spec_ref}.toml"
     if not str(spec_ref).endswith(".toml") and preset.exists():
         return preset
@@ -260,11 +266,38 @@ def load(spec_ref: str | Path) -> Spec:
     if str(spec_ref) == "":
         raise SheetoptError("the spec is empty: give a preset name or a path")
     path = resolve(spec_ref)
+    if _is_workbook(path):
+        raise SheetoptError(f"{path}: is a workbook, not a run spec; to rerun and compare an "
+                            f"edited workbook: sheetopt check {path}")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a byte order mark (Notepad's) is dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise SheetoptError(f"{path}: cannot read spec ({exc.__class__.__name__}: {exc})") from None
     return parse(_toml(text, str(path)), path)
+
+
+def from_text(text: str, label: str = "standard input") -> Spec:
+    """The spec in TOML ``text`` read from somewhere without a path (``sheetopt compare -``
+    reads standard input); errors name ``label``; a relative ``data.csv`` is read from the
+    current folder.
+
+    Example:
+        >>> from_text('[data]\\npreset = "lecture"\\n[[sheet]]\\noptimizer = "sgd"\\n'
+        ...           'lr = 0.0001\\n').sheets[0].optimizer
+        'sgd'
+    """
+    return parse(_toml(text, label), label=label)
+
+
+def _is_workbook(path: Path) -> bool:
+    """An .xlsx (a zip) where a TOML spec belongs."""
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods"):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _toml(text: str, label: str) -> dict:
@@ -436,9 +469,7 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     if optimizer not in OPTIMIZERS:
         raise SheetoptError(f"{label}: {where}: optimizer {optimizer!r} is not one of "
                             f"{', '.join(OPTIMIZERS)}{_suggest(optimizer, OPTIMIZERS)}")
-    # an optimizer the lecture did not have (adagrad, rprop...) is torch's unless said otherwise
-    lecture_has = any(r.optimizer == optimizer and r.flavor == "lecture" for r in REGISTRY)
-    flavor = table.get("flavor", "lecture" if lecture_has else "torch")
+    flavor = table["flavor"] if "flavor" in table else implied_flavor(table, optimizer)
     if flavor not in FLAVORS:
         raise SheetoptError(f"{label}: {where}: flavor {flavor!r} is not one of "
                             f"{', '.join(FLAVORS)}{_suggest(flavor, FLAVORS)}")
@@ -474,6 +505,11 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     steps = epochs * -(-len(data) // batch_size)
     schedule = parse_schedule(table.get("schedule", rule.schedule), rule, static, steps, epochs,
                               where, label)
+    started = constructed_momentum(schedule, hypers)
+    if rule.flavor == "torch" and started is not None and hypers["mom"] == 0:
+        # torch's OneCycleLR and CyclicLR set the group's momentum to max_momentum in their
+        # constructors, so an SGD (or RMSprop) built with momentum 0 steps with a buffer
+        hypers = {**hypers, "mom": started}
     bound = _number(table.get("diverge_above", 1e30), f"{where}: diverge_above", label)
     if bound <= 0:
         raise SheetoptError(f"{label}: {where}: diverge_above must be > 0 (got {bound:g})")
@@ -483,6 +519,29 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     return Sheet(name, optimizer, flavor, rule, hypers, flags, epochs, init, state, batch_size,
                  shuffle, _seed(table.get("seed", 0), f"{where}: seed", label), gradient,
                  h, tuple(show), schedule, bound)
+
+
+def implied_flavor(table: Mapping, optimizer: str) -> str:
+    """The flavour of a sheet that names none: torch for an optimizer the lecture did not
+    have (adagrad, rprop...), and for one given a key only torch's flavour takes (torch.optim's
+    names such as betas, weight_decay, momentum, or eps, wd, nesterov); else the lecture's.
+
+    Example:
+        >>> implied_flavor({"optimizer": "adam", "betas": [0.9, 0.999]}, "adam")
+        'torch'
+        >>> implied_flavor({"optimizer": "adam", "mom": 0.9}, "adam")
+        'lecture'
+    """
+    lecture = LECTURE_RULES.get(optimizer)
+    torch = TORCH_RULES.get(optimizer)
+    if lecture is None:
+        return "torch"
+    if torch is None:
+        return "lecture"
+    takes = {*lecture.hypers, *lecture.settable_flags}
+    torch_takes = {*torch.hypers, *torch.settable_flags, *(torch.torch.args if torch.torch
+                                                          else ())}
+    return "torch" if any(k in torch_takes and k not in takes for k in table) else "lecture"
 
 
 def _given_values(table: Mapping, rule: Rule, where: str, label: str) -> dict[str, tuple]:
@@ -569,7 +628,7 @@ def _parse_hypers(table: Mapping, rule: Rule, where: str, label: str):
                 raise SheetoptError(f"{label}: {where}: {spelled[key]} must be true or false")
             flags[key] = given[key][0]
     for key, value in hypers.items():
-        test, words = HYPER_RANGES[key]
+        test, words = hyper_range(rule, key)
         if not test(value):
             raise SheetoptError(f"{label}: {where}: {spelled.get(key, key)} must be {words} "
                                 f"(got {value:g})")

@@ -26,6 +26,8 @@ fast it grows are reported, never as a failure.
 """
 from __future__ import annotations
 
+import types
+
 from typing import Sequence
 
 import numpy as np
@@ -66,7 +68,8 @@ def torch_optimizer(sheet: Sheet, weights):
     args = info.constructor_args({**sheet.hypers, **sheet.flags})
     optimizer = getattr(torch.optim, info.name)(tensors, **args, foreach=False)
     if info.float64_default and tensors[0].dtype == torch.float64:
-        optimizer.step = _in_float64(optimizer.step, torch)
+        # a bound method, as torch's schedulers expect (they wrap step.__func__)
+        optimizer.step = types.MethodType(_in_float64(optimizer.step, torch), optimizer)
     return optimizer
 
 
@@ -95,7 +98,7 @@ def _in_float64(step, torch):
     ``_get_scalar_dtype()``: both round to the default dtype (float32 unless set), a
     difference of 1e-8 in a float64 run (``_preload``, which starts the state in float64
     itself, hides NAdam's)."""
-    def stepped(*args, **kwargs):
+    def stepped(self, *args, **kwargs):
         saved = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)
         try:

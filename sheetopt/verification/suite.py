@@ -400,6 +400,36 @@ def separate_elements(rule) -> bool:
     return not rule.torch.stackable
 
 
+def suite_cases(elements: int, epochs: int, optimizers: Iterable[str] | None = None,
+                schedulers: Iterable[str] | None = None) -> list[Case]:
+    """The suite's cases, its memory checked first (see :func:`require_memory`)."""
+    optimizers = None if optimizers is None else list(optimizers)
+    cases = optimizer_cases(elements, optimizers)
+    if schedulers is None or list(schedulers):
+        cases += scheduler_cases(elements, schedulers, [o for o in SCHEDULED if optimizers is None
+                                                         or o in optimizers])
+    require_memory([_sheet_spec(case, epochs) for case in cases], elements, epochs)
+    return cases
+
+
+def require_memory(specs: list, elements: int, epochs: int) -> None:
+    """Refuses up front, in one line with its size, a suite whose largest case would not fit
+    in memory: the engine's recorded steps of every element (its trace estimate per
+    configuration) and torch's parameters after every step, twice (the steps and their
+    stack)."""
+    from ..protocol import memory
+
+    def need(spec):
+        sheet = spec.sheets[0]
+        columns = len(engine.step_columns(spec, sheet)) + 3 * len(spec.model.params)
+        return elements * spec.steps(sheet) * columns * 8
+    biggest = max(specs, key=need, default=None)
+    if biggest is not None:
+        memory.require(need(biggest), f"torch-suite: {elements:,} elements x "
+                       f"{biggest.steps(biggest.sheets[0]):,} steps per case",
+                       memory.fewer(epochs=epochs, elements=elements))
+
+
 def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
               optimizers: Iterable[str] | None = None, schedulers: Iterable[str] | None = None,
               paths: Iterable[str] | None = None, executor: str = "numpy",
@@ -419,11 +449,7 @@ def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
     if unknown:
         raise SheetoptError(f"unknown path(s) {', '.join(map(repr, unknown))}: the suite's "
                             f"paths are {', '.join(map(repr, PATH_OPTIONS))}")
-    optimizers = None if optimizers is None else list(optimizers)
-    cases = optimizer_cases(elements, optimizers)
-    if schedulers is None or list(schedulers):
-        cases += scheduler_cases(elements, schedulers, [o for o in SCHEDULED if optimizers is None
-                                                         or o in optimizers])
+    cases = suite_cases(elements, epochs, optimizers, schedulers)
     out = []
     for case in cases:
         spec = _sheet_spec(case, epochs)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from .. import ops as ops_module
 from ..models import gradients
 from ..protocol.engine import epoch_losses
 from ..ops import symbolic_ops as ops
@@ -222,9 +223,9 @@ def start_scale(sqr_avgs: Sequence[Expr]) -> Expr:
 
 
 def distance(final: Mapping, true: Mapping, names: Sequence[str], ops=ops):
-    """Euclidean distance of the final parameters to the true ones (report.summarize's figure:
-    Python's sum starts from 0, and 0 + v is v, so this left-to-right fold equals it)."""
-    return ops.sqrt(fold_sum([(final[p] - true[p]) ** 2 for p in names]))
+    """The distance of the final parameters to the true ones (``sheetopt.ops.distance``), as
+    a formula by default."""
+    return ops_module.distance(final, true, names, ops)
 
 
 def literal(value: float) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 
 from ..errors import SheetoptError
-from ..ops import numpy_ops
+from ..ops import distance, numpy_ops
 from ..rules import state_label
 from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
@@ -579,11 +579,17 @@ def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
                         note=notes.LECTURE_RMSE),
             EpochColumn("rmse", "RMSE", epochs["rmse"], note=notes.RMSE)]
     cols += [EpochColumn(p, p, epochs[p]) for p in display_order(spec)]
+    if all(p in spec.data.true for p in spec.model.params):
+        cols.append(EpochColumn("distance", "distance to truth",
+                                distance({p: epochs[p] for p in spec.model.params},
+                                         spec.data.true, spec.model.params),
+                                note=notes.EPOCH_DISTANCE))
     adam_ann = sheet.schedule.kind == "adam_ann"
     if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
         return cols + _epoch_schedule_columns(plan, started, finished)
     cols.append(EpochColumn("lr", "lr", steps["lr"][::every][:started],
-                            note=notes.ANNEALED_LR if adam_ann else notes.LR))
+                            note=notes.ANNEALED_LR if adam_ann
+                            else notes.FIRST_STEP_LR if sheet.schedule.per_step else notes.LR))
     if adam_ann:
         ends = slice(every - 1, finished * every, every)
         sqr = [steps[f"sqr_avg_{p}"][ends] for p in spec.model.params]

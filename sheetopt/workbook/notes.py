@@ -33,6 +33,10 @@ def central_difference(p: str) -> str:
 
 # the epoch summary
 LR = "The lr this epoch's steps use."
+FIRST_STEP_LR = ("The lr of the epoch's first step: the schedule changes it every step (the "
+                 "steps' lr column holds each).")
+EPOCH_DISTANCE = ("The distance of this epoch's end parameters to the true ones (the data "
+                  "sheet's true row): sqrt of the sum of the squared differences.")
 SCHEDULE = ("torch.optim.lr_scheduler, stepped as torch steps it: the first value is what the "
             "scheduler's constructor leaves, each later one comes from the one before (and the "
             "scheduler's yellow inputs). Edit an input and the whole run follows.")

@@ -184,6 +184,8 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
             for p in display_order(spec):
                 out.append(Cell(row, col[p], "formula", ref(last_row, plan.col_of[f"new:{p}"]),
                                 float(values[p][j])))
+            if "distance" in col:
+                out.append(_distance_cell(plan, row, col, float(values["distance"][j])))
         if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
             out += _schedule_cells(plan, j, row, col, last_row, values, finished)
         else:
@@ -191,6 +193,18 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
         if sheet.schedule.kind == "adam_ann" and j < finished:
             out += _annealing_cells(plan, j, row, col, last_row, values)
         yield row, out
+
+
+def _distance_cell(plan: SheetPlan, row: int, col: dict, value: float) -> Cell:
+    """The epoch's distance to the truth, from the summary's parameter cells in its row."""
+    from .overview import true_ref
+
+    names = plan.spec.model.params
+    tree = formulas.distance({p: var(f"f:{p}") for p in names},
+                             {p: var(f"t:{p}") for p in names}, names)
+    refs = {f"f:{p}": ref(row, col[p]) for p in names}
+    refs.update({f"t:{p}": true_ref(plan.spec, p) for p in names})
+    return Cell(row, col["distance"], "formula", to_excel(tree, refs)[1:], value)
 
 
 def _lr_cell(plan: SheetPlan, j: int, row: int, col: dict, first_k: int, values) -> Cell:
