@@ -40,6 +40,7 @@ numpy_ops = SimpleNamespace(
     name="numpy",
     sqrt=np.sqrt,
     cos=_c_library(math.cos),
+    sin=_c_library(math.sin),
     maximum=np.maximum,
     minimum=np.minimum,
     abs=np.abs,
@@ -61,6 +62,7 @@ symbolic_ops = SimpleNamespace(
     name="symbolic",
     sqrt=_call("sqrt"),
     cos=_call("cos"),
+    sin=_call("sin"),
     maximum=_call("maximum"),
     minimum=_call("minimum"),
     abs=_call("abs"),
@@ -72,3 +74,19 @@ symbolic_ops = SimpleNamespace(
     eq=lambda a, b: Expr("=", lift(a), lift(b)),
     pi=Expr("const", "pi"),
 )
+
+
+def ops_for(*values) -> SimpleNamespace:
+    """The namespace that computes with ``values``: symbolic for formula expressions, torch's
+    for tensors, numpy's otherwise (a model's functions pick their ``ops`` this way).
+
+    >>> ops_for(1.0).name, ops_for(lift(1.0)).name
+    ('numpy', 'symbolic')
+    """
+    for value in values:
+        if isinstance(value, Expr):
+            return symbolic_ops
+        if type(value).__module__.startswith("torch"):
+            from .torch_backend.ops import torch_ops
+            return torch_ops()
+    return numpy_ops

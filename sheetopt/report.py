@@ -31,14 +31,25 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
     for sheet in spec.sheets:
         trace = traces[sheet.name]
         final = trace.final()
-        true = spec.data.true
-        distance = (math.hypot(*(final[p] - true[p] for p in spec.model.params))
-                    if all(p in true for p in spec.model.params) else None)
+        distance = distance_to_truth(spec, final)
         epochs = {k: [float(v) for v in column] for k, column in trace.epochs.items()}
         epochs["epoch"] = [int(e) for e in epochs["epoch"]]
         out.append(Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final, distance,
                            trace.diverged_at, partial_epoch(trace)))
     return out
+
+
+def distance_to_truth(spec: Spec, final: dict) -> float | None:
+    """Euclidean distance of ``final`` to the true parameters, or to the nearest known minimum
+    of a test surface; None when neither is known."""
+    if spec.model.minima:
+        from .surfaces import nearest_minimum
+
+        return nearest_minimum(spec.model, final)[1]
+    true = spec.data.true
+    if not all(p in true for p in spec.model.params):
+        return None
+    return math.hypot(*(final[p] - true[p] for p in spec.model.params))
 
 
 def partial_epoch(trace: Trace) -> dict | None:
@@ -58,5 +69,9 @@ def describe_data(spec: Spec) -> str:
     """One line on the data, model and true parameters, for reports."""
     true = ", ".join(f"{p} = {spec.data.true[p]:g}" for p in spec.model.params
                      if p in spec.data.true)
+    if not spec.model.has_data:
+        minima = "; ".join(", ".join(f"{p} = {v:.10g}" for p, v in m.items())
+                           for m in spec.model.minima)
+        return f"model {spec.model.formula}, no data; minima: {minima}"
     return (f"data: {spec.data.source} ({len(spec.data)} rows); model {spec.model.formula}"
             + (f"; true {true}" if true else ""))

@@ -142,7 +142,8 @@ def _tables(spec: Spec, summaries, markdown: bool) -> str:
     most = max(max(len(s.epochs["epoch"]), s.partial["epoch"] if s.partial else 0)
                for s in summaries)
     columns = _epoch_columns(most)
-    for key, title in (("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
+    figures = (("loss", f"Loss per epoch: the mean per-step {spec.model.loss_name}"),)
+    for key, title in figures if not spec.model.reports_rmse else (("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
                                         "-- the lecture's \"rmse\" cell, a root of the sum"),
                        ("rmse", "True RMSE per epoch: sqrt(MEAN of err^2 over the epoch's rows)")):
         headers = ["sheet", "optimizer", "flavor",
@@ -156,7 +157,8 @@ def _tables(spec: Spec, summaries, markdown: bool) -> str:
             f"* {s.name}: epoch {s.partial['epoch']} cut short by the divergence; its figures "
             f"cover the {s.partial['steps']:,} step(s) before it\n" for s in cut))
     params = list(spec.model.params)
-    headers = ["sheet", "optimizer", "flavor", *params, "distance to truth", "status"]
+    truth = "distance to nearest minimum" if spec.model.minima else "distance to truth"
+    headers = ["sheet", "optimizer", "flavor", *params, truth, "status"]
     rows = [[s.name, s.optimizer, s.flavor, *(f"{s.final[p]:.6g}" for p in params),
              "-" if s.distance is None else f"{s.distance:.6g}", _status(s)] for s in summaries]
     out += [heading("Final parameters"), _grid(headers, rows, markdown)]

@@ -81,9 +81,23 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
 
 # --- data --------------------------------------------------------------------------------------
 def data_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
+    if not spec.model.has_data:
+        return _surface_cells(spec)
     cells = list(_data_top(spec)) + list(_data_rows(spec)) + list(_fitted_lines(spec, plans))
     cells.sort(key=lambda c: (c.row, c.col))
     return iter(cells)
+
+
+def _surface_cells(spec: Spec) -> Iterator[Cell]:
+    """A test surface's "data" sheet: the function and its known minima (it has no rows)."""
+    yield Cell(0, 0, "text", spec.model.kind, style="title")
+    yield Cell(1, 0, "text", f"{spec.model.formula}. No data: every step of every sheet "
+               "evaluates the whole function at the parameters x and y.", style="subtitle")
+    yield Cell(DATA_HEADER_ROW, 0, "text", "minimum x", style="header")
+    yield Cell(DATA_HEADER_ROW, 1, "text", "minimum y", style="header")
+    for i, minimum in enumerate(spec.model.minima):
+        yield Cell(DATA_FIRST_ROW + i, 0, "number", minimum["x"])
+        yield Cell(DATA_FIRST_ROW + i, 1, "number", minimum["y"])
 
 
 def true_known(spec: Spec) -> bool:
@@ -153,6 +167,8 @@ def fitted_lines(spec: Spec, plans: Sequence[SheetPlan]) -> list[tuple[str, dict
     """(title, parameter -> (reference, value)) of each line the data chart draws: every sheet
     that did not diverge (a diverged fit would stretch the axis until the data look flat),
     then the truth when known."""
+    if not spec.model.has_data:
+        return []
     lines = [(plan.title, final_refs(plan)) for plan in plans if not plan.trace.diverged]
     if true_known(spec):
         lines.append(("true", {p: (true_ref(spec, p), spec.data.true[p])
