@@ -46,6 +46,7 @@ class Model:
     has_data: bool = True  # False: a test surface, run on a trivial plan of one unread row
     minima: tuple[Mapping[str, float], ...] = ()  # known minima (the truth of a surface)
     keys: Mapping[str, float] = field(default_factory=dict)  # [model] keys and defaults
+    view: tuple[float, float, float, float] | None = None  # a surface's usual picture
     loss_name: str = "err^2 = (y - pred)^2 (no mean, no 1/2)"  # how the row loss reads
 
     def loss(self, params: Mapping, x, y):

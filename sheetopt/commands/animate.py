@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         "sheetopt animate lesson2 --sheet sgd -o fit.gif")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", required=True, metavar="NAME", help="the sheet to animate")
-    parser.add_argument("--kind", default="fit", metavar="KIND", help="fit (default) or path")
+    parser.add_argument("--kind", default=None, metavar="KIND",
+                        help="fit (the default with data) or path (the default on a surface)")
     parser.add_argument("--frames", metavar="N",
                         help=f"how many frames, evenly spaced over the steps (default: one per "
                              f"step, up to {DEFAULT_FRAMES})")
@@ -34,7 +35,7 @@ def run(args) -> int:
     from ..plots.canvas import figure_format, require
     from ..plots.path import path_axes
 
-    if args.kind not in ANIMATIONS:
+    if args.kind is not None and args.kind not in ANIMATIONS:
         raise SheetoptError(f"unknown animation kind {args.kind!r}: choose fit or path")
     frames = frame_count(args.frames)
     figure_format(args.output, FORMATS)
@@ -42,6 +43,7 @@ def run(args) -> int:
     require()
     spec = api.spec_of(args.spec)
     sheet = spec.sheet(args.sheet)
+    args.kind = args.kind or ("fit" if spec.model.has_data else "path")
     if args.kind == "path":
         path_axes(spec)
     trace = api.run(spec, sheet.name)[sheet.name]
