@@ -79,9 +79,13 @@ def plan(spec: Spec, runs: list[Trace]) -> View:
         xs += px.tolist()
         ys += py.tolist()
     box = Box.around(xs, ys)
-    if spec.model.view:  # a surface's usual picture, grown to hold the paths
+    if spec.model.view:  # a surface's usual picture, grown to hold the starts and minima;
+        # a path that wanders further leaves the picture at its edge
+        starts = Box.around([points(t, ax_x)[0] for t in runs] + [m[ax_x] for m in minima],
+                            [points(t, ax_y)[0] for t in runs] + [m[ax_y] for m in minima])
         x0, x1, y0, y1 = spec.model.view
-        box = Box(min(x0, box.x0), max(x1, box.x1), min(y0, box.y0), max(y1, box.y1))
+        box = Box(min(x0, starts.x0), max(x1, starts.x1), min(y0, starts.y0),
+                  max(y1, starts.y1))
     view = View(spec, (ax_x, ax_y), fixed, source.sheet if others else None, best, runs, box,
                 None, minima=minima)
     view.zoom, view.zoomed = zoom_on(view)
