@@ -4,7 +4,7 @@ Prints, in one run:
 - rows/s of engine.run (trace recorded) on the compiled executor, compile time apart;
 - rows/s of the numpy executor and of a torch.optim.Adam loop, each timed on a slice;
 - config-steps/s of online Adam on the lecture's rows for C = 1, 1,000 and 100,000
-  configurations, compiled (multi-threaded from sheetopt.compiled.PARALLEL_FROM on) and numpy;
+  configurations, compiled (multi-threaded from sheetopt.executors.compiled.PARALLEL_FROM on) and numpy;
 - rows/s of engine.run for every torch.optim class of the rules registry (online, trace
   recorded, compiled), each as a ratio to torch-flavour Adam timed in the same run;
 - the whole `sheetopt compare` process from a 1,000,000-row CSV beside a bare pandas.read_csv
@@ -31,9 +31,11 @@ import numpy as np
 # numba's compile time is part of what we report: measure it cold, in a fresh cache folder
 os.environ.setdefault("SHEETOPT_CACHE_DIR", tempfile.mkdtemp(prefix="sheetopt-bench-kernels-"))
 
-from sheetopt import compiled, engine, spec as spec_mod  # noqa: E402
+from sheetopt.executors import compiled
+from sheetopt.protocol import engine
+from sheetopt import spec as spec_mod  # noqa: E402
 from sheetopt.rules import torch_classes  # noqa: E402
-from sheetopt.torch_backend.sweep import start_arrays  # noqa: E402
+from sheetopt.sweeps.sweep import start_arrays  # noqa: E402
 
 ROWS = 1_000_000
 SLICE_NUMPY = 20_000
@@ -121,7 +123,7 @@ def sweep_rate(spec, sheet, configs: int, executor: str, repeat: int = 1,
                parallel: bool | None = None) -> float:
     """config-steps/s of a grid run without trace, best of ``repeat`` runs after one warm-up
     run (which compiles). ``executor``: "numpy" or "compiled" (then ``parallel`` picks the
-    multi-threaded kernel; None: sheetopt.compiled decides by the number of configurations)."""
+    multi-threaded kernel; None: sheetopt.executors.compiled decides by the number of configurations)."""
     hp, params, state, plan = sweep_inputs(spec, sheet, configs)
     steps = sum(len(epoch) for epoch in plan)
     if executor == "compiled":

@@ -486,7 +486,7 @@ SMALL_SPEC = {
 @functools.cache
 def small_workbook() -> bytes:
     """A small sheetopt workbook's bytes (written once per process)."""
-    from sheetopt.data import DataSet
+    from sheetopt.spec.data import DataSet
     from sheetopt.spec import parse
     from sheetopt.workbook import write_workbook
 

@@ -23,9 +23,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from sheetopt import engine
+from sheetopt.protocol import engine
 from sheetopt.spec import load, parse
-from sheetopt.torch_backend.sweep import start_arrays
+from sheetopt.sweeps.sweep import start_arrays
 
 CONFIGS = (1, 1_000, 100_000)
 
@@ -47,7 +47,7 @@ def _torch_path(device: str, dtype: str):
     def run(spec, sheet, hp, params, state, plan):
         import torch
 
-        from sheetopt.torch_backend.simulate import simulate, to_tensors
+        from sheetopt.executors.torch.simulate import simulate, to_tensors
 
         kind = getattr(torch, dtype)
         tensors = lambda values: to_tensors(values, torch.device(device), kind)  # noqa: E731
@@ -59,7 +59,7 @@ def _torch_path(device: str, dtype: str):
 
 def _paths():
     paths = {"numpy engine (baseline)": _numpy_path("numpy")}
-    from sheetopt import compiled
+    from sheetopt.executors import compiled
 
     if compiled.HAVE_NUMBA:
         paths["compiled engine (numba)"] = _numpy_path("compiled")
@@ -115,7 +115,7 @@ def sweep_throughput(quick: bool) -> None:
 
 
 def recheck_time(steps: int) -> None:
-    from sheetopt.torch_backend.recheck import recheck
+    from sheetopt.verification.recheck import recheck
 
     spec = parse({"data": {"rows": steps, "true": {"a": 2.0, "b": 30.0}, "noise": "normal",
                            "noise_scale": 5.0, "seed": 1},
@@ -165,7 +165,7 @@ _PEAK = """import json, os, resource, sys, warnings
 warnings.simplefilter("ignore")
 from sheetopt.commands.sweep import write
 from sheetopt.spec import parse
-from sheetopt.torch_backend import sweep
+from sheetopt.sweeps import sweep
 raw, backend, dtype, count = sys.argv[1:]
 spec = parse(json.loads(raw))
 sheet = spec.sheets[0]
@@ -194,7 +194,7 @@ def sweep_memory(sizes=(1_000_000, 2_000_000), sheets=None) -> None:
     the estimate `sheetopt sweep` refuses by (sweep.estimate_bytes)."""
     import json
 
-    from sheetopt.torch_backend import sweep
+    from sheetopt.sweeps import sweep
 
     print("\nsweep memory: peak RSS less a 1-configuration run, against the estimate "
           "(sweep.estimate_bytes); ratio = estimate / measured")
@@ -229,7 +229,7 @@ def large_full_batch_spec(rows: int = 20_000):
 
 def verify_large_batch_time(rows: int = 20_000) -> None:
     """What `sheetopt verify` does (re-check and replay) for ``large_full_batch_spec``."""
-    from sheetopt.torch_backend.replay import verify
+    from sheetopt.verification.replay import verify
 
     spec = large_full_batch_spec(rows)
     runs = [(sheet, engine.run(spec, sheet)) for sheet in spec.sheets]

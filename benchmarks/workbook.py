@@ -17,7 +17,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from sheetopt import engine
+from sheetopt.protocol import engine
 from sheetopt.spec import parse
 from sheetopt.workbook import plan_sheets, write_plans
 from sheetopt.workbook import writer as writer_module

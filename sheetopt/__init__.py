@@ -26,8 +26,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .errors import SheetoptError  # noqa: E402
 from .spec import Sheet, Spec, preset_names  # noqa: E402
-from .trace import Trace  # noqa: E402
-from .results import RunResult  # noqa: E402
+from .protocol.trace import Trace  # noqa: E402
+from .protocol.results import RunResult  # noqa: E402
 from .api import check_workbook, read_workbook, run, sweep, verify, write_workbook  # noqa: E402
 
 __all__ = ["run", "Spec", "RunResult", "Trace", "Sheet", "sweep", "write_workbook",

@@ -14,9 +14,9 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from . import engine
+from .protocol import engine
 from .errors import SheetoptError, option
-from .results import RunResult
+from .protocol.results import RunResult
 from .spec import Sheet, Spec, load
 
 SpecLike = Union[str, Path, Spec]
@@ -68,7 +68,7 @@ def _result_for(spec_or_result: SpecLike | RunResult) -> RunResult:
 # --- sweeps ----------------------------------------------------------------------------------
 def _values(name: str, given: Any):
     """A swept hyperparameter's values: a number, a sequence, or a parsed ``Range``."""
-    from .torch_backend.sweep import Range
+    from .sweeps.sweep import Range
 
     if given is None or isinstance(given, Range):
         return given
@@ -94,7 +94,7 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
         >>> found.final_loss.shape
         (2,)
     """
-    from .torch_backend import sweep as sweeps
+    from .sweeps import sweep as sweeps
 
     if lr is None:
         raise SheetoptError(f"{option('lr')}: give the learning rates to sweep")
@@ -112,7 +112,7 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
     found = spec.sheet(sheet)
     torch_device = None
     if chosen == "torch":
-        from .torch_backend.device import pick_device
+        from .executors.torch.device import pick_device
 
         torch_device = pick_device(where)
     configs = sweeps.count_configurations(ranges)
@@ -215,7 +215,7 @@ def check_workbook(path: str | Path):
     """
     import pandas as pd
 
-    from .workbook.check import check_workbook as check
+    from .reader.check import check_workbook as check
 
     rows = [{"sheet": r.sheet, "cells": r.cells, "max_abs": r.max_abs, "max_rel": r.max_rel,
              "bad": r.bad, "first_bad": r.first_bad, "ok": r.ok}
@@ -236,7 +236,7 @@ def read_workbook(path: str | Path) -> dict:
         >>> list(tables), len(tables["adam"])
         (['basic', 'momentum', 'rmsprop', 'adam', 'adam_ann'], 145)
     """
-    from .workbook.values import read_values
+    from .reader.values import read_values
 
     return read_values(_file_path(path))
 
@@ -258,13 +258,13 @@ def verify_run(spec_or_result: SpecLike | RunResult, sheet: str | None = None,
                device: str = "auto", tol: float = 1e-12,
                drift_steps: int | None = None) -> Verified:
     """What ``verify`` checks, as the Difference objects the command line prints."""
-    from .torch_backend.device import pick_device
-    from .torch_backend.replay import verify as check
+    from .executors.torch.device import pick_device
+    from .verification.replay import verify as check
 
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (
             math.isfinite(tol) and tol >= 0):
         raise SheetoptError(f"{option('tol')} must be a number >= 0 (got {tol})")
-    from .torch_backend.replay import DRIFT_STEPS
+    from .verification.replay import DRIFT_STEPS
 
     drift_steps = DRIFT_STEPS if drift_steps is None else drift_steps
     if isinstance(drift_steps, bool) or not isinstance(drift_steps, int) or drift_steps < 0:

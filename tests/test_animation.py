@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from browser import screenshot
-from sheetopt import SheetoptError, engine, plots
+from sheetopt import SheetoptError, plots
+from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.plots import animation, surface
 from sheetopt.spec import load

@@ -368,8 +368,8 @@ def test_verify_replays_torch_flavour_with_torch_optim():
 
 
 # --- the package's face -----------------------------------------------------------------------
-PUBLIC_MODULES = ["sheetopt", "sheetopt.api", "sheetopt.results", "sheetopt.spec",
-                  "sheetopt.arrays", "sheetopt.trace", "sheetopt.errors",
+PUBLIC_MODULES = ["sheetopt", "sheetopt.api", "sheetopt.protocol.results", "sheetopt.spec",
+                  "sheetopt.spec.arrays", "sheetopt.protocol.trace", "sheetopt.errors",
                   "sheetopt.cli"]
 
 

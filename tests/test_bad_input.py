@@ -345,7 +345,7 @@ def test_sigterm_while_writing_a_workbook_leaves_no_file(tmp_path):
 def test_sigterm_inside_a_catch_all_still_terminates(tmp_path, monkeypatch, capsys):
     """The signal can land inside someone's ``except Exception`` (an optional import's fallback,
     as numba's is, runs while the temporary file exists): it must still stop the run."""
-    from sheetopt import engine
+    from sheetopt.protocol import engine
 
     run_all = engine.run_all
 

@@ -15,7 +15,8 @@ from libreoffice import sheet_part
 from sheetopt.cli import main
 from sheetopt.errors import SheetoptError
 from sheetopt.spec import parse
-from sheetopt.workbook import check as check_module, write_workbook, xlsx
+from sheetopt.reader import check as check_module, xlsx
+from sheetopt.workbook import write_workbook
 
 fuzz = benchmark("fuzz")
 
@@ -187,7 +188,7 @@ def test_control_characters_never_reach_the_file(tmp_path):
 def test_non_finite_values_are_error_cells_never_nan(tmp_path, table, column):
     """A non-finite value in a recorded step (here put there by hand: the engine stops before
     one) is stored as the error cell #NUM!, with the error type, never as <v>nan</v>."""
-    from sheetopt import engine
+    from sheetopt.protocol import engine
     from sheetopt.spec import load
     from sheetopt.workbook import write_trace
 

@@ -13,7 +13,9 @@ import pytest
 
 pytest.importorskip("numba", reason="numba is not installed: the compiled executor is off")
 
-from sheetopt import compiled, engine, spec as spec_mod  # noqa: E402
+from sheetopt.executors import compiled
+from sheetopt.protocol import engine
+from sheetopt import spec as spec_mod  # noqa: E402
 
 LECTURE_DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}
 

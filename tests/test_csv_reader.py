@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sheetopt import cli, data
+from sheetopt import cli
+from sheetopt.spec import data
 from sheetopt.errors import SheetoptError
 from sheetopt.models import LINEAR, QUADRATIC
 from sheetopt.spec import load

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sheetopt import cli, engine, spec as spec_mod
+from sheetopt import cli, spec as spec_mod
+from sheetopt.protocol import engine
 from sheetopt.schedules import Schedule
 
 REL = 1e-12

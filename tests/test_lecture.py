@@ -17,7 +17,8 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from lecture_files import BASIC_EPOCH, LECTURE_CSV, needs_lecture_files, require_lecture_files
-from sheetopt import cli, engine, spec as spec_mod
+from sheetopt import cli, spec as spec_mod
+from sheetopt.protocol import engine
 
 REL = 1e-12
 

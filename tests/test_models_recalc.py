@@ -20,10 +20,11 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 import gnumeric
 import libreoffice
-from sheetopt import Spec, engine
+from sheetopt import Spec
+from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.workbook import write_workbook
-from sheetopt.workbook.check import open_workbook, read_spec
+from sheetopt.reader.check import open_workbook, read_spec
 from sheetopt.workbook.layout import HEADER_ROW
 
 REL = 1e-12

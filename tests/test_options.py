@@ -137,7 +137,7 @@ def test_the_progress_bar_is_the_command_lines_not_the_librarys(monkeypatch):
     import itertools
 
     import sheetopt
-    from sheetopt import progress
+    from sheetopt.protocol import progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -9,7 +9,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from sheetopt import compiled, engine, memory
+from sheetopt.executors import compiled
+from sheetopt.protocol import engine, memory
 from sheetopt.spec import parse
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sheetopt import SheetoptError, engine, plots
+from sheetopt import SheetoptError, plots
+from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.models import Model
 from sheetopt.plots import surface

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from sheetopt import cli, progress
+from sheetopt import cli
+from sheetopt.protocol import progress
 
 
 class Terminal(io.StringIO):

@@ -22,7 +22,7 @@ import math
 
 from hypothesis import given, settings, strategies as st
 
-from sheetopt import gradients
+from sheetopt.models import gradients
 from sheetopt.models import LINEAR, QUADRATIC
 
 EPS = 2.0 ** -52

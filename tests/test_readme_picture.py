@@ -12,7 +12,8 @@ import shlex
 from dataclasses import replace
 from pathlib import Path
 
-from sheetopt import engine, plots
+from sheetopt.protocol import engine
+from sheetopt import plots
 from sheetopt.cli import main
 from sheetopt.spec import load
 

@@ -13,10 +13,12 @@ import math
 import numpy as np
 import pytest
 
-from sheetopt import Spec, cli, compiled, engine, report
+from sheetopt import Spec, cli
+from sheetopt.executors import compiled
+from sheetopt.protocol import engine, report
 from sheetopt.errors import SheetoptError
 from sheetopt.models import model_for
-from sheetopt.surfaces import SURFACES, nearest_minimum
+from sheetopt.models.surfaces import SURFACES, nearest_minimum
 
 torch = pytest.importorskip("torch")
 

@@ -10,10 +10,11 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason=f"no CUDA GPU visible to torch {torch.__version__}")
 
 from benchmark_cases import benchmark  # noqa: E402
-from sheetopt import cli, engine  # noqa: E402
+from sheetopt import cli
+from sheetopt.protocol import engine  # noqa: E402
 from sheetopt.spec import load  # noqa: E402
-from sheetopt.torch_backend import sweep  # noqa: E402
-from sheetopt.torch_backend.recheck import recheck  # noqa: E402
+from sheetopt.sweeps import sweep  # noqa: E402
+from sheetopt.verification.recheck import recheck  # noqa: E402
 
 
 def test_recheck_on_cuda_passes_every_sheet():

@@ -17,10 +17,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sheetopt import cli, compiled, engine, spec as spec_mod  # noqa: E402
+from sheetopt import cli, spec as spec_mod
+from sheetopt.executors import compiled
+from sheetopt.protocol import engine  # noqa: E402
 from sheetopt.errors import SheetoptError  # noqa: E402
 from sheetopt.rules import torch_classes  # noqa: E402
-from sheetopt.torch_backend.compare import relative, running_scale  # noqa: E402
+from sheetopt.verification.compare import relative, running_scale  # noqa: E402
 
 DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}
 BATCHES = ("online", 7, "full")
@@ -219,7 +221,7 @@ def test_torch_sweep_backend_equals_the_numpy_engine_on_every_class(numpy_execut
     """The torch rendering of each rule (tensors over configurations) gives the numpy
     engine's final parameters on torch-optim's sheets, lr swept (Rprop's and ASGD's start
     state follow the swept lr)."""
-    from sheetopt.torch_backend.sweep import run_sweep
+    from sheetopt.sweeps.sweep import run_sweep
 
     spec = spec_mod.load("torch-optim")
     assert sorted(s.optimizer for s in spec.sheets) == sorted(r.optimizer
@@ -236,7 +238,7 @@ def test_torch_optimizer_on_one_tensor_of_all_parameters(numpy_executor):
     """``replay.torch_optimizer`` and ``_preload`` on one (P,) tensor, as other callers use
     them: the elementwise classes step as with one tensor per parameter; Adafactor, whose
     norms run over the whole tensor, is refused."""
-    from sheetopt.torch_backend import replay
+    from sheetopt.verification import replay
 
     spec = spec_mod.load("torch-optim")
     for sheet in spec.sheets:
@@ -271,7 +273,7 @@ def test_torch_optimizer_alone_steps_in_float64_under_a_float32_default(numpy_ex
     torch's default dtype float32, as a user's script has it: every torch-optim sheet still
     equals the engine to 1e-12. torch keeps NAdam's mu_product and ASGD's eta and mu in the
     default dtype (1e-8 off in float32); the registry's ``float64_default`` covers them."""
-    from sheetopt.torch_backend import replay
+    from sheetopt.verification import replay
 
     spec = spec_mod.load("torch-optim")
     saved = torch.get_default_dtype()

@@ -20,7 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
 
-from sheetopt import engine  # noqa: E402
+from sheetopt.protocol import engine  # noqa: E402
 from sheetopt.spec import parse  # noqa: E402
 
 TOL = 1e-12

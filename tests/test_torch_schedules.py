@@ -9,15 +9,15 @@ import warnings
 import numpy as np
 import pytest
 
-from sheetopt import engine
+from sheetopt.protocol import engine
 from sheetopt import spec as spec_mod
 from sheetopt.errors import SheetoptError
 from sheetopt.schedules import TORCH_SCHEDULERS, Clock, build_node
 from test_bad_input import Case, check_error, prepare, snapshot, spec_text
 
 torch = pytest.importorskip("torch")
-from sheetopt.torch_backend.replay import replay  # noqa: E402
-from sheetopt.torch_backend.schedulers import torch_scheduler, group_momentum  # noqa: E402
+from sheetopt.verification.replay import replay  # noqa: E402
+from sheetopt.verification.schedulers import torch_scheduler, group_momentum  # noqa: E402
 from sheetopt.schedules import Schedule  # noqa: E402
 
 EPOCHS, ROWS = 4, 29  # the lecture's rows
@@ -146,7 +146,7 @@ def test_clock_follows_torch_over_a_long_run(case):
 @pytest.mark.parametrize("executor", ["numpy", "compiled"])
 def test_configurations_with_their_own_lr_follow_torch(executor):
     """A sweep of lr under a recursive schedule: each configuration is its own torch run."""
-    from sheetopt.compiled import available
+    from sheetopt.executors.compiled import available
 
     if executor == "compiled" and not available():
         pytest.skip("numba is not installed")
@@ -166,7 +166,7 @@ def test_configurations_with_their_own_lr_follow_torch(executor):
 
 
 def test_compiled_executor_runs_scheduled_sheets():
-    from sheetopt import compiled
+    from sheetopt.executors import compiled
 
     if not compiled.available():
         pytest.skip("numba is not installed")

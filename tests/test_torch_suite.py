@@ -11,7 +11,7 @@ from sheetopt import cli, rules
 from sheetopt.rules import registry
 
 torch = pytest.importorskip("torch")
-from sheetopt.torch_backend import suite  # noqa: E402
+from sheetopt.verification import suite  # noqa: E402
 
 
 def test_small_grid_passes_on_every_path(capsys):

@@ -11,10 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
 
-from sheetopt import cli, engine, memory  # noqa: E402
+from sheetopt import cli
+from sheetopt.protocol import engine, memory  # noqa: E402
 from sheetopt.errors import SheetoptError  # noqa: E402
 from sheetopt.spec import load  # noqa: E402
-from sheetopt.torch_backend import sweep  # noqa: E402
+from sheetopt.sweeps import sweep  # noqa: E402
 
 
 def _grid(spec, sheet_name, lr, **others):
@@ -222,14 +223,14 @@ def test_sweep_memory_estimate_counts_what_grows_with_the_sweep():
 ])
 def test_backend_auto_picks_torch_on_a_visible_gpu_else_numpy(backend, device, visible,
                                                              expected, monkeypatch):
-    from sheetopt.torch_backend import device as devices
+    from sheetopt.executors.torch import device as devices
 
     monkeypatch.setattr(devices, "cuda_available", lambda: visible)
     assert sweep.resolve_backend(backend, device) == expected
 
 
 def test_sweep_command_runs_torch_where_auto_finds_a_gpu(monkeypatch, capsys):
-    from sheetopt.torch_backend import device as devices
+    from sheetopt.executors.torch import device as devices
 
     asked = []
     monkeypatch.setattr(devices, "cuda_available", lambda: True)
@@ -258,7 +259,7 @@ def test_best_setting_names_every_swept_value():
 def test_broken_torch_install_gets_the_install_hint(monkeypatch):
     import importlib
 
-    from sheetopt.torch_backend import device
+    from sheetopt.executors.torch import device
 
     real = importlib.import_module
 
@@ -307,7 +308,7 @@ def test_sheetopt_works_without_torch_and_torch_commands_say_how_to_install():
 
 
 def test_too_old_torch_is_refused(monkeypatch):
-    from sheetopt.torch_backend import device
+    from sheetopt.executors.torch import device
 
     monkeypatch.setattr(torch, "__version__", "2.0.1")  # pyproject.toml asks for torch>=2.1
     with pytest.raises(SheetoptError, match=r"torch 2\.0\.1 is too old \(sheetopt needs 2\.1 "

@@ -10,10 +10,11 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
 
 from benchmark_cases import benchmark  # noqa: E402
-from sheetopt import cli, engine  # noqa: E402
+from sheetopt import cli
+from sheetopt.protocol import engine  # noqa: E402
 from sheetopt.spec import load, parse  # noqa: E402
-from sheetopt.torch_backend.recheck import recheck  # noqa: E402
-from sheetopt.torch_backend.replay import replay, verify  # noqa: E402
+from sheetopt.verification.recheck import recheck  # noqa: E402
+from sheetopt.verification.replay import replay, verify  # noqa: E402
 
 
 def _failures(differences):
@@ -115,7 +116,7 @@ def test_verify_command_tolerance_option(capsys):
 
 
 def test_recheck_of_all_sheets_at_once_names_the_corrupted_sheet():
-    from sheetopt.torch_backend.recheck import recheck_all
+    from sheetopt.verification.recheck import recheck_all
 
     spec = parse({
         "data": {"preset": "lecture"}, "model": {"kind": "linear"},
@@ -165,7 +166,7 @@ def test_replay_of_a_finite_difference_sheet_hands_torch_optim_the_traces_gradie
 
 
 def test_replay_of_torch_momentum_is_torch_optim_sgd_with_mom_0_9():
-    from sheetopt.torch_backend.replay import torch_optimizer
+    from sheetopt.verification.replay import torch_optimizer
 
     spec = _spec_of({"optimizer": "momentum", "lr": 1e-4})
     sheet = spec.sheets[0]
@@ -255,7 +256,7 @@ def test_recheck_catches_a_start_other_than_the_runs_and_rows_other_than_the_dat
 
 
 def test_left_to_right_sum_adds_one_value_at_a_time():
-    from sheetopt.torch_backend.batch import left_to_right_sum, mean
+    from sheetopt.executors.torch.batch import left_to_right_sum, mean
 
     rng = np.random.default_rng(0)
     values = rng.standard_normal((4, 5000)) * 10.0 ** rng.uniform(-8, 8, (4, 5000))

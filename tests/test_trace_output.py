@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sheetopt import cli, engine, spec as spec_mod
-from sheetopt.trace import Trace
+from sheetopt import cli, spec as spec_mod
+from sheetopt.protocol import engine
+from sheetopt.protocol.trace import Trace
 
 
 def adam_spec(tmp_path: Path, extra: str = "") -> Path:

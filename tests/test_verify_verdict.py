@@ -10,9 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
 
-from sheetopt import cli, engine  # noqa: E402
+from sheetopt import cli
+from sheetopt.protocol import engine  # noqa: E402
 from sheetopt.spec import load, parse  # noqa: E402
-from sheetopt.torch_backend.replay import drift, replay, verify  # noqa: E402
+from sheetopt.verification.replay import drift, replay, verify  # noqa: E402
 
 CHAOTIC = {"data": {"rows": 2000, "true": {"a": 2.0, "b": 30.0}, "seed": 1},  # x in 1..100
            "model": {"kind": "linear"},

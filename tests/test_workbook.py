@@ -13,7 +13,7 @@ import pytest
 
 from benchmark_cases import benchmark
 from libreoffice import rewrite_cell, sheet_part
-from sheetopt import engine
+from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.errors import SheetoptError
 from sheetopt.spec import load, parse

@@ -27,7 +27,7 @@ import pytest
 from gnumeric import (REL, blank_caches, compare, defined_names, read_cells, recalculate,
                       require_ssconvert)
 from libreoffice import rewrite_cell
-from sheetopt import engine
+from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.rules import STATE_NAMES
 from sheetopt.spec import load

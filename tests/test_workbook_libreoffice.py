@@ -19,7 +19,7 @@ from xlsxwriter import Workbook
 
 from lecture_files import BASIC_EPOCH, require_lecture_files
 from libreoffice import recalculate, require_soffice, rewrite_cell
-from sheetopt import engine
+from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.spec import load, parse
 from sheetopt.workbook import write_workbook

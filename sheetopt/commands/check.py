@@ -1,7 +1,7 @@
 """sheetopt check: does a workbook's every stored value agree with a fresh engine run?"""
 from __future__ import annotations
 
-from ..workbook.check import REL_TOL, check_workbook
+from ..reader.check import REL_TOL, check_workbook
 from . import add_command
 
 

@@ -9,10 +9,11 @@ import math
 
 import numpy as np
 
-from .. import api, report
+from .. import api
+from ..protocol import report
 from ..errors import SheetoptError
 from ..files import check_target
-from ..results import RunResult
+from ..protocol.results import RunResult
 from ..spec import Spec
 from . import add_command
 
@@ -66,7 +67,7 @@ def _status(summary: report.Summary) -> str:
 
 
 def _document(spec: Spec, summaries) -> dict:
-    from ..trace import _finite
+    from ..protocol.trace import _finite
 
     return _finite({
         "title": spec.title,

@@ -51,7 +51,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..torch_backend.sweep import lr_finder_plot, parse_range
+    from ..sweeps.sweep import lr_finder_plot, parse_range
 
     if args.plot:
         if not args.plot.lower().endswith(".png"):
@@ -114,7 +114,7 @@ def write(spec, result, fmt: str, out) -> None:
 
 
 def _table(spec, result) -> str:
-    from ..torch_backend.sweep import describe
+    from ..sweeps.sweep import describe
 
     swept = list(result.grid)
     count, loss = len(result.final_loss), result.final_loss

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..schedules import TORCH_SCHEDULERS
-    from ..torch_backend import suite
+    from ..verification import suite
 
     if args.elements < 1:
         raise SheetoptError(f"--elements must be at least 1 (got {args.elements})")
@@ -61,7 +61,7 @@ def run(args) -> int:
         if name not in TORCH_SCHEDULERS:
             raise SheetoptError(f"--scheduler {name!r} is not one of "
                                 f"{', '.join(TORCH_SCHEDULERS)} (or none)")
-    from ..torch_backend.device import pick_device
+    from ..executors.torch.device import pick_device
 
     device = pick_device(args.device)
     version = suite.torch_version()

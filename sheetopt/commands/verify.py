@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import api
-from ..torch_backend.replay import DRIFT_STEPS  # (imports torch only when it runs)
+from ..verification.replay import DRIFT_STEPS  # (imports torch only when it runs)
 from . import add_command
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import SheetoptError
 from ..files import atomic_output, check_target
 from ..spec import Spec
-from ..trace import Trace
+from ..protocol.trace import Trace
 from . import surface
 from .canvas import figure_format, new_figure
 from .path import draw, drawn_path, plan

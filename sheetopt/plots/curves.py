@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .. import report
+from ..protocol import report
 from ..spec import Spec
 from .canvas import new_figure
 from .runs import Traces, color, selected, title_of
@@ -149,7 +149,7 @@ def draw_fits(ax, spec: Spec, finals) -> None:
 
 def _draw_distances(ax, spec: Spec, finals) -> None:
     """Each sheet's final distance to the nearest known minimum of a surface (log scale)."""
-    from ..surfaces import nearest_minimum
+    from ..models.surfaces import nearest_minimum
 
     names, distances, colors = [], [], []
     for name, final, diverged in finals:

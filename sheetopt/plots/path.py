@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SheetoptError
 from ..spec import Spec
-from ..trace import Trace
+from ..protocol.trace import Trace
 from ..workbook.layout import model_order
 from . import surface
 from .canvas import new_figure

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import SheetoptError
 from ..spec import Spec
-from ..trace import Trace
+from ..protocol.trace import Trace
 
 Traces = Mapping[str, Trace] | Trace
 

@@ -6,7 +6,7 @@ import difflib
 from typing import Mapping
 
 from ..errors import SheetoptError
-from ..numbers import number as _number, whole as _whole
+from ..spec.numbers import number as _number, whole as _whole
 from . import KIND_ALIASES, PERS, SCHEDULES, TORCH_SCHEDULERS, Schedule, build_node
 from .fastai import ONE_CYCLE_DEFAULTS
 from .torch_base import REQUIRED

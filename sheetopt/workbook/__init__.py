@@ -11,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .. import engine
+from ..protocol import engine
 from ..errors import SheetoptError
 from ..files import atomic_output
 from ..spec import Spec
-from ..trace import Trace
+from ..protocol.trace import Trace
 from . import charts, optimizer_sheet, overview
 from .layout import FIRST_ROW, HEADER_ROW, MAX_ROWS, TITLE_ROW, SheetPlan, row_count
 from .metadata import MARKER, META_SHEET, pieces, spec_to_json

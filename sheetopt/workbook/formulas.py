@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .. import gradients
-from ..engine import epoch_losses
+from ..models import gradients
+from ..protocol.engine import epoch_losses
 from ..ops import symbolic_ops as ops
 from ..schedules import anneal, gradient_scale, one_cycle
 from ..spec import Sheet, Spec
-from ..symbolic import Expr, to_excel, to_python, var, variables
+from ..ops.symbolic import Expr, to_excel, to_python, var, variables
 from . import schedule_cells
 
 

@@ -23,7 +23,7 @@ from ..ops import numpy_ops
 from ..rules import state_label
 from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
-from ..trace import Trace
+from ..protocol.trace import Trace
 from . import formulas, notes, schedule_cells
 from .formulas import BlockShape
 from .names import defined_name, quoted

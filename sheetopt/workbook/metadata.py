@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data import DataSet
+from ..spec.data import DataSet
 from ..errors import SheetoptError
 from ..models import model_for
 from ..spec import Sheet, Spec

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..spec import LECTURE_RESET
-from ..symbolic import to_excel, var
+from ..ops.symbolic import to_excel, var
 from . import formulas, notes, schedule_cells
 from .formulas import inp
 from .layout import (FIRST_ROW, HEADER_ROW, HYPER_ROW, NOTE_ROW, RULE_ROW, START_ROW,

@@ -8,7 +8,7 @@ import numpy as np
 from ..ops import numpy_ops
 from ..rules import LECTURE_RULES
 from ..spec import Spec
-from ..symbolic import evaluate, to_excel, var
+from ..ops.symbolic import evaluate, to_excel, var
 from . import formulas, notes
 from .layout import DATA_FIRST_ROW, FIRST_ROW, Cell, SheetPlan, display_order
 from .names import quoted

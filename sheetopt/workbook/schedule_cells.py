@@ -16,7 +16,7 @@ import numpy as np
 from ..ops import symbolic_ops
 from ..schedules import Clock, Node, Schedule
 from ..spec import Sheet
-from ..symbolic import Expr, lift, var
+from ..ops.symbolic import Expr, lift, var
 
 PREFIX = "sched:"
 _MAXF = 1.7976931348623157e308  # stands for torch's inf start (see first_step)

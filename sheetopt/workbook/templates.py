@@ -11,7 +11,7 @@ from typing import Callable
 
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from ..symbolic import Expr, to_excel
+from ..ops.symbolic import Expr, to_excel
 
 
 def ref(row: int, col: int, absolute: bool = False) -> str:

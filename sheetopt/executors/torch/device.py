@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import SheetoptError, option
+from ...errors import SheetoptError, option
 
 MIN_TORCH = (2, 1)  # as pyproject.toml's torch>=2.1
 INSTALL = "pip install torch==2.13.0 (the CPU build), then pip install 'sheetopt[torch]'"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import SheetoptError
+from ..errors import SheetoptError
 
 SHARE = 0.8  # refuse what would take more than this share of the memory available now
 CGROUP_ROOT = Path("/sys/fs/cgroup")

@@ -6,7 +6,7 @@ import warnings
 from typing import Mapping
 
 from ..schedules import Schedule
-from .device import require_torch
+from ..executors.torch.device import require_torch
 
 
 def torch_scheduler(schedule: Schedule, optimizer):

@@ -12,8 +12,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .data import DataSet
-from .errors import SheetoptError
-from .models import Model
+from ..errors import SheetoptError
+from ..models import Model
 
 
 def from_arrays(x: Any, y: Any = None, model: Model | None = None,
@@ -22,7 +22,7 @@ def from_arrays(x: Any, y: Any = None, model: Model | None = None,
     named as a CSV header would be (x and y, or another pair the model accepts).
 
     Example:
-        >>> from sheetopt.arrays import from_arrays
+        >>> from sheetopt.spec.arrays import from_arrays
         >>> len(from_arrays([1, 2, 3], [32.0, 34.0, 36.0]))
         3
     """

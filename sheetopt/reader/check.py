@@ -18,15 +18,15 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .. import engine
+from ..protocol import engine
 from ..errors import SheetoptError
 from ..models import kinds, model_for
 from ..spec import Spec
-from . import check_size, optimizer_sheet, overview, plan_sheets, schedule_cells
-from .layout import DATA_FIRST_ROW, Cell, model_order
-from .metadata import MARKER, META_SHEET, read_document, spec_from_json
-from .overview import TRUE_ROW
-from .templates import ref
+from ..workbook import check_size, optimizer_sheet, overview, plan_sheets, schedule_cells
+from ..workbook.layout import DATA_FIRST_ROW, Cell, model_order
+from ..workbook.metadata import MARKER, META_SHEET, read_document, spec_from_json
+from ..workbook.overview import TRUE_ROW
+from ..workbook.templates import ref
 from .xlsx import MAX_COL, MAX_ROW, Book, CellDate, CellError, Worksheet, open_xlsx
 
 REL_TOL = 1e-10  # a file saved by LibreOffice keeps 15 significant digits

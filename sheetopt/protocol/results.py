@@ -5,7 +5,7 @@ import html
 from typing import Iterator, Mapping
 
 from . import report
-from .spec import Spec
+from ..spec import Spec
 from .trace import Trace
 
 
@@ -117,7 +117,7 @@ class RunResult:
             >>> type(figure).__name__
             'Figure'
         """
-        from . import plots
+        from .. import plots
 
         return plots.figure(self.spec, self.traces, kind, sheets=sheets, ax=ax, **options)
 

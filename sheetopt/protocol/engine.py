@@ -11,11 +11,12 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-from . import gradients, memory
-from .ops import numpy_ops as ops
+from ..models import gradients
+from . import memory
+from ..ops import numpy_ops as ops
 from .progress import Progress
-from .schedules import anneal, clock_for, gradient_scale, records_mom, step_hypers
-from .spec import LECTURE_RESET, Sheet, Spec
+from ..schedules import anneal, clock_for, gradient_scale, records_mom, step_hypers
+from ..spec import LECTURE_RESET, Sheet, Spec
 from .trace import Trace
 
 
@@ -144,11 +145,11 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
 
     ``progress``, when given, is called with the number of steps done after each epoch.
-    ``executor``: "numpy" (this loop), "compiled" (sheetopt.compiled, the same arithmetic
+    ``executor``: "numpy" (this loop), "compiled" (sheetopt.executors.compiled, the same arithmetic
     compiled by numba; identical results) or "auto" (compiled when numba is installed and the
     case is supported). The environment variable SHEETOPT_EXECUTOR=numpy forces numpy."""
     if executor != "numpy" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
-        from . import compiled
+        from ..executors import compiled
 
         if executor == "compiled" or compiled.supports(spec, sheet, annealing, record):
             return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
@@ -285,7 +286,7 @@ def trace_bytes(spec: Spec, sheet: Sheet) -> int:
     """A generous estimate of the memory a recorded run of ``sheet`` takes (measured: about
     500 bytes a step for online Adam on the compiled executor, ten times that on numpy's),
     its batch plan and the compiled executor's per-call tables included."""
-    from . import compiled
+    from ..executors import compiled
 
     steps = spec.steps(sheet)
     per_step_columns = 10 + len(spec.model.params) * (3 + len(sheet.show)

@@ -45,12 +45,12 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .. import engine
+from ..protocol import engine
 from ..rules import torch_classes
 from ..schedules import TORCH_SCHEDULERS
 from ..spec import Sheet, Spec, parse
-from .batch import BatchModel
-from .device import pick_device, require_torch
+from ..executors.torch.batch import BatchModel
+from ..executors.torch.device import pick_device, require_torch
 from .replay import torch_optimizer
 from .schedulers import Stepper
 

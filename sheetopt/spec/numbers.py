@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import SheetoptError
+from ..errors import SheetoptError
 
 
 def number(value, where: str, label: str) -> float:

@@ -30,18 +30,18 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import engine
+from ..protocol import engine
 from ..errors import SheetoptError
 from ..ops import numpy_ops
 from ..schedules import anneal, gradient_scale, records_mom, step_hypers
 from ..spec import Sheet, Spec
-from ..trace import Trace
-from .batch import BatchModel
+from ..protocol.trace import Trace
+from ..executors.torch.batch import BatchModel
 from .compare import Difference, difference, relative, running_scale
-from .device import require_torch
+from ..executors.torch.device import require_torch
 from .recheck import recheck_all, state_before, step_rows
 from .schedulers import Stepper, group_momentum
-from .simulate import simulate, to_tensors
+from ..executors.torch.simulate import simulate, to_tensors
 
 CHECK = "replay"
 DRIFT = "drift"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import engine
-from .spec import Spec
+from ..spec import Spec
 from .trace import Trace
 
 
@@ -43,7 +43,7 @@ def distance_to_truth(spec: Spec, final: dict) -> float | None:
     """Euclidean distance of ``final`` to the true parameters, or to the nearest known minimum
     of a test surface; None when neither is known."""
     if spec.model.minima:
-        from .surfaces import nearest_minimum
+        from ..models.surfaces import nearest_minimum
 
         return nearest_minimum(spec.model, final)[1]
     true = spec.data.true

@@ -16,13 +16,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import gradients
+from ..models import gradients
 from ..spec import Sheet, Spec
-from ..trace import Trace
-from .batch import BatchModel, mean as batch_mean
+from ..protocol.trace import Trace
+from ..executors.torch.batch import BatchModel, mean as batch_mean
 from .compare import Difference, difference
-from .device import require_torch
-from .ops import torch_ops
+from ..executors.torch.device import require_torch
+from ..executors.torch.ops import torch_ops
 
 CHECK = "re-check"
 

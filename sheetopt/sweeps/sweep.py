@@ -14,12 +14,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .. import engine, memory
+from ..protocol import engine, memory
 from ..errors import SheetoptError, option
 from ..ops import numpy_ops
 from ..spec import Sheet, Spec
-from . import device as devices
-from .device import DEVICES
+from ..executors.torch import device as devices
+from ..executors.torch.device import DEVICES
 
 SWEPT = ("lr", "mom", "sqr_mom")
 BACKENDS = ("auto", "numpy", "torch")
@@ -189,7 +189,7 @@ def available_bytes(device=None) -> int:
 def fixed_bytes(spec: Spec, sheet: Sheet) -> int:
     """What a sweep takes whatever its size: the batch plan and the compiled executor's
     per-call tables (at most compiled.TABLE_CELLS values each)."""
-    from .. import compiled
+    from ..executors import compiled
 
     plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
                           sheet.seed)
@@ -311,14 +311,14 @@ def _numpy_sweep(spec, sheet, grid, executor):
 def _executor(spec: Spec, sheet: Sheet, executor: str) -> str:
     """Which of the engine's executors ``engine.simulate`` picks for this sweep."""
     if executor == "auto" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
-        from .. import compiled
+        from ..executors import compiled
 
         return "compiled" if compiled.supports(spec, sheet) else "numpy"
     return "numpy" if executor == "auto" else executor
 
 
 def _torch_sweep(spec, sheet, grid, device, dtype):
-    from .simulate import simulate, to_tensors
+    from ..executors.torch.simulate import simulate, to_tensors
 
     device = device if device is not None and not isinstance(device, str) else devices.pick_device(
         device or "auto")

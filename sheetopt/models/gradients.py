@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from .models import Model
+from . import Model
 
 METHODS = ("analytic", "forward", "central")
 

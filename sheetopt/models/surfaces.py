@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from .models import Model, identity_loss
-from .ops import ops_for
+from . import Model, identity_loss
+from ..ops import ops_for
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import data as data_mod, memory
+from . import data as data_mod
+from ..protocol import memory
 from .data import DataSet
-from .errors import SheetoptError
+from ..errors import SheetoptError
 from .numbers import number as _number, whole as _integer
-from .gradients import METHODS
-from .models import MODELS, Model, kinds, model_for
-from .rules import FLAVORS, HYPER_RANGES, OPTIMIZERS, REGISTRY, STATE_NAMES, Rule, rule_for
-from .schedules import Schedule
-from .schedules.parse import parse_schedule
+from ..models.gradients import METHODS
+from ..models import MODELS, Model, kinds, model_for
+from ..rules import FLAVORS, HYPER_RANGES, OPTIMIZERS, REGISTRY, STATE_NAMES, Rule, rule_for
+from ..schedules import Schedule
+from ..schedules.parse import parse_schedule
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,10 +11,10 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .. import gradients
-from ..engine import Plan, epoch_metric
-from ..schedules import anneal, clock_for, gradient_scale, step_hypers
-from ..spec import Sheet, Spec
+from ...models import gradients
+from ...protocol.engine import Plan, epoch_metric
+from ...schedules import anneal, clock_for, gradient_scale, step_hypers
+from ...spec import Sheet, Spec
 from .batch import BatchModel, left_to_right_sum, mean
 from .ops import torch_ops
 

@@ -87,6 +87,6 @@ def ops_for(*values) -> SimpleNamespace:
         if isinstance(value, Expr):
             return symbolic_ops
         if type(value).__module__.startswith("torch"):
-            from .torch_backend.ops import torch_ops
+            from ..executors.torch.ops import torch_ops
             return torch_ops()
     return numpy_ops

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from ..models import Model
+from ...models import Model
 
 
 def left_to_right_sum(values):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .errors import on_command_line
+from ..errors import on_command_line
 
 
 class Progress:

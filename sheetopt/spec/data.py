@@ -13,10 +13,10 @@ from typing import Mapping
 
 import numpy as np
 
-from .errors import SheetoptError
-from .models import Model
+from ..errors import SheetoptError
+from ..models import Model
 
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 DATA_PRESETS = {"lecture": "lecture-data.csv"}
 
 X_KINDS = ("integers", "uniform", "range")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import engine
+from ..protocol import engine
 from ..errors import SheetoptError
 from ..spec import Sheet, Spec
-from ..trace import _frame
+from ..protocol.trace import _frame
 from .check import NO_VALUES, open_workbook, read_spec
-from .layout import FIRST_ROW, HEADER_ROW, Column, columns_for
+from ..workbook.layout import FIRST_ROW, HEADER_ROW, Column, columns_for
 
 PER_STEP = ("first", "last")
 
