@@ -202,3 +202,40 @@ def test_bad_surface_specs_are_one_line(tmp_path, capsys, toml, message):
     assert cli.main(["compare", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize("name", ["rosenbrock", "rastrigin"])
+def test_the_readme_gallery_pictures_are_up_to_date(tmp_path, name):
+    from pathlib import Path
+
+    from sheetopt import plots
+
+    root = Path(__file__).resolve().parents[1]
+    picture = root / "workbooks" / f"{name}-path.png"
+    command = f"sheetopt plot {name} --kind path -o workbooks/{name}-path.png --force"
+    assert f"](workbooks/{name}-path.png)" in (root / "README.md").read_text()
+    assert command in (root / "README.md").read_text()
+    fresh = tmp_path / "fresh.png"
+    assert cli.main(["plot", name, "--kind", "path", "-o", str(fresh)]) == 0
+    stored = plots.stored_fingerprint(picture)
+    assert stored and plots.stored_fingerprint(fresh) == stored, f"stale; run: {command}"
+
+
+def test_the_path_picture_stars_every_minimum_and_animates_by_default(tmp_path):
+    spec = Spec.from_toml("""
+[model]
+kind = "himmelblau"
+[[sheet]]
+optimizer = "sgd"
+flavor = "torch"
+lr = 0.01
+steps = 40
+init = { x = 0.0, y = 0.0 }
+""")
+    result = __import__("sheetopt").run(spec)
+    fig = result.plot("path")
+    star = [line for ax in fig.axes for line in ax.lines if line.get_gid() == "minimum"][0]
+    assert sorted(np.round(star.get_xdata(), 6)) == [-3.77931, -2.805118, 3.0, 3.584428]
+    assert "the 4 minima" == star.get_label()
+    assert cli.main(["animate", "rosenbrock", "--sheet", "Adam", "--frames", "3", "-o",
+                     str(tmp_path / "a.gif")]) == 0
