@@ -26,7 +26,8 @@ def spec_for(kind: str, steps: int) -> spec_mod.Spec:
         return spec_mod.parse({"model": {"kind": kind}, "sheet": [
             {**sheet, "steps": steps, "init": {"x": 0.7, "y": -0.4}}]})
     return spec_mod.parse({
-        "data": {"rows": steps, "true": {"a": 2.0, "b": 30.0, "c": 1.0}, "x": "uniform",
+        "data": {"rows": steps, "true": {"a": 2.0, "b": 30.0, "c": 1.0}
+                 if kind == "quadratic" else {"a": 2.0, "b": 30.0}, "x": "uniform",
                  "x_min": 0.0, "x_max": 1.0, "seed": 1, "noise": "normal",
                  "noise_scale": 0.1},
         "model": {"kind": kind}, "sheet": [sheet]})
