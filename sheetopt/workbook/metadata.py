@@ -40,7 +40,8 @@ def sheet_to_json(sheet: Sheet) -> dict:
 def spec_to_json(spec: Spec, plans: Sequence[SheetPlan]) -> str:
     document = {
         "format": FORMAT, "title": spec.title, "description": spec.description,
-        "model": spec.model.kind, "model_keys": dict(spec.model.keys),
+        "model": spec.model.kind,
+        **({"model_keys": dict(spec.model.keys)} if spec.model.keys else {}),
         "data": {"source": spec.data.source, "true": dict(spec.data.true),
                  "headers": list(spec.data.headers), "rows": len(spec.data),
                  "x": np.asarray(spec.data.x, dtype=float).tolist(),

@@ -31,9 +31,13 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
          "formula, derived from the same rule definitions that sheetopt's engine runs, and it "
          "stores the engine's value, so the workbook shows numbers even before recalculating.",
          "wrap"),
-        (f"Model: {spec.model.formula}. Loss per row: err^2 = (y - pred)^2 (no mean, no 1/2); "
-         f"a batch of rows uses the mean of its rows' err^2 and gradients.", "wrap"),
-        (f"Data: {spec.data.source} ({len(spec.data)} rows), on the 'data' sheet.", "wrap"),
+        *([(f"Model: {spec.model.formula}. Loss per row: err^2 = (y - pred)^2 (no mean, no "
+            f"1/2); a batch of rows uses the mean of its rows' err^2 and gradients.", "wrap"),
+           (f"Data: {spec.data.source} ({len(spec.data)} rows), on the 'data' sheet.", "wrap")]
+          if spec.model.has_data else
+          [(f"Model: {spec.model.formula}, a test surface without data: each step evaluates "
+            f"the function at the parameters x and y (its column f(x, y) is each step's loss, "
+            f"the de/d columns its gradient). Its minima are on the 'data' sheet.", "wrap")]),
         ("", "text"),
         ("The sheets", "bold"),
     ]
@@ -43,7 +47,8 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
                       + ", ".join(f"{k} = {v:g}" for k, v in sheet.hypers.items())
                       + f"; {sheet.epochs} epochs. {sheet.rule.summary}", "wrap"))
     lines.append(("compare: every sheet's loss per epoch in one chart, final parameters, "
-                  "distance to the truth.", "wrap"))
+                  "distance to the truth." if spec.model.has_data else "compare: every "
+                  "sheet's loss per step in one chart and its final parameters.", "wrap"))
     lines += [
         ("", "text"),
         ("How to play", "bold"),
