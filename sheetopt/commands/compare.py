@@ -143,7 +143,8 @@ def _tables(spec: Spec, summaries, markdown: bool) -> str:
     most = max(max(len(s.epochs["epoch"]), s.partial["epoch"] if s.partial else 0)
                for s in summaries)
     columns = _epoch_columns(most)
-    figures = (("loss", f"Loss per epoch: the mean per-step {spec.model.loss_name}"),)
+    figures = (("loss", "Loss per step: f(x, y) before the step" if not spec.model.has_data
+                else f"Loss per epoch: the mean per-step {spec.model.loss_name}"),)
     for key, title in figures if not spec.model.reports_rmse else (("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
                                         "-- the lecture's \"rmse\" cell, a root of the sum"),
                        ("rmse", "True RMSE per epoch: sqrt(MEAN of err^2 over the epoch's rows)")):
