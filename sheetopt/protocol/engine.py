@@ -6,6 +6,7 @@ configurations of one sheet (a sweep); a normal run is the case of one configura
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
@@ -146,14 +147,14 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
 
     ``progress``, when given, is called with the number of steps done after each epoch.
     ``executor``: "numpy" (this loop), "compiled" (sheetopt.executors.compiled, the same arithmetic
-    compiled by numba; identical results) or "auto" (compiled when numba is installed and the
-    case is supported). The environment variable SHEETOPT_EXECUTOR=numpy forces numpy."""
-    if executor != "numpy" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
+    compiled by numba; identical results) or "auto" (:func:`executor_for` this run)."""
+    executor = executor_for(spec, sheet, work(plan.steps, len(params)), annealing, record,
+                            executor)
+    if executor == "compiled":
         from ..executors import compiled
 
-        if executor == "compiled" or compiled.supports(spec, sheet, annealing, record):
-            return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
-                                     t0, progress)
+        return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
+                                 t0, progress)
     model, rule, static = spec.model, sheet.rule, sheet.static
     x, y = spec.data.x, spec.data.y
     names, state_names = model.params, rule.states(static)
@@ -224,6 +225,51 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     return result
 
 
+# A job of less work than this runs on the numpy executor: it is done before numba and a kernel
+# would have loaded (about 1 s of CPU in a fresh process, several when a kernel is compiled for
+# the first time), the numpy executor taking 0.15 to 0.35 ms a step (benchmarks/startup.py).
+COMPILE_FROM = 5_000
+CONFIGS_PER_STEP = 2_000  # a step of this many configurations costs numpy twice one's
+
+
+def work(steps: int, configs: int = 1) -> float:
+    """A job's size in the numpy executor's single-configuration steps.
+
+    >>> work(145), work(145, 100_000)
+    (145.0, 7395.0)
+    """
+    return steps * (1.0 + configs / CONFIGS_PER_STEP)
+
+
+def executor_for(spec: Spec, sheet: Sheet, job: float, annealing: bool = True,
+                 record: bool = False, executor: str = "auto") -> str:
+    """The executor that runs ``sheet`` in a job of size ``job`` (:func:`work`): "compiled"
+    when numba is installed, the case is supported and the job is big enough to repay loading
+    it, else "numpy"; the same results either way, bit for bit. The environment variable
+    SHEETOPT_EXECUTOR (numpy or compiled) overrides the choice by size.
+
+    >>> spec = Spec.load("lesson5")
+    >>> executor_for(spec, spec.sheet("adam"), work(145))
+    'numpy'
+    """
+    forced = os.environ.get("SHEETOPT_EXECUTOR", "auto")
+    if executor == "numpy" or forced == "numpy":
+        return "numpy"
+    if executor == "compiled":
+        return executor
+    if (forced != "compiled" and job < COMPILE_FROM) or not _numba_installed():
+        return "numpy"
+    from ..executors import compiled
+
+    return "compiled" if compiled.supports(spec, sheet, annealing, record) else "numpy"
+
+
+def _numba_installed() -> bool:
+    import importlib.util
+
+    return "numba" in sys.modules or importlib.util.find_spec("numba") is not None
+
+
 def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
     """ReduceLROnPlateau's metric: the epoch's mean per-step loss, as a training loop logs it
     (the losses summed step by step, then divided by the number of steps), per configuration."""
@@ -282,26 +328,31 @@ class _Recorder:
         return stack(self.steps), stack(self.rows)
 
 
-def trace_bytes(spec: Spec, sheet: Sheet) -> int:
+def trace_bytes(spec: Spec, sheet: Sheet, executor: str = "auto") -> int:
     """A generous estimate of the memory a recorded run of ``sheet`` takes (measured: about
     500 bytes a step for online Adam on the compiled executor, ten times that on numpy's),
     its batch plan and the compiled executor's per-call tables included."""
-    from ..executors import compiled
-
     steps = spec.steps(sheet)
+    if executor == "auto":
+        executor = executor_for(spec, sheet, work(steps), record=True)
     per_step_columns = 10 + len(spec.model.params) * (3 + len(sheet.show)
                                                       + len(sheet.rule.states(sheet.static)))
     values = steps * per_step_columns + sheet.epochs * len(spec.data) * 7
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
-    tables = 8 * 4 * compiled.TABLE_CELLS
-    return (24 if compiled.available() else 200) * values + 200 * steps + plan.nbytes + tables
+    if executor == "numpy":
+        return 200 * values + 200 * steps + plan.nbytes
+    from ..executors import compiled
+
+    return 24 * values + 200 * steps + plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
 
 
-def require_memory(spec: Spec, sheets) -> None:
+def require_memory(spec: Spec, sheets, executors: Mapping[str, str] | None = None) -> None:
     """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
-    the sheet that takes most and its larger factor (epochs or rows) to cut."""
+    the sheet that takes most and its larger factor (epochs or rows) to cut; ``executors``:
+    the executor of each sheet by name (default: each chosen by its own size)."""
     sheets = list(sheets)
-    sizes = [trace_bytes(spec, sheet) for sheet in sheets]
+    sizes = [trace_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
+             for sheet in sheets]
     biggest = sheets[max(range(len(sheets)), key=sizes.__getitem__)]
     what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
             f"{len(spec.data):,} rows, every step recorded)")
@@ -311,27 +362,35 @@ def require_memory(spec: Spec, sheets) -> None:
 
 
 def run_all(spec: Spec) -> dict[str, Trace]:
-    """Runs every sheet of a spec (with a progress bar when stderr is a terminal)."""
-    require_memory(spec, spec.sheets)
+    """Runs every sheet of a spec (with a progress bar when stderr is a terminal), each on the
+    executor the whole job's size calls for (:func:`executor_for`)."""
+    job = sum(work(spec.steps(sheet)) for sheet in spec.sheets)
+    executors = {sheet.name: executor_for(spec, sheet, job, record=True)
+                 for sheet in spec.sheets}
+    require_memory(spec, spec.sheets, executors)
     bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     traces = {}
     for sheet in spec.sheets:
         bar.label = sheet.name
-        traces[sheet.name] = run(spec, sheet, progress=bar.advance)
+        traces[sheet.name] = run(spec, sheet, progress=bar.advance,
+                                 executor=executors[sheet.name])
     bar.close()
     return traces
 
 
-def run(spec: Spec, sheet: Sheet | str, progress=None) -> Trace:
-    """Runs one sheet and returns its full trace."""
+def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto") -> Trace:
+    """Runs one sheet and returns its full trace (``executor``: see :func:`simulate`)."""
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
-    require_memory(spec, [sheet])
+    if executor == "auto":
+        executor = executor_for(spec, sheet, work(spec.steps(sheet)), record=True)
+    require_memory(spec, [sheet], {sheet.name: executor})
     hp = hyper_arrays(sheet)
     state = start_state(spec, sheet, hp)
     params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
-    result = simulate(spec, sheet, hp, params, state, plan, record=True, progress=progress)
+    result = simulate(spec, sheet, hp, params, state, plan, record=True, progress=progress,
+                      executor=executor)
     return to_trace(spec, sheet, params, state, result)
 
 

@@ -21,7 +21,7 @@ from .torch_base import REQUIRED, Clock, Node, TorchScheduler, host_ops
 
 __all__ = ["SCHEDULES", "TORCH_SCHEDULERS", "ONE_CYCLE_DEFAULTS", "Schedule", "Clock", "Node",
            "TorchScheduler", "anneal", "gradient_scale", "cosine", "one_cycle", "step_hypers",
-           "records_mom", "clock_for", "build_node", "host_ops", "REQUIRED"]
+           "records_mom", "clock_for", "build_node", "host_ops", "REQUIRED", "numeric_arguments"]
 
 SCHEDULES = ("constant", "adam_ann", "fastai_one_cycle")
 KIND_ALIASES = {"one_cycle": "fastai_one_cycle"}
@@ -84,6 +84,23 @@ def build_node(table: Mapping) -> Node:
         children = tuple(build_node(child) for child in table["schedulers"])
         args.pop("schedulers")
     return Node(cls, args, children)
+
+
+def numeric_arguments(schedule: Schedule) -> dict[str, float]:
+    """The schedule's own numeric arguments by name, given or defaulted (what a sweep may vary
+    besides the sheet's hyperparameters); a composite's children's are not among them.
+
+    >>> numeric_arguments(Schedule("torch", {"torch": "StepLR", "step_size": 3, "per": "epoch"}))
+    {'step_size': 3.0, 'gamma': 0.1}
+    """
+    if schedule.kind == "torch":
+        values = schedule.node.args
+    elif schedule.kind == "fastai_one_cycle":
+        values = {key: schedule.option(key) for key in ONE_CYCLE_DEFAULTS}
+    else:
+        values = {}
+    return {key: float(v) for key, v in values.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def records_mom(schedule: Schedule, hypers: Mapping) -> bool:

@@ -80,7 +80,6 @@ if HAVE_NUMBA:
 
 CHUNK = 128  # configurations per block of the kernel's config loop
 PARALLEL_FROM = 4096  # use the multi-threaded kernel from this many configurations on
-UNROLL, UNROLL_FROM = 8, 64  # online sweeps without a trace step 8 configurations at a time
 _MAXF = 1.7976931348623157e308  # the largest finite float: |v| <= _MAXF is isfinite(v)
 
 
@@ -148,7 +147,6 @@ class Kernel:
     pow_exponents: list[float]
     function: object = None
     parallel: bool = False
-    unroll: int = 1
     meta: dict = field(default_factory=dict)
 
 
@@ -188,7 +186,7 @@ def _py(expr, names=None) -> str:
 
 def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: str,
              show, schedule, mom_column: bool, record: bool, online: bool,
-             parallel: bool, unroll: int = 1) -> Kernel:
+             parallel: bool) -> Kernel:
     """Source of the kernel for one shape of run (see module docstring)."""
     calls = _Calls()
     kops = calls.ops()
@@ -237,7 +235,7 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     new_state = {s: _check_powers(lift(new_state[s]), data_only, exps) for s in state_names}
     new_p = _check_powers(lift(new_p), data_only, exps)
 
-    shared = {"x", "y", "t", "pos", "h", "kg", "k", "kt", "nr", "rb", "ib", "e"}
+    shared = {"x", "y", "t", "pos", "h", "kg", "k", "kt", "nr", "fnr", "rb", "ib", "e"}
     parts = dict(P=P, model=model, state_names=state_names, hyper_names=hyper_names,
                  calls=list(calls.calls.values()), defs=defs, row_exprs=row_exprs,
                  results=results, gradient=gradient, new_state=new_state, new_p=new_p,
@@ -266,47 +264,39 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     w(4, "pos = kg / total")
     w(4, "r0 = starts[k]")
     w(4, "nr = starts[k + 1] - r0")
+    w(4, "fnr = float(nr)")
     if online:
         w(4, "x = X[idx[ib + r0]]")
         w(4, "y = Y[idx[ib + r0]]")
-    w(4, f"for c in range(c0, c1, {unroll}):")
-    # unrolled configurations: all loads, then all arithmetic, then all stores, so that LLVM's
-    # SLP vectorizer can pack the independent copies into vector instructions
+    # the loop over configurations: contiguous loads and stores, straight-line arithmetic and
+    # divergence as masks, which LLVM's loop vectorizer turns into SIMD instructions (numba
+    # compiles without fastmath, so lanes round exactly as the scalar code would)
+    w(4, "for c in range(c0, c1):")
     w(5, "cu = np.uint64(c)")
-    copies = [_config_code(parts, u, unroll > 1, shared) for u in range(unroll)]
-    columns = copies[0][3]
-    for section in range(3):
-        for code in copies:
-            for depth, text in code[section]:
-                w(5 + depth, text)
-    everyone = " & ".join(f"now{f'_{u}' if unroll > 1 else ''}" for u in range(unroll))
-    w(5, f"if not ({everyone}):")
-    for u, code in enumerate(copies):
-        w(6, f"if not now{f'_{u}' if unroll > 1 else ''}:")
-        for depth, text in code[4]:
-            w(7 + depth, text)
+    loads, code, stores, columns = _config_code(parts, shared)
+    for depth, text in loads + code + stores:
+        w(5 + depth, text)
     w(3, "for c in range(c0, c1):")
     w(4, "for j in range(PT.shape[0]):")
     w(5, "EP[e, j, c] = PT[j, c]")
     header = _HEADER.format(parallel=parallel)
     return Kernel(header + lines.text(), list(calls.calls.values()), defs, columns, exps,
-                  parallel=parallel, unroll=unroll)
+                  parallel=parallel)
 
 
-def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...]:
-    """Loads, arithmetic and stores of one configuration ``c + u`` within a step, the names of
-    the recorded columns, and the fix-up for a configuration that is off."""
+def _config_code(parts: dict, shared) -> tuple[list, ...]:
+    """Loads, arithmetic and stores of one configuration ``c`` within a step, and the names of
+    the recorded columns."""
     P, state_names, hyper_names = parts["P"], parts["state_names"], parts["hyper_names"]
-    sfx = f"_{u}" if suffixed else ""
     # unsigned indices: numba then skips its negative-index wraparound, which would hide from
     # LLVM that c, c + 1, ... are neighbours
-    c = f"cu + np.uint64({u})" if u else "cu"
+    c = "cu"
     per_param = {"p", "g", *(f"s_{s}" for s in state_names), *(f"ns_{s}" for s in state_names)}
 
     def name(n: str, j: int | None = None) -> str:
         if n in shared or n.startswith("pe["):
             return n
-        return f"{n}{'' if j is None else j}{sfx}"
+        return f"{n}{'' if j is None else j}"
 
     def py(expr, j: int | None = None) -> str:
         return to_python(expr, lambda n: name(n, j if n in per_param else None))
@@ -322,9 +312,9 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
         loads.append((0, f"{name(tname)} = tab[{i}, kt, ({c}) * np.uint64(ts[{i}])]"))
     if "lr_s" not in parts["defs"]:
         loads.append((0, f"{name('lr_s')} = LR[{c}]"))
-    for n, source in (("was", "alive"), ("esm", "esum"), ("ers", "erows"), ("elv", "elr"),
-                      ("els", "eloss")):
-        loads.append((0, f"{name(n)} = {source}[{'' if n == 'was' else 'e, '}{c}]"))
+    for n, source in (("was", "alive"), ("dsv", "dstep"), ("esm", "esum"), ("ers", "erows"),
+                      ("elv", "elr"), ("els", "eloss")):
+        loads.append((0, f"{name(n)} = {source}[{'' if n in ('was', 'dsv') else 'e, '}{c}]"))
     for n, expr in parts["defs"].items():
         code.append((0, f"{name(n)} = {py(expr)}"))
     rows = parts["row_exprs"]
@@ -386,10 +376,11 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
     now, was = name("now"), name("was")
     code.append((0, f"{name('ok')} = {finite}"))
     code.append((0, f"{now} = {was} & {name('ok')}"))
+    # divergence as a mask: a configuration that is (or just went) off keeps its values by a
+    # select in every store, never a branch, so the loop over configurations is straight-line
+    # code the compiler turns into vector instructions
     stores.append((0, f"alive[{c}] = {now}"))
-    # a configuration that is (or just went) off keeps its values: stores are unconditional
-    # and a rarely taken fix-up puts the old values back (straight-line code vectorizes)
-    fixups = [(0, f"if {was}:"), (1, f"dstep[{c}] = kg + 1")]
+    stores.append((0, f"dstep[{c}] = kg + 1 if {was} != {now} else {name('dsv')}"))
     columns: list[str] = []
     if record:
         values = []
@@ -408,19 +399,17 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
             stores.append((0, f"RS[{i}, kg, {c}] = {text}"))
         columns = [col for col, _ in values]
     for j in range(P):
-        stores.append((0, f"PT[{j}, {c}] = {name('np', j)}"))
-        fixups.append((0, f"PT[{j}, {c}] = {name('p', j)}"))
+        stores.append((0, f"PT[{j}, {c}] = {name('np', j)} if {now} else {name('p', j)}"))
         for i, s in enumerate(state_names):
-            stores.append((0, f"ST[{i}, {j}, {c}] = {name('ns_' + s, j)}"))
-            fixups.append((0, f"ST[{i}, {j}, {c}] = {name('s_' + s, j)}"))
-    stores.append((0, f"esum[e, {c}] = {name('esm')} + {name('acc_e2')}"))
-    fixups.append((0, f"esum[e, {c}] = {name('esm')} + 0.0"))
-    stores.append((0, f"eloss[e, {c}] = {name('els')} + {name('loss')}"))
-    fixups.append((0, f"eloss[e, {c}] = {name('els')} + 0.0"))
-    stores.append((0, f"erows[e, {c}] = {name('ers')} + float(nr)"))
-    fixups.append((0, f"erows[e, {c}] = {name('ers')} + 0.0"))
+            stores.append((0, f"ST[{i}, {j}, {c}] = {name('ns_' + s, j)} if {now} else "
+                              f"{name('s_' + s, j)}"))
+    # the engine adds 0.0 for a configuration that is off (np.where(alive, value, 0.0))
+    for target, loaded, value in (("esum", "esm", "acc_e2"), ("eloss", "els", "loss"),
+                                  ("erows", "ers", "fnr")):
+        stores.append((0, f"{target}[e, {c}] = {name(loaded)} + ({name(value)} if {now} "
+                          f"else 0.0)"))
     stores.append((0, f"elr[e, {c}] = {name('lr_s')} if k == 0 else {name('elv')}"))
-    return loads, code, stores, columns, fixups
+    return loads, code, stores, columns
 
 
 _HEADER = '''"""Generated by sheetopt.executors.compiled; do not edit (named by a hash of this text)."""
@@ -511,7 +500,7 @@ def _load(kernel: Kernel) -> Kernel:
 
 
 def kernel_for(spec, sheet, schedule, record: bool, online: bool, parallel: bool,
-               hyper_names, load: bool = True, unroll: int = 1) -> Kernel:
+               hyper_names, load: bool = True) -> Kernel:
     """The kernel for this shape of run, generated (and loaded) once per process."""
     model, rule, static = spec.model, sheet.rule, sheet.static
     cycle = schedule if schedule is not None and (schedule.per_step or schedule.kind == "torch") \
@@ -521,11 +510,11 @@ def kernel_for(spec, sheet, schedule, record: bool, online: bool, parallel: bool
            tuple(hyper_names), sheet.gradient, tuple(sheet.show) if record else (),
            None if cycle is None else (cycle.kind, cycle.node.cycles) if cycle.kind == "torch"
            else (cycle.kind, tuple(sorted(cycle.options.items()))),
-           mom_column, record, online, parallel, unroll)
+           mom_column, record, online, parallel)
     if key not in _GENERATED:
         _GENERATED[key] = generate(model, rule, static, rule.states(static), hyper_names,
                                    sheet.gradient, sheet.show, cycle, mom_column, record,
-                                   online, parallel, unroll)
+                                   online, parallel)
     kernel = _GENERATED[key]
     return _load(kernel) if load else kernel
 
@@ -635,17 +624,8 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     online = plan.size == 1
     if parallel is None:
         parallel = C >= PARALLEL_FROM
-    unroll = UNROLL if online and not record and C >= UNROLL_FROM else 1
-    if C % unroll:  # run whole groups: pad with copies of the last configuration, then trim
-        pad = unroll - C % unroll
-        grow = lambda a: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])  # noqa: E731
-        full = simulate(spec, sheet, {n: grow(np.broadcast_to(v, (C, 1))) for n, v in hp.items()},
-                        grow(params), {s: grow(state[s]) for s in state_names}, plan, record,
-                        annealing, t0, progress, parallel)
-        return _trim(full, C)
     schedule = sheet.schedule if annealing else None
-    kernel = kernel_for(spec, sheet, schedule, record, online, parallel, hyper_names,
-                        unroll=unroll)
+    kernel = kernel_for(spec, sheet, schedule, record, online, parallel, hyper_names)
 
     PT = _aligned(np.asarray(params, dtype=float).T)  # a copy: the kernel writes it
     ST = _aligned(np.zeros((len(state_names), P, C)))
@@ -659,7 +639,7 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     if schedule is not None and schedule.kind == "adam_ann":
         s = state_names.index("sqr_avg")
         best = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)[:, None]
-    alive = _aligned(np.ones(C, dtype=np.bool_))
+    alive = _aligned(np.ones(C, dtype=np.int64))  # 64-bit lanes, as the doubles beside it
     dstep = _aligned(np.zeros(C, dtype=np.int64))
     epoch_sum, epoch_rows, epoch_lr, epoch_loss = (_aligned(np.zeros((E, C))) for _ in range(4))
     clock = clock_for(schedule, hp)
@@ -685,7 +665,7 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
               epoch_rows[e0:e0 + ne], epoch_lr[e0:e0 + ne], epoch_loss[e0:e0 + ne],
               epoch_params[e0:e0 + ne], tab, ts, e0 * K, t0, total, float(sheet.h),
               float(sheet.diverge_above), RS, RR, e0 * plan.rows,
-              -(-CHUNK // kernel.unroll) * kernel.unroll, pe)  # whole groups per chunk
+              CHUNK, pe)
         if progress is not None:
             progress(ne * K)
         if best is not None:
@@ -694,10 +674,9 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
                 lr, best = anneal(lr, scale[:, None], best, numpy_ops)
         if clock is not None and schedule.per == "epoch":  # one epoch a call (per_call)
             clock.advance(epoch_metric(epoch_loss[e0], K))
-    epoch_params = np.ascontiguousarray(epoch_params.transpose(0, 2, 1))
-    result = Result(np.ascontiguousarray(PT.T), {s: np.ascontiguousarray(ST[i].T)
-                                                 for i, s in enumerate(state_names)},
-                    epoch_sum, epoch_rows, epoch_lr, epoch_params,
+    # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
+    result = Result(PT.T, {s: ST[i].T for i, s in enumerate(state_names)},
+                    epoch_sum, epoch_rows, epoch_lr, epoch_params.transpose(0, 2, 1),
                     _diverged_at(dstep, K), epoch_loss)
     if record:
         result.steps, result.rows = _recorded(spec, sheet, kernel, plan, dstep, RS, RR)
@@ -728,7 +707,7 @@ def _steps_table(values: list) -> np.ndarray:
 
 def _aligned(values: np.ndarray) -> np.ndarray:
     """A C-ordered copy starting on a 64-byte boundary: rows of whole vector registers, so no
-    vector load of the unrolled kernel straddles two cache lines."""
+    vector load of the kernel's loop over configurations straddles two cache lines."""
     values = np.asarray(values)
     raw = np.empty(values.nbytes + 64, dtype=np.uint8)
     start = -raw.ctypes.data % 64
@@ -739,8 +718,9 @@ def _aligned(values: np.ndarray) -> np.ndarray:
 
 def _call(function, *args) -> None:
     """Calls a kernel; its first call compiles it with LLVM's SLP vectorizer on (numba leaves
-    it off by default), which packs the unrolled configurations into vector instructions.
-    Vector instructions round exactly as scalar ones; nothing is reassociated."""
+    it off by default) beside the loop vectorizer, which packs what is left of the scalar code
+    (a parameter's pair of updates) into vector instructions. Vector instructions round
+    exactly as scalar ones; nothing is reassociated."""
     if function.signatures:
         function(*args)
         return
@@ -752,15 +732,6 @@ def _call(function, *args) -> None:
         function(*args)
     finally:
         config.SLP_VECTORIZE = saved
-
-
-def _trim(result, C: int):
-    """The first C configurations of a padded result."""
-    return type(result)(result.params[:C], {k: v[:C] for k, v in result.state.items()},
-                        result.epoch_sum_err2[:, :C], result.epoch_rows[:, :C],
-                        result.epoch_lr[:, :C], result.epoch_params[:, :C],
-                        result.diverged_at[:C],
-                        None if result.epoch_loss is None else result.epoch_loss[:, :C])
 
 
 def _diverged_at(dstep: np.ndarray, K: int) -> np.ndarray:
