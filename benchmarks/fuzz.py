@@ -284,7 +284,8 @@ def toml_text(spec: dict) -> str:
 # --- spec family ------------------------------------------------------------------------------
 SHEET_KEYS = ["name", "optimizer", "flavor", "lr", "mom", "sqr_mom", "eps", "wd", "dampening",
               "nesterov", "centered", "amsgrad", "epochs", "init", "state", "batch", "shuffle",
-              "seed", "gradient", "h", "show", "schedule", "diverge_above", "lerning_rate"]
+              "seed", "gradient", "h", "show", "schedule", "diverge_above", "lerning_rate",
+              "steps"]
 DATA_KEYS = ["preset", "csv", "true", "rows", "x", "x_min", "x_max", "seed", "noise",
              "noise_scale"]
 GOOD_SHEETS = [
@@ -295,8 +296,12 @@ GOOD_SHEETS = [
     {"name": "ann", "optimizer": "adam_ann", "lr": 0.5, "epochs": 2},
     {"name": "w", "optimizer": "adamw", "flavor": "torch", "lr": 0.01, "wd": 0.1},
 ]
+MODEL_KINDS = ["linear", "quadratic", "cubic", 1, "rosenbrock", "rastrigin", "bowl",
+               "himmelblau", "beale", "booth"]
+SURFACE_KINDS = MODEL_KINDS[4:]
 VALUE_FOR = {  # plausible values beside the odd ones, so that deeper checks are reached
     "epochs": st.sampled_from([0, -1, 1, 2, 3, 1.5, "3", 10 ** 13, 2 ** 64, 10 ** 400]),
+    "steps": st.sampled_from([0, -1, 1, 3, 1.5, "3", 10 ** 13]),
     "batch": st.sampled_from(["online", "full", 0, 1, 2, 3, 6, 100, -1, "half", 2.5]),
     "optimizer": st.sampled_from(["sgd", "momentum", "rmsprop", "adam", "adam_ann", "adamw",
                                   "adamm", "", 3]),
@@ -352,7 +357,16 @@ def spec_cases(draw) -> Case:
             key = draw(st.sampled_from(DATA_KEYS))
             data[key] = draw(_keyed_value(key, DATA_VALUES))
         elif where == "model":
-            spec["model"]["kind"] = draw(st.sampled_from(["linear", "quadratic", "cubic", 1]))
+            spec["model"]["kind"] = draw(st.sampled_from(MODEL_KINDS))
+            if spec["model"]["kind"] in SURFACE_KINDS:
+                draw(st.sampled_from([lambda: spec.pop("data", None), lambda: None]))()
+                for sheet in sheets:  # a surface's init names x and y
+                    sheet["init"] = draw(st.sampled_from([{"x": -1.0, "y": 2.0}, {"a": 1.0}]))
+                    sheet[draw(st.sampled_from(["steps", "epochs"]))] = draw(
+                        _keyed_value("steps", VALUE_FOR))
+            key = draw(st.sampled_from(["", "", "a", "b", "A", "condition", "kind2"]))
+            if key:
+                spec["model"][key] = draw(st.sampled_from([0, -1.0, 2.5, "10", 1e308, True]))
         elif where == "defaults":
             key = draw(st.sampled_from(SHEET_KEYS))
             spec["defaults"] = {key: draw(_keyed_value(key, VALUE_FOR))}

@@ -19,7 +19,8 @@ def register(subparsers) -> None:
         line="animate one sheet's run (fitted line or path) as GIF or HTML")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", required=True, metavar="NAME", help="the sheet to animate")
-    parser.add_argument("--kind", default="fit", metavar="KIND", help="fit (default) or path")
+    parser.add_argument("--kind", default=None, metavar="KIND",
+                        help="fit (the default with data) or path (the default on a surface)")
     parser.add_argument("--frames", metavar="N",
                         help=f"how many frames, evenly spaced over the steps (default: one per "
                              f"step, up to {DEFAULT_FRAMES})")
@@ -36,7 +37,7 @@ def run(args) -> int:
     from ..plots.path import path_axes
 
     binary_output(args.output, 'the animation (GIF or HTML)')
-    if args.kind not in ANIMATIONS:
+    if args.kind is not None and args.kind not in ANIMATIONS:
         raise SheetoptError(f"unknown animation kind {args.kind!r}: choose fit or path")
     frames = frame_count(args.frames)
     figure_format(args.output, FORMATS)
@@ -44,6 +45,7 @@ def run(args) -> int:
     require()
     spec = api.spec_of(args.spec)
     sheet = spec.sheet(args.sheet)
+    args.kind = args.kind or ("fit" if spec.model.has_data else "path")
     if args.kind == "path":
         path_axes(spec)
     trace = api.run(spec, sheet.name)[sheet.name]

@@ -168,12 +168,17 @@ def _tables(spec: Spec, summaries, markdown: bool) -> str:
     most = max(max(len(s.epochs["epoch"]), s.partial["epoch"] if s.partial else 0)
                for s in summaries)
     columns = _epoch_columns(most, _room(summaries, markdown))
-    figures = [("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
-                                "-- the lecture's \"rmse\" cell, a root of the sum"),
-               ("rmse", "True RMSE per epoch: sqrt(MEAN of err^2 over the epoch's rows)")]
-    if report.true_distance(spec, spec.data.true) is not None:
-        figures.append(("distance", "Distance to the true parameters per epoch (of the "
-                                    "parameters at the epoch's end)"))
+    if spec.model.reports_rmse:
+        figures = [("lecture_rmse", "Loss per epoch: sqrt(SUM of err^2 over the epoch's rows) "
+                                    "-- the lecture's \"rmse\" cell, a root of the sum"),
+                   ("rmse", "True RMSE per epoch: sqrt(MEAN of err^2 over the epoch's rows)")]
+    else:
+        figures = [("loss", "Loss per step: f(x, y) before the step" if not spec.model.has_data
+                    else f"Loss per epoch: the mean per-step {spec.model.loss_name}")]
+    if report.knows_distance(spec):
+        figures.append(("distance", "Distance to the " + (
+            "nearest minimum" if spec.model.minima else "true parameters") + " per epoch (of "
+            "the parameters at the epoch's end)"))
     for key, title in figures:
         headers = ["sheet", "optimizer", "flavor",
                    *("..." if c is None else str(c + 1) for c in columns)]
@@ -186,7 +191,8 @@ def _tables(spec: Spec, summaries, markdown: bool) -> str:
             f"* {s.name}: epoch {s.partial['epoch']} cut short by the divergence; its figures "
             f"cover the {s.partial['steps']:,} step(s) before it\n" for s in cut))
     params = list(spec.model.params)
-    headers = ["sheet", "optimizer", "flavor", *params, "distance to truth", "status"]
+    truth = "distance to nearest minimum" if spec.model.minima else "distance to truth"
+    headers = ["sheet", "optimizer", "flavor", *params, truth, "status"]
     rows = [[s.name, s.optimizer, s.flavor, *(f"{s.final[p]:.6g}" for p in params),
              "-" if s.distance is None else f"{s.distance:.6g}", _status(s)] for s in summaries]
     out += [heading("Final parameters"), _grid(headers, rows, markdown)]

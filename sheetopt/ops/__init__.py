@@ -40,6 +40,7 @@ numpy_ops = SimpleNamespace(
     name="numpy",
     sqrt=np.sqrt,
     cos=_c_library(math.cos),
+    sin=_c_library(math.sin),
     maximum=np.maximum,
     minimum=np.minimum,
     abs=np.abs,
@@ -61,6 +62,7 @@ symbolic_ops = SimpleNamespace(
     name="symbolic",
     sqrt=_call("sqrt"),
     cos=_call("cos"),
+    sin=_call("sin"),
     maximum=_call("maximum"),
     minimum=_call("minimum"),
     abs=_call("abs"),
@@ -101,3 +103,19 @@ def _fold(values, add=lambda a, b: a + b):
     for value in values[1:]:
         total = add(total, value)
     return total
+
+
+def ops_for(*values) -> SimpleNamespace:
+    """The namespace that computes with ``values``: symbolic for formula expressions, torch's
+    for tensors, numpy's otherwise (a model's functions pick their ``ops`` this way).
+
+    >>> ops_for(1.0).name, ops_for(lift(1.0)).name
+    ('numpy', 'symbolic')
+    """
+    for value in values:
+        if isinstance(value, Expr):
+            return symbolic_ops
+        if type(value).__module__.startswith("torch"):
+            from ..executors.torch.ops import torch_ops
+            return torch_ops()
+    return numpy_ops

@@ -187,10 +187,10 @@ def _page(title: str, player: str) -> str:
             f"<h3>{html.escape(title)}</h3>\n{player}\n</body>\n</html>\n")
 
 
-def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str = "fit",
+def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str | None = None,
             frames: int | None = None) -> Animation:
-    """One sheet's run as an animation: ``kind`` "fit" (the fitted curve over the data) or
-    "path" (the path over the loss surface); ``frames`` evenly spaced points of the run
+    """One sheet's run as an animation: ``kind`` "fit" (the fitted curve over the data; the
+    default) or "path" (the path over the loss surface; a test surface's default); ``frames`` evenly spaced points of the run
     (default: every step, up to DEFAULT_FRAMES; at most MAX_FRAMES).
 
     >>> spec = load("lesson2")
@@ -199,8 +199,12 @@ def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str = "f
     101
     >>> movie.save("fit.gif")  # doctest: +SKIP
     """
+    kind = kind or ("fit" if spec.model.has_data else "path")
     if kind not in ANIMATIONS:
         raise SheetoptError(f"unknown animation kind {kind!r}: choose fit or path")
+    if kind == "fit" and not spec.model.has_data:
+        raise SheetoptError(f"{spec.label}: the {spec.model.kind} surface has no data to fit; "
+                            f"animate its path (kind \"path\")")
     frames = frame_count(frames)
     runs = selected(spec, traces, [sheet] if sheet is not None else None)
     if len(runs) != 1:
@@ -218,7 +222,8 @@ def frame_title(spec: Spec, trace: Trace, k: int, params: dict) -> str:
     """A frame's title: which step, and the MSE over the whole data at its parameters."""
     loss = float(surface.mse(spec, {p: np.array(v) for p, v in params.items()}))
     where = "start" if k == 0 else f"after step {k} of {len(trace)}"
-    return f"{title_of(trace)}: {where}\nMSE over the data = {loss:.6g}"
+    what = "MSE over the data" if spec.model.has_data else "f(x, y)"
+    return f"{title_of(trace)}: {where}\n{what} = {loss:.6g}"
 
 
 def _params_at(spec: Spec, trace: Trace, k: int) -> dict[str, float]:

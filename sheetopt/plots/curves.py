@@ -43,18 +43,22 @@ def summaries(spec: Spec, runs) -> list[report.Summary]:
 
 
 def draw_epoch_losses(ax, spec: Spec, summaries: list[report.Summary]) -> None:
+    key = "rmse" if spec.model.reports_rmse else "loss"
     for summary in summaries:
-        epochs, rmse = list(summary.epochs["epoch"]), list(summary.epochs["rmse"])
-        if summary.partial:  # the epoch a divergence cut short, over its steps before it
+        epochs, rmse = list(summary.epochs["epoch"]), list(summary.epochs[key])
+        if summary.partial and key in summary.partial:  # the epoch a divergence cut short
             epochs.append(summary.partial["epoch"])
-            rmse.append(summary.partial["rmse"])
+            rmse.append(summary.partial[key])
         label = summary.name + (" (diverged)" if summary.diverged_at else "")
         line, = ax.plot(epochs, rmse, marker="o", markersize=3, label=label,
                         color=color(spec, summary.name), gid=f"loss:{summary.name}")
         if summary.diverged_at and epochs:
             ax.plot(epochs[-1:], rmse[-1:], "x", color=line.get_color(), markersize=10)
-    ax.set(yscale="log", xlabel="epoch", ylabel="RMSE over the epoch's rows (log scale)",
-           title="loss per epoch")
+    what = ("RMSE over the epoch's rows" if spec.model.reports_rmse else
+            "f(x, y) before the step" if not spec.model.has_data else "mean loss of the steps")
+    ax.set(yscale="log", xlabel="epoch" if spec.model.has_data else "step",
+           ylabel=f"{what} (log scale)", title="loss per epoch" if spec.model.has_data
+           else "loss per step")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8)
 
@@ -158,7 +162,10 @@ def fits(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=Non
 
 
 def draw_fits(ax, spec: Spec, finals) -> None:
-    """``finals``: (sheet name, final parameters, diverged) for each sheet."""
+    """``finals``: (sheet name, final parameters, diverged) for each sheet. A test surface
+    has no data to fit: each sheet's distance to the nearest minimum is drawn instead."""
+    if not spec.model.has_data:
+        return _draw_distances(ax, spec, finals)
     x, y = spec.data.x, spec.data.y
     ax.scatter(x, y, s=12, color="black", label="data", zorder=3, gid="data")
     grid = np.linspace(x.min(), x.max(), 200)
@@ -172,3 +179,18 @@ def draw_fits(ax, spec: Spec, finals) -> None:
            title=f"fitted {spec.model.formula} (final parameters)"
                  + ("\ndiverged sheets left out" if any(d for *_, d in finals) else ""))
     ax.legend(fontsize=8)
+
+
+def _draw_distances(ax, spec: Spec, finals) -> None:
+    """Each sheet's final distance to the nearest known minimum of a surface (log scale)."""
+    from ..models.surfaces import nearest_minimum
+
+    names, distances, colors = [], [], []
+    for name, final, diverged in finals:
+        names.append(name + (" (diverged)" if diverged else ""))
+        distances.append(max(nearest_minimum(spec.model, final)[1], 1e-17))
+        colors.append(color(spec, name))
+    ax.barh(names, distances, color=colors, gid="distances")
+    ax.invert_yaxis()
+    ax.set(xscale="log", xlabel="distance of the final (x, y) to the nearest minimum (log scale)",
+           title=f"{spec.model.kind}: how close each sheet ended")

@@ -60,6 +60,7 @@ class View:
     box: Box
     zoom: Box | None
     zoomed: list[str] = field(default_factory=list)  # the sheets the zoom is for
+    minima: list[dict[str, float]] = field(default_factory=list)  # every minimum marked
 
 
 def plan(spec: Spec, runs: list[Trace]) -> View:
@@ -68,8 +69,9 @@ def plan(spec: Spec, runs: list[Trace]) -> View:
     others = [p for p in spec.model.params if p not in (ax_x, ax_y)]
     source = next((t for t in runs if not t.diverged), runs[0])
     fixed = {p: source.final()[p] for p in others}
-    best = surface.minimum(spec, (ax_x, ax_y), fixed)
-    xs, ys = [best[ax_x]], [best[ax_y]]
+    minima = list(spec.model.minima) or [surface.minimum(spec, (ax_x, ax_y), fixed)]
+    best = minima[0]
+    xs, ys = [m[ax_x] for m in minima], [m[ax_y] for m in minima]
     for trace in runs:
         px, py = points(trace, ax_x), points(trace, ax_y)
         if trace.diverged:  # its start only: a blown-up path would stretch the view
@@ -77,8 +79,15 @@ def plan(spec: Spec, runs: list[Trace]) -> View:
         xs += px.tolist()
         ys += py.tolist()
     box = Box.around(xs, ys)
+    if spec.model.view:  # a surface's usual picture, grown to hold the starts and minima;
+        # a path that wanders further leaves the picture at its edge
+        starts = Box.around([points(t, ax_x)[0] for t in runs] + [m[ax_x] for m in minima],
+                            [points(t, ax_y)[0] for t in runs] + [m[ax_y] for m in minima])
+        x0, x1, y0, y1 = spec.model.view
+        box = Box(min(x0, starts.x0), max(x1, starts.x1), min(y0, starts.y0),
+                  max(y1, starts.y1))
     view = View(spec, (ax_x, ax_y), fixed, source.sheet if others else None, best, runs, box,
-                None)
+                None, minima=minima)
     view.zoom, view.zoomed = zoom_on(view)
     return view
 
@@ -192,8 +201,8 @@ def draw(ax, view: View, box: Box, resolution: int | None = None, legend: bool =
     filled.set_gid("surface")
     ax.contour(X, Y, Z, levels=levels[::2], colors="white", linewidths=0.3, alpha=0.5)
     if colorbar:
-        bar = ax.figure.colorbar(filled, ax=ax, label="MSE over the data (log scale)",
-                                 shrink=0.9)
+        what = "MSE over the data" if spec.model.has_data else f"f({ax_x}, {ax_y})"
+        bar = ax.figure.colorbar(filled, ax=ax, label=f"{what} (log scale)", shrink=0.9)
         _log_ticks(bar, levels)
     for trace in view.runs:
         drawn = drawn_path(trace, view.axes, view.box)
@@ -207,8 +216,9 @@ def draw(ax, view: View, box: Box, resolution: int | None = None, legend: bool =
                 mec="black" if not trace.diverged else c, markersize=8 if trace.diverged else 7,
                 mew=2 if trace.diverged else 0.8, zorder=6, label="_end",
                 gid=f"end:{trace.sheet}")
-    ax.plot([view.best[ax_x]], [view.best[ax_y]], "*", color="white", mec="black",
-            markersize=16, zorder=7, label=_minimum_label(view), gid="minimum")
+    minima = view.minima or [view.best]
+    ax.plot([m[ax_x] for m in minima], [m[ax_y] for m in minima], "*", color="white",
+            mec="black", markersize=16, zorder=7, label=_minimum_label(view), gid="minimum")
     ax.set_xlim(box.x0, box.x1)
     ax.set_ylim(box.y0, box.y1)
     ax.set_xlabel(_axis_label(spec, ax_x))
@@ -254,6 +264,10 @@ def _axis_label(spec: Spec, p: str) -> str:
 
 def _minimum_label(view: View) -> str:
     ax_x, ax_y = view.axes
+    if len(view.minima) > 1:
+        return f"the {len(view.minima)} minima"
+    if not view.spec.model.has_data:
+        return f"minimum: {ax_x} = {view.best[ax_x]:.4g}, {ax_y} = {view.best[ax_y]:.4g}"
     return (f"minimum of the MSE: {ax_x} = {view.best[ax_x]:.4g}, "
             f"{ax_y} = {view.best[ax_y]:.4g}")
 
@@ -262,6 +276,8 @@ def _title(view: View) -> str:
     spec = view.spec
     head = (f"{spec.title}\neach sheet's path over the loss surface (MSE over the "
             f"{len(spec.data)} rows; log-spaced contours)")
+    if not spec.model.has_data:
+        head = f"{spec.title}\neach sheet's path over {spec.model.formula} (log-spaced contours)"
     if view.fixed:
         held = ", ".join(f"{p} = {v:.4g}" for p, v in view.fixed.items())
         head += (f"\nslice through {held} (the final value of sheet {view.fixed_from!r}); "

@@ -169,7 +169,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     epoch_lr = np.zeros((E, C))
     epoch_params = np.zeros((E, C, P))
     epoch_loss = np.zeros((E, C))
-    recorder = _Recorder(sheet, names, state_names, C) if record else None
+    recorder = _Recorder(sheet, names, state_names, C, model.has_data) if record else None
     lr = hp["lr"]
     schedule = sheet.schedule if annealing else None
     best = None
@@ -185,7 +185,7 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
                 p = {n: params[:, j] for j, n in enumerate(names)}
                 xs, ys = [x[i] for i in rows], [y[i] for i in rows]
                 preds = [model.predict(p, xi) for xi in xs]
-                err2 = [(yi - pred) ** 2 for yi, pred in zip(ys, preds)]
+                err2 = [model.row_loss(pred, yi) for yi, pred in zip(ys, preds)]
                 loss = gradients.mean(err2)
                 grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
                 shown = {m: gradients.gradient(m, model, p, xs, ys, sheet.h, loss)
@@ -279,8 +279,9 @@ def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
 class _Recorder:
     """Collects the per-step and per-row columns of a recorded run (configuration 0 onward)."""
 
-    def __init__(self, sheet: Sheet, names, state_names, configs: int):
+    def __init__(self, sheet: Sheet, names, state_names, configs: int, data: bool = True):
         self.sheet, self.names, self.state_names = sheet, names, state_names
+        self.data = data  # False: a test surface, whose parameters x, y are the columns
         self.steps: dict[str, list] = {}
         self.rows: dict[str, list] = {}
 
@@ -294,8 +295,9 @@ class _Recorder:
         put("step", k + 1)
         put("row", rows[0] + 1)
         put("size", len(rows))
-        put("x", xs[0] if single else np.nan)
-        put("y", ys[0] if single else np.nan)
+        if self.data:
+            put("x", xs[0] if single else np.nan)
+            put("y", ys[0] if single else np.nan)
         for j, n in enumerate(self.names):
             put(n, params[:, j])
             put(f"grad_{n}", g[:, j])
@@ -439,7 +441,7 @@ ROW_COLUMNS = ("epoch", "step", "row", "x", "y", "pred", "err2")
 def step_columns(spec: Spec, sheet: Sheet) -> tuple[str, ...]:
     """The trace's per-step columns, in order (the recorders of both executors fill these)."""
     names = spec.model.params
-    columns = ["epoch", "step", "row", "size", "x", "y"]
+    columns = ["epoch", "step", "row", "size", *(("x", "y") if spec.model.has_data else ())]
     columns += [f"{kind}{p}" for p in names for kind in ("", "grad_", "new_")]
     columns += ["pred", "loss", "lr"]
     if records_mom(sheet.schedule, sheet.hypers):
@@ -473,7 +475,7 @@ def to_trace(spec: Spec, sheet: Sheet, params: np.ndarray, state: Mapping[str, n
     start.update({f"{s}_{p}": float(state[s][config, j])
                   for s in state_names for j, p in enumerate(names)})
     start["lr"] = float(sheet.hypers["lr"])
-    epochs = epoch_table(spec, result, config)
+    epochs = epoch_table(spec, result, config, -(-len(spec.data) // sheet.batch_size))
     return Trace(sheet.name, names, state_names, steps, rows, epochs, start, diverged,
                  meta={"optimizer": sheet.optimizer, "flavor": sheet.flavor,
                        "gradient": sheet.gradient, "batch_size": sheet.batch_size})
@@ -485,7 +487,8 @@ def epoch_losses(sum_err2, rows, ops):
     return ops.sqrt(sum_err2), ops.sqrt(sum_err2 / rows)
 
 
-def epoch_table(spec: Spec, result: Result, config: int = 0) -> dict[str, np.ndarray]:
+def epoch_table(spec: Spec, result: Result, config: int = 0,
+                steps_per_epoch: int = 1) -> dict[str, np.ndarray]:
     """Per finished epoch: the lecture's sqrt-of-sum figure, the true RMSE, lr and parameters."""
     epoch_at = int(result.diverged_at[config, 0])
     finished = epoch_at - 1 if epoch_at else result.epoch_sum_err2.shape[0]
@@ -498,6 +501,9 @@ def epoch_table(spec: Spec, result: Result, config: int = 0) -> dict[str, np.nda
         "rmse": rmse,
         "lr": result.epoch_lr[:finished, config],
     }
+    if not spec.model.reports_rmse and result.epoch_loss is not None:
+        # the mean of the epoch's per-step losses (a surface: its value before the step)
+        table["loss"] = result.epoch_loss[:finished, config] / steps_per_epoch
     for j, p in enumerate(spec.model.params):
         table[p] = result.epoch_params[:finished, config, j]
     return table

@@ -47,17 +47,32 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
 
 def true_distance(spec: Spec, params):
     """The distance of ``params`` (numbers or per-epoch arrays, by name) to the spec's true
-    parameters (``ops.distance``); None when the truth is not known.
+    parameters (``ops.distance``), or to the nearest known minimum of a test surface; None when
+    neither is known.
 
     Example:
         >>> from sheetopt.spec import load
         >>> round(float(true_distance(load("lesson5"), {"a": 5.0, "b": 34.0})), 6)
         5.0
     """
-    true = spec.data.true
-    if not all(p in true for p in spec.model.params):
+    names = spec.model.params
+    if spec.model.minima:  # a test surface: the nearest of its known minima
+        each = [ops.distance(params, minimum, names) for minimum in spec.model.minima]
+        return np.min(np.asarray(each, dtype=float), axis=0)
+    if not knows_distance(spec):
         return None
-    return ops.distance(params, true, spec.model.params)
+    return ops.distance(params, spec.data.true, names)
+
+
+def knows_distance(spec: Spec) -> bool:
+    """Whether a distance can be reported: the true parameters, or a surface's minima, are known.
+
+    Example:
+        >>> from sheetopt.spec import load
+        >>> knows_distance(load("lesson5")), knows_distance(load("rosenbrock"))
+        (True, True)
+    """
+    return bool(spec.model.minima) or all(p in spec.data.true for p in spec.model.params)
 
 
 def _number(value) -> float | None:
@@ -98,5 +113,9 @@ def describe_data(spec: Spec) -> str:
     """One line on the data, model and true parameters, for reports."""
     true = ", ".join(f"{p} = {spec.data.true[p]:g}" for p in spec.model.params
                      if p in spec.data.true)
+    if not spec.model.has_data:
+        minima = "; ".join(", ".join(f"{p} = {v:.10g}" for p, v in m.items())
+                           for m in spec.model.minima)
+        return f"model {spec.model.formula}, no data; minima: {minima}"
     return (f"data: {spec.data.source} ({len(spec.data)} rows); model {spec.model.formula}"
             + (f"; true {true}" if true else ""))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..protocol import engine
 from ..errors import SheetoptError
-from ..models import MODELS
+from ..models import kinds, model_for
 from ..spec import Spec
 from ..workbook import check_size, optimizer_sheet, overview, plan_sheets, schedule_cells
 from ..workbook.layout import DATA_FIRST_ROW, Cell, model_order
@@ -63,7 +63,10 @@ def read_spec(book: Book, label: str, seen: list | None = None) -> tuple[Spec, l
     ``seen``, a list, each sheet's input values as read, by key, are appended to it."""
     document = read_metadata(book, label)
     data = document["data"]
-    x, y = _read_data(book, data["x"], data["y"], label)
+    if model_for(document["model"]).has_data:
+        x, y = _read_data(book, data["x"], data["y"], label)
+    else:  # a test surface: its one unread row is not on the data sheet (the minima are)
+        x, y = np.array(data["x"], dtype=float), np.array(data["y"], dtype=float)
     true = _read_true(book, data["true"], document["model"], label)
     spec, raw_sheets = spec_from_json(document, x, y, true,
                                       f"{label}: hidden sheet '{META_SHEET}'")
@@ -125,15 +128,20 @@ def metadata_problem(document: dict) -> str | None:
             return f"data.{key} holds something that is not a finite number"
     if len(data["x"]) != len(data["y"]):
         return "data.x and data.y differ in length"
-    if not isinstance(document.get("model"), str) or document["model"] not in MODELS:
-        return f"model {_short(document.get('model'))} is not one of {', '.join(MODELS)}"
+    if not isinstance(document.get("model"), str) or document["model"] not in kinds():
+        return f"model {_short(document.get('model'))} is not one of {', '.join(kinds())}"
+    keys = document.get("model_keys", {})
+    model = model_for(document["model"])
+    if not (isinstance(keys, dict) and all(k in model.keys and _is_number(v)
+                                           for k, v in keys.items())):
+        return f"model_keys is not a table of the {document['model']} model's keys"
     true = data.get("true")
-    params = MODELS[document["model"]].params
+    params = model.params
     if not isinstance(true, dict) or not all(k in params and _is_number(v)
                                              for k, v in true.items()):
         return "data.true is not a table of the model's parameters"
     headers = data.get("headers")
-    if not (isinstance(headers, list) and len(headers) == 2
+    if not (isinstance(headers, list) and len(headers) == (2 if model.has_data else 0)
             and all(isinstance(h, str) for h in headers)):
         return "data.headers is not the two column names"
     if not isinstance(data.get("source"), str):
@@ -240,7 +248,7 @@ def _read_true(book: Book, original: dict, model: str, label: str) -> dict:
     """The true parameters as the data sheet's input cells say."""
     if not original:
         return {}
-    order = model_order(MODELS[model])
+    order = model_order(model_for(model))
     row = next((values for r, values, _ in _sheet(book, "data", label).rows(TRUE_ROW + 1)
                 if r == TRUE_ROW), [])
     out = {}

@@ -16,7 +16,7 @@ from .data import DataSet
 from ..errors import SheetoptError
 from .numbers import number as _number, whole as _integer
 from ..models.gradients import METHODS
-from ..models import MODELS, Model
+from ..models import MODELS, Model, kinds, model_for
 from ..rules import (FLAVORS, LECTURE_RULES, OPTIMIZERS, REGISTRY, STATE_NAMES, TORCH_RULES,
                      Rule, hyper_range, rule_for)
 from ..schedules import Schedule, constructed_momentum
@@ -34,7 +34,7 @@ HYPERS = tuple(dict.fromkeys(h for r in REGISTRY for h in r.hypers))
 FLAGS = tuple(dict.fromkeys(f for r in REGISTRY for f in r.settable_flags))
 TORCH_ARGS = tuple(dict.fromkeys(a for r in REGISTRY for a in r.spellings
                                  if a not in HYPERS and a not in FLAGS))
-SHEET_KEYS = ("name", "optimizer", "flavor", *HYPERS, *FLAGS, *TORCH_ARGS, "epochs", "init",
+SHEET_KEYS = ("name", "optimizer", "flavor", *HYPERS, *FLAGS, *TORCH_ARGS, "epochs", "steps", "init",
               "state", "batch", "shuffle", "seed", "gradient", "h", "show", "schedule",
               "diverge_above")
 DATA_KEYS = ("preset", "csv", "true", "rows", "x", "x_min", "x_max", "seed", "noise",
@@ -309,11 +309,28 @@ def _toml(text: str, label: str) -> dict:
         raise SheetoptError(f"{label}: TOML syntax error: {exc}") from None
 
 
-def _model(kind, label: str, key: str = "model.kind") -> Model:
-    if not isinstance(kind, str) or kind not in MODELS:
-        raise SheetoptError(f"{label}: {key} {kind!r} is not one of {', '.join(MODELS)}"
-                            f"{_suggest(kind, MODELS)}")
-    return MODELS[kind]
+def _model(kind, label: str, key: str = "model.kind", table: Mapping | None = None) -> Model:
+    if not isinstance(kind, str) or kind not in kinds():
+        raise SheetoptError(f"{label}: {key} {kind!r} is not one of {', '.join(kinds())}"
+                            f"{_suggest(kind, kinds())}")
+    table = dict(table or {})
+    allowed = ("kind", *model_for(kind).keys)
+    for name in table:
+        if name not in allowed:
+            has = ", ".join(allowed[1:]) or "no keys but kind"
+            raise SheetoptError(f"{label}: unknown key model.{name}{_suggest(name, allowed)} "
+                                f"(the {kind} model takes {has})")
+    keys = {name: _number(value, f"model.{name}", label)
+            for name, value in table.items() if name != "kind"}
+    if kind == "bowl" and keys.get("condition", 1.0) <= 0:
+        raise SheetoptError(f"{label}: model.condition must be > 0 (got {keys['condition']:g})")
+    return model_for(kind, keys)
+
+
+def _no_data(model: Model) -> DataSet:
+    """A test surface's trivial plan: one row, never read (each step is the whole function)."""
+    return DataSet(np.zeros(1), np.zeros(1), source=f"none: the {model.kind} surface has no "
+                   f"data (each step evaluates the whole function)", headers=())
 
 
 def parse(raw: Mapping[str, Any], path: Path | None = None, data: DataSet | None = None,
@@ -323,9 +340,13 @@ def parse(raw: Mapping[str, Any], path: Path | None = None, data: DataSet | None
     label = label or (str(path) if path else "spec")
     _check_keys(raw, TOP_KEYS, label, "")
     model_table = _table(raw, "model", label, required=False)
-    _check_keys(model_table, ("kind",), label, "model.")
-    model = _model(model_table.get("kind", "linear"), label)
-    if data is None:
+    model = _model(model_table.get("kind", "linear"), label, table=model_table)
+    if not model.has_data and "data" in raw:
+        raise SheetoptError(f"{label}: the {model.kind} surface has no data; remove the [data] "
+                            f"table (each step evaluates the whole function; steps = N runs N)")
+    if data is None and not model.has_data:
+        data = _no_data(model)
+    elif data is None:
         data = _parse_data(_table(raw, "data", label), model, label, path)
     elif "data" in raw:
         raise SheetoptError(f"{label}: the rows are given as arrays; the spec has no [data] table")
@@ -483,7 +504,7 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
         raise SheetoptError(f"{label}: {where}: nesterov needs mom > 0 and dampening = 0 "
                             f"(as torch.optim.SGD does); got mom {hypers['mom']:g}, "
                             f"dampening {hypers['dampening']:g}")
-    epochs = _integer(table.get("epochs", 1), f"{where}: epochs", label)
+    epochs = _epochs(table, model, where, label)
     if epochs < 1:
         raise SheetoptError(f"{label}: {where}: epochs must be at least 1 (got {epochs})")
     init = {p: 1.0 for p in model.params}
@@ -542,6 +563,23 @@ def implied_flavor(table: Mapping, optimizer: str) -> str:
     torch_takes = {*torch.hypers, *torch.settable_flags, *(torch.torch.args if torch.torch
                                                           else ())}
     return "torch" if any(k in torch_takes and k not in takes for k in table) else "lecture"
+
+
+def _epochs(table: Mapping, model: Model, where: str, label: str) -> int:
+    """A sheet's epochs; a model without data counts ``steps`` (one step an epoch) too."""
+    if "steps" not in table:
+        return _integer(table.get("epochs", 1), f"{where}: epochs", label)
+    if model.has_data:
+        raise SheetoptError(f"{label}: {where}: steps is for models without data (test "
+                            f"surfaces); the {model.kind} model counts epochs")
+    steps = _integer(table["steps"], f"{where}: steps", label)
+    if "epochs" in table and _integer(table["epochs"], f"{where}: epochs", label) != steps:
+        raise SheetoptError(f"{label}: {where}: steps ({steps}) and epochs "
+                            f"({table['epochs']}) differ; on a surface they mean the same, "
+                            f"keep one")
+    if steps < 1:
+        raise SheetoptError(f"{label}: {where}: steps must be at least 1 (got {steps})")
+    return steps
 
 
 def _given_values(table: Mapping, rule: Rule, where: str, label: str) -> dict[str, tuple]:

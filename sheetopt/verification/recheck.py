@@ -141,12 +141,12 @@ class _Stacked:
 
 
 def _row_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str, np.ndarray]:
-    """The prediction and squared error of every row visited, at its step's parameters."""
+    """The prediction and row loss of every row visited, at its step's parameters."""
     of_row = np.repeat(np.arange(len(stacked.sizes)), stacked.sizes)
     params = {p: tensor(values[of_row]) for p, values in stacked.params.items()}
     x, y = tensor(stacked.x), tensor(stacked.y)
     pred = spec.model.predict(params, x)
-    return {"pred": numpy(pred), "err2": numpy((y - pred) ** 2)}
+    return {"pred": numpy(pred), "err2": numpy(spec.model.row_loss(pred, y))}
 
 
 def _model_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str, np.ndarray]:

@@ -471,11 +471,16 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
         cols.append(Column("lr", "lr", "last", _steps("lr")))
         if "mom" in sheet.hypers:
             cols.append(Column("mom", "mom", "last", _steps("mom")))
-    hx, hy = spec.data.headers
-    cols += [Column("x", hx, "row", _rows("x")), Column("y", hy, "row", _rows("y"))]
+    if model.has_data:
+        hx, hy = spec.data.headers
+        cols += [Column("x", hx, "row", _rows("x")), Column("y", hy, "row", _rows("y"))]
     cols += [Column(f"p:{p}", label(p), "first", _steps(p)) for p in order]
-    cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
-             Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
+    if model.reports_rmse:
+        cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
+                 Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
+    else:  # the prediction is the loss (a surface's value): one column
+        cols.append(Column("err2", "f(x, y)" if not model.has_data else "loss", "row",
+                           _rows("err2"), note=model.loss_name))
 
     def per_row(p: str):  # a parameter on every data row visited
         if batched:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..spec.data import DataSet
 from ..errors import SheetoptError
-from ..models import MODELS
+from ..models import model_for
 from ..spec import Sheet, Spec
 from .layout import SheetPlan
 
@@ -41,6 +41,7 @@ def spec_to_json(spec: Spec, plans: Sequence[SheetPlan]) -> str:
     document = {
         "format": FORMAT, "title": spec.title, "description": spec.description,
         "model": spec.model.kind,
+        **({"model_keys": dict(spec.model.keys)} if spec.model.keys else {}),
         "data": {"source": spec.data.source, "true": dict(spec.data.true),
                  "headers": list(spec.data.headers), "rows": len(spec.data),
                  "x": np.asarray(spec.data.x, dtype=float).tolist(),
@@ -101,7 +102,7 @@ def spec_from_json(document: dict, x: np.ndarray, y: np.ndarray, true: dict,
 
     try:
         data = document["data"]
-        model = MODELS[document["model"]]
+        model = model_for(document["model"], document.get("model_keys", {}))
         dataset = DataSet(np.asarray(x, dtype=float), np.asarray(y, dtype=float), data["source"],
                           dict(true), tuple(str(h) for h in data["headers"]))
         tables = [sheet_table(raw) for raw in document["sheets"]]

@@ -31,9 +31,13 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
          "formula, derived from the same rule definitions that sheetopt's engine runs, and it "
          "stores the engine's value, so the workbook shows numbers even before recalculating.",
          "wrap"),
-        (f"Model: {spec.model.formula}. Loss per row: err^2 = (y - pred)^2 (no mean, no 1/2); "
-         f"a batch of rows uses the mean of its rows' err^2 and gradients.", "wrap"),
-        (f"Data: {spec.data.source} ({len(spec.data)} rows), on the 'data' sheet.", "wrap"),
+        *([(f"Model: {spec.model.formula}. Loss per row: err^2 = (y - pred)^2 (no mean, no "
+            f"1/2); a batch of rows uses the mean of its rows' err^2 and gradients.", "wrap"),
+           (f"Data: {spec.data.source} ({len(spec.data)} rows), on the 'data' sheet.", "wrap")]
+          if spec.model.has_data else
+          [(f"Model: {spec.model.formula}, a test surface without data: each step evaluates "
+            f"the function at the parameters x and y (its column f(x, y) is each step's loss, "
+            f"the de/d columns its gradient). Its minima are on the 'data' sheet.", "wrap")]),
         ("", "text"),
         ("The sheets", "bold"),
     ]
@@ -43,7 +47,8 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
                       + ", ".join(f"{k} = {v:g}" for k, v in sheet.hypers.items())
                       + f"; {sheet.epochs} epochs. {sheet.rule.summary}", "wrap"))
     lines.append(("compare: every sheet's loss per epoch in one chart, final parameters, "
-                  "distance to the truth.", "wrap"))
+                  "distance to the truth." if spec.model.has_data else "compare: every "
+                  "sheet's loss per step in one chart and its final parameters.", "wrap"))
     lines += [
         ("", "text"),
         ("How to play", "bold"),
@@ -81,9 +86,23 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
 
 # --- data --------------------------------------------------------------------------------------
 def data_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
+    if not spec.model.has_data:
+        return _surface_cells(spec)
     cells = list(_data_top(spec)) + list(_data_rows(spec)) + list(_fitted_lines(spec, plans))
     cells.sort(key=lambda c: (c.row, c.col))
     return iter(cells)
+
+
+def _surface_cells(spec: Spec) -> Iterator[Cell]:
+    """A test surface's "data" sheet: the function and its known minima (it has no rows)."""
+    yield Cell(0, 0, "text", spec.model.kind, style="title")
+    yield Cell(1, 0, "text", f"{spec.model.formula}. No data: every step of every sheet "
+               "evaluates the whole function at the parameters x and y.", style="subtitle")
+    yield Cell(DATA_HEADER_ROW, 0, "text", "minimum x", style="header")
+    yield Cell(DATA_HEADER_ROW, 1, "text", "minimum y", style="header")
+    for i, minimum in enumerate(spec.model.minima):
+        yield Cell(DATA_FIRST_ROW + i, 0, "number", minimum["x"])
+        yield Cell(DATA_FIRST_ROW + i, 1, "number", minimum["y"])
 
 
 def true_known(spec: Spec) -> bool:
@@ -153,6 +172,8 @@ def fitted_lines(spec: Spec, plans: Sequence[SheetPlan]) -> list[tuple[str, dict
     """(title, parameter -> (reference, value)) of each line the data chart draws: every sheet
     that did not diverge (a diverged fit would stretch the axis until the data look flat),
     then the truth when known."""
+    if not spec.model.has_data:
+        return []
     lines = [(plan.title, final_refs(plan)) for plan in plans if not plan.trace.diverged]
     if true_known(spec):
         lines.append(("true", {p: (true_ref(spec, p), spec.data.true[p])

@@ -57,6 +57,7 @@ def torch_ops() -> SimpleNamespace:
         name="torch",
         sqrt=unary(torch.sqrt, math.sqrt),
         cos=unary(torch.cos, math.cos),
+        sin=unary(torch.sin, math.sin),
         maximum=binary(torch.maximum, max),
         minimum=binary(torch.minimum, min),
         abs=unary(torch.abs, abs),

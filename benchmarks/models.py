@@ -1,0 +1,77 @@
+"""Speed of each model beside the linear one: rows/s of one online torch-Adam run (engine.run,
+trace recorded), on the compiled executor and on the numpy one, timed in the same process.
+
+A surface has no rows: each of its steps evaluates the function once, so its "rows/s" is
+steps/s (one row a step, as its trivial plan says). Every figure is printed with its ratio to
+the linear model's, measured the same way in the same run; nothing is asserted.
+
+Run:  python benchmarks/models.py            (--quick for a smaller run)
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from sheetopt.executors import compiled
+from sheetopt.models.surfaces import SURFACES
+from sheetopt.protocol import engine
+from sheetopt import spec as spec_mod
+
+
+def spec_for(kind: str, steps: int) -> spec_mod.Spec:
+    sheet = {"name": "adam", "optimizer": "adam", "flavor": "torch", "lr": 1e-4}
+    if kind in SURFACES:
+        return spec_mod.parse({"model": {"kind": kind}, "sheet": [
+            {**sheet, "steps": steps, "init": {"x": 0.7, "y": -0.4}}]})
+    return spec_mod.parse({
+        "data": {"rows": steps, "true": {"a": 2.0, "b": 30.0, "c": 1.0}
+                 if kind == "quadratic" else {"a": 2.0, "b": 30.0}, "x": "uniform",
+                 "x_min": 0.0, "x_max": 1.0, "seed": 1, "noise": "normal",
+                 "noise_scale": 0.1},
+        "model": {"kind": kind}, "sheet": [sheet]})
+
+
+def rate(spec, steps: int, executor: str, repeat: int = 3) -> float:
+    sheet = spec.sheets[0]
+    hp = engine.hyper_arrays(sheet)
+    state = engine.start_state(spec, sheet, hp)
+    params = np.array([[sheet.init[p] for p in spec.model.params]])
+    plan = engine.batches(len(spec.data), 1, sheet.epochs, False, 0)
+    engine.simulate(spec, sheet, hp, params, state, plan, record=True,
+                    executor=executor)  # compiles (and warms) first
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        engine.simulate(spec, sheet, hp, params, state, plan, record=True, executor=executor)
+        best = min(best, time.perf_counter() - start)
+    return steps / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    steps = 20_000 if args.quick else 200_000
+    numpy_steps = 2_000 if args.quick else 20_000
+    print(f"numba available: {compiled.available()}")
+    print(f"== one online torch Adam run, trace recorded: {steps:,} steps compiled, "
+          f"{numpy_steps:,} on numpy; best of 3 ==")
+    kinds = ["linear", "quadratic", *SURFACES]
+    base = {}
+    for kind in kinds:
+        figures = []
+        for executor, n in (("compiled", steps), ("numpy", numpy_steps)):
+            if executor == "compiled" and not compiled.available():
+                figures.append("compiled: -")
+                continue
+            value = rate(spec_for(kind, n), n, executor)
+            base.setdefault(executor, value)
+            figures.append(f"{executor}: {value:>12,.0f} rows/s ({value / base[executor]:4.2f}x "
+                           f"linear)")
+        print(f"{kind:>10}  " + "   ".join(figures))
+
+
+if __name__ == "__main__":
+    main()
