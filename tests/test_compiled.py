@@ -52,8 +52,7 @@ def run_both(spec, sheet, configs=1, grid=None, record=True, parallel=None):
     hp = engine.hyper_arrays(sheet, configs, grid)
     state = _numpy_start(spec, sheet, hp)
     params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                          sheet.seed)
+    plan = engine.plan_for(spec, sheet)
     slow = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
                            executor="numpy")
     fast = compiled.simulate(spec, sheet, hp, params, state, plan, record=record,

@@ -476,7 +476,7 @@ def test_batched_simulate_equals_separate_runs(name, changes, grid, diverges):
     assert hp["lr"].shape == (configs, 1)
     state = engine.start_state(spec, sheet, hp)
     params = np.tile([sheet.init[p] for p in spec.model.params], (configs, 1)).astype(float)
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
+    plan = engine.plan_for(spec, sheet)
     result = engine.simulate(spec, sheet, hp, params, state, plan, record=True)
     assert result.params.shape == (configs, 2)
     diverged = []

@@ -77,7 +77,7 @@ def test_both_recorders_fill_exactly_the_step_columns(name, raw, executor):
     for sheet in spec.sheets:
         hp = engine.hyper_arrays(sheet)
         params = np.array([[sheet.init[p] for p in spec.model.params]])
-        plan = engine.batches(len(spec.data), sheet.batch_size, 2, sheet.shuffle, sheet.seed)
+        plan = engine.plan_for(spec, sheet, epochs=2)
         result = engine.simulate(spec, sheet, hp, params, engine.start_state(spec, sheet, hp),
                                  plan, record=True, executor=executor)
         assert list(result.steps) == list(engine.step_columns(spec, sheet)), sheet.name

@@ -191,8 +191,7 @@ def fixed_bytes(spec: Spec, sheet: Sheet) -> int:
     per-call tables (at most compiled.TABLE_CELLS values each)."""
     from ..executors import compiled
 
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                          sheet.seed)
+    plan = engine.plan_for(spec, sheet)
     return plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
 
 
@@ -297,8 +296,7 @@ def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
     hp = engine.hyper_arrays(sheet, configs, grid)
     state = engine.start_state(spec, sheet, hp)
     params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                          sheet.seed)
+    plan = engine.plan_for(spec, sheet)
     return hp, params, state, plan
 
 

@@ -174,7 +174,7 @@ def sheetopt_run(spec: Spec, sheet: Sheet, starts: np.ndarray, executor: str):
     C = len(starts)
     hp = engine.hyper_arrays(sheet, C)
     state = engine.start_state(spec, sheet, hp)
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, False, sheet.seed)
+    plan = engine.plan_for(spec, sheet, shuffle=False)
     result = engine.simulate(spec, sheet, hp, starts, state, plan, record=True,
                              executor=executor)
     values = np.stack([result.steps[f"new_{p}"] for p in spec.model.params], axis=-1)
@@ -252,7 +252,7 @@ def _torch_steps(spec, sheet, starts, path, device, separate):
     stepper = Stepper(sheet.schedule, optimizer)
     x, y = (torch.as_tensor(np.asarray(v, dtype=float), dtype=dtype, device=device)
             for v in (spec.data.x, spec.data.y))
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, False, sheet.seed)
+    plan = engine.plan_for(spec, sheet, shuffle=False)
     out = []
     for epoch in plan:
         for rows in epoch:
