@@ -140,7 +140,7 @@ def sweep_rate(spec, sheet, configs: int, executor: str, repeat: int = 1,
 def cached_compile_seconds(cache: str) -> str:
     """Time to get the kernel in a fresh process from numba's disk cache filled by this run."""
     code = ("import time, numpy as np; t = time.perf_counter();"
-            "import benchmarks.engine as b; from sheetopt import engine;"
+            "import benchmarks.engine as b; from sheetopt.protocol import engine;"
             "s = b.big_spec(1000); engine.run(s, s.sheet('adam_lecture'));"
             "print(time.perf_counter() - t)")
     env = dict(os.environ, SHEETOPT_CACHE_DIR=cache)

@@ -95,7 +95,8 @@ def test_cgroup_limits_v2_and_v1_are_read_up_the_tree(tmp_path):
 
 LIMITED = textwrap.dedent("""
     import resource, sys
-    from sheetopt import cli, memory
+    from sheetopt import cli
+    from sheetopt.protocol import memory
     used = memory._status_kib("VmSize") * 1024
     resource.setrlimit(resource.RLIMIT_AS, (used + (768 << 20), resource.RLIM_INFINITY))
     sys.exit(cli.main(sys.argv[1:]))

@@ -180,7 +180,8 @@ def test_path_refuses_a_model_of_one_parameter():
 def test_the_library_never_touches_pyplot_or_the_backend(tmp_path):
     script = textwrap.dedent(f"""
         import sys
-        from sheetopt import engine, plots
+        from sheetopt import plots
+        from sheetopt.protocol import engine
         from sheetopt.spec import load
         spec = load("lesson2")
         traces = engine.run_all(spec)
