@@ -1,12 +1,13 @@
 """Comparing the sheets of a spec: per-epoch losses, final parameters, distance to the truth."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import engine
+from ..models.distance import distance as to_truth
+from ..ops import numpy_ops
 from ..spec import Spec
 from .trace import Trace
 
@@ -20,7 +21,7 @@ class Summary:
     flavor: str
     epochs: dict  # epoch, lecture_rmse, rmse, lr, <params> per finished epoch
     final: dict[str, float]
-    distance: float | None  # Euclidean distance of the final parameters to the true ones
+    distance: float | None  # of the final parameters to the true ones (models.distance)
     diverged_at: tuple[int, int] | None
     partial: dict | None = None  # the epoch a divergence cut short, over its steps before it
 
@@ -32,7 +33,7 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
         trace = traces[sheet.name]
         final = trace.final()
         true = spec.data.true
-        distance = (math.hypot(*(final[p] - true[p] for p in spec.model.params))
+        distance = (float(to_truth(final, true, spec.model.params, numpy_ops))
                     if all(p in true for p in spec.model.params) else None)
         epochs = {k: [float(v) for v in column] for k, column in trace.epochs.items()}
         epochs["epoch"] = [int(e) for e in epochs["epoch"]]

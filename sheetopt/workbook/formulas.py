@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 from ..models import gradients
 from ..protocol.engine import epoch_losses
 from ..ops import symbolic_ops as ops
+from ..models.distance import distance as to_truth
 from ..schedules import anneal, gradient_scale, one_cycle
 from ..spec import Sheet, Spec
 from ..ops.symbolic import Expr, to_excel, to_python, var, variables
@@ -222,9 +223,9 @@ def start_scale(sqr_avgs: Sequence[Expr]) -> Expr:
 
 
 def distance(final: Mapping, true: Mapping, names: Sequence[str], ops=ops):
-    """Euclidean distance of the final parameters to the true ones (report.summarize's figure:
-    Python's sum starts from 0, and 0 + v is v, so this left-to-right fold equals it)."""
-    return ops.sqrt(fold_sum([(final[p] - true[p]) ** 2 for p in names]))
+    """The distance of the final parameters to the true ones, as compare reports it
+    (``sheetopt.models.distance``, the one definition), here as a formula."""
+    return to_truth(final, true, names, ops)
 
 
 def literal(value: float) -> str:
