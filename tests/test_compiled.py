@@ -16,13 +16,12 @@ pytest.importorskip("numba", reason="numba is not installed: the compiled execut
 from sheetopt.executors import compiled
 from sheetopt.protocol import engine
 from sheetopt import spec as spec_mod  # noqa: E402
+from conftest import spec_with  # noqa: E402
 
-LECTURE_DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}
 
 
 def make_spec(sheets, data=None, model="linear"):
-    return spec_mod.parse({"data": data or LECTURE_DATA, "model": {"kind": model},
-                           "sheet": sheets})
+    return spec_with(sheets, data, model)
 
 
 def assert_same_table(a, b, what):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from sheetopt import cli, spec as spec_mod
+from conftest import spec_with  # noqa: E402
 from sheetopt.protocol import engine
 from sheetopt.schedules import Schedule
 
@@ -23,9 +24,7 @@ REL = 1e-12
 
 
 def make_spec(sheet: dict, data: dict | None = None, model: str = "linear"):
-    raw = {"data": data or {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}},
-           "model": {"kind": model}, "sheet": [sheet]}
-    spec = spec_mod.parse(raw)
+    spec = spec_with([sheet], data, model)
     return spec, spec.sheets[0]
 
 

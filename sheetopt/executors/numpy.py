@@ -69,8 +69,10 @@ class _Run:
         return epoch_metric(self.epoch_loss[e], steps)
 
     def result(self) -> Result:
-        result = Result(self.params, self.state, self.epoch_sum, self.epoch_rows, self.epoch_lr,
-                        self.epoch_params, self.diverged_at, self.epoch_loss)
+        result = Result(params=self.params, state=self.state, epoch_sum_err2=self.epoch_sum,
+                        epoch_rows=self.epoch_rows, epoch_lr=self.epoch_lr,
+                        epoch_params=self.epoch_params, diverged_at=self.diverged_at,
+                        epoch_loss=self.epoch_loss)
         if self.recorder is not None:
             result.steps, result.rows = self.recorder.arrays()
         return result

@@ -17,7 +17,7 @@ from ..schedules import Schedule, Stepping
 from .plan import Plan
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Result:
     """A batched run: final values per configuration and per-epoch summaries."""
 

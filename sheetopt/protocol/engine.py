@@ -177,7 +177,8 @@ def to_trace(spec: Spec, sheet: Sheet, params: np.ndarray, state: Mapping[str, n
                   for s in state_names for j, p in enumerate(names)})
     start["lr"] = float(sheet.hypers["lr"])
     epochs = epoch_table(spec, result, config)
-    return Trace(sheet.name, names, state_names, steps, rows, epochs, start, diverged,
+    return Trace(sheet=sheet.name, params=names, state_names=state_names, steps=steps, rows=rows,
+                 epochs=epochs, start=start, diverged_at=diverged,
                  meta={"optimizer": sheet.optimizer, "flavor": sheet.flavor,
                        "gradient": sheet.gradient, "batch_size": sheet.batch_size})
 

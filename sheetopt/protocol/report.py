@@ -12,7 +12,7 @@ from ..spec import Spec
 from .trace import Trace
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Summary:
     """One sheet's outcome."""
 
@@ -37,8 +37,9 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
                     if all(p in true for p in spec.model.params) else None)
         epochs = {k: [float(v) for v in column] for k, column in trace.epochs.items()}
         epochs["epoch"] = [int(e) for e in epochs["epoch"]]
-        out.append(Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final, distance,
-                           trace.diverged_at, partial_epoch(trace)))
+        out.append(Summary(name=sheet.name, optimizer=sheet.optimizer, flavor=sheet.flavor,
+                           epochs=epochs, final=final, distance=distance,
+                           diverged_at=trace.diverged_at, partial=partial_epoch(trace)))
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Mapping
 import numpy as np
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Trace:
     """What one sheet's run did.
 

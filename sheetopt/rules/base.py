@@ -78,7 +78,7 @@ class TorchClass:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Rule:
     optimizer: str
     flavor: str

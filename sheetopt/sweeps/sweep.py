@@ -225,7 +225,7 @@ def _advice(configs: int, epochs: int) -> str:
     return f"sweep fewer values (now {configs:,} configurations) or use fewer epochs"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SweepResult:
     sheet: str
     grid: dict[str, np.ndarray]  # swept hyperparameter -> (C,)
@@ -285,9 +285,10 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
     with np.errstate(all="ignore"):
         _, rmse = engine.epoch_losses(last_sum, last_rows, numpy_ops)
     final = np.where(diverged_at[:, 0] > 0, np.nan, rmse)
-    return SweepResult(sheet.name, {k: np.asarray(v) for k, v in grid.items()}, final, params,
-                       diverged_at, backend, label, dtype if backend == "torch" else "float64",
-                       ran)
+    return SweepResult(sheet=sheet.name, grid={k: np.asarray(v) for k, v in grid.items()},
+                       final_loss=final, params=params, diverged_at=diverged_at, backend=backend,
+                       device=label, dtype=dtype if backend == "torch" else "float64",
+                       executor=ran)
 
 
 def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):

@@ -284,9 +284,11 @@ def drift(spec: Spec, sheet: Sheet, trace: Trace, steps: int = DRIFT_STEPS) -> D
     epoch, step = trace.steps["epoch"], trace.steps["step"]
     worst = int(np.argmax(rel)) if n else 0
     gap = float(np.max(rel)) if n else 0.0
-    return Difference(sheet.name, DRIFT, f"{worst_key} (trajectory)", gap, gap,
-                      (int(epoch[worst]), int(step[worst])) if n else None, None, n,
-                      f"{against}, from the start alone", info=True, growth=growth(rel))
+    return Difference(sheet=sheet.name, check=DRIFT, quantity=f"{worst_key} (trajectory)",
+                      max_abs=gap, max_rel=gap,
+                      worst_at=(int(epoch[worst]), int(step[worst])) if n else None,
+                      first_bad=None, count=n, against=f"{against}, from the start alone",
+                      info=True, growth=growth(rel))
 
 
 def growth(rel: np.ndarray) -> float | None:

@@ -64,7 +64,7 @@ SCHEDULER_DATA = {"rows": 32, "x": "uniform", "x_min": -1.0, "x_max": 1.0, "nois
 SCHEDULED = ("sgd", "adam")  # the optimizers every scheduler drives
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Row:
     """One case through one of torch's paths."""
 
@@ -369,9 +369,12 @@ def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
             tol = bound(base, amplification)
             theirs = theirs[:len(mine)]
             max_rel, ulps, worst, bad = compare(mine, theirs, tol, per_epoch, stop)
-            row = Row(case.optimizer, case.label, path, len(mine), max_rel, ulps, worst, bad,
-                      tol, case.elements, f"{diverged} of {case.elements} elements diverged "
-                      f"(compared up to there)" if diverged else "", amplification, base)
+            row = Row(optimizer=case.optimizer, options=case.label, path=path, steps=len(mine),
+                      max_rel=max_rel, max_ulps=ulps, worst_at=worst, first_bad=bad, tolerance=tol,
+                      elements=case.elements,
+                      note=f"{diverged} of {case.elements} elements diverged "
+                      f"(compared up to there)" if diverged else "",
+                      sensitivity=amplification, base=base)
             out.append(row)
             if on_row is not None:
                 on_row(row)

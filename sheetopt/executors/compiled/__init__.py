@@ -718,11 +718,12 @@ class _Run:
 
     def result(self, record: bool) -> Result:
         epoch_params = np.ascontiguousarray(self.epoch_params.transpose(0, 2, 1))
-        result = Result(np.ascontiguousarray(self.PT.T),
-                        {s: np.ascontiguousarray(self.ST[i].T)
+        result = Result(params=np.ascontiguousarray(self.PT.T),
+                        state={s: np.ascontiguousarray(self.ST[i].T)
                          for i, s in enumerate(self.state_names)},
-                        self.epoch_sum, self.epoch_rows, self.epoch_lr, epoch_params,
-                        _diverged_at(self.dstep, self.K), self.epoch_loss)
+                        epoch_sum_err2=self.epoch_sum, epoch_rows=self.epoch_rows,
+                        epoch_lr=self.epoch_lr, epoch_params=epoch_params,
+                        diverged_at=_diverged_at(self.dstep, self.K), epoch_loss=self.epoch_loss)
         if record:
             result.steps, result.rows = _recorded(self.spec, self.sheet, self.kernel, self.plan,
                                                   self.dstep, self.RS, self.RR)

@@ -19,7 +19,7 @@ from .batch import BatchModel, left_to_right_sum, mean
 from .ops import torch_ops
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TorchResult:
     """Final values per configuration and per-epoch sums, as numpy arrays."""
 
@@ -130,9 +130,10 @@ class _Run:
 
     def result(self) -> TorchResult:
         numpy = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
-        return TorchResult(numpy(self.params), {s: numpy(v) for s, v in self.state.items()},
-                           numpy(self.epoch_sum), numpy(self.epoch_rows),
-                           self.diverged_at.cpu().numpy())
+        return TorchResult(params=numpy(self.params),
+                           state={s: numpy(v) for s, v in self.state.items()},
+                           epoch_sum_err2=numpy(self.epoch_sum), epoch_rows=numpy(self.epoch_rows),
+                           diverged_at=self.diverged_at.cpu().numpy())
 
 
 def rows_of(values, rows: np.ndarray):
