@@ -45,9 +45,12 @@ def _selected(spec: Spec, sheets: str | Sequence[str] | None) -> Spec:
     return replace(spec, sheets=tuple(spec.sheet(name) for name in names))
 
 
-def run(spec: SpecLike, sheets: str | Sequence[str] | None = None) -> RunResult:
+def run(spec: SpecLike, sheets: str | Sequence[str] | None = None,
+        record: str = "step") -> RunResult:
     """Runs every sheet of ``spec`` (or only ``sheets``, one name or a list) and returns
     their traces: ``.summary()``, ``.trace(sheet)``, ``.plot(kind)``, ``result[sheet]``.
+    ``record="epoch"`` keeps each epoch's figures and the final values only, not every step
+    (long runs: the summary is the same, bit for bit; traces have no steps).
 
     Example:
         >>> import sheetopt
@@ -56,7 +59,7 @@ def run(spec: SpecLike, sheets: str | Sequence[str] | None = None) -> RunResult:
         [25.6977]
     """
     chosen = _selected(spec_of(spec), sheets)
-    return RunResult(chosen, engine.run_all(chosen))
+    return RunResult(chosen, engine.run_all(chosen, record))
 
 
 def _result_for(spec_or_result: SpecLike | RunResult) -> RunResult:

@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     parser.add_argument("--plot", metavar="FILE.png",
                         help="also draw loss per epoch (log scale) and the fitted lines")
     parser.add_argument("--force", action="store_true", help="overwrite an existing plot file")
+    parser.add_argument("--record", choices=("step", "epoch"), default="step",
+                        help="keep every step (default), or each epoch's figures only: long "
+                             "runs in little memory, the same comparison")
     parser.set_defaults(run=run)
 
 
@@ -41,7 +44,7 @@ def run(args) -> int:
         if not args.plot.lower().endswith(".png"):
             raise SheetoptError(f"{args.plot}: the plot is written as PNG; name it *.png")
         check_target(args.plot, args.force)
-    result = api.run(spec)
+    result = api.run(spec, record=args.record)
     print(render(result, args.format), end="")
     if args.plot:
         from ..plots import compare_plot

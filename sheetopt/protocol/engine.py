@@ -17,6 +17,7 @@ from ..ops import numpy_ops as ops
 from .progress import Progress
 from .driver import Result, epoch_metric  # noqa: F401  (the engine's names for them)
 from .plan import Plan, batches, plan_for  # noqa: F401
+from ..errors import SheetoptError
 from ..spec import LECTURE_RESET, Sheet, Spec
 from .trace import Trace
 
@@ -98,42 +99,70 @@ def trace_bytes(spec: Spec, sheet: Sheet) -> int:
     return (24 if compiled.available() else 200) * values + 200 * steps + plan.nbytes + tables
 
 
-def require_memory(spec: Spec, sheets) -> None:
+RECORDS = ("step", "epoch")
+
+
+def epoch_trace_bytes(spec: Spec, sheet: Sheet) -> int:
+    """A generous estimate of a run recorded per epoch only: the per-epoch arrays (sums, lr,
+    losses, parameters) and the plan; the steps are not kept."""
+    return 8 * 8 * sheet.epochs * (6 + len(spec.model.params)) + plan_for(spec, sheet).nbytes
+
+
+def require_memory(spec: Spec, sheets, record: str = "step") -> None:
     """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
     the sheet that takes most and its larger factor (epochs or rows) to cut."""
     sheets = list(sheets)
-    sizes = [trace_bytes(spec, sheet) for sheet in sheets]
+    size_of = trace_bytes if record == "step" else epoch_trace_bytes
+    sizes = [size_of(spec, sheet) for sheet in sheets]
     biggest = sheets[max(range(len(sheets)), key=sizes.__getitem__)]
+    recorded = "every step recorded" if record == "step" else "each epoch recorded"
     what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
-            f"{len(spec.data):,} rows, every step recorded)")
+            f"{len(spec.data):,} rows, {recorded})")
     if len(sheets) > 1:
         what = f"{spec.label}: {len(sheets)} sheets (the largest, {what.split(': ', 1)[1]})"
     memory.require(sum(sizes), what, memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
 
 
-def run_all(spec: Spec) -> dict[str, Trace]:
-    """Runs every sheet of a spec (with a progress bar when stderr is a terminal)."""
-    require_memory(spec, spec.sheets)
+def run_all(spec: Spec, record: str = "step") -> dict[str, Trace]:
+    """Runs every sheet of a spec (with a progress bar when stderr is a terminal); ``record``
+    as in :func:`run`."""
+    _check_record(record)
+    require_memory(spec, spec.sheets, record)
     bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     traces = {}
     for sheet in spec.sheets:
         bar.label = sheet.name
-        traces[sheet.name] = run(spec, sheet, progress=bar.advance)
+        traces[sheet.name] = run(spec, sheet, progress=bar.advance, record=record)
     bar.close()
     return traces
 
 
-def run(spec: Spec, sheet: Sheet | str, progress=None) -> Trace:
-    """Runs one sheet and returns its full trace."""
+def _check_record(record) -> None:
+    if record not in RECORDS:
+        raise SheetoptError(f"record must be one of {', '.join(RECORDS)} (got {record!r})")
+
+
+def run(spec: Spec, sheet: Sheet | str, progress=None, record: str = "step") -> Trace:
+    """Runs one sheet and returns its trace: every step and row visited (``record="step"``),
+    or per epoch only (``"epoch"``: the epoch table and the final parameters and state, for
+    runs too long to keep every step; no steps, no rows, no partial epoch of a divergence)."""
+    _check_record(record)
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
-    require_memory(spec, [sheet])
+    require_memory(spec, [sheet], record)
     hp = hyper_arrays(sheet)
     state = start_state(spec, sheet, hp)
     params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)
     plan = plan_for(spec, sheet)
-    result = simulate(spec, sheet, hp, params, state, plan, record=True, progress=progress)
-    return to_trace(spec, sheet, params, state, result)
+    result = simulate(spec, sheet, hp, params, state, plan, record=record == "step",
+                      progress=progress)
+    trace = to_trace(spec, sheet, params, state, result)
+    if record == "epoch":
+        trace.end = {p: float(result.params[0, j]) for j, p in enumerate(spec.model.params)}
+        trace.end.update({f"{s}_{p}": float(result.state[s][0, j]) for s in trace.state_names
+                          for j, p in enumerate(spec.model.params)})
+        trace.meta["record"] = "epoch"
+    return trace
 
 
 ROW_COLUMNS = ("epoch", "step", "row", "x", "y", "pred", "err2")

@@ -46,7 +46,7 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
 def partial_epoch(trace: Trace) -> dict | None:
     """The loss figures of the epoch a divergence cut short, over the steps before it (None
     when nothing of that epoch was recorded)."""
-    if not trace.diverged_at or trace.diverged_at[1] == 1:
+    if not trace.diverged_at or trace.diverged_at[1] == 1 or not len(trace.rows["err2"]):
         return None
     epoch, step = trace.diverged_at
     err2 = trace.rows["err2"][trace.rows["epoch"] == epoch]

@@ -788,11 +788,11 @@ def _call(function, *args) -> None:
 
 def _trim(result, C: int):
     """The first C configurations of a padded result."""
-    return type(result)(result.params[:C], {k: v[:C] for k, v in result.state.items()},
-                        result.epoch_sum_err2[:, :C], result.epoch_rows[:, :C],
-                        result.epoch_lr[:, :C], result.epoch_params[:, :C],
-                        result.diverged_at[:C],
-                        None if result.epoch_loss is None else result.epoch_loss[:, :C])
+    return Result(params=result.params[:C], state={k: v[:C] for k, v in result.state.items()},
+                  epoch_sum_err2=result.epoch_sum_err2[:, :C],
+                  epoch_rows=result.epoch_rows[:, :C], epoch_lr=result.epoch_lr[:, :C],
+                  epoch_params=result.epoch_params[:, :C], diverged_at=result.diverged_at[:C],
+                  epoch_loss=None if result.epoch_loss is None else result.epoch_loss[:, :C])
 
 
 def _diverged_at(dstep: np.ndarray, K: int) -> np.ndarray:
