@@ -33,8 +33,11 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
         trace = traces[sheet.name]
         final = trace.final()
         true = spec.data.true
-        distance = (float(to_truth(final, true, spec.model.params, numpy_ops))
-                    if all(p in true for p in spec.model.params) else None)
+        distance = None
+        if all(p in true for p in spec.model.params):
+            with np.errstate(all="ignore"):  # parameters near overflow: inf, as the sheet's
+                distance = float(to_truth({p: np.float64(v) for p, v in final.items()},
+                                          true, spec.model.params, numpy_ops))
         epochs = {k: [float(v) for v in column] for k, column in trace.epochs.items()}
         epochs["epoch"] = [int(e) for e in epochs["epoch"]]
         out.append(Summary(name=sheet.name, optimizer=sheet.optimizer, flavor=sheet.flavor,
