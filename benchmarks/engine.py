@@ -8,7 +8,8 @@ Prints, in one run:
 - rows/s of engine.run for every torch.optim class of the rules registry (online, trace
   recorded, compiled), each as a ratio to torch-flavour Adam timed in the same run;
 - the whole `sheetopt compare` process from a 1,000,000-row CSV beside a bare pandas.read_csv
-  process of the same file (each best of 3, numba's disk cache warm), and their ratio;
+  process of the same file (benchmarks/startup.py: each the median of 5, numba's disk cache
+  warm), and their ratio;
 - the same 1,044,000 online steps as 36,000 epochs of 29 rows and as 1 epoch of 1,044,000
   rows (engine.run, trace recorded, best of 3), and their ratio.
 
@@ -184,42 +185,12 @@ def optimizer_rates(rows: int) -> None:
         print(f"{name:>10}: {rate:>12,.0f} rows/s   {rate / baseline:5.2f}x torch Adam's{note}")
 
 
-def process_seconds(args: list[str], cwd: str, repeat: int = 3) -> float:
-    """Wall time of a whole process (interpreter start, imports, work, exit), best of repeat;
-    with Python's bytecode cache on, as a user has it (PYTHONDONTWRITEBYTECODE, where set,
-    would make every process compile sheetopt's modules and kernels from source again)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env)
-        best = min(best, time.perf_counter() - start)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed: {done.stderr.strip()}")
-    return best
-
-
 def csv_process_figures(rows: int) -> None:
-    """`sheetopt compare` of a spec reading a rows-row CSV, beside `pandas.read_csv` of it."""
-    folder = tempfile.mkdtemp(prefix="sheetopt-bench-csv-")
-    data = big_spec(rows).data
-    with open(os.path.join(folder, "rows.csv"), "w") as handle:
-        handle.write("x,y\n")
-        handle.writelines(f"{a!r},{b!r}\n" for a, b in zip(data.x.tolist(), data.y.tolist()))
-    with open(os.path.join(folder, "spec.toml"), "w") as handle:
-        handle.write('[data]\ncsv = "rows.csv"\n[model]\nkind = "linear"\n[[sheet]]\n'
-                     'name = "adam"\noptimizer = "adam"\nflavor = "torch"\nlr = 0.01\n')
-    size = os.path.getsize(os.path.join(folder, "rows.csv")) / 2**20
-    compare = [sys.executable, "-m", "sheetopt", "compare", "spec.toml"]
-    process_seconds(compare, folder, repeat=1)  # fills numba's disk cache for this kernel
-    ours = process_seconds(compare, folder)
-    bare = process_seconds([sys.executable, "-c", "import pandas; pandas.read_csv('rows.csv')"],
-                           folder)
-    print(f"\n== whole processes on a {rows:,}-row CSV ({size:.1f} MiB), best of 3 ==")
-    print(f"sheetopt compare (read, run one online torch Adam sheet, report): "
-          f"{ours:.2f} s")
-    print(f"python -c 'import pandas; pandas.read_csv(...)': {bare:.2f} s")
-    print(f"compare / bare pandas.read_csv = {ours / bare:.2f} (target: at most 2.5)")
+    """The whole `sheetopt compare` process from a CSV beside a bare pandas.read_csv process
+    (benchmarks/startup.py, median of 5)."""
+    from startup import csv_figures  # benchmarks/ is the script's folder, first on sys.path
+
+    csv_figures(rows)
 
 
 def epochs_split_figures(steps: int = 1_044_000, rows: int = 29) -> None:

@@ -9,11 +9,18 @@ re-check of a 1,000,000-step trace (online torch-flavour Adam over 1,000,000 gen
 of verifying 3 full-batch steps of 20,000 rows.
 
     python benchmarks/sweep.py            # everything
+    python benchmarks/sweep.py --api      # sheetopt.sweep against plain numpy, alone
     python benchmarks/sweep.py --quick    # smaller runs, for a smoke test
     python benchmarks/sweep.py --memory   # sweep memory against its estimate (minutes)
 
-Timings are printed, never asserted. Targets (2-core CPU): >= 200 million config-steps/s for the
-best path at 100,000 configurations; the 1,000,000-step re-check in < 10 s; on a GPU >= 10 billion.
+First of all, ``sheetopt.sweep`` itself (100,000 configurations of the lecture's online Adam, from
+its reset, 5 epochs on the 29 rows: the whole call, DataFrame included) beside a plain numpy
+vectorization of the same recurrences over the configurations, timed in the same run, with the
+sweep's time split into its parts (start state, the kernel, copies, the result frame).
+
+Timings are printed, never asserted. Targets (2-core CPU): sheetopt.sweep at least 8 times the
+plain numpy loop; >= 200 million config-steps/s for the best path at 100,000 configurations; the
+1,000,000-step re-check in < 10 s; on a GPU >= 10 billion.
 """
 from __future__ import annotations
 
@@ -28,6 +35,124 @@ from sheetopt.spec import load, parse
 from sheetopt.sweeps.sweep import start_arrays
 
 CONFIGS = (1, 1_000, 100_000)
+API_CONFIGS = 100_000
+
+
+def plain_numpy_adam(x, y, lr, mom, sqr_mom, start, epochs, reset_passes, reset_sqr,
+                     bound=1e30):
+    """The lecture's online Adam (no bias correction, no epsilon) over every configuration at
+    once, written as anyone would in numpy: one array of C values per quantity, a few whole-array
+    operations per row, diverged configurations frozen by a mask. The lecture's reset first
+    (``reset_passes`` passes from a = b = ``start`` with the squared average at ``reset_sqr``,
+    only the averages kept), then ``epochs`` epochs. Returns the last epoch's true RMSE (NaN
+    where a configuration diverged) and the final a and b."""
+    C = len(lr)
+    grad_avg = [np.zeros(C), np.zeros(C)]
+    sqr_avg = [np.full(C, reset_sqr), np.full(C, reset_sqr)]
+    one_mom, one_sqr = 1 - mom, 1 - sqr_mom
+    alive = np.ones(C, dtype=bool)
+
+    def epoch(a, b, grad_avg, sqr_avg, alive):
+        total = np.zeros(C)
+        for xi, yi in zip(x.tolist(), y.tolist()):
+            err = b + a * xi - yi
+            e2 = (yi - (b + a * xi)) ** 2
+            g = (xi * (2 * err), 2 * err)
+            new_avg = [mom * grad_avg[j] + one_mom * g[j] for j in range(2)]
+            new_sqr = [sqr_mom * sqr_avg[j] + one_sqr * g[j] ** 2 for j in range(2)]
+            new_a = a - lr * new_avg[0] / np.sqrt(new_sqr[0])
+            new_b = b - lr * new_avg[1] / np.sqrt(new_sqr[1])
+            alive = alive & np.isfinite(e2) & (e2 <= bound) & np.isfinite(new_a) & np.isfinite(
+                new_b)
+            a, b = np.where(alive, new_a, a), np.where(alive, new_b, b)
+            grad_avg = [np.where(alive, n, o) for n, o in zip(new_avg, grad_avg)]
+            sqr_avg = [np.where(alive, n, o) for n, o in zip(new_sqr, sqr_avg)]
+            total += np.where(alive, e2, 0.0)
+        return a, b, grad_avg, sqr_avg, alive, total
+
+    with np.errstate(all="ignore"):
+        for _ in range(reset_passes):
+            _, _, grad_avg, sqr_avg, alive, _ = epoch(np.full(C, start), np.full(C, start),
+                                                      grad_avg, sqr_avg, alive)
+        a, b = np.full(C, start), np.full(C, start)
+        alive = np.ones(C, dtype=bool)
+        for _ in range(epochs):
+            a, b, grad_avg, sqr_avg, alive, total = epoch(a, b, grad_avg, sqr_avg, alive)
+        rmse = np.where(alive, np.sqrt(total / len(x)), np.nan)
+    return rmse, a, b
+
+
+def sweep_against_plain_numpy(configs: int = API_CONFIGS, repeats: int = 3) -> None:
+    """config-steps/s of sheetopt.sweep (the whole call) and of plain_numpy_adam, in one run."""
+    import sheetopt
+    from sheetopt.executors import compiled
+
+    threads = "none (numba is not installed)"
+    if compiled.HAVE_NUMBA:
+        import numba
+
+        threads = numba.get_num_threads()
+    spec = load("lesson5")
+    sheet = spec.sheet("adam")
+    lr = np.geomspace(1e-3, 1.0, configs)
+    hp = sheet.hypers
+    reset = sheet.rule.reset
+    work = configs * len(spec.data) * sheet.epochs
+
+    def ours():
+        return sheetopt.sweep("lesson5", "adam", lr=lr, backend="numpy")
+
+    def plain():
+        return plain_numpy_adam(spec.data.x, spec.data.y, lr, hp["mom"], hp["sqr_mom"],
+                                sheet.init["a"], sheet.epochs, reset.passes,
+                                reset.state["sqr_avg"])
+
+    frame = ours()  # compiles (or loads) the kernels outside the timing
+    rmse, a, b = plain()
+    same = (np.array_equal(frame["final_rmse"].to_numpy(), rmse, equal_nan=True)
+            and np.array_equal(frame["a"].to_numpy(), a)
+            and np.array_equal(frame["b"].to_numpy(), b))
+    ours_s = min(_time_once(ours) for _ in range(repeats))
+    plain_s = min(_time_once(plain) for _ in range(repeats))
+    print(f"\nsheetopt.sweep against plain numpy: {configs:,} configurations of lesson5 'adam' "
+          f"(online lecture Adam from its reset, {sheet.epochs} epochs x {len(spec.data)} rows = "
+          f"{work:,} config-steps; the reset's {reset.passes} warm-up passes run by both, not "
+          f"counted); best of {repeats}")
+    print(f"  sheetopt.sweep (whole call, DataFrame)  {ours_s:8.3f} s  "
+          f"{work / ours_s / 1e6:9.1f} M config-steps/s")
+    print(f"  plain numpy vectorization               {plain_s:8.3f} s  "
+          f"{work / plain_s / 1e6:9.1f} M config-steps/s")
+    print(f"  sheetopt.sweep / plain numpy = {plain_s / ours_s:.1f}x (target: 8x); same final "
+          f"RMSE, a and b bit for bit: {same}; kernel threads: {threads}")
+    sweep_parts(spec, sheet, lr)
+
+
+def sweep_parts(spec, sheet, lr) -> None:
+    """Where the time of one sheetopt.sweep call goes (one call, after the timed ones)."""
+    import cProfile
+    import pstats
+
+    import sheetopt
+
+    profile = cProfile.Profile()
+    profile.runcall(sheetopt.sweep, "lesson5", "adam", lr=lr, backend="numpy")
+    stats = pstats.Stats(profile).stats
+    total = max(v[3] for v in stats.values())
+    parts = {"start state (the reset's warm-up passes)": "start_state",
+             "kernel calls": "_call", "result frame": "sweep_frame"}
+    found = {label: sum(v[3] for (path, _, fn), v in stats.items() if fn == name
+                        and "sheetopt" in path) for label, name in parts.items()}
+    found["kernel calls"] = sum(v[3] for (path, _, fn), v in stats.items()
+                                if fn == "kernel" and "sheetopt_kernel" in path)
+    line = "; ".join(f"{label} {seconds / total:.0%}" for label, seconds in found.items())
+    print(f"  one call's time ({total:.3f} s under the profiler): {line}; the rest "
+          f"{1 - sum(found.values()) / total:.0%} (grid, copies, checks)")
+
+
+def _time_once(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
 
 
 def _setup(configs: int, epochs: int):
@@ -249,6 +374,8 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true",
                         help="only measure sweep memory against its estimate (1M and 2M "
                              "configurations of several sheets; a few minutes)")
+    parser.add_argument("--api", action="store_true",
+                        help="only sheetopt.sweep against a plain numpy vectorization")
     parser.add_argument("--torch-threads", type=int, metavar="N",
                         help="torch's CPU threads (default: torch's own choice); 1 avoids "
                              "oversubscription when other processes keep the cores busy")
@@ -266,6 +393,9 @@ def main() -> None:
         pass
     if args.memory:
         sweep_memory((100_000, 200_000) if args.quick else (1_000_000, 2_000_000))
+        return
+    sweep_against_plain_numpy(10_000 if args.quick else API_CONFIGS)
+    if args.api:
         return
     sweep_throughput(args.quick)
     recheck_time(100_000 if args.quick else 1_000_000)

@@ -17,19 +17,45 @@ compared), ``verify`` (every step re-checked with torch).
 Bad input raises ``SheetoptError`` with one line naming the key, array index, file or sheet.
 The ``sheetopt`` command line (``sheetopt --help``) is a thin layer over these functions.
 """
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("sheetopt")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .errors import SheetoptError  # noqa: E402
-from .spec import Sheet, Spec, preset_names  # noqa: E402
-from .protocol.trace import Trace  # noqa: E402
-from .protocol.results import RunResult  # noqa: E402
-from .api import check_workbook, read_workbook, run, sweep, verify, write_workbook  # noqa: E402
+# Each public name and the module that holds it, imported on first use: ``sheetopt --version``
+# and the errors module do not wait for numpy, and ``import sheetopt`` stays quick.
+_HOMES = {"SheetoptError": "errors", "Sheet": "spec", "Spec": "spec", "preset_names": "spec",
+          "Trace": "protocol.trace", "RunResult": "protocol.results", "check_workbook": "api",
+          "read_workbook": "api", "run": "api", "sweep": "api", "verify": "api",
+          "write_workbook": "api"}
 
 __all__ = ["run", "Spec", "RunResult", "Trace", "Sheet", "sweep", "write_workbook",
            "read_workbook", "check_workbook", "verify", "preset_names", "SheetoptError",
            "__version__"]
+
+if TYPE_CHECKING:  # what type checkers and editors see
+    from .api import check_workbook, read_workbook, run, sweep, verify, write_workbook
+    from .errors import SheetoptError
+    from .protocol.results import RunResult
+    from .protocol.trace import Trace
+    from .spec import Sheet, Spec, preset_names
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("sheetopt")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            value = "0.0.0+source"
+    elif name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module 'sheetopt' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

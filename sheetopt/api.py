@@ -88,7 +88,8 @@ def _values(name: str, given: Any):
 
 
 def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_mom: Any = None,
-              backend: str = "auto", device: str = "auto", dtype: str = "float64"):
+              backend: str = "auto", device: str = "auto", dtype: str = "float64",
+              objective: str = "final", **values: Any):
     """What ``sweep`` runs, as ``(spec, sheet, SweepResult)``: the values checked, the memory
     the sweep needs checked against what there is, every combination run at once.
 
@@ -97,14 +98,21 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
         >>> found.final_loss.shape
         (2,)
     """
+    from .sweeps import swept
     from .sweeps import sweep as sweeps
+    from .sweeps.objective import parse_objective
 
-    if lr is None:
-        raise SheetoptError(f"{option('lr')}: give the learning rates to sweep")
+    ranges = {"lr": _values("lr", lr), "mom": _values("mom", mom),
+              "sqr_mom": _values("sqr_mom", sqr_mom),
+              **{name: _values(name, given) for name, given in values.items()}}
+    if all(r is None for r in ranges.values()):
+        example = ("--set max_lr=0.01:1:20" if option("lr").startswith("--")
+                   else "max_lr=[0.01, 0.1]")
+        raise SheetoptError(f"nothing to sweep: give {option('lr')} values, or those of any "
+                            f"numeric hyperparameter or schedule argument by name (e.g. "
+                            f"{example})")
     if dtype not in ("float64", "float32"):
         raise SheetoptError(f"{option('dtype')} {dtype!r} is not one of float64, float32")
-    ranges = {"lr": _values("lr", lr), "mom": _values("mom", mom),
-              "sqr_mom": _values("sqr_mom", sqr_mom)}
     chosen, where = sweeps.resolve_backend(backend, device)
     if chosen == "numpy" and dtype != "float64":
         raise SheetoptError(f"{option('dtype')} float32 is for {option('backend')} torch; the "
@@ -113,35 +121,50 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
     if not isinstance(sheet, str):
         raise SheetoptError(f"sheet must be a sheet's name (got {type(sheet).__name__})")
     found = spec.sheet(sheet)
+    goal = parse_objective(objective, found.epochs)
     torch_device = None
     if chosen == "torch":
         from .executors.torch.device import pick_device
 
         torch_device = pick_device(where)
+    ranges = {name: r for name, r in ranges.items() if r is not None}
+    swept.check_names(spec, found, ranges)
     configs = sweeps.count_configurations(ranges)
     sweeps.check_memory(spec, found, configs, chosen, 4 if dtype == "float32" else 8,
-                        torch_device, swept=sum(r is not None for r in ranges.values()))
-    grid = sweeps.make_grid(found, ranges)
-    return spec, found, sweeps.run_sweep(spec, found, grid, chosen, torch_device, dtype)
+                        torch_device, swept=len(ranges))
+    grid = sweeps.make_grid(found, ranges, spec)
+    return spec, found, sweeps.run_sweep(spec, found, grid, chosen, torch_device, dtype,
+                                         objective=goal)
 
 
 def sweep(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_mom: Any = None,
-          backend: str = "auto", device: str = "auto", dtype: str = "float64"):
-    """Runs one sheet under every combination of the given values of ``lr``, ``mom`` and
-    ``sqr_mom`` (numbers, lists or arrays) at once; a DataFrame, one row per configuration:
-    config (from 1), the swept values, final_rmse (true RMSE over the last epoch; NaN where it
-    diverged), the final parameters, diverged_epoch and diverged_step (NaN where it did not
-    diverge). ``.attrs`` says where it ran: backend ("numpy": the engine, "torch"), executor,
-    device, dtype, sheet, and best (the config with the smallest final_rmse, or None).
+          backend: str = "auto", device: str = "auto", dtype: str = "float64",
+          objective: str = "final", **values: Any):
+    """Runs one sheet under every combination of the given values at once: ``lr``, ``mom``,
+    ``sqr_mom`` or any other numeric hyperparameter of the sheet (``eps=[...]``, ``wd=[...]``)
+    or numeric argument of its schedule (``max_lr=[...]``, ``pct_start=[...]``), each a
+    number, list or array. A value the run does not use (lr under OneCycleLR, which sets lr
+    from max_lr) is refused, naming what to sweep instead. ``objective`` ranks the
+    configurations: "final" (the true RMSE over the last epoch), "best" (the smallest RMSE of
+    an epoch) or "epoch:N".
+
+    Returns a DataFrame, one row per configuration: config (from 1), the swept values,
+    final_rmse (NaN where it diverged), the objective's column when it is not final_rmse
+    (best_rmse, rmse_epoch_N), the final parameters, diverged_epoch and diverged_step (NaN
+    where it did not diverge). ``.attrs`` says where it ran (backend, executor, device, dtype,
+    sheet), the objective (its column and in words) and best: the config with the smallest
+    objective among those that did not diverge, or None when none is, or when several tie
+    (identical runs; ``tied`` says how many).
 
     Example:
         >>> import numpy as np, sheetopt
         >>> table = sheetopt.sweep("lesson5", "adam", lr=np.geomspace(0.01, 10, 7),
         ...                        backend="numpy")
-        >>> len(table), table.attrs["backend"]
-        (7, 'numpy')
+        >>> len(table), table.attrs["backend"], table.attrs["objective"]
+        (7, 'numpy', 'final_rmse')
     """
-    found_spec, _, found = sweep_run(spec, sheet, lr, mom, sqr_mom, backend, device, dtype)
+    found_spec, _, found = sweep_run(spec, sheet, lr, mom, sqr_mom, backend, device, dtype,
+                                     objective, **values)
     return sweep_frame(found_spec, found)
 
 
@@ -149,11 +172,11 @@ def sweep_frame(spec: Spec, result):
     """A SweepResult as the DataFrame ``sweep`` returns."""
     import pandas as pd
 
-    names = [n for n in ("lr", "mom", "sqr_mom") if n in result.grid]
     diverged = result.diverged_at[:, 0] > 0
     columns = {"config": np.arange(1, len(result.final_loss) + 1)}
-    columns.update({n: np.asarray(result.grid[n], dtype=float) for n in names})
+    columns.update({n: np.asarray(v, dtype=float) for n, v in result.grid.items()})
     columns["final_rmse"] = result.final_loss
+    columns[result.objective.column] = result.loss
     columns.update({p: result.params[:, j] for j, p in enumerate(spec.model.params)})
     columns["diverged_epoch"] = np.where(diverged, result.diverged_at[:, 0], np.nan)
     columns["diverged_step"] = np.where(diverged, result.diverged_at[:, 1], np.nan)
@@ -162,7 +185,9 @@ def sweep_frame(spec: Spec, result):
     frame.attrs.update({"sheet": result.sheet, "backend": result.backend,
                         "executor": result.executor, "device": result.device,
                         "dtype": result.dtype, "where": result.where,
-                        "best": None if best is None else best + 1})
+                        "objective": result.objective.column,
+                        "objective_words": result.objective.words,
+                        "best": None if best is None else best + 1, "tied": result.tied})
     return frame
 
 

@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 
-from . import __version__
 from .errors import SheetoptError, command_line
 
 COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate",
@@ -24,13 +23,15 @@ optimizer sheets to run. Try:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``sheetopt`` parser with a subcommand per module of sheetopt/commands/."""
+def build_parser(only: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``sheetopt`` parser with a subcommand per module of sheetopt/commands/ (or only
+    those of the modules ``only``: each imports what its command needs, and one command need
+    not wait for the imports of the others)."""
     parser = argparse.ArgumentParser(prog="sheetopt", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"sheetopt {__version__}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else only:
         try:
             module = importlib.import_module(f"sheetopt.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -39,6 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # a command not built yet
         module.register(commands)
     return parser
+
+
+class _Version(argparse.Action):
+    """--version: the installed version, looked up only when asked for (importlib.metadata
+    takes a while to import)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"sheetopt {__version__}")
+        parser.exit()
+
+
+def _needed(argv: list[str]) -> list[str] | None:
+    """The command modules ``argv`` needs: the one it starts with, none for ``--version``, all
+    (None) otherwise: ``--help`` and a mistyped command list them."""
+    modules = {name.replace("_", "-"): name for name in COMMANDS}
+    if argv and argv[0] in modules:
+        return [modules[argv[0]]]
+    return [] if argv[:1] == ["--version"] else None
 
 
 class Terminated(BaseException):
@@ -134,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     if "matplotlib" not in sys.modules:  # the command line draws to files: no GUI backend
         os.environ.setdefault("MPLBACKEND", "Agg")
-    parser = build_parser()
-    argv = join_option_values(parser, sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_needed(argv))
+    argv = join_option_values(parser, argv)
     complaint = empty_value(parser, argv)
     if complaint:
         print(complaint, file=sys.stderr)

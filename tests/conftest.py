@@ -1,7 +1,36 @@
-"""Helpers the tests share (importable as ``from conftest import ...``: tests/ is on the path)."""
+"""Fixtures and helpers shared by the test files (helpers importable as
+``from conftest import ...``: tests/ is on the path)."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
 from sheetopt import spec as spec_mod
+
+
+@pytest.fixture(scope="session")
+def preset_workbook(tmp_path_factory) -> Callable[[str], Path]:
+    """``preset_workbook(name)``: the workbook ``sheetopt workbook NAME`` writes for a shipped
+    preset, written once per test run (per worker) and shared: read it, never change it (copy
+    it first). Writing the big presets takes seconds each.
+
+    Example: ``openpyxl.load_workbook(preset_workbook("lesson5"))``."""
+    from sheetopt.cli import main
+
+    folder = tmp_path_factory.mktemp("preset-workbooks")
+    written: dict[str, Path] = {}
+
+    def workbook(name: str) -> Path:
+        if name not in written:
+            path = folder / f"{name}.xlsx"
+            assert main(["workbook", name, "-o", str(path)]) == 0
+            path.chmod(0o444)  # shared: a test that writes to it fails instead of misleading others
+            written[name] = path
+        return written[name]
+
+    return workbook
 
 # the lecture's 29 rows, with the truth the lecture's data was made from
 LECTURE_DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}

@@ -265,7 +265,7 @@ def test_sweep_rows_equal_single_runs_and_the_commands_csv(capsys):
     ({"lr": [0.1], "mom": [1.5]}, "mom: values must be in [0, 1)"),
     ({"lr": [float("nan")]}, "lr: values must be finite"),
     ({"lr": "1e-3:1:10"}, "lr: give numbers"),
-    ({}, "lr: give the learning rates to sweep"),
+    ({}, "nothing to sweep: give lr values"),
     ({"lr": [0.1], "backend": "numpy", "dtype": "float32"},
      "dtype float32 is for backend torch"),
 ])

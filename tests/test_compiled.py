@@ -8,6 +8,9 @@ np.array_equal (NaNs equal), dtypes and column order included.
 """
 from __future__ import annotations
 
+import platform
+import re
+
 import numpy as np
 import pytest
 
@@ -178,7 +181,7 @@ def test_grid_where_every_configuration_diverges_records_nothing_after():
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_unrolled_and_parallel_sweeps(parallel, monkeypatch):
+def test_chunked_and_parallel_sweeps(parallel, monkeypatch):
     monkeypatch.setattr(compiled, "CHUNK", 32)
     spec = make_spec([{"name": "s", "optimizer": "adam_ann", "flavor": "lecture", "epochs": 4,
                        "lr": 1.0, "mom": 0.9, "sqr_mom": 0.95}])
@@ -186,17 +189,110 @@ def test_unrolled_and_parallel_sweeps(parallel, monkeypatch):
     run_both(spec, spec.sheets[0], 101, grid, record=False, parallel=parallel)
 
 
-# --- dispatch ---------------------------------------------------------------------------------
-def test_engine_run_uses_the_compiled_executor_and_the_env_var_forces_numpy(monkeypatch):
+# --- SIMD ---------------------------------------------------------------------------------------
+# packed (several lanes at once) square roots and divisions, as each architecture spells them
+PACKED = {"x86_64": (r"\bv?sqrtpd\b", r"\bv?divpd\b"), "AMD64": (r"\bv?sqrtpd\b", r"\bv?divpd\b"),
+          "aarch64": (r"\bfsqrt\s+v\d+\.2d", r"\bfdiv\s+v\d+\.2d"),
+          "arm64": (r"\bfsqrt\s+v\d+\.2d", r"\bfdiv\s+v\d+\.2d")}
+
+
+@pytest.mark.skipif(platform.machine() not in PACKED, reason="packed-double mnemonics known for "
+                    "x86-64 and aarch64 only")
+def test_the_loop_over_configurations_is_vectorized(tmp_path, monkeypatch):
+    """The lecture's Adam divides by a square root per parameter: in the sweep kernel both are
+    packed instructions (several configurations a time), and no scalar square root is left
+    on the hot path (x86: sqrtsd would be one lane)."""
+    monkeypatch.setenv("SHEETOPT_CACHE_DIR", str(tmp_path))  # numba inspects only fresh code
+    monkeypatch.setattr(compiled, "_KERNELS", {})
+    monkeypatch.setattr(compiled, "_GENERATED", {})
     spec = spec_mod.load("lesson5")
     sheet = spec.sheet("adam")
+    grid = {"lr": np.geomspace(1e-3, 1.0, 64)}
+    run_both(spec, sheet, 64, grid, record=False, parallel=False)
+    kernel = compiled.kernel_for(spec, sheet, None, False, True, False, tuple(sheet.hypers))
+    assert "else" in kernel.source and "if not" not in kernel.source  # masks, no fix-up branch
+    asm = "\n".join(kernel.function.inspect_asm().values())
+    sqrt, div = PACKED[platform.machine()]
+    assert len(re.findall(sqrt, asm)) >= 2 and len(re.findall(div, asm)) >= 2
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert not re.findall(r"\bv?sqrtsd\b", asm)
+
+
+def test_a_big_sweep_equals_one_run_per_configuration():
+    """4,100 configurations (the multi-threaded kernel, its vector loop and its remainder),
+    some diverging: sampled rows equal single runs of the sheet with their values bit for bit."""
+    import sheetopt
+
+    from dataclasses import replace
+
+    lesson5 = spec_mod.load("lesson5")
+    adam = replace(lesson5.sheet("adam"), diverge_above=1e5)  # lr above about 2 diverges
+    spec = spec_mod.Spec(lesson5.title, lesson5.model, lesson5.data, (adam,))
+    lr = np.geomspace(1e-3, 300.0, 4_100)
+    table = sheetopt.sweep(spec, "adam", lr=lr, backend="numpy")
+    assert table.attrs["executor"] == "compiled"
+    assert 0 < table.diverged_epoch.notna().sum() < len(table)
+    for i in [0, 1, 777, 2_049, 3_000, 4_095, 4_096, 4_099, *np.flatnonzero(
+            table.diverged_epoch.notna().to_numpy())[:3]]:
+        sheet = spec.sheet("adam").with_hypers(lr=float(lr[i]))
+        one = sheetopt.run(spec_mod.Spec(spec.title, spec.model, spec.data, (sheet,)))
+        row = table.iloc[i]
+        trace = one["adam"]
+        if trace.diverged_at:
+            assert (row.diverged_epoch, row.diverged_step) == trace.diverged_at
+        else:
+            assert row.final_rmse == one.summary().rmse.iloc[-1]
+            assert (row.a, row.b) == (trace.final()["a"], trace.final()["b"])
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+def _spy(monkeypatch) -> list:
+    """A list that gets an entry each time the compiled executor runs."""
     calls = []
     original = compiled.simulate
     monkeypatch.setattr(compiled, "simulate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
+def test_a_small_job_runs_on_numpy_a_big_one_compiled_with_the_same_trace(monkeypatch):
+    spec = spec_mod.load("lesson5")
+    sheet = spec.sheet("adam")  # 145 steps
+    calls = _spy(monkeypatch)
+    small = engine.run(spec, sheet)
+    assert not calls  # no kernel to load for a lesson's run
+    assert engine.executor_for(spec, sheet, engine.work(145)) == "numpy"
+    assert engine.executor_for(spec, sheet, engine.work(145, 100_000)) == "compiled"
+    assert engine.executor_for(spec, sheet, engine.work(engine.COMPILE_FROM)) == "compiled"
+    # the whole job's size decides: many small sheets together are a big job
+    many = spec_mod.parse({"data": {"preset": "lecture"},
+                           "sheet": [{"name": f"s{i}", "optimizer": "adam", "lr": 0.01,
+                                      "epochs": 35} for i in range(5)]})  # 5 x 1,015 steps
+    assert engine.executor_for(many, many.sheets[0], engine.work(1015)) == "numpy"
+    together = engine.run_all(many)
+    assert len(calls) == 5
+    calls.clear()
+    monkeypatch.setattr(engine, "COMPILE_FROM", 100)  # the same sheet as a big job
+    big = engine.run(spec, sheet)
+    assert calls
+    for name in ("steps", "rows", "epochs"):
+        assert_same_table(getattr(small, name), getattr(big, name), name)
+    assert small.start == big.start and small.diverged_at == big.diverged_at
+    calls.clear()
+    monkeypatch.setattr(engine, "COMPILE_FROM", 10**9)
+    assert_same_table(engine.run(many, "s4").steps, together["s4"].steps, "s4")
+    assert not calls
+
+
+def test_the_env_var_chooses_the_executor_whatever_the_size(monkeypatch):
+    spec = spec_mod.load("lesson5")
+    sheet = spec.sheet("adam")
+    calls = _spy(monkeypatch)
+    monkeypatch.setenv("SHEETOPT_EXECUTOR", "compiled")
     fast = engine.run(spec, sheet)
     assert calls
     calls.clear()
     monkeypatch.setenv("SHEETOPT_EXECUTOR", "numpy")
+    monkeypatch.setattr(engine, "COMPILE_FROM", 0)
     slow = engine.run(spec, sheet)
     assert not calls
     assert fast.start == slow.start and fast.diverged_at == slow.diverged_at

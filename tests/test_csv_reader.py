@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from sheetopt import cli
 from sheetopt.spec import data
@@ -98,3 +99,69 @@ def test_a_spec_with_a_byte_order_mark_loads(tmp_path, capsys):
     assert load(path).title == "BOM"
     assert cli.main(["compare", str(path)]) == 0
     assert "sgd" in capsys.readouterr().out
+
+
+# --- the two readers: the csv module (small files) and pandas' C parser (large plain files) ---
+def _both(tmp_path: Path, body: str, monkeypatch):
+    """What read_csv gives (values or the error line) with every file taken as small, then with
+    every file taken as large (pandas tried first)."""
+    outcomes = []
+    for threshold in (float("inf"), 0):
+        monkeypatch.setattr(data, "PANDAS_FROM_BYTES", threshold)
+        try:
+            got = read(tmp_path, body)
+            outcomes.append((got.x.tobytes(), got.y.tobytes(), got.headers))
+        except SheetoptError as exc:
+            outcomes.append(str(exc))
+    return outcomes
+
+
+_digits = st.text("0123456789", min_size=1, max_size=22)
+_number_cell = st.builds(  # numbers as people and programs write them, signs and spaces around
+    lambda lead, whole, frac, exp, tail: lead + whole + frac + exp + tail,
+    st.sampled_from(["", "-", "+", " "]), _digits,
+    st.one_of(st.just(""), st.builds(lambda d: "." + d, _digits)),
+    st.one_of(st.just(""), st.builds(lambda e, sign, d: e + sign + d, st.sampled_from("eE"),
+                                     st.sampled_from(["", "+", "-"]),
+                                     st.text("0123456789", min_size=1, max_size=3))),
+    st.sampled_from(["", " "]))
+# and the plain bytes in shapes that are not numbers, or that only pandas would read as one
+_odd_cell = st.one_of(
+    st.text("0123456789.+-eE \t", max_size=6),
+    st.builds(lambda d, sign, e: "+" + d + "E" + sign + e, _digits,
+              st.sampled_from([" ", "\t", " +", "+-"]), st.text("0123456789", max_size=3)))
+_plain_cell = st.one_of(_number_cell, _number_cell, _number_cell, _odd_cell)
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(_plain_cell, _plain_cell), min_size=1, max_size=6))
+def test_small_and_large_files_read_the_same_values_and_faults(tmp_path_factory, rows):
+    tmp_path = tmp_path_factory.mktemp("csv")
+    body = "x,y\n" + "".join(f"{a},{b}\n" for a, b in rows)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        small, large = _both(tmp_path, body, monkeypatch)
+    assert small == large
+
+
+def test_a_plus_sign_is_read_as_float_reads_it(tmp_path, monkeypatch):
+    # pandas' C parser rounds these differently from float() and reads "+1E 5" as 1e5
+    cells = ["+7.890742593099632928", "+73695.92439648714562", "+0488057568.19236776574417646084",
+             "+.14375302499057489e7", "+17897567423.22076560182391E-160", "1e+22", "-1E+5"]
+    for threshold in (float("inf"), 0):
+        monkeypatch.setattr(data, "PANDAS_FROM_BYTES", threshold)
+        got = read(tmp_path, "x,y\n" + "".join(f"{c},1\n" for c in cells))
+        assert got.x.tolist() == [float(c) for c in cells]
+        assert message(tmp_path, "x,y\n1,2\n+1E 5,3\n") == (
+            "rows.csv, line 3: column x is not a number: '+1E 5'")
+
+
+def test_a_large_file_of_plain_numbers_goes_through_pandas_with_the_same_values(tmp_path):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(250_000) * 10.0 ** rng.integers(-20, 20, 250_000)
+    body = "x,y\n" + "".join(f"{a!r},{-a!r}\n" for a in x.tolist())
+    assert len(body) >= data.PANDAS_FROM_BYTES
+    got = read(tmp_path, body)
+    assert got.x.tolist() == x.tolist() and got.y.tolist() == (-x).tolist()
+    path = tmp_path / "rows.csv"
+    assert data._fast_rows(path, path.read_bytes(), LINEAR) is not None  # pandas read it

@@ -57,6 +57,7 @@ def test_many_epochs_per_kernel_call_give_the_numpy_executors_trace(sheet, monke
     spec = parse({"data": {"preset": "lecture"}, "model": {"kind": "linear"},
                   "sheet": [{"name": "s", "epochs": 40, **sheet}]})
     sheet = spec.sheets[0]
+    monkeypatch.setenv("SHEETOPT_EXECUTOR", "compiled")  # a small job: numpy's by size
     fast = engine.run(spec, sheet)  # several epochs per kernel call
     monkeypatch.setattr(compiled, "TABLE_CELLS", 1)  # one epoch per call
     one_by_one = engine.run(spec, sheet)

@@ -9,7 +9,7 @@ sign, to 1e-12 of the largest size it has had so far (rounding differences of to
 kernels are carried forward, they do not grow).
 
 The full grids run on the engine's numpy executor; the compiled (numba) executor, which the
-engine picks by default when it can, runs a corner of each grid with every option switched on.
+engine picks for big jobs, runs a corner of each grid with every option switched on.
 """
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ def _assert_same(trace, expected):
 
 @pytest.fixture(autouse=True)
 def numpy_executor(request, monkeypatch):
-    if not request.node.name.startswith("test_default_executor"):
-        monkeypatch.setenv("SHEETOPT_EXECUTOR", "numpy")
+    compiled = request.node.name.startswith("test_compiled_executor")
+    monkeypatch.setenv("SHEETOPT_EXECUTOR", "compiled" if compiled else "numpy")
 
 
 def _case(sheet: dict, make_optimizer, state_keys, batch, shuffle=False):
@@ -182,6 +182,6 @@ CORNERS = {
 
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("optimizer", sorted(CORNERS))
-def test_default_executor_matches_torch_optim(optimizer, batch):
+def test_compiled_executor_matches_torch_optim(optimizer, batch):
     hypers, make, keys = CORNERS[optimizer]
     _case({"optimizer": optimizer, **hypers}, make, keys, batch)

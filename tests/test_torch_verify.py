@@ -97,8 +97,8 @@ def test_verify_command_fails_naming_sheet_quantity_and_step(adam, monkeypatch, 
     spec, sheet, trace = adam
     real_run = engine.run
 
-    def corrupting_run(spec, sheet, progress=None, record="step"):
-        honest = real_run(spec, sheet)
+    def corrupting_run(spec, sheet, progress=None, **options):
+        honest = real_run(spec, sheet, **options)
         return _corrupted(honest, "grad_avg_b", 60) if sheet.name == "adam" else honest
 
     monkeypatch.setattr(engine, "run", corrupting_run)

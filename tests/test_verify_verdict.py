@@ -80,8 +80,8 @@ def test_a_corrupted_trace_fails_with_the_step_named(chaotic, column, index, ste
 def test_the_verify_command_names_sheet_quantity_and_step_of_a_corruption(monkeypatch, capsys):
     real_run = engine.run
 
-    def corrupting_run(spec, sheet, progress=None, record="step"):
-        trace = real_run(spec, sheet)
+    def corrupting_run(spec, sheet, progress=None, **options):
+        trace = real_run(spec, sheet, **options)
         trace.steps["max_sqr_avg_a"] = np.array(trace.steps["max_sqr_avg_a"], dtype=float)
         trace.steps["max_sqr_avg_a"][100] *= 1 + 1e-10  # epoch 4, step 14
         return trace

@@ -49,10 +49,8 @@ def column(rows, header, header_row=HEADER_ROW):
 
 
 @pytest.fixture(scope="module")
-def lesson5(tmp_path_factory):
-    path = tmp_path_factory.mktemp("wb") / "lesson5.xlsx"
-    write_workbook(load("lesson5"), path)
-    return path
+def lesson5(preset_workbook):
+    return preset_workbook("lesson5")
 
 
 def test_sheets_are_intro_data_one_per_spec_sheet_and_compare(lesson5):
@@ -97,9 +95,8 @@ def test_every_row_is_a_formula_reading_the_row_before(lesson5):
     assert "$" in formulas[("momentum", FIRST_ROW, b)]
 
 
-def test_only_portable_functions_and_no_array_formulas(lesson5, tmp_path):
-    path = tmp_path / "torch.xlsx"
-    write_workbook(load("lecture-vs-torch"), path)
+def test_only_portable_functions_and_no_array_formulas(lesson5, preset_workbook):
+    path = preset_workbook("lecture-vs-torch")
     for file in (lesson5, path):
         for where, text in formulas_of(file).items():
             assert not text.startswith("{"), where
@@ -116,9 +113,8 @@ def test_adam_ann_lr_per_epoch_is_a_formula_of_the_annealing_rule(lesson5):
     assert text.startswith("=IF(") and "/4" in text and ">2" in text
 
 
-def test_diverged_sheet_stops_with_a_visible_note(tmp_path):
-    path = tmp_path / "quadratic.xlsx"
-    write_workbook(load("quadratic"), path)
+def test_diverged_sheet_stops_with_a_visible_note(preset_workbook):
+    path = preset_workbook("quadratic")
     trace = engine.run(load("quadratic"), "aloud")
     assert trace.diverged
     rows = values_of(path)["aloud"]
@@ -321,9 +317,8 @@ def test_numbers_are_shown_at_any_magnitude(lesson5):
     assert {data.cell(8, c).number_format for c in (1, 2)} == {"General"}
 
 
-def test_lines_and_flags_are_formulas_and_diverged_fits_are_left_out(tmp_path):
-    path = tmp_path / "quadratic.xlsx"
-    write_workbook(load("quadratic"), path)
+def test_lines_and_flags_are_formulas_and_diverged_fits_are_left_out(preset_workbook):
+    path = preset_workbook("quadratic")
     rows = values_of(path)
     formulas = formulas_of(path)
     header = list(rows["data"][5])

@@ -96,7 +96,7 @@ def set_data_x(source: Path, target: Path, row: int, x: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def recalculated(tmp_path_factory):
+def recalculated(tmp_path_factory, preset_workbook):
     """name -> (the sheetopt-written file, LibreOffice's recalculated file)."""
     require_soffice()
     src = tmp_path_factory.mktemp("written")
@@ -121,8 +121,7 @@ def recalculated(tmp_path_factory):
     files["edited-mom"] = src / "edited-mom.xlsx"  # torch SGD keeps its buffer formulas
     set_with_openpyxl(files["lecture-vs-torch"], files["edited-mom"], "torch_sgd_momentum",
                       "mom", 0.0)
-    files["torch-schedules"] = src / "torch-schedules.xlsx"  # the shipped preset as it is
-    write_workbook(load("torch-schedules"), files["torch-schedules"])
+    files["torch-schedules"] = preset_workbook("torch-schedules")  # the preset as it is
     for sheet, name, value in EDITED_SCHEDULES:
         files[f"edited-{sheet}"] = src / f"edited-{sheet}.xlsx"
         set_with_openpyxl(files["torch-schedules"], files[f"edited-{sheet}"], sheet, name, value)

@@ -15,17 +15,14 @@ import pytest
 from PIL import Image
 
 from libreoffice import PROFILE_SETTINGS, require_soffice
-from sheetopt.cli import main
 from sheetopt.workbook.layout import FIRST_ROW, HEADER_ROW
 
 PATH_GREEN = np.array([0x2C, 0xA0, 0x2C])
 
 
 @pytest.fixture(scope="module")
-def lesson5(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("paths") / "lesson5.xlsx"
-    assert main(["workbook", "lesson5", "-o", str(path)]) == 0
-    return path
+def lesson5(preset_workbook) -> Path:
+    return preset_workbook("lesson5")
 
 
 def charts_by_sheet(path: Path) -> dict[str, list[str]]:

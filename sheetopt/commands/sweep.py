@@ -21,17 +21,27 @@ TABLE_ROWS = 40  # a longer sweep's table shows the best ones; csv and json give
 def register(subparsers) -> None:
     parser = add_command(
         subparsers, "sweep",
-        "Run one sheet under many hyperparameter settings at once (every combination of the "
-        "given values), as arrays shaped (configurations, parameters) stepping through the rows "
-        "together. Prints the final loss (true RMSE over the last epoch) of each configuration "
-        "and the best one; diverged configurations are marked, not fatal. --plot draws final "
-        "loss against lr on log axes: the LR-finder picture.",
+        "Run one sheet under many settings at once (every combination of the given values of "
+        "its hyperparameters and schedule arguments), as arrays shaped (configurations, "
+        "parameters) stepping through the rows together. Prints each configuration's "
+        "objective (--objective: the final, best or an epoch's RMSE) and the best one; "
+        "diverged configurations are marked, not fatal. --plot draws the objective against "
+        "the first swept value on log axes: the LR-finder picture.",
         "sheetopt sweep lesson5 --sheet adam --lr 1e-3:10:25 --log --mom 0.8,0.9 --plot lr.png")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", required=True, help="the sheet whose settings are swept")
-    parser.add_argument("--lr", required=True, metavar="START:STOP:N",
+    parser.add_argument("--lr", metavar="START:STOP:N",
                         help="learning rates: N values from START to STOP, or a list a,b,c")
-    parser.add_argument("--log", action="store_true", help="space the lr values geometrically")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUES",
+                        help="any numeric hyperparameter (eps, wd, ...) or schedule argument "
+                             "(max_lr, pct_start, ...) of the sheet: NAME=START:STOP:N or "
+                             "NAME=a,b,c; repeatable")
+    parser.add_argument("--log", action="store_true",
+                        help="space the START:STOP:N values of --lr and --set geometrically")
+    parser.add_argument("--objective", default="final", metavar="final|best|epoch:N",
+                        help="what ranks the configurations: final (true RMSE over the last "
+                             "epoch, the default), best (the smallest RMSE of an epoch) or "
+                             "epoch:N (the RMSE over epoch N)")
     parser.add_argument("--mom", metavar="VALUES", help="momentum values: a,b,c or START:STOP:N")
     parser.add_argument("--sqr-mom", metavar="VALUES",
                         help="squared-gradient average values: a,b,c or START:STOP:N")
@@ -57,15 +67,31 @@ def run(args) -> int:
         if not args.plot.lower().endswith(".png"):
             raise SheetoptError(f"{args.plot}: the plot is written as PNG; name it *.png")
         check_target(args.plot, args.force)
-    ranges = {"lr": parse_range(args.lr, "--lr", args.log),
+    ranges = {"lr": args.lr and parse_range(args.lr, "--lr", args.log),
               "mom": args.mom and parse_range(args.mom, "--mom"),
               "sqr_mom": args.sqr_mom and parse_range(args.sqr_mom, "--sqr-mom")}
+    for text in args.set:
+        name, values = _setting(text)
+        if ranges.get(name) is not None:
+            raise SheetoptError(f"--set {name}: {name} is swept twice; give its values once")
+        ranges[name] = parse_range(values, f"--set {name}", args.log)
     spec, sheet, result = api.sweep_run(args.spec, args.sheet, **ranges, backend=args.backend,
-                                        device=args.device, dtype=args.dtype)
+                                        device=args.device, dtype=args.dtype,
+                                        objective=args.objective)
     write(spec, result, args.format, sys.stdout)
     if args.plot:
         lr_finder_plot(result, args.plot, args.force, f"{spec.title}: sheet {sheet.name}")
     return 0
+
+
+def _setting(text: str) -> tuple[str, str]:
+    """``NAME=VALUES`` of --set, split; one line when it is not that."""
+    name, sign, values = text.partition("=")
+    name = name.strip()
+    if not sign or not name.isidentifier() or not values.strip():
+        raise SheetoptError(f"--set {text!r}: expected NAME=VALUES, e.g. max_lr=0.01:1:20 or "
+                            f"eps=1e-8,1e-6")
+    return name, values.strip()
 
 
 CHUNK = 10_000  # configurations formatted at a time: csv and json of a big sweep stream out
@@ -74,11 +100,12 @@ CHUNK = 10_000  # configurations formatted at a time: csv and json of a big swee
 def _row(spec, result, i: int) -> dict:
     """Configuration ``i`` (from 0) as a plain dict: its values, final loss, parameters."""
     epoch, step = (int(v) for v in result.diverged_at[i])
-    loss = float(result.final_loss[i])
+    number = lambda v: None if math.isnan(v) else v  # noqa: E731
     return {
         "config": i + 1,
         **{n: float(result.grid[n][i]) for n in result.grid},
-        "final_rmse": None if math.isnan(loss) else loss,
+        "final_rmse": number(float(result.final_loss[i])),
+        result.objective.column: number(float(result.loss[i])),
         **{p: float(result.params[i, j]) for j, p in enumerate(spec.model.params)},
         "diverged_at": [epoch, step] if epoch else None,
     }
@@ -105,7 +132,9 @@ def write(spec, result, fmt: str, out) -> None:
         return
     best = None if result.best is None else _row(spec, result, result.best)
     head = {"sheet": result.sheet, "backend": result.backend, "executor": result.executor,
-            "device": result.device, "dtype": result.dtype, "best": best}
+            "device": result.device, "dtype": result.dtype,
+            "objective": result.objective.column, "objective_words": result.objective.words,
+            "best": best, "tied": result.tied}
     out.write(json.dumps(head, indent=1)[:-2] + ',\n "configurations": [\n')
     for n, chunk in enumerate(chunks):
         text = ",\n".join("  " + json.dumps(_row(spec, result, i)) for i in chunk)
@@ -117,31 +146,42 @@ def _table(spec, result) -> str:
     from ..sweeps.sweep import describe
 
     swept = list(result.grid)
-    count, loss = len(result.final_loss), result.final_loss
+    goal = result.objective
+    count = len(result.final_loss)
     diverged = int((result.diverged_at[:, 0] > 0).sum())
     head = [f"{spec.title}: sheet {result.sheet}, {count:,} configurations "
             f"[{result.where}]; {diverged:,} diverged"]
     head += [f"  {n}: {describe(np.unique(result.grid[n]))}" for n in swept]
+    head.append(f"  objective: {goal.words}")
     shown = np.arange(count)
     if count > TABLE_ROWS:
-        ok = np.flatnonzero(~np.isnan(loss))
-        shown = ok[np.argsort(loss[ok], kind="stable")[:TABLE_ROWS]]
-        head.append(f"  (the {len(shown)} best by final RMSE; --format csv or json lists all)")
+        shown = result.ranked[:TABLE_ROWS]
+        head.append(f"  (the {len(shown)} best by {goal.short}; --format csv or json lists all)")
     rows = [_row(spec, result, int(i)) for i in shown]
-    headers = ["config", *swept, "final RMSE", *spec.model.params, "status"]
-    cells = [[str(r["config"]), *(f"{r[n]:.6g}" for n in swept),
-              "-" if r["final_rmse"] is None else f"{r['final_rmse']:.6g}",
-              *(f"{r[p]:.6g}" for p in spec.model.params),
+    extra = [goal.column] if goal.column != "final_rmse" else []
+    number = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
+    headers = ["config", *swept, "final RMSE", *(goal.short for _ in extra),
+               *spec.model.params, "status"]
+    cells = [[str(r["config"]), *(f"{r[n]:.6g}" for n in swept), number(r["final_rmse"]),
+              *(number(r[c]) for c in extra), *(f"{r[p]:.6g}" for p in spec.model.params),
               "DIVERGED at e%d s%d" % tuple(r["diverged_at"]) if r["diverged_at"] else "ok"]
              for r in rows]
     widths = [max(len(c) for c in column) for column in zip(headers, *cells)]
     line = lambda row: "  ".join(c.rjust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
     lines = head + ["", line(headers), line(["-" * w for w in widths]), *map(line, cells), ""]
-    if result.best is None:
-        lines.append("best: none (every configuration diverged)")
-    else:
-        best = _row(spec, result, result.best)
-        setting = ", ".join(f"{n}={best[n]:g}" for n in swept)
-        lines.append(f"best: config {best['config']}: {setting} -> final RMSE "
-                     f"{best['final_rmse']:.6g}")
+    lines.append(_best_line(result, swept))
     return "\n".join(lines) + "\n"
+
+
+def _best_line(result, swept) -> str:
+    """The best configuration by the objective, or why none is named."""
+    goal = result.objective
+    if result.best is not None:
+        i = result.best
+        setting = ", ".join(f"{n}={result.grid[n][i]:g}" for n in swept)
+        return f"best: config {i + 1}: {setting} -> {goal.short} {result.loss[i]:.6g}"
+    if result.tied > 1:
+        value = result.loss[result.ranked[0]]
+        return (f"best: none ({result.tied:,} configurations tie at {goal.short} {value:.6g}: "
+                f"the same result, nothing to choose between them)")
+    return "best: none (every configuration diverged)"

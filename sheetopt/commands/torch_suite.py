@@ -38,6 +38,12 @@ def register(subparsers) -> None:
                         help="only this optimizer (repeatable; default all)")
     parser.add_argument("--scheduler", action="append",
                         help="only this scheduler (repeatable; 'none' for no scheduler cases)")
+    parser.add_argument("--path", action="append", metavar="PATH",
+                        help="only this code path of torch's (repeatable): loop, foreach, "
+                             "fused, or one of the CUDA-only paths: capturable, 'foreach "
+                             "capturable', 'foreach capturable lr tensor' (lr as a one-element "
+                             "tensor), 'fused lr tensor'; default: loop, foreach and fused, and "
+                             "on CUDA the CUDA-only paths too; each runs where torch accepts it")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(run=run)
 
@@ -61,23 +67,32 @@ def run(args) -> int:
         if name not in TORCH_SCHEDULERS:
             raise SheetoptError(f"--scheduler {name!r} is not one of "
                                 f"{', '.join(TORCH_SCHEDULERS)} (or none)")
+    for name in args.path or []:
+        if name not in suite.PATH_OPTIONS:
+            raise SheetoptError(f"--path {name!r} is not one of "
+                                f"{', '.join(map(repr, suite.PATH_OPTIONS))}")
     from ..executors.torch.device import pick_device
 
     device = pick_device(args.device)
+    paths = tuple(args.path) if args.path else suite.default_paths(device)
     version = suite.torch_version()
     table = args.format == "table"
     if table:
         print(f"torch {version} on {device}; {args.elements} elements per tensor, "
-              f"{args.epochs} epochs; tolerance loop {suite.LOOP_TOL:g}, foreach/fused "
-              f"{suite.VECTOR_TOL:g} relative, or {suite.SENSITIVITY_FACTOR:g} x the case's "
+              f"{args.epochs} epochs; paths {', '.join(paths)}; tolerance loop "
+              f"{suite.LOOP_TOL:g}, the others {suite.VECTOR_TOL:g} relative, or {suite.SENSITIVITY_FACTOR:g} x the case's "
               f"sensitivity to a one-ulp change of its starts where larger (at most "
               f"{suite.MAX_BOUND:g})")
-        print(_line(HEADERS))
+        widths = _widths(paths)
+        print(_line(HEADERS, widths))
         sys.stdout.flush()
+    skipped = {}  # path -> {torch class's optimizer: why torch does not run it}
     rows = suite.run_suite(str(device.type), args.elements, args.epochs, args.optimizer,
-                           schedulers, executor="numpy",
-                           on_row=(lambda row: print(_line(_cells(row)), flush=True))
-                           if table else None)
+                           schedulers, paths, executor="numpy",
+                           on_row=(lambda row: print(_line(_cells(row), widths), flush=True))
+                           if table else None,
+                           on_skip=lambda case, path, reason: skipped.setdefault(
+                               path, {}).setdefault(case.optimizer, reason))
     failed = [r for r in rows if not r.ok]
     if table:
         by_path = {}
@@ -85,6 +100,9 @@ def run(args) -> int:
             by_path[r.path] = max(by_path.get(r.path, 0.0), r.max_rel)
         print(f"{len(rows)} runs ({len({(r.optimizer, r.options) for r in rows})} cases); largest "
               f"difference per path: " + ", ".join(f"{p} {v:.3g}" for p, v in by_path.items()))
+        for path, reasons in skipped.items():
+            print(f"not run on {device}: {path} for " + "; ".join(
+                f"{name} ({reason})" for name, reason in reasons.items()))
         raised = [r for r in rows if r.judged_by != "tol"]
         print(f"{len(rows) - len(raised)} runs judged by the path's tolerance, {len(raised)} by "
               f"{suite.SENSITIVITY_FACTOR:g} x sensitivity" + "".join(
@@ -100,10 +118,12 @@ def run(args) -> int:
     else:
         print(json.dumps({"torch": version, "device": str(device),
                           "elements": args.elements, "epochs": args.epochs,
+                          "paths": list(paths),
                           "tolerance": {"loop": suite.LOOP_TOL, "vector": suite.VECTOR_TOL,
                                         "sensitivity_factor": suite.SENSITIVITY_FACTOR,
                                         "max_bound": suite.MAX_BOUND},
-                          "rows": [r.as_dict() for r in rows], "ok": not failed}, indent=1))
+                          "rows": [r.as_dict() for r in rows], "not_run": skipped,
+                          "ok": not failed}, indent=1))
     return 1 if failed else 0
 
 
@@ -121,5 +141,11 @@ def _cells(row) -> list[str]:
             verdict + (f"  ({row.note})" if row.note else "")]
 
 
-def _line(cells) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, WIDTHS)).rstrip()
+def _widths(paths) -> list[int]:
+    widths = list(WIDTHS)
+    widths[HEADERS.index("path")] = max([WIDTHS[HEADERS.index("path")], *map(len, paths)])
+    return widths
+
+
+def _line(cells, widths=WIDTHS) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()

@@ -6,6 +6,7 @@ configurations of one sheet (a sweep); a normal run is the case of one configura
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
@@ -70,33 +71,137 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     ``progress``, when given, is called with the number of steps done after each epoch.
     ``executor``: "numpy" (sheetopt.executors.numpy), "compiled" (sheetopt.executors.compiled,
     the same arithmetic compiled by numba; identical results) or "auto" (compiled when numba is
-    installed and the case is supported). The environment variable SHEETOPT_EXECUTOR=numpy
-    forces numpy."""
-    if executor != "numpy" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
+    installed and the case is supported: :func:`executor_for` this run)."""
+    executor = executor_for(spec, sheet, work(plan.steps, len(params)), annealing, record,
+                            executor)
+    if executor == "compiled":
         from ..executors import compiled
 
-        if executor == "compiled" or compiled.supports(spec, sheet, annealing, record):
-            return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
-                                     t0, progress)
+        return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
+                                 t0, progress)
     from ..executors import numpy as numpy_executor
 
     return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record, annealing,
                                    t0, progress)
 
 
-def trace_bytes(spec: Spec, sheet: Sheet) -> int:
+# A job of less work than this runs on the numpy executor: it is done before numba and a kernel
+# would have loaded (about 1 s of CPU in a fresh process, several when a kernel is compiled for
+# the first time), the numpy executor taking 0.15 to 0.35 ms a step (benchmarks/startup.py).
+COMPILE_FROM = 5_000
+CONFIGS_PER_STEP = 2_000  # a step of this many configurations costs numpy twice one's
+
+
+def work(steps: int, configs: int = 1) -> float:
+    """A job's size in the numpy executor's single-configuration steps.
+
+    >>> work(145), work(145, 100_000)
+    (145.0, 7395.0)
+    """
+    return steps * (1.0 + configs / CONFIGS_PER_STEP)
+
+
+def executor_for(spec: Spec, sheet: Sheet, job: float, annealing: bool = True,
+                 record: bool = False, executor: str = "auto") -> str:
+    """The executor that runs ``sheet`` in a job of size ``job`` (:func:`work`): "compiled"
+    when numba is installed, the case is supported and the job is big enough to repay loading
+    it, else "numpy"; the same results either way, bit for bit. The environment variable
+    SHEETOPT_EXECUTOR (numpy or compiled) overrides the choice by size.
+
+    >>> spec = Spec.load("lesson5")
+    >>> executor_for(spec, spec.sheet("adam"), work(145))
+    'numpy'
+    """
+    forced = os.environ.get("SHEETOPT_EXECUTOR", "auto")
+    if executor == "numpy" or forced == "numpy":
+        return "numpy"
+    if executor == "compiled":
+        return executor
+    if (forced != "compiled" and job < COMPILE_FROM) or not _numba_installed():
+        return "numpy"
+    from ..executors import compiled
+
+    return "compiled" if compiled.supports(spec, sheet, annealing, record) else "numpy"
+
+
+def _numba_installed() -> bool:
+    import importlib.util
+
+    return "numba" in sys.modules or importlib.util.find_spec("numba") is not None
+
+
+def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
+    """ReduceLROnPlateau's metric: the epoch's mean per-step loss, as a training loop logs it
+    (the losses summed step by step, then divided by the number of steps), per configuration."""
+    return (np.asarray(loss_sum, dtype=float) / steps)[:, None]
+
+
+class _Recorder:
+    """Collects the per-step and per-row columns of a recorded run (configuration 0 onward)."""
+
+    def __init__(self, sheet: Sheet, names, state_names, configs: int):
+        self.sheet, self.names, self.state_names = sheet, names, state_names
+        self.steps: dict[str, list] = {}
+        self.rows: dict[str, list] = {}
+
+    def _put(self, table, key, value):
+        table.setdefault(key, []).append(np.array(value, dtype=float, copy=True))
+
+    def add(self, e, k, rows, xs, ys, params, g, new_params, preds, err2, loss, hp, shown, state):
+        single = len(rows) == 1
+        put = lambda key, value: self._put(self.steps, key, value)  # noqa: E731
+        put("epoch", e + 1)
+        put("step", k + 1)
+        put("row", rows[0] + 1)
+        put("size", len(rows))
+        put("x", xs[0] if single else np.nan)
+        put("y", ys[0] if single else np.nan)
+        for j, n in enumerate(self.names):
+            put(n, params[:, j])
+            put(f"grad_{n}", g[:, j])
+            put(f"new_{n}", new_params[:, j])
+        put("pred", preds[0] if single else np.full_like(loss, np.nan))
+        put("loss", loss)
+        put("lr", np.broadcast_to(hp["lr"], (len(loss), 1))[:, 0])
+        if records_mom(self.sheet.schedule, self.sheet.hypers):
+            put("mom", np.broadcast_to(hp["mom"], (len(loss), 1))[:, 0])
+        for method, values in shown.items():
+            for n in self.names:
+                put(f"{method}_{n}", values[n])
+        for s in self.state_names:
+            for j, n in enumerate(self.names):
+                put(f"{s}_{n}", state[s][:, j])
+        for i, row in enumerate(rows):
+            self._put(self.rows, "epoch", e + 1)
+            self._put(self.rows, "step", k + 1)
+            self._put(self.rows, "row", row + 1)
+            self._put(self.rows, "x", xs[i])
+            self._put(self.rows, "y", ys[i])
+            self._put(self.rows, "pred", preds[i])
+            self._put(self.rows, "err2", err2[i])
+
+    def arrays(self):
+        def stack(table):
+            return {key: np.array(np.broadcast_arrays(*values)) for key, values in table.items()}
+        return stack(self.steps), stack(self.rows)
+
+
+def trace_bytes(spec: Spec, sheet: Sheet, executor: str = "auto") -> int:
     """A generous estimate of the memory a recorded run of ``sheet`` takes (measured: about
     500 bytes a step for online Adam on the compiled executor, ten times that on numpy's),
     its batch plan and the compiled executor's per-call tables included."""
-    from ..executors import compiled
-
     steps = spec.steps(sheet)
+    if executor == "auto":
+        executor = executor_for(spec, sheet, work(steps), record=True)
     per_step_columns = 10 + len(spec.model.params) * (3 + len(sheet.show)
                                                       + len(sheet.rule.states(sheet.static)))
     values = steps * per_step_columns + sheet.epochs * len(spec.data) * 7
-    plan = plan_for(spec, sheet)
-    tables = 8 * 4 * compiled.TABLE_CELLS
-    return (24 if compiled.available() else 200) * values + 200 * steps + plan.nbytes + tables
+    plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
+    if executor == "numpy":
+        return 200 * values + 200 * steps + plan.nbytes
+    from ..executors import compiled
+
+    return 24 * values + 200 * steps + plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
 
 
 RECORDS = ("step", "epoch")
@@ -108,12 +213,14 @@ def epoch_trace_bytes(spec: Spec, sheet: Sheet) -> int:
     return 8 * 8 * sheet.epochs * (6 + len(spec.model.params)) + plan_for(spec, sheet).nbytes
 
 
-def require_memory(spec: Spec, sheets, record: str = "step") -> None:
+def require_memory(spec: Spec, sheets, executors: Mapping[str, str] | None = None,
+                   record: str = "step") -> None:
     """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
-    the sheet that takes most and its larger factor (epochs or rows) to cut."""
+    the sheet that takes most and its larger factor (epochs or rows) to cut; ``executors``:
+    the executor of each sheet by name (default: each chosen by its own size)."""
     sheets = list(sheets)
-    size_of = trace_bytes if record == "step" else epoch_trace_bytes
-    sizes = [size_of(spec, sheet) for sheet in sheets]
+    sizes = [trace_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
+             if record == "step" else epoch_trace_bytes(spec, sheet) for sheet in sheets]
     biggest = sheets[max(range(len(sheets)), key=sizes.__getitem__)]
     recorded = "every step recorded" if record == "step" else "each epoch recorded"
     what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
@@ -127,12 +234,16 @@ def run_all(spec: Spec, record: str = "step") -> dict[str, Trace]:
     """Runs every sheet of a spec (with a progress bar when stderr is a terminal); ``record``
     as in :func:`run`."""
     _check_record(record)
-    require_memory(spec, spec.sheets, record)
+    job = sum(work(spec.steps(sheet)) for sheet in spec.sheets)
+    executors = {sheet.name: executor_for(spec, sheet, job, record=True)
+                 for sheet in spec.sheets}
+    require_memory(spec, spec.sheets, executors, record)
     bar = Progress(sum(spec.steps(sheet) for sheet in spec.sheets))
     traces = {}
     for sheet in spec.sheets:
         bar.label = sheet.name
-        traces[sheet.name] = run(spec, sheet, progress=bar.advance, record=record)
+        traces[sheet.name] = run(spec, sheet, progress=bar.advance,
+                                 executor=executors[sheet.name], record=record)
     bar.close()
     return traces
 
@@ -142,20 +253,23 @@ def _check_record(record) -> None:
         raise SheetoptError(f"record must be one of {', '.join(RECORDS)} (got {record!r})")
 
 
-def run(spec: Spec, sheet: Sheet | str, progress=None, record: str = "step") -> Trace:
+def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto",
+        record: str = "step") -> Trace:
     """Runs one sheet and returns its trace: every step and row visited (``record="step"``),
     or per epoch only (``"epoch"``: the epoch table and the final parameters and state, for
     runs too long to keep every step; no steps, no rows, no partial epoch of a divergence)."""
     _check_record(record)
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
-    require_memory(spec, [sheet], record)
+    if executor == "auto":
+        executor = executor_for(spec, sheet, work(spec.steps(sheet)), record=True)
+    require_memory(spec, [sheet], {sheet.name: executor}, record)
     hp = hyper_arrays(sheet)
     state = start_state(spec, sheet, hp)
     params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)
     plan = plan_for(spec, sheet)
     result = simulate(spec, sheet, hp, params, state, plan, record=record == "step",
-                      progress=progress)
+                      progress=progress, executor=executor)
     trace = to_trace(spec, sheet, params, state, result)
     if record == "epoch":
         trace.end = {p: float(result.params[0, j]) for j, p in enumerate(spec.model.params)}

@@ -20,7 +20,8 @@ from .torch_table import TORCH_SCHEDULERS, build_node
 
 __all__ = ["SCHEDULES", "TORCH_SCHEDULERS", "ONE_CYCLE_DEFAULTS", "Schedule", "Clock", "Node",
            "TorchScheduler", "Stepping", "KINDS", "anneal", "gradient_scale", "cosine", "one_cycle", "step_hypers",
-           "records_mom", "clock_for", "build_node", "host_ops", "REQUIRED"]
+           "records_mom", "clock_for", "build_node", "host_ops", "REQUIRED",
+           "numeric_arguments"]
 
 SCHEDULES = tuple(kind for kind in KINDS if kind != "torch")
 PERS = ("step", "epoch")
@@ -43,3 +44,20 @@ def step_hypers(hp: Mapping, lr, schedule: Schedule | None, done: int, total: in
     after any annealing), fastai one-cycle's lr and momentum at the run's position
     ``done / total``, or a torch schedule's current lr (and momentum) from its ``clock``."""
     return (schedule or Schedule()).hypers(hp, lr, done, total, ops, clock)
+
+
+def numeric_arguments(schedule: Schedule) -> dict[str, float]:
+    """The schedule's own numeric arguments by name, given or defaulted (what a sweep may vary
+    besides the sheet's hyperparameters); a composite's children's are not among them.
+
+    >>> numeric_arguments(Schedule("torch", {"torch": "StepLR", "step_size": 3, "per": "epoch"}))
+    {'step_size': 3.0, 'gamma': 0.1}
+    """
+    if schedule.kind == "torch":
+        values = schedule.node.args
+    elif schedule.kind == "fastai_one_cycle":
+        values = {key: schedule.option(key) for key in ONE_CYCLE_DEFAULTS}
+    else:
+        values = {}
+    return {key: float(v) for key, v in values.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}

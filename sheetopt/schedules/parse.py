@@ -79,6 +79,20 @@ def parse_schedule(value, rule, static: Mapping, steps: int, epochs: int, where:
     return Schedule(value, options)
 
 
+def with_argument(schedule: Schedule, name: str, value: float, rule, static: Mapping, steps: int,
+                  epochs: int, where: str, label: str) -> Schedule:
+    """``schedule`` with its numeric argument ``name`` at ``value``, checked as the spec's own
+    would be (a whole number where torch wants one)."""
+    if name in WHOLE and float(value).is_integer():
+        value = int(value)
+    if schedule.kind == "torch":
+        return parse_schedule({**schedule.options, name: value}, rule, static, steps, epochs,
+                              where, label)
+    options = {k: list(v) if isinstance(v, tuple) else v for k, v in schedule.options.items()}
+    return parse_schedule({"kind": schedule.kind, **options, name: value}, rule, static, steps,
+                          epochs, where, label)
+
+
 def _parse_torch(table: dict, rule, static, steps, epochs, where, label) -> Schedule:
     per = table.pop("per", None)
     if per not in PERS:

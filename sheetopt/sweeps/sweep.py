@@ -8,7 +8,6 @@ Diverged configurations are masked by both and reported, never fatal.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -16,10 +15,11 @@ import numpy as np
 
 from ..protocol import engine, memory
 from ..errors import SheetoptError, option
-from ..ops import numpy_ops
 from ..spec import Sheet, Spec
 from ..executors.torch import device as devices
 from ..executors.torch.device import DEVICES
+from . import swept
+from .objective import Objective, parse_objective
 
 SWEPT = ("lr", "mom", "sqr_mom")
 BACKENDS = ("auto", "numpy", "torch")
@@ -76,31 +76,26 @@ def count_configurations(ranges: Mapping[str, Range | Sequence[float] | None]) -
                      for r in ranges.values() if r is not None)
 
 
-def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None]) -> dict[str, np.ndarray]:
-    """Every combination of the given values (lr varying fastest), one entry per configuration;
-    a hyperparameter not given keeps the sheet's value."""
+def make_grid(sheet: Sheet, ranges: Mapping[str, np.ndarray | None],
+              spec: Spec | None = None) -> dict[str, np.ndarray]:
+    """Every combination of the given values (the first name varying fastest: lr, mom, sqr_mom,
+    then the others in the order given), one entry per configuration; a name not given keeps
+    the sheet's value. Each name is a numeric hyperparameter of the sheet or a numeric argument
+    of its schedule (see sheetopt.sweeps.swept), each value checked as the spec's would be."""
     given = {k: np.asarray(v.values() if isinstance(v, Range) else v, dtype=float)
              for k, v in ranges.items() if v is not None}
-    for name, values in given.items():
-        if name not in sheet.hypers:
-            raise SheetoptError(f"sheet {sheet.name!r} ({sheet.optimizer}, {sheet.flavor}) has no "
-                                f"hyperparameter {name}; it takes {', '.join(sheet.hypers)}")
-        if not np.isfinite(values).all():
-            raise SheetoptError(f"{option(name)}: values must be finite")
-        if name == "lr" and np.any(values <= 0):
-            raise SheetoptError(f"{option('lr')}: every learning rate must be > 0 "
-                                f"(got {values.min():g})")
-        if name != "lr" and np.any((values < 0) | (values >= 1)):
-            raise SheetoptError(f"{option(name)}: values must be in [0, 1) "
-                                f"(got {values.min():g} .. "
-                                f"{values.max():g})")
-        if name == "mom" and sheet.flags.get("nesterov") and np.any(values <= 0):
-            raise SheetoptError(f"{option('mom')}: sheet {sheet.name!r} uses nesterov, which "
-                                f"needs mom > 0 "
-                                f"(as torch.optim.SGD does); got {values.min():g}")
-    names = [n for n in reversed(SWEPT) if n in given]
-    mesh = np.meshgrid(*(given[n] for n in names), indexing="ij")
-    return {n: m.ravel() for n, m in zip(names, mesh)}
+    names = sorted(given, key=lambda n: (SWEPT.index(n) if n in SWEPT else len(SWEPT)))
+    if spec is not None:
+        swept.check_names(spec, sheet, names)
+    for name in names:
+        if spec is None and name not in sheet.hypers:
+            raise SheetoptError(f"sheet {sheet.name!r} ({sheet.optimizer}, {sheet.flavor}) has "
+                                f"no hyperparameter {name}; it takes {', '.join(sheet.hypers)}")
+        if spec is not None:
+            swept.check_values(spec, sheet, name, given[name])
+    mesh = np.meshgrid(*(given[n] for n in reversed(names)), indexing="ij")
+    grid = {n: m.ravel() for n, m in zip(reversed(names), mesh)}
+    return {n: grid[n] for n in names}
 
 
 def configurations(grid: Mapping[str, np.ndarray]) -> int:
@@ -186,12 +181,15 @@ def available_bytes(device=None) -> int:
     return memory.available_bytes()
 
 
-def fixed_bytes(spec: Spec, sheet: Sheet) -> int:
-    """What a sweep takes whatever its size: the batch plan and the compiled executor's
-    per-call tables (at most compiled.TABLE_CELLS values each)."""
+def fixed_bytes(spec: Spec, sheet: Sheet, executor: str | None = "compiled") -> int:
+    """What a sweep takes whatever its size: the batch plan and, unless the numpy executor
+    runs it, the compiled executor's per-call tables (at most compiled.TABLE_CELLS values each)."""
+    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                          sheet.seed)
+    if executor == "numpy":
+        return plan.nbytes
     from ..executors import compiled
 
-    plan = engine.plan_for(spec, sheet)
     return plan.nbytes + 8 * 4 * compiled.TABLE_CELLS
 
 
@@ -202,9 +200,9 @@ def check_memory(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy",
     executor's tables) exceeds ``memory.SHARE`` of the free memory (``free``, when given,
     stands for what the machine or GPU has; else the least of the machine's, the process's
     address-space limit's and its cgroup's figures)."""
-    executor = _executor(spec, sheet, "auto") if backend == "numpy" else None
+    executor = _executor(spec, sheet, configs, "auto") if backend == "numpy" else None
     need = (estimate_bytes(spec, sheet, configs, backend, itemsize, executor, swept)
-            + fixed_bytes(spec, sheet))
+            + fixed_bytes(spec, sheet, executor))
     gpu = getattr(device, "type", device) == "cuda"
     if free is not None or gpu:
         free = available_bytes(device) if free is None else free
@@ -225,7 +223,7 @@ def _advice(configs: int, epochs: int) -> str:
     return f"sweep fewer values (now {configs:,} configurations) or use fewer epochs"
 
 
-@dataclass(kw_only=True)
+@dataclass
 class SweepResult:
     sheet: str
     grid: dict[str, np.ndarray]  # swept hyperparameter -> (C,)
@@ -236,12 +234,33 @@ class SweepResult:
     device: str  # "cpu", "cuda:0", ...
     dtype: str = "float64"
     executor: str | None = None  # the numpy engine's executor: "compiled" or "numpy"
+    objective: Objective = Objective()  # what configurations are ranked by
+    loss: np.ndarray | None = None  # (C,) the objective's value (final_loss when None)
+
+    def __post_init__(self):
+        if self.loss is None:
+            self.loss = self.final_loss
+
+    @property
+    def ranked(self) -> np.ndarray:
+        """The configurations that did not diverge, best first by the objective (ties in
+        configuration order)."""
+        ok = np.flatnonzero((self.diverged_at[:, 0] == 0) & ~np.isnan(self.loss))
+        return ok[np.argsort(self.loss[ok], kind="stable")]
+
+    @property
+    def tied(self) -> int:
+        """How many configurations share the best value of the objective (0: none ran)."""
+        ranked = self.ranked
+        return int(np.sum(self.loss[ranked] == self.loss[ranked[0]])) if len(ranked) else 0
 
     @property
     def best(self) -> int | None:
-        """The configuration with the smallest final loss among those that did not diverge."""
-        ok = np.flatnonzero(~np.isnan(self.final_loss))
-        return int(ok[np.argmin(self.final_loss[ok])]) if len(ok) else None
+        """The configuration with the smallest objective among those that did not diverge;
+        None when every configuration diverged or several share the smallest value (identical
+        runs: there is no best among them)."""
+        ranked = self.ranked
+        return int(ranked[0]) if len(ranked) and self.tied == 1 else None
 
     @property
     def where(self) -> str:
@@ -250,45 +269,35 @@ class SweepResult:
         return f"{what}, {self.device}, {self.dtype}"
 
 
-def structure_groups(grid: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """The configurations in groups that share the sheet's structure: a rule reads the spec's
-    own mom and sqr_mom to decide what state exists (0 switches a buffer off, as in torch) and
-    which of torch's two lerp formulas runs (weight 1 - beta below 0.5 or not), so a swept
-    value is run with a sheet whose spec value falls on the same side of 0 and of 0.5."""
-    count = configurations(grid)
-    code = np.zeros(count, dtype=np.int64)
-    for name in ("mom", "sqr_mom"):
-        if name in grid:
-            values = np.asarray(grid[name])
-            code = code * 3 + (values != 0) + (values > 0.5)
-    return [np.flatnonzero(code == c) for c in np.unique(code)]
-
-
 def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend: str = "numpy",
-              device=None, dtype: str = "float64", executor: str = "auto") -> SweepResult:
+              device=None, dtype: str = "float64", executor: str = "auto",
+              objective: Objective | str = "final") -> SweepResult:
     """All configurations of ``grid`` at once on ``backend``, a group at a time (see
-    ``structure_groups``); each configuration equals a run of the sheet with its values."""
+    ``swept.groups``); each configuration equals a run of the sheet with its values. The
+    configurations are ranked by ``objective`` (see sheetopt.sweeps.objective)."""
+    objective = parse_objective(objective, sheet.epochs)
     configs = configurations(grid)
     P = len(spec.model.params)
-    params, last_sum = np.zeros((configs, P)), np.zeros(configs)
-    last_rows, diverged_at = np.zeros(configs), np.zeros((configs, 2), dtype=np.int64)
+    params, diverged_at = np.zeros((configs, P)), np.zeros((configs, 2), dtype=np.int64)
+    final, loss = np.zeros(configs), np.zeros(configs)
     label, ran = "cpu", None
-    for chosen in structure_groups(grid):
+    parts = swept.groups(spec, sheet, grid)
+    for chosen, own in parts:
+        if len(parts) == 1:  # every configuration at once: no copies of the grid
+            chosen = slice(None)
         values = {n: np.asarray(v)[chosen] for n, v in grid.items()}
-        own = sheet.with_hypers(**{n: float(v[0]) for n, v in values.items() if n != "lr"})
         if backend == "numpy":
             result, ran = _numpy_sweep(spec, own, values, executor)
         else:
             result, label = _torch_sweep(spec, own, values, device, dtype)
         params[chosen], diverged_at[chosen] = result.params, result.diverged_at
-        last_sum[chosen], last_rows[chosen] = result.epoch_sum_err2[-1], result.epoch_rows[-1]
-    with np.errstate(all="ignore"):
-        _, rmse = engine.epoch_losses(last_sum, last_rows, numpy_ops)
-    final = np.where(diverged_at[:, 0] > 0, np.nan, rmse)
-    return SweepResult(sheet=sheet.name, grid={k: np.asarray(v) for k, v in grid.items()},
-                       final_loss=final, params=params, diverged_at=diverged_at, backend=backend,
-                       device=label, dtype=dtype if backend == "torch" else "float64",
-                       executor=ran)
+        sums, rows = (np.asarray(a) for a in (result.epoch_sum_err2, result.epoch_rows))
+        final[chosen] = Objective("final").values(sums, rows, diverged_at[chosen, 0])
+        loss[chosen] = objective.values(sums, rows, diverged_at[chosen, 0])
+    final = np.where(diverged_at[:, 0] > 0, np.nan, final)
+    return SweepResult(sheet.name, {k: np.asarray(v) for k, v in grid.items()}, final, params,
+                       diverged_at, backend, label, dtype if backend == "torch" else "float64",
+                       ran, objective, loss)
 
 
 def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
@@ -297,23 +306,22 @@ def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
     hp = engine.hyper_arrays(sheet, configs, grid)
     state = engine.start_state(spec, sheet, hp)
     params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
-    plan = engine.plan_for(spec, sheet)
+    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                          sheet.seed)
     return hp, params, state, plan
 
 
 def _numpy_sweep(spec, sheet, grid, executor):
     hp, params, state, plan = start_arrays(spec, sheet, grid)
     result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor)
-    return result, _executor(spec, sheet, executor)
+    return result, _executor(spec, sheet, len(params), executor)
 
 
-def _executor(spec: Spec, sheet: Sheet, executor: str) -> str:
+def _executor(spec: Spec, sheet: Sheet, configs: int, executor: str) -> str:
     """Which of the engine's executors ``engine.simulate`` picks for this sweep."""
-    if executor == "auto" and os.environ.get("SHEETOPT_EXECUTOR", "auto") != "numpy":
-        from ..executors import compiled
-
-        return "compiled" if compiled.supports(spec, sheet) else "numpy"
-    return "numpy" if executor == "auto" else executor
+    steps = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
+                           sheet.seed).steps
+    return engine.executor_for(spec, sheet, engine.work(steps, configs), executor=executor)
 
 
 def _torch_sweep(spec, sheet, grid, device, dtype):
@@ -330,36 +338,38 @@ def _torch_sweep(spec, sheet, grid, device, dtype):
 
 
 def lr_finder_plot(result: SweepResult, path: str, force: bool = False, title: str = "") -> None:
-    """Final loss against lr, log axes; one line per combination of the other swept values;
-    diverged configurations marked with x along the top."""
+    """The objective against the first swept value (lr when swept), log axes; one line per
+    combination of the other swept values; diverged configurations marked with x along the
+    top."""
     from ..plots import new_figure, save
 
     fig = new_figure(8, 5)
     ax = fig.add_subplot()
-    lr = result.grid.get("lr")
-    if lr is None:
-        raise SheetoptError("--plot draws final loss against lr: give --lr START:STOP:N")
-    others = [n for n in SWEPT if n in result.grid and n != "lr"]
-    keys = sorted({tuple(result.grid[n][i] for n in others) for i in range(len(lr))})
-    loss = result.final_loss
+    first, *others = list(result.grid)
+    xs_all = result.grid[first]
+    keys = sorted({tuple(result.grid[n][i] for n in others) for i in range(len(xs_all))})
+    loss = np.where(result.diverged_at[:, 0] > 0, np.nan, result.loss)
     finite = loss[np.isfinite(loss) & (loss > 0)]
     top = float(finite.max()) * 3 if len(finite) else 1.0
     for key in keys:
         chosen = np.array([all(result.grid[n][i] == v for n, v in zip(others, key))
-                           for i in range(len(lr))])
+                           for i in range(len(xs_all))])
         label = ", ".join(f"{n}={v:g}" for n, v in zip(others, key)) or result.sheet
-        order = np.argsort(lr[chosen])
-        xs, ys = lr[chosen][order], loss[chosen][order]
+        order = np.argsort(xs_all[chosen])
+        xs, ys = xs_all[chosen][order], loss[chosen][order]
         line, = ax.plot(xs, ys, marker="o", markersize=3, label=label)
         bad = np.isnan(ys)
         if bad.any():
             ax.plot(xs[bad], np.full(bad.sum(), top), "x", color=line.get_color(), markersize=8,
                     label=f"{label}: diverged (drawn at the top)")
     if result.best is not None:
-        ax.plot([lr[result.best]], [loss[result.best]], "*", color="black", markersize=14,
+        ax.plot([xs_all[result.best]], [loss[result.best]], "*", color="black", markersize=14,
                 label=f"best: {best_setting(result)}")
-    ax.set(xscale="log", yscale="log", xlabel="learning rate (log scale)",
-           ylabel="final RMSE, last epoch (log scale)",
+    positive = bool(np.all(xs_all > 0))
+    what = "learning rate" if first == "lr" else first
+    ax.set(xscale="log" if positive else "linear", yscale="log",
+           xlabel=f"{what}{' (log scale)' if positive else ''}",
+           ylabel=f"{result.objective.short} (log scale)",
            title=title or f"LR finder: sheet {result.sheet} (x = diverged)")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -376,5 +386,4 @@ def best_setting(result: SweepResult) -> str:
     """Every swept value of the best configuration: "lr=0.1, mom=0.9" ("" when none is)."""
     if result.best is None:
         return ""
-    names = sorted(result.grid, key=SWEPT.index)
-    return ", ".join(f"{n}={result.grid[n][result.best]:g}" for n in names)
+    return ", ".join(f"{n}={result.grid[n][result.best]:g}" for n in result.grid)

@@ -12,6 +12,12 @@ tensor; ASGD keeps eta once per tensor) gets one one-element tensor per element 
 foreach path still runs over the list.
 After every step each element's parameters are compared with sheetopt's.
 
+On CUDA the suite also runs the paths torch offers only there (``CUDA_PATHS``): ``capturable=True``
+(the step count and bias corrections kept as device tensors, so that the step can be captured
+in a CUDA graph; torch asserts a CUDA device), on the loop and on foreach, and a one-element
+tensor lr, which torch takes on foreach only with capturable, and on fused. Each runs for the
+classes whose constructor takes its options and where a probe step on the device succeeds.
+
 Tolerances: the loop path must agree within 1e-12 relative (it is the path the rules follow
 operation by operation). The vectorized paths round differently in the last bits on tensors
 larger than a vector register (fused AdamW uses fused multiply-adds; foreach NAdam computes
@@ -45,6 +51,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..errors import SheetoptError
 from ..protocol import engine
 from ..rules import torch_classes
 from ..schedules import TORCH_SCHEDULERS
@@ -57,6 +64,18 @@ from .schedulers import Stepper
 LOOP_TOL, VECTOR_TOL = 1e-12, 1e-10
 SENSITIVITY_FACTOR, MAX_BOUND = 10.0, 1e-8
 PATHS = ("loop", "foreach", "fused")
+# torch's constructor options per path; "lr": "tensor" hands lr over as a one-element tensor on
+# the parameters' device (torch's CUDA-graph-friendly form, what a scheduler then fills in)
+PATH_OPTIONS = {
+    "loop": {"foreach": False},
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},
+    "capturable": {"foreach": False, "capturable": True},
+    "foreach capturable": {"foreach": True, "capturable": True},
+    "foreach capturable lr tensor": {"foreach": True, "capturable": True, "lr": "tensor"},
+    "fused lr tensor": {"fused": True, "lr": "tensor"},
+}
+CUDA_PATHS = tuple(p for p in PATH_OPTIONS if p not in PATHS)  # run by default on CUDA only
 LR = 0.01  # the scheduler cases' optimizer lr (the examples' lrs suit SCHEDULER_DATA)
 OPTIMIZER_DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}  # the grids' lrs suit it
 SCHEDULER_DATA = {"rows": 32, "x": "uniform", "x_min": -1.0, "x_max": 1.0, "noise": "normal",
@@ -184,21 +203,56 @@ def sheetopt_run(spec: Spec, sheet: Sheet, starts: np.ndarray, executor: str):
     return values, stop
 
 
-def available_paths(sheet: Sheet, device) -> list[str]:
-    """The loop, and each path the registry lists for the class that torch accepts on this
-    device (fused is CUDA-only for some classes: torch's constructor or first step says so)."""
+def default_paths(device) -> tuple[str, ...]:
+    """The paths the suite runs unless told: the registry's everywhere, and on CUDA also the
+    CUDA-only ones (capturable, a tensor lr).
+
+    >>> default_paths("cpu")
+    ('loop', 'foreach', 'fused')
+    """
+    return PATHS + (CUDA_PATHS if str(device).startswith("cuda") else ())
+
+
+def class_paths(sheet: Sheet, wanted=PATHS) -> list[str]:
+    """Of ``wanted``, the paths that concern the sheet's torch.optim class: the loop, those the
+    registry lists for it, and the CUDA-only paths (``refusals`` then asks torch)."""
+    listed = sheet.rule.torch.paths
+    return [p for p in wanted if p == "loop" or p in listed or p in CUDA_PATHS]
+
+
+def refusals(sheet: Sheet, device, paths) -> dict[str, str]:
+    """Why torch does not run each of ``paths`` that it refuses for the sheet's class on this
+    device: the constructor lacks an option, or a probe step fails (fused is CUDA-only for some
+    classes, capturable for all).
+
+    >>> from sheetopt.spec import load
+    >>> refusals(load("torch-optim").sheet("Adadelta"), "cpu", ("loop", "fused"))
+    {'fused': 'torch.optim.Adadelta has no fused option'}
+    """
     torch = require_torch()
-    found = ["loop"]
-    for path in sheet.rule.torch.paths:
-        probe = [torch.zeros(2, dtype=torch.float64, device=device, requires_grad=True)]
+    out = {}
+    for path in paths:
+        if path == "loop":
+            continue  # the reference: always runs
+        # one element: a class that is not elementwise takes no more per tensor (Adafactor)
+        probe = [torch.zeros(1, dtype=torch.float64, device=device, requires_grad=True)]
         try:
             optimizer = optimizer_on(sheet, probe, path)
             probe[0].grad = torch.zeros_like(probe[0])
-            optimizer.step()
-        except (RuntimeError, ValueError, TypeError):
-            continue
-        found.append(path)
-    return found
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                optimizer.step()
+        except OptionMissing as exc:
+            out[path] = str(exc)
+        except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
+            # (capturable off CUDA: an AssertionError naming the devices it needs)
+            first = (str(exc).strip().splitlines() or [""])[0]
+            out[path] = f"torch refuses it on {device}: {type(exc).__name__}: {first}"
+    return out
+
+
+class OptionMissing(TypeError):
+    """The torch.optim class has no constructor option a path needs."""
 
 
 def optimizer_on(sheet: Sheet, params: list, path: str):
@@ -207,11 +261,22 @@ def optimizer_on(sheet: Sheet, params: list, path: str):
     template = torch_optimizer(sheet, params)
     if path == "loop":
         return template
+    settings = dict(PATH_OPTIONS[path])
     accepted = inspect.signature(type(template).__init__).parameters
+    missing = [k for k in settings if k != "lr" and k not in accepted]
+    if missing:
+        raise OptionMissing(f"torch.optim.{type(template).__name__} has no "
+                            f"{', '.join(missing)} option")
     options = {k: v for k, v in template.defaults.items() if k in accepted}
-    options.update(foreach=path == "foreach")
+    options.update(foreach=settings.get("foreach", False))
     if "fused" in accepted:
-        options["fused"] = True if path == "fused" else None
+        options["fused"] = settings.get("fused") or None
+    if "capturable" in accepted:
+        options["capturable"] = settings.get("capturable", False)
+    if settings.get("lr") == "tensor":
+        torch = require_torch()
+        options["lr"] = torch.tensor(float(options["lr"]), dtype=params[0].dtype,
+                                     device=params[0].device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optimizer = type(template)(params, **options)
@@ -337,15 +402,23 @@ def separate_elements(rule) -> bool:
 
 def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
               optimizers: Iterable[str] | None = None, schedulers: Iterable[str] | None = None,
-              paths: Iterable[str] = PATHS, executor: str = "numpy",
-              on_row: Callable[[Row], None] | None = None) -> list[Row]:
+              paths: Iterable[str] | None = None, executor: str = "numpy",
+              on_row: Callable[[Row], None] | None = None,
+              on_skip: Callable[[Case, str, str], None] | None = None) -> list[Row]:
     """Runs the suite; returns one Row per case and path (``on_row`` sees each as it comes).
+    ``paths``: names of ``PATH_OPTIONS`` (default ``default_paths(device)``); each runs for the
+    classes and on the devices torch accepts it, and ``on_skip(case, path, reason)`` hears of
+    each it does not run (``refusals``).
 
     >>> rows = run_suite(device="cpu", elements=8, epochs=1, optimizers=["sgd"],
     ...                  schedulers=[])  # doctest: +SKIP
     """
     device = pick_device(device)
-    wanted = set(paths)
+    wanted = default_paths(device) if paths is None else tuple(paths)
+    unknown = [p for p in wanted if p not in PATH_OPTIONS]
+    if unknown:
+        raise SheetoptError(f"unknown path(s) {', '.join(map(repr, unknown))}: the suite's "
+                            f"paths are {', '.join(map(repr, PATH_OPTIONS))}")
     optimizers = None if optimizers is None else list(optimizers)
     cases = optimizer_cases(elements, optimizers)
     if schedulers is None or list(schedulers):
@@ -360,9 +433,12 @@ def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
         amplification = sensitivity(spec, sheet, starts, mine, stop, executor)
         diverged = int(np.sum(stop < spec.steps(sheet)))
         per_epoch = spec.steps(sheet) // sheet.epochs
-        for path in available_paths(sheet, device):
-            if path not in wanted:
-                continue
+        paths = class_paths(sheet, wanted)
+        refused = refusals(sheet, device, paths)
+        for path, reason in refused.items():
+            if on_skip is not None:
+                on_skip(case, path, reason)
+        for path in (p for p in paths if p not in refused):
             theirs = torch_run(spec, sheet, starts, path, device,
                                separate_elements(sheet.rule))
             base = LOOP_TOL if path == "loop" else VECTOR_TOL

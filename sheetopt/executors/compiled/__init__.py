@@ -27,7 +27,7 @@ import math
 import os
 import sys
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Mapping
@@ -37,7 +37,7 @@ import numpy as np
 from ...models import gradients
 from ...models import squared_error
 from ...ops import numpy_ops, symbolic_ops
-from ...protocol.driver import Result, epoch_metric, schedule_of, walk_calls
+from ...schedules import anneal, clock_for, gradient_scale, one_cycle, records_mom
 from ...ops.symbolic import Expr, lift, to_python, var
 
 try:  # numba is optional: without it the engine uses the numpy executor
@@ -81,7 +81,6 @@ if HAVE_NUMBA:
 
 CHUNK = 128  # configurations per block of the kernel's config loop
 PARALLEL_FROM = 4096  # use the multi-threaded kernel from this many configurations on
-UNROLL, UNROLL_FROM = 8, 64  # online sweeps without a trace step 8 configurations at a time
 _MAXF = 1.7976931348623157e308  # the largest finite float: |v| <= _MAXF is isfinite(v)
 
 
@@ -149,7 +148,6 @@ class Kernel:
     pow_exponents: list[float]
     function: object = None
     parallel: bool = False
-    unroll: int = 1
     meta: dict = field(default_factory=dict)
 
 
@@ -189,7 +187,7 @@ def _py(expr, names=None) -> str:
 
 def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: str,
              show, schedule, mom_column: bool, record: bool, online: bool,
-             parallel: bool, unroll: int = 1) -> Kernel:
+             parallel: bool) -> Kernel:
     """Source of the kernel for one shape of run (see module docstring)."""
     calls = _Calls()
     kops = calls.ops()
@@ -206,10 +204,17 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     hp = {n: var(f"hp_{n}") for n in hyper_names}
     hp["lr"] = var("lr_s")
     defs: dict[str, Expr] = {}
-    if schedule is not None:  # the step's lr (and momentum) as the schedule renders them
-        defs.update(schedule.kernel_hypers(var("hp_lr"), "mom" in hp, var("pos"), calls.table,
-                                           kops))
-        if "mom_s" in defs:
+    if schedule is not None and schedule.kind == "torch":
+        # a torch scheduler recurses step to step: the host steps it (schedules.Clock) into
+        # per-step tables of lr and momentum
+        defs["lr_s"] = calls.table("sched_lr")
+        if schedule.node.cycles:
+            defs["mom_s"] = calls.table("sched_mom")
+            hp["mom"] = var("mom_s")
+    elif schedule is not None:
+        defs["lr_s"], mom = one_cycle(var("pos"), var("hp_lr"), schedule, kops)
+        if "mom" in hp:
+            defs["mom_s"] = lift(mom)
             hp["mom"] = var("mom_s")
     t = var("t")
     state = {s: var(f"s_{s}") for s in state_names}
@@ -231,7 +236,7 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     new_state = {s: _check_powers(lift(new_state[s]), data_only, exps) for s in state_names}
     new_p = _check_powers(lift(new_p), data_only, exps)
 
-    shared = {"x", "y", "t", "pos", "h", "kg", "k", "kt", "nr", "rb", "ib", "e"}
+    shared = {"x", "y", "t", "pos", "h", "kg", "k", "kt", "nr", "fnr", "rb", "ib", "e"}
     parts = dict(P=P, model=model, state_names=state_names, hyper_names=hyper_names,
                  calls=list(calls.calls.values()), defs=defs, row_exprs=row_exprs,
                  results=results, gradient=gradient, new_state=new_state, new_p=new_p,
@@ -241,7 +246,8 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     # one call runs NE epochs of K steps each: epoch e walks idx[e * istride:] in the slices
     # starts[k]:starts[k + 1]; its sums go to row e of esum/erows/elr/eloss, its end params to
     # EP[e]
-    w(0, f"def kernel({KernelArgs.signature()}):")
+    w(0, "def kernel(X, Y, idx, istride, starts, PT, ST, HP, LR, alive, dstep, esum, erows, elr,")
+    w(0, "           eloss, EP, tab, ts, kbase, t0, total, h, bound, RS, RR, rbase, W, pe):")
     w(1, "C = PT.shape[1]")
     w(1, "K = starts.shape[0] - 1")
     w(1, "NE = esum.shape[0]")
@@ -259,47 +265,39 @@ def generate(model, rule, static: Mapping, state_names, hyper_names, gradient: s
     w(4, "pos = kg / total")
     w(4, "r0 = starts[k]")
     w(4, "nr = starts[k + 1] - r0")
+    w(4, "fnr = float(nr)")
     if online:
         w(4, "x = X[idx[ib + r0]]")
         w(4, "y = Y[idx[ib + r0]]")
-    w(4, f"for c in range(c0, c1, {unroll}):")
-    # unrolled configurations: all loads, then all arithmetic, then all stores, so that LLVM's
-    # SLP vectorizer can pack the independent copies into vector instructions
+    # the loop over configurations: contiguous loads and stores, straight-line arithmetic and
+    # divergence as masks, which LLVM's loop vectorizer turns into SIMD instructions (numba
+    # compiles without fastmath, so lanes round exactly as the scalar code would)
+    w(4, "for c in range(c0, c1):")
     w(5, "cu = np.uint64(c)")
-    copies = [_config_code(parts, u, unroll > 1, shared) for u in range(unroll)]
-    columns = copies[0][3]
-    for section in range(3):
-        for code in copies:
-            for depth, text in code[section]:
-                w(5 + depth, text)
-    everyone = " & ".join(f"now{f'_{u}' if unroll > 1 else ''}" for u in range(unroll))
-    w(5, f"if not ({everyone}):")
-    for u, code in enumerate(copies):
-        w(6, f"if not now{f'_{u}' if unroll > 1 else ''}:")
-        for depth, text in code[4]:
-            w(7 + depth, text)
+    loads, code, stores, columns = _config_code(parts, shared)
+    for depth, text in loads + code + stores:
+        w(5 + depth, text)
     w(3, "for c in range(c0, c1):")
     w(4, "for j in range(PT.shape[0]):")
     w(5, "EP[e, j, c] = PT[j, c]")
     header = _HEADER.format(parallel=parallel)
     return Kernel(header + lines.text(), list(calls.calls.values()), defs, columns, exps,
-                  parallel=parallel, unroll=unroll)
+                  parallel=parallel)
 
 
-def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...]:
-    """Loads, arithmetic and stores of one configuration ``c + u`` within a step, the names of
-    the recorded columns, and the fix-up for a configuration that is off."""
+def _config_code(parts: dict, shared) -> tuple[list, ...]:
+    """Loads, arithmetic and stores of one configuration ``c`` within a step, and the names of
+    the recorded columns."""
     P, state_names, hyper_names = parts["P"], parts["state_names"], parts["hyper_names"]
-    sfx = f"_{u}" if suffixed else ""
     # unsigned indices: numba then skips its negative-index wraparound, which would hide from
     # LLVM that c, c + 1, ... are neighbours
-    c = f"cu + np.uint64({u})" if u else "cu"
+    c = "cu"
     per_param = {"p", "g", *(f"s_{s}" for s in state_names), *(f"ns_{s}" for s in state_names)}
 
     def name(n: str, j: int | None = None) -> str:
         if n in shared or n.startswith("pe["):
             return n
-        return f"{n}{'' if j is None else j}{sfx}"
+        return f"{n}{'' if j is None else j}"
 
     def py(expr, j: int | None = None) -> str:
         return to_python(expr, lambda n: name(n, j if n in per_param else None))
@@ -315,9 +313,9 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
         loads.append((0, f"{name(tname)} = tab[{i}, kt, ({c}) * np.uint64(ts[{i}])]"))
     if "lr_s" not in parts["defs"]:
         loads.append((0, f"{name('lr_s')} = LR[{c}]"))
-    for n, source in (("was", "alive"), ("esm", "esum"), ("ers", "erows"), ("elv", "elr"),
-                      ("els", "eloss")):
-        loads.append((0, f"{name(n)} = {source}[{'' if n == 'was' else 'e, '}{c}]"))
+    for n, source in (("was", "alive"), ("dsv", "dstep"), ("esm", "esum"), ("ers", "erows"),
+                      ("elv", "elr"), ("els", "eloss")):
+        loads.append((0, f"{name(n)} = {source}[{'' if n in ('was', 'dsv') else 'e, '}{c}]"))
     for n, expr in parts["defs"].items():
         code.append((0, f"{name(n)} = {py(expr)}"))
     rows = parts["row_exprs"]
@@ -379,10 +377,11 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
     now, was = name("now"), name("was")
     code.append((0, f"{name('ok')} = {finite}"))
     code.append((0, f"{now} = {was} & {name('ok')}"))
+    # divergence as a mask: a configuration that is (or just went) off keeps its values by a
+    # select in every store, never a branch, so the loop over configurations is straight-line
+    # code the compiler turns into vector instructions
     stores.append((0, f"alive[{c}] = {now}"))
-    # a configuration that is (or just went) off keeps its values: stores are unconditional
-    # and a rarely taken fix-up puts the old values back (straight-line code vectorizes)
-    fixups = [(0, f"if {was}:"), (1, f"dstep[{c}] = kg + 1")]
+    stores.append((0, f"dstep[{c}] = kg + 1 if {was} != {now} else {name('dsv')}"))
     columns: list[str] = []
     if record:
         values = []
@@ -401,19 +400,17 @@ def _config_code(parts: dict, u: int, suffixed: bool, shared) -> tuple[list, ...
             stores.append((0, f"RS[{i}, kg, {c}] = {text}"))
         columns = [col for col, _ in values]
     for j in range(P):
-        stores.append((0, f"PT[{j}, {c}] = {name('np', j)}"))
-        fixups.append((0, f"PT[{j}, {c}] = {name('p', j)}"))
+        stores.append((0, f"PT[{j}, {c}] = {name('np', j)} if {now} else {name('p', j)}"))
         for i, s in enumerate(state_names):
-            stores.append((0, f"ST[{i}, {j}, {c}] = {name('ns_' + s, j)}"))
-            fixups.append((0, f"ST[{i}, {j}, {c}] = {name('s_' + s, j)}"))
-    stores.append((0, f"esum[e, {c}] = {name('esm')} + {name('acc_e2')}"))
-    fixups.append((0, f"esum[e, {c}] = {name('esm')} + 0.0"))
-    stores.append((0, f"eloss[e, {c}] = {name('els')} + {name('loss')}"))
-    fixups.append((0, f"eloss[e, {c}] = {name('els')} + 0.0"))
-    stores.append((0, f"erows[e, {c}] = {name('ers')} + float(nr)"))
-    fixups.append((0, f"erows[e, {c}] = {name('ers')} + 0.0"))
+            stores.append((0, f"ST[{i}, {j}, {c}] = {name('ns_' + s, j)} if {now} else "
+                              f"{name('s_' + s, j)}"))
+    # the engine adds 0.0 for a configuration that is off (np.where(alive, value, 0.0))
+    for target, loaded, value in (("esum", "esm", "acc_e2"), ("eloss", "els", "loss"),
+                                  ("erows", "ers", "fnr")):
+        stores.append((0, f"{target}[e, {c}] = {name(loaded)} + ({name(value)} if {now} "
+                          f"else 0.0)"))
     stores.append((0, f"elr[e, {c}] = {name('lr_s')} if k == 0 else {name('elv')}"))
-    return loads, code, stores, columns, fixups
+    return loads, code, stores, columns
 
 
 _HEADER = '''"""Generated by sheetopt.executors.compiled; do not edit (named by a hash of this text)."""
@@ -504,19 +501,21 @@ def _load(kernel: Kernel) -> Kernel:
 
 
 def kernel_for(spec, sheet, schedule, record: bool, online: bool, parallel: bool,
-               hyper_names, load: bool = True, unroll: int = 1) -> Kernel:
+               hyper_names, load: bool = True) -> Kernel:
     """The kernel for this shape of run, generated (and loaded) once per process."""
     model, rule, static = spec.model, sheet.rule, sheet.static
-    shape = None if schedule is None else schedule.kernel_key()
-    cycle = None if shape is None else schedule
-    mom_column = sheet.schedule.records_mom(sheet.hypers)
+    cycle = schedule if schedule is not None and (schedule.per_step or schedule.kind == "torch") \
+        else None
+    mom_column = records_mom(sheet.schedule, sheet.hypers)
     key = (model.kind, rule.optimizer, rule.flavor, tuple(sorted(static.items())),
            tuple(hyper_names), sheet.gradient, tuple(sheet.show) if record else (),
-           shape, mom_column, record, online, parallel, unroll)
+           None if cycle is None else (cycle.kind, cycle.node.cycles) if cycle.kind == "torch"
+           else (cycle.kind, tuple(sorted(cycle.options.items()))),
+           mom_column, record, online, parallel)
     if key not in _GENERATED:
         _GENERATED[key] = generate(model, rule, static, rule.states(static), hyper_names,
                                    sheet.gradient, sheet.show, cycle, mom_column, record,
-                                   online, parallel, unroll)
+                                   online, parallel)
     kernel = _GENERATED[key]
     return _load(kernel) if load else kernel
 
@@ -605,162 +604,111 @@ def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
     if not HAVE_NUMBA or spec.data.x.dtype != np.float64 or spec.data.y.dtype != np.float64:
         return False
     try:
-        kernel_for(spec, sheet, schedule_of(sheet, annealing), record, False, False, tuple(sheet.hypers), load=False)
+        schedule = sheet.schedule if annealing else None
+        kernel_for(spec, sheet, schedule, record, False, False, tuple(sheet.hypers), load=False)
     except Unsupported:
         return False
     return True
 
 
-@dataclass
-class KernelArgs:
-    """A kernel call's arguments, in the generated kernel's order: the one record that writes
-    both the kernel's signature (:func:`generate`) and its call (:func:`_call`)."""
-
-    X: np.ndarray  # the data's x and y
-    Y: np.ndarray
-    idx: np.ndarray  # the rows' order: one epoch's, or each epoch's when shuffled
-    istride: int  # rows between epochs in idx (0: one order for every epoch)
-    starts: np.ndarray  # each step's first position in an epoch's order, then the row count
-    PT: np.ndarray  # parameters (P, C), updated in place
-    ST: np.ndarray  # state (S, P, C), updated in place
-    HP: np.ndarray  # hyperparameters (H, C)
-    LR: np.ndarray  # the epoch's lr (C,)
-    alive: np.ndarray  # (C,) configurations not diverged
-    dstep: np.ndarray  # (C,) the step each diverged at (0: none)
-    esum: np.ndarray  # per epoch of this call: sums of squared errors, rows, lr, losses
-    erows: np.ndarray
-    elr: np.ndarray
-    eloss: np.ndarray
-    EP: np.ndarray  # (NE, P, C) parameters at each epoch's end
-    tab: np.ndarray  # the host's per-step tables, (tables, steps, width)
-    ts: np.ndarray  # each table's column stride
-    kbase: int  # steps before this call
-    t0: int  # steps before the run
-    total: int  # the run's steps
-    h: float  # the finite-difference step
-    bound: float  # diverge_above
-    RS: np.ndarray  # recorded steps and rows (or empty)
-    RR: np.ndarray
-    rbase: int  # rows visited before this call
-    W: int  # configurations per chunk (whole unrolled groups)
-    pe: np.ndarray  # the exponents of the data-only powers
-
-    @staticmethod
-    def signature() -> str:
-        return ", ".join(f.name for f in fields(KernelArgs))
-
-    def values(self) -> list:
-        return [getattr(self, f.name) for f in fields(self)]
-
-
-class _Run:
-    """The host side of one compiled run: the arrays the kernel updates, and its calls."""
-
-    def __init__(self, spec, sheet, hp, params, state, plan, record, kernel, t0):
-        C, P = params.shape
-        E, self.K = plan.epochs, plan.steps_per_epoch
-        self.spec, self.sheet, self.plan, self.kernel, self.t0 = spec, sheet, plan, kernel, t0
-        self.state_names = sheet.rule.states(sheet.static)
-        self.hyper_names, self.C, self.P = tuple(hp), C, P
-        self.PT = _aligned(np.asarray(params, dtype=float).T)  # a copy: the kernel writes it
-        self.ST = _aligned(np.zeros((len(self.state_names), P, C)))
-        for i, s in enumerate(self.state_names):
-            self.ST[i] = np.asarray(state[s], dtype=float).T
-        self.hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0]
-                        for n in hp}
-        self.HP = _aligned(np.stack([self.hp_cols[n] for n in self.hyper_names])
-                           if self.hyper_names else np.zeros((0, C)))
-        self.alive = _aligned(np.ones(C, dtype=np.bool_))
-        self.dstep = _aligned(np.zeros(C, dtype=np.int64))
-        self.epoch_sum, self.epoch_rows, self.epoch_lr, self.epoch_loss = (
-            _aligned(np.zeros((E, C))) for _ in range(4))
-        self.epoch_params = np.zeros((E, P, C))
-        self.RS = (np.empty((len(kernel.columns), plan.steps, C)) if record
-                   else np.zeros((0, 0, 0)))
-        self.RR = np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0))
-        self.pe = np.array(kernel.pow_exponents + [0.0])
-        self.starts = plan.bounds()
-        self.orders = plan.orders()
-        self.idx = next(self.orders) if not plan.shuffle else None
-
-    def per_call(self) -> int:
-        width = self.C if self.kernel.tables and any(
-            not np.all(v == v.flat[0]) for v in self.hp_cols.values()) else 1
-        return _epochs_per_call(self.plan, width, self.stepping.schedule.between_epochs)
-
-    def call(self, e0: int, ne: int) -> None:
-        plan, K, C, epochs = self.plan, self.K, self.C, slice(e0, e0 + ne)
-        if plan.shuffle:
-            self.idx = np.concatenate([next(self.orders) for _ in range(ne)])
-        LR = _aligned(np.broadcast_to(np.asarray(self.stepping.lr, dtype=float), (C, 1))[:, 0])
-        tab, ts = _tables(self.kernel, e0 * K, ne * K, self.t0, plan.steps, self.hp_cols, LR,
-                          C, self.stepping.tables(ne * K))
-        args = KernelArgs(
-            X=self.spec.data.x, Y=self.spec.data.y, idx=self.idx,
-            istride=plan.rows if plan.shuffle else 0, starts=self.starts, PT=self.PT,
-            ST=self.ST, HP=self.HP, LR=LR, alive=self.alive, dstep=self.dstep,
-            esum=self.epoch_sum[epochs], erows=self.epoch_rows[epochs],
-            elr=self.epoch_lr[epochs], eloss=self.epoch_loss[epochs],
-            EP=self.epoch_params[epochs], tab=tab, ts=ts, kbase=e0 * K, t0=self.t0,
-            total=plan.steps, h=float(self.sheet.h), bound=float(self.sheet.diverge_above),
-            RS=self.RS, RR=self.RR, rbase=e0 * plan.rows,
-            W=-(-CHUNK // self.kernel.unroll) * self.kernel.unroll, pe=self.pe)
-        _call(self.kernel.function, *args.values())  # whole unrolled groups per chunk
-        if self.progress is not None:
-            self.progress(ne * K)
-
-    def columns(self, name: str) -> list:
-        s = self.state_names.index(name)
-        return [self.ST[s, j] for j in range(self.P)]
-
-    def metric(self, e: int, steps: int):
-        return epoch_metric(self.epoch_loss[e], steps)
-
-    def result(self, record: bool) -> Result:
-        epoch_params = np.ascontiguousarray(self.epoch_params.transpose(0, 2, 1))
-        result = Result(params=np.ascontiguousarray(self.PT.T),
-                        state={s: np.ascontiguousarray(self.ST[i].T)
-                         for i, s in enumerate(self.state_names)},
-                        epoch_sum_err2=self.epoch_sum, epoch_rows=self.epoch_rows,
-                        epoch_lr=self.epoch_lr, epoch_params=epoch_params,
-                        diverged_at=_diverged_at(self.dstep, self.K), epoch_loss=self.epoch_loss)
-        if record:
-            result.steps, result.rows = _recorded(self.spec, self.sheet, self.kernel, self.plan,
-                                                  self.dstep, self.RS, self.RR)
-        return result
-
-
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan, record: bool = False,
              annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None):
-    """The numpy executor's run on the compiled kernel; returns an identical ``Result``."""
-    C = params.shape[0]
+    """engine.simulate on the compiled kernel; returns an identical engine.Result."""
+    from ...protocol.driver import Result, epoch_metric
+
+    model, rule, static = spec.model, sheet.rule, sheet.static
+    names, state_names = model.params, rule.states(static)
+    C, P = params.shape
+    hyper_names = tuple(hp)
+    E, K, total = plan.epochs, plan.steps_per_epoch, plan.steps
     online = plan.size == 1
     if parallel is None:
         parallel = C >= PARALLEL_FROM
-    unroll = UNROLL if online and not record and C >= UNROLL_FROM else 1
-    if C % unroll:  # run whole groups: pad with copies of the last configuration, then trim
-        pad = unroll - C % unroll
-        grow = lambda a: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])  # noqa: E731
-        full = simulate(spec, sheet, {n: grow(np.broadcast_to(v, (C, 1))) for n, v in hp.items()},
-                        grow(params), {s: grow(state[s]) for s in sheet.rule.states(sheet.static)},
-                        plan, record,
-                        annealing, t0, progress, parallel)
-        return _trim(full, C)
-    schedule = schedule_of(sheet, annealing)
-    kernel = kernel_for(spec, sheet, schedule, record, online, parallel, tuple(hp),
-                        unroll=unroll)
-    run = _Run(spec, sheet, hp, params, state, plan, record, kernel, t0)
-    run.progress = progress
-    with np.errstate(all="ignore"):
-        run.stepping = schedule.start(hp, run.columns, numpy_ops)
-        walk_calls(plan, run.stepping, run.per_call(), run.call, run.columns, run.metric)
-    return run.result(record)
+    schedule = sheet.schedule if annealing else None
+    kernel = kernel_for(spec, sheet, schedule, record, online, parallel, hyper_names)
+
+    PT = _aligned(np.asarray(params, dtype=float).T)  # a copy: the kernel writes it
+    ST = _aligned(np.zeros((len(state_names), P, C)))
+    for i, s in enumerate(state_names):
+        ST[i] = np.asarray(state[s], dtype=float).T
+    hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
+    HP = _aligned(np.stack([hp_cols[n] for n in hyper_names]) if hyper_names
+                  else np.zeros((0, C)))
+    lr = hp["lr"]
+    best = None
+    if schedule is not None and schedule.kind == "adam_ann":
+        s = state_names.index("sqr_avg")
+        best = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)[:, None]
+    alive = _aligned(np.ones(C, dtype=np.int64))  # 64-bit lanes, as the doubles beside it
+    dstep = _aligned(np.zeros(C, dtype=np.int64))
+    epoch_sum, epoch_rows, epoch_lr, epoch_loss = (_aligned(np.zeros((E, C))) for _ in range(4))
+    clock = clock_for(schedule, hp)
+    epoch_params = np.zeros((E, P, C))
+    RS = np.empty((len(kernel.columns), total, C)) if record else np.zeros((0, 0, 0))
+    RR = np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0))
+    pe = np.array(kernel.pow_exponents + [0.0])
+    starts = plan.bounds()
+    width = C if kernel.tables and any(not np.all(v == v.flat[0]) for v in hp_cols.values()) else 1
+    per_call = _epochs_per_call(plan, width, best is not None or (
+        clock is not None and schedule.per == "epoch"))
+    orders = plan.orders()
+    idx = next(orders) if not plan.shuffle else None
+    for e0 in range(0, E, per_call):
+        ne = min(per_call, E - e0)
+        if plan.shuffle:
+            idx = np.concatenate([next(orders) for _ in range(ne)])
+        LR = _aligned(np.broadcast_to(np.asarray(lr, dtype=float), (C, 1))[:, 0])
+        tab, ts = _tables(kernel, e0 * K, ne * K, t0, total, hp_cols, LR, C,
+                          _scheduled(clock, schedule, ne * K))
+        _call(kernel.function, spec.data.x, spec.data.y, idx, plan.rows if plan.shuffle else 0,
+              starts, PT, ST, HP, LR, alive, dstep, epoch_sum[e0:e0 + ne],
+              epoch_rows[e0:e0 + ne], epoch_lr[e0:e0 + ne], epoch_loss[e0:e0 + ne],
+              epoch_params[e0:e0 + ne], tab, ts, e0 * K, t0, total, float(sheet.h),
+              float(sheet.diverge_above), RS, RR, e0 * plan.rows,
+              CHUNK, pe)
+        if progress is not None:
+            progress(ne * K)
+        if best is not None:
+            with np.errstate(all="ignore"):
+                scale = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)
+                lr, best = anneal(lr, scale[:, None], best, numpy_ops)
+        if clock is not None and schedule.per == "epoch":  # one epoch a call (per_call)
+            clock.advance(epoch_metric(epoch_loss[e0], K))
+    # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
+    result = Result(params=PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
+                    epoch_sum_err2=epoch_sum, epoch_rows=epoch_rows, epoch_lr=epoch_lr, epoch_params=epoch_params.transpose(0, 2, 1),
+                    diverged_at=_diverged_at(dstep, K), epoch_loss=epoch_loss)
+    if record:
+        result.steps, result.rows = _recorded(spec, sheet, kernel, plan, dstep, RS, RR)
+    return result
+
+
+def _scheduled(clock, schedule, K: int) -> dict:
+    """A torch schedule's lr (and momentum) for the K steps of the next epoch: stepped after
+    every step (per = "step"), or the epoch's values repeated."""
+    if clock is None:
+        return {}
+    if schedule.per == "step":
+        lrs, moms = clock.table(K)
+    else:
+        lrs, moms = [clock.lr] * K, [clock.mom] * K
+    out = {"sched_lr": _steps_table(lrs)}
+    if clock.mom is not None:
+        out["sched_mom"] = _steps_table(moms)
+    return out
+
+
+def _steps_table(values: list) -> np.ndarray:
+    if all(isinstance(v, float) for v in values):
+        return np.array(values, dtype=float)[:, None]
+    return np.stack([np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (
+        max(np.size(u) for u in values),)) for v in values])
 
 
 def _aligned(values: np.ndarray) -> np.ndarray:
     """A C-ordered copy starting on a 64-byte boundary: rows of whole vector registers, so no
-    vector load of the unrolled kernel straddles two cache lines."""
+    vector load of the kernel's loop over configurations straddles two cache lines."""
     values = np.asarray(values)
     raw = np.empty(values.nbytes + 64, dtype=np.uint8)
     start = -raw.ctypes.data % 64
@@ -771,8 +719,9 @@ def _aligned(values: np.ndarray) -> np.ndarray:
 
 def _call(function, *args) -> None:
     """Calls a kernel; its first call compiles it with LLVM's SLP vectorizer on (numba leaves
-    it off by default), which packs the unrolled configurations into vector instructions.
-    Vector instructions round exactly as scalar ones; nothing is reassociated."""
+    it off by default) beside the loop vectorizer, which packs what is left of the scalar code
+    (a parameter's pair of updates) into vector instructions. Vector instructions round
+    exactly as scalar ones; nothing is reassociated."""
     if function.signatures:
         function(*args)
         return
@@ -784,15 +733,6 @@ def _call(function, *args) -> None:
         function(*args)
     finally:
         config.SLP_VECTORIZE = saved
-
-
-def _trim(result, C: int):
-    """The first C configurations of a padded result."""
-    return Result(params=result.params[:C], state={k: v[:C] for k, v in result.state.items()},
-                  epoch_sum_err2=result.epoch_sum_err2[:, :C],
-                  epoch_rows=result.epoch_rows[:, :C], epoch_lr=result.epoch_lr[:, :C],
-                  epoch_params=result.epoch_params[:, :C], diverged_at=result.diverged_at[:C],
-                  epoch_loss=None if result.epoch_loss is None else result.epoch_loss[:, :C])
 
 
 def _diverged_at(dstep: np.ndarray, K: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 from ...errors import SheetoptError, option
 
@@ -37,8 +39,15 @@ def require_torch():
     return torch
 
 
+# Linux has one of these when an NVIDIA driver is loaded (/dev/dxg: WSL 2's GPU); without any,
+# torch cannot see a CUDA device, and is not imported (seconds) to be asked.
+DRIVER_FILES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/dxg")
+
+
 def cuda_available() -> bool:
     """True when torch is installed and sees a CUDA device (False without torch)."""
+    if sys.platform.startswith("linux") and not any(map(os.path.exists, DRIVER_FILES)):
+        return False
     try:
         torch = require_torch()
     except SheetoptError:

@@ -1,0 +1,66 @@
+"""Start-up proportional to the job: a command imports what it uses when it uses it.
+
+Each case runs a command in a fresh interpreter and lists the heavy libraries it imported
+(benchmarks/startup.py times the same processes)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sheetopt.executors.torch.device import DRIVER_FILES
+
+HEAVY = ("pandas", "numba", "torch", "matplotlib", "openpyxl", "xlsxwriter", "numpy")
+PROBE = """
+import json, sys
+from sheetopt.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "heavy": sorted({m.split('.')[0] for m in sys.modules}
+                                                & set(%r))}), file=sys.stderr)
+""" % (HEAVY,)
+
+
+def imported(*args: str, cwd=None) -> list[str]:
+    """The heavy libraries ``sheetopt ARGS`` imported, in a fresh process (exit status 0)."""
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] in (0, None), done.stderr
+    return report["heavy"]
+
+
+def test_compare_of_a_lesson_imports_numpy_alone():
+    assert imported("compare", "lesson5") == ["numpy"]
+
+
+def test_version_imports_no_library_and_help_no_more_than_numpy():
+    assert imported("--version") == []
+    assert imported("compare", "--help") == ["numpy"]
+    assert imported("torch-suite", "--help") == []
+
+
+def test_a_small_csv_is_read_without_pandas(tmp_path):
+    (tmp_path / "rows.csv").write_text("x,y\n" + "".join(f"{i},{2 * i + 30}\n" for i in range(500)))
+    (tmp_path / "spec.toml").write_text('[data]\ncsv = "rows.csv"\n[[sheet]]\n'
+                                        'optimizer = "sgd"\nlr = 0.0001\n')
+    assert imported("compare", "spec.toml", cwd=tmp_path) == ["numpy"]
+    assert imported("trace", "spec.toml", "--sheet", "sgd", "-o", "out.csv",
+                    cwd=tmp_path) == ["numpy"]
+
+
+def test_a_workbook_imports_its_writer(tmp_path):
+    assert imported("workbook", "lesson5", "-o", "lesson5.xlsx", cwd=tmp_path) == [
+        "numpy", "xlsxwriter"]
+
+
+@pytest.mark.skipif(any(map(os.path.exists, DRIVER_FILES)), reason="an NVIDIA driver is here: "
+                    "the sweep asks torch for a GPU")
+def test_a_sweep_without_a_gpu_driver_does_not_import_torch_to_look_for_one(tmp_path):
+    assert imported("sweep", "lesson5", "--sheet", "adam", "--lr", "1e-3:1:5",
+                    cwd=tmp_path) == ["numpy"]
