@@ -47,11 +47,13 @@ def _selected(spec: Spec, sheets: str | Sequence[str] | None) -> Spec:
 
 @plain_interrupt
 def run(spec: SpecLike, sheets: str | Sequence[str] | None = None, *,
-        progress: bool | None = None) -> RunResult:
+        progress: bool | None = None, record: str = "step") -> RunResult:
     """Runs every sheet of ``spec`` (or only ``sheets``, one name or a list) and returns
     their traces: ``.summary()``, ``.trace(sheet)``, ``.plot(kind)``, ``result[sheet]``.
     A run that takes over a second shows a progress bar in a notebook (``progress=True``
     shows it anywhere, ``False`` nowhere); Ctrl-C stops it with a plain KeyboardInterrupt.
+    ``record="epoch"`` keeps each epoch's figures and the final values only, not every step
+    (long runs: the summary is the same, bit for bit; traces have no steps).
 
     Example:
         >>> import sheetopt
@@ -60,7 +62,7 @@ def run(spec: SpecLike, sheets: str | Sequence[str] | None = None, *,
         [25.6977]
     """
     chosen = _selected(spec_of(spec), sheets)
-    return RunResult(chosen, engine.run_all(chosen, progress=progress))
+    return RunResult(chosen, engine.run_all(chosen, record, progress=progress))
 
 
 def _result_for(spec_or_result: SpecLike | RunResult) -> RunResult:

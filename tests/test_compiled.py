@@ -19,13 +19,12 @@ pytest.importorskip("numba", reason="numba is not installed: the compiled execut
 from sheetopt.executors import compiled
 from sheetopt.protocol import engine
 from sheetopt import spec as spec_mod  # noqa: E402
+from conftest import spec_with  # noqa: E402
 
-LECTURE_DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}
 
 
 def make_spec(sheets, data=None, model="linear"):
-    return spec_mod.parse({"data": data or LECTURE_DATA, "model": {"kind": model},
-                           "sheet": sheets})
+    return spec_with(sheets, data, model)
 
 
 def assert_same_table(a, b, what):
@@ -55,8 +54,7 @@ def run_both(spec, sheet, configs=1, grid=None, record=True, parallel=None):
     hp = engine.hyper_arrays(sheet, configs, grid)
     state = _numpy_start(spec, sheet, hp)
     params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                          sheet.seed)
+    plan = engine.plan_for(spec, sheet)
     slow = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
                            executor="numpy")
     fast = compiled.simulate(spec, sheet, hp, params, state, plan, record=record,

@@ -18,13 +18,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sheetopt import cli, spec as spec_mod
+from conftest import LECTURE_DATA, options_id, spec_with  # noqa: E402
 from sheetopt.executors import compiled
 from sheetopt.protocol import engine  # noqa: E402
 from sheetopt.errors import SheetoptError  # noqa: E402
 from sheetopt.rules import torch_classes  # noqa: E402
 from sheetopt.verification.compare import relative, running_scale  # noqa: E402
 
-DATA = {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}}
+DATA = LECTURE_DATA
 BATCHES = ("online", 7, "full")
 EPOCHS = 3
 CASES = [(rule, i) for rule in torch_classes() for i in range(len(rule.grid))]
@@ -32,11 +33,11 @@ CASES = [(rule, i) for rule in torch_classes() for i in range(len(rule.grid))]
 
 def case_id(case) -> str:
     rule, i = case
-    return f"{rule.optimizer}-{i}"
+    return options_id(rule.optimizer, rule.grid[i])
 
 
 def make_spec(**sheet):
-    return spec_mod.parse({"data": DATA, "sheet": [{"name": "s", "flavor": "torch", **sheet}]})
+    return spec_with([{"name": "s", "flavor": "torch", **sheet}])
 
 
 @pytest.fixture

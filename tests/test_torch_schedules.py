@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sheetopt.protocol import engine
-from sheetopt import spec as spec_mod
+from conftest import spec_with  # noqa: E402
 from sheetopt.errors import SheetoptError
 from sheetopt.schedules import TORCH_SCHEDULERS, Clock, build_node
 from test_bad_input import Case, check_error, prepare, snapshot, spec_text
@@ -76,12 +76,9 @@ def _filled(table, lr: float):
 
 
 def make_spec(sheet_keys: dict, schedule: dict, epochs: int = EPOCHS, **extra):
-    raw = {"data": {"preset": "lecture", "true": {"a": 2.0, "b": 30.0}},
-           "model": {"kind": "linear"},
-           "sheet": [{"name": "s", "flavor": "torch", "epochs": epochs,
-                      "init": {"a": 1.0, "b": 1.0}, **sheet_keys, "schedule": schedule,
-                      **extra}]}
-    return spec_mod.parse(raw)
+    return spec_with([{"name": "s", "flavor": "torch", "epochs": epochs,
+                       "init": {"a": 1.0, "b": 1.0}, **sheet_keys, "schedule": schedule,
+                       **extra}])
 
 
 @pytest.mark.parametrize("per", ["step", "epoch"])

@@ -77,7 +77,7 @@ def test_both_recorders_fill_exactly_the_step_columns(name, raw, executor):
     for sheet in spec.sheets:
         hp = engine.hyper_arrays(sheet)
         params = np.array([[sheet.init[p] for p in spec.model.params]])
-        plan = engine.batches(len(spec.data), sheet.batch_size, 2, sheet.shuffle, sheet.seed)
+        plan = engine.plan_for(spec, sheet, epochs=2)
         result = engine.simulate(spec, sheet, hp, params, engine.start_state(spec, sheet, hp),
                                  plan, record=True, executor=executor)
         assert list(result.steps) == list(engine.step_columns(spec, sheet)), sheet.name
@@ -198,7 +198,8 @@ def test_any_float_round_trips(values):
              "y": g[::-1].copy(), "a": a, "grad_a": g, "new_a": new, "pred": a, "loss": g,
              "lr": new}
     epochs = {"epoch": np.array([1.0]), "lecture_rmse": a[:1], "rmse": g[:1], "lr": new[:1]}
-    trace = Trace("awkward", ("a",), (), steps, {}, epochs, {"a": float(a[0]), "lr": 1.0})
+    trace = Trace(sheet="awkward", params=("a",), state_names=(), steps=steps, rows={},
+                  epochs=epochs, start={"a": float(a[0]), "lr": 1.0})
     check_csv(trace.to_csv(), trace)
     check_json(trace.to_json(), trace)
 
@@ -207,7 +208,8 @@ def test_any_float_round_trips(values):
                                    2.2250738585072014e-308, 1 / 3, -2.569996469807525])
 def test_known_awkward_floats_round_trip(value):
     steps = {"epoch": np.array([1.0]), "step": np.array([1.0]), "a": np.array([value])}
-    trace = Trace("one", ("a",), (), steps, {}, {"epoch": np.array([1.0])}, {"a": value})
+    trace = Trace(sheet="one", params=("a",), state_names=(), steps=steps, rows={},
+                  epochs={"epoch": np.array([1.0])}, start={"a": value})
     check_csv(trace.to_csv(), trace)
     check_json(trace.to_json(), trace)
 

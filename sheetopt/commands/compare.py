@@ -46,6 +46,9 @@ def register(subparsers) -> None:
                         help="also draw loss per epoch (log scale) and the fitted lines")
     parser.add_argument("--force", action="store_true",
                         help="overwrite an existing output or plot file")
+    parser.add_argument("--record", choices=("step", "epoch"), default="step",
+                        help="keep every step (default), or each epoch's figures only: long "
+                             "runs in little memory, the same comparison")
     parser.set_defaults(run=run)
 
 
@@ -59,7 +62,7 @@ def run(args) -> int:
         if args.plot and os.path.abspath(args.output) == os.path.abspath(args.plot):
             raise SheetoptError(f"{args.output}: given as both -o and --plot; name two files")
         check_target(args.output, args.force)
-    result = api.run(spec)
+    result = api.run(spec, record=args.record)
     write_output(render(result, args.format), args.output, args.force)
     if args.plot:
         from ..plots import compare_plot

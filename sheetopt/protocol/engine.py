@@ -16,88 +16,11 @@ from ..models import gradients
 from . import memory
 from ..ops import numpy_ops as ops
 from .progress import Progress
-from ..schedules import anneal, clock_for, gradient_scale, records_mom, step_hypers
+from .driver import Result, epoch_metric  # noqa: F401  (the engine's names for them)
+from .plan import Plan, batches, plan_for  # noqa: F401
+from ..errors import SheetoptError
 from ..spec import LECTURE_RESET, Sheet, Spec
 from .trace import Trace
-
-
-@dataclass
-class Result:
-    """A batched run: final values per configuration and per-epoch summaries."""
-
-    params: np.ndarray  # (C, P) after the last step that did not diverge
-    state: dict[str, np.ndarray]  # name -> (C, P)
-    epoch_sum_err2: np.ndarray  # (E, C) sum of per-row squared errors in each epoch
-    epoch_rows: np.ndarray  # (E, C) rows counted in that sum
-    epoch_lr: np.ndarray  # (E, C) lr at the first step of each epoch
-    epoch_params: np.ndarray  # (E, C, P) parameters at the end of each epoch
-    diverged_at: np.ndarray  # (C, 2) epoch and step counted from 1; 0 where it did not diverge
-    epoch_loss: np.ndarray | None = None  # (E, C) sum of the per-step (batch mean) losses
-    steps: dict[str, np.ndarray] | None = None  # (N, C) per step when recorded
-    rows: dict[str, np.ndarray] | None = None  # (R, C) per data row visited when recorded
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Which rows each step of each epoch takes: consecutive slices of ``size`` rows (the last
-    one may be shorter), in data order or in a fresh seeded permutation each epoch.
-
-    Held as these five numbers; an epoch's order is drawn when the epoch is walked, so a plan
-    of any number of epochs takes the memory of one order (see :attr:`nbytes`).
-
-    >>> plan = Plan(rows=5, size=2, epochs=3)
-    >>> plan.steps_per_epoch, plan.steps, [r.tolist() for r in next(iter(plan))]
-    (3, 9, [[0, 1], [2, 3], [4]])
-    """
-
-    rows: int
-    size: int
-    epochs: int
-    shuffle: bool = False
-    seed: int = 0
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return -(-self.rows // self.size)
-
-    @property
-    def steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-    @property
-    def nbytes(self) -> int:
-        """Memory the plan takes while it is walked: an order and its step bounds."""
-        return 8 * (self.rows * (2 if self.shuffle else 1) + self.steps_per_epoch + 1)
-
-    def __len__(self) -> int:
-        return self.epochs
-
-    def bounds(self) -> np.ndarray:
-        """Where each step starts in an epoch's order, then the row count: (steps_per_epoch + 1,)."""
-        return np.minimum(np.arange(self.steps_per_epoch + 1, dtype=np.int64) * self.size,
-                          self.rows)
-
-    def orders(self) -> Iterator[np.ndarray]:
-        """Each epoch's order of the rows (the same array every epoch when not shuffled)."""
-        rng = np.random.default_rng(self.seed)
-        order = np.arange(self.rows, dtype=np.int64)
-        for _ in range(self.epochs):
-            yield rng.permutation(self.rows) if self.shuffle else order
-
-    def __iter__(self) -> Iterator[list[np.ndarray]]:
-        """Each epoch as the row indices of its steps."""
-        bounds = self.bounds().tolist()
-        for order in self.orders():
-            yield [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def batches(n_rows: int, size: int, epochs: int, shuffle: bool, seed: int) -> Plan:
-    """The batch plan of a run (see :class:`Plan`).
-
-    >>> batches(29, 7, epochs=2, shuffle=True, seed=0).steps
-    10
-    """
-    return Plan(n_rows, size, epochs, shuffle, seed)
 
 
 def hyper_arrays(sheet: Sheet, configs: int = 1, grid: Mapping[str, np.ndarray] | None = None):
@@ -135,7 +58,7 @@ def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[
     ones = np.ones((configs, P))
     for _ in range(reset.passes):
         # each warm-up pass restarts from a = b = 1 with constant lr; only the averages are kept
-        plan = batches(len(spec.data), sheet.batch_size, 1, False, sheet.seed)
+        plan = plan_for(spec, sheet, epochs=1, shuffle=False)
         state = simulate(spec, sheet, hp, ones, state, plan, annealing=False).state
     return state
 
@@ -146,8 +69,9 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
 
     ``progress``, when given, is called with the number of steps done after each epoch.
-    ``executor``: "numpy" (this loop), "compiled" (sheetopt.executors.compiled, the same arithmetic
-    compiled by numba; identical results) or "auto" (:func:`executor_for` this run)."""
+    ``executor``: "numpy" (sheetopt.executors.numpy), "compiled" (sheetopt.executors.compiled,
+    the same arithmetic compiled by numba; identical results) or "auto" (compiled when numba is
+    installed and the case is supported: :func:`executor_for` this run)."""
     executor = executor_for(spec, sheet, work(plan.steps, len(params)), annealing, record,
                             executor)
     if executor == "compiled":
@@ -155,74 +79,10 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
 
         return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
                                  t0, progress)
-    model, rule, static = spec.model, sheet.rule, sheet.static
-    x, y = spec.data.x, spec.data.y
-    names, state_names = model.params, rule.states(static)
-    C, P = params.shape
-    E, total = plan.epochs, plan.steps
-    params = params.astype(float, copy=True)
-    state = {s: np.array(state[s], dtype=float) for s in state_names}
-    alive = np.ones(C, dtype=bool)
-    diverged_at = np.zeros((C, 2), dtype=int)
-    epoch_sum = np.zeros((E, C))
-    epoch_rows = np.zeros((E, C))
-    epoch_lr = np.zeros((E, C))
-    epoch_params = np.zeros((E, C, P))
-    epoch_loss = np.zeros((E, C))
-    recorder = _Recorder(sheet, names, state_names, C, model.has_data) if record else None
-    lr = hp["lr"]
-    schedule = sheet.schedule if annealing else None
-    best = None
-    if schedule is not None and schedule.kind == "adam_ann":
-        best = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)[:, None]
-    clock = clock_for(schedule, hp)
-    t = t0
-    with np.errstate(all="ignore"):
-        for e, epoch in enumerate(plan):
-            for k, rows in enumerate(epoch):
-                step_hp = step_hypers(hp, lr, schedule, t - t0, total, ops, clock)
-                t += 1
-                p = {n: params[:, j] for j, n in enumerate(names)}
-                xs, ys = [x[i] for i in rows], [y[i] for i in rows]
-                preds = [model.predict(p, xi) for xi in xs]
-                err2 = [model.row_loss(pred, yi) for yi, pred in zip(ys, preds)]
-                loss = gradients.mean(err2)
-                grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
-                shown = {m: gradients.gradient(m, model, p, xs, ys, sheet.h, loss)
-                         for m in sheet.show}
-                g = np.stack([grads[n] for n in names], axis=1)
-                new_state = rule.new_state(params, g, state, step_hp, t, ops, static)
-                new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
-                bad = alive & ~(np.isfinite(loss) & (loss <= sheet.diverge_above)
-                                & np.isfinite(new_params).all(axis=1))
-                diverged_at[bad] = (e + 1, k + 1)
-                alive &= ~bad
-                if recorder is not None and alive.any():
-                    recorder.add(e, k, rows, xs, ys, params, g, new_params, preds, err2, loss,
-                                 step_hp, shown, new_state)
-                keep = alive[:, None]
-                params = np.where(keep, new_params, params)
-                state = {s: np.where(keep, new_state[s], state[s]) for s in state_names}
-                epoch_sum[e] += np.where(alive, sum(err2), 0.0)
-                epoch_rows[e] += np.where(alive, len(rows), 0)
-                epoch_loss[e] += np.where(alive, loss, 0.0)
-                if clock is not None and schedule.per == "step":
-                    clock.advance()
-                if k == 0:
-                    epoch_lr[e] = np.broadcast_to(step_hp["lr"], (C, 1))[:, 0]
-            epoch_params[e] = params
-            if progress is not None:
-                progress(len(epoch))
-            if best is not None:
-                scale = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)
-                lr, best = anneal(lr, scale[:, None], best, ops)
-            if clock is not None and schedule.per == "epoch":
-                clock.advance(epoch_metric(epoch_loss[e], len(epoch)))
-    result = Result(params, state, epoch_sum, epoch_rows, epoch_lr, epoch_params, diverged_at,
-                    epoch_loss)
-    if recorder is not None:
-        result.steps, result.rows = recorder.arrays()
-    return result
+    from ..executors import numpy as numpy_executor
+
+    return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record, annealing,
+                                   t0, progress)
 
 
 # A job of less work than this runs on the numpy executor: it is done before numba and a kernel
@@ -274,58 +134,6 @@ def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
     """ReduceLROnPlateau's metric: the epoch's mean per-step loss, as a training loop logs it
     (the losses summed step by step, then divided by the number of steps), per configuration."""
     return (np.asarray(loss_sum, dtype=float) / steps)[:, None]
-
-
-class _Recorder:
-    """Collects the per-step and per-row columns of a recorded run (configuration 0 onward)."""
-
-    def __init__(self, sheet: Sheet, names, state_names, configs: int, data: bool = True):
-        self.sheet, self.names, self.state_names = sheet, names, state_names
-        self.data = data  # False: a test surface, whose parameters x, y are the columns
-        self.steps: dict[str, list] = {}
-        self.rows: dict[str, list] = {}
-
-    def _put(self, table, key, value):
-        table.setdefault(key, []).append(np.array(value, dtype=float, copy=True))
-
-    def add(self, e, k, rows, xs, ys, params, g, new_params, preds, err2, loss, hp, shown, state):
-        single = len(rows) == 1
-        put = lambda key, value: self._put(self.steps, key, value)  # noqa: E731
-        put("epoch", e + 1)
-        put("step", k + 1)
-        put("row", rows[0] + 1)
-        put("size", len(rows))
-        if self.data:
-            put("x", xs[0] if single else np.nan)
-            put("y", ys[0] if single else np.nan)
-        for j, n in enumerate(self.names):
-            put(n, params[:, j])
-            put(f"grad_{n}", g[:, j])
-            put(f"new_{n}", new_params[:, j])
-        put("pred", preds[0] if single else np.full_like(loss, np.nan))
-        put("loss", loss)
-        put("lr", np.broadcast_to(hp["lr"], (len(loss), 1))[:, 0])
-        if records_mom(self.sheet.schedule, self.sheet.hypers):
-            put("mom", np.broadcast_to(hp["mom"], (len(loss), 1))[:, 0])
-        for method, values in shown.items():
-            for n in self.names:
-                put(f"{method}_{n}", values[n])
-        for s in self.state_names:
-            for j, n in enumerate(self.names):
-                put(f"{s}_{n}", state[s][:, j])
-        for i, row in enumerate(rows):
-            self._put(self.rows, "epoch", e + 1)
-            self._put(self.rows, "step", k + 1)
-            self._put(self.rows, "row", row + 1)
-            self._put(self.rows, "x", xs[i])
-            self._put(self.rows, "y", ys[i])
-            self._put(self.rows, "pred", preds[i])
-            self._put(self.rows, "err2", err2[i])
-
-    def arrays(self):
-        def stack(table):
-            return {key: np.array(np.broadcast_arrays(*values)) for key, values in table.items()}
-        return stack(self.steps), stack(self.rows)
 
 
 # What a recorded run takes, per cell of its trace (one float64 of a step's or a visited row's
@@ -386,53 +194,88 @@ def peak_bytes(spec: Spec, sheets, executors: Mapping[str, str] | None = None) -
     return sum(s.kept for s in sizes) + max((s.working for s in sizes), default=0)
 
 
-def require_memory(spec: Spec, sheets, executors: Mapping[str, str] | None = None) -> None:
+RECORDS = ("step", "epoch")
+
+
+def epoch_trace_bytes(spec: Spec, sheet: Sheet) -> int:
+    """A generous estimate of a run recorded per epoch only: the per-epoch arrays (sums, lr,
+    losses, parameters) and the plan; the steps are not kept."""
+    return 8 * 8 * sheet.epochs * (6 + len(spec.model.params)) + plan_for(spec, sheet).nbytes
+
+
+def require_memory(spec: Spec, sheets, executors: Mapping[str, str] | None = None,
+                   record: str = "step") -> None:
     """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
     the sheet that takes most and its larger factor (epochs or rows) to cut; ``executors``:
     the executor of each sheet by name (default: each chosen by its own size)."""
     sheets = list(sheets)
-    sizes = [run_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
-             for sheet in sheets]
-    biggest = sheets[max(range(len(sheets)), key=lambda i: sizes[i].kept + sizes[i].working)]
+    if record == "step":
+        sizes = [run_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
+                 for sheet in sheets]
+        peak = peak_bytes(spec, sheets, executors)
+        biggest = sheets[max(range(len(sheets)),
+                             key=lambda i: sizes[i].kept + sizes[i].working)]
+    else:
+        sizes = [epoch_trace_bytes(spec, sheet) for sheet in sheets]
+        peak = sum(sizes)
+        biggest = sheets[max(range(len(sheets)), key=sizes.__getitem__)]
+    recorded = "every step recorded" if record == "step" else "each epoch recorded"
     what = (f"{spec.label}: sheet {biggest.name!r} ({biggest.epochs:,} epochs of "
-            f"{len(spec.data):,} rows, every step recorded)")
+            f"{len(spec.data):,} rows, {recorded})")
     if len(sheets) > 1:
         what = f"{spec.label}: {len(sheets)} sheets (the largest, {what.split(': ', 1)[1]})"
-    memory.require(peak_bytes(spec, sheets, executors), what,
+    memory.require(peak, what,
                    memory.fewer(epochs=biggest.epochs, rows=len(spec.data)))
 
 
-def run_all(spec: Spec, progress: bool | None = None) -> dict[str, Trace]:
+def run_all(spec: Spec, record: str = "step", progress: bool | None = None) -> dict[str, Trace]:
     """Runs every sheet of a spec, each on the executor the whole job's size calls for
     (:func:`executor_for`), with a progress bar (see :mod:`sheetopt.protocol.progress`: by
-    default on a terminal's command line and in a notebook; ``progress`` decides instead)."""
+    default on a terminal's command line and in a notebook; ``progress`` decides instead);
+    ``record`` as in :func:`run`."""
+    _check_record(record)
     job = sum(work(spec.steps(sheet)) for sheet in spec.sheets)
     executors = {sheet.name: executor_for(spec, sheet, job, record=True)
                  for sheet in spec.sheets}
-    require_memory(spec, spec.sheets, executors)
+    require_memory(spec, spec.sheets, executors, record)
     traces = {}
     with Progress(sum(spec.steps(sheet) for sheet in spec.sheets), show=progress) as bar:
         for sheet in spec.sheets:
             advance = lambda units, name=sheet.name: bar.advance(units, name)  # noqa: E731
             traces[sheet.name] = run(spec, sheet, progress=advance,
-                                     executor=executors[sheet.name])
+                                     executor=executors[sheet.name], record=record)
     return traces
 
 
-def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto") -> Trace:
-    """Runs one sheet and returns its full trace (``executor``: see :func:`simulate`)."""
+def _check_record(record) -> None:
+    if record not in RECORDS:
+        raise SheetoptError(f"record must be one of {', '.join(RECORDS)} (got {record!r})")
+
+
+def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto",
+        record: str = "step") -> Trace:
+    """Runs one sheet and returns its trace: every step and row visited (``record="step"``),
+    or per epoch only (``"epoch"``: the epoch table and the final parameters and state, for
+    runs too long to keep every step; no steps, no rows, no partial epoch of a divergence)."""
+    _check_record(record)
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
     if executor == "auto":
         executor = executor_for(spec, sheet, work(spec.steps(sheet)), record=True)
-    require_memory(spec, [sheet], {sheet.name: executor})
+    require_memory(spec, [sheet], {sheet.name: executor}, record)
     hp = hyper_arrays(sheet)
     state = start_state(spec, sheet, hp)
     params = np.array([[sheet.init[p] for p in spec.model.params]], dtype=float)
-    plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
-    result = simulate(spec, sheet, hp, params, state, plan, record=True, progress=progress,
-                      executor=executor)
-    return to_trace(spec, sheet, params, state, result)
+    plan = plan_for(spec, sheet)
+    result = simulate(spec, sheet, hp, params, state, plan, record=record == "step",
+                      progress=progress, executor=executor)
+    trace = to_trace(spec, sheet, params, state, result)
+    if record == "epoch":
+        trace.end = {p: float(result.params[0, j]) for j, p in enumerate(spec.model.params)}
+        trace.end.update({f"{s}_{p}": float(result.state[s][0, j]) for s in trace.state_names
+                          for j, p in enumerate(spec.model.params)})
+        trace.meta["record"] = "epoch"
+    return trace
 
 
 ROW_COLUMNS = ("epoch", "step", "row", "x", "y", "pred", "err2")
@@ -444,7 +287,7 @@ def step_columns(spec: Spec, sheet: Sheet) -> tuple[str, ...]:
     columns = ["epoch", "step", "row", "size", *(("x", "y") if spec.model.has_data else ())]
     columns += [f"{kind}{p}" for p in names for kind in ("", "grad_", "new_")]
     columns += ["pred", "loss", "lr"]
-    if records_mom(sheet.schedule, sheet.hypers):
+    if sheet.schedule.records_mom(sheet.hypers):
         columns.append("mom")
     columns += [f"{m}_{p}" for m in sheet.show for p in names]
     columns += [f"{s}_{p}" for s in sheet.rule.states(sheet.static) for p in names]
@@ -476,7 +319,8 @@ def to_trace(spec: Spec, sheet: Sheet, params: np.ndarray, state: Mapping[str, n
                   for s in state_names for j, p in enumerate(names)})
     start["lr"] = float(sheet.hypers["lr"])
     epochs = epoch_table(spec, result, config, -(-len(spec.data) // sheet.batch_size))
-    return Trace(sheet.name, names, state_names, steps, rows, epochs, start, diverged,
+    return Trace(sheet=sheet.name, params=names, state_names=state_names, steps=steps, rows=rows,
+                 epochs=epochs, start=start, diverged_at=diverged,
                  meta={"optimizer": sheet.optimizer, "flavor": sheet.flavor,
                        "gradient": sheet.gradient, "batch_size": sheet.batch_size})
 

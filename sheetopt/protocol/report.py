@@ -1,7 +1,6 @@
 """Comparing the sheets of a spec: per-epoch losses, final parameters, distance to the truth."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +11,7 @@ from ..spec import Spec
 from .trace import Trace
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Summary:
     """One sheet's outcome."""
 
@@ -21,7 +20,7 @@ class Summary:
     flavor: str
     epochs: dict  # epoch, lecture_rmse, rmse, lr, <params>, distance per finished epoch
     final: dict[str, float]
-    distance: float | None  # Euclidean distance of the final parameters to the true ones
+    distance: float | None  # of the final parameters to the truth (ops.distance)
     diverged_at: tuple[int, int] | None
     partial: dict | None = None  # the epoch a divergence cut short, over its steps before it
 
@@ -40,8 +39,9 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
         partial = partial_epoch(trace)
         if partial is not None:
             partial["distance"] = _number(true_distance(spec, partial))
-        out.append(Summary(sheet.name, sheet.optimizer, sheet.flavor, epochs, final,
-                           _number(true_distance(spec, final)), trace.diverged_at, partial))
+        out.append(Summary(name=sheet.name, optimizer=sheet.optimizer, flavor=sheet.flavor,
+                           epochs=epochs, final=final, distance=_number(true_distance(spec, final)),
+                           diverged_at=trace.diverged_at, partial=partial))
     return out
 
 
@@ -82,7 +82,7 @@ def _number(value) -> float | None:
 def partial_epoch(trace: Trace) -> dict | None:
     """The loss figures of the epoch a divergence cut short, over the steps before it (None
     when nothing of that epoch was recorded)."""
-    if not trace.diverged_at or trace.diverged_at[1] == 1:
+    if not trace.diverged_at or trace.diverged_at[1] == 1 or not len(trace.rows["err2"]):
         return None
     epoch, step = trace.diverged_at
     err2 = trace.rows["err2"][trace.rows["epoch"] == epoch]

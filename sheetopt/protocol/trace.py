@@ -9,7 +9,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Trace:
     """What one sheet's run did.
 
@@ -36,6 +36,8 @@ class Trace:
     start: dict[str, float]
     diverged_at: tuple[int, int] | None = None  # (epoch, step), both counted from 1
     meta: dict = field(default_factory=dict)
+    # a run recorded per epoch only (no steps, no rows): its final parameters and state
+    end: dict[str, float] | None = None
 
     def __len__(self) -> int:
         return len(self.steps["step"])
@@ -52,12 +54,16 @@ class Trace:
             >>> {p: round(v, 3) for p, v in sheetopt.run("lesson5")["adam"].final().items()}
             {'a': 3.01, 'b': 28.005}
         """
+        if self.end is not None:
+            return {p: self.end[p] for p in self.params}
         if len(self) == 0:
             return {p: self.start[p] for p in self.params}
         return {p: float(self.steps[f"new_{p}"][-1]) for p in self.params}
 
     def final_state(self) -> dict[str, float]:
         """The optimizer state after the last recorded step, as ``{state}_{param}`` keys."""
+        if self.end is not None:
+            return {k: v for k, v in self.end.items() if k not in self.params}
         if len(self) == 0:
             return {k: v for k, v in self.start.items() if k not in self.params and k != "lr"}
         return {f"{s}_{p}": float(self.steps[f"{s}_{p}"][-1])

@@ -131,8 +131,7 @@ def _first_rows(spec: Spec, sheet: Sheet, found: dict, count: int) -> np.ndarray
     else the order the spec's batch plan visits the rows in."""
     if "row" in found:
         return found["row"]
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                          sheet.seed)
+    plan = engine.plan_for(spec, sheet)
     firsts = [int(rows[0]) + 1 for epoch in plan for rows in epoch][:count]
     return np.array(firsts, dtype=float)
 

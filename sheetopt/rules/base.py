@@ -102,7 +102,7 @@ class Library:
     differs: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Rule:
     optimizer: str
     flavor: str

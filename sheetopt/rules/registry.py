@@ -50,34 +50,38 @@ _ADAM_STATE_KEYS = {"grad_avg": "exp_avg", "sqr_avg": "exp_avg_sq",
 FLOAT64_EPS = 2.220446049250313e-16
 
 _LECTURE = (
-    Rule("sgd", "lecture", "p -= lr * g", {"lr": None}, {}, _no_state, _keep, lecture.sgd_step),
-    Rule("momentum", "lecture", "grad_avg = mom*grad_avg + (1-mom)*g; p -= lr * grad_avg",
-         {"lr": None, "mom": 0.9}, {}, _states("grad_avg"), lecture.momentum_state,
-         lecture.momentum_step, reset=Reset({"grad_avg": 0.0}, passes=1),
-         notes=lecture.NOTES["momentum"]),
-    Rule("rmsprop", "lecture",
-         "sqr_avg = sqr_mom*sqr_avg + (1-sqr_mom)*g^2; p -= lr * g / sqrt(previous sqr_avg)",
-         {"lr": None, "sqr_mom": 0.9}, {}, _states("sqr_avg"), lecture.rmsprop_state,
-         lecture.rmsprop_step, reset=Reset({"sqr_avg": 10000.0}, passes=2),
-         notes=lecture.NOTES["rmsprop"], nonnegative=("sqr_avg",)),
-    Rule("adam", "lecture",
-         "grad_avg and sqr_avg as EWMAs of g and g^2; p -= lr * grad_avg / sqrt(sqr_avg)",
-         {"lr": None, "mom": 0.9, "sqr_mom": 0.9}, {}, _states("grad_avg", "sqr_avg"),
-         lecture.adam_state, lecture.adam_step,
-         reset=Reset({"grad_avg": 0.0, "sqr_avg": 10000.0}, passes=2),
+    Rule(optimizer="sgd", flavor="lecture", summary="p -= lr * g", hypers={"lr": None}, flags={},
+         state_names=_no_state, update_state=_keep, step=lecture.sgd_step),
+    Rule(optimizer="momentum", flavor="lecture",
+         summary="grad_avg = mom*grad_avg + (1-mom)*g; p -= lr * grad_avg",
+         hypers={"lr": None, "mom": 0.9}, flags={}, state_names=_states("grad_avg"),
+         update_state=lecture.momentum_state, step=lecture.momentum_step,
+         reset=Reset({"grad_avg": 0.0}, passes=1), notes=lecture.NOTES["momentum"]),
+    Rule(optimizer="rmsprop", flavor="lecture",
+         summary="sqr_avg = sqr_mom*sqr_avg + (1-sqr_mom)*g^2; p -= lr * g / sqrt(previous sqr_avg)",
+         hypers={"lr": None, "sqr_mom": 0.9}, flags={}, state_names=_states("sqr_avg"),
+         update_state=lecture.rmsprop_state, step=lecture.rmsprop_step,
+         reset=Reset({"sqr_avg": 10000.0}, passes=2), notes=lecture.NOTES["rmsprop"],
+         nonnegative=("sqr_avg",)),
+    Rule(optimizer="adam", flavor="lecture",
+         summary="grad_avg and sqr_avg as EWMAs of g and g^2; p -= lr * grad_avg / sqrt(sqr_avg)",
+         hypers={"lr": None, "mom": 0.9, "sqr_mom": 0.9}, flags={},
+         state_names=_states("grad_avg", "sqr_avg"), update_state=lecture.adam_state,
+         step=lecture.adam_step, reset=Reset({"grad_avg": 0.0, "sqr_avg": 10000.0}, passes=2),
          notes=lecture.NOTES["adam"], nonnegative=("sqr_avg",)),
 )
 
-_SGD = Rule(
-    "sgd", "torch", "torch.optim.SGD(lr, momentum=mom, dampening, nesterov, weight_decay=wd)",
-    {"lr": 0.001, "mom": 0.0, "dampening": 0.0, "wd": 0.0},  # torch 2.13's default lr
-    {"nesterov": False, "maximize": False}, sgd.states, sgd.update_state, sgd.step,
-    notes={"mom_buf": "torch: the buffer starts at the first gradient (no (1-mom) damping)."},
-    torch=TorchClass("SGD", {"lr": "lr", "momentum": "mom", "dampening": "dampening",
+_SGD = Rule(optimizer="sgd", flavor="torch",
+            summary="torch.optim.SGD(lr, momentum=mom, dampening, nesterov, weight_decay=wd)",
+            hypers={"lr": 0.001, "mom": 0.0, "dampening": 0.0, "wd": 0.0},
+            flags={"nesterov": False, "maximize": False}, state_names=sgd.states,
+            update_state=sgd.update_state, step=sgd.step,
+            notes={"mom_buf": "torch: the buffer starts at the first gradient (no (1-mom) damping)."},
+            torch=TorchClass("SGD", {"lr": "lr", "momentum": "mom", "dampening": "dampening",
                              "weight_decay": "wd", "nesterov": "nesterov",
                              "maximize": "maximize"},
                      {"mom_buf": "momentum_buffer"}, paths=("foreach", "fused"), preload=False),
-    grid=({"lr": 0.0001}, {"lr": 0.0001, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01},
+            grid=({"lr": 0.0001}, {"lr": 0.0001, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01},
           {"lr": 1e-6, "momentum": 0.9, "nesterov": True, "maximize": True}))
 
 _TORCH = (
@@ -87,11 +91,11 @@ _TORCH = (
     replace(_SGD, optimizer="momentum",
             summary="torch.optim.SGD(lr, momentum=mom, dampening, nesterov, weight_decay=wd), "
                     "mom 0.9", hypers={**_SGD.hypers, "mom": 0.9}, grid=()),
-    Rule("rmsprop", "torch",
-         "torch.optim.RMSprop(lr, alpha=sqr_mom, eps, weight_decay=wd, momentum=mom, centered)",
-         {"lr": 0.01, "sqr_mom": 0.99, "eps": 1e-8, "wd": 0.0, "mom": 0.0},
-         {"centered": False, "maximize": False}, rmsprop.rmsprop_states, rmsprop.rmsprop_state,
-         rmsprop.rmsprop_step, nonnegative=("sqr_avg",),
+    Rule(optimizer="rmsprop", flavor="torch",
+         summary="torch.optim.RMSprop(lr, alpha=sqr_mom, eps, weight_decay=wd, momentum=mom, centered)",
+         hypers={"lr": 0.01, "sqr_mom": 0.99, "eps": 1e-8, "wd": 0.0, "mom": 0.0},
+         flags={"centered": False, "maximize": False}, state_names=rmsprop.rmsprop_states,
+         update_state=rmsprop.rmsprop_state, step=rmsprop.rmsprop_step, nonnegative=("sqr_avg",),
          torch=TorchClass("RMSprop", {"lr": "lr", "alpha": "sqr_mom", "eps": "eps",
                                       "weight_decay": "wd", "momentum": "mom",
                                       "centered": "centered", "maximize": "maximize"},
@@ -99,11 +103,11 @@ _TORCH = (
                            "mom_buf": "momentum_buffer"}),
          grid=({"lr": 0.01}, {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.01},
                {"lr": 0.01, "alpha": 0.3, "maximize": True})),
-    Rule("adam", "torch",
-         "torch.optim.Adam(lr, betas=(mom, sqr_mom), eps, weight_decay=wd, amsgrad, "
+    Rule(optimizer="adam", flavor="torch",
+         summary="torch.optim.Adam(lr, betas=(mom, sqr_mom), eps, weight_decay=wd, amsgrad, "
          "decoupled_weight_decay=decoupled)",
-         _ADAM_HYPERS, {"amsgrad": False, "decoupled": False, "maximize": False},
-         adam.adam_states, adam.adam_state, adam.adam_step,
+         hypers=_ADAM_HYPERS, flags={"amsgrad": False, "decoupled": False, "maximize": False},
+         state_names=adam.adam_states, update_state=adam.adam_state, step=adam.adam_step,
          notes={"new_p": "torch: bias-corrected by 1 - beta^t, epsilon added after the sqrt."},
          nonnegative=("sqr_avg", "max_sqr_avg"),
          torch=TorchClass("Adam", _betas({"amsgrad": "amsgrad",
@@ -112,19 +116,22 @@ _TORCH = (
          grid=({"lr": 0.1}, {"lr": 0.1, "amsgrad": True, "weight_decay": 0.05, "betas": [0.3, 0.999]},
                {"lr": 0.1, "decoupled_weight_decay": True, "weight_decay": 0.05,
                 "maximize": True})),
-    Rule("adamw", "torch",
-         "torch.optim.AdamW(lr, betas=(mom, sqr_mom), eps, weight_decay=wd, amsgrad)",
-         dict(_ADAM_HYPERS, wd=0.01), {"amsgrad": False, "decoupled": True, "maximize": False},
-         adam.adam_states, adam.adam_state, adam.adam_step,
+    Rule(optimizer="adamw", flavor="torch",
+         summary="torch.optim.AdamW(lr, betas=(mom, sqr_mom), eps, weight_decay=wd, amsgrad)",
+         hypers=dict(_ADAM_HYPERS, wd=0.01),
+         flags={"amsgrad": False, "decoupled": True, "maximize": False},
+         state_names=adam.adam_states, update_state=adam.adam_state, step=adam.adam_step,
          notes={"new_p": "torch AdamW: p is first multiplied by (1 - lr*wd)."},
          nonnegative=("sqr_avg", "max_sqr_avg"), options=("amsgrad", "maximize"),
          torch=TorchClass("AdamW", _betas({"amsgrad": "amsgrad"}), _ADAM_STATE_KEYS,
                           paths=("foreach", "fused")),
          grid=({"lr": 0.1}, {"lr": 0.1, "amsgrad": True, "weight_decay": 0.05, "maximize": True})),
-    Rule("adagrad", "torch",
-         "torch.optim.Adagrad(lr, lr_decay, weight_decay=wd, initial_accumulator_value=init_acc, "
-         "eps)", {"lr": 0.01, "lr_decay": 0.0, "wd": 0.0, "init_acc": 0.0, "eps": 1e-10},
-         {"maximize": False}, _states("sum"), rmsprop.adagrad_state, rmsprop.adagrad_step,
+    Rule(optimizer="adagrad", flavor="torch",
+         summary="torch.optim.Adagrad(lr, lr_decay, weight_decay=wd, initial_accumulator_value=init_acc, "
+         "eps)",
+         hypers={"lr": 0.01, "lr_decay": 0.0, "wd": 0.0, "init_acc": 0.0, "eps": 1e-10},
+         flags={"maximize": False}, state_names=_states("sum"), update_state=rmsprop.adagrad_state,
+         step=rmsprop.adagrad_step,
          notes={"sum": "torch Adagrad: a SUM of g^2 (no decay), started at "
                        "initial_accumulator_value; the step is lr / (1 + (t-1)*lr_decay) "
                        "* g / (sqrt(sum) + eps)."},
@@ -136,9 +143,11 @@ _TORCH = (
          grid=({"lr": 0.5}, {"lr": 0.5, "lr_decay": 0.01, "initial_accumulator_value": 0.1,
                              "weight_decay": 0.01},
                {"lr": 0.5, "eps": 1e-3, "maximize": True})),
-    Rule("adadelta", "torch", "torch.optim.Adadelta(lr, rho, eps, weight_decay=wd)",
-         {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "wd": 0.0}, {"maximize": False},
-         _states("sqr_avg", "acc_delta"), rmsprop.adadelta_state, rmsprop.adadelta_step,
+    Rule(optimizer="adadelta", flavor="torch",
+         summary="torch.optim.Adadelta(lr, rho, eps, weight_decay=wd)",
+         hypers={"lr": 1.0, "rho": 0.9, "eps": 1e-6, "wd": 0.0}, flags={"maximize": False},
+         state_names=_states("sqr_avg", "acc_delta"), update_state=rmsprop.adadelta_state,
+         step=rmsprop.adadelta_step,
          notes={"acc_delta": "torch Adadelta: the step is sqrt(acc_delta + eps) / "
                              "sqrt(sqr_avg + eps) * g with the acc_delta of BEFORE this step; "
                              "acc_delta then averages the squared steps."},
@@ -148,9 +157,11 @@ _TORCH = (
                           {"sqr_avg": "square_avg", "acc_delta": "acc_delta"}),
          grid=({"lr": 1.0}, {"lr": 5.0, "rho": 0.5, "eps": 1e-3, "weight_decay": 0.01},
                {"lr": 1.0, "rho": 0.99, "maximize": True})),
-    Rule("adamax", "torch", "torch.optim.Adamax(lr, betas=(mom, sqr_mom), eps, weight_decay=wd)",
-         dict(_ADAM_HYPERS, lr=0.002), {"maximize": False}, _states("grad_avg", "exp_inf"),
-         adam.adamax_state, adam.adamax_step,
+    Rule(optimizer="adamax", flavor="torch",
+         summary="torch.optim.Adamax(lr, betas=(mom, sqr_mom), eps, weight_decay=wd)",
+         hypers=dict(_ADAM_HYPERS, lr=0.002), flags={"maximize": False},
+         state_names=_states("grad_avg", "exp_inf"), update_state=adam.adamax_state,
+         step=adam.adamax_step,
          notes={"exp_inf": "torch Adamax: max(sqr_mom * exp_inf, |g| + eps), an infinity norm "
                            "in place of Adam's root of squares; only the first moment is "
                            "bias-corrected."},
@@ -158,11 +169,13 @@ _TORCH = (
          torch=TorchClass("Adamax", _betas(), {"grad_avg": "exp_avg", "exp_inf": "exp_inf"}),
          grid=({"lr": 0.1}, {"lr": 0.1, "betas": [0.3, 0.5], "weight_decay": 0.05},
                {"lr": 0.1, "eps": 1e-3, "maximize": True})),
-    Rule("nadam", "torch",
-         "torch.optim.NAdam(lr, betas=(mom, sqr_mom), eps, weight_decay=wd, "
+    Rule(optimizer="nadam", flavor="torch",
+         summary="torch.optim.NAdam(lr, betas=(mom, sqr_mom), eps, weight_decay=wd, "
          "momentum_decay=mom_decay, decoupled_weight_decay=decoupled)",
-         dict(_ADAM_HYPERS, lr=0.002, mom_decay=0.004), {"decoupled": False, "maximize": False},
-         _states("grad_avg", "sqr_avg", "mu_product"), adam.nadam_state, adam.nadam_step,
+         hypers=dict(_ADAM_HYPERS, lr=0.002, mom_decay=0.004),
+         flags={"decoupled": False, "maximize": False},
+         state_names=_states("grad_avg", "sqr_avg", "mu_product"), update_state=adam.nadam_state,
+         step=adam.nadam_step,
          notes={"mu_product": "torch NAdam: the product of the momenta mu_t = mom * (1 - "
                               "0.5 * 0.96^(t * mom_decay)) so far; the step mixes g and "
                               "grad_avg with this and the next step's mu."},
@@ -176,11 +189,12 @@ _TORCH = (
                              "betas": [0.3, 0.999]},
                {"lr": 0.1, "decoupled_weight_decay": True, "weight_decay": 0.05,
                 "maximize": True})),
-    Rule("radam", "torch",
-         "torch.optim.RAdam(lr, betas=(mom, sqr_mom), eps, weight_decay=wd, "
+    Rule(optimizer="radam", flavor="torch",
+         summary="torch.optim.RAdam(lr, betas=(mom, sqr_mom), eps, weight_decay=wd, "
          "decoupled_weight_decay=decoupled)",
-         _ADAM_HYPERS, {"decoupled": False, "maximize": False}, _states("grad_avg", "sqr_avg"),
-         adam.radam_state, adam.radam_step,
+         hypers=_ADAM_HYPERS, flags={"decoupled": False, "maximize": False},
+         state_names=_states("grad_avg", "sqr_avg"), update_state=adam.radam_state,
+         step=adam.radam_step,
          notes={"new_p": "torch RAdam: while rho_t = rho_inf - 2t sqr_mom^t / (1 - sqr_mom^t) "
                          "is at most 5 the step is plain momentum SGD (no division by "
                          "sqr_avg); after that, Adam's step times the rectification term."},
@@ -190,9 +204,11 @@ _TORCH = (
          grid=({"lr": 0.001}, {"lr": 0.01, "betas": [0.9, 0.9], "weight_decay": 0.05},
                {"lr": 0.001, "decoupled_weight_decay": True, "weight_decay": 0.05,
                 "maximize": True})),
-    Rule("asgd", "torch", "torch.optim.ASGD(lr, lambd, alpha, t0, weight_decay=wd)",
-         {"lr": 0.01, "lambd": 1e-4, "alpha": 0.75, "t0": 1e6, "wd": 0.0}, {"maximize": False},
-         _states("eta", "mu", "ax"), asgd.update_state, asgd.step,
+    Rule(optimizer="asgd", flavor="torch",
+         summary="torch.optim.ASGD(lr, lambd, alpha, t0, weight_decay=wd)",
+         hypers={"lr": 0.01, "lambd": 1e-4, "alpha": 0.75, "t0": 1e6, "wd": 0.0},
+         flags={"maximize": False}, state_names=_states("eta", "mu", "ax"),
+         update_state=asgd.update_state, step=asgd.step,
          notes={"ax": "torch ASGD: ax is the running average of the parameters from step t0 "
                       "on (a copy of them before); the parameters themselves are what the "
                       "loss sees.",
@@ -206,10 +222,12 @@ _TORCH = (
          grid=({"lr": 0.0001}, {"lr": 0.0001, "lambd": 0.01, "alpha": 0.5, "t0": 20.0,
                                 "weight_decay": 0.01},
                {"lr": 0.0001, "t0": 0.0, "maximize": True})),
-    Rule("rprop", "torch", "torch.optim.Rprop(lr, etas=(eta_minus, eta_plus), "
+    Rule(optimizer="rprop", flavor="torch",
+         summary="torch.optim.Rprop(lr, etas=(eta_minus, eta_plus), "
          "step_sizes=(step_min, step_max))",
-         {"lr": 0.01, "eta_minus": 0.5, "eta_plus": 1.2, "step_min": 1e-6, "step_max": 50.0},
-         {"maximize": False}, _states("prev", "step_size"), rprop.update_state, rprop.step,
+         hypers={"lr": 0.01, "eta_minus": 0.5, "eta_plus": 1.2, "step_min": 1e-6, "step_max": 50.0},
+         flags={"maximize": False}, state_names=_states("prev", "step_size"),
+         update_state=rprop.update_state, step=rprop.step,
          notes={"step_size": "torch Rprop: the step size grows by eta_plus while de/dp keeps "
                              "its sign, shrinks by eta_minus when it flips (and that step is "
                              "skipped: prev is set to 0), clamped to [step_min, step_max]; "
@@ -221,11 +239,11 @@ _TORCH = (
                           {"prev": "prev", "step_size": "step_size"}),
          grid=({"lr": 0.01}, {"lr": 0.5, "etas": [0.3, 1.5], "step_sizes": [1e-6, 2.0]},
                {"lr": 0.01, "step_sizes": [0.001, 50.0], "maximize": True})),
-    Rule("adafactor", "torch",
-         "torch.optim.Adafactor(lr, beta2_decay, eps=(eps1, eps2), d, weight_decay=wd)",
-         {"lr": 0.01, "beta2_decay": -0.8, "eps1": FLOAT64_EPS, "eps2": 1e-3, "d": 1.0,
-          "wd": 0.0}, {"maximize": False}, _states("sqr_avg"),
-         adafactor.update_state, adafactor.step,
+    Rule(optimizer="adafactor", flavor="torch",
+         summary="torch.optim.Adafactor(lr, beta2_decay, eps=(eps1, eps2), d, weight_decay=wd)",
+         hypers={"lr": 0.01, "beta2_decay": -0.8, "eps1": FLOAT64_EPS, "eps2": 1e-3, "d": 1.0,
+          "wd": 0.0}, flags={"maximize": False}, state_names=_states("sqr_avg"),
+         update_state=adafactor.update_state, step=adafactor.step,
          notes={"sqr_avg": "torch Adafactor (unfactored: a scalar parameter): an average of "
                            "g^2 with weight t^beta2_decay, no bias correction needed.",
                 "new_p": "torch Adafactor: the step is max(eps2, |p|) * min(lr, 1/sqrt(t)) "
@@ -243,13 +261,18 @@ _TORCH = (
 )
 
 
+def _named(rules: tuple[Rule, ...], optimizer: str) -> Rule:
+    return next(rule for rule in rules if rule.optimizer == optimizer)
+
+
 def _annealed(rule: Rule) -> Rule:
     """adam_ann: adam with the lecture's learning-rate annealing between epochs."""
     return replace(rule, optimizer="adam_ann", schedule="adam_ann", grid=())
 
 
 REGISTRY: tuple[Rule, ...] = (
-    *_LECTURE, _annealed(_LECTURE[3]), *_TORCH, _annealed(_TORCH[3]), *FRAMEWORK_RULES)
+    *_LECTURE, _annealed(_named(_LECTURE, "adam")), *_TORCH, _annealed(_named(_TORCH, "adam")),
+    *FRAMEWORK_RULES)
 
 LECTURE_RULES = {r.optimizer: r for r in REGISTRY if r.flavor == "lecture"}
 TORCH_RULES = {r.optimizer: r for r in REGISTRY if r.flavor == "torch"}

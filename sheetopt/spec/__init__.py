@@ -42,7 +42,7 @@ DATA_KEYS = ("preset", "csv", "true", "rows", "x", "x_min", "x_max", "seed", "no
 TOP_KEYS = ("title", "description", "data", "model", "defaults", "sheet")
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Sheet:
     """One optimizer run: a sheet of the workbook, a line of the comparison. Made by the
     spec parser from a ``[[sheet]]`` table (or a dict given to ``Spec.from_arrays``).
@@ -54,8 +54,6 @@ class Sheet:
     """
 
     name: str
-    optimizer: str
-    flavor: str
     rule: Rule
     hypers: Mapping[str, float]
     flags: Mapping[str, bool]
@@ -71,6 +69,15 @@ class Sheet:
     schedule: Schedule = field(default_factory=Schedule)
     diverge_above: float = 1e30
     shape: Mapping | None = None  # pinned values for ``static``; None: the hypers and flags
+
+    @property
+    def optimizer(self) -> str:
+        """The optimizer's name: its rule's (an alias such as adam_ann names its own rule)."""
+        return self.rule.optimizer
+
+    @property
+    def flavor(self) -> str:
+        return self.rule.flavor
 
     @property
     def static(self) -> dict:
@@ -537,9 +544,10 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     shuffle = table.get("shuffle", False)
     if not isinstance(shuffle, bool):
         raise SheetoptError(f"{label}: {where}: shuffle must be true or false")
-    return Sheet(name, optimizer, flavor, rule, hypers, flags, epochs, init, state, batch_size,
-                 shuffle, _seed(table.get("seed", 0), f"{where}: seed", label), gradient,
-                 h, tuple(show), schedule, bound)
+    return Sheet(name=name, rule=rule, hypers=hypers, flags=flags, epochs=epochs, init=init,
+                 state=state, batch_size=batch_size, shuffle=shuffle,
+                 seed=_seed(table.get("seed", 0), f"{where}: seed", label), gradient=gradient,
+                 h=h, show=tuple(show), schedule=schedule, diverge_above=bound)
 
 
 def implied_flavor(table: Mapping, optimizer: str) -> str:

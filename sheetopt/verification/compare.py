@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Difference:
     """One quantity of one sheet, compared over all steps."""
 
@@ -74,9 +74,12 @@ def difference(sheet: str, check: str, quantity: str, trace_values, recomputed, 
         gap = np.where(rel == 0, 0.0, np.abs(a - b))
     gap = np.where(np.isnan(gap), np.inf, gap)
     if len(a) == 0:
-        return Difference(sheet, check, quantity, 0.0, 0.0, None, None, 0, against)
+        return Difference(sheet=sheet, check=check, quantity=quantity, max_abs=0.0, max_rel=0.0,
+                          worst_at=None, first_bad=None, count=0, against=against)
     worst = int(np.argmax(rel))
     bad = np.flatnonzero(rel > tol)
     where = lambda i: (int(epoch[i]), int(step[i]))  # noqa: E731
-    return Difference(sheet, check, quantity, float(gap.max()), float(rel[worst]), where(worst),
-                      where(int(bad[0])) if len(bad) else None, len(a), against)
+    return Difference(sheet=sheet, check=check, quantity=quantity, max_abs=float(gap.max()),
+                      max_rel=float(rel[worst]), worst_at=where(worst),
+                      first_bad=where(int(bad[0])) if len(bad) else None, count=len(a),
+                      against=against)

@@ -35,7 +35,8 @@ import numpy as np
 from ..protocol import engine
 from ..errors import SheetoptError
 from ..ops import numpy_ops
-from ..schedules import anneal, gradient_scale, records_mom, step_hypers
+from ..protocol.plan import plan_for
+from ..schedules import records_mom
 from ..spec import Sheet, Spec
 from ..protocol.trace import Trace
 from ..executors.torch.batch import BatchModel
@@ -175,11 +176,9 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
     rows_x, rows_y = (torch.as_tensor(np.asarray(trace.rows[k], dtype=float)) for k in "xy")
     n, schedule, autograd = len(trace), sheet.schedule, sheet.gradient == "analytic"
     n = n if steps is None else min(n, steps)
-    total = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                           sheet.seed).steps
-    lr, best = sheet.hypers["lr"], None
-    if schedule.kind == "adam_ann":
-        best = float(gradient_scale([trace.start[f"sqr_avg_{p}"] for p in names], numpy_ops))
+    total = plan_for(spec, sheet).steps
+    stepping = schedule.start(sheet.hypers, lambda s: [trace.start[f"{s}_{p}"] for p in names],
+                              numpy_ops)
     kinds = ("grad", "new") if autograd else ("new",)
     out = {k: np.zeros(n) for k in ["loss", *(f"{c}_{p}" for c in kinds for p in names),
                                     *(f"{s}_{p}" for s in trace.state_names for p in names)]}
@@ -196,9 +195,9 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
             if "mom" in out:
                 out["mom"][i] = group_momentum(group)
         else:
-            step_hp = step_hypers(sheet.hypers, lr, schedule, i, total, numpy_ops)
+            step_hp = stepping.hypers(sheet.hypers, i, total)
             _set_schedule(optimizer, sheet, float(step_hp["lr"]), float(step_hp["mom"])
-                          if schedule.per_step and "mom" in step_hp else None)
+                          if schedule.records_mom(sheet.hypers) else None)
         batch = slice(starts[i], starts[i] + sizes[i])
         optimizer.zero_grad()
         params = dict(zip(names, leaves))
@@ -220,11 +219,10 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
             out[f"new_{p}"][i] = leaves[j].item()
             for s in trace.state_names:
                 out[f"{s}_{p}"][i] = state_value(optimizer, sheet, leaves[j], s)
-        if best is not None and (i + 1 == n or epochs[i + 1] != epochs[i]):
-            scale = gradient_scale([state_value(optimizer, sheet, leaf, "sqr_avg")
-                                    for leaf in leaves], numpy_ops)
+        if not torch_schedule and (i + 1 == n or epochs[i + 1] != epochs[i]):
             with np.errstate(all="ignore"):
-                lr, best = (float(v) for v in anneal(lr, scale, best, numpy_ops))
+                stepping.after_epoch(lambda s: [state_value(optimizer, sheet, leaf, s)
+                                                for leaf in leaves], None)
     return out
 
 
@@ -238,8 +236,7 @@ def replay_rules(spec: Spec, sheet: Sheet, trace: Trace,
     state = to_tensors({s: [[trace.start[f"{s}_{p}"] for p in names]] for s in trace.state_names},
                        "cpu", torch.float64)
     hp = to_tensors({k: [[v]] for k, v in sheet.hypers.items()}, "cpu", torch.float64)
-    full = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                          sheet.seed)
+    full = plan_for(spec, sheet)
     plan = engine.Plan(full.rows, full.size, -(-n // full.steps_per_epoch), full.shuffle,
                        full.seed)  # the epochs the first n steps lie in
     recorded: list[dict] = []
@@ -290,9 +287,11 @@ def drift(spec: Spec, sheet: Sheet, trace: Trace, steps: int = DRIFT_STEPS) -> D
     epoch, step = trace.steps["epoch"], trace.steps["step"]
     worst = int(np.argmax(rel)) if n else 0
     gap = float(np.max(rel)) if n else 0.0
-    return Difference(sheet.name, DRIFT, f"{worst_key} (trajectory)", gap, gap,
-                      (int(epoch[worst]), int(step[worst])) if n else None, None, n,
-                      f"{against}, from the start alone", info=True, growth=growth(rel))
+    return Difference(sheet=sheet.name, check=DRIFT, quantity=f"{worst_key} (trajectory)",
+                      max_abs=gap, max_rel=gap,
+                      worst_at=(int(epoch[worst]), int(step[worst])) if n else None,
+                      first_bad=None, count=n, against=f"{against}, from the start alone",
+                      info=True, growth=growth(rel))
 
 
 def growth(rel: np.ndarray) -> float | None:
@@ -339,24 +338,24 @@ def step_schedule(spec: Spec, sheet: Sheet, trace: Trace):
     scheduled = _torch_scheduled(sheet, trace)
     if scheduled is not None:
         return scheduled
-    total = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
-                           sheet.seed).steps
+    total = plan_for(spec, sheet).steps
     epochs = np.asarray(trace.steps["epoch"], dtype=np.int64)
-    lr = np.full(n, float(sheet.hypers["lr"]))
-    if schedule.kind == "adam_ann":
-        ends = np.flatnonzero(np.diff(epochs)) + 1  # first step of each later epoch
-        best = float(gradient_scale([trace.start[f"sqr_avg_{p}"] for p in names], numpy_ops))
-        rate = float(sheet.hypers["lr"])
-        sqr = np.stack([np.asarray(trace.steps[f"sqr_avg_{p}"], dtype=float) for p in names])
+    ends = [*(np.flatnonzero(np.diff(epochs)) + 1).tolist(), n]  # where each epoch ends
+    stepping = schedule.start(sheet.hypers, lambda s: [trace.start[f"{s}_{p}"] for p in names],
+                              numpy_ops)
+    lr, mom = np.zeros(n), np.zeros(n) if schedule.records_mom(sheet.hypers) else None
+    begin = 0
+    for end in ends:
+        step_hp = stepping.hypers(sheet.hypers, np.arange(begin, end), total)
+        lr[begin:end] = np.broadcast_to(np.asarray(step_hp["lr"], dtype=float), (end - begin,))
+        if mom is not None:
+            mom[begin:end] = np.broadcast_to(np.asarray(step_hp["mom"], dtype=float),
+                                             (end - begin,))
         with np.errstate(all="ignore"):
-            scales = gradient_scale(list(sqr[:, ends - 1]), numpy_ops) if len(ends) else []
-            for start, scale in zip(ends, np.atleast_1d(scales)):
-                rate, best = (float(v) for v in anneal(rate, float(scale), best, numpy_ops))
-                lr[start:] = rate
-    step_hp = step_hypers(sheet.hypers, lr, schedule, np.arange(n), total, numpy_ops)
-    mom = step_hp["mom"] if schedule.per_step and "mom" in step_hp else None
-    return np.broadcast_to(np.asarray(step_hp["lr"], dtype=float), (n,)).copy(), (
-        None if mom is None else np.broadcast_to(np.asarray(mom, dtype=float), (n,)).copy())
+            stepping.after_epoch(lambda s: [float(trace.steps[f"{s}_{p}"][end - 1])
+                                            for p in names], None)
+        begin = end
+    return lr, mom
 
 
 def _torch_scheduled(sheet: Sheet, trace: Trace):

@@ -12,7 +12,7 @@ from ..executors.torch.device import require_torch
 def torch_scheduler(schedule: Schedule, optimizer):
     """The torch scheduler a torch schedule stands for, on ``optimizer`` (None for the other
     kinds). Its arguments are the spec's, as torch spells them; torch fills in the rest."""
-    if schedule.kind != "torch":
+    if schedule.node is None:
         return None
     options = {k: v for k, v in schedule.options.items() if k != "per"}
     return _build(options, optimizer)
@@ -47,18 +47,18 @@ class Stepper:
 
     def __init__(self, schedule: Schedule, optimizer):
         self.scheduler = torch_scheduler(schedule, optimizer)
-        self.per = schedule.per
+        self.each_step = schedule.per_step  # else after each epoch
         self.plateau = schedule.options.get("torch") == "ReduceLROnPlateau"
         self.loss_sum, self.steps = 0.0, 0
 
     def after_step(self, loss: float) -> None:
         self.loss_sum += loss
         self.steps += 1
-        if self.scheduler is not None and self.per == "step":
+        if self.scheduler is not None and self.each_step:
             self._step()
 
     def after_epoch(self) -> None:
-        if self.scheduler is not None and self.per == "epoch":
+        if self.scheduler is not None and not self.each_step:
             self._step(self.loss_sum / self.steps if self.plateau else None)
         self.loss_sum, self.steps = 0.0, 0
 

@@ -83,7 +83,7 @@ SCHEDULER_DATA = {"rows": 32, "x": "uniform", "x_min": -1.0, "x_max": 1.0, "nois
 SCHEDULED = ("sgd", "adam")  # the optimizers every scheduler drives
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Row:
     """One case through one of torch's paths."""
 
@@ -193,7 +193,7 @@ def sheetopt_run(spec: Spec, sheet: Sheet, starts: np.ndarray, executor: str):
     C = len(starts)
     hp = engine.hyper_arrays(sheet, C)
     state = engine.start_state(spec, sheet, hp)
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, False, sheet.seed)
+    plan = engine.plan_for(spec, sheet, shuffle=False)
     result = engine.simulate(spec, sheet, hp, starts, state, plan, record=True,
                              executor=executor)
     values = np.stack([result.steps[f"new_{p}"] for p in spec.model.params], axis=-1)
@@ -317,7 +317,7 @@ def _torch_steps(spec, sheet, starts, path, device, separate):
     stepper = Stepper(sheet.schedule, optimizer)
     x, y = (torch.as_tensor(np.asarray(v, dtype=float), dtype=dtype, device=device)
             for v in (spec.data.x, spec.data.y))
-    plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, False, sheet.seed)
+    plan = engine.plan_for(spec, sheet, shuffle=False)
     out = []
     for epoch in plan:
         for rows in epoch:
@@ -471,9 +471,12 @@ def run_suite(device: str = "auto", elements: int = 1000, epochs: int = 3,
             tol = bound(base, amplification)
             theirs = theirs[:len(mine)]
             max_rel, ulps, worst, bad = compare(mine, theirs, tol, per_epoch, stop)
-            row = Row(case.optimizer, case.label, path, len(mine), max_rel, ulps, worst, bad,
-                      tol, case.elements, f"{diverged} of {case.elements} elements diverged "
-                      f"(compared up to there)" if diverged else "", amplification, base)
+            row = Row(optimizer=case.optimizer, options=case.label, path=path, steps=len(mine),
+                      max_rel=max_rel, max_ulps=ulps, worst_at=worst, first_bad=bad, tolerance=tol,
+                      elements=case.elements,
+                      note=f"{diverged} of {case.elements} elements diverged "
+                      f"(compared up to there)" if diverged else "",
+                      sensitivity=amplification, base=base)
             out.append(row)
             if on_row is not None:
                 on_row(row)

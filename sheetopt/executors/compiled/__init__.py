@@ -631,7 +631,7 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan, record: bool = False,
              annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None):
     """engine.simulate on the compiled kernel; returns an identical engine.Result."""
-    from ...protocol.engine import Result, epoch_metric
+    from ...protocol.driver import Result, epoch_metric
 
     model, rule, static = spec.model, sheet.rule, sheet.static
     names, state_names = model.params, rule.states(static)
@@ -692,9 +692,9 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
         if clock is not None and schedule.per == "epoch":  # one epoch a call (per_call)
             clock.advance(epoch_metric(epoch_loss[e0], K))
     # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
-    result = Result(PT.T, {s: ST[i].T for i, s in enumerate(state_names)},
-                    epoch_sum, epoch_rows, epoch_lr, epoch_params.transpose(0, 2, 1),
-                    _diverged_at(dstep, K), epoch_loss)
+    result = Result(params=PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
+                    epoch_sum_err2=epoch_sum, epoch_rows=epoch_rows, epoch_lr=epoch_lr, epoch_params=epoch_params.transpose(0, 2, 1),
+                    diverged_at=_diverged_at(dstep, K), epoch_loss=epoch_loss)
     if record:
         result.steps, result.rows = _recorded(spec, sheet, kernel, plan, dstep, RS, RR)
     return result

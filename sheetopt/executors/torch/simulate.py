@@ -12,14 +12,14 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ...models import gradients
-from ...protocol.engine import Plan, epoch_metric
-from ...schedules import anneal, clock_for, gradient_scale, step_hypers
+from ...protocol.driver import epoch_metric, schedule_of, walk
+from ...protocol.plan import Plan
 from ...spec import Sheet, Spec
 from .batch import BatchModel, left_to_right_sum, mean
 from .ops import torch_ops
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TorchResult:
     """Final values per configuration and per-epoch sums, as numpy arrays."""
 
@@ -41,80 +41,99 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
              on_step: Callable | None = None) -> TorchResult:
     """Runs ``plan`` from ``params`` (C, P) and ``state`` (tensors); ``hp`` maps each numeric
     hyperparameter to a (C, 1) tensor. ``on_step(e, k, params, new_params, new_state, alive)``
-    is called after each step when given (a replay records with it)."""
-    import torch
-
-    ops = torch_ops()
-    model, rule, static = spec.model, sheet.rule, sheet.static
-    x, y = spec.data.x.tolist(), spec.data.y.tolist()
-    x_rows, y_rows = (torch.as_tensor(v, dtype=params.dtype, device=params.device)
-                      for v in (spec.data.x, spec.data.y))
-    batched = BatchModel(model)
-    names, state_names = model.params, rule.states(static)
-    C, P = params.shape
-    E, total = plan.epochs, plan.steps
-    params = params.clone()
-    state = {s: state[s].clone() for s in state_names}
-    alive = torch.ones(C, dtype=torch.bool, device=params.device)
-    diverged_at = torch.zeros((C, 2), dtype=torch.long, device=params.device)
-    epoch_sum = torch.zeros((E, C), dtype=params.dtype, device=params.device)
-    epoch_rows = torch.zeros((E, C), dtype=params.dtype, device=params.device)
-    here_at = lambda e, k: torch.tensor([e, k], device=params.device)  # noqa: E731
-    lr = hp["lr"]
-    schedule = sheet.schedule if annealing else None
-    best = None
-    if schedule is not None and schedule.kind == "adam_ann":
-        best = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)[:, None]
+    is called after each step when given (a replay records with it). The run protocol is
+    ``sheetopt.protocol.driver``'s; this module holds a step's tensor arithmetic."""
+    run = _Run(spec, sheet, params, state, plan, on_step)
     host = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
-    clock = clock_for(schedule, {n: host(v) for n, v in hp.items()})
-    epoch_loss = torch.zeros(C, dtype=params.dtype, device=params.device)
-    t = t0
-    for e, epoch in enumerate(plan):
-        for k, rows in enumerate(epoch):
-            step_hp = step_hypers(hp, lr, schedule, t - t0, total, ops, clock)
-            if clock is not None:  # the host's numbers (or per-configuration columns) as tensors
-                for n in ("lr", "mom"):
-                    if n in step_hp and not isinstance(step_hp[n], torch.Tensor):
-                        step_hp[n] = torch.as_tensor(step_hp[n], dtype=params.dtype,
-                                                     device=params.device)
-            t += 1
-            p = {n: params[:, j] for j, n in enumerate(names)}
-            if len(rows) == 1:  # online: the row's numbers as they are
-                xs, ys = [x[rows[0]]], [y[rows[0]]]
-                err2 = model.loss(p, xs[0], ys[0])
-                loss, err2_sum = err2, err2
-                grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
-            else:  # every row of the batch at once, shaped (C, rows)
-                xs, ys = [rows_of(x_rows, rows)], [rows_of(y_rows, rows)]
-                err2 = batched.row_losses(p, xs[0], ys[0])
-                loss, err2_sum = mean(err2), left_to_right_sum(err2)
-                grads = gradients.gradient(sheet.gradient, batched, p, xs, ys, sheet.h, loss)
-            g = torch.stack([grads[n] for n in names], dim=1)
-            new_state = rule.new_state(params, g, state, step_hp, t, ops, static)
-            new_params = rule.step(params, g, state, new_state, step_hp, t, ops, static)
-            bad = alive & ~(torch.isfinite(loss) & (loss <= sheet.diverge_above)
-                            & torch.isfinite(new_params).all(dim=1))
-            diverged_at = torch.where(bad[:, None], here_at(e + 1, k + 1), diverged_at)
-            alive &= ~bad
-            if on_step is not None:
-                on_step(e, k, params, new_params, new_state, alive)
-            keep = alive[:, None]
-            params = torch.where(keep, new_params, params)
-            state = {s: torch.where(keep, new_state[s], state[s]) for s in state_names}
-            epoch_sum[e] += torch.where(alive, err2_sum, 0.0)
-            epoch_rows[e] += alive.to(params.dtype) * len(rows)
-            epoch_loss += torch.where(alive, loss, 0.0)
-            if clock is not None and schedule.per == "step":
-                clock.advance()
-        if best is not None:
-            scale = gradient_scale([state["sqr_avg"][:, j] for j in range(P)], ops)
-            lr, best = anneal(lr, scale[:, None], best, ops)
-        if clock is not None and schedule.per == "epoch":
-            clock.advance(epoch_metric(host(epoch_loss), len(epoch)))
-        epoch_loss = torch.zeros_like(epoch_loss)
-    numpy = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
-    return TorchResult(numpy(params), {s: numpy(v) for s, v in state.items()},
-                       numpy(epoch_sum), numpy(epoch_rows), diverged_at.cpu().numpy())
+    stepping = schedule_of(sheet, annealing).start(hp, run.columns, run.ops, host)
+    run.on_host = stepping.on_host
+    walk(plan, stepping, hp, t0, run.step, run.end_epoch, run.columns,
+         lambda e, steps: epoch_metric(host(run.epoch_loss), steps))
+    return run.result()
+
+
+class _Run:
+    """One batched run's tensors and the arithmetic of its steps."""
+
+    def __init__(self, spec, sheet, params, state, plan, on_step):
+        import torch
+
+        self.torch, self.ops = torch, torch_ops()
+        self.spec, self.sheet, self.on_step, self.on_host = spec, sheet, on_step, False
+        self.x, self.y = spec.data.x.tolist(), spec.data.y.tolist()
+        self.x_rows, self.y_rows = (torch.as_tensor(v, dtype=params.dtype, device=params.device)
+                                    for v in (spec.data.x, spec.data.y))
+        self.batched = BatchModel(spec.model)
+        self.names, self.state_names = spec.model.params, sheet.rule.states(sheet.static)
+        C, E = params.shape[0], plan.epochs
+        self.params = params.clone()
+        self.state = {s: state[s].clone() for s in self.state_names}
+        self.alive = torch.ones(C, dtype=torch.bool, device=params.device)
+        self.diverged_at = torch.zeros((C, 2), dtype=torch.long, device=params.device)
+        self.epoch_sum = torch.zeros((E, C), dtype=params.dtype, device=params.device)
+        self.epoch_rows = torch.zeros((E, C), dtype=params.dtype, device=params.device)
+        self.epoch_loss = torch.zeros(C, dtype=params.dtype, device=params.device)
+
+    def _tensors(self, step_hp: dict) -> dict:
+        """The host's numbers (or per-configuration columns) of a clocked schedule as tensors."""
+        torch, params = self.torch, self.params
+        for n in ("lr", "mom"):
+            if n in step_hp and not isinstance(step_hp[n], torch.Tensor):
+                step_hp[n] = torch.as_tensor(step_hp[n], dtype=params.dtype,
+                                             device=params.device)
+        return step_hp
+
+    def _loss(self, p, rows):
+        """(loss, sum of the rows' squared errors, gradients) of one batch."""
+        model, sheet = self.spec.model, self.sheet
+        if len(rows) == 1:  # online: the row's numbers as they are
+            xs, ys = [self.x[rows[0]]], [self.y[rows[0]]]
+            err2 = model.loss(p, xs[0], ys[0])
+            loss, err2_sum = err2, err2
+            grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
+        else:  # every row of the batch at once, shaped (C, rows)
+            xs, ys = [rows_of(self.x_rows, rows)], [rows_of(self.y_rows, rows)]
+            err2 = self.batched.row_losses(p, xs[0], ys[0])
+            loss, err2_sum = mean(err2), left_to_right_sum(err2)
+            grads = gradients.gradient(sheet.gradient, self.batched, p, xs, ys, sheet.h, loss)
+        return loss, err2_sum, grads
+
+    def step(self, e: int, k: int, rows, step_hp: dict, t: int) -> None:
+        torch, sheet, rule, ops = self.torch, self.sheet, self.sheet.rule, self.ops
+        if self.on_host:
+            step_hp = self._tensors(step_hp)
+        params, state, alive = self.params, self.state, self.alive
+        p = {n: params[:, j] for j, n in enumerate(self.names)}
+        loss, err2_sum, grads = self._loss(p, rows)
+        g = torch.stack([grads[n] for n in self.names], dim=1)
+        new_state = rule.new_state(params, g, state, step_hp, t, ops, sheet.static)
+        new_params = rule.step(params, g, state, new_state, step_hp, t, ops, sheet.static)
+        bad = alive & ~(torch.isfinite(loss) & (loss <= sheet.diverge_above)
+                        & torch.isfinite(new_params).all(dim=1))
+        here = torch.tensor([e + 1, k + 1], device=params.device)
+        self.diverged_at = torch.where(bad[:, None], here, self.diverged_at)
+        alive &= ~bad
+        if self.on_step is not None:
+            self.on_step(e, k, params, new_params, new_state, alive)
+        keep = alive[:, None]
+        self.params = torch.where(keep, new_params, params)
+        self.state = {s: torch.where(keep, new_state[s], state[s]) for s in self.state_names}
+        self.epoch_sum[e] += torch.where(alive, err2_sum, 0.0)
+        self.epoch_rows[e] += alive.to(params.dtype) * len(rows)
+        self.epoch_loss += torch.where(alive, loss, 0.0)
+
+    def columns(self, name: str) -> list:
+        return [self.state[name][:, j] for j in range(len(self.names))]
+
+    def end_epoch(self, e: int, steps: int) -> None:
+        self.epoch_loss = self.torch.zeros_like(self.epoch_loss)
+
+    def result(self) -> TorchResult:
+        numpy = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
+        return TorchResult(params=numpy(self.params),
+                           state={s: numpy(v) for s, v in self.state.items()},
+                           epoch_sum_err2=numpy(self.epoch_sum), epoch_rows=numpy(self.epoch_rows),
+                           diverged_at=self.diverged_at.cpu().numpy())
 
 
 def rows_of(values, rows: np.ndarray):

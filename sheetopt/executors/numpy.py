@@ -1,0 +1,96 @@
+"""The numpy executor: a step of the rule on arrays shaped (configurations, parameters).
+
+The run protocol (plan, schedule, epochs) is ``sheetopt.protocol.driver``'s; this module holds
+the arithmetic of a step and what it keeps per epoch.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ..models import gradients
+from ..ops import numpy_ops as ops
+from ..protocol.driver import Result, epoch_metric, schedule_of, walk
+from ..protocol.plan import Plan
+from ..protocol.recorder import Recorder
+
+
+class _Run:
+    """One batched run's arrays and the arithmetic of its steps."""
+
+    def __init__(self, spec, sheet, params, state, plan: Plan, record: bool):
+        self.spec, self.sheet, self.rule = spec, sheet, sheet.rule
+        self.names, self.state_names = spec.model.params, sheet.rule.states(sheet.static)
+        C, P = params.shape
+        E = plan.epochs
+        self.params = params.astype(float, copy=True)
+        self.state = {s: np.array(state[s], dtype=float) for s in self.state_names}
+        self.alive = np.ones(C, dtype=bool)
+        self.diverged_at = np.zeros((C, 2), dtype=int)
+        self.epoch_sum, self.epoch_rows, self.epoch_lr, self.epoch_loss = (
+            np.zeros((E, C)) for _ in range(4))
+        self.epoch_params = np.zeros((E, C, P))
+        self.recorder = (Recorder(sheet, self.names, self.state_names, C, spec.model.has_data)
+                         if record else None)
+
+    def step(self, e: int, k: int, rows, step_hp: dict, t: int) -> None:
+        spec, sheet, model, names = self.spec, self.sheet, self.spec.model, self.names
+        params, state, alive = self.params, self.state, self.alive
+        p = {n: params[:, j] for j, n in enumerate(names)}
+        xs, ys = [spec.data.x[i] for i in rows], [spec.data.y[i] for i in rows]
+        preds = [model.predict(p, xi) for xi in xs]
+        err2 = [model.row_loss(pred, yi) for yi, pred in zip(ys, preds)]
+        loss = gradients.mean(err2)
+        grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
+        shown = {m: gradients.gradient(m, model, p, xs, ys, sheet.h, loss) for m in sheet.show}
+        g = np.stack([grads[n] for n in names], axis=1)
+        new_state = self.rule.new_state(params, g, state, step_hp, t, ops, sheet.static)
+        new_params = self.rule.step(params, g, state, new_state, step_hp, t, ops, sheet.static)
+        bad = alive & ~(np.isfinite(loss) & (loss <= sheet.diverge_above)
+                        & np.isfinite(new_params).all(axis=1))
+        self.diverged_at[bad] = (e + 1, k + 1)
+        alive &= ~bad
+        if self.recorder is not None and alive.any():
+            self.recorder.add(e, k, rows, xs, ys, params, g, new_params, preds, err2, loss,
+                              step_hp, shown, new_state)
+        keep = alive[:, None]
+        self.params = np.where(keep, new_params, params)
+        self.state = {s: np.where(keep, new_state[s], state[s]) for s in self.state_names}
+        self.epoch_sum[e] += np.where(alive, sum(err2), 0.0)
+        self.epoch_rows[e] += np.where(alive, len(rows), 0)
+        self.epoch_loss[e] += np.where(alive, loss, 0.0)
+        if k == 0:
+            self.epoch_lr[e] = np.broadcast_to(step_hp["lr"], (len(alive), 1))[:, 0]
+
+    def columns(self, name: str) -> list:
+        return [self.state[name][:, j] for j in range(len(self.names))]
+
+    def metric(self, e: int, steps: int):
+        return epoch_metric(self.epoch_loss[e], steps)
+
+    def result(self) -> Result:
+        result = Result(params=self.params, state=self.state, epoch_sum_err2=self.epoch_sum,
+                        epoch_rows=self.epoch_rows, epoch_lr=self.epoch_lr,
+                        epoch_params=self.epoch_params, diverged_at=self.diverged_at,
+                        epoch_loss=self.epoch_loss)
+        if self.recorder is not None:
+            result.steps, result.rows = self.recorder.arrays()
+        return result
+
+
+def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
+             state: Mapping[str, np.ndarray], plan: Plan, record: bool = False,
+             annealing: bool = True, t0: int = 0, progress=None) -> Result:
+    """Runs the epochs of ``plan`` from ``params`` and ``state`` with numpy; see ``Result``."""
+    run = _Run(spec, sheet, params, state, plan, record)
+
+    def end_epoch(e: int, steps: int) -> None:
+        run.epoch_params[e] = run.params
+        if progress is not None:
+            progress(steps)
+
+    with np.errstate(all="ignore"):
+        stepping = schedule_of(sheet, annealing).start(hp, run.columns, ops)
+        walk(plan, stepping, hp, t0, run.step, end_epoch, run.columns, run.metric)
+    return run.result()

@@ -1,0 +1,262 @@
+"""A sheet's schedule as an object: one class per kind, answering the run protocol's questions.
+
+Every consumer (the numpy, compiled and torch executors through ``sheetopt.protocol.driver``,
+the torch.optim replay) asks the schedule, never which kind it is:
+
+- :meth:`Schedule.hypers`: a step's hyperparameters (lr, and momentum where it sets it);
+- :meth:`Schedule.start`: the run-time state of one run (a :class:`Stepping`), which the
+  driver tells after each step and after each epoch;
+- :meth:`Schedule.kernel_hypers`: the step's lr (and momentum) as the compiled kernel's
+  expressions, with :meth:`Schedule.kernel_key` naming the shape they give a kernel;
+- :attr:`Schedule.between_epochs`: whether the host changes lr between epochs;
+- :meth:`Schedule.records_mom`: whether the momentum of each step is its own trace column.
+
+A new kind is one subclass here and its name in ``KINDS``.
+
+>>> Schedule("torch", {"torch": "StepLR", "step_size": 10, "per": "epoch"}).per_step
+False
+>>> type(Schedule("adam_ann")).__name__
+'Annealing'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Mapping
+
+from .fastai import ONE_CYCLE_DEFAULTS, one_cycle
+from .lecture import anneal, gradient_scale
+from .torch_base import Clock, Node
+
+KIND_ALIASES = {"one_cycle": "fastai_one_cycle"}
+Columns = Callable[[str], list]  # a state's name -> its per-parameter (C,) arrays
+
+
+class Stepping:
+    """One run of a schedule: the lr the next epoch starts from and what each step uses.
+
+    The driver calls :meth:`hypers` before each step, :meth:`after_step` after it and
+    :meth:`after_epoch` after each epoch; the compiled executor asks :meth:`tables` for the
+    next steps' host-computed values instead."""
+
+    on_host = False  # True: hypers() gives the host's numbers (a torch scheduler's clock)
+
+    def __init__(self, schedule: "Schedule", hp: Mapping, ops):
+        self.schedule, self.lr, self.ops = schedule, hp["lr"], ops
+
+    def hypers(self, hp: Mapping, done, total: int) -> dict:
+        return self.schedule.hypers(hp, self.lr, done, total, self.ops)
+
+    def after_step(self) -> None:
+        pass
+
+    def after_epoch(self, columns: Columns, metric: Callable) -> None:
+        pass
+
+    def tables(self, steps: int) -> dict:
+        """Per-step values the host computes for the kernel's next ``steps`` steps."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A sheet's schedule: ``Schedule(kind, options)`` makes the kind's class. ``kind`` "torch":
+    ``options`` holds ``torch`` (the class), ``per`` and the constructor's arguments as the
+    spec gave them (``schedulers`` as a list of such tables for the composites)."""
+
+    kind: str = "constant"
+    options: Mapping = field(default_factory=dict)
+
+    def __new__(cls, kind: str = "constant", options: Mapping | None = None):
+        if cls is Schedule:
+            cls = KINDS.get(KIND_ALIASES.get(kind, kind), Schedule)
+        return object.__new__(cls)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", KIND_ALIASES.get(self.kind, self.kind))
+
+    def __getnewargs__(self):
+        return (self.kind, self.options)
+
+    def option(self, name: str):
+        return self.options.get(name, ONE_CYCLE_DEFAULTS.get(name))
+
+    per_step = False  # lr (and momentum) change every step rather than between epochs
+    between_epochs = False  # the host changes lr after an epoch (compiled: one epoch a call)
+    per = None  # when a torch scheduler steps: "step" or "epoch" (not a dataclass field)
+    node = None  # the torch scheduler (a Node) this schedule stands for
+
+    @property
+    def label(self) -> str:
+        return self.kind
+
+    def hypers(self, hp: Mapping, lr, done, total: int, ops, clock: Clock | None = None) -> dict:
+        """The hyperparameters of a step ``done`` steps into a run of ``total``; ``lr``: the
+        epoch's (after any annealing)."""
+        return dict(hp, lr=lr)
+
+    def start(self, hp: Mapping, columns: Columns, ops, host=None) -> Stepping:
+        """This schedule's state for one run from the hyperparameters ``hp``; ``columns`` reads
+        the start state; ``host`` turns a value into the host's numpy array."""
+        return Stepping(self, hp, ops)
+
+    def records_mom(self, hypers: Mapping) -> bool:
+        """Whether the schedule sets the momentum (a trace column ``mom``)."""
+        return False
+
+    def kernel_hypers(self, lr, mom: bool, pos, table: Callable, ops) -> dict:
+        """The compiled kernel's definitions of the step's ``lr_s`` (and ``mom_s`` where it sets
+        the momentum) from the sheet's ``lr``, whether it has a momentum ``mom``, the run's
+        position ``pos`` and the host's per-step ``table(name)``; none: lr is the epoch's,
+        given by the host."""
+        return {}
+
+    def kernel_key(self):
+        """What about this schedule shapes the generated kernel (None: nothing)."""
+        return None
+
+
+class Annealing(Schedule):
+    """adam_ann: the lecture's between-epoch annealing from the squared averages."""
+
+    between_epochs = True
+
+    def start(self, hp, columns, ops, host=None):
+        return _Annealing(self, hp, columns, ops)
+
+
+class _Annealing(Stepping):
+    def __init__(self, schedule, hp, columns: Columns, ops):
+        super().__init__(schedule, hp, ops)
+        self.best = _column(gradient_scale(columns("sqr_avg"), ops))
+
+    def after_epoch(self, columns, metric):
+        scale = _column(gradient_scale(columns("sqr_avg"), self.ops))
+        self.lr, self.best = anneal(self.lr, scale, self.best, self.ops)
+
+
+def _column(value):
+    """A per-configuration (C,) array as a (C, 1) column; a number as it is."""
+    return value[:, None] if getattr(value, "ndim", 0) == 1 else value
+
+
+class OneCycle(Schedule):
+    """fastai's fit_one_cycle: lr and momentum a closed form of the run's position."""
+
+    per_step = True
+
+    def hypers(self, hp, lr, done, total, ops, clock=None):
+        step_hp = dict(hp, lr=lr)
+        step_hp["lr"], mom = one_cycle(done / total, hp["lr"], self, ops)
+        if "mom" in hp:
+            step_hp["mom"] = mom
+        return step_hp
+
+    def records_mom(self, hypers):
+        return "mom" in hypers
+
+    def kernel_hypers(self, lr, mom, pos, table, ops):
+        from ..ops.symbolic import lift
+
+        lr_s, mom_s = one_cycle(pos, lr, self, ops)
+        return {"lr_s": lr_s, **({"mom_s": lift(mom_s)} if mom else {})}
+
+    def kernel_key(self):
+        return (self.kind, tuple(sorted(self.options.items())))
+
+
+class TorchSchedule(Schedule):
+    """A torch.optim.lr_scheduler class, stepped on the host by a :class:`Clock`."""
+
+    @property
+    def per(self) -> str | None:
+        return self.options.get("per")
+
+    @property
+    def per_step(self) -> bool:
+        return self.per == "step"
+
+    @property
+    def between_epochs(self) -> bool:
+        return self.per == "epoch"
+
+    @cached_property
+    def node(self) -> Node:
+        from .torch_table import build_node
+
+        return build_node(self.options)
+
+    @property
+    def label(self) -> str:
+        return f"torch {self.options['torch']} per {self.options['per']}"
+
+    def hypers(self, hp, lr, done, total, ops, clock=None):
+        step_hp = dict(hp, lr=lr)
+        if clock is not None:
+            step_hp["lr"] = clock.lr
+            if clock.mom is not None:
+                step_hp["mom"] = clock.mom
+        return step_hp
+
+    def start(self, hp, columns, ops, host=None):
+        return _Clocked(self, hp, ops, host)
+
+    def records_mom(self, hypers):
+        return self.node.cycles
+
+    def kernel_hypers(self, lr, mom, pos, table, ops):
+        # a torch scheduler recurses step to step: the host steps it (Clock) into tables
+        if not self.node.cycles:
+            return {"lr_s": table("sched_lr")}
+        return {"lr_s": table("sched_lr"), "mom_s": table("sched_mom")}
+
+    def kernel_key(self):
+        return (self.kind, self.node.cycles)
+
+
+class _Clocked(Stepping):
+    on_host = True
+
+    def __init__(self, schedule: TorchSchedule, hp, ops, host=None):
+        super().__init__(schedule, hp, ops)
+        host = host or (lambda v: v)
+        self.clock = Clock(schedule.node, host(hp["lr"]),
+                           host(hp["mom"]) if "mom" in hp else None)
+
+    def hypers(self, hp, done, total):
+        return self.schedule.hypers(hp, self.lr, done, total, self.ops, self.clock)
+
+    def after_step(self):
+        if self.schedule.per == "step":
+            self.clock.advance()
+
+    def after_epoch(self, columns, metric):
+        if self.schedule.per == "epoch":
+            self.clock.advance(metric())
+
+    def tables(self, steps):
+        """The next ``steps`` steps' lr (and momentum): stepped after every step, or the
+        epoch's values repeated."""
+        import numpy as np
+
+        clock = self.clock
+        if self.schedule.per == "step":
+            lrs, moms = clock.table(steps)
+        else:
+            lrs, moms = [clock.lr] * steps, [clock.mom] * steps
+        out = {"sched_lr": _steps_table(lrs, np)}
+        if clock.mom is not None:
+            out["sched_mom"] = _steps_table(moms, np)
+        return out
+
+
+def _steps_table(values: list, np):
+    """Per-step values, each a number or a (C, 1) array, as a (K, 1) or (K, C) table."""
+    if all(isinstance(v, float) for v in values):
+        return np.array(values, dtype=float)[:, None]
+    return np.stack([np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (
+        max(np.size(u) for u in values),)) for v in values])
+
+
+KINDS: dict[str, type[Schedule]] = {"constant": Schedule, "adam_ann": Annealing,
+                                    "fastai_one_cycle": OneCycle, "torch": TorchSchedule}
