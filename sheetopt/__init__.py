@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 _HOMES = {"SheetoptError": "errors", "Sheet": "spec", "Spec": "spec", "preset_names": "spec",
           "Trace": "protocol.trace", "RunResult": "protocol.results", "check_workbook": "api",
           "read_workbook": "api", "run": "api", "sweep": "api", "verify": "api",
-          "write_workbook": "api", "workbook_edits": "api", "translate": "translate"}
+          "write_workbook": "api", "workbook_edits": "api", "translate": "translation"}
 
 __all__ = ["run", "Spec", "RunResult", "Trace", "Sheet", "sweep", "write_workbook",
            "read_workbook", "check_workbook", "workbook_edits", "verify", "translate",
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .protocol.results import RunResult
     from .protocol.trace import Trace
     from .spec import Sheet, Spec, preset_names
-    from .translate import translate
+    from .translation import translate
 
 
 def __getattr__(name: str) -> Any:

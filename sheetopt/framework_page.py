@@ -8,7 +8,7 @@ Regenerate: ``python -m sheetopt.framework_page > docs/frameworks.md``
 """
 from __future__ import annotations
 
-from .rules import REGISTRY, Rule
+from .rules import REGISTRY, RULE_ALIASES, Rule
 from .rules.aspects import ASPECTS, aspects_of
 
 ORDER = ("torch", "keras", "optax", "fastai")
@@ -55,8 +55,7 @@ def _value(value) -> str:
 
 def differences_table() -> str:
     """Per optimizer name with more than one framework, one row per framework."""
-    names = [r for r in REGISTRY if r.flavor in ORDER and r.optimizer not in ("momentum",
-                                                                              "adam_ann")]
+    names = [r for r in REGISTRY if r.flavor in ORDER and r.optimizer not in RULE_ALIASES]
     by_name: dict[str, list[Rule]] = {}
     for rule in names:
         by_name.setdefault(rule.optimizer, []).append(rule)
@@ -75,7 +74,7 @@ def differences_table() -> str:
 
 def translation_table() -> str:
     """``translate`` of each torch case into every framework that has its name."""
-    from .translate import translate
+    from .translation import translate
     lines = ["| torch optimizer | framework | verdict | their arguments | max rel diff | "
              "first step > 1e-12 | what differs |", "|---|---|---|---|---|---|---|"]
     for optimizer, args, schedule in CASES:

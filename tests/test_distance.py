@@ -19,7 +19,7 @@ def workbook_distances(path: Path) -> dict[str, float]:
     """Sheet name -> the cached 'distance to truth' of the workbook's compare sheet."""
     book = openpyxl.load_workbook(path, data_only=True, read_only=True)
     out = {}
-    for ws in book.worksheets:
+    for ws in [book["compare"]]:
         rows = list(ws.iter_rows(values_only=True))
         for i, row in enumerate(rows):
             if "distance to truth" in row:

@@ -82,7 +82,7 @@ def test_the_cli_prints_the_table_and_json(capsys):
     (["translate", "jax.adam"], "flavor 'jax' is not one of"),
     (["translate", "adam", "lr=x"], "argument lr: 'x' is not a number"),
     (["translate", "adam", "lr"], "write it NAME=VALUE"),
-    (["translate", "adam", "lr=-1"], "lr must be > 0"),
+    (["translate", "adam", "lr=-1"], "lr must be >= 0"),
     (["translate", "adam", "learning_rate=0.1"], "learning_rate"),
     (["translate", "keras.adam", "--from", "optax"], "comes from keras, but --from says optax"),
     (["translate", "adam", "--batch", "x"], "--batch"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import SheetoptError
 from ..rules import FLAVORS
-from ..translate import translate
+from ..translation import translate
 from . import add_command
 
 if sys.version_info >= (3, 11):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from . import Model, identity_loss
+from .base import Model, identity_loss
 from ..ops import ops_for
 
 

@@ -1,6 +1,7 @@
 """Comparing the sheets of a spec: per-epoch losses, final parameters, distance to the truth."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np

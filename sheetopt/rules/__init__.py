@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from .base import Reset, Rule, TorchClass
 from .pieces import ewma, lerp
-from .registry import (FLAVORS, HYPER_RANGES, LECTURE_RULES, OPTIMIZERS, REGISTRY, STATE_NAMES,
-                       TORCH_RULES, hyper_range, rule_for, state_label, torch_classes)
+from .registry import (FLAVORS, HYPER_RANGES, LECTURE_RULES, OPTIMIZERS, REGISTRY, RULE_ALIASES,
+                       STATE_NAMES, TORCH_RULES, hyper_range, rule_for, state_label,
+                       torch_classes)
 
 __all__ = ["FLAVORS", "HYPER_RANGES", "hyper_range", "LECTURE_RULES", "OPTIMIZERS", "REGISTRY",
-           "Reset", "Rule",
+           "RULE_ALIASES", "Reset", "Rule",
            "STATE_NAMES", "TORCH_RULES", "TorchClass", "ewma", "lerp", "rule_for", "state_label",
            "torch_classes"]

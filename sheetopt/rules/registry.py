@@ -347,11 +347,15 @@ def rule_for(optimizer: str, flavor: str) -> Rule:
     raise KeyError(optimizer)
 
 
+# names that stand for another rule: SGD with a momentum buffer, Adam under the lecture's annealing
+RULE_ALIASES = ("momentum", "adam_ann")
+
+
 def torch_classes() -> tuple[Rule, ...]:
     """One rule per torch.optim class (the aliases momentum and adam_ann left out), in the
     table's order: what a suite over every class iterates."""
     return tuple(r for r in REGISTRY if r.flavor == "torch"
-                 and r.optimizer not in ("momentum", "adam_ann"))
+                 and r.optimizer not in RULE_ALIASES)
 
 
 def state_label(state: str, param: str) -> str:

@@ -17,8 +17,8 @@ from ..errors import SheetoptError
 from .numbers import number as _number, whole as _integer
 from ..models.gradients import METHODS
 from ..models import MODELS, Model, kinds, model_for
-from ..rules import (FLAVORS, LECTURE_RULES, OPTIMIZERS, REGISTRY, STATE_NAMES, TORCH_RULES,
-                     Rule, hyper_range, rule_for)
+from ..rules import (FLAVORS, LECTURE_RULES, OPTIMIZERS, REGISTRY, RULE_ALIASES, STATE_NAMES,
+                     TORCH_RULES, Rule, hyper_range, rule_for)
 from ..schedules import Schedule, constructed_momentum
 from ..schedules.parse import parse_schedule
 
@@ -639,14 +639,17 @@ def _not_taken(key: str, rule: Rule) -> str:
     if elsewhere:
         flavors = ", ".join(f"{r.flavor}'s" for r in elsewhere)
         name = elsewhere[0].spellings[key]
-        hint = f" (did you mean {name!r}?)" if name in takes else ""
+        spelled = [a for a, n in (rule.torch.args.items() if rule.torch else ()) if n == name]
+        also = f", torch.optim's {spelled[0]!r}" if spelled else ""
+        hint = f" (did you mean {name!r}{also}?)" if name in takes else ""
         return (f"{key} is {flavors} name for {name!r}, for sheets with flavor = "
                 f"\"{elsewhere[0].flavor}\"{hint}; {rule.optimizer} ({rule.flavor}) takes "
                 f"{', '.join(takes)}")
     choices = takes + ([a for a in rule.torch.args if a not in takes] if rule.torch else [])
-    owners = [r.optimizer for r in REGISTRY if r.flavor == "torch" and r.optimizer not in (
-        "momentum", "adam_ann") and (key in r.hypers or key in r.settable_flags
-                                     or (r.torch and key in r.torch.args))]
+    owners = [r.optimizer for r in REGISTRY
+              if r.flavor == "torch" and r.optimizer not in RULE_ALIASES
+              and (key in r.hypers or key in r.settable_flags
+                   or (r.torch and key in r.torch.args))]
     return (f"{rule.optimizer} ({rule.flavor}) has no hyperparameter or option {key!r}"
             f"{_suggest(key, choices)}"
             + (f" ({key} is {', '.join(owners)}'s)" if owners else "")
