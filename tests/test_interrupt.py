@@ -102,5 +102,7 @@ def test_ctrl_c_on_the_command_line_is_one_line_and_exit_130(tmp_path):
     status, out, err, _ = interrupt(
         [sys.executable, "-m", "sheetopt", "workbook", "big.toml", "-o", "big.xlsx"], tmp_path,
         lambda process: list(tmp_path.glob(".big.xlsx.*.part")), after=0.2)
-    assert status == 130 and err == "sheetopt: interrupted\n", err
+    # 130, or (rarely, when the signal lands inside the interpreter's own code) killed by
+    # SIGINT after the cleanup: a shell reports both as status 130
+    assert status in (130, -signal.SIGINT) and err == "sheetopt: interrupted\n", (status, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml"]
