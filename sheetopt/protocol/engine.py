@@ -77,12 +77,12 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     if executor == "compiled":
         from ..executors import compiled
 
-        return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
-                                 t0, progress)
+        return compiled.simulate(spec, sheet, hp, params, state, plan, record=record,
+                                 annealing=annealing, t0=t0, progress=progress)
     from ..executors import numpy as numpy_executor
 
-    return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record, annealing,
-                                   t0, progress)
+    return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record=record,
+                                   annealing=annealing, t0=t0, progress=progress)
 
 
 # A job of less work than this runs on the numpy executor: it is done before numba and a kernel
