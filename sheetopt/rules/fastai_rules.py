@@ -111,10 +111,6 @@ def lamb_step(p, g, prev, new, hp, t, ops, static):
 
 
 # --- LARC / LARS ----------------------------------------------------------------------------------
-def larc_state(p, g, state, hp, t, ops, static):
-    return sgd_state(p, g, state, hp, t, ops, static)  # average_grad, undamped, when mom != 0
-
-
 def larc_step(p, g, prev, new, hp, t, ops, static):
     g = fastai_grad(p, g, hp, static)
     p = fastai_param(p, hp, static)
@@ -200,7 +196,7 @@ RULES: tuple[Rule, ...] = (
          summary="fastai.optimizer.Larc(lr, mom, clip, trust_coeff, eps, wd, decouple_wd)",
          hypers={"lr": None, "mom": 0.9, "trust_coeff": 0.02, "eps": 1e-8, "wd": 0.0},
          flags={"clip": True, "decoupled": True}, state_names=sgd_states,
-         update_state=larc_state, step=larc_step,
+         update_state=sgd_state, step=larc_step,  # sgd_state: average_grad when mom != 0
          notes={"new_p": "fastai Larc: the layer's lr is lr*trust_coeff*||p|| / (||g|| + "
                          "wd*||p|| + eps), at most lr with clip (LARC; LARS without); each "
                          "parameter is its own tensor, so ||p|| is |p|."},

@@ -192,7 +192,7 @@ def radam_step(p, g, prev, new, hp, t, ops, static):
 # --- Lamb: scale_by_adam, add_decayed_weights, scale_by_trust_ratio, the learning rate ----------
 def lamb_step(p, g, prev, new, hp, t, ops, static):
     adam_hp = {k: v for k, v in hp.items() if k != "wd"}  # the decay comes after the moments
-    u = _decayed_update(_adam_update(p, g, new, adam_hp, t, ops, static), p, hp)
+    u = _decayed_update(_adam_update(p, g, new, adam_hp, t, ops=ops, static=static), p, hp)
     return p - hp["lr"] * (u * trust_ratio(tensor_norm(p, ops), tensor_norm(u, ops), ops))
 
 
