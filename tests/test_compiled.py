@@ -209,7 +209,8 @@ def test_the_loop_over_configurations_is_vectorized(tmp_path, monkeypatch):
     sheet = spec.sheet("adam")
     grid = {"lr": np.geomspace(1e-3, 1.0, 64)}
     run_both(spec, sheet, 64, grid, record=False, parallel=False)
-    kernel = compiled.kernel_for(spec, sheet, None, False, True, False, tuple(sheet.hypers))
+    kernel = compiled.kernel_for(spec, sheet, schedule=None, record=False, online=True,
+                                parallel=False, hyper_names=tuple(sheet.hypers))
     assert "else" in kernel.source and "if not" not in kernel.source  # masks, no fix-up branch
     asm = "\n".join(kernel.function.inspect_asm().values())
     sqrt, div = PACKED[platform.machine()]

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ...schedules import records_mom
-from .codegen import Kernel, generate
+from .codegen import Kernel, Shape, generate
 from .native import HAVE_NUMBA
 
 _KERNELS: dict[str, Kernel] = {}
@@ -58,22 +58,23 @@ def _load(kernel: Kernel) -> Kernel:
     return kernel
 
 
-def kernel_for(spec, sheet, schedule, record: bool, online: bool, parallel: bool,
+def kernel_for(spec, sheet, *, schedule, record: bool, online: bool, parallel: bool,
                hyper_names, load: bool = True) -> Kernel:
-    """The kernel for this shape of run, generated (and loaded) once per process."""
+    """The kernel for this shape of run, generated (and loaded) once per process; ``schedule``:
+    the one the run follows (None: constant lr)."""
     model, rule, static = spec.model, sheet.rule, sheet.static
-    cycle = schedule if schedule is not None and (schedule.per_step or schedule.kind == "torch") \
-        else None
     mom_column = records_mom(sheet.schedule, sheet.hypers)
-    key = (model.kind, tuple(sorted(model.keys.items())), rule.optimizer, rule.flavor, tuple(sorted(static.items())),
-           tuple(hyper_names), sheet.gradient, tuple(sheet.show) if record else (),
-           None if cycle is None else (cycle.kind, cycle.node.cycles) if cycle.kind == "torch"
-           else (cycle.kind, tuple(sorted(cycle.options.items()))),
+    key = (model.kind, tuple(sorted(model.keys.items())), rule.optimizer, rule.flavor,
+           tuple(sorted(static.items())), tuple(hyper_names), sheet.gradient,
+           tuple(sheet.show) if record else (),
+           None if schedule is None else schedule.kernel_key(),
            mom_column, record, online, parallel)
     if key not in _GENERATED:
-        _GENERATED[key] = generate(model, rule, static, rule.states(static), hyper_names,
-                                   sheet.gradient, sheet.show, cycle, mom_column, record,
-                                   online, parallel)
+        _GENERATED[key] = generate(Shape(
+            model=model, rule=rule, static=static, state_names=rule.states(static),
+            hyper_names=hyper_names, gradient=sheet.gradient, show=sheet.show,
+            schedule=schedule, mom_column=mom_column, record=record, online=online,
+            parallel=parallel))
     kernel = _GENERATED[key]
     return _load(kernel) if load else kernel
 

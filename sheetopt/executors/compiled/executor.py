@@ -2,16 +2,17 @@
 computed before each call, the schedule's events between calls, and the Result."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Mapping
 
 import numpy as np
 
 from ...ops import numpy_ops
-from ...schedules import anneal, clock_for, gradient_scale
 from ...ops.symbolic import Expr
+from ...protocol.driver import Result, epoch_metric, schedule_of, walk_calls
 from .cache import kernel_for
-from .codegen import Kernel, Unsupported
+from .codegen import Kernel, KernelCall, Unsupported
 from .native import HAVE_NUMBA
 
 if HAVE_NUMBA:
@@ -48,14 +49,15 @@ def _host_eval(expr: Expr, env: dict, defs: Mapping[str, Expr]):
             ">=": lambda: a >= b, "=": lambda: np.equal(a, b)}[op]()
 
 
-def _tables(kernel: Kernel, kbase: int, K: int, t0: int, total: int, hp_cols: Mapping,
-            lr: np.ndarray, C: int, scheduled: Mapping | None = None):
-    """The per-step tables of one epoch: (tables, K, width) and each table's column stride.
-    ``scheduled``: a torch schedule's per-step values (sched_lr, sched_mom), (K, 1) or (K, C)."""
+def _tables(kernel: Kernel, *, kbase: int, K: int, t0: int, total: int, hp_cols: Mapping,
+            lr: np.ndarray, scheduled: Mapping):
+    """The per-step tables of the next K steps: (tables, K, width) and each table's column
+    stride. ``scheduled``: the schedule's host-computed per-step values (a torch scheduler's
+    sched_lr and sched_mom), (K, 1) or (K, C) each."""
     if not kernel.tables:
         return np.zeros((0, 1, 1)), np.zeros(0, dtype=np.int64)
     steps = kbase + np.arange(K, dtype=np.int64)
-    env = {"t": (t0 + steps + 1)[:, None], "pos": (steps / total)[:, None], **(scheduled or {})}
+    env = {"t": (t0 + steps + 1)[:, None], "pos": (steps / total)[:, None], **scheduled}
     for name, column in hp_cols.items():
         env[f"hp_{name}"] = column[0] if np.all(column == column[0]) else column[None, :]
     if "lr_s" not in kernel.defs:
@@ -85,11 +87,11 @@ TABLE_CELLS = 1 << 18  # per kernel call: steps x table width (and shuffled rows
 PROGRESS_CALLS = 20  # a long run reports its progress this many times at least
 
 
-def _epochs_per_call(plan, width: int, anneals: bool) -> int:
-    """How many epochs one kernel call runs: one when lr changes between epochs on the host
-    (adam_ann's annealing, a torch schedule stepped per epoch), else as many as keep the per-call arrays small and the
-    progress bar moving."""
-    if anneals:
+def _epochs_per_call(plan, width: int, between_epochs: bool) -> int:
+    """How many epochs one kernel call runs: one when the schedule changes lr between epochs
+    on the host (adam_ann's annealing, a torch schedule stepped per epoch), else as many as
+    keep the per-call arrays small and the progress bar moving."""
+    if between_epochs:
         return 1
     per_epoch = max(plan.steps_per_epoch * width, plan.rows if plan.shuffle else 1)
     return max(1, min(-(-plan.epochs // PROGRESS_CALLS), TABLE_CELLS // per_epoch))
@@ -100,8 +102,8 @@ def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
     if not HAVE_NUMBA or spec.data.x.dtype != np.float64 or spec.data.y.dtype != np.float64:
         return False
     try:
-        schedule = sheet.schedule if annealing else None
-        kernel_for(spec, sheet, schedule, record, False, False, tuple(sheet.hypers), load=False)
+        kernel_for(spec, sheet, schedule=schedule_of(sheet, annealing), record=record,
+                   online=False, parallel=False, hyper_names=tuple(sheet.hypers), load=False)
     except Unsupported:
         return False
     return True
@@ -114,8 +116,9 @@ def table_bytes(spec, sheet, plan) -> int:
 
     >>> table_bytes(spec, sheet, plan)  # doctest: +SKIP
     """
-    kernel = kernel_for(spec, sheet, sheet.schedule, True, plan.size == 1, False,
-                        tuple(sheet.hypers), load=False)
+    kernel = kernel_for(spec, sheet, schedule=sheet.schedule, record=True,
+                        online=plan.size == 1, parallel=False,
+                        hyper_names=tuple(sheet.hypers), load=False)
     per_call = _epochs_per_call(plan, 1, False) * plan.steps_per_epoch
     return 2 * 8 * len(kernel.tables) * per_call
 
@@ -124,95 +127,61 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan, record: bool = False,
              annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None):
     """engine.simulate on the compiled kernel; returns an identical engine.Result."""
-    from ...protocol.driver import Result, epoch_metric
-
-    model, rule, static = spec.model, sheet.rule, sheet.static
-    names, state_names = model.params, rule.states(static)
+    state_names = sheet.rule.states(sheet.static)
     C, P = params.shape
-    hyper_names = tuple(hp)
-    E, K, total = plan.epochs, plan.steps_per_epoch, plan.steps
-    online = plan.size == 1
-    if parallel is None:
-        parallel = C >= PARALLEL_FROM
-    schedule = sheet.schedule if annealing else None
-    kernel = kernel_for(spec, sheet, schedule, record, online, parallel, hyper_names)
-
-    PT = _aligned(np.asarray(params, dtype=float).T)  # a copy: the kernel writes it
+    E, K = plan.epochs, plan.steps_per_epoch
+    schedule = schedule_of(sheet, annealing)
+    kernel = kernel_for(spec, sheet, schedule=schedule, record=record, online=plan.size == 1,
+                        parallel=C >= PARALLEL_FROM if parallel is None else parallel,
+                        hyper_names=tuple(hp))
+    hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
     ST = _aligned(np.zeros((len(state_names), P, C)))
     for i, s in enumerate(state_names):
         ST[i] = np.asarray(state[s], dtype=float).T
-    hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
-    HP = _aligned(np.stack([hp_cols[n] for n in hyper_names]) if hyper_names
-                  else np.zeros((0, C)))
-    lr = hp["lr"]
-    best = None
-    if schedule is not None and schedule.kind == "adam_ann":
-        s = state_names.index("sqr_avg")
-        best = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)[:, None]
-    alive = _aligned(np.ones(C, dtype=np.int64))  # 64-bit lanes, as the doubles beside it
-    dstep = _aligned(np.zeros(C, dtype=np.int64))
-    epoch_sum, epoch_rows, epoch_lr, epoch_loss = (_aligned(np.zeros((E, C))) for _ in range(4))
-    clock = clock_for(schedule, hp)
-    epoch_params = np.zeros((E, P, C))
-    RS = np.empty((len(kernel.columns), total, C)) if record else np.zeros((0, 0, 0))
-    RR = np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0))
-    pe = np.array(kernel.pow_exponents + [0.0])
-    starts = plan.bounds()
+    run = KernelCall(
+        X=spec.data.x, Y=spec.data.y, idx=None, istride=plan.rows if plan.shuffle else 0,
+        starts=plan.bounds(), PT=_aligned(np.asarray(params, dtype=float).T),  # a copy
+        ST=ST, HP=_aligned(np.stack([hp_cols[n] for n in hp]) if hp else np.zeros((0, C))),
+        LR=None, alive=_aligned(np.ones(C, dtype=np.int64)),  # 64-bit lanes, as the doubles
+        dstep=_aligned(np.zeros(C, dtype=np.int64)), esum=_aligned(np.zeros((E, C))),
+        erows=_aligned(np.zeros((E, C))), elr=_aligned(np.zeros((E, C))),
+        eloss=_aligned(np.zeros((E, C))), EP=np.zeros((E, P, C)), tab=None, ts=None, kbase=0,
+        t0=t0, total=plan.steps, h=float(sheet.h), bound=float(sheet.diverge_above),
+        RS=np.empty((len(kernel.columns), plan.steps, C)) if record else np.zeros((0, 0, 0)),
+        RR=np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0)), rbase=0,
+        W=CHUNK, pe=np.array(kernel.pow_exponents + [0.0]))
+    def columns(name: str) -> list:  # a state's per-parameter (C,) arrays, for the schedule
+        return [ST[state_names.index(name), j] for j in range(P)]
+
+    stepping = schedule.start(hp, columns, numpy_ops)
     width = C if kernel.tables and any(not np.all(v == v.flat[0]) for v in hp_cols.values()) else 1
-    per_call = _epochs_per_call(plan, width, best is not None or (
-        clock is not None and schedule.per == "epoch"))
     orders = plan.orders()
     idx = next(orders) if not plan.shuffle else None
-    for e0 in range(0, E, per_call):
-        ne = min(per_call, E - e0)
-        if plan.shuffle:
-            idx = np.concatenate([next(orders) for _ in range(ne)])
-        LR = _aligned(np.broadcast_to(np.asarray(lr, dtype=float), (C, 1))[:, 0])
-        tab, ts = _tables(kernel, e0 * K, ne * K, t0, total, hp_cols, LR, C,
-                          _scheduled(clock, schedule, ne * K))
-        _call(kernel.function, spec.data.x, spec.data.y, idx, plan.rows if plan.shuffle else 0,
-              starts, PT, ST, HP, LR, alive, dstep, epoch_sum[e0:e0 + ne],
-              epoch_rows[e0:e0 + ne], epoch_lr[e0:e0 + ne], epoch_loss[e0:e0 + ne],
-              epoch_params[e0:e0 + ne], tab, ts, e0 * K, t0, total, float(sheet.h),
-              float(sheet.diverge_above), RS, RR, e0 * plan.rows,
-              CHUNK, pe)
+
+    def call(e0: int, ne: int) -> None:
+        LR = _aligned(np.broadcast_to(np.asarray(stepping.lr, dtype=float), (C, 1))[:, 0])
+        tab, ts = _tables(kernel, kbase=e0 * K, K=ne * K, t0=t0, total=plan.steps,
+                          hp_cols=hp_cols, lr=LR, scheduled=stepping.tables(ne * K))
+        epochs = slice(e0, e0 + ne)
+        _call(kernel.function, *dataclasses.replace(
+            run, idx=np.concatenate([next(orders) for _ in range(ne)]) if plan.shuffle else idx,
+            LR=LR, esum=run.esum[epochs], erows=run.erows[epochs], elr=run.elr[epochs],
+            eloss=run.eloss[epochs], EP=run.EP[epochs], tab=tab, ts=ts, kbase=e0 * K,
+            rbase=e0 * plan.rows).values())
         if progress is not None:
             progress(ne * K)
-        if best is not None:
-            with np.errstate(all="ignore"):
-                scale = gradient_scale([ST[s, j] for j in range(P)], numpy_ops)
-                lr, best = anneal(lr, scale[:, None], best, numpy_ops)
-        if clock is not None and schedule.per == "epoch":  # one epoch a call (per_call)
-            clock.advance(epoch_metric(epoch_loss[e0], K))
+
+    with np.errstate(all="ignore"):
+        walk_calls(plan, stepping, _epochs_per_call(plan, width, schedule.between_epochs), call,
+                   columns, lambda e0, steps: epoch_metric(run.eloss[e0], steps))
     # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
-    result = Result(params=PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
-                    epoch_sum_err2=epoch_sum, epoch_rows=epoch_rows, epoch_lr=epoch_lr, epoch_params=epoch_params.transpose(0, 2, 1),
-                    diverged_at=_diverged_at(dstep, K), epoch_loss=epoch_loss)
+    result = Result(params=run.PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
+                    epoch_sum_err2=run.esum, epoch_rows=run.erows, epoch_lr=run.elr,
+                    epoch_params=run.EP.transpose(0, 2, 1),
+                    diverged_at=_diverged_at(run.dstep, K), epoch_loss=run.eloss)
     if record:
-        result.steps, result.rows = _recorded(spec, sheet, kernel, plan, dstep, RS, RR)
+        result.steps, result.rows = _recorded(spec, kernel, plan, run)
     return result
-
-
-def _scheduled(clock, schedule, K: int) -> dict:
-    """A torch schedule's lr (and momentum) for the K steps of the next epoch: stepped after
-    every step (per = "step"), or the epoch's values repeated."""
-    if clock is None:
-        return {}
-    if schedule.per == "step":
-        lrs, moms = clock.table(K)
-    else:
-        lrs, moms = [clock.lr] * K, [clock.mom] * K
-    out = {"sched_lr": _steps_table(lrs)}
-    if clock.mom is not None:
-        out["sched_mom"] = _steps_table(moms)
-    return out
-
-
-def _steps_table(values: list) -> np.ndarray:
-    if all(isinstance(v, float) for v in values):
-        return np.array(values, dtype=float)[:, None]
-    return np.stack([np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (
-        max(np.size(u) for u in values),)) for v in values])
 
 
 def _aligned(values: np.ndarray) -> np.ndarray:
@@ -253,8 +222,9 @@ def _diverged_at(dstep: np.ndarray, K: int) -> np.ndarray:
     return out
 
 
-def _recorded(spec, sheet, kernel: Kernel, plan, dstep, RS, RR):
+def _recorded(spec, kernel: Kernel, plan, run: KernelCall):
     """The recorded tables, cut where the last configuration stopped (as the numpy recorder)."""
+    dstep, RS, RR = run.dstep, run.RS, run.RR
     total, K = plan.steps, plan.steps_per_epoch
     N = total if np.any(dstep == 0) else int(dstep.max()) - 1
     if N == 0:
