@@ -53,7 +53,10 @@ def run(spec: SpecLike, sheets: str | Sequence[str] | None = None, *,
     A run that takes over a second shows a progress bar in a notebook (``progress=True``
     shows it anywhere, ``False`` nowhere); Ctrl-C stops it with a plain KeyboardInterrupt.
     ``record="epoch"`` keeps each epoch's figures and the final values only, not every step
-    (long runs: the summary is the same, bit for bit; traces have no steps).
+    (long runs: the summary is the same, bit for bit; traces have no steps), and
+    ``record="summary"`` the same, except that a sheet that diverges within an epoch runs
+    again recording its steps, so the summary also shows the epoch it cut short: what
+    ``sheetopt compare`` prints, at the cost of the per-epoch run.
 
     Example:
         >>> import sheetopt

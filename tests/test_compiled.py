@@ -182,7 +182,7 @@ def test_grid_where_every_configuration_diverges_records_nothing_after():
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_chunked_and_parallel_sweeps(parallel, monkeypatch):
-    monkeypatch.setattr(compiled, "CHUNK", 32)
+    monkeypatch.setattr(compiled.executor, "CHUNK", 32)
     spec = make_spec([{"name": "s", "optimizer": "adam_ann", "flavor": "lecture", "epochs": 4,
                        "lr": 1.0, "mom": 0.9, "sqr_mom": 0.95}])
     grid = {"lr": np.geomspace(0.01, 50.0, 101), "sqr_mom": np.linspace(0.5, 0.99, 101)}
@@ -203,13 +203,14 @@ def test_the_loop_over_configurations_is_vectorized(tmp_path, monkeypatch):
     packed instructions (several configurations a time), and no scalar square root is left
     on the hot path (x86: sqrtsd would be one lane)."""
     monkeypatch.setenv("SHEETOPT_CACHE_DIR", str(tmp_path))  # numba inspects only fresh code
-    monkeypatch.setattr(compiled, "_KERNELS", {})
-    monkeypatch.setattr(compiled, "_GENERATED", {})
+    monkeypatch.setattr(compiled.cache, "_KERNELS", {})
+    monkeypatch.setattr(compiled.cache, "_GENERATED", {})
     spec = spec_mod.load("lesson5")
     sheet = spec.sheet("adam")
     grid = {"lr": np.geomspace(1e-3, 1.0, 64)}
     run_both(spec, sheet, 64, grid, record=False, parallel=False)
-    kernel = compiled.kernel_for(spec, sheet, None, False, True, False, tuple(sheet.hypers))
+    kernel = compiled.kernel_for(spec, sheet, schedule=None, record=False, online=True,
+                                parallel=False, hyper_names=tuple(sheet.hypers))
     assert "else" in kernel.source and "if not" not in kernel.source  # masks, no fix-up branch
     asm = "\n".join(kernel.function.inspect_asm().values())
     sqrt, div = PACKED[platform.machine()]

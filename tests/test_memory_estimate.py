@@ -32,7 +32,9 @@ MEASURE = textwrap.dedent('''
     open("small.toml", "w").write(small)
     open("big.toml", "w").write(text)
     spec = sheetopt.Spec.from_toml(text)
-    run = (lambda path: cli.main(["compare", path])) if how == "cli" else sheetopt.run
+    # compare recording every step (by default it records per epoch: a few KiB)
+    run = ((lambda path: cli.main(["compare", path, "--record", "step"])) if how == "cli"
+           else sheetopt.run)
     run("small.toml")  # imports and compiles what the big run needs
     base = status("VmRSS")
     try:

@@ -25,6 +25,7 @@ from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.workbook import write_workbook
 from sheetopt.reader.check import open_workbook, read_spec
+from sheetopt.spec.data import PRESET_DIR
 from sheetopt.workbook.layout import DATA_FIRST_ROW, DATA_SHEET, HEADER_ROW
 
 REL = 1e-12
@@ -70,6 +71,28 @@ steps = 30
 init = { x = 1.0, y = 1.5 }
 state = { grad_avg = { x = 0.0, y = 0.0 } }
 """, "momentum", 0.5),
+    # a ReLU net: the edited start moves unit 1's kink, so rows change side of it
+    "relu_net": (f"""
+[model]
+kind = "relu_net"
+hidden = 2
+[data]
+csv = "{PRESET_DIR / 'relu-net-data.csv'}"
+[[sheet]]
+name = "adam"
+optimizer = "adam"
+flavor = "torch"
+lr = 0.01
+epochs = 2
+[[sheet]]
+name = "batch"
+optimizer = "sgd"
+flavor = "torch"
+lr = 0.01
+batch = 5
+epochs = 2
+show = ["central"]
+""", "adam", -0.75, "c1"),
 }
 # models reading a data file: (spec TOML, its CSV, sheet edited, the edit: a start value
 # ("start", parameter, value) or a data cell ("data", row, column, value), both 0-based)
@@ -147,8 +170,9 @@ def recalculated(tmp_path_factory):
     gnumeric.require_ssconvert()
     work = tmp_path_factory.mktemp("models")
     typed = {}
-    cases = {name: (Spec.from_toml(toml), sheet, ("start", "x", x))
-             for name, (toml, sheet, x) in CASES.items()}
+    # the start edited: x unless the case names one
+    cases = {name: (Spec.from_toml(toml), sheet, ("start", (edit or ["x"])[0], x))
+             for name, (toml, sheet, x, *edit) in CASES.items()}
     for name, (toml, rows, sheet, edit) in DATA_CASES.items():
         (work / f"{name}.csv").write_text(rows)
         cases[name] = (Spec.from_toml(toml.replace("{csv}", str(work / f"{name}.csv"))), sheet,

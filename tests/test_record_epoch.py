@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,43 @@ def test_a_diverged_run_recorded_per_epoch_keeps_where_it_stopped():
     assert per_epoch.final() == every_step.final()
 
 
+def diverging_spec(folder) -> str:
+    """lesson5 as a TOML file, its basic sheet diverging at step 12 of epoch 2 and its
+    momentum sheet within its first epoch, beside sheets that finish."""
+    text = (Path(sheetopt.__file__).parent / "presets" / "lesson5.toml").read_text()
+    basic, momentum = "lr = 0.0001\nshow", "lr = 0.0001\nmom = 0.9"
+    assert basic in text and momentum in text
+    path = folder / "diverging.toml"
+    path.write_text(text.replace(basic, "lr = 0.0012\nshow").replace(momentum,
+                                                                     "lr = 0.01\nmom = 0.9"))
+    return str(path)
+
+
+def test_summary_reruns_only_a_sheet_cut_short_and_reports_the_same(tmp_path):
+    spec = diverging_spec(tmp_path)
+    every_step = sheetopt.run(spec)
+    summary = sheetopt.run(spec, record="summary")
+    assert every_step["basic"].diverged_at == (2, 12)
+    assert every_step["momentum"].diverged_at[0] == 1
+    assert len(summary["basic"]) == len(every_step["basic"]) > 0  # run again, recorded
+    assert len(summary["adam"]) == 0  # per epoch only
+    assert set(every_step.summary().query("partial")["sheet"]) == {"basic", "momentum"}
+    assert summary.summary().equals(every_step.summary())
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "markdown"])
+def test_compare_prints_what_a_run_of_every_step_prints(fmt, tmp_path, capsys):
+    """compare records per epoch by default; its output is that of a run recording every step,
+    byte for byte, the epochs cut short by a divergence included."""
+    spec = diverging_spec(tmp_path)
+    assert cli.main(["compare", spec, "--format", fmt]) == 0
+    default = capsys.readouterr().out
+    assert cli.main(["compare", spec, "--format", fmt, "--record", "step"]) == 0
+    every_step = capsys.readouterr().out
+    assert default == every_step and "basic" in default
+    assert ("*" in default) == (fmt in ("table", "markdown"))  # the cut-short epochs shown
+
+
 def test_an_unknown_record_is_one_line():
-    with pytest.raises(sheetopt.SheetoptError, match="record must be one of step, epoch"):
+    with pytest.raises(sheetopt.SheetoptError, match="record must be one of step, epoch, summary"):
         sheetopt.run("lesson5", record="row")

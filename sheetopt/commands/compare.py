@@ -46,9 +46,11 @@ def register(subparsers) -> None:
                         help="also draw loss per epoch (log scale) and the fitted lines")
     parser.add_argument("--force", action="store_true",
                         help="overwrite an existing output or plot file")
-    parser.add_argument("--record", choices=("step", "epoch"), default="step",
-                        help="keep every step (default), or each epoch's figures only: long "
-                             "runs in little memory, the same comparison")
+    parser.add_argument("--record", choices=("summary", "step", "epoch"), default="summary",
+                        help="what a run keeps: each epoch's figures, and the steps of a sheet "
+                             "that diverges, for the epoch it cut short (summary, the default); "
+                             "every step (step); each epoch's figures only (epoch: no cut-short "
+                             "epoch)")
     parser.set_defaults(run=run)
 
 

@@ -60,6 +60,18 @@ QUADRATIC = Model(
 MODELS = {model.kind: model for model in (LINEAR, QUADRATIC, GRADIENTS)}
 
 
+def _relu_net(keys):
+    from .relu_net import relu_net
+
+    return relu_net(keys)
+
+
+# data models whose parameters depend on their [model] keys: kind -> keys -> Model
+BUILT = {"relu_net": _relu_net}
+
+
+
+
 def model_for(kind: str, keys: Mapping[str, float] | None = None) -> Model:
     """The model of ``kind`` (a data model or a test surface) with its ``[model]`` keys.
     A model whose parameter names come from the data's header is then bound to it
@@ -72,6 +84,8 @@ def model_for(kind: str, keys: Mapping[str, float] | None = None) -> Model:
 
     if kind in SURFACES:
         return surface(kind, keys or {})
+    if kind in BUILT:
+        return BUILT[kind](keys or {})
     return MODELS[kind]
 
 
@@ -79,4 +93,4 @@ def kinds() -> tuple[str, ...]:
     """Every model kind a spec may name."""
     from .surfaces import SURFACES
 
-    return (*MODELS, *SURFACES)
+    return (*MODELS, *BUILT, *SURFACES)

@@ -77,12 +77,12 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     if executor == "compiled":
         from ..executors import compiled
 
-        return compiled.simulate(spec, sheet, hp, params, state, plan, record, annealing,
-                                 t0, progress)
+        return compiled.simulate(spec, sheet, hp, params, state, plan, record=record,
+                                 annealing=annealing, t0=t0, progress=progress)
     from ..executors import numpy as numpy_executor
 
-    return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record, annealing,
-                                   t0, progress)
+    return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record=record,
+                                   annealing=annealing, t0=t0, progress=progress)
 
 
 # A job of less work than this runs on the numpy executor: it is done before numba and a kernel
@@ -194,7 +194,7 @@ def peak_bytes(spec: Spec, sheets, executors: Mapping[str, str] | None = None) -
     return sum(s.kept for s in sizes) + max((s.working for s in sizes), default=0)
 
 
-RECORDS = ("step", "epoch")
+RECORDS = ("step", "epoch", "summary")
 
 
 def epoch_trace_bytes(spec: Spec, sheet: Sheet) -> int:
@@ -207,7 +207,8 @@ def require_memory(spec: Spec, sheets, executors: Mapping[str, str] | None = Non
                    record: str = "step") -> None:
     """Refuses, in one line, recorded runs of ``sheets`` that would not fit in memory, naming
     the sheet that takes most and its larger factor (epochs or rows) to cut; ``executors``:
-    the executor of each sheet by name (default: each chosen by its own size)."""
+    the executor of each sheet by name (default: each chosen by its own size); ``record``:
+    "step", or "epoch" ("summary" is checked as "epoch": see :func:`_cut_short`)."""
     sheets = list(sheets)
     if record == "step":
         sizes = [run_bytes(spec, sheet, (executors or {}).get(sheet.name, "auto"))
@@ -232,7 +233,8 @@ def run_all(spec: Spec, record: str = "step", progress: bool | None = None) -> d
     """Runs every sheet of a spec, each on the executor the whole job's size calls for
     (:func:`executor_for`), with a progress bar (see :mod:`sheetopt.protocol.progress`: by
     default on a terminal's command line and in a notebook; ``progress`` decides instead);
-    ``record`` as in :func:`run`."""
+    ``record`` as in :func:`run`, or "summary": what a comparison reads, per epoch, and every
+    step of a sheet that diverges within an epoch (run again; see :func:`_cut_short`)."""
     _check_record(record)
     job = sum(work(spec.steps(sheet)) for sheet in spec.sheets)
     executors = {sheet.name: executor_for(spec, sheet, job, record=True)
@@ -247,6 +249,20 @@ def run_all(spec: Spec, record: str = "step", progress: bool | None = None) -> d
     return traces
 
 
+def _cut_short(spec: Spec, sheet: Sheet, trace: Trace, executor: str) -> bool:
+    """Whether a sheet run per epoch diverged within an epoch (after its first step) and its
+    steps fit in memory: ``record="summary"`` then runs it again, recording its steps, for the
+    figures of the epoch the divergence cut short (summed row by row, as a recorded run sums
+    them; the same run again, bit for bit)."""
+    if not trace.diverged_at or trace.diverged_at[1] == 1:
+        return False
+    try:
+        require_memory(spec, [sheet], {sheet.name: executor}, "step")
+    except SheetoptError:
+        return False
+    return True
+
+
 def _check_record(record) -> None:
     if record not in RECORDS:
         raise SheetoptError(f"record must be one of {', '.join(RECORDS)} (got {record!r})")
@@ -256,12 +272,17 @@ def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto",
         record: str = "step") -> Trace:
     """Runs one sheet and returns its trace: every step and row visited (``record="step"``),
     or per epoch only (``"epoch"``: the epoch table and the final parameters and state, for
-    runs too long to keep every step; no steps, no rows, no partial epoch of a divergence)."""
+    runs too long to keep every step; no steps, no rows, no partial epoch of a divergence),
+    or "summary": per epoch, unless the run diverges within an epoch (:func:`_cut_short`)."""
     _check_record(record)
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
     if executor == "auto":
         executor = executor_for(spec, sheet, work(spec.steps(sheet)), record=True)
+    if record == "summary":
+        trace = run(spec, sheet, progress, executor, "epoch")
+        return run(spec, sheet, None, executor) if _cut_short(spec, sheet, trace, executor) \
+            else trace
     require_memory(spec, [sheet], {sheet.name: executor}, record)
     hp = hyper_arrays(sheet)
     state = start_state(spec, sheet, hp)

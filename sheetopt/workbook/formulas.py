@@ -94,6 +94,9 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     params = {p: cell(f"p:{p}", 0) for p in names}
     xs = [model.row([cell(column, i) for column in model.inputs]) for i in range(n)]
     ys = [cell("y", i) if model.target else 0.0 for i in range(n)]
+    for i in range(n):  # the model's own columns (a ReLU unit's activation) feed its pred
+        for column, tree in (model.parts(params, xs[i]) if model.parts else {}).items():
+            trees[(f"model:{column}", i)] = tree
     if model.reports_rmse:  # otherwise the prediction is the row's loss: one column
         for i in range(n):
             trees[("pred", i)] = model.predict(params, xs[i])

@@ -475,17 +475,19 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
     cols += [Column(column, header, "row", _rows(column))
              for column, header in zip(model.columns, spec.data.headers)]
     cols += [Column(f"p:{p}", label(p), "first", _steps(p)) for p in order]
+
+    def per_row(p: str):  # a parameter on every data row visited
+        if batched:
+            return lambda c: c.row_params(model.params)
+        return lambda c: {q: c.steps[q] for q in model.params}
+
+    cols += _part_columns(model, per_row)
     if model.reports_rmse:
         cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
                  Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
     else:  # the prediction is the loss (a surface's value): one column
         cols.append(Column("err2", "f(x, y)" if not model.has_data else "loss", "row",
                            _rows("err2"), note=model.loss_name))
-
-    def per_row(p: str):  # a parameter on every data row visited
-        if batched:
-            return lambda c: c.row_params(model.params)
-        return lambda c: {q: c.steps[q] for q in model.params}
 
     row_cols = []
     if batched and sheet.gradient == "analytic":
@@ -549,6 +551,20 @@ def _schedule_columns(sheet: Sheet, steps: int) -> list[Column]:
                    if c.startswith(schedule_cells.PREFIX) else c, "last", values(c),
                    note=notes.SCHEDULE if c == "lr" else None)
             for c in schedule_cells.state_columns(sheet)]
+
+
+def _part_columns(model, params_of) -> list[Column]:
+    """The columns a model builds its prediction from (``Model.parts``), one per data row."""
+    if model.parts is None:
+        return []
+    names = list(model.parts({p: 0.0 for p in model.params}, 0.0))
+
+    def values(name: str):
+        def of(chunk):
+            return chunk.memo("model_parts", lambda: model.parts(
+                params_of(name)(chunk), model.data_of(chunk.rows)[0]))[name]
+        return of
+    return [Column(f"model:{name}", name, "row", values(name)) for name in names]
 
 
 def _row_gradient(model, params_of, p: str):

@@ -1,0 +1,252 @@
+"""The compiled executor's host side: the arrays a kernel reads and writes, the per-step tables
+computed before each call, the schedule's events between calls, and the Result."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Mapping
+
+import numpy as np
+
+from ...ops import numpy_ops
+from ...ops.symbolic import Expr
+from ...protocol.driver import Result, epoch_metric, schedule_of, walk_calls
+from .cache import kernel_for
+from .codegen import Kernel, KernelCall, Unsupported
+from .native import HAVE_NUMBA
+
+if HAVE_NUMBA:
+    from .native import libm
+
+CHUNK = 128  # configurations per block of the kernel's config loop
+PARALLEL_FROM = 4096  # use the multi-threaded kernel from this many configurations on
+
+
+def _host_eval(expr: Expr, env: dict, defs: Mapping[str, Expr]):
+    """Evaluates a table expression with numpy, as the numpy executor computes it."""
+    op = expr.op
+    if op == "var":
+        name = expr.args[0]
+        if name not in env:
+            env[name] = _host_eval(defs[name], env, defs)
+        return env[name]
+    if op == "const":
+        return math.pi if expr.args[0] == "pi" else expr.args[0]
+    if op == "call":
+        name, *args = expr.args
+        values = [_host_eval(a, env, defs) for a in args]
+        if HAVE_NUMBA and name in ("power", "cos"):
+            return libm(name, *values)
+        return getattr(numpy_ops, name)(*values)
+    if op == "where":
+        cond, yes, no = (_host_eval(a, env, defs) for a in expr.args)
+        return np.where(cond, yes, no)
+    if op == "neg":
+        return -_host_eval(expr.args[0], env, defs)
+    a, b = (_host_eval(arg, env, defs) for arg in expr.args)
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+            "^": lambda: a ** b, "<": lambda: a < b, ">": lambda: a > b, "<=": lambda: a <= b,
+            ">=": lambda: a >= b, "=": lambda: np.equal(a, b)}[op]()
+
+
+def _tables(kernel: Kernel, *, kbase: int, K: int, t0: int, total: int, hp_cols: Mapping,
+            lr: np.ndarray, scheduled: Mapping):
+    """The per-step tables of the next K steps: (tables, K, width) and each table's column
+    stride. ``scheduled``: the schedule's host-computed per-step values (a torch scheduler's
+    sched_lr and sched_mom), (K, 1) or (K, C) each."""
+    if not kernel.tables:
+        return np.zeros((0, 1, 1)), np.zeros(0, dtype=np.int64)
+    steps = kbase + np.arange(K, dtype=np.int64)
+    env = {"t": (t0 + steps + 1)[:, None], "pos": (steps / total)[:, None], **scheduled}
+    for name, column in hp_cols.items():
+        env[f"hp_{name}"] = column[0] if np.all(column == column[0]) else column[None, :]
+    if "lr_s" not in kernel.defs:
+        env["lr_s"] = lr[0] if np.all(lr == lr[0]) else lr[None, :]
+    with np.errstate(all="ignore"):
+        values = [np.asarray(_evaluate_table(name, expr, env, kernel.defs), dtype=float)
+                  for name, expr in kernel.tables]
+    width = max(v.shape[1] if v.ndim == 2 else 1 for v in values)
+    out = np.empty((len(values), K, width))
+    strides = np.zeros(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        v = np.broadcast_to(v, (K, v.shape[1] if v.ndim == 2 else 1))
+        out[i, :, :v.shape[1]] = v
+        strides[i] = 1 if v.shape[1] > 1 else 0
+    return out, strides
+
+
+def _evaluate_table(name, expr, env, defs):
+    value = _host_eval(expr, env, defs)
+    env[name] = value
+    return value
+
+
+TABLE_CELLS = 1 << 18  # per kernel call: steps x table width (and shuffled rows) at most this
+
+
+PROGRESS_CALLS = 20  # a long run reports its progress this many times at least
+
+
+def _epochs_per_call(plan, width: int, between_epochs: bool) -> int:
+    """How many epochs one kernel call runs: one when the schedule changes lr between epochs
+    on the host (adam_ann's annealing, a torch schedule stepped per epoch), else as many as
+    keep the per-call arrays small and the progress bar moving."""
+    if between_epochs:
+        return 1
+    per_epoch = max(plan.steps_per_epoch * width, plan.rows if plan.shuffle else 1)
+    return max(1, min(-(-plan.epochs // PROGRESS_CALLS), TABLE_CELLS // per_epoch))
+
+
+def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
+    """Whether the compiled executor can run this sheet (numba present, rule traceable)."""
+    if not HAVE_NUMBA or spec.data.x.dtype != np.float64 or spec.data.y.dtype != np.float64:
+        return False
+    try:
+        kernel_for(spec, sheet, schedule=schedule_of(sheet, annealing), record=record,
+                   online=False, parallel=False, hyper_names=tuple(sheet.hypers), load=False)
+    except Unsupported:
+        return False
+    return True
+
+
+def table_bytes(spec, sheet, plan) -> int:
+    """The memory of one kernel call's per-step tables (t-dependent terms such as bias
+    corrections, a schedule's lr) in a recorded run of one configuration, with the temporaries
+    of computing them: about a table's worth more per table.
+
+    >>> table_bytes(spec, sheet, plan)  # doctest: +SKIP
+    """
+    kernel = kernel_for(spec, sheet, schedule=sheet.schedule, record=True,
+                        online=plan.size == 1, parallel=False,
+                        hyper_names=tuple(sheet.hypers), load=False)
+    per_call = _epochs_per_call(plan, 1, False) * plan.steps_per_epoch
+    return 2 * 8 * len(kernel.tables) * per_call
+
+
+def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
+             state: Mapping[str, np.ndarray], plan, record: bool = False,
+             annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None):
+    """engine.simulate on the compiled kernel; returns an identical engine.Result."""
+    state_names = sheet.rule.states(sheet.static)
+    C, P = params.shape
+    E, K = plan.epochs, plan.steps_per_epoch
+    schedule = schedule_of(sheet, annealing)
+    kernel = kernel_for(spec, sheet, schedule=schedule, record=record, online=plan.size == 1,
+                        parallel=C >= PARALLEL_FROM if parallel is None else parallel,
+                        hyper_names=tuple(hp))
+    hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
+    ST = _aligned(np.zeros((len(state_names), P, C)))
+    for i, s in enumerate(state_names):
+        ST[i] = np.asarray(state[s], dtype=float).T
+    run = KernelCall(
+        X=spec.data.x, Y=spec.data.y, idx=None, istride=plan.rows if plan.shuffle else 0,
+        starts=plan.bounds(), PT=_aligned(np.asarray(params, dtype=float).T),  # a copy
+        ST=ST, HP=_aligned(np.stack([hp_cols[n] for n in hp]) if hp else np.zeros((0, C))),
+        LR=None, alive=_aligned(np.ones(C, dtype=np.int64)),  # 64-bit lanes, as the doubles
+        dstep=_aligned(np.zeros(C, dtype=np.int64)), esum=_aligned(np.zeros((E, C))),
+        erows=_aligned(np.zeros((E, C))), elr=_aligned(np.zeros((E, C))),
+        eloss=_aligned(np.zeros((E, C))), EP=np.zeros((E, P, C)), tab=None, ts=None, kbase=0,
+        t0=t0, total=plan.steps, h=float(sheet.h), bound=float(sheet.diverge_above),
+        RS=np.empty((len(kernel.columns), plan.steps, C)) if record else np.zeros((0, 0, 0)),
+        RR=np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0)), rbase=0,
+        W=CHUNK, pe=np.array(kernel.pow_exponents + [0.0]))
+    def columns(name: str) -> list:  # a state's per-parameter (C,) arrays, for the schedule
+        return [ST[state_names.index(name), j] for j in range(P)]
+
+    stepping = schedule.start(hp, columns, numpy_ops)
+    width = C if kernel.tables and any(not np.all(v == v.flat[0]) for v in hp_cols.values()) else 1
+    orders = plan.orders()
+    idx = next(orders) if not plan.shuffle else None
+
+    def call(e0: int, ne: int) -> None:
+        LR = _aligned(np.broadcast_to(np.asarray(stepping.lr, dtype=float), (C, 1))[:, 0])
+        tab, ts = _tables(kernel, kbase=e0 * K, K=ne * K, t0=t0, total=plan.steps,
+                          hp_cols=hp_cols, lr=LR, scheduled=stepping.tables(ne * K))
+        epochs = slice(e0, e0 + ne)
+        _call(kernel.function, *dataclasses.replace(
+            run, idx=np.concatenate([next(orders) for _ in range(ne)]) if plan.shuffle else idx,
+            LR=LR, esum=run.esum[epochs], erows=run.erows[epochs], elr=run.elr[epochs],
+            eloss=run.eloss[epochs], EP=run.EP[epochs], tab=tab, ts=ts, kbase=e0 * K,
+            rbase=e0 * plan.rows).values())
+        if progress is not None:
+            progress(ne * K)
+
+    with np.errstate(all="ignore"):
+        walk_calls(plan, stepping, _epochs_per_call(plan, width, schedule.between_epochs), call,
+                   columns, lambda e0, steps: epoch_metric(run.eloss[e0], steps))
+    # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
+    result = Result(params=run.PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
+                    epoch_sum_err2=run.esum, epoch_rows=run.erows, epoch_lr=run.elr,
+                    epoch_params=run.EP.transpose(0, 2, 1),
+                    diverged_at=_diverged_at(run.dstep, K), epoch_loss=run.eloss)
+    if record:
+        result.steps, result.rows = _recorded(spec, kernel, plan, run)
+    return result
+
+
+def _aligned(values: np.ndarray) -> np.ndarray:
+    """A C-ordered copy starting on a 64-byte boundary: rows of whole vector registers, so no
+    vector load of the kernel's loop over configurations straddles two cache lines."""
+    values = np.asarray(values)
+    raw = np.empty(values.nbytes + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64
+    out = raw[start:start + values.nbytes].view(values.dtype).reshape(values.shape)
+    out[...] = values
+    return out
+
+
+def _call(function, *args) -> None:
+    """Calls a kernel; its first call compiles it with LLVM's SLP vectorizer on (numba leaves
+    it off by default) beside the loop vectorizer, which packs what is left of the scalar code
+    (a parameter's pair of updates) into vector instructions. Vector instructions round
+    exactly as scalar ones; nothing is reassociated."""
+    if function.signatures:
+        function(*args)
+        return
+    from numba.core import config
+
+    saved = config.SLP_VECTORIZE
+    config.SLP_VECTORIZE = 1
+    try:
+        function(*args)
+    finally:
+        config.SLP_VECTORIZE = saved
+
+
+def _diverged_at(dstep: np.ndarray, K: int) -> np.ndarray:
+    """Epoch and step (from 1) of each configuration's diverging step ``dstep`` (0: none)."""
+    out = np.zeros((len(dstep), 2), dtype=int)
+    hit = dstep > 0
+    out[hit, 0] = (dstep[hit] - 1) // K + 1
+    out[hit, 1] = (dstep[hit] - 1) % K + 1
+    return out
+
+
+def _recorded(spec, kernel: Kernel, plan, run: KernelCall):
+    """The recorded tables, cut where the last configuration stopped (as the numpy recorder)."""
+    dstep, RS, RR = run.dstep, run.RS, run.RR
+    total, K = plan.steps, plan.steps_per_epoch
+    N = total if np.any(dstep == 0) else int(dstep.max()) - 1
+    if N == 0:
+        return {}, {}
+    x, y = spec.data.x, spec.data.y
+    bounds = plan.bounds()
+    idx = np.concatenate(list(plan.orders())) if plan.shuffle else np.tile(
+        np.arange(plan.rows, dtype=np.int64), plan.epochs)
+    first = idx.reshape(plan.epochs, plan.rows)[:, bounds[:-1]].ravel()
+    size = np.tile(np.diff(bounds), plan.epochs).astype(float)
+    epoch = np.repeat(np.arange(1, plan.epochs + 1, dtype=float), K)
+    step = np.tile(np.arange(1, K + 1, dtype=float), plan.epochs)
+    single = size == 1
+    R = int(size[:N].sum())
+    steps = {"epoch": epoch[:N], "step": step[:N], "row": (first + 1.0)[:N], "size": size[:N]}
+    if spec.model.has_data:  # a surface's x and y are its parameters, recorded by the kernel
+        steps.update(x=np.where(single, x[first], np.nan)[:N],
+                     y=np.where(single, y[first], np.nan)[:N])
+    for i, name in enumerate(kernel.columns):
+        steps[name] = RS[i, :N]
+    sizes = size.astype(np.int64)
+    rows = {"epoch": np.repeat(epoch, sizes)[:R], "step": np.repeat(step, sizes)[:R],
+            "row": (idx + 1.0)[:R], "x": x[idx][:R].astype(float), "y": y[idx][:R].astype(float),
+            "pred": RR[0, :R], "err2": RR[1, :R]}
+    return steps, rows
