@@ -64,3 +64,20 @@ def test_a_workbook_imports_its_writer(tmp_path):
 def test_a_sweep_without_a_gpu_driver_does_not_import_torch_to_look_for_one(tmp_path):
     assert imported("sweep", "lesson5", "--sheet", "adam", "--lr", "1e-3:1:5",
                     cwd=tmp_path) == ["numpy"]
+
+
+def test_a_compiled_run_on_the_command_line_leaves_scipy_linalg_alone(tmp_path):
+    """numba probes scipy's BLAS when its targets load (0.3 s); the command hides scipy.linalg
+    from that probe only, and numba's linear algebra still finds it when a function uses it."""
+    pytest.importorskip("scipy.linalg")
+    probe = ("import sys, numpy as np, numba\n"
+             "from sheetopt.cli import main\n"
+             "assert main(['compare', 'lesson5']) == 0\n"
+             "print('scipy.linalg' in sys.modules, file=sys.stderr)\n"
+             "dot = numba.njit(lambda a: np.dot(a, a))\n"
+             "print(dot(np.arange(3.0)), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300,
+                          env={**os.environ, "SHEETOPT_EXECUTOR": "compiled"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.split()[-2:] == ["False", "5.0"]

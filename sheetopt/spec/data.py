@@ -87,7 +87,8 @@ def _fast_rows(path: Path, raw: bytes, model: Model):
         return None
     # pandas rounds a number written with a leading "+" its own way (not always as float()
     # does) and reads "+1E 5" as 1e5: only a "+" of an exponent is left to it
-    if raw.count(b"+") != raw.count(b"e+") + raw.count(b"E+"):
+    plus = raw.count(b"+")  # (one byte: a quick count; most files have none)
+    if plus and plus != raw.count(b"e+") + raw.count(b"E+"):
         return None
     import pandas as pd
 

@@ -473,17 +473,19 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
         hx, hy = spec.data.headers
         cols += [Column("x", hx, "row", _rows("x")), Column("y", hy, "row", _rows("y"))]
     cols += [Column(f"p:{p}", label(p), "first", _steps(p)) for p in order]
+
+    def per_row(p: str):  # a parameter on every data row visited
+        if batched:
+            return lambda c: c.row_params(model.params)
+        return lambda c: {q: c.steps[q] for q in model.params}
+
+    cols += _model_columns(model, per_row)
     if model.reports_rmse:
         cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
                  Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
     else:  # the prediction is the loss (a surface's value): one column
         cols.append(Column("err2", "f(x, y)" if not model.has_data else "loss", "row",
                            _rows("err2"), note=model.loss_name))
-
-    def per_row(p: str):  # a parameter on every data row visited
-        if batched:
-            return lambda c: c.row_params(model.params)
-        return lambda c: {q: c.steps[q] for q in model.params}
 
     row_cols = []
     if batched and sheet.gradient == "analytic":
@@ -547,6 +549,20 @@ def _schedule_columns(sheet: Sheet, steps: int) -> list[Column]:
                    if c.startswith(schedule_cells.PREFIX) else c, "last", values(c),
                    note=notes.SCHEDULE if c == "lr" else None)
             for c in schedule_cells.state_columns(sheet)]
+
+
+def _model_columns(model, params_of) -> list[Column]:
+    """The columns a model builds its prediction from (``Model.columns``), one per data row."""
+    if model.columns is None:
+        return []
+    names = list(model.columns({p: 0.0 for p in model.params}, 0.0))
+
+    def values(name: str):
+        def of(chunk):
+            return chunk.memo("model_columns", lambda: model.columns(
+                params_of(name)(chunk), chunk.rows["x"]))[name]
+        return of
+    return [Column(f"model:{name}", name, "row", values(name)) for name in names]
 
 
 def _row_gradient(model, params_of, p: str):

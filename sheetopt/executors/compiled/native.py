@@ -15,7 +15,34 @@ try:  # numba is optional: without it the engine uses the numpy executor
 except Exception:  # pragma: no cover - depends on the environment
     HAVE_NUMBA = False
 
+
+def _arraymath_without_blas_probe() -> None:
+    """In the ``sheetopt`` command's own process, imports numba's array functions with scipy's
+    linear algebra hidden from them.
+
+    When numba first compiles or loads a function it imports ``numba.np.arraymath``, which probes
+    for a BLAS by importing ``scipy.linalg`` (about 0.3 s of CPU, a sixth of a 1,000,000-row
+    ``compare``) only to choose how np.convolve and np.correlate are compiled; no kernel of
+    sheetopt calls them, and the command runs no other compiled code. numba's linear algebra
+    (np.dot and the rest) imports scipy itself when a function uses it, unaffected. From Python,
+    where the process is the user's, nothing is hidden."""
+    import sys
+
+    from ...errors import on_command_line
+
+    if (not on_command_line() or "numba.np.arraymath" in sys.modules
+            or "scipy.linalg" in sys.modules):
+        return
+    sys.modules["scipy.linalg"] = None  # an import of it raises ImportError
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
+
+
 if HAVE_NUMBA:
+    _arraymath_without_blas_probe()
     from llvmlite import ir as _ir
     from numba import types as _types
     from numba.extending import intrinsic as _intrinsic
