@@ -40,8 +40,8 @@ class Model:
     loss_name: str = "err^2 = (y - pred)^2 (no mean, no 1/2)"  # how the row loss reads
     starts: Mapping[str, float] | None = None  # default starts (else 1.0 each)
     # per-row quantities the prediction is built from, shown as workbook columns before it:
-    # (params, x) -> {column: value}, e.g. a ReLU unit's activation
-    columns: Callable[[Mapping, object], dict] | None = None
+    # (params, x) -> {name: value}, e.g. a ReLU unit's activation
+    parts: Callable[[Mapping, object], dict] | None = None
 
     def loss(self, params: Mapping, x, y):
         return self.row_loss(self.predict(params, x), y)

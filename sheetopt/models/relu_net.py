@@ -89,4 +89,4 @@ def relu_net(keys: Mapping[str, float]) -> Model:
                  formula=f"y = {terms} + d, a_j = max(0, c_j + w_j*x) ({units} "
                          f"unit{'s' if units > 1 else ''})",
                  predict=predict, gradient=gradient, keys={"hidden": float(units)},
-                 starts=starts, columns=activations)
+                 starts=starts, parts=activations)

@@ -85,7 +85,7 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     xs = [cell("x", i) for i in range(n)]
     ys = [cell("y", i) for i in range(n)]
     for i in range(n):  # the model's own columns (a ReLU unit's activation) feed its pred
-        for column, tree in (model.columns(params, xs[i]) if model.columns else {}).items():
+        for column, tree in (model.parts(params, xs[i]) if model.parts else {}).items():
             trees[(f"model:{column}", i)] = tree
     for i in range(n):
         trees[("pred", i)] = model.predict(params, xs[i])

@@ -479,7 +479,7 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
             return lambda c: c.row_params(model.params)
         return lambda c: {q: c.steps[q] for q in model.params}
 
-    cols += _model_columns(model, per_row)
+    cols += _part_columns(model, per_row)
     if model.reports_rmse:
         cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
                  Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
@@ -551,15 +551,15 @@ def _schedule_columns(sheet: Sheet, steps: int) -> list[Column]:
             for c in schedule_cells.state_columns(sheet)]
 
 
-def _model_columns(model, params_of) -> list[Column]:
-    """The columns a model builds its prediction from (``Model.columns``), one per data row."""
-    if model.columns is None:
+def _part_columns(model, params_of) -> list[Column]:
+    """The columns a model builds its prediction from (``Model.parts``), one per data row."""
+    if model.parts is None:
         return []
-    names = list(model.columns({p: 0.0 for p in model.params}, 0.0))
+    names = list(model.parts({p: 0.0 for p in model.params}, 0.0))
 
     def values(name: str):
         def of(chunk):
-            return chunk.memo("model_columns", lambda: model.columns(
+            return chunk.memo("model_parts", lambda: model.parts(
                 params_of(name)(chunk), chunk.rows["x"]))[name]
         return of
     return [Column(f"model:{name}", name, "row", values(name)) for name in names]
