@@ -12,18 +12,22 @@ from .rules import REGISTRY, RULE_ALIASES, Rule
 from .rules.aspects import ASPECTS, aspects_of
 
 ORDER = ("torch", "keras", "optax", "fastai")
-# the torch runs the page translates: (optimizer, its arguments, a schedule or None)
+# the runs the page translates: (flavour, optimizer, its arguments, a schedule or None); torch's
+# where torch has the name, else the first framework's (Lion and Lamb are not in torch.optim)
 STEP_LR = {"torch": "StepLR", "step_size": 29, "gamma": 0.5, "per": "step"}
-CASES = (("sgd", {"lr": 3e-5, "momentum": 0.9}, None),
-         ("sgd", {"lr": 3e-5, "momentum": 0.9}, STEP_LR),
-         ("rmsprop", {"lr": 0.01, "momentum": 0.9}, None),
-         ("rmsprop", {"lr": 0.01}, None),
-         ("adam", {"lr": 0.1}, None),
-         ("adamw", {"lr": 0.1, "weight_decay": 0.05}, None),
-         ("adagrad", {"lr": 0.5}, None),
-         ("adamax", {"lr": 0.1}, None),
-         ("nadam", {"lr": 0.1}, None),
-         ("radam", {"lr": 0.01}, None))
+CASES = (("torch", "sgd", {"lr": 3e-5, "momentum": 0.9}, None),
+         ("torch", "sgd", {"lr": 3e-5, "momentum": 0.9}, STEP_LR),
+         ("torch", "rmsprop", {"lr": 0.01, "momentum": 0.9}, None),
+         ("torch", "rmsprop", {"lr": 0.01}, None),
+         ("torch", "adam", {"lr": 0.1}, None),
+         ("torch", "adamw", {"lr": 0.1, "weight_decay": 0.05}, None),
+         ("torch", "adagrad", {"lr": 0.5}, None),
+         ("torch", "adadelta", {"lr": 1.0}, None),
+         ("torch", "adamax", {"lr": 0.1}, None),
+         ("torch", "nadam", {"lr": 0.1}, None),
+         ("torch", "radam", {"lr": 0.01}, None),
+         ("keras", "lion", {"learning_rate": 0.001}, None),
+         ("keras", "lamb", {"learning_rate": 0.01}, None))
 
 
 def _source(rule: Rule) -> str:
@@ -53,18 +57,28 @@ def _value(value) -> str:
     return f"{value:g}"
 
 
-def differences_table() -> str:
-    """Per optimizer name with more than one framework, one row per framework."""
+def namesakes() -> dict[str, list[Rule]]:
+    """Each optimizer name that more than one framework has -> its rules, torch's first: the
+    rows of the differences table.
+
+    Example:
+        >>> [r.flavor for r in namesakes()["lamb"]]
+        ['keras', 'optax', 'fastai']
+    """
     names = [r for r in REGISTRY if r.flavor in ORDER and r.optimizer not in RULE_ALIASES]
     by_name: dict[str, list[Rule]] = {}
     for rule in names:
         by_name.setdefault(rule.optimizer, []).append(rule)
+    return {name: sorted(rules, key=lambda r: ORDER.index(r.flavor))
+            for name, rules in by_name.items() if len(rules) > 1}
+
+
+def differences_table() -> str:
+    """Per optimizer name with more than one framework, one row per framework."""
     lines = ["| optimizer | framework | follows | " + " | ".join(ASPECTS.values())
              + " | defaults |", "|---" * (4 + len(ASPECTS)) + "|"]
-    for name, rules in by_name.items():
-        if len(rules) < 2:
-            continue
-        for rule in sorted(rules, key=lambda r: ORDER.index(r.flavor)):
+    for name, rules in namesakes().items():
+        for rule in rules:
             said = aspects_of(rule)
             lines.append(f"| `{name}` | {rule.flavor} | {_source(rule)} | "
                          + " | ".join(said.get(k, "").replace("|", "\\|") for k in ASPECTS)
@@ -72,20 +86,30 @@ def differences_table() -> str:
     return "\n".join(lines)
 
 
-def translation_table() -> str:
-    """``translate`` of each torch case into every framework that has its name."""
+def translations() -> list[tuple[str, str, str, object]]:
+    """``translate`` of each case into every framework that has its name: (source flavour,
+    optimizer, the arguments as shown, the Translation)."""
     from .translation import translate
-    lines = ["| torch optimizer | framework | verdict | their arguments | max rel diff | "
-             "first step > 1e-12 | what differs |", "|---|---|---|---|---|---|---|"]
-    for optimizer, args, schedule in CASES:
-        answer = translate(optimizer, "torch", args, schedule=schedule)
+    out = []
+    for flavor, optimizer, args, schedule in CASES:
         shown = ", ".join(f"{k}={v:g}" for k, v in args.items())
         shown += " with StepLR(29, 0.5)" if schedule else ""
+        out.append((flavor, optimizer, shown, translate(optimizer, flavor, args,
+                                                        schedule=schedule)))
+    return out
+
+
+def translation_table() -> str:
+    """The translations as a table: one row per case and framework."""
+    lines = ["| from | framework | verdict | their arguments | max rel diff | "
+             "first step > 1e-12 | what differs |", "|---|---|---|---|---|---|---|"]
+    for flavor, optimizer, shown, answer in translations():
         for m in answer.matches:
             given = ", ".join(f"{k}={_value(v)}" for k, v in m.args.items()) or "(defaults)"
             first = "-" if m.first_step is None else str(m.first_step)
-            lines.append(f"| `{optimizer}`({shown}) | {m.flavor} | {m.verdict()} | {given} | "
-                         f"{m.max_rel:.2g} | {first} | {', '.join(ASPECTS[a] for a in m.differs) or '-'} |")
+            differs = ", ".join(ASPECTS[a] for a in m.differs) or "-"
+            lines.append(f"| {flavor} `{optimizer}`({shown}) | {m.flavor} | {m.verdict()} | "
+                         f"{given} | {m.max_rel:.2g} | {first} | {differs} |")
     return "\n".join(lines)
 
 
@@ -110,14 +134,27 @@ words. Defaults are the framework's, in its own spelling.
 
 MIDDLE = """
 
-Two quirks found while reading the sources: fastai's `RMSProp` accepts `eps` but never passes it
-to its optimizer, so its step always adds 1e-8 (sheetopt's fastai rmsprop has no `eps`); optax's
-`amsgrad` takes the running maximum of the *bias-corrected* second moment.
+Quirks found while reading the sources (each pinned by a test against the library):
+- fastai's `RMSProp` accepts `eps` but never passes it to its optimizer, so its step always adds
+  1e-8 (sheetopt's fastai rmsprop has no `eps`).
+- optax's `amsgrad` takes the running maximum of the *bias-corrected* second moment.
+- optax's `adadelta` defaults `learning_rate` to None, which scales by nothing and flips no
+  sign: the update is *added* and the parameters climb the gradient (sheetopt asks for a
+  learning rate).
+- fastai's `Larc` puts `wd` into the layer's learning rate (`||g|| + wd*||p|| + eps`) even when
+  the decay itself is decoupled, so `wd` acts twice.
+- Keras on the torch backend runs its own `torch_adadelta.py` and `torch_nadam.py` (torch's
+  foreach operations; the rules follow those), and its Nadam keeps the product of the momenta
+  from step to step as torch's does.
+- Lamb's and LARC's trust ratios are norms over a whole tensor; sheetopt's parameters are
+  scalars, each its own tensor, so each ratio is |p| over |u| (the tests give each parameter its
+  own tensor in the library too).
 
 ## Does torch's optimizer have an exact counterpart?
 
-`sheetopt translate OPTIMIZER` with torch's arguments, on the lecture's 29 rows, online, 3
-epochs (87 steps) from a = b = 1. "exact": the framework's arguments shown reproduce every
+`sheetopt translate OPTIMIZER` with torch's arguments (Keras's for Lion and Lamb, which
+torch.optim does not have), for every optimizer of the table above, on the lecture's 29 rows,
+online, 3 epochs (87 steps) from a = b = 1. "exact": the framework's arguments shown reproduce every
 step within 1e-12 relative (rounding only); "closest": no combination tried does (sheetopt's
 values carried over, each of the framework's switches, eps scaled by powers of sqrt(10)), and
 the figures say how far the two paths drift apart.

@@ -1,6 +1,9 @@
 """The frameworks as test oracles: Keras 3 (on torch, float64), optax (jax on the CPU, x64)
 and fastai's optimizers (float64), each stepped on given gradients.
 
+Each of sheetopt's parameters is its own one-element tensor (a Keras variable, an optax leaf, a
+torch tensor), as the rules see them: Lamb's and LARC's layer-wise norms are then |p|.
+
 A missing library skips loudly; under CI (CI=true) it fails instead, as tests/libreoffice.py
 does: CI installs the ``dev`` extra, which has them all.
 """
@@ -37,13 +40,17 @@ def _keras(name: str, args: dict, start, grads, lrs):
     keras.config.set_floatx("float64")
     assert keras.backend.backend() == "torch", "KERAS_BACKEND must be torch"
     classes = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW",
-               "adamax": "Adamax", "adagrad": "Adagrad", "lion": "Lion"}
+               "adamax": "Adamax", "adagrad": "Adagrad", "lion": "Lion",
+               "adadelta": "Adadelta", "nadam": "Nadam", "lamb": "Lamb"}
     optimizer = getattr(keras.optimizers, classes[name])(**args)
-    variable = keras.Variable(np.array(start, dtype=np.float64), dtype="float64")
+    variables = [keras.Variable(np.array([v], dtype=np.float64), dtype="float64")
+                 for v in start]
     out = []
-    for g in grads:
-        optimizer.apply([torch.tensor(g, dtype=torch.float64)], [variable])
-        out.append(np.array(keras.ops.convert_to_numpy(variable), dtype=float))
+    for g in np.asarray(grads, dtype=np.float64):
+        optimizer.apply([torch.tensor(g[i:i + 1], dtype=torch.float64)
+                         for i in range(len(variables))], variables)
+        out.append(np.concatenate([np.array(keras.ops.convert_to_numpy(v), dtype=float)
+                                   for v in variables]))
     return np.array(out)
 
 
@@ -53,13 +60,14 @@ def _optax(name: str, args: dict, start, grads, lrs):
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
     optimizer = getattr(optax, name)(**args)
-    params = jnp.asarray(start, dtype=jnp.float64)
+    params = [jnp.asarray([v], dtype=jnp.float64) for v in start]
     state = optimizer.init(params)
     out = []
-    for g in grads:
-        updates, state = optimizer.update(jnp.asarray(g, dtype=jnp.float64), state, params)
+    for g in np.asarray(grads, dtype=np.float64):
+        leaves = [jnp.asarray(g[i:i + 1], dtype=jnp.float64) for i in range(len(params))]
+        updates, state = optimizer.update(leaves, state, params)
         params = optax.apply_updates(params, updates)
-        out.append(np.asarray(params, dtype=float))
+        out.append(np.concatenate([np.asarray(v, dtype=float) for v in params]))
     return np.array(out)
 
 
@@ -67,14 +75,15 @@ def _fastai(name: str, args: dict, start, grads, lrs):
     optimizer_module = require("fastai")
     import torch
     classes = {"sgd": "SGD", "rmsprop": "RMSProp", "adam": "Adam", "radam": "RAdam",
-               "qhadam": "QHAdam"}
-    p = torch.tensor(np.array(start, dtype=np.float64), requires_grad=True)
-    optimizer = getattr(optimizer_module, classes[name])([p], **args)
+               "qhadam": "QHAdam", "lamb": "Lamb", "larc": "Larc"}
+    params = [torch.tensor([float(v)], dtype=torch.float64, requires_grad=True) for v in start]
+    optimizer = getattr(optimizer_module, classes[name])(params, **args)
     out = []
-    for g in grads:
-        p.grad = torch.tensor(g, dtype=torch.float64)
+    for g in np.asarray(grads, dtype=np.float64):
+        for i, p in enumerate(params):
+            p.grad = torch.tensor(g[i:i + 1], dtype=torch.float64)
         optimizer.step()
-        out.append(p.detach().numpy().copy())
+        out.append(np.concatenate([p.detach().numpy().copy() for p in params]))
     return np.array(out)
 
 

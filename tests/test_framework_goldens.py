@@ -7,8 +7,10 @@ before applying the gradients 0.1, 0.2, ..., 1.0 again; Keras compares at rtol =
 (its goldens are float32 values rounded to 4 places), and so do we.
 
 fastai: the hand-computed steps of nbs/12_optimizer.ipynb (SGD, momentum, weight decay,
-RMSProp with and without momentum, Adam, RAdam), compared as its ``test_close`` does (1e-5,
-1e-3 where the notebook says so).
+RMSProp with and without momentum, Adam, RAdam, Larc and LARS), compared as its ``test_close``
+does (1e-5, 1e-3 where the notebook says so). Lamb's published values, Keras's and fastai's, are
+for one tensor of several weights whose norms couple them: out of reach of scalar parameters,
+each its own tensor (test_lamb_goldens_are_for_whole_tensors shows the difference).
 """
 from __future__ import annotations
 
@@ -58,7 +60,22 @@ KERAS_GOLDEN = {  # optimizer -> (constructor arguments, golden rows)
         [0.368, 0.3773, 0.3804, 0.382, 0.3829, 0.3835, 0.384, 0.3843, 0.3846, 0.3848],
         [0.1933, 0.204, 0.2076, 0.2094, 0.2105, 0.2112, 0.2117, 0.2121, 0.2124, 0.2126]])),
     "lion": ({}, tiled([0.999, 0.998, 0.997, 0.996, 0.995])),
+    "adadelta": ({"learning_rate": 1.0, "rho": 0.8, "epsilon": 1e-6},
+                 tiled([0.9978, 0.9947, 0.9915, 0.9882, 0.9849])),
+    "nadam": ({"learning_rate": 0.5, "beta_1": 0.5, "beta_2": 0.67, "epsilon": 1e-5}, np.array([
+        [0.4281] * 10,
+        [-0.1738, -0.1731, -0.1726, -0.1723, -0.1721, -0.172, -0.1719, -0.1718, -0.1718,
+         -0.1717],
+        [-0.7115, -0.7103, -0.7096, -0.7092, -0.709, -0.7088, -0.7086, -0.7085, -0.7085,
+         -0.7084],
+        [-1.2335, -1.2322, -1.2313, -1.2309, -1.2306, -1.2304, -1.2302, -1.2301, -1.23,
+         -1.2299],
+        [-1.7492, -1.7478, -1.7469, -1.7464, -1.7461, -1.7459, -1.7457, -1.7456, -1.7455,
+         -1.7454]])),
 }
+# Keras's Lamb golden ([0.999, 0.9982, 0.9974, 0.9965, 0.9955]) is for ONE tensor of ten
+# weights, whose norms couple them; sheetopt's parameters are each their own tensor (see
+# test_lamb_goldens_are_for_whole_tensors)
 
 
 @pytest.mark.parametrize("optimizer", list(KERAS_GOLDEN))
@@ -120,6 +137,43 @@ def test_fastai_adam_steps():
     step = -0.1 * 0.1 / (math.sqrt(0.1 ** 2) + 1e-8)
     fastai_close(path[0], [1 + step, 2 + step, 3 + step])
     fastai_close(path[1], [1 + 2 * step, 2 + 2 * step, 3 + 2 * step], eps=1e-3)
+
+
+LARC_P = [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("clip, grads, local_lr", [
+    (True, [0.1, 0.2, 0.3], 0.02),  # "First param local lr is 0.02 < lr so it's not clipped"
+    (True, [0.01, 0.02, 0.03], 0.1),  # "Second param local lr is 0.2 > lr so it's clipped"
+    (False, [0.1, 0.2, 0.3], 0.02),  # LARS: no clipping
+    (False, [0.01, 0.02, 0.03], 0.2)])
+def test_fastai_larc_steps(clip, grads, local_lr):
+    """The notebook's Larc cases: ||p||/||g|| is the same for the whole tensor [1, 2, 3] and
+    for each of its elements, so these published steps hold for scalar parameters too."""
+    path = rule_path("fastai", "larc", {"lr": 0.1, "clip": clip}, LARC_P, [grads])
+    fastai_close(path[0], [p - local_lr * g for p, g in zip(LARC_P, grads)])
+    published = {0.02: [0.998, 1.996, 2.994], 0.1: [0.999, 1.998, 2.997],
+                 0.2: [0.998, 1.996, 2.994]}[local_lr]
+    fastai_close(path[0], published)
+
+
+def test_lamb_goldens_are_for_whole_tensors():
+    """fastai's notebook steps Lamb on ONE tensor [1, 2, 3] to [0.784, 1.784, 2.784]: its
+    trust ratio is the root mean square of the whole tensor over the step's. sheetopt's
+    parameters are each their own tensor, as fastai's Lamb given three one-element tensors
+    steps them (to [0.9, 1.8, 2.7]); Keras's Lamb golden is the same case with ten weights."""
+    from frameworks import library_path, require
+    require("fastai")
+    import torch
+    from fastai.optimizer import Lamb
+    whole = torch.tensor(P, dtype=torch.float64, requires_grad=True)
+    whole.grad = torch.tensor(G, dtype=torch.float64)
+    Lamb([whole], lr=0.1).step()
+    fastai_close(whole.detach().numpy(), [0.7840, 1.7840, 2.7840], eps=1e-3)  # the notebook's
+    ours = rule_path("fastai", "lamb", {"lr": 0.1}, P, [G])
+    np.testing.assert_allclose(ours, library_path("fastai", "lamb", {"lr": 0.1}, P, [G]),
+                               rtol=1e-12)
+    fastai_close(ours[0], [0.9, 1.8, 2.7])
 
 
 def test_fastai_radam_steps():

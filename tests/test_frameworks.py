@@ -13,7 +13,7 @@ import pytest
 import sheetopt
 from sheetopt.rules.registry import FRAMEWORK_RULES
 
-from frameworks import library_path, require
+from frameworks import library_path, require, rule_path
 
 TOL = 1e-12
 CASES = [pytest.param(rule, options, batch,
@@ -103,3 +103,17 @@ def test_fit_one_cycle_schedule_against_fastai():
         at = float((pos - pcts[phase]) / (pcts[phase + 1] - pcts[phase]))  # fastai's float32
         start, end = [(lr_max / 25, lr_max), (lr_max, lr_max / 1e5)][phase]
         assert float(cosine(start, end, np.float64(at), numpy_ops)) == float(theirs_lr(pos))
+
+
+def test_optax_adadelta_climbs_without_a_learning_rate():
+    """Why sheetopt's optax adadelta asks for learning_rate: optax's default None scales by
+    nothing and flips no sign, so the update is added and p climbs the gradient. With
+    learning_rate=1 the step is the same size, downhill. When optax changes this, this fails."""
+    grads = np.array([[0.5, -0.5]])
+    start = [1.0, 2.0]
+    default = library_path("optax", "adadelta", {}, start, grads)
+    one = library_path("optax", "adadelta", {"learning_rate": 1.0}, start, grads)
+    np.testing.assert_allclose(default - start, -(one - start), rtol=1e-12)
+    assert (np.sign(default - start) == np.sign(grads)).all()
+    np.testing.assert_array_equal(one, rule_path("optax", "adadelta", {"learning_rate": 1.0},
+                                                 start, grads))

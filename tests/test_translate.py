@@ -194,3 +194,21 @@ def test_fuzzed_arguments_answer_or_refuse_in_one_line(optimizer, pairs):
         assert len(err.getvalue().strip().splitlines()) == 1 and "Traceback" not in err.getvalue()
     else:
         json.loads(out.getvalue())
+
+
+def test_every_row_of_the_differences_table_is_translated():
+    """Every optimizer of the "same name, different update" table, in every framework that has
+    it, appears in the page's translation table with a verdict and drift figures: translated
+    from torch's where torch has the name (from Keras's for Lion and Lamb)."""
+    from sheetopt.framework_page import CASES, namesakes
+    stored = (ROOT / "docs" / "frameworks.md").read_text()
+    rows = [line.split(" | ") for line in stored.splitlines()
+            if line.startswith("| torch `") or line.startswith("| keras `")]
+    covered = {(r[0][2:].split("`")[1], r[1]) for r in rows if r[2] in
+               ("exact", "exact here", "closest")}
+    for name, rules in namesakes().items():
+        source = next(c[0] for c in CASES if c[1] == name)
+        assert source == rules[0].flavor, name  # torch's when torch has it
+        for rule in rules[1:]:
+            assert (name, rule.flavor) in covered, (name, rule.flavor)
+    assert {"adadelta", "nadam", "radam", "adamax", "lamb"} <= set(namesakes())

@@ -30,6 +30,7 @@ EPS_AFTER_CORRECTION = "after the bias correction: sqrt(v_hat) + eps"
 EPS_RAW_ROOT = "added to the raw sqrt(v), before the bias correction (\"epsilon hat\")"
 EPS_INSIDE_ROOT = "inside the root: sqrt(v + eps)"
 EPS_AFTER_ROOT = "after the root: sqrt(v) + eps"
+ADADELTA_EPS = "inside both roots: sqrt(acc_delta + eps)/sqrt(v + eps)"
 # bias correction
 BIAS_BOTH = "both moments divided by 1 - beta^t"
 BIAS_FOLDED = BIAS_BOTH + " (folded into the step size: lr*sqrt(1 - beta_2^t)/(1 - beta_1^t))"
@@ -42,6 +43,13 @@ RMS_LR_OUTSIDE = "lr outside the buffer: buf = m*buf + g/denominator; p -= lr*bu
 RMS_LR_INSIDE = "lr inside the buffer: buf = m*buf + lr*g/denominator; p -= buf"
 RMS_RAW = "on the raw gradient, divided afterwards: buf = m*buf + g; p -= lr*buf/denominator"
 LION = "sign(b1*m + (1 - b1)*g), then m = b2*m + (1 - b2)*g"
+NADAM_TORCH = "mu_t = beta_1*(1 - 0.5*0.96^(0.004*t))"
+NADAM_KERAS = "mu_t = beta_1*(1 - 0.5*0.96^t)"
+NADAM_OPTAX = "Nesterov: b1*mu/(1 - b1^(t+1)) + (1 - b1)*g/(1 - b1^t)"
+_TRUST = EWMA + "; the step u times the trust ratio ||p||/||u||"
+_TRUST_WHY = " (1 where a norm is 0; each parameter its own tensor)"
+LAMB_TRUST = _TRUST + _TRUST_WHY
+LAMB_TRUST_CAPPED = _TRUST + ", at most 10" + _TRUST_WHY
 # start
 ZEROS = "zeros"
 FIRST_GRADIENT = ZEROS + " (the buffer starts at the first gradient: the same numbers)"
@@ -67,7 +75,8 @@ TORCH: Mapping[str, Mapping[str, str]] = {
                    momentum=EWMA, start=ZEROS, decay=COUPLED),
     "adagrad": dict(eps=EPS_AFTER_ROOT, bias=NONE, momentum=NONE, start=SUM_START,
                     decay=COUPLED),
-    "nadam": dict(_TORCH_ADAM, momentum="mu_t = beta_1*(1 - 0.5*0.96^(0.004*t))"),
+    "nadam": dict(_TORCH_ADAM, momentum=NADAM_TORCH),
+    "adadelta": dict(eps=ADADELTA_EPS, bias=NONE, momentum=NONE, start=ZEROS, decay=COUPLED),
     "radam": dict(_TORCH_ADAM, eps=EPS_RAW_ROOT, bias=RADAM_BIAS),
 }
 LECTURE: Mapping[str, Mapping[str, str]] = {

@@ -6,10 +6,11 @@ callbacks: ``weight_decay`` (p*(1 - lr*wd), the default ``decouple_wd=True``) or
 """
 from __future__ import annotations
 
-from .aspects import (BIAS_BOTH, EPS_AFTER_CORRECTION, EWMA, FASTAI_DECAY, LR_OUTSIDE, NONE,
-                      RADAM_BIAS, RMS_RAW, ZEROS, Switch)
+from .aspects import (BIAS_BOTH, EPS_AFTER_CORRECTION, EWMA, FASTAI_DECAY, LAMB_TRUST_CAPPED,
+                      LR_OUTSIDE, NONE, RADAM_BIAS, RMS_RAW, ZEROS, Switch)
 from .base import Library, Rule
-from .pieces import fastai_debias, fastai_grad, fastai_param, square_average
+from .pieces import (fastai_debias, fastai_grad, fastai_param, square_average, tensor_norm,
+                     trust_ratio)
 
 SOURCE = "fastai/optimizer.py"
 # fastai's RMSProp takes eps but never hands it to its Optimizer, so rms_prop_step always adds
@@ -100,6 +101,27 @@ def qhadam_step(p, g, prev, new, hp, t, ops, static):
     return p - hp["lr"] * top / (root + hp["eps"])
 
 
+def lamb_step(p, g, prev, new, hp, t, ops, static):
+    p = fastai_param(p, hp, static)
+    debias1, debias2 = _debiased(hp, t, ops)
+    step = (new["grad_avg"] / debias1) / (ops.sqrt(new["sqr_avg"] / debias2) + hp["eps"])
+    # r1 = p.pow(2).mean().sqrt(): the root mean square of a one-element tensor is its norm
+    q = ops.minimum(trust_ratio(tensor_norm(p, ops), tensor_norm(step, ops), ops), 10.0)
+    return p - hp["lr"] * q * step
+
+
+# --- LARC / LARS ----------------------------------------------------------------------------------
+def larc_step(p, g, prev, new, hp, t, ops, static):
+    g = fastai_grad(p, g, hp, static)
+    p = fastai_param(p, hp, static)
+    p_norm, g_norm = tensor_norm(p, ops), tensor_norm(g, ops)
+    # larc_layer_lr: wd enters the layer's lr whether or not it is decoupled
+    local_lr = hp["lr"] * hp["trust_coeff"] * p_norm / (g_norm + p_norm * hp["wd"] + hp["eps"])
+    if static.get("clip"):  # min(lr, local_lr): local_lr when it is the smaller
+        local_lr = ops.where(local_lr < hp["lr"], local_lr, hp["lr"])
+    return p - local_lr * (new["grad_avg"] if static.get("mom") else g)
+
+
 def _library(cls: str, args: dict, **differs) -> Library:
     return Library(name=f"fastai.optimizer.{cls}", source=SOURCE,
                    args={"lr": "lr", **args, "wd": "wd", "decouple_wd": "decoupled"},
@@ -165,4 +187,25 @@ RULES: tuple[Rule, ...] = (
                ({"lr": 0.1}, {"lr": 0.1, "mom": 0.9, "nu_1": 0.5, "nu_2": 0.5, "wd": 0.05},
                 {"lr": 0.1, "wd": 0.05, "decouple_wd": False}),
                momentum="quasi-hyperbolic: (1-nu_1)*g + nu_1*grad_avg/debias1"),
+    _adam_like("lamb", "Lamb", lamb_step,
+               {"lr": None, "mom": 0.9, "sqr_mom": 0.99, "eps": 1e-5, "wd": 0.0},
+               ({"lr": 0.01}, {"lr": 0.01, "mom": 0.5, "sqr_mom": 0.9, "wd": 0.05},
+                {"lr": 0.01, "eps": 1e-3, "wd": 0.05, "decouple_wd": False}),
+               momentum=LAMB_TRUST_CAPPED),
+    Rule(optimizer="larc", flavor="fastai",
+         summary="fastai.optimizer.Larc(lr, mom, clip, trust_coeff, eps, wd, decouple_wd)",
+         hypers={"lr": None, "mom": 0.9, "trust_coeff": 0.02, "eps": 1e-8, "wd": 0.0},
+         flags={"clip": True, "decoupled": True}, state_names=sgd_states,
+         update_state=sgd_state, step=larc_step,  # sgd_state: average_grad when mom != 0
+         notes={"new_p": "fastai Larc: the layer's lr is lr*trust_coeff*||p|| / (||g|| + "
+                         "wd*||p|| + eps), at most lr with clip (LARC; LARS without); each "
+                         "parameter is its own tensor, so ||p|| is |p|."},
+         library=_library("Larc", {"mom": "mom", "clip": "clip", "trust_coeff": "trust_coeff",
+                                   "eps": "eps"},
+                          eps="in the layer's lr: ||g|| + wd*||p|| + eps", bias=NONE,
+                          momentum=Switch("mom", NONE, LR_OUTSIDE + " (lr: the layer's)"),
+                          start=ZEROS, decay=FASTAI_DECAY),
+         grid=({"lr": 0.1}, {"lr": 0.1, "mom": 0.0, "clip": False, "trust_coeff": 0.5,
+                             "wd": 0.01},
+               {"lr": 0.1, "wd": 0.05, "decouple_wd": False, "eps": 1e-3})),
 )

@@ -6,12 +6,15 @@ Every Keras optimizer first decays the weights when ``weight_decay`` is set, p*(
 """
 from __future__ import annotations
 
-from .aspects import (BIAS_FIRST, BIAS_FOLDED, DECOUPLED, EPS_INSIDE_ROOT, EPS_RAW_ROOT, EWMA, LION,
-                      LR_INSIDE, NONE, RMS_LR_INSIDE, SUM_START, ZEROS, Switch)
+from .aspects import (ADADELTA_EPS, BIAS_BOTH, BIAS_FIRST, BIAS_FOLDED, DECOUPLED,
+                      EPS_AFTER_CORRECTION, EPS_INSIDE_ROOT, EPS_RAW_ROOT, EWMA, LAMB_TRUST, LION,
+                      LR_INSIDE, NADAM_KERAS, NONE, RMS_LR_INSIDE, SUM_START, ZEROS, Switch)
 from .base import Library, Rule
-from .pieces import decoupled_decay, ewma, moved_toward
+from .pieces import decoupled_decay, ewma, moved_toward, tensor_norm, trust_ratio
 
 SOURCE = "keras/src/optimizers/{}.py"
+# what KERAS_BACKEND=torch runs in place of update_step for some classes (torch's foreach ops)
+TORCH_SOURCE = "keras/src/backend/torch/optimizers/torch_{}.py"
 _COMMON = {"learning_rate": "lr", "weight_decay": "wd"}
 _BETAS = {**_COMMON, "beta_1": "mom", "beta_2": "sqr_mom", "epsilon": "eps"}
 
@@ -122,8 +125,65 @@ def lion_step(p, g, prev, new, hp, t, ops, static):
     return p - hp["lr"] * ops.sign(prev["grad_avg"] * hp["mom"] + g * (1.0 - hp["mom"]))
 
 
-def _library(cls: str, module: str, args: dict, state_keys: dict, **differs) -> Library:
-    return Library(name=f"keras.optimizers.{cls}", source=SOURCE.format(module), args=args,
+# --- Adadelta (the torch backend's _parallel_update_step) ---------------------------------------
+def _square_average(avg, value, rho):
+    """``_foreach_mul_(avg, rho); _foreach_add_(avg, value*value, alpha=1 - rho)``."""
+    return avg * rho + (1 - rho) * (value * value)
+
+
+def _adadelta_delta(g, acc_delta, sqr_avg, hp, ops):
+    """rms(acc_delta)*g / rms(sqr_avg), rms(x) = sqrt(x + eps): acc_delta from before the step."""
+    return ops.sqrt(acc_delta + hp["eps"]) * g / ops.sqrt(sqr_avg + hp["eps"])
+
+
+def adadelta_state(p, g, state, hp, t, ops, static):
+    sqr_avg = _square_average(state["sqr_avg"], g, hp["rho"])
+    delta = _adadelta_delta(g, state["acc_delta"], sqr_avg, hp, ops)
+    return {"sqr_avg": sqr_avg, "acc_delta": _square_average(state["acc_delta"], delta,
+                                                             hp["rho"])}
+
+
+def adadelta_step(p, g, prev, new, hp, t, ops, static):
+    p = decoupled_decay(p, hp)
+    return p - hp["lr"] * _adadelta_delta(g, prev["acc_delta"], new["sqr_avg"], hp, ops)
+
+
+# --- Nadam (the torch backend's _parallel_update_step) -------------------------------------------
+def _nadam_mus(hp, t, ops):
+    """u_t = beta_1*(1 - 0.5*0.96^t) and the next step's: Keras 3's momentum schedule."""
+    return (hp["mom"] * (1.0 - 0.5 * ops.power(0.96, t)),
+            hp["mom"] * (1.0 - 0.5 * ops.power(0.96, t + 1)))
+
+
+def nadam_state(p, g, state, hp, t, ops, static):
+    u_t, _ = _nadam_mus(hp, t, ops)
+    return {"grad_avg": state["grad_avg"] * hp["mom"] + (1 - hp["mom"]) * g,
+            "sqr_avg": _square_average(state["sqr_avg"], g, hp["sqr_mom"]),
+            "mu_product": state["mu_product"] * u_t}
+
+
+def nadam_step(p, g, prev, new, hp, t, ops, static):
+    p = decoupled_decay(p, hp)
+    u_t, u_next = _nadam_mus(hp, t, ops)
+    m_hat = (new["grad_avg"] * u_next / (1 - new["mu_product"] * u_next)
+             + g * (1 - u_t) / (1 - new["mu_product"]))
+    v_hat = new["sqr_avg"] / (1 - ops.power(hp["sqr_mom"], t))
+    return p - m_hat * hp["lr"] / (ops.sqrt(v_hat) + hp["eps"])
+
+
+# --- Lamb ---------------------------------------------------------------------------------------
+def lamb_step(p, g, prev, new, hp, t, ops, static):
+    p = decoupled_decay(p, hp)
+    m_hat = new["grad_avg"] / (1.0 - ops.power(hp["mom"], t))
+    update = m_hat / (ops.sqrt(new["sqr_avg"] / (1.0 - ops.power(hp["sqr_mom"], t)))
+                      + hp["eps"])
+    ratio = trust_ratio(tensor_norm(p, ops), tensor_norm(update, ops), ops)
+    return p - ratio * hp["lr"] * update
+
+
+def _library(cls: str, module: str, args: dict, state_keys: dict, source: str = SOURCE,
+             **differs) -> Library:
+    return Library(name=f"keras.optimizers.{cls}", source=source.format(module), args=args,
                    state_keys=state_keys, differs=differs)
 
 
@@ -212,4 +272,44 @@ RULES: tuple[Rule, ...] = (
                           start=ZEROS, decay=DECOUPLED),
          grid=({"learning_rate": 0.001}, {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9,
                                           "weight_decay": 0.1})),
+    Rule(optimizer="adadelta", flavor="keras",
+         summary="keras.optimizers.Adadelta(learning_rate, rho, epsilon, weight_decay)",
+         hypers={"lr": 0.001, "rho": 0.95, "eps": 1e-7, "wd": 0.0}, flags={},
+         state_names=lambda static: ("sqr_avg", "acc_delta"), update_state=adadelta_state,
+         step=adadelta_step, nonnegative=("sqr_avg", "acc_delta"),
+         library=_library("Adadelta", "adadelta", {**_COMMON, "rho": "rho", "epsilon": "eps"},
+                          {"sqr_avg": "_accumulated_grads",
+                           "acc_delta": "_accumulated_delta_vars"}, source=TORCH_SOURCE,
+                          eps=ADADELTA_EPS, bias=NONE, momentum=NONE, start=ZEROS,
+                          decay=DECOUPLED),
+         grid=({"learning_rate": 1.0}, {"learning_rate": 0.5, "rho": 0.5, "epsilon": 1e-3,
+                                        "weight_decay": 0.01})),
+    Rule(optimizer="nadam", flavor="keras",
+         summary="keras.optimizers.Nadam(learning_rate, beta_1, beta_2, epsilon, weight_decay)",
+         hypers={"lr": 0.001, "mom": 0.9, "sqr_mom": 0.999, "eps": 1e-7, "wd": 0.0}, flags={},
+         state_names=lambda static: ("grad_avg", "sqr_avg", "mu_product"),
+         update_state=nadam_state, step=nadam_step, start={"mu_product": 1.0},
+         nonnegative=("sqr_avg",),
+         notes={"mu_product": "Keras Nadam: the product of the momenta u_t = beta_1 * (1 - "
+                              "0.5 * 0.96^t) so far (torch's is 0.96^(0.004 t))."},
+         library=_library("Nadam", "nadam", _BETAS,
+                          {"grad_avg": "_momentums", "sqr_avg": "_velocities",
+                           "mu_product": "_u_product"}, source=TORCH_SOURCE,
+                          eps=EPS_AFTER_CORRECTION, bias=BIAS_BOTH,
+                          momentum=NADAM_KERAS, start=ZEROS, decay=DECOUPLED),
+         grid=({"learning_rate": 0.1}, {"learning_rate": 0.1, "beta_1": 0.5, "beta_2": 0.9,
+                                        "epsilon": 1e-3, "weight_decay": 0.05})),
+    Rule(optimizer="lamb", flavor="keras",
+         summary="keras.optimizers.Lamb(learning_rate, beta_1, beta_2, epsilon, weight_decay)",
+         hypers={"lr": 0.001, "mom": 0.9, "sqr_mom": 0.999, "eps": 1e-7, "wd": 0.0}, flags={},
+         state_names=lambda static: ("grad_avg", "sqr_avg"), update_state=adam_state,
+         step=lamb_step, nonnegative=("sqr_avg",),
+         notes={"new_p": "Keras Lamb: Adam's update u times the trust ratio ||p||/||u||; "
+                         "each parameter is its own tensor, so ||p|| is |p|."},
+         library=_library("Lamb", "lamb", _BETAS,
+                          {"grad_avg": "_momentums", "sqr_avg": "_velocities"},
+                          eps=EPS_AFTER_CORRECTION, bias=BIAS_BOTH, momentum=LAMB_TRUST,
+                          start=ZEROS, decay=DECOUPLED),
+         grid=({"learning_rate": 0.01}, {"learning_rate": 0.01, "beta_1": 0.5, "epsilon": 1e-3,
+                                         "weight_decay": 0.05})),
 )

@@ -6,11 +6,11 @@ multiplied by -lr and added to p, written p - lr*u (the same number). ``t`` is o
 """
 from __future__ import annotations
 
-from .aspects import (BIAS_BOTH, EPS_AFTER_CORRECTION, EPS_AFTER_ROOT, EPS_INSIDE_ROOT, EWMA,
-                      IN_UPDATE, LION, LR_OUTSIDE, NONE, RMS_LR_INSIDE, SUM_START, ZEROS,
-                      Switch)
+from .aspects import (ADADELTA_EPS, BIAS_BOTH, BIAS_FIRST, COUPLED, EPS_AFTER_CORRECTION,
+                      EPS_AFTER_ROOT, EPS_INSIDE_ROOT, EWMA, IN_UPDATE, LAMB_TRUST, LION,
+                      LR_OUTSIDE, NADAM_OPTAX, NONE, RMS_LR_INSIDE, SUM_START, ZEROS, Switch)
 from .base import Library, Rule
-from .pieces import ewma
+from .pieces import ewma, tensor_norm, trust_ratio
 
 SOURCE = "optax/_src/alias.py"
 
@@ -135,6 +135,67 @@ def lion_step(p, g, prev, new, hp, t, ops, static):
     return p - hp["lr"] * _decayed_update(u, p, hp)
 
 
+# --- Adadelta: add_decayed_weights, scale_by_adadelta, the learning rate -----------------------
+def _adadelta_update(g, e_x, e_g, hp, ops):
+    """sqrt(e_x + eps) / sqrt(e_g + eps) * g, with e_x from before the step."""
+    return ops.sqrt(e_x + hp["eps"]) / ops.sqrt(e_g + hp["eps"]) * g
+
+
+def adadelta_state(p, g, state, hp, t, ops, static):
+    g = _decayed_update(g, p, hp)  # weight decay added to the GRADIENT: coupled
+    e_g = ewma(state["sqr_avg"], g * g, hp["rho"])
+    u = _adadelta_update(g, state["acc_delta"], e_g, hp, ops)
+    return {"sqr_avg": e_g, "acc_delta": ewma(state["acc_delta"], u * u, hp["rho"])}
+
+
+def adadelta_step(p, g, prev, new, hp, t, ops, static):
+    g = _decayed_update(g, p, hp)
+    return p - hp["lr"] * _adadelta_update(g, prev["acc_delta"], new["sqr_avg"], hp, ops)
+
+
+# --- Adamax -------------------------------------------------------------------------------------
+def adamax_state(p, g, state, hp, t, ops, static):
+    return {"grad_avg": ewma(state["grad_avg"], g, hp["mom"]),
+            "exp_inf": ops.maximum(ops.abs(g) + hp["eps"], hp["sqr_mom"] * state["exp_inf"])}
+
+
+def adamax_step(p, g, prev, new, hp, t, ops, static):
+    return p - hp["lr"] * (_corrected(new["grad_avg"], hp["mom"], t, ops) / new["exp_inf"])
+
+
+# --- RAdam --------------------------------------------------------------------------------------
+def radam_state(p, g, state, hp, t, ops, static):
+    return {"grad_avg": ewma(state["grad_avg"], g, hp["mom"]),
+            "sqr_avg": ewma(state["sqr_avg"], g * g, hp["sqr_mom"])}
+
+
+def radam_step(p, g, prev, new, hp, t, ops, static):
+    b1, b2 = hp["mom"], hp["sqr_mom"]
+    ro_inf = 2.0 / (1.0 - b2) - 1.0
+    b2t = ops.power(b2, t)
+    ro = ro_inf - 2 * t * b2t / (1 - b2t)  # a function of the step: host-computable
+    if static.get("nesterov"):
+        mu_hat = b1 * _corrected(new["grad_avg"], b1, t + 1, ops) + (1 - b1) * _corrected(
+            g, b1, t, ops)
+    else:
+        mu_hat = _corrected(new["grad_avg"], b1, t, ops)
+    nu_hat = _corrected(new["sqr_avg"], b2, t, ops)
+    rectified = ro >= hp["threshold"]
+    # the root's argument is negative for 2 < ro < 4, where optax's discarded branch is NaN:
+    # 1 stands in there, so no branch takes the root of a negative number
+    square = (ro - 4.0) * (ro - 2.0) * ro_inf / ((ro_inf - 4.0) * (ro_inf - 2.0) * ro)
+    r = ops.sqrt(ops.where(rectified, square, 1.0))
+    update = r * mu_hat / (ops.sqrt(nu_hat + hp["eps_root"]) + hp["eps"])
+    return p - hp["lr"] * ops.where(rectified, update, mu_hat)
+
+
+# --- Lamb: scale_by_adam, add_decayed_weights, scale_by_trust_ratio, the learning rate ----------
+def lamb_step(p, g, prev, new, hp, t, ops, static):
+    adam_hp = {k: v for k, v in hp.items() if k != "wd"}  # the decay comes after the moments
+    u = _decayed_update(_adam_update(p, g, new, adam_hp, t, ops=ops, static=static), p, hp)
+    return p - hp["lr"] * (u * trust_ratio(tensor_norm(p, ops), tensor_norm(u, ops), ops))
+
+
 def _library(function: str, args: dict, state_keys: dict, **differs) -> Library:
     return Library(name=f"optax.{function}", source=SOURCE, args={"learning_rate": "lr", **args},
                    state_keys=state_keys, differs=differs)
@@ -208,7 +269,7 @@ RULES: tuple[Rule, ...] = (
           decay=IN_UPDATE),
     _adam("nadam", {}, {"nesterov": True}, (), {},
           "optax.nadam(learning_rate, b1, b2, eps, eps_root): adam with nesterov=True",
-          _ADAM_GRID, momentum="Nesterov: b1*mu/(1 - b1^(t+1)) + (1 - b1)*g/(1 - b1^t)",
+          _ADAM_GRID, momentum=NADAM_OPTAX,
           decay=NONE),
     _adam("amsgrad", {}, {"amsgrad": True}, (), {},
           "optax.amsgrad(learning_rate, b1, b2, eps, eps_root)", _ADAM_GRID,
@@ -234,4 +295,54 @@ RULES: tuple[Rule, ...] = (
                           start=ZEROS, decay=IN_UPDATE),
          grid=({"learning_rate": 0.001}, {"learning_rate": 0.01, "b1": 0.5, "b2": 0.9,
                                           "weight_decay": 0.1})),
+    Rule(optimizer="adadelta", flavor="optax",
+         summary="optax.adadelta(learning_rate, rho, eps, weight_decay)",
+         hypers={"lr": None, "rho": 0.9, "eps": 1e-6, "wd": 0.0}, flags={},
+         state_names=lambda static: ("sqr_avg", "acc_delta"), update_state=adadelta_state,
+         step=adadelta_step, nonnegative=("sqr_avg", "acc_delta"),
+         notes={"new_p": "optax adadelta: learning_rate defaults to None, which scales by "
+                         "nothing and flips no sign: the update is ADDED (ascent). sheetopt "
+                         "asks for a learning rate."},
+         library=_library("adadelta", {"rho": "rho", "eps": "eps", "weight_decay": "wd"},
+                          {"sqr_avg": "e_g", "acc_delta": "e_x"}, eps=ADADELTA_EPS,
+                          bias=NONE, momentum=NONE, start=ZEROS, decay=COUPLED),
+         grid=({"learning_rate": 1.0}, {"learning_rate": 0.5, "rho": 0.5, "eps": 1e-3,
+                                        "weight_decay": 0.01})),
+    Rule(optimizer="adamax", flavor="optax",
+         summary="optax.adamax(learning_rate, b1, b2, eps)",
+         hypers={"lr": None, "mom": 0.9, "sqr_mom": 0.999, "eps": 1e-8}, flags={},
+         state_names=lambda static: ("grad_avg", "exp_inf"), update_state=adamax_state,
+         step=adamax_step, nonnegative=("exp_inf",),
+         library=_library("adamax", {"b1": "mom", "b2": "sqr_mom", "eps": "eps"},
+                          {"grad_avg": "mu", "exp_inf": "nu"},
+                          eps="inside the max: max(beta_2*u, |g| + eps)", bias=BIAS_FIRST,
+                          momentum=EWMA, start=ZEROS, decay=NONE),
+         grid=({"learning_rate": 0.1}, {"learning_rate": 0.1, "b1": 0.3, "b2": 0.5,
+                                        "eps": 1e-3})),
+    Rule(optimizer="radam", flavor="optax",
+         summary="optax.radam(learning_rate, b1, b2, eps, eps_root, threshold, nesterov)",
+         hypers={**_ADAM_HYPERS, "threshold": 5.0}, flags={"nesterov": False},
+         state_names=lambda static: ("grad_avg", "sqr_avg"), update_state=radam_state,
+         step=radam_step, nonnegative=("sqr_avg",),
+         library=_library("radam", {**_ADAM_ARGS, "threshold": "threshold",
+                                     "nesterov": "nesterov"},
+                          {"grad_avg": "mu", "sqr_avg": "nu"}, eps=EPS_AFTER_CORRECTION,
+                          bias=BIAS_BOTH + " (rectified once rho_t >= threshold, 5; the "
+                                           "bias-corrected momentum alone before)",
+                          momentum=Switch("nesterov", EWMA, NADAM_OPTAX), start=ZEROS,
+                          decay=NONE),
+         grid=({"learning_rate": 0.01}, {"learning_rate": 0.01, "b2": 0.9, "eps": 1e-3,
+                                         "eps_root": 1e-4},
+               {"learning_rate": 0.01, "b2": 0.9, "threshold": 4.5, "nesterov": True})),
+    Rule(optimizer="lamb", flavor="optax",
+         summary="optax.lamb(learning_rate, b1, b2, eps, eps_root, weight_decay)",
+         hypers={**_ADAM_HYPERS, "eps": 1e-6, "wd": 0.0}, flags={},
+         state_names=lambda static: ("grad_avg", "sqr_avg"), update_state=adam_state,
+         step=lamb_step, nonnegative=("sqr_avg",),
+         library=_library("lamb", {**_ADAM_ARGS, "weight_decay": "wd"},
+                          {"grad_avg": "mu", "sqr_avg": "nu"}, eps=EPS_AFTER_CORRECTION,
+                          bias=BIAS_BOTH, momentum=LAMB_TRUST, start=ZEROS,
+                          decay=IN_UPDATE + ", before the trust ratio"),
+         grid=({"learning_rate": 0.01}, {"learning_rate": 0.01, "b1": 0.5, "eps": 1e-3,
+                                         "eps_root": 1e-4, "weight_decay": 0.05})),
 )

@@ -96,3 +96,17 @@ def fastai_param(p, hp, static):
     """fastai's ``weight_decay`` (``decouple_wd=True``, its default): p*(1 - lr*wd), the first
     thing a step does."""
     return decoupled_decay(p, hp) if static.get("decoupled") else p
+
+
+def tensor_norm(x, ops):
+    """The norm of a one-element tensor as the frameworks compute it, sqrt(x*x): |x|, except
+    where x*x overflows or underflows, as theirs does. sheetopt's parameters are scalars, each
+    its own tensor, so a layer-wise norm (Lamb's, LARC's) is this."""
+    return ops.sqrt(x * x)
+
+
+def trust_ratio(w_norm, u_norm, ops):
+    """Lamb's ``||p|| / ||u||``, or 1 when either norm is 0 (Keras's, optax's and fastai's
+    rule). The division is by a norm made safe first, so no branch divides by zero."""
+    safe = ops.where(u_norm > 0, u_norm, 1.0)
+    return ops.where(w_norm > 0, ops.where(u_norm > 0, w_norm / safe, 1.0), 1.0)

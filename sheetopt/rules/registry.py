@@ -305,6 +305,8 @@ HYPER_RANGES = {
     "eps_root": (lambda v: v >= 0, ">= 0"),
     "nu_1": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "nu_2": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "threshold": (lambda v: True, "a number"),
+    "trust_coeff": (lambda v: v >= 0, ">= 0"),
 }
 
 

@@ -130,11 +130,12 @@ def display_order(spec: Spec) -> tuple[str, ...]:
 
 def model_order(model) -> tuple[str, ...]:
     """A model's parameters in the order the workbook shows them (b before a)."""
-    return ("b", "a") if model.kind == "linear" else model.params
+    return ("b", "a") if model.params == ("a", "b") else model.params
 
 
-def data_ref(column: str, data_row: int) -> str:
-    letter = "A" if column == "x" else "B"
+def data_ref(column: int, data_row: int) -> str:
+    """The data sheet's cell of a row's ``column`` (0: the first input; inputs, then y)."""
+    letter = xl_col_to_name(column)
     return f"{quoted(DATA_SHEET)}!${letter}${DATA_FIRST_ROW + 1 + data_row}"
 
 
@@ -191,8 +192,8 @@ class SheetPlan:
             for p in display_order(self.spec):
                 self.inputs[f"start:{s}:{p}"] = (START_ROW + 1, col)
                 col += 1
-        self.extra_col = col  # adam_ann's start scale goes here
-        self.start_end = col + (self.sheet.schedule.kind == "adam_ann")
+        self.extra_col = col  # the schedule's start cells (adam_ann's start scale) go here
+        self.start_end = col + len(self.sheet.schedule.start_labels)
 
     def input_ref(self, key: str) -> str:
         if key in self.names:
@@ -271,7 +272,7 @@ class SheetPlan:
         if kind == "in":
             return ("text", self.input_ref(rest))
         if kind == "data":
-            return ("arg", "x" if rest == "x" else "y")
+            return ("arg", rest)  # a data row's column
         if kind == "epoch":
             return ("arg", rest)  # the epoch's lr (or momentum) cell of the summary
         raise KeyError(name)
@@ -284,9 +285,9 @@ class SheetPlan:
         With ``xml_style`` (style name -> ``' s="N"'``), rows not in ``cell_rows`` come as
         finished XML (:class:`RawRow`) from a per-pattern row template, which is several times
         faster than cell objects; the text is the same that the cells would be written as."""
-        refs = ([data_ref("x", d) for d in range(len(self.spec.data))],
-                [data_ref("y", d) for d in range(len(self.spec.data))], self.epoch_lr_refs(),
-                self.epoch_lr_refs("mom"))
+        rows = range(len(self.spec.data))
+        data = [[data_ref(j, d) for j in range(len(self.spec.model.columns))] for d in rows]
+        refs = (data, self.epoch_lr_refs(), self.epoch_lr_refs("mom"))
         total, v0, carry = len(self.trace), 0, (0.0, 0)
         for k0 in range(0, total, CHUNK):
             k1 = min(k0 + CHUNK, total)
@@ -297,7 +298,8 @@ class SheetPlan:
             v0 = v1
 
     def _chunk_rows(self, chunk: Chunk, refs, xml_style, cell_rows):
-        x_refs, y_refs, lr_refs, mom_refs = refs
+        data_refs, lr_refs, mom_refs = refs
+        columns = self.spec.model.columns
         k0 = chunk.k0
         epochs = chunk.steps["epoch"].astype(int).tolist()
         step_numbers = chunk.steps["step"].astype(int).tolist()
@@ -320,14 +322,13 @@ class SheetPlan:
                 r = base + i
                 d = data_rows[visited]
                 top = "_top" if first_epoch_row and i == 0 else ""
+                args = dict(zip(columns, data_refs[d]), lr=lr_ref, mom=mom_ref)
                 if xml_style is not None and r not in cell_rows:
                     render, count = self._row_xml(shape, i, top, xml_style)
                     yield r, RawRow(r, render(r + 1, epochs[k], step_numbers[k], d + 1,
-                                              k + k0 + 1, visited, k, x_refs[d], y_refs[d],
-                                              lr_ref, mom_ref, values), count)
+                                              k + k0 + 1, visited, k, args, values), count)
                     visited += 1
                     continue
-                args = {"x": x_refs[d], "y": y_refs[d], "lr": lr_ref, "mom": mom_ref}
                 labels = "int" + top
                 out = [Cell(r, 0, "number", epochs[k], None, labels),
                        Cell(r, 1, "number", step_numbers[k], None, labels)]
@@ -345,8 +346,8 @@ class SheetPlan:
     def _row_xml(self, shape: BlockShape, offset: int, top: str, xml_style):
         """A function writing one step row's XML, compiled once per row pattern, and the number
         of formulas in the row. Arguments: R (1-based row), epoch, step, data row (1-based),
-        t, visited row index, step index, the x and y references, the epoch's lr cell, the
-        columns' cached values."""
+        t, visited row index, step index, the named arguments (the data row's references by
+        column, the epoch's lr and momentum cells), the columns' cached values."""
         key = (shape, offset, top)
         if key in self._xml_rows:
             return self._xml_rows[key]
@@ -381,7 +382,7 @@ class SheetPlan:
             pieces.append(f'<c r="{letter}{{0}}"{xml_style(column.style + top)}>'
                           f"<f>{text}</f><v>{value}</v></c>")
         pieces.append("</row>")
-        source = (f"lambda R, ep, st, d1, t, vis, k, x, y, lr, mom, V: "
+        source = (f"lambda R, ep, st, d1, t, vis, k, A, V: "
                   f"FMT.format({', '.join(exprs)})")
         render = eval(source, {"FMT": "".join(pieces)})  # noqa: S307 - text we built above
         self._xml_rows[key] = (render, len(cells))
@@ -390,8 +391,7 @@ class SheetPlan:
     def epoch_lr_refs(self, column: str = "lr") -> dict[int, str]:
         """adam_ann and per-epoch torch schedules: the summary cell holding each epoch's lr
         (or momentum)."""
-        per_epoch = schedule_cells.scheduled(self.sheet) and not self.sheet.schedule.per_step
-        if not (per_epoch or self.sheet.schedule.kind == "adam_ann"):
+        if self.sheet.schedule.lr_cells != "epoch":
             return {}
         ids = [c.id for c in self.summary]
         if column not in ids:
@@ -412,7 +412,7 @@ class RawRow:
 
 def _slot_expr(slot) -> str:
     """Python text for a template slot: a row offset from R, or a named argument."""
-    return f"R+{slot}" if isinstance(slot, int) else slot
+    return f"R+{slot}" if isinstance(slot, int) else f"A[{slot!r}]"
 
 
 def _escape_xml(text: str) -> str:
@@ -463,29 +463,29 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
             Column("step", "step", "first", _steps("step"), "int")]
     if batched:
         cols.append(Column("row", "data row", "row", _rows("row"), "int"))
-    if sheet.flavor != "lecture" or sheet.schedule.per_step:
+    if sheet.flavor != "lecture" or sheet.schedule.lr_cells == "step":
         cols.append(Column("t", "t", "last", lambda c: np.arange(c.k0 + 1, c.k1 + 1), "int"))
-    if schedule_cells.scheduled(sheet) and sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "step":
         cols += _schedule_columns(sheet, spec.steps(sheet))
-    elif sheet.schedule.per_step:
-        cols.append(Column("lr", "lr", "last", _steps("lr")))
-        if "mom" in sheet.hypers:
-            cols.append(Column("mom", "mom", "last", _steps("mom")))
-    if model.has_data:
-        hx, hy = spec.data.headers
-        cols += [Column("x", hx, "row", _rows("x")), Column("y", hy, "row", _rows("y"))]
+    elif sheet.schedule.lr_cells == "step":
+        cols += [Column(name, name, "last", _steps(name))
+                 for name in sheet.schedule.sets(sheet.hypers)]
+    cols += [Column(column, header, "row", _rows(column))
+             for column, header in zip(model.columns, spec.data.headers)]
     cols += [Column(f"p:{p}", label(p), "first", _steps(p)) for p in order]
+
+    def per_row(p: str):  # a parameter on every data row visited
+        if batched:
+            return lambda c: c.row_params(model.params)
+        return lambda c: {q: c.steps[q] for q in model.params}
+
+    cols += _part_columns(model, per_row)
     if model.reports_rmse:
         cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
                  Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
     else:  # the prediction is the loss (a surface's value): one column
         cols.append(Column("err2", "f(x, y)" if not model.has_data else "loss", "row",
                            _rows("err2"), note=model.loss_name))
-
-    def per_row(p: str):  # a parameter on every data row visited
-        if batched:
-            return lambda c: c.row_params(model.params)
-        return lambda c: {q: c.steps[q] for q in model.params}
 
     row_cols = []
     if batched and sheet.gradient == "analytic":
@@ -551,20 +551,33 @@ def _schedule_columns(sheet: Sheet, steps: int) -> list[Column]:
             for c in schedule_cells.state_columns(sheet)]
 
 
+def _part_columns(model, params_of) -> list[Column]:
+    """The columns a model builds its prediction from (``Model.parts``), one per data row."""
+    if model.parts is None:
+        return []
+    names = list(model.parts({p: 0.0 for p in model.params}, 0.0))
+
+    def values(name: str):
+        def of(chunk):
+            return chunk.memo("model_parts", lambda: model.parts(
+                params_of(name)(chunk), model.data_of(chunk.rows)[0]))[name]
+        return of
+    return [Column(f"model:{name}", name, "row", values(name)) for name in names]
+
+
 def _row_gradient(model, params_of, p: str):
     def values(chunk):
         params = params_of(chunk)
-        return chunk.memo("rowgrad", lambda: model.gradient(
-            params, chunk.rows["x"], chunk.rows["y"]))[p]
+        return chunk.memo("rowgrad", lambda: model.gradient(params, *model.data_of(chunk.rows)))[p]
     return values
 
 
 def _shifted_loss(model, params_of, p: str, delta: float):
     def values(chunk):
         params = params_of(chunk)
-        return model.loss(dict(params, **{p: params[p] + delta}), chunk.rows["x"],
-                          chunk.rows["y"])
+        return model.loss(dict(params, **{p: params[p] + delta}), *model.data_of(chunk.rows))
     return values
+
 
 
 def _running_sum(values_of):
@@ -589,13 +602,13 @@ def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
                                 distance({p: epochs[p] for p in spec.model.params},
                                          spec.data.true, spec.model.params),
                                 note=notes.EPOCH_DISTANCE))
-    adam_ann = sheet.schedule.kind == "adam_ann"
-    if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "epoch":
         return cols + _epoch_schedule_columns(plan, started, finished)
     cols.append(EpochColumn("lr", "lr", steps["lr"][::every][:started],
-                            note=notes.ANNEALED_LR if adam_ann
-                            else notes.FIRST_STEP_LR if sheet.schedule.per_step else notes.LR))
-    if adam_ann:
+                            note=notes.ANNEALED_LR if sheet.schedule.annealed
+                            else notes.FIRST_STEP_LR if sheet.schedule.lr_cells == "step"
+                            else notes.LR))
+    if sheet.schedule.annealed:
         ends = slice(every - 1, finished * every, every)
         sqr = [steps[f"sqr_avg_{p}"][ends] for p in spec.model.params]
         scale = gradient_scale(sqr, numpy_ops) if finished else np.zeros(0)
@@ -644,6 +657,8 @@ def _epoch_metrics(trace: Trace, plan: SheetPlan, finished: int) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def start_scale_value(plan: SheetPlan) -> float:
-    return float(gradient_scale([plan.trace.start[f"sqr_avg_{p}"]
-                                 for p in plan.spec.model.params], numpy_ops))
+def start_values(plan: SheetPlan) -> dict[str, float]:
+    """The schedule's start cells' values (adam_ann's start scale) from the trace's start."""
+    values = plan.sheet.schedule.start_cells(
+        lambda s: [plan.trace.start[f"{s}_{p}"] for p in plan.spec.model.params], numpy_ops)
+    return {label: float(value) for label, value in values.items()}
