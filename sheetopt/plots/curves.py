@@ -169,16 +169,24 @@ def draw_fits(ax, spec: Spec, finals) -> None:
     x, y = spec.data.x, spec.data.y
     ax.scatter(x, y, s=12, color="black", label="data", zorder=3, gid="data")
     grid = np.linspace(x.min(), x.max(), 200)
+    curve = _curve(spec.model)
     for name, final, diverged in finals:
         if not diverged:
-            ax.plot(grid, spec.model.predict(final, grid), label=name, color=color(spec, name),
+            ax.plot(grid, curve(final, grid), label=name, color=color(spec, name),
                     gid=f"fit:{name}")
     if all(p in spec.data.true for p in spec.model.params):
-        ax.plot(grid, spec.model.predict(spec.data.true, grid), "k--", label="true", gid="true")
+        ax.plot(grid, curve(spec.data.true, grid), "k--", label="true", gid="true")
     ax.set(xlabel=spec.data.headers[0], ylabel=spec.data.headers[1],
            title=f"fitted {spec.model.formula} (final parameters)"
                  + ("\ndiverged sheets left out" if any(d for *_, d in finals) else ""))
     ax.legend(fontsize=8)
+
+
+def _curve(model):
+    """What a fit draws over x: the prediction, or a classifier's probability p of a 1."""
+    if model.classes is None or model.derived is None:
+        return model.predict
+    return lambda params, x: model.derived(model.predict(params, x))["p"]
 
 
 def _draw_distances(ax, spec: Spec, finals) -> None:

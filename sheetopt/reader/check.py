@@ -132,9 +132,14 @@ def metadata_problem(document: dict) -> str | None:
         return f"model {_short(document.get('model'))} is not one of {', '.join(kinds())}"
     keys = document.get("model_keys", {})
     model = model_for(document["model"])
-    if not (isinstance(keys, dict) and all(k in model.keys and _is_number(v)
-                                           for k, v in keys.items())):
+    if not (isinstance(keys, dict) and all(
+            k in model.keys and (isinstance(v, str) if isinstance(model.keys[k], str)
+                                 else _is_number(v)) for k, v in keys.items())):
         return f"model_keys is not a table of the {document['model']} model's keys"
+    try:
+        model = model_for(document["model"], keys)  # its parameters may depend on them
+    except SheetoptError as exc:
+        return f"model_keys: {exc}"
     true = data.get("true")
     params = model.params
     if not isinstance(true, dict) or not all(k in params and _is_number(v)

@@ -97,6 +97,10 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
             trees[(f"model:{column}", i)] = tree
     for i in range(n):
         trees[("pred", i)] = model.predict(params, xs[i])
+    for i in range(n):  # what the model derives from its pred (a classifier's p) reads it
+        pred = model.predict(params, xs[i])
+        for column, tree in (model.derived(pred) if model.derived else {}).items():
+            trees[(f"model:{column}", i)] = tree
     for i in range(n):
         trees[("err2", i)] = model.loss(params, xs[i], ys[i])
     if sheet.batch_size > 1 and sheet.gradient == "analytic":

@@ -485,6 +485,10 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
     if model.reports_rmse:
         cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
                  Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
+    elif not model.pred_is_loss:  # a classifier's logit, its probability, its row loss
+        cols += [Column("pred", "pred", "row", _rows("pred"), note=model.pred_name),
+                 *_derived_columns(model),
+                 Column("err2", "loss", "row", _rows("err2"), note=model.loss_name)]
     else:  # the prediction is the loss (a surface's value): one column
         cols.append(Column("err2", "f(x, y)" if not model.has_data else "loss", "row",
                            _rows("err2"), note=model.loss_name))
@@ -565,6 +569,17 @@ def _part_columns(model, params_of) -> list[Column]:
                 params_of(name)(chunk), chunk.rows["x"]))[name]
         return of
     return [Column(f"model:{name}", name, "row", values(name)) for name in names]
+
+
+def _derived_columns(model) -> list[Column]:
+    """The columns a model derives from its prediction (``Model.derived``), one per data row."""
+    if model.derived is None:
+        return []
+
+    def values(name: str):
+        return lambda chunk: chunk.memo("model_derived", lambda: model.derived(
+            chunk.rows["pred"]))[name]
+    return [Column(f"model:{name}", name, "row", values(name)) for name in model.derived(0.0)]
 
 
 def _row_gradient(model, params_of, p: str):
