@@ -212,3 +212,55 @@ def test_an_unknown_loss_is_one_line(tmp_path):
     with pytest.raises(SheetoptError, match="model.loss must be one of 'bce', 'mnist' "
                                             r"\(got 'mse'\)"):
         Spec.load(path)
+
+
+def test_the_digits_preset_reads_the_shipped_data_and_its_picture_is_up_to_date(tmp_path):
+    from pathlib import Path
+
+    from sheetopt import plots
+
+    spec = Spec.load("digits")
+    assert len(spec.data) == 362 and int(spec.data.y.sum()) == 183  # 3s are 1, 7s are 0
+    assert spec.model.params[:2] == ("w_r0c0", "w_r0c1") and len(spec.model.params) == 17
+    root = Path(__file__).resolve().parents[1]
+    full = Spec.from_toml(f'[model]\nkind = "logistic"\n[data]\ncsv = '
+                          f'"{root / "workbooks" / "digits-3-7.csv"}"\n'
+                          '[[sheet]]\noptimizer = "sgd"\nlr = 0.01\n')
+    assert full.data.x.shape == (362, 64) and full.data.x.max() == 16.0
+    pooled = full.data.x.reshape(-1, 4, 2, 4, 2).sum(axis=(2, 4)).reshape(-1, 16)
+    assert np.array_equal(pooled, spec.data.x) and np.array_equal(full.data.y, spec.data.y)
+    assert "CC BY 4.0" in (root / "workbooks" / "DIGITS-LICENSE.txt").read_text()
+    command = "sheetopt plot digits --kind fits -o workbooks/digits-fits.png --force"
+    readme = (root / "README.md").read_text()
+    assert "](workbooks/digits-fits.png)" in readme and command in readme
+    fresh = tmp_path / "fresh.png"
+    assert cli.main(["plot", "digits", "--kind", "fits", "-o", str(fresh)]) == 0
+    stored = plots.stored_fingerprint(root / "workbooks" / "digits-fits.png")
+    assert stored and plots.stored_fingerprint(fresh) == stored, f"stale; run: {command}"
+
+
+def test_many_features_follow_torch_too():
+    """All 64 pixels (the numpy executor: the compiled kernel reads one column), Adam, one
+    epoch, against torch's loop on the same rows."""
+    from pathlib import Path
+
+    csv = Path(__file__).resolve().parents[1] / "workbooks" / "digits-3-7.csv"
+    spec = Spec.from_toml(f'[model]\nkind = "logistic"\n[data]\ncsv = "{csv}"\n'
+                          '[[sheet]]\nname = "s"\noptimizer = "adam"\nflavor = "torch"\n'
+                          'lr = 0.01\n')
+    trace = engine.run(spec, "s")
+    w = torch.zeros(64, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=0.01, foreach=False)
+    x, y = torch.tensor(spec.data.x), torch.tensor(spec.data.y)
+    worst = 0.0
+    for i in range(len(y)):
+        opt.zero_grad()
+        F.binary_cross_entropy_with_logits((w * x[i]).sum() + b, y[i]).backward()
+        opt.step()
+        ours = np.array([trace.steps[f"new_{p}"][i] for p in spec.model.params])
+        theirs = np.append(w.detach().numpy(), b.item())
+        worst = max(worst, np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1.0)))
+    assert worst <= BOUND, worst
+    right = (((x @ w.detach()) + b.item() > 0) == (y == 1)).double().mean().item()
+    assert trace.epochs["accuracy"][-1] == pytest.approx(right, abs=1e-12) and right > 0.75

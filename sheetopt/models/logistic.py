@@ -142,6 +142,14 @@ def logistic(keys: Mapping, features: Sequence[str] | None = None) -> Model:
         return {name: d_z if name == "b" else value * d_z
                 for name, value in slopes(p, x).items()}
 
+    def bind(header: tuple[str, ...]) -> Model:
+        """The model of a data file: one column x keeps a and b, feature columns get w_<name>."""
+        if tuple(header) == ("x", "y"):
+            return logistic(keys)
+        from .features import feature_columns
+
+        return logistic(keys, feature_columns(header, "logistic"))
+
     return Model(kind="logistic", params=params,
                  formula=f"p = sigmoid(z), z = {shown}" + (
                      "" if choice == "bce" else " (loss: fastbook's mnist_loss)"),
@@ -149,6 +157,6 @@ def logistic(keys: Mapping, features: Sequence[str] | None = None) -> Model:
                  keys={"loss": choice}, starts={name: 0.0 for name in params},
                  loss_name=words, accuracy=correct, classes=LABELS,
                  pred_name="z, the logit: p = sigmoid(z) is the probability that y = 1",
-                 derived=lambda z: {"p": sigmoid(z)},
+                 derived=lambda z: {"p": sigmoid(z)}, bind=bind,
                  **({} if features is None else {"headers": ((*features, "y"),),
                                                   "inputs": features}))
