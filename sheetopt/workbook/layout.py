@@ -192,8 +192,8 @@ class SheetPlan:
             for p in display_order(self.spec):
                 self.inputs[f"start:{s}:{p}"] = (START_ROW + 1, col)
                 col += 1
-        self.extra_col = col  # adam_ann's start scale goes here
-        self.start_end = col + (self.sheet.schedule.kind == "adam_ann")
+        self.extra_col = col  # the schedule's start cells (adam_ann's start scale) go here
+        self.start_end = col + len(self.sheet.schedule.start_labels)
 
     def input_ref(self, key: str) -> str:
         if key in self.names:
@@ -391,8 +391,7 @@ class SheetPlan:
     def epoch_lr_refs(self, column: str = "lr") -> dict[int, str]:
         """adam_ann and per-epoch torch schedules: the summary cell holding each epoch's lr
         (or momentum)."""
-        per_epoch = schedule_cells.scheduled(self.sheet) and not self.sheet.schedule.per_step
-        if not (per_epoch or self.sheet.schedule.kind == "adam_ann"):
+        if self.sheet.schedule.lr_cells != "epoch":
             return {}
         ids = [c.id for c in self.summary]
         if column not in ids:
@@ -464,14 +463,13 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
             Column("step", "step", "first", _steps("step"), "int")]
     if batched:
         cols.append(Column("row", "data row", "row", _rows("row"), "int"))
-    if sheet.flavor != "lecture" or sheet.schedule.per_step:
+    if sheet.flavor != "lecture" or sheet.schedule.lr_cells == "step":
         cols.append(Column("t", "t", "last", lambda c: np.arange(c.k0 + 1, c.k1 + 1), "int"))
-    if schedule_cells.scheduled(sheet) and sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "step":
         cols += _schedule_columns(sheet, spec.steps(sheet))
-    elif sheet.schedule.per_step:
-        cols.append(Column("lr", "lr", "last", _steps("lr")))
-        if "mom" in sheet.hypers:
-            cols.append(Column("mom", "mom", "last", _steps("mom")))
+    elif sheet.schedule.lr_cells == "step":
+        cols += [Column(name, name, "last", _steps(name))
+                 for name in sheet.schedule.sets(sheet.hypers)]
     cols += [Column(column, header, "row", _rows(column))
              for column, header in zip(model.columns, spec.data.headers)]
     cols += [Column(f"p:{p}", label(p), "first", _steps(p)) for p in order]
@@ -627,13 +625,13 @@ def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
                                 distance({p: epochs[p] for p in spec.model.params},
                                          spec.data.true, spec.model.params),
                                 note=notes.EPOCH_DISTANCE))
-    adam_ann = sheet.schedule.kind == "adam_ann"
-    if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "epoch":
         return cols + _epoch_schedule_columns(plan, started, finished)
     cols.append(EpochColumn("lr", "lr", steps["lr"][::every][:started],
-                            note=notes.ANNEALED_LR if adam_ann
-                            else notes.FIRST_STEP_LR if sheet.schedule.per_step else notes.LR))
-    if adam_ann:
+                            note=notes.ANNEALED_LR if sheet.schedule.annealed
+                            else notes.FIRST_STEP_LR if sheet.schedule.lr_cells == "step"
+                            else notes.LR))
+    if sheet.schedule.annealed:
         ends = slice(every - 1, finished * every, every)
         sqr = [steps[f"sqr_avg_{p}"][ends] for p in spec.model.params]
         scale = gradient_scale(sqr, numpy_ops) if finished else np.zeros(0)
@@ -682,6 +680,8 @@ def _epoch_metrics(trace: Trace, plan: SheetPlan, finished: int) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def start_scale_value(plan: SheetPlan) -> float:
-    return float(gradient_scale([plan.trace.start[f"sqr_avg_{p}"]
-                                 for p in plan.spec.model.params], numpy_ops))
+def start_values(plan: SheetPlan) -> dict[str, float]:
+    """The schedule's start cells' values (adam_ann's start scale) from the trace's start."""
+    values = plan.sheet.schedule.start_cells(
+        lambda s: [plan.trace.start[f"{s}_{p}"] for p in plan.spec.model.params], numpy_ops)
+    return {label: float(value) for label, value in values.items()}

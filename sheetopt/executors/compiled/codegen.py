@@ -130,6 +130,7 @@ class Shape:
     record: bool
     online: bool  # one row a step
     parallel: bool
+    capture: bool = False  # keep the loss of one step (``cap``) in CL: a sweep's step:N
 
 
 @dataclass(kw_only=True)
@@ -169,6 +170,8 @@ class KernelCall:
     rbase: int  # recorded rows before this call
     W: int  # configurations per block
     pe: object  # exponents of the data's powers
+    cap: int = 0  # the step (from 1 in the run) whose loss a capture kernel keeps
+    CL: object = None  # (C,) that step's loss where the configuration lived through it
 
     def values(self) -> tuple:
         return tuple(getattr(self, f.name) for f in fields(self))
@@ -243,7 +246,8 @@ def _trace(shape: Shape) -> _Traced:
 def generate(shape: Shape) -> Kernel:
     """Source of the kernel for one shape of run (see the package docstring)."""
     traced = _trace(shape)
-    shared = {"x", "y", "t", "pos", "h", "kg", "k", "kt", "nr", "fnr", "rb", "ib", "e"}
+    shared = {"x", "y", "t", "pos", "h", "kg", "k", "kt", "nr", "fnr", "rb", "ib", "e",
+              "capnow"}
     lines = _Lines()
     w = lines.add
     for text in signature():
@@ -263,6 +267,8 @@ def generate(shape: Shape) -> Kernel:
     w(4, "kg = kbase + kt")
     w(4, "t = t0 + kg + 1")
     w(4, "pos = kg / total")
+    if shape.capture:
+        w(4, "capnow = np.int64(kg + 1 == cap)")
     w(4, "r0 = starts[k]")
     w(4, "nr = starts[k + 1] - r0")
     w(4, "fnr = float(nr)")
@@ -329,6 +335,8 @@ def _config_code(traced: _Traced, name: _Names) -> tuple[list, ...]:
     # code the compiler turns into vector instructions
     stores.append((0, f"alive[{_C}] = {now}"))
     stores.append((0, f"dstep[{_C}] = kg + 1 if {was} != {now} else {name('dsv')}"))
+    if traced.shape.capture:  # a select, as every store: the loop stays straight-line
+        stores.append((0, f"CL[{_C}] = {name('loss')} if capnow & {now} else CL[{_C}]"))
     columns = _record_stores(traced, name, stores) if traced.shape.record else []
     _state_stores(traced, name, stores)
     return loads, code, stores, columns

@@ -125,15 +125,17 @@ def table_bytes(spec, sheet, plan) -> int:
 
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan, record: bool = False,
-             annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None):
-    """engine.simulate on the compiled kernel; returns an identical engine.Result."""
+             annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None,
+             capture: int = 0):
+    """engine.simulate on the compiled kernel; returns an identical engine.Result
+    (``capture``: the step, from 1, whose loss it keeps)."""
     state_names = sheet.rule.states(sheet.static)
     C, P = params.shape
     E, K = plan.epochs, plan.steps_per_epoch
     schedule = schedule_of(sheet, annealing)
     kernel = kernel_for(spec, sheet, schedule=schedule, record=record, online=plan.size == 1,
                         parallel=C >= PARALLEL_FROM if parallel is None else parallel,
-                        hyper_names=tuple(hp))
+                        hyper_names=tuple(hp), capture=capture > 0)
     hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
     ST = _aligned(np.zeros((len(state_names), P, C)))
     for i, s in enumerate(state_names):
@@ -149,7 +151,8 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
         t0=t0, total=plan.steps, h=float(sheet.h), bound=float(sheet.diverge_above),
         RS=np.empty((len(kernel.columns), plan.steps, C)) if record else np.zeros((0, 0, 0)),
         RR=np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0)), rbase=0,
-        W=CHUNK, pe=np.array(kernel.pow_exponents + [0.0]))
+        W=CHUNK, pe=np.array(kernel.pow_exponents + [0.0]), cap=capture,
+        CL=_aligned(np.full(C, np.nan)) if capture else np.zeros(0))
     def columns(name: str) -> list:  # a state's per-parameter (C,) arrays, for the schedule
         return [ST[state_names.index(name), j] for j in range(P)]
 
@@ -178,7 +181,8 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     result = Result(params=run.PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
                     epoch_sum_err2=run.esum, epoch_rows=run.erows, epoch_lr=run.elr,
                     epoch_params=run.EP.transpose(0, 2, 1),
-                    diverged_at=_diverged_at(run.dstep, K), epoch_loss=run.eloss)
+                    diverged_at=_diverged_at(run.dstep, K), epoch_loss=run.eloss,
+                    step_loss=run.CL if capture else None)
     if record:
         result.steps, result.rows = _recorded(spec, kernel, plan, run)
     return result
