@@ -115,8 +115,8 @@ def executor_for(spec: Spec, sheet: Sheet, job: float, annealing: bool = True,
     'numpy'
     """
     forced = os.environ.get("SHEETOPT_EXECUTOR", "auto")
-    if executor == "numpy" or forced == "numpy" or len(spec.model.inputs) > 1:
-        return "numpy"  # the compiled kernel reads one input column
+    if executor == "numpy" or forced == "numpy":
+        return "numpy"
     if executor == "compiled":
         return executor
     if (forced != "compiled" and job < COMPILE_FROM) or not _numba_installed():

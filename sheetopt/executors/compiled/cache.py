@@ -64,7 +64,8 @@ def kernel_for(spec, sheet, *, schedule, record: bool, online: bool, parallel: b
     the one the run follows (None: constant lr); ``capture``: it keeps one step's loss."""
     model, rule, static = spec.model, sheet.rule, sheet.static
     mom_column = records_mom(sheet.schedule, sheet.hypers)
-    key = (model.kind, tuple(sorted(model.keys.items())), rule.optimizer, rule.flavor,
+    key = (model.kind, tuple(sorted(model.keys.items())), model.params, model.inputs,
+           rule.optimizer, rule.flavor,
            tuple(sorted(static.items())), tuple(hyper_names), sheet.gradient,
            tuple(sheet.show) if record else (),
            None if schedule is None else schedule.kernel_key(),

@@ -233,7 +233,7 @@ def _recorded(spec, kernel: Kernel, plan, run: KernelCall):
     N = total if np.any(dstep == 0) else int(dstep.max()) - 1
     if N == 0:
         return {}, {}
-    x, y = spec.data.x, spec.data.y
+    y = spec.data.y
     bounds = plan.bounds()
     idx = np.concatenate(list(plan.orders())) if plan.shuffle else np.tile(
         np.arange(plan.rows, dtype=np.int64), plan.epochs)
@@ -244,13 +244,15 @@ def _recorded(spec, kernel: Kernel, plan, run: KernelCall):
     single = size == 1
     R = int(size[:N].sum())
     steps = {"epoch": epoch[:N], "step": step[:N], "row": (first + 1.0)[:N], "size": size[:N]}
-    if spec.model.has_data:  # a surface's x and y are its parameters, recorded by the kernel
-        steps.update(x=np.where(single, x[first], np.nan)[:N],
-                     y=np.where(single, y[first], np.nan)[:N])
+    # a data row's columns (a surface's x and y are its parameters, recorded by the kernel)
+    columns = dict(zip(spec.model.columns, [*spec.data.inputs(), y]))
+    for name, values in columns.items():
+        steps[name] = np.where(single, values[first], np.nan)[:N]
     for i, name in enumerate(kernel.columns):
         steps[name] = RS[i, :N]
     sizes = size.astype(np.int64)
     rows = {"epoch": np.repeat(epoch, sizes)[:R], "step": np.repeat(step, sizes)[:R],
-            "row": (idx + 1.0)[:R], "x": x[idx][:R].astype(float), "y": y[idx][:R].astype(float),
+            "row": (idx + 1.0)[:R],
+            **{name: values[idx][:R].astype(float) for name, values in columns.items()},
             "pred": RR[0, :R], "err2": RR[1, :R]}
     return steps, rows
