@@ -260,3 +260,7 @@ def _steps_table(values: list, np):
 
 KINDS: dict[str, type[Schedule]] = {"constant": Schedule, "adam_ann": Annealing,
                                     "fastai_one_cycle": OneCycle, "torch": TorchSchedule}
+
+from .library import LIBRARIES, FrameworkSchedule  # noqa: E402 (it subclasses Schedule)
+
+KINDS.update(dict.fromkeys(LIBRARIES, FrameworkSchedule))
