@@ -26,11 +26,16 @@ def spec_for(kind: str, steps: int) -> spec_mod.Spec:
         return spec_mod.parse({"model": {"kind": kind}, "sheet": [
             {**sheet, "steps": steps, "init": {"x": 0.7, "y": -0.4}}]})
     return spec_mod.parse({
-        "data": {"rows": steps, "true": {"a": 2.0, "b": 30.0, "c": 1.0}
-                 if kind == "quadratic" else {"a": 2.0, "b": 30.0}, "x": "uniform",
+        "data": {"rows": steps, "true": TRUE.get(kind, {"a": 2.0, "b": 30.0}), "x": "uniform",
                  "x_min": 0.0, "x_max": 1.0, "seed": 1, "noise": "normal",
                  "noise_scale": 0.1},
-        "model": {"kind": kind}, "sheet": [sheet]})
+        "model": {"kind": kind, **KEYS.get(kind, {})}, "sheet": [sheet]})
+
+
+TRUE = {"quadratic": {"a": 2.0, "b": 30.0, "c": 1.0},
+        "relu_net": {"w1": 1.0, "w2": -1.0, "c1": -0.3, "c2": 0.6, "v1": 2.0, "v2": 1.5,
+                     "d": 0.1}}
+KEYS = {"relu_net": {"hidden": 2}}
 
 
 def rate(spec, steps: int, executor: str, repeat: int = 3) -> float:
@@ -58,7 +63,7 @@ def main() -> None:
     print(f"numba available: {compiled.available()}")
     print(f"== one online torch Adam run, trace recorded: {steps:,} steps compiled, "
           f"{numpy_steps:,} on numpy; best of 3 ==")
-    kinds = ["linear", "quadratic", *SURFACES]
+    kinds = ["linear", "quadratic", "relu_net", *SURFACES]
     base = {}
     for kind in kinds:
         figures = []

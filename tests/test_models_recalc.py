@@ -25,6 +25,7 @@ from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.workbook import write_workbook
 from sheetopt.reader.check import open_workbook, read_spec
+from sheetopt.spec.data import PRESET_DIR
 from sheetopt.workbook.layout import HEADER_ROW
 
 REL = 1e-12
@@ -70,6 +71,28 @@ steps = 30
 init = { x = 1.0, y = 1.5 }
 state = { grad_avg = { x = 0.0, y = 0.0 } }
 """, "momentum", 0.5),
+    # a ReLU net: the edited start moves unit 1's kink, so rows change side of it
+    "relu_net": (f"""
+[model]
+kind = "relu_net"
+hidden = 2
+[data]
+csv = "{PRESET_DIR / 'relu-net-data.csv'}"
+[[sheet]]
+name = "adam"
+optimizer = "adam"
+flavor = "torch"
+lr = 0.01
+epochs = 2
+[[sheet]]
+name = "batch"
+optimizer = "sgd"
+flavor = "torch"
+lr = 0.01
+batch = 5
+epochs = 2
+show = ["central"]
+""", "adam", -0.75, "c1"),
 }
 
 
@@ -81,8 +104,8 @@ def start_cell(path: Path, sheet: str, param: str) -> str:
     return xl_rowcol_to_cell(*entry["inputs"][f"start:{param}"])
 
 
-def edited(spec: Spec, sheet: str, x: float) -> Spec:
-    changed = replace(spec.sheet(sheet), init={**spec.sheet(sheet).init, "x": x})
+def edited(spec: Spec, sheet: str, x: float, param: str = "x") -> Spec:
+    changed = replace(spec.sheet(sheet), init={**spec.sheet(sheet).init, param: x})
     return replace(spec, sheets=tuple(changed if s.name == sheet else s for s in spec.sheets))
 
 
@@ -93,17 +116,18 @@ def recalculated(tmp_path_factory):
     gnumeric.require_ssconvert()
     work = tmp_path_factory.mktemp("models")
     typed = {}
-    for name, (toml, sheet, x) in CASES.items():
+    for name, (toml, sheet, x, *edit) in CASES.items():
+        param = edit[0] if edit else "x"  # the start edited: x unless the case names one
         spec = Spec.from_toml(toml)
         written = work / f"{name}-written.xlsx"
         write_workbook(spec, written)
         retyped = work / f"{name}-typed.xlsx"
-        libreoffice.rewrite_cell(written, retyped, sheet, start_cell(written, sheet, "x"),
+        libreoffice.rewrite_cell(written, retyped, sheet, start_cell(written, sheet, param),
                                  repr(x))
         blank = work / "blank" / f"{name}.xlsx"
         blank.parent.mkdir(exist_ok=True)
         assert gnumeric.blank_caches(retyped, blank) > 50
-        typed[name] = (edited(spec, sheet, x), sheet, blank)
+        typed[name] = (edited(spec, sheet, x, param), sheet, blank)
     lo = libreoffice.recalculate([b for *_, b in typed.values()], work / "lo")
     gn = gnumeric.recalculate([b for *_, b in typed.values()], work / "gn")
     return {name: (spec, sheet, a, b) for (name, (spec, sheet, _)), a, b in

@@ -51,6 +51,16 @@ QUADRATIC = Model(
 MODELS = {model.kind: model for model in (LINEAR, QUADRATIC)}
 
 
+def _relu_net(keys):
+    from .relu_net import relu_net
+
+    return relu_net(keys)
+
+
+# data models whose parameters depend on their [model] keys: kind -> keys -> Model
+BUILT = {"relu_net": _relu_net}
+
+
 
 
 def model_for(kind: str, keys: Mapping[str, float] | None = None) -> Model:
@@ -63,6 +73,8 @@ def model_for(kind: str, keys: Mapping[str, float] | None = None) -> Model:
 
     if kind in SURFACES:
         return surface(kind, keys or {})
+    if kind in BUILT:
+        return BUILT[kind](keys or {})
     return MODELS[kind]
 
 
@@ -70,4 +82,4 @@ def kinds() -> tuple[str, ...]:
     """Every model kind a spec may name."""
     from .surfaces import SURFACES
 
-    return (*MODELS, *SURFACES)
+    return (*MODELS, *BUILT, *SURFACES)

@@ -38,6 +38,10 @@ class Model:
     keys: Mapping[str, float] = field(default_factory=dict)  # [model] keys and defaults
     view: tuple[float, float, float, float] | None = None  # a surface's usual picture
     loss_name: str = "err^2 = (y - pred)^2 (no mean, no 1/2)"  # how the row loss reads
+    starts: Mapping[str, float] | None = None  # default starts (else 1.0 each)
+    # per-row quantities the prediction is built from, shown as workbook columns before it:
+    # (params, x) -> {name: value}, e.g. a ReLU unit's activation
+    parts: Callable[[Mapping, object], dict] | None = None
 
     def loss(self, params: Mapping, x, y):
         return self.row_loss(self.predict(params, x), y)
@@ -47,6 +51,10 @@ class Model:
         """Whether the row loss is the squared error (epochs then report the lecture's
         sqrt-of-sum and the RMSE); other models report their mean loss per step."""
         return self.row_loss is squared_error
+
+    def start(self, param: str) -> float:
+        """Where ``param`` starts when a sheet's ``init`` does not say."""
+        return float((self.starts or {}).get(param, 1.0))
 
     def label(self, param: str) -> str:
         return (self.labels or {}).get(param, param)

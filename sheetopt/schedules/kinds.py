@@ -9,7 +9,13 @@ the torch.optim replay) asks the schedule, never which kind it is:
 - :meth:`Schedule.kernel_hypers`: the step's lr (and momentum) as the compiled kernel's
   expressions, with :meth:`Schedule.kernel_key` naming the shape they give a kernel;
 - :attr:`Schedule.between_epochs`: whether the host changes lr between epochs;
-- :meth:`Schedule.records_mom`: whether the momentum of each step is its own trace column.
+- :meth:`Schedule.records_mom`: whether the momentum of each step is its own trace column;
+- as workbook cells (``sheetopt.workbook`` asks these, never the kind): :attr:`Schedule.lr_cells`
+  (where a step reads its lr: the input cell, its row's own column or the epoch summary's),
+  :meth:`Schedule.sets`, :meth:`Schedule.step_cells` (the step row's formulas of a schedule that
+  is a closed form of the step), :attr:`Schedule.annealed` (the summary's gradient scale and
+  best), :meth:`Schedule.start_cells` and :meth:`Schedule.start_problem`; a torch scheduler's
+  own state renders through its :attr:`Schedule.node` (``sheetopt.workbook.schedule_cells``).
 
 A new kind is one subclass here and its name in ``KINDS``.
 
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Mapping
+from typing import Callable, ClassVar, Mapping
 
 from .fastai import ONE_CYCLE_DEFAULTS, one_cycle
 from .lecture import anneal, gradient_scale
@@ -115,14 +121,68 @@ class Schedule:
         """What about this schedule shapes the generated kernel (None: nothing)."""
         return None
 
+    # --- as workbook cells -------------------------------------------------------------------
+    lr_cells = "input"  # where a step reads its lr (and the momentum the schedule sets): the lr
+    # "input" cell, its row's own "step" column, or the epoch summary's "epoch" column
+    annealed = False  # the summary anneals lr from its gradient scale and best columns
+    status: ClassVar[str | None] = None  # what the sheet's status line says of the schedule
+    start_labels: ClassVar[tuple[str, ...]] = ()  # cells beside the start inputs (start_cells)
+
+    def sets(self, hypers: Mapping) -> tuple[str, ...]:
+        """The hyperparameters the schedule sets, each step or epoch (lr, and the momentum where
+        it sets it); none: they are the sheet's inputs."""
+        return ()
+
+    def step_cells(self, hypers: Mapping, *, leaf: Callable, t, total: int, ops) -> dict:
+        """The formulas of the step row's own lr (and momentum) cells where ``lr_cells`` is
+        "step": :meth:`hypers` at step ``t`` (counted from 1) of ``total``, the sheet's inputs
+        read by ``leaf(name)``. A torch scheduler's come from its node instead (its state is
+        carried row to row: ``sheetopt.workbook.schedule_cells``)."""
+        if self.lr_cells != "step" or self.node is not None:
+            return {}
+        hp = {name: leaf(name) for name in hypers}
+        step_hp = self.hypers(hp, hp["lr"], t - 1, total, ops)
+        return {name: step_hp[name] for name in self.sets(hypers)}
+
+    def start_cells(self, state: Callable[[str], list], ops) -> dict:
+        """The derived cells beside the start inputs (labelled ``start_labels``), from the
+        start state (``state(name)``: its per-parameter values, leaves or numbers)."""
+        return {}
+
+    def start_problem(self, start: Callable[[str], list]) -> str | None:
+        """Why a workbook of this start state (``start(name)``: a state's per-parameter start
+        values, None where not given) could not agree with its own values; None: it can."""
+        return None
+
 
 class Annealing(Schedule):
     """adam_ann: the lecture's between-epoch annealing from the squared averages."""
 
     between_epochs = True
+    lr_cells = "epoch"
+    annealed = True
+    status = ("lr per epoch: the summary's lr column (annealed: / 4 when the gradient scale "
+              "doubles over the best).")
+    start_labels = ("start gradient scale",)
 
     def start(self, hp, columns, ops, host=None):
         return _Annealing(self, hp, columns, ops)
+
+    def sets(self, hypers):
+        return ("lr",)
+
+    def start_cells(self, state, ops):
+        return {"start gradient scale": gradient_scale(list(state("sqr_avg")), ops)}
+
+    def start_problem(self, start):
+        # the first annealing divides by the start state's gradient scale: where that is 0
+        # (torch's zero start state) a spreadsheet computes #DIV/0! and every later cell with
+        # it, while the engine anneals
+        if all(v is not None and float(v) == 0.0 for v in start("sqr_avg")):
+            return ("adam_ann's annealing divides by the start state's gradient scale (sqrt of "
+                    "sqr_avg summed), which is 0 here: a spreadsheet computes #DIV/0!; start "
+                    "sqr_avg above 0 (state = { sqr_avg = ... }) to write a workbook")
+        return None
 
 
 class _Annealing(Stepping):
@@ -144,6 +204,10 @@ class OneCycle(Schedule):
     """fastai's fit_one_cycle: lr and momentum a closed form of the run's position."""
 
     per_step = True
+    lr_cells = "step"
+
+    def sets(self, hypers):
+        return ("lr", "mom") if "mom" in hypers else ("lr",)
 
     def hypers(self, hp, lr, done, total, ops, clock=None):
         step_hp = dict(hp, lr=lr)
@@ -179,6 +243,13 @@ class TorchSchedule(Schedule):
     @property
     def between_epochs(self) -> bool:
         return self.per == "epoch"
+
+    @property
+    def lr_cells(self) -> str:
+        return "step" if self.per == "step" else "epoch"
+
+    def sets(self, hypers):
+        return ("lr", "mom") if self.node.cycles else ("lr",)
 
     @cached_property
     def node(self) -> Node:

@@ -331,7 +331,10 @@ def _model(kind, label: str, key: str = "model.kind", table: Mapping | None = No
             for name, value in table.items() if name != "kind"}
     if kind == "bowl" and keys.get("condition", 1.0) <= 0:
         raise SheetoptError(f"{label}: model.condition must be > 0 (got {keys['condition']:g})")
-    return model_for(kind, keys)
+    try:
+        return model_for(kind, keys)
+    except SheetoptError as exc:
+        raise SheetoptError(f"{label}: {exc}") from None
 
 
 def _no_data(model: Model) -> DataSet:
@@ -514,7 +517,7 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     epochs = _epochs(table, model, where, label)
     if epochs < 1:
         raise SheetoptError(f"{label}: {where}: epochs must be at least 1 (got {epochs})")
-    init = {p: 1.0 for p in model.params}
+    init = {p: model.start(p) for p in model.params}
     init.update(_param_table(table.get("init", {}), model, f"{where}: init", label))
     static = {**hypers, **flags}
     state = _parse_state(table.get("state"), rule, static, model, where, label)

@@ -49,15 +49,10 @@ def _check_annealing_start(spec: Spec, sheet, trace: Trace) -> None:
     """adam_ann's first annealing divides by the start state's gradient scale: where that is 0
     (torch's zero start state) a spreadsheet computes #DIV/0! and every later cell with it,
     while the engine anneals; such a workbook could never agree with its own values."""
-    if sheet.schedule.kind != "adam_ann":
-        return
-    start = [trace.start.get(f"sqr_avg_{p}") for p in spec.model.params]
-    if all(v is not None and float(v) == 0.0 for v in start):
-        raise SheetoptError(
-            f"{spec.label}: sheet {sheet.name!r}: adam_ann's annealing divides by the start "
-            f"state's gradient scale (sqrt of sqr_avg summed), which is 0 here: a spreadsheet "
-            f"computes #DIV/0!; start sqr_avg above 0 (state = {{ sqr_avg = ... }}) to write "
-            f"a workbook")
+    problem = sheet.schedule.start_problem(
+        lambda state: [trace.start.get(f"{state}_{p}") for p in spec.model.params])
+    if problem:
+        raise SheetoptError(f"{spec.label}: sheet {sheet.name!r}: {problem}")
 
 
 def plan_sheets(spec: Spec, traces: Mapping[str, Trace]) -> list[SheetPlan]:

@@ -101,7 +101,7 @@ def lr_chart(workbook, plan: SheetPlan, height: int):
     if not schedule_cells.scheduled(plan.sheet) or not len(plan.trace):
         return None
     chart = workbook.add_chart({"type": "line"})
-    if plan.sheet.schedule.per_step:
+    if plan.sheet.schedule.lr_cells == "step":
         col, last, x_col = plan.col_of["lr"], FIRST_ROW + plan.n_rows - 1, plan.col_of["t"]
         what = "step"
     else:

@@ -21,7 +21,7 @@ from .. import ops as ops_module
 from ..models import gradients
 from ..protocol.engine import epoch_losses
 from ..ops import symbolic_ops as ops
-from ..schedules import anneal, gradient_scale, one_cycle
+from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
 from ..ops.symbolic import Expr, to_excel, to_python, var, variables
 from . import schedule_cells
@@ -65,17 +65,9 @@ def shown_methods(sheet: Sheet) -> list[str]:
 def hyper_leaves(sheet: Sheet, step_row: int) -> dict:
     """The hyperparameters as the rule sees them: inputs, or the schedule's per-step cells."""
     hp = {name: inp(name) for name in sheet.hypers}
-    if schedule_cells.scheduled(sheet):
-        per_step = sheet.schedule.per_step
-        hp["lr"] = cell("lr", step_row) if per_step else var("epoch:lr")
-        if sheet.schedule.node.cycles:
-            hp["mom"] = cell("mom", step_row) if per_step else var("epoch:mom")
-    elif sheet.schedule.kind == "adam_ann":
-        hp["lr"] = var("epoch:lr")
-    elif sheet.schedule.per_step:
-        hp["lr"] = cell("lr", step_row)
-        if "mom" in hp:
-            hp["mom"] = cell("mom", step_row)
+    per_step = sheet.schedule.lr_cells == "step"
+    for name in sheet.schedule.sets(sheet.hypers):
+        hp[name] = cell(name, step_row) if per_step else var(f"epoch:{name}")
     return hp
 
 
@@ -92,6 +84,9 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     params = {p: cell(f"p:{p}", 0) for p in names}
     xs = [cell("x", i) for i in range(n)]
     ys = [cell("y", i) for i in range(n)]
+    for i in range(n):  # the model's own columns (a ReLU unit's activation) feed its pred
+        for column, tree in (model.parts(params, xs[i]) if model.parts else {}).items():
+            trees[(f"model:{column}", i)] = tree
     for i in range(n):
         trees[("pred", i)] = model.predict(params, xs[i])
     for i in range(n):
@@ -113,20 +108,17 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
         for column in summed:
             for i in range(1, n):
                 trees[(f"sum:{column}", i)] = fold_sum([trees[(column, k)] for k in range(i + 1)])
-    if schedule_cells.scheduled(sheet) and sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "step":
         # the scheduler's state on the step's row: the constructor's on the first step, then
         # one scheduler step from the row above, at count t - 1
         values = (schedule_cells.first_step(sheet, inp) if shape.first_of_run else
                   schedule_cells.next_step(sheet, inp, lambda c: cell(c, -1),
                                            cell("t", last) - 1))
-        for column, tree in values.items():
-            trees[(column, last)] = tree
-    elif sheet.schedule.per_step:
-        pos = (cell("t", last) - 1) / total_steps  # the engine's (t - t0) / total, t0 = 0
-        lr, mom = one_cycle(pos, inp("lr"), sheet.schedule, ops)
-        trees[("lr", last)] = lr
-        if "mom" in sheet.hypers:
-            trees[("mom", last)] = mom
+    else:  # the engine's (t - t0) / total, t0 = 0
+        values = sheet.schedule.step_cells(sheet.hypers, leaf=inp, t=cell("t", last),
+                                           total=total_steps, ops=ops)
+    for column, tree in values.items():
+        trees[(column, last)] = tree
     loss = gradients.mean([trees[("err2", i)] for i in range(n)])
     if sheet.batch_size > 1:
         trees[("loss", last)] = loss
@@ -162,8 +154,9 @@ def inputs_read(spec: Spec, sheet: Sheet, total_steps: int) -> set[str]:
     changes every step). A hyperparameter outside this set is fixed by the spec's value."""
     # rows of a block differ only in their data; two rows read what a thousand would
     size = min(sheet.batch_size, len(spec.data), 2)
-    found = set() if sheet.schedule.per_step or schedule_cells.scheduled(sheet) else {"lr"}
-    if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
+    per_epoch = schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "epoch"
+    found = set() if per_epoch or sheet.schedule.lr_cells == "step" else {"lr"}
+    if per_epoch:
         for tree in [*epoch_schedule_trees(sheet, first=True).values(),
                      *epoch_schedule_trees(sheet, first=False).values()]:
             found |= {name[3:] for name in variables(tree) if name.startswith("in:")}
@@ -215,11 +208,6 @@ def annealing(lr: Expr, sqr_avgs: Sequence[Expr], best: Expr) -> tuple[Expr, Exp
     scale = gradient_scale(list(sqr_avgs), ops)
     next_lr, next_best = anneal(lr, scale, best, ops)
     return scale, next_lr, next_best
-
-
-def start_scale(sqr_avgs: Sequence[Expr]) -> Expr:
-    """adam_ann's first 'best': the gradient scale of the start state."""
-    return gradient_scale(list(sqr_avgs), ops)
 
 
 def distance(final: Mapping, true: Mapping, names: Sequence[str], ops=ops):

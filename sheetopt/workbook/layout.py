@@ -191,8 +191,8 @@ class SheetPlan:
             for p in display_order(self.spec):
                 self.inputs[f"start:{s}:{p}"] = (START_ROW + 1, col)
                 col += 1
-        self.extra_col = col  # adam_ann's start scale goes here
-        self.start_end = col + (self.sheet.schedule.kind == "adam_ann")
+        self.extra_col = col  # the schedule's start cells (adam_ann's start scale) go here
+        self.start_end = col + len(self.sheet.schedule.start_labels)
 
     def input_ref(self, key: str) -> str:
         if key in self.names:
@@ -390,8 +390,7 @@ class SheetPlan:
     def epoch_lr_refs(self, column: str = "lr") -> dict[int, str]:
         """adam_ann and per-epoch torch schedules: the summary cell holding each epoch's lr
         (or momentum)."""
-        per_epoch = schedule_cells.scheduled(self.sheet) and not self.sheet.schedule.per_step
-        if not (per_epoch or self.sheet.schedule.kind == "adam_ann"):
+        if self.sheet.schedule.lr_cells != "epoch":
             return {}
         ids = [c.id for c in self.summary]
         if column not in ids:
@@ -463,29 +462,30 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
             Column("step", "step", "first", _steps("step"), "int")]
     if batched:
         cols.append(Column("row", "data row", "row", _rows("row"), "int"))
-    if sheet.flavor != "lecture" or sheet.schedule.per_step:
+    if sheet.flavor != "lecture" or sheet.schedule.lr_cells == "step":
         cols.append(Column("t", "t", "last", lambda c: np.arange(c.k0 + 1, c.k1 + 1), "int"))
-    if schedule_cells.scheduled(sheet) and sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "step":
         cols += _schedule_columns(sheet, spec.steps(sheet))
-    elif sheet.schedule.per_step:
-        cols.append(Column("lr", "lr", "last", _steps("lr")))
-        if "mom" in sheet.hypers:
-            cols.append(Column("mom", "mom", "last", _steps("mom")))
+    elif sheet.schedule.lr_cells == "step":
+        cols += [Column(name, name, "last", _steps(name))
+                 for name in sheet.schedule.sets(sheet.hypers)]
     if model.has_data:
         hx, hy = spec.data.headers
         cols += [Column("x", hx, "row", _rows("x")), Column("y", hy, "row", _rows("y"))]
     cols += [Column(f"p:{p}", label(p), "first", _steps(p)) for p in order]
+
+    def per_row(p: str):  # a parameter on every data row visited
+        if batched:
+            return lambda c: c.row_params(model.params)
+        return lambda c: {q: c.steps[q] for q in model.params}
+
+    cols += _part_columns(model, per_row)
     if model.reports_rmse:
         cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
                  Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
     else:  # the prediction is the loss (a surface's value): one column
         cols.append(Column("err2", "f(x, y)" if not model.has_data else "loss", "row",
                            _rows("err2"), note=model.loss_name))
-
-    def per_row(p: str):  # a parameter on every data row visited
-        if batched:
-            return lambda c: c.row_params(model.params)
-        return lambda c: {q: c.steps[q] for q in model.params}
 
     row_cols = []
     if batched and sheet.gradient == "analytic":
@@ -551,6 +551,20 @@ def _schedule_columns(sheet: Sheet, steps: int) -> list[Column]:
             for c in schedule_cells.state_columns(sheet)]
 
 
+def _part_columns(model, params_of) -> list[Column]:
+    """The columns a model builds its prediction from (``Model.parts``), one per data row."""
+    if model.parts is None:
+        return []
+    names = list(model.parts({p: 0.0 for p in model.params}, 0.0))
+
+    def values(name: str):
+        def of(chunk):
+            return chunk.memo("model_parts", lambda: model.parts(
+                params_of(name)(chunk), chunk.rows["x"]))[name]
+        return of
+    return [Column(f"model:{name}", name, "row", values(name)) for name in names]
+
+
 def _row_gradient(model, params_of, p: str):
     def values(chunk):
         params = params_of(chunk)
@@ -589,13 +603,13 @@ def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
                                 distance({p: epochs[p] for p in spec.model.params},
                                          spec.data.true, spec.model.params),
                                 note=notes.EPOCH_DISTANCE))
-    adam_ann = sheet.schedule.kind == "adam_ann"
-    if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
+    if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "epoch":
         return cols + _epoch_schedule_columns(plan, started, finished)
     cols.append(EpochColumn("lr", "lr", steps["lr"][::every][:started],
-                            note=notes.ANNEALED_LR if adam_ann
-                            else notes.FIRST_STEP_LR if sheet.schedule.per_step else notes.LR))
-    if adam_ann:
+                            note=notes.ANNEALED_LR if sheet.schedule.annealed
+                            else notes.FIRST_STEP_LR if sheet.schedule.lr_cells == "step"
+                            else notes.LR))
+    if sheet.schedule.annealed:
         ends = slice(every - 1, finished * every, every)
         sqr = [steps[f"sqr_avg_{p}"][ends] for p in spec.model.params]
         scale = gradient_scale(sqr, numpy_ops) if finished else np.zeros(0)
@@ -644,6 +658,8 @@ def _epoch_metrics(trace: Trace, plan: SheetPlan, finished: int) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def start_scale_value(plan: SheetPlan) -> float:
-    return float(gradient_scale([plan.trace.start[f"sqr_avg_{p}"]
-                                 for p in plan.spec.model.params], numpy_ops))
+def start_values(plan: SheetPlan) -> dict[str, float]:
+    """The schedule's start cells' values (adam_ann's start scale) from the trace's start."""
+    values = plan.sheet.schedule.start_cells(
+        lambda s: [plan.trace.start[f"{s}_{p}"] for p in plan.spec.model.params], numpy_ops)
+    return {label: float(value) for label, value in values.items()}

@@ -56,5 +56,6 @@ def gradient_scale(params) -> str:
 BEST_SCALE = ("The smallest gradient scale so far, starting from the start state's ('start "
               "gradient scale' at the top).")
 START_SCALE = "The gradient scale of the start state: adam_ann's first 'best'."
+START_CELLS = {"start gradient scale": START_SCALE}  # a schedule's start cells' notes
 LECTURE_RMSE = "The lecture's 'rmse': sqrt of the epoch's SUM of err^2 (not of the mean)."
 RMSE = "The true root mean squared error of the epoch: sqrt(SUM err^2 / rows)."

@@ -9,7 +9,7 @@ from . import formulas, notes, schedule_cells
 from .formulas import inp
 from .layout import (FIRST_ROW, HEADER_ROW, HYPER_ROW, NOTE_ROW, RULE_ROW, START_ROW,
                      STATUS_ROW, TITLE_ROW, Cell, RawRow, SheetPlan, display_order,
-                     start_scale_value)
+                     start_values)
 from .templates import ref
 
 FLAVOUR_WORDS = {
@@ -98,18 +98,19 @@ def top_cells(plan: SheetPlan) -> list[Cell]:
     for key in starts:
         out.append(Cell(START_ROW, plan.inputs[key][1], "text", _start_label(key),
                         style="input_label"))
-    adam_ann = sheet.schedule.kind == "adam_ann"
-    if adam_ann:
-        out.append(Cell(START_ROW, plan.extra_col, "text", "start gradient scale",
-                        style="input_label", note=notes.START_SCALE))
+    for i, label in enumerate(sheet.schedule.start_labels):
+        out.append(Cell(START_ROW, plan.extra_col + i, "text", label, style="input_label",
+                        note=notes.START_CELLS[label]))
     for key in starts:
         out.append(Cell(START_ROW + 1, plan.inputs[key][1], "number", plan.start_value(key),
                         style="input"))
-    if adam_ann:
-        tree = formulas.start_scale([inp(f"start:sqr_avg:{p}") for p in spec.model.params])
-        out.append(Cell(START_ROW + 1, plan.extra_col, "formula",
+    trees = sheet.schedule.start_cells(
+        lambda s: [inp(f"start:{s}:{p}") for p in spec.model.params], formulas.ops)
+    values = start_values(plan)
+    for i, (label, tree) in enumerate(trees.items()):
+        out.append(Cell(START_ROW + 1, plan.extra_col + i, "formula",
                         to_excel(tree, lambda n: plan.input_ref(n[3:]))[1:],
-                        start_scale_value(plan), style="derived_input"))
+                        values[label], style="derived_input"))
     out.append(Cell(STATUS_ROW, 0, "merged", _status(plan),
                     style="warn_wrap" if plan.trace.diverged else "subtitle_wrap", span=end))
     for i, column in enumerate(plan.columns):
@@ -148,9 +149,8 @@ def _status(plan: SheetPlan) -> str:
         f"batches of {sheet.batch_size} rows: a step's gradient is the mean of its rows' "
         f"(running sums Σ, then / rows), on the batch's last row")
     words.append(f"{sheet.epochs} epochs, {size}; gradient: {sheet.gradient}.")
-    if sheet.schedule.kind == "adam_ann":
-        words.append("lr per epoch: the summary's lr column (annealed: / 4 when the gradient "
-                     "scale doubles over the best).")
+    if sheet.schedule.status:
+        words.append(sheet.schedule.status)
     words.append("Epoch summary: right of the steps.")
     if plan.trace.diverged:
         epoch, step = plan.trace.diverged_at
@@ -186,11 +186,11 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
                                 float(values[p][j])))
             if "distance" in col:
                 out.append(_distance_cell(plan, row, col, float(values["distance"][j])))
-        if schedule_cells.scheduled(sheet) and not sheet.schedule.per_step:
+        if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "epoch":
             out += _schedule_cells(plan, j, row, col, last_row, values, finished)
         else:
             out.append(_lr_cell(plan, j, row, col, first_k, values))
-        if sheet.schedule.kind == "adam_ann" and j < finished:
+        if sheet.schedule.annealed and j < finished:
             out += _annealing_cells(plan, j, row, col, last_row, values)
         yield row, out
 
@@ -210,9 +210,9 @@ def _distance_cell(plan: SheetPlan, row: int, col: dict, value: float) -> Cell:
 def _lr_cell(plan: SheetPlan, j: int, row: int, col: dict, first_k: int, values) -> Cell:
     sheet = plan.sheet
     value = float(values["lr"][j])
-    if sheet.schedule.per_step:
+    if sheet.schedule.lr_cells == "step":
         text = ref(plan.last_step_row(first_k), plan.col_of["lr"])
-    elif sheet.schedule.kind == "adam_ann" and j > 0:
+    elif sheet.schedule.annealed and j > 0:
         # the lr after an epoch, from the scale of that epoch and the best before it
         _, next_lr, _ = _annealing_trees(plan)
         refs = {"lr": ref(row - 1, col["lr"]), "scale": ref(row - 1, col["scale"]),

@@ -23,7 +23,8 @@ _MAXF = 1.7976931348623157e308  # stands for torch's inf start (see first_step)
 
 
 def scheduled(sheet: Sheet) -> bool:
-    return sheet.schedule.kind == "torch"
+    """Whether the sheet's schedule is a torch scheduler, whose state these cells carry."""
+    return sheet.schedule.node is not None
 
 
 def _children(node: Node) -> list[Node]:

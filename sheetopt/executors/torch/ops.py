@@ -59,6 +59,7 @@ def torch_ops() -> SimpleNamespace:
         cos=unary(torch.cos, math.cos),
         sin=unary(torch.sin, math.sin),
         maximum=binary(torch.maximum, max),
+        relu=unary(torch.relu, lambda v: max(0.0, v)),  # autograd: 0 at the kink, as nn.ReLU
         minimum=binary(torch.minimum, min),
         abs=unary(torch.abs, abs),
         floor=unary(torch.floor, math.floor),
