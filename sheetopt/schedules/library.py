@@ -1,7 +1,7 @@
 """Keras's and optax's learning-rate schedules (``schedule = { keras = "ExponentialDecay", ... }``,
 ``{ optax = "exponential_decay", ... }``): each a pure function of the step count written once
 over ``ops``, ``lr(step, lr, args, ops)``, operation for operation as the library's source
-computes it, so that one schedule class (kinds.LibrarySchedule) renders it in the engine, the
+computes it, so that one schedule class (kinds.FrameworkSchedule) renders it in the engine, the
 compiled kernel, a workbook row's lr formula and torch.
 
 ``step`` is the library's count of optimizer steps already taken (Keras's ``iterations``,
@@ -22,9 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from .kinds import Schedule
-
 REQUIRED = object()
+# arguments that are learning rates or their factors: a negative one would make lr negative
+# (or, for a decay rate, NaN at a fraction of a step), which the libraries do not check
+NONNEGATIVE = ("decay_rate", "values", "init_value", "end_value", "warmup_target")
 KERAS_SOURCE = "keras/src/optimizers/schedules/learning_rate_schedule.py"
 OPTAX_SOURCE = "optax/schedules/_schedule.py"
 
@@ -233,38 +234,3 @@ LIBRARY_SCHEDULES: dict[tuple[str, str], LibrarySchedule] = {
     (s.library, s.name): s for s in _SCHEDULES}
 LIBRARIES = ("keras", "optax")
 
-
-class FrameworkSchedule(Schedule):
-    """A Keras or optax schedule (``kind`` "keras" or "optax", ``options[kind]`` its name and
-    the rest its arguments): lr is a closed form of the step, each step's own."""
-
-    per_step = True
-    lr_cells = "step"
-
-    @property
-    def definition(self) -> LibrarySchedule:
-        return LIBRARY_SCHEDULES[self.kind, self.options[self.kind]]
-
-    @property
-    def arguments(self) -> dict:
-        return self.definition.arguments({k: v for k, v in self.options.items()
-                                          if k != self.kind})
-
-    @property
-    def label(self) -> str:
-        return self.definition.spelled
-
-    def sets(self, hypers):
-        return ("lr",)
-
-    def hypers(self, hp, lr, done, total, ops, clock=None):
-        return dict(hp, lr=self.definition.lr(done, hp["lr"], self.arguments, ops))
-
-    def kernel_hypers(self, lr, mom, pos, table, ops):
-        from ..ops.symbolic import var
-
-        # the kernel's t counts steps from 1 (no warm-up passes before a library schedule)
-        return {"lr_s": self.definition.lr(var("t") - 1, lr, self.arguments, ops)}
-
-    def kernel_key(self):
-        return (self.kind, repr(sorted(self.options.items())))

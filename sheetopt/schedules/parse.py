@@ -9,7 +9,7 @@ from ..errors import SheetoptError
 from ..spec.numbers import number as _number, whole as _whole
 from . import (KIND_ALIASES, LIBRARIES, LIBRARY_SCHEDULES, PERS, SCHEDULES, TORCH_SCHEDULERS,
                Schedule, build_node)
-from .library import REQUIRED as LIBRARY_REQUIRED
+from .library import NONNEGATIVE, REQUIRED as LIBRARY_REQUIRED
 from .fastai import ONE_CYCLE_DEFAULTS
 from .torch_base import REQUIRED
 from .torch_cyclic import one_cycle_phases, one_cycle_total
@@ -129,6 +129,10 @@ def _parse_library(table: dict, rule, static, where: str, label: str) -> Schedul
                                 f"{name}{_suggest(arg, spec.defaults)}; it takes "
                                 f"{', '.join(spec.defaults)}")
         args[arg] = _library_value(arg, value, spec, here, label)
+        if arg in NONNEGATIVE and any(v < 0 for v in (
+                args[arg] if isinstance(args[arg], tuple) else (args[arg] or 0,))):
+            raise SheetoptError(f"{label}: {here} must be >= 0: it would make lr negative "
+                                f"(got {value})")
     missing = [a for a, d in spec.defaults.items() if d is LIBRARY_REQUIRED and a not in args]
     if missing:
         raise SheetoptError(f"{label}: {where}: {library} {name} needs schedule."
