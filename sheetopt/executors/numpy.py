@@ -31,20 +31,21 @@ class _Run:
         self.epoch_sum, self.epoch_rows, self.epoch_lr, self.epoch_loss = (
             np.zeros((E, C)) for _ in range(4))
         self.epoch_params = np.zeros((E, C, P))
-        self.recorder = (Recorder(sheet, self.names, self.state_names, C, spec.model.has_data)
+        self.recorder = (Recorder(sheet, self.names, self.state_names, C, spec.model)
                          if record else None)
 
     def step(self, e: int, k: int, rows, step_hp: dict, t: int) -> None:
         spec, sheet, model, names = self.spec, self.sheet, self.spec.model, self.names
         params, state, alive = self.params, self.state, self.alive
         p = {n: params[:, j] for j, n in enumerate(names)}
-        xs, ys = [spec.data.x[i] for i in rows], [spec.data.y[i] for i in rows]
+        xs, ys = [spec.data.row(model, i) for i in rows], [spec.data.y[i] for i in rows]
         preds = [model.predict(p, xi) for xi in xs]
         err2 = [model.row_loss(pred, yi) for yi, pred in zip(ys, preds)]
         loss = gradients.mean(err2)
         grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
         shown = {m: gradients.gradient(m, model, p, xs, ys, sheet.h, loss) for m in sheet.show}
-        g = np.stack([grads[n] for n in names], axis=1)
+        # a gradient that does not depend on the parameters (given gradients) is one number
+        g = np.stack([np.broadcast_to(grads[n], alive.shape) for n in names], axis=1)
         new_state = self.rule.new_state(params, g, state, step_hp, t, ops, sheet.static)
         new_params = self.rule.step(params, g, state, new_state, step_hp, t, ops, sheet.static)
         bad = alive & ~(np.isfinite(loss) & (loss <= sheet.diverge_above)

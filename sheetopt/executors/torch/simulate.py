@@ -60,9 +60,13 @@ class _Run:
 
         self.torch, self.ops = torch, torch_ops()
         self.spec, self.sheet, self.on_step, self.on_host = spec, sheet, on_step, False
-        self.x, self.y = spec.data.x.tolist(), spec.data.y.tolist()
-        self.x_rows, self.y_rows = (torch.as_tensor(v, dtype=params.dtype, device=params.device)
-                                    for v in (spec.data.x, spec.data.y))
+        model = spec.model
+        self.x = [spec.data.row(model, i) for i in range(len(spec.data))]
+        self.y = spec.data.y.tolist()
+        self.x_rows, self.y_rows = ([torch.as_tensor(v, dtype=params.dtype, device=params.device)
+                                     for v in spec.data.inputs()],
+                                    torch.as_tensor(spec.data.y, dtype=params.dtype,
+                                                    device=params.device))
         self.batched = BatchModel(spec.model)
         self.names, self.state_names = spec.model.params, sheet.rule.states(sheet.static)
         C, E = params.shape[0], plan.epochs
@@ -92,7 +96,8 @@ class _Run:
             loss, err2_sum = err2, err2
             grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
         else:  # every row of the batch at once, shaped (C, rows)
-            xs, ys = [rows_of(self.x_rows, rows)], [rows_of(self.y_rows, rows)]
+            xs = [model.row([rows_of(column, rows) for column in self.x_rows])]
+            ys = [rows_of(self.y_rows, rows)]
             err2 = self.batched.row_losses(p, xs[0], ys[0])
             loss, err2_sum = mean(err2), left_to_right_sum(err2)
             grads = gradients.gradient(sheet.gradient, self.batched, p, xs, ys, sheet.h, loss)
@@ -105,7 +110,9 @@ class _Run:
         params, state, alive = self.params, self.state, self.alive
         p = {n: params[:, j] for j, n in enumerate(self.names)}
         loss, err2_sum, grads = self._loss(p, rows)
-        g = torch.stack([grads[n] for n in self.names], dim=1)
+        # a gradient that does not depend on the parameters (given gradients) is one number
+        g = torch.stack([torch.as_tensor(grads[n], dtype=params.dtype, device=params.device)
+                         .expand(params.shape[0]) for n in self.names], dim=1)
         new_state = rule.new_state(params, g, state, step_hp, t, ops, sheet.static)
         new_params = rule.step(params, g, state, new_state, step_hp, t, ops, sheet.static)
         bad = alive & ~(torch.isfinite(loss) & (loss <= sheet.diverge_above)
