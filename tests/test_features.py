@@ -187,3 +187,33 @@ def test_workbook_check_and_verify(tmp_path):
     sheetopt.write_workbook(spec, path)
     assert cli.main(["check", str(path)]) == 0
     assert bool(sheetopt.verify(spec, device="cpu")["ok"].all())
+
+
+def assert_executors_agree(spec, configs: int = 40) -> None:
+    """numpy and the compiled kernel, bit for bit: a recorded run and the sweep kernel, online
+    and in batches, over a spread of lrs."""
+    for sheet in spec.sheets:
+        hp = engine.hyper_arrays(sheet, configs, {"lr": np.geomspace(1e-3, 0.1, configs)})
+        state = engine.start_state(spec, sheet, hp)
+        params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1))
+        plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, False, 0)
+        for record in (True, False):
+            a = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
+                                executor="numpy")
+            b = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
+                                executor="compiled")
+            assert np.array_equal(a.params, b.params, equal_nan=True), sheet.name
+            assert np.array_equal(a.epoch_sum_err2, b.epoch_sum_err2, equal_nan=True)
+            if record:
+                assert a.steps.keys() == b.steps.keys() and a.rows.keys() == b.rows.keys()
+                for table_a, table_b in ((a.steps, b.steps), (a.rows, b.rows)):
+                    for key in table_a:
+                        assert np.array_equal(table_a[key], table_b[key], equal_nan=True), key
+
+
+@pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
+def test_compiled_equals_numpy_bit_for_bit(tmp_path):
+    assert_executors_agree(features_spec(tmp_path, [
+        {"name": "adam", "optimizer": "adam", "lr": 0.05},
+        {"name": "batched", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch": 5,
+         "gradient": "central", "show": ["forward", "analytic"]}]))

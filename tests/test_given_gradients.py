@@ -18,6 +18,7 @@ import pytest
 import sheetopt
 from sheetopt import Spec, cli
 from sheetopt.errors import SheetoptError
+from sheetopt.executors import compiled
 from sheetopt.protocol import engine
 
 from frameworks import rule_path
@@ -157,3 +158,16 @@ def test_spec_mistakes_name_the_key(tmp_path, toml, message):
         return
     with pytest.raises(SheetoptError, match=re.escape(message)):
         Spec.from_toml(text)
+
+
+@pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
+def test_compiled_equals_numpy_bit_for_bit():
+    from test_features import assert_executors_agree
+
+    for names in (START, {"a": 1.0}):  # several parameters (a 2-D X) and one (a 1-D X)
+        grads = GRADS[:, :len(names)]
+        assert_executors_agree(given(grads, names, {"optimizer": "adam", "flavor": "torch",
+                                                    "lr": 0.1}, names.values()))
+        assert_executors_agree(given(grads, names, {"optimizer": "rmsprop", "lr": 0.01,
+                                                    "batch": 4, "gradient": "forward"},
+                                     names.values()))

@@ -33,6 +33,7 @@ class _Run:
         self.epoch_params = np.zeros((E, C, P))
         self.recorder = (Recorder(sheet, self.names, self.state_names, C, spec.model)
                          if record else None)
+        self.capture, self.step_loss = 0, None
 
     def step(self, e: int, k: int, rows, step_hp: dict, t: int) -> None:
         spec, sheet, model, names = self.spec, self.sheet, self.spec.model, self.names
@@ -52,6 +53,8 @@ class _Run:
                         & np.isfinite(new_params).all(axis=1))
         self.diverged_at[bad] = (e + 1, k + 1)
         alive &= ~bad
+        if t == self.capture:
+            self.step_loss = np.where(alive, loss, np.nan)
         if self.recorder is not None and alive.any():
             self.recorder.add(e, k, rows, xs, ys, params, g, new_params, preds, err2, loss,
                               step_hp, shown, new_state)
@@ -74,7 +77,7 @@ class _Run:
         result = Result(params=self.params, state=self.state, epoch_sum_err2=self.epoch_sum,
                         epoch_rows=self.epoch_rows, epoch_lr=self.epoch_lr,
                         epoch_params=self.epoch_params, diverged_at=self.diverged_at,
-                        epoch_loss=self.epoch_loss)
+                        epoch_loss=self.epoch_loss, step_loss=self.step_loss)
         if self.recorder is not None:
             result.steps, result.rows = self.recorder.arrays()
         return result
@@ -82,9 +85,12 @@ class _Run:
 
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan: Plan, record: bool = False,
-             annealing: bool = True, t0: int = 0, progress=None) -> Result:
-    """Runs the epochs of ``plan`` from ``params`` and ``state`` with numpy; see ``Result``."""
+             annealing: bool = True, t0: int = 0, progress=None, capture: int = 0) -> Result:
+    """Runs the epochs of ``plan`` from ``params`` and ``state`` with numpy; see ``Result``
+    (``capture``: the step, from 1, whose loss it keeps)."""
     run = _Run(spec, sheet, params, state, plan, record)
+    if capture:
+        run.capture, run.step_loss = t0 + capture, np.full(len(params), np.nan)
 
     def end_epoch(e: int, steps: int) -> None:
         run.epoch_params[e] = run.params

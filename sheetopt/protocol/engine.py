@@ -65,8 +65,10 @@ def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan: Plan, record: bool = False,
-             annealing: bool = True, t0: int = 0, progress=None, executor: str = "auto") -> Result:
+             annealing: bool = True, t0: int = 0, progress=None, executor: str = "auto",
+             capture: int = 0) -> Result:
     """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
+    ``capture``: a step (from 1) whose loss the Result keeps (``step_loss``; 0: none).
 
     ``progress``, when given, is called with the number of steps done after each epoch.
     ``executor``: "numpy" (sheetopt.executors.numpy), "compiled" (sheetopt.executors.compiled,
@@ -78,11 +80,11 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
         from ..executors import compiled
 
         return compiled.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                 annealing=annealing, t0=t0, progress=progress)
+                                 annealing=annealing, t0=t0, progress=progress, capture=capture)
     from ..executors import numpy as numpy_executor
 
     return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                   annealing=annealing, t0=t0, progress=progress)
+                                   annealing=annealing, t0=t0, progress=progress, capture=capture)
 
 
 # A job of less work than this runs on the numpy executor: it is done before numba and a kernel
@@ -113,8 +115,8 @@ def executor_for(spec: Spec, sheet: Sheet, job: float, annealing: bool = True,
     'numpy'
     """
     forced = os.environ.get("SHEETOPT_EXECUTOR", "auto")
-    if executor == "numpy" or forced == "numpy" or len(spec.model.inputs) > 1:
-        return "numpy"  # the compiled kernel reads one input column
+    if executor == "numpy" or forced == "numpy":
+        return "numpy"
     if executor == "compiled":
         return executor
     if (forced != "compiled" and job < COMPILE_FROM) or not _numba_installed():

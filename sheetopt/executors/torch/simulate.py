@@ -28,6 +28,7 @@ class TorchResult:
     epoch_sum_err2: np.ndarray  # (E, C)
     epoch_rows: np.ndarray  # (E, C)
     diverged_at: np.ndarray  # (C, 2), 0 where it did not diverge
+    step_loss: np.ndarray | None = None  # (C,) the loss of the step asked for (see driver.Result)
 
 
 def to_tensors(values: Mapping[str, np.ndarray], device, dtype) -> dict:
@@ -38,12 +39,16 @@ def to_tensors(values: Mapping[str, np.ndarray], device, dtype) -> dict:
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
              plan: Plan, annealing: bool = True, t0: int = 0,
-             on_step: Callable | None = None) -> TorchResult:
+             on_step: Callable | None = None, capture: int = 0) -> TorchResult:
     """Runs ``plan`` from ``params`` (C, P) and ``state`` (tensors); ``hp`` maps each numeric
     hyperparameter to a (C, 1) tensor. ``on_step(e, k, params, new_params, new_state, alive)``
-    is called after each step when given (a replay records with it). The run protocol is
+    is called after each step when given (a replay records with it); ``capture``: the step
+    (from 1) whose loss the result keeps. The run protocol is
     ``sheetopt.protocol.driver``'s; this module holds a step's tensor arithmetic."""
     run = _Run(spec, sheet, params, state, plan, on_step)
+    if capture:
+        run.capture = t0 + capture
+        run.step_loss = run.torch.full_like(run.epoch_loss, float("nan"))
     host = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
     stepping = schedule_of(sheet, annealing).start(hp, run.columns, run.ops, host)
     run.on_host = stepping.on_host
@@ -77,6 +82,7 @@ class _Run:
         self.epoch_sum = torch.zeros((E, C), dtype=params.dtype, device=params.device)
         self.epoch_rows = torch.zeros((E, C), dtype=params.dtype, device=params.device)
         self.epoch_loss = torch.zeros(C, dtype=params.dtype, device=params.device)
+        self.capture, self.step_loss = 0, None
 
     def _tensors(self, step_hp: dict) -> dict:
         """The host's numbers (or per-configuration columns) of a clocked schedule as tensors."""
@@ -120,6 +126,8 @@ class _Run:
         here = torch.tensor([e + 1, k + 1], device=params.device)
         self.diverged_at = torch.where(bad[:, None], here, self.diverged_at)
         alive &= ~bad
+        if t == self.capture:
+            self.step_loss = torch.where(alive, loss, torch.nan)
         if self.on_step is not None:
             self.on_step(e, k, params, new_params, new_state, alive)
         keep = alive[:, None]
@@ -140,7 +148,8 @@ class _Run:
         return TorchResult(params=numpy(self.params),
                            state={s: numpy(v) for s, v in self.state.items()},
                            epoch_sum_err2=numpy(self.epoch_sum), epoch_rows=numpy(self.epoch_rows),
-                           diverged_at=self.diverged_at.cpu().numpy())
+                           diverged_at=self.diverged_at.cpu().numpy(),
+                           step_loss=None if self.step_loss is None else numpy(self.step_loss))
 
 
 def rows_of(values, rows: np.ndarray):
