@@ -214,6 +214,8 @@ def _trace(shape: Shape) -> _Traced:
     if shape.schedule is not None:
         defs = shape.schedule.kernel_hypers(var("hp_lr"), "mom" in hp, var("pos"), calls.table,
                                             kops)
+        if defs is None:
+            raise Unsupported(f"schedule {shape.schedule.label} has no kernel rendering")
     if "mom_s" in defs:
         hp["mom"] = var("mom_s")
     t, static, state_names = var("t"), shape.static, shape.state_names
