@@ -127,7 +127,7 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
     if not isinstance(sheet, str):
         raise SheetoptError(f"sheet must be a sheet's name (got {type(sheet).__name__})")
     found = spec.sheet(sheet)
-    goal = parse_objective(objective, found.epochs)
+    goal = parse_objective(objective, found.epochs, spec.steps(found))
     torch_device = None
     if chosen == "torch":
         from .executors.torch.device import pick_device
@@ -153,11 +153,12 @@ def sweep(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_mom: 
     number, list or array. A value the run does not use (lr under OneCycleLR, which sets lr
     from max_lr) is refused, naming what to sweep instead. ``objective`` ranks the
     configurations: "final" (the true RMSE over the last epoch), "best" (the smallest RMSE of
-    an epoch) or "epoch:N".
+    an epoch), "epoch:N" (the RMSE over epoch N) or "step:N" (the loss at step N, counted
+    over the run: the batch's loss before the update, as ``trace()``'s loss column).
 
     Returns a DataFrame, one row per configuration: config (from 1), the swept values,
     final_rmse (NaN where it diverged), the objective's column when it is not final_rmse
-    (best_rmse, rmse_epoch_N), the final parameters, diverged_epoch and diverged_step (NaN
+    (best_rmse, rmse_epoch_N, loss_step_N), the final parameters, diverged_epoch and diverged_step (NaN
     where it did not diverge). ``.attrs`` says where it ran (backend, executor, device, dtype,
     sheet), the objective (its column and in words) and best: the config with the smallest
     objective among those that did not diverge, or None when none is, or when several tie

@@ -63,3 +63,19 @@ def options_id(optimizer: str, options: dict) -> str:
     words = [key if value is True else f"{key}={text(value)}"
              for key, value in options.items() if value is not False]
     return " ".join([optimizer, *words]) if words else f"{optimizer} defaults"
+
+
+# The test files that take longest (a LibreOffice or Gnumeric call for all their workbooks, the
+# docs' examples, the shipped workbooks regenerated), longest first, from `pytest
+# --durations=80`. They are handed to the workers first (pyproject's addopts: --dist loadfile
+# --no-loadscope-reorder), so that no long file starts last and the workers end together.
+LONGEST_FIRST = ("test_workbook_libreoffice.py", "test_docs.py", "test_workbook_gnumeric.py",
+                 "test_workbook_files.py", "test_api.py", "test_fuzz.py", "test_gpu_script.py",
+                 "test_workbook_path_charts.py", "test_notebook.py", "test_models_recalc.py",
+                 "test_translate.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The longest files first (see LONGEST_FIRST), the others in their usual order."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

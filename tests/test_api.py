@@ -185,11 +185,16 @@ BAD_ARRAYS = [
     (([1.0, None], [1.0, 2.0]), "x[1] is not a number: None"),
     (([1.0, 2.0], [True, 2.0]), "y[0] is not a number: True"),
     ((pd.Series([1.0, None]), [1.0, 2.0]), "x[1] is NaN; values must be finite"),
-    ((np.ones((2, 2)), [1.0, 2.0]), "x must be one-dimensional (got shape (2, 2))"),
+    ((np.ones((2, 2, 2)), [1.0, 2.0]), "x must be one-dimensional (got shape (2, 2, 2))"),
+    # several features: a 2-D x or a DataFrame without x is read, its weights named by column
+    ((np.ones((2, 2)), [1.0, 2.0]), "true.a: the linear model has no parameter 'a' "
+                                    "(it has w_x1, w_x2, b)"),
     (("1,2,3", [1.0]), "x must be a sequence of numbers (got the text '1,2,3')"),
     ((5.0, [1.0]), "x must be a sequence of numbers (got 5.0)"),
     ((pd.DataFrame({"t": [1.0], "y": [2.0]}), None),
-     "the DataFrame's columns t, y do not include x,y"),
+     "true.a: the linear model has no parameter 'a' (it has w_t, b)"),
+    ((pd.DataFrame({"t": [1.0], "u": [2.0]}), None),
+     "the columns t, u: the linear model needs a target column y"),
     (([1.0, 2.0], None), "give x and y (arrays, lists or Series), or one DataFrame"),
 ]
 

@@ -44,8 +44,10 @@ def message(tmp_path: Path, body: str | bytes, model=LINEAR) -> str:
     ("x,y\n1,2\n3,4,5\n", "rows.csv, line 3: expected 2 cells, found 3"),
     ("x,y\n1,2\n3\n", "rows.csv, line 3: expected 2 cells, found 1"),
     ("x,y\n1,2\n3,4,\n", "rows.csv, line 3: expected 2 cells, found 3"),
-    ("u,v\n1,2\n", "rows.csv, line 1: header 'u,v' is not x,y"),
-    ("x,y,z\n1,2,3\n", "rows.csv, line 1: header 'x,y,z' is not x,y"),
+    ("u,v\n1,2\n", "rows.csv, line 1: header 'u,v': the linear model needs feature columns "
+                    "and then the target y, last (like x1,x2,y)"),
+    ("x,y,z\n1,2,3\n", "rows.csv, line 1: header 'x,y,z': the linear model needs feature "
+                        "columns and then the target y, last (like x1,x2,y)"),
     ("x,y\n, \n\n", "rows.csv: the CSV has a header but no rows"),
     ("x,y\n", "rows.csv: the CSV has a header but no rows"),
     ("", "rows.csv: the CSV is empty; expected a header x,y"),

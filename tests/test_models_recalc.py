@@ -26,7 +26,7 @@ from sheetopt.cli import main
 from sheetopt.workbook import write_workbook
 from sheetopt.reader.check import open_workbook, read_spec
 from sheetopt.spec.data import PRESET_DIR
-from sheetopt.workbook.layout import HEADER_ROW
+from sheetopt.workbook.layout import DATA_FIRST_ROW, DATA_SHEET, HEADER_ROW
 
 REL = 1e-12
 CASES = {  # name -> (spec TOML, sheet edited, its new start x)
@@ -94,6 +94,48 @@ epochs = 2
 show = ["central"]
 """, "adam", -0.75, "c1"),
 }
+# models reading a data file: (spec TOML, its CSV, sheet edited, the edit: a start value
+# ("start", parameter, value) or a data cell ("data", row, column, value), both 0-based)
+DATA_CASES = {
+    "features": ("""
+[data]
+csv = "{csv}"
+[defaults]
+flavor = "torch"
+epochs = 3
+[[sheet]]
+name = "adam"
+optimizer = "adam"
+lr = 0.05
+[[sheet]]
+name = "batched"
+optimizer = "sgd"
+lr = 0.01
+momentum = 0.9
+batch = 3
+gradient = "central"
+""", "area,rooms,age,y\n1.5,-0.25,2,6.1\n-1,0.5,0.75,1.3\n0.25,1.75,-2,-1.4\n2,1,1.5,5.2\n"
+     "-0.5,-1.5,0.25,5.3\n", "adam", ("start", "w_rooms", -0.75)),
+    "gradients": ("""
+[model]
+kind = "gradients"
+[data]
+csv = "{csv}"
+[defaults]
+init = { a = 1.0, b = -2.0 }
+flavor = "torch"
+[[sheet]]
+name = "adam"
+optimizer = "adam"
+lr = 0.1
+amsgrad = true
+[[sheet]]
+name = "rmsprop"
+optimizer = "rmsprop"
+lr = 0.01
+centered = true
+""", "a,b\n0.5,-1\n0.25,2\n-1.5,0.75\n0.125,0.5\n", "adam", ("data", 1, 1, -3.5)),
+}
 
 
 def start_cell(path: Path, sheet: str, param: str) -> str:
@@ -104,8 +146,20 @@ def start_cell(path: Path, sheet: str, param: str) -> str:
     return xl_rowcol_to_cell(*entry["inputs"][f"start:{param}"])
 
 
-def edited(spec: Spec, sheet: str, x: float, param: str = "x") -> Spec:
-    changed = replace(spec.sheet(sheet), init={**spec.sheet(sheet).init, param: x})
+def edited(spec: Spec, sheet: str, edit: tuple) -> Spec:
+    """The spec as the edited workbook holds it."""
+    if edit[0] == "data":
+        _, row, col, value = edit
+        x, y = spec.data.x.copy(), spec.data.y.copy()
+        if col >= len(spec.data.inputs()):
+            y[row] = value
+        elif x.ndim == 1:
+            x[row] = value
+        else:
+            x[row, col] = value
+        return replace(spec, data=replace(spec.data, x=x, y=y))
+    _, param, value = edit
+    changed = replace(spec.sheet(sheet), init={**spec.sheet(sheet).init, param: value})
     return replace(spec, sheets=tuple(changed if s.name == sheet else s for s in spec.sheets))
 
 
@@ -116,18 +170,30 @@ def recalculated(tmp_path_factory):
     gnumeric.require_ssconvert()
     work = tmp_path_factory.mktemp("models")
     typed = {}
-    for name, (toml, sheet, x, *edit) in CASES.items():
-        param = edit[0] if edit else "x"  # the start edited: x unless the case names one
-        spec = Spec.from_toml(toml)
+    # the start edited: x unless the case names one
+    cases = {name: (Spec.from_toml(toml), sheet, ("start", (edit or ["x"])[0], x))
+             for name, (toml, sheet, x, *edit) in CASES.items()}
+    for name, (toml, rows, sheet, edit) in DATA_CASES.items():
+        (work / f"{name}.csv").write_text(rows)
+        cases[name] = (Spec.from_toml(toml.replace("{csv}", str(work / f"{name}.csv"))), sheet,
+                       edit)
+    for name, (spec, sheet, edit) in cases.items():
         written = work / f"{name}-written.xlsx"
         write_workbook(spec, written)
         retyped = work / f"{name}-typed.xlsx"
-        libreoffice.rewrite_cell(written, retyped, sheet, start_cell(written, sheet, param),
-                                 repr(x))
+        if edit[0] == "start":
+            libreoffice.rewrite_cell(written, retyped, sheet,
+                                     start_cell(written, sheet, edit[1]), repr(edit[2]))
+        else:
+            _, row, col, value = edit
+            libreoffice.rewrite_cell(written, retyped, DATA_SHEET,
+                                     xl_rowcol_to_cell(DATA_FIRST_ROW + row, col), repr(value))
         blank = work / "blank" / f"{name}.xlsx"
         blank.parent.mkdir(exist_ok=True)
         assert gnumeric.blank_caches(retyped, blank) > 50
-        typed[name] = (edited(spec, sheet, x, param), sheet, blank)
+        typed[name] = (edited(spec, sheet, edit), sheet, blank)
+        # the edit changes the run: the programs' numbers are the edited run's, not the old
+        assert engine.run(typed[name][0], sheet).final() != engine.run(spec, sheet).final()
     lo = libreoffice.recalculate([b for *_, b in typed.values()], work / "lo")
     gn = gnumeric.recalculate([b for *_, b in typed.values()], work / "gn")
     return {name: (spec, sheet, a, b) for (name, (spec, sheet, _)), a, b in
@@ -150,7 +216,7 @@ def new_columns(path: Path, sheet: str, params) -> dict[str, list[float]]:
 
 
 @pytest.mark.parametrize("program", ["libreoffice", "gnumeric"])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted([*CASES, *DATA_CASES]))
 def test_an_edited_start_recomputes_the_engine_run(recalculated, name, program):
     spec, sheet, lo, gn = recalculated[name]
     path = lo if program == "libreoffice" else gn

@@ -45,7 +45,7 @@ def run(args) -> int:
     require()
     spec = api.spec_of(args.spec)
     sheet = spec.sheet(args.sheet)
-    args.kind = args.kind or ("fit" if spec.model.has_data else "path")
+    args.kind = args.kind or ("fit" if spec.model.fits_a_curve else "path")
     if args.kind == "path":
         path_axes(spec)
     trace = api.run(spec, sheet.name)[sheet.name]

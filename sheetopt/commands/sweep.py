@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         "Run one sheet under many settings at once (every combination of the given values of "
         "its hyperparameters and schedule arguments), as arrays shaped (configurations, "
         "parameters) stepping through the rows together. Prints each configuration's "
-        "objective (--objective: the final, best or an epoch's RMSE) and the best one; "
+        "objective (--objective: the final, best or an epoch's RMSE, or a step's loss) and the "
+        "best one; "
         "diverged configurations are marked, not fatal. --plot draws the objective against "
         "the first swept value on log axes: the LR-finder picture.",
         "sheetopt sweep lesson5 --sheet adam --lr 1e-3:10:25 --log --mom 0.8,0.9 --plot lr.png",
@@ -40,10 +41,11 @@ def register(subparsers) -> None:
                              "NAME=a,b,c; repeatable")
     parser.add_argument("--log", action="store_true",
                         help="space the START:STOP:N values of --lr and --set geometrically")
-    parser.add_argument("--objective", default="final", metavar="final|best|epoch:N",
+    parser.add_argument("--objective", default="final", metavar="final|best|epoch:N|step:N",
                         help="what ranks the configurations: final (true RMSE over the last "
-                             "epoch, the default), best (the smallest RMSE of an epoch) or "
-                             "epoch:N (the RMSE over epoch N)")
+                             "epoch, the default), best (the smallest RMSE of an epoch), "
+                             "epoch:N (the RMSE over epoch N) or step:N (the loss at step N of "
+                             "the run, as trace's loss column)")
     parser.add_argument("--mom", metavar="VALUES", help="momentum values: a,b,c or START:STOP:N")
     parser.add_argument("--sqr-mom", metavar="VALUES",
                         help="squared-gradient average values: a,b,c or START:STOP:N")

@@ -31,21 +31,23 @@ class _Run:
         self.epoch_sum, self.epoch_rows, self.epoch_lr, self.epoch_loss = (
             np.zeros((E, C)) for _ in range(4))
         self.epoch_params = np.zeros((E, C, P))
-        self.recorder = (Recorder(sheet, self.names, self.state_names, C, spec.model.has_data)
+        self.recorder = (Recorder(sheet, self.names, self.state_names, C, spec.model)
                          if record else None)
+        self.capture, self.step_loss = 0, None
 
     def step(self, e: int, k: int, rows, step_hp: dict, t: int) -> None:
         spec, sheet, model, names = self.spec, self.sheet, self.spec.model, self.names
         params, state, alive = self.params, self.state, self.alive
         p = {n: params[:, j] for j, n in enumerate(names)}
-        xs, ys = [spec.data.x[i] for i in rows], [spec.data.y[i] for i in rows]
+        xs, ys = [spec.data.row(model, i) for i in rows], [spec.data.y[i] for i in rows]
         preds = [model.predict(p, xi) for xi in xs]
         err2 = [model.row_loss(pred, yi) for yi, pred in zip(ys, preds)]
         loss = gradients.mean(err2)
         grads = gradients.gradient(sheet.gradient, model, p, xs, ys, h=sheet.h, loss=loss)
         shown = {m: gradients.gradient(m, model, p, xs, ys, h=sheet.h, loss=loss)
                  for m in sheet.show}
-        g = np.stack([grads[n] for n in names], axis=1)
+        # a gradient that does not depend on the parameters (given gradients) is one number
+        g = np.stack([np.broadcast_to(grads[n], alive.shape) for n in names], axis=1)
         at = dict(hp=step_hp, t=t, ops=ops, static=sheet.static)
         new_state = self.rule.new_state(params, g, state, **at)
         new_params = self.rule.stepped(params, g, state, new_state, **at)
@@ -53,6 +55,8 @@ class _Run:
                         & np.isfinite(new_params).all(axis=1))
         self.diverged_at[bad] = (e + 1, k + 1)
         alive &= ~bad
+        if t == self.capture:
+            self.step_loss = np.where(alive, loss, np.nan)
         if self.recorder is not None and alive.any():
             self.recorder.add(e=e, k=k, rows=rows, xs=xs, ys=ys, params=params, g=g,
                               new_params=new_params, preds=preds, err2=err2, loss=loss, hp=step_hp,
@@ -76,7 +80,7 @@ class _Run:
         result = Result(params=self.params, state=self.state, epoch_sum_err2=self.epoch_sum,
                         epoch_rows=self.epoch_rows, epoch_lr=self.epoch_lr,
                         epoch_params=self.epoch_params, diverged_at=self.diverged_at,
-                        epoch_loss=self.epoch_loss)
+                        epoch_loss=self.epoch_loss, step_loss=self.step_loss)
         if self.recorder is not None:
             result.steps, result.rows = self.recorder.arrays()
         return result
@@ -84,9 +88,12 @@ class _Run:
 
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan: Plan, record: bool = False,
-             annealing: bool = True, t0: int = 0, progress=None) -> Result:
-    """Runs the epochs of ``plan`` from ``params`` and ``state`` with numpy; see ``Result``."""
+             annealing: bool = True, t0: int = 0, progress=None, capture: int = 0) -> Result:
+    """Runs the epochs of ``plan`` from ``params`` and ``state`` with numpy; see ``Result``
+    (``capture``: the step, from 1, whose loss it keeps)."""
     run = _Run(spec, sheet, params, state, plan, record)
+    if capture:
+        run.capture, run.step_loss = t0 + capture, np.full(len(params), np.nan)
 
     def end_epoch(e: int, steps: int) -> None:
         run.epoch_params[e] = run.params

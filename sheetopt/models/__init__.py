@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Mapping
 
 from .base import Model, identity_loss, squared_error
+from .features import feature_columns, linear_features
+from .given import GRADIENTS
 
 __all__ = ["Model", "MODELS", "LINEAR", "QUADRATIC", "model_for", "kinds", "squared_error",
            "identity_loss"]
@@ -38,17 +40,24 @@ def _quadratic_gradient(p, x, y):
     return {"a": x ** 2 * d_pred, "b": x * d_pred, "c": d_pred}
 
 
+def _linear_bind(header: tuple[str, ...]) -> Model:
+    """The lecture's a and b for the one column x; a weight per feature otherwise."""
+    if tuple(header) == ("x", "y"):
+        return LINEAR
+    return linear_features(feature_columns(header, "linear"))
+
+
 LINEAR = Model(
     kind="linear", params=("a", "b"), formula="y = a*x + b",
     predict=_linear_predict, gradient=_linear_gradient,
-    labels={"a": "slope", "b": "intercept"},
+    labels={"a": "slope", "b": "intercept"}, bind=_linear_bind,
 )
 QUADRATIC = Model(
     kind="quadratic", params=("a", "b", "c"), formula="y = a*x^2 + b*x + c",
     predict=_quadratic_predict, gradient=_quadratic_gradient,
     headers=(("x", "y"), ("t", "speed")),
 )
-MODELS = {model.kind: model for model in (LINEAR, QUADRATIC)}
+MODELS = {model.kind: model for model in (LINEAR, QUADRATIC, GRADIENTS)}
 
 
 def _relu_net(keys):
@@ -65,6 +74,8 @@ BUILT = {"relu_net": _relu_net}
 
 def model_for(kind: str, keys: Mapping[str, float] | None = None) -> Model:
     """The model of ``kind`` (a data model or a test surface) with its ``[model]`` keys.
+    A model whose parameter names come from the data's header is then bound to it
+    (``Model.for_header``); until then it has the names of the lecture's one column x.
 
     >>> model_for("rastrigin", {"A": 5}).keys
     {'A': 5.0}

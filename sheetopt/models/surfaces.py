@@ -143,7 +143,7 @@ def surface(kind: str, keys: Mapping[str, float]) -> Model:
     return Model(kind=kind, params=("x", "y"),
                  formula=family.formula + (f" ({shown})" if shown else ""),
                  predict=predict, gradient=gradient, headers=(), row_loss=identity_loss,
-                 has_data=False, keys=k, view=family.view,
+                 has_data=False, inputs=(), target=False, keys=k, view=family.view,
                  minima=tuple({"x": float(a), "y": float(b)} for a, b in family.minima(k)),
                  loss_name="f(x, y), the surface's value")
 

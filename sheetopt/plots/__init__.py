@@ -78,7 +78,7 @@ def all_panels(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None,
     >>> len(all_panels(spec, engine.run_all(spec)).axes)  # doctest: +SKIP
     """
     selected(spec, traces, sheets)  # the sheets exist and were run
-    with_path = len(spec.model.params) in (2, 3)
+    with_path = len(spec.model.params) in (2, 3) and spec.model.has_surface
     fig = new_figure(13, 14 if with_path else 9)
     grid = fig.add_gridspec(3 if with_path else 2, 2, height_ratios=[1.5, 1, 1][:3 if with_path
                                                                               else 2])

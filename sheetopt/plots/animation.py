@@ -199,12 +199,16 @@ def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str | No
     101
     >>> movie.save("fit.gif")  # doctest: +SKIP
     """
-    kind = kind or ("fit" if spec.model.has_data else "path")
+    kind = kind or ("fit" if spec.model.fits_a_curve else "path")
     if kind not in ANIMATIONS:
         raise SheetoptError(f"unknown animation kind {kind!r}: choose fit or path")
     if kind == "fit" and not spec.model.has_data:
         raise SheetoptError(f"{spec.label}: the {spec.model.kind} surface has no data to fit; "
                             f"animate its path (kind \"path\")")
+    if kind == "fit" and not spec.model.fits_a_curve:
+        raise SheetoptError(f"{spec.label}: the fit animation draws y against one input; "
+                            f"the {spec.model.kind} model reads {', '.join(spec.model.columns)}:"
+                            f" animate its path (kind \"path\")")
     frames = frame_count(frames)
     runs = selected(spec, traces, [sheet] if sheet is not None else None)
     if len(runs) != 1:

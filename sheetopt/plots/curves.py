@@ -166,6 +166,9 @@ def draw_fits(ax, spec: Spec, finals) -> None:
     has no data to fit: each sheet's distance to the nearest minimum is drawn instead."""
     if not spec.model.has_data:
         return _draw_distances(ax, spec, finals)
+    if not spec.model.fits_a_curve:
+        return _draw_predictions(ax, spec, finals) if spec.model.target else _draw_finals(
+            ax, spec, finals)
     x, y = spec.data.x, spec.data.y
     ax.scatter(x, y, s=12, color="black", label="data", zorder=3, gid="data")
     grid = np.linspace(x.min(), x.max(), 200)
@@ -194,3 +197,31 @@ def _draw_distances(ax, spec: Spec, finals) -> None:
     ax.invert_yaxis()
     ax.set(xscale="log", xlabel="distance of the final (x, y) to the nearest minimum (log scale)",
            title=f"{spec.model.kind}: how close each sheet ended")
+
+
+def _draw_predictions(ax, spec: Spec, finals) -> None:
+    """A model of several inputs: each sheet's prediction of every row against its y."""
+    x, y = spec.model.row(spec.data.inputs()), spec.data.y
+    for name, final, diverged in finals:
+        if not diverged:
+            ax.scatter(y, np.broadcast_to(spec.model.predict(final, x), y.shape), s=12,
+                       label=name, color=color(spec, name), gid=f"fit:{name}")
+    ax.plot([y.min(), y.max()], [y.min(), y.max()], "k--", lw=1, label="prediction = y")
+    ax.set(xlabel="y (the data)", ylabel="prediction at the final parameters",
+           title=f"{spec.model.formula}: predictions against the data"
+                 + ("\ndiverged sheets left out" if any(d for *_, d in finals) else ""))
+    ax.legend(fontsize=8)
+
+
+def _draw_finals(ax, spec: Spec, finals) -> None:
+    """A model without a target (given gradients): each sheet's final parameters as bars."""
+    names = spec.model.params
+    width = 0.8 / max(1, len(finals))
+    for k, (name, final, diverged) in enumerate(finals):
+        ax.bar(np.arange(len(names)) + k * width, [final[p] for p in names], width,
+               label=name + (" (diverged)" if diverged else ""), color=color(spec, name),
+               gid=f"fit:{name}")
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set(ylabel="final value", title=f"{spec.model.kind}: each sheet's final parameters")
+    ax.legend(fontsize=8)

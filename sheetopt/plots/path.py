@@ -32,6 +32,9 @@ def path_axes(spec: Spec) -> tuple[str, str]:
     """The two parameters drawn (x, then y): the workbook's order, so the intercept runs along
     the lecture's valley horizontally. Refuses models of other than 2 or 3 parameters."""
     count = len(spec.model.params)
+    if not spec.model.has_surface:
+        raise SheetoptError(f"{spec.label}: the path picture draws the loss surface, and the "
+                            f"{spec.model.kind} model has none; draw loss, step_loss, lr or fits")
     if count not in (2, 3):
         raise SheetoptError(f"{spec.label}: the path picture needs a model of 2 or 3 "
                             f"parameters; {spec.model.kind} has {count}")

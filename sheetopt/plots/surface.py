@@ -65,17 +65,19 @@ def mse(spec: Spec, params: Mapping[str, np.ndarray]) -> np.ndarray:
     >>> mse(load("lesson5"), {"a": np.array([2.0]), "b": np.array([30.0])})  # doctest: +SKIP
     array([0.])
     """
-    x, y = spec.data.x, spec.data.y
+    model, inputs, y = spec.model, spec.data.inputs(), spec.data.y
     shape = np.broadcast(*params.values()).shape
     flat = {p: np.broadcast_to(np.asarray(v, float), shape).reshape(-1, 1)
             for p, v in params.items()}
     points = max(1, int(np.prod(shape)))
     rows = max(1, CELLS_PER_CHUNK // points)
     total = np.zeros((points, 1))
-    for start in range(0, len(x), rows):
-        xs, ys = x[start:start + rows], y[start:start + rows]
-        total += spec.model.loss(flat, xs, ys).sum(axis=1, keepdims=True)
-    return (total[:, 0] / len(x)).reshape(shape)
+    for start in range(0, len(y), rows):
+        xs = model.row([column[start:start + rows] for column in inputs])
+        losses = model.loss(flat, xs, y[start:start + rows])
+        total += np.broadcast_to(losses, (points, len(y[start:start + rows]))).sum(
+            axis=1, keepdims=True)
+    return (total[:, 0] / len(y)).reshape(shape)
 
 
 def grid_points(rows: int) -> int:
@@ -102,11 +104,11 @@ def minimum(spec: Spec, free: tuple[str, ...], fixed: Mapping[str, float]) -> di
     """The parameters ``free`` that minimise the MSE with the others at ``fixed``: least
     squares on the columns the model's prediction is made of (the models are linear in their
     parameters; each column is ``predict`` at a unit parameter less ``predict`` at zero)."""
-    x, y = spec.data.x, spec.data.y
+    x, y = spec.model.row(spec.data.inputs()), spec.data.y
     base = {p: float(fixed.get(p, 0.0)) for p in spec.model.params}
     for p in free:
         base[p] = 0.0
-    offset = np.asarray(spec.model.predict(base, x), float) * np.ones_like(x)
+    offset = np.asarray(spec.model.predict(base, x), float) * np.ones_like(y)
     columns = [np.asarray(spec.model.predict({**base, p: 1.0}, x), float) - offset
                for p in free]
     solution, *_ = np.linalg.lstsq(np.column_stack(columns), y - offset, rcond=None)

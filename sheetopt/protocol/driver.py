@@ -31,6 +31,9 @@ class Result:
     epoch_loss: np.ndarray | None = None  # (E, C) sum of the per-step (batch mean) losses
     steps: dict[str, np.ndarray] | None = None  # (N, C) per step when recorded
     rows: dict[str, np.ndarray] | None = None  # (R, C) per data row visited when recorded
+    # (C,) the loss of the step a run was asked to keep (``capture``, from 1): the trace's loss
+    # at that step; NaN where that step diverged or came after a divergence
+    step_loss: np.ndarray | None = None
 
 
 def schedule_of(sheet, annealing: bool = True) -> Schedule:

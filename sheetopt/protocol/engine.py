@@ -65,8 +65,10 @@ def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan: Plan, record: bool = False,
-             annealing: bool = True, t0: int = 0, progress=None, executor: str = "auto") -> Result:
+             annealing: bool = True, t0: int = 0, progress=None, executor: str = "auto",
+             capture: int = 0) -> Result:
     """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
+    ``capture``: a step (from 1) whose loss the Result keeps (``step_loss``; 0: none).
 
     ``progress``, when given, is called with the number of steps done after each epoch.
     ``executor``: "numpy" (sheetopt.executors.numpy), "compiled" (sheetopt.executors.compiled,
@@ -78,11 +80,11 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
         from ..executors import compiled
 
         return compiled.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                 annealing=annealing, t0=t0, progress=progress)
+                                 annealing=annealing, t0=t0, progress=progress, capture=capture)
     from ..executors import numpy as numpy_executor
 
     return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                   annealing=annealing, t0=t0, progress=progress)
+                                   annealing=annealing, t0=t0, progress=progress, capture=capture)
 
 
 # A job of less work than this runs on the numpy executor: it is done before numba and a kernel
@@ -168,7 +170,7 @@ def run_bytes(spec: Spec, sheet: Sheet, executor: str = "auto") -> RunBytes:
     steps, rows = spec.steps(sheet), sheet.epochs * len(spec.data)
     if executor == "auto":
         executor = executor_for(spec, sheet, work(steps), record=True)
-    cells = steps * len(step_columns(spec, sheet)) + rows * len(ROW_COLUMNS)
+    cells = steps * len(step_columns(spec, sheet)) + rows * len(row_columns(spec))
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
     if executor == "compiled":
         from ..executors import compiled
@@ -299,13 +301,18 @@ def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto",
     return trace
 
 
-ROW_COLUMNS = ("epoch", "step", "row", "x", "y", "pred", "err2")
+ROW_COLUMNS = ("epoch", "step", "row", "x", "y", "pred", "err2")  # the lecture's x,y model's
+
+
+def row_columns(spec: Spec) -> tuple[str, ...]:
+    """The trace's per-row columns: the counters, the data row's columns, pred and err2."""
+    return ("epoch", "step", "row", *spec.model.columns, "pred", "err2")
 
 
 def step_columns(spec: Spec, sheet: Sheet) -> tuple[str, ...]:
     """The trace's per-step columns, in order (the recorders of both executors fill these)."""
     names = spec.model.params
-    columns = ["epoch", "step", "row", "size", *(("x", "y") if spec.model.has_data else ())]
+    columns = ["epoch", "step", "row", "size", *spec.model.columns]
     columns += [f"{kind}{p}" for p in names for kind in ("", "grad_", "new_")]
     columns += ["pred", "loss", "lr"]
     if sheet.schedule.records_mom(sheet.hypers):
@@ -334,7 +341,7 @@ def to_trace(spec: Spec, sheet: Sheet, params: np.ndarray, state: Mapping[str, n
             rows = {k: v[:rows_cut] for k, v in rows.items()}
     empty = np.zeros(0)  # a run that diverged on its first step recorded nothing
     steps = {k: steps.get(k, empty) for k in step_columns(spec, sheet)}
-    rows = {k: rows.get(k, empty) for k in ROW_COLUMNS}
+    rows = {k: rows.get(k, empty) for k in row_columns(spec)}
     start = {p: float(params[config, j]) for j, p in enumerate(names)}
     start.update({f"{s}_{p}": float(state[s][config, j])
                   for s in state_names for j, p in enumerate(names)})
@@ -359,7 +366,8 @@ def epoch_table(spec: Spec, result: Result, config: int = 0,
     finished = epoch_at - 1 if epoch_at else result.epoch_sum_err2.shape[0]
     sums = result.epoch_sum_err2[:finished, config]
     counts = result.epoch_rows[:finished, config]
-    lecture_rmse, rmse = epoch_losses(sums, counts, ops)
+    with np.errstate(invalid="ignore"):  # a loss that may be negative (given gradients)
+        lecture_rmse, rmse = epoch_losses(sums, counts, ops)
     table = {
         "epoch": np.arange(1, finished + 1, dtype=float),
         "lecture_rmse": lecture_rmse,

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..models.base import row_values
+
 
 class Recorder:
     """Collects the per-step and per-row columns of a recorded run (configuration 0 onward)."""
 
-    def __init__(self, sheet, names, state_names, configs: int, data: bool = True):
+    def __init__(self, sheet, names, state_names, configs: int, model):
         self.sheet, self.names, self.state_names = sheet, names, state_names
-        self.data = data  # False: a test surface, whose parameters x, y are the columns
+        # a test surface has no data columns (its parameters x, y are recorded as such)
+        self.inputs = model.inputs if model.has_data else ()
+        self.target = model.has_data and model.target
         self.steps: dict[str, list] = {}
         self.rows: dict[str, list] = {}
 
@@ -24,8 +28,10 @@ class Recorder:
         put("step", k + 1)
         put("row", rows[0] + 1)
         put("size", len(rows))
-        if self.data:
-            put("x", xs[0] if single else np.nan)
+        first = row_values(xs[0])
+        for j, name in enumerate(self.inputs):
+            put(name, first[j] if single else np.nan)
+        if self.target:
             put("y", ys[0] if single else np.nan)
         for j, n in enumerate(self.names):
             put(n, params[:, j])
@@ -46,8 +52,10 @@ class Recorder:
             self._put(self.rows, "epoch", e + 1)
             self._put(self.rows, "step", k + 1)
             self._put(self.rows, "row", row + 1)
-            self._put(self.rows, "x", xs[i])
-            self._put(self.rows, "y", ys[i])
+            for name, value in zip(self.inputs, row_values(xs[i])):
+                self._put(self.rows, name, value)
+            if self.target:
+                self._put(self.rows, "y", ys[i])
             self._put(self.rows, "pred", preds[i])
             self._put(self.rows, "err2", err2[i])
 

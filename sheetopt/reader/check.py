@@ -24,7 +24,7 @@ from ..models import kinds, model_for
 from ..spec import Spec
 from ..workbook import check_size, optimizer_sheet, overview, plan_sheets, schedule_cells
 from ..workbook.layout import DATA_FIRST_ROW, Cell, model_order
-from ..workbook.metadata import MARKER, META_SHEET, read_document, spec_from_json
+from ..workbook.metadata import MARKER, META_SHEET, model_of, read_document, spec_from_json
 from ..workbook.overview import TRUE_ROW
 from ..workbook.templates import ref
 from .xlsx import MAX_COL, MAX_ROW, Book, CellDate, CellError, Worksheet, open_xlsx
@@ -63,11 +63,12 @@ def read_spec(book: Book, label: str, seen: list | None = None) -> tuple[Spec, l
     ``seen``, a list, each sheet's input values as read, by key, are appended to it."""
     document = read_metadata(book, label)
     data = document["data"]
-    if model_for(document["model"]).has_data:
-        x, y = _read_data(book, data["x"], data["y"], label)
+    model = model_of(document)
+    if model.has_data:
+        x, y = _read_data(book, data, model, label)
     else:  # a test surface: its one unread row is not on the data sheet (the minima are)
         x, y = np.array(data["x"], dtype=float), np.array(data["y"], dtype=float)
-    true = _read_true(book, data["true"], document["model"], label)
+    true = _read_true(book, data["true"], model, label)
     spec, raw_sheets = spec_from_json(document, x, y, true,
                                       f"{label}: hidden sheet '{META_SHEET}'")
     try:
@@ -115,35 +116,52 @@ def _is_number(value) -> bool:
             and math.isfinite(value))
 
 
+def _rows_problem(data: dict, width: int) -> str | None:
+    """What is wrong with the data rows (x: numbers, or lists of ``width`` numbers), or None."""
+    for key in ("x", "y"):
+        if not isinstance(data.get(key), list) or not data[key]:
+            return f"data.{key} is not a list of numbers"
+    xs = data["x"]
+    if width > 1:
+        if not all(isinstance(row, list) and len(row) == width for row in xs):
+            return f"data.x is not a list of rows of {width} numbers"
+        xs = [v for row in xs for v in row]
+    for key, values in (("x", xs), ("y", data["y"])):
+        if not all(_is_number(v) for v in values):
+            return f"data.{key} holds something that is not a finite number"
+    if len(data["x"]) != len(data["y"]):
+        return "data.x and data.y differ in length"
+    return None
+
+
 def metadata_problem(document: dict) -> str | None:
     """What is wrong with the metadata document's shape, or None; the spec parser then
     checks the values (epochs, hyperparameters, ...)."""
     data = document.get("data")
     if not isinstance(data, dict):
         return "no 'data' table"
-    for key in ("x", "y"):
-        if not isinstance(data.get(key), list) or not data[key]:
-            return f"data.{key} is not a list of numbers"
-        if not all(_is_number(v) for v in data[key]):
-            return f"data.{key} holds something that is not a finite number"
-    if len(data["x"]) != len(data["y"]):
-        return "data.x and data.y differ in length"
     if not isinstance(document.get("model"), str) or document["model"] not in kinds():
         return f"model {_short(document.get('model'))} is not one of {', '.join(kinds())}"
     keys = document.get("model_keys", {})
-    model = model_for(document["model"])
-    if not (isinstance(keys, dict) and all(k in model.keys and _is_number(v)
-                                           for k, v in keys.items())):
+    if not (isinstance(keys, dict) and all(k in model_for(document["model"]).keys
+                                           and _is_number(v) for k, v in keys.items())):
         return f"model_keys is not a table of the {document['model']} model's keys"
+    headers = data.get("headers")
+    if not (isinstance(headers, list) and all(isinstance(h, str) for h in headers)):
+        return "data.headers is not a list of column names"
+    try:
+        model = model_of(document)
+    except (ValueError, SheetoptError) as exc:
+        return f"data.headers: {exc}"
+    if len(headers) != len(model.columns):
+        return f"data.headers is not the {len(model.columns)} column names"
+    problem = _rows_problem(data, len(model.inputs) if model.has_data else 1)
+    if problem:
+        return problem
     true = data.get("true")
-    params = model.params
-    if not isinstance(true, dict) or not all(k in params and _is_number(v)
+    if not isinstance(true, dict) or not all(k in model.params and _is_number(v)
                                              for k, v in true.items()):
         return "data.true is not a table of the model's parameters"
-    headers = data.get("headers")
-    if not (isinstance(headers, list) and len(headers) == (2 if model.has_data else 0)
-            and all(isinstance(h, str) for h in headers)):
-        return "data.headers is not the two column names"
     if not isinstance(data.get("source"), str):
         return "data.source is not text"
     for key in ("title", "description"):
@@ -227,28 +245,36 @@ def _sheet(book: Book, title: str, label: str):
     return book[title]
 
 
-def _read_data(book: Book, xs_original: list, ys_original: list, label: str
-               ) -> tuple[np.ndarray, np.ndarray]:
-    count = len(xs_original)
+def _read_data(book: Book, data: dict, model, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """The data rows as the data sheet's input cells say: the inputs (one column, or a
+    (rows, inputs) array), then y (the metadata's zeros for rows without one)."""
+    width = len(model.inputs)
+    original = np.asarray(data["x"], dtype=float).reshape(len(data["x"]), width)
+    columns = [*original.T, *([np.asarray(data["y"], dtype=float)] if model.target else [])]
+    headers = list(model.columns)
+    count = len(original)
     stored = {row: values for row, values, _ in
               _sheet(book, "data", label).rows(max_row=DATA_FIRST_ROW + count + 1)}
-    xs, ys = [], []
+    read = np.empty((count, len(columns)))
     for i in range(count):
         row = DATA_FIRST_ROW + 1 + i  # 1-based
         if row - 1 not in stored:
             raise SheetoptError(f"{label}: data!A{row}: the data rows end at row "
                                 f"{DATA_FIRST_ROW + i} (the workbook was written with {count})")
-        cells = list(stored[row - 1]) + [None, None]
-        xs.append(input_value(cells[0], xs_original[i], f"data!A{row} (x)", label))
-        ys.append(input_value(cells[1], ys_original[i], f"data!B{row} (y)", label))
-    return np.array(xs), np.array(ys)
+        cells = list(stored[row - 1]) + [None] * len(columns)
+        for j, column in enumerate(columns):
+            read[i, j] = input_value(cells[j], column[i], f"data!{ref(row - 1, j)} "
+                                     f"({headers[j]})", label)
+    x = read[:, 0].copy() if width == 1 else np.ascontiguousarray(read[:, :width])
+    y = read[:, width].copy() if model.target else np.asarray(data["y"], dtype=float)
+    return x, y
 
 
-def _read_true(book: Book, original: dict, model: str, label: str) -> dict:
+def _read_true(book: Book, original: dict, model, label: str) -> dict:
     """The true parameters as the data sheet's input cells say."""
     if not original:
         return {}
-    order = model_order(model_for(model))
+    order = model_order(model)
     row = next((values for r, values, _ in _sheet(book, "data", label).rows(TRUE_ROW + 1)
                 if r == TRUE_ROW), [])
     out = {}
@@ -453,13 +479,14 @@ def _outcome(summary) -> dict:
 
 def _data_edits(written: Spec, now: Spec) -> list[Edit]:
     out = []
-    for i, (x0, y0, x1, y1) in enumerate(zip(written.data.x, written.data.y,
-                                             now.data.x, now.data.y)):
-        row = DATA_FIRST_ROW + 1 + i
-        if x0 != x1:
-            out.append(Edit(f"data!A{row} (x)", float(x0), float(x1)))
-        if y0 != y1:
-            out.append(Edit(f"data!B{row} (y)", float(y0), float(y1)))
+    model = written.model
+    columns = list(zip(model.columns, [*written.data.inputs(), written.data.y],
+                       [*now.data.inputs(), now.data.y]))
+    for i in range(len(written.data)):
+        for j, (name, before, after) in enumerate(columns):
+            if before[i] != after[i]:
+                out.append(Edit(f"data!{ref(DATA_FIRST_ROW + i, j)} ({name})",
+                                float(before[i]), float(after[i])))
     for i, p in enumerate(model_order(written.model)):
         if p in written.data.true and written.data.true[p] != now.data.true.get(p):
             out.append(Edit(f"data!{ref(TRUE_ROW, 1 + i)} (true {p})",

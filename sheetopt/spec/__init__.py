@@ -181,7 +181,9 @@ class Spec:
                     model: str = "linear", true: Mapping[str, float] | None = None,
                     title: str = "arrays", defaults: Mapping[str, Any] | None = None) -> "Spec":
         """A spec of your own rows: ``x`` and ``y`` as numpy arrays, lists or pandas Series,
-        or ``x`` one DataFrame with columns x and y (and ``y`` None). ``sheets`` are dicts
+        or ``x`` one DataFrame with columns x and y (and ``y`` None). Several features: ``x``
+        a DataFrame of feature columns and y (the linear model's weights are named
+        ``w_<column>``), or a 2-D array of columns x1, x2, ... beside ``y``. ``sheets`` are dicts
         with the keys of a spec's ``[[sheet]]`` tables, ``defaults`` the keys they share;
         ``model`` is "linear" or "quadratic"; ``true`` the true parameters, when known. The
         rows are checked like a CSV's (finite numbers, equal lengths, not empty).
@@ -200,7 +202,8 @@ class Spec:
         chosen = _model(model, label, "model")
         if true is not None and not isinstance(true, Mapping):
             raise SheetoptError(f"{label}: true must be a dict like {{'a': 2.0, 'b': 30.0}}")
-        true = _param_table(dict(true or {}), chosen, "true", label)
+        rows = from_arrays(x, y, chosen)
+        true = _param_table(dict(true or {}), _bound(chosen, rows, label), "true", label)
         if isinstance(sheets, Mapping):
             sheets = [sheets]
         if isinstance(sheets, (str, bytes)) or not hasattr(sheets, "__iter__"):
@@ -210,7 +213,7 @@ class Spec:
             dict(s) if isinstance(s, Mapping) else s for s in sheets]}
         if defaults is not None:
             raw["defaults"] = dict(defaults) if isinstance(defaults, Mapping) else defaults
-        return parse(raw, data=from_arrays(x, y, chosen, true), label=label)
+        return parse(raw, data=replace(rows, true=true), label=label)
 
     def __repr__(self) -> str:
         return (f"Spec({self.title!r}: {self.model.kind} model, {len(self.data):,} rows, sheets "
@@ -357,9 +360,11 @@ def parse(raw: Mapping[str, Any], path: Path | None = None, data: DataSet | None
     if data is None and not model.has_data:
         data = _no_data(model)
     elif data is None:
-        data = _parse_data(_table(raw, "data", label), model, label, path)
+        data, model = _parse_data(_table(raw, "data", label), model, label, path)
     elif "data" in raw:
         raise SheetoptError(f"{label}: the rows are given as arrays; the spec has no [data] table")
+    else:
+        model = _bound(model, data, label)
     defaults = _table(raw, "defaults", label, required=False)
     _check_keys(defaults, SHEET_KEYS, label, "defaults.")
     sheet_tables = raw.get("sheet")
@@ -431,9 +436,29 @@ def _param_table(value, model: Model, where: str, label: str) -> dict[str, float
     return out
 
 
-def _parse_data(table: Mapping, model: Model, label: str, path: Path | None) -> DataSet:
+def _bound(model: Model, data: DataSet, label: str) -> Model:
+    """The model for the data's columns (a family takes its parameter names from them)."""
+    if not model.has_data:
+        return model
+    try:
+        return model.for_header(data.headers)
+    except ValueError as exc:
+        raise SheetoptError(f"{label}: the data's columns: {exc}") from None
+
+
+def _parse_data(table: Mapping, model: Model, label: str,
+                path: Path | None) -> tuple[DataSet, Model]:
+    """The rows of the [data] table and the model bound to their columns."""
     _check_keys(table, DATA_KEYS, label, "data.")
+    if "true" in table and not isinstance(table["true"], dict):
+        _param_table(table["true"], model, "data.true", label)  # raises, naming the key
+    data = _data_rows(table, model, label, path)
+    model = _bound(model, data, label)
     true = _param_table(table.get("true", {}), model, "data.true", label)
+    return (replace(data, true=true) if true else data), model
+
+
+def _data_rows(table: Mapping, model: Model, label: str, path: Path | None) -> DataSet:
     sources = [key for key in ("preset", "csv", "rows") if key in table]
     if len(sources) != 1:
         raise SheetoptError(f"{label}: [data] needs exactly one of preset, csv or rows "
@@ -444,14 +469,18 @@ def _parse_data(table: Mapping, model: Model, label: str, path: Path | None) -> 
             raise SheetoptError(f"{label}: data.preset {name!r} is not one of "
                                 f"{', '.join(data_mod.DATA_PRESETS)}{_suggest(name, data_mod.DATA_PRESETS)}")
         csv_path = data_mod.PRESET_DIR / data_mod.DATA_PRESETS[name]
-        return data_mod.read_csv(csv_path, model, true, label=f"preset {name}")
+        return data_mod.read_csv(csv_path, model, label=f"preset {name}")
     if "csv" in table:
         if not isinstance(table["csv"], str):
             raise SheetoptError(f"{label}: data.csv must be a path")
         csv_path = Path(table["csv"])
         if not csv_path.is_absolute() and path is not None:
             csv_path = path.parent / csv_path
-        return data_mod.read_csv(csv_path, model, true)
+        return data_mod.read_csv(csv_path, model)
+    if not model.target:
+        raise SheetoptError(f"{label}: the {model.kind} model reads its rows from a file; "
+                            f"give data.csv")
+    true = _param_table(table.get("true", {}), model, "data.true", label)
     return _generated(table, model, true, label)
 
 

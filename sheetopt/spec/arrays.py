@@ -11,47 +11,80 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .data import DataSet
+from .data import DataSet, from_columns
 from ..errors import SheetoptError
-from ..models import Model
+from ..models import LINEAR, Model
 
 
 def from_arrays(x: Any, y: Any = None, model: Model | None = None,
                 true: Mapping[str, float] | None = None) -> DataSet:
     """A DataSet of the rows ``x``, ``y``; or, with ``y`` None, of a DataFrame's columns
-    named as a CSV header would be (x and y, or another pair the model accepts).
+    named as a CSV header would be (x and y, another pair the model accepts, or the feature
+    columns and y of a model that takes its parameter names from them). ``x`` may also hold
+    several features beside ``y``: a DataFrame of feature columns or a 2-D array (its columns
+    named x1, x2, ...).
 
     Example:
         >>> from sheetopt.spec.arrays import from_arrays
         >>> len(from_arrays([1, 2, 3], [32.0, 34.0, 36.0]))
         3
+        >>> from_arrays([[1, 2], [3, 4]], [5.0, 6.0]).headers
+        ('x1', 'x2', 'y')
     """
-    headers = ("x", "y")
+    model = model if model is not None else LINEAR
     if y is None:
-        x, y, headers = _columns(x, model)
-    xs, ys = _vector(x, headers[0]), _vector(y, headers[1])
-    if len(xs) != len(ys):
-        raise SheetoptError(f"{headers[0]} and {headers[1]} have different lengths "
-                            f"({len(xs):,} and {len(ys):,}); give one value of each per row")
-    if len(xs) == 0:
-        raise SheetoptError(f"{headers[0]} and {headers[1]} are empty; give at least one row")
-    source = f"arrays {headers[0]}, {headers[1]}"
-    return DataSet(xs, ys, source=source, true=dict(true or {}), headers=headers)
+        columns, headers = _columns(x, model)
+    elif hasattr(x, "columns") and hasattr(x, "keys"):  # a DataFrame of features
+        columns = [x[k] for k in x.keys()] + [y]
+        headers = (*(str(k) for k in x.keys()), "y")
+    elif _dimensions(x) == 2:
+        matrix = x if isinstance(x, np.ndarray) else np.asarray(x, dtype=object)
+        columns = [matrix[:, j] for j in range(matrix.shape[1])] + [y]
+        headers = (*(f"x{j + 1}" for j in range(matrix.shape[1])), "y")
+    else:
+        columns, headers = [x, y], ("x", "y")
+    vectors = [_vector(values, name) for values, name in zip(columns, headers)]
+    for name, vector in zip(headers[1:], vectors[1:]):
+        if len(vector) != len(vectors[0]):
+            raise SheetoptError(f"{headers[0]} and {name} have different lengths "
+                                f"({len(vectors[0]):,} and {len(vector):,}); give one value "
+                                f"of each per row")
+    if len(vectors[0]) == 0:
+        raise SheetoptError(f"{' and '.join(headers)} are empty; give at least one row")
+    try:
+        bound = model.for_header(headers)
+    except ValueError as exc:
+        raise SheetoptError(f"the columns {', '.join(headers)}: {exc}") from None
+    return from_columns(np.column_stack(vectors), bound, f"arrays {', '.join(headers)}",
+                        headers, true)
 
 
-def _columns(frame: Any, model: Model | None) -> tuple[Any, Any, tuple[str, str]]:
-    """x and y from a DataFrame (or a mapping) holding one of the model's header pairs."""
-    pairs = model.headers if model is not None else (("x", "y"),)
-    wanted = " or ".join(",".join(pair) for pair in pairs)
+def _columns(frame: Any, model: Model) -> tuple[list, tuple[str, ...]]:
+    """The columns of a DataFrame (or a mapping): one of the model's headers, or every
+    column for a model that takes its parameter names from them."""
+    wanted = " or ".join(",".join(pair) for pair in model.headers) or "naming the parameters"
     if not hasattr(frame, "keys"):
         raise SheetoptError(f"give x and y (arrays, lists or Series), or one DataFrame with "
                             f"columns {wanted} (got x of type {type(frame).__name__} and no y)")
     names = [str(k) for k in frame.keys()]
-    for pair in pairs:
+    for pair in model.headers:  # the lecture's x and y (other columns beside them unread)
         if all(name in names for name in pair):
-            return frame[pair[0]], frame[pair[1]], tuple(pair)
+            return [frame[name] for name in pair], tuple(pair)
+    if model.bind is not None:  # a family: every column, the target y (if any) last
+        if model.target and "y" not in names:
+            raise SheetoptError(f"the columns {', '.join(names)}: the {model.kind} model "
+                                f"needs a target column y")
+        keys = [k for k in frame.keys() if str(k) != "y"] + (["y"] if "y" in names else [])
+        return [frame[k] for k in keys], tuple(str(k) for k in keys)
     raise SheetoptError(f"the DataFrame's columns {', '.join(names) or '(none)'} do not include "
                         f"{wanted}")
+
+
+def _dimensions(values: Any) -> int:
+    try:
+        return np.ndim(values)
+    except ValueError:  # ragged nesting: _vector names it
+        return 1
 
 
 def _vector(values: Any, name: str) -> np.ndarray:

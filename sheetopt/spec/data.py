@@ -25,19 +25,55 @@ BYTES_PER_ROW = 64  # x, y and the temporaries of generating them
 
 @dataclass(frozen=True)
 class DataSet:
+    """Data rows: ``x`` the input column (rows,), or the input columns (rows, inputs) when a
+    row has several; ``y`` the target (zeros for rows without one, like given gradients);
+    ``headers`` the columns' names as the file gives them (inputs, then y)."""
+
     x: np.ndarray
     y: np.ndarray
     source: str  # where the rows came from, in words
     true: Mapping[str, float] = field(default_factory=dict)  # the true parameters when known
-    headers: tuple[str, str] = ("x", "y")
+    headers: tuple[str, ...] = ("x", "y")
 
     def __len__(self) -> int:
         return len(self.x)
 
+    def inputs(self) -> list[np.ndarray]:
+        """The input columns, each a (rows,) array, in column order."""
+        return [self.x] if self.x.ndim == 1 else [self.x[:, j] for j in range(self.x.shape[1])]
+
+    def row(self, model: Model, i: int):
+        """Row ``i``'s inputs as ``model`` reads them (see ``Model.row``)."""
+        return self.x[i] if self.x.ndim == 1 else model.row(tuple(self.x[i]))
+
+
+def from_columns(columns: np.ndarray, model: Model, source: str, header: tuple[str, ...],
+                 true: Mapping[str, float] | None = None) -> DataSet:
+    """A DataSet of ``columns`` (rows, columns) read under ``header`` for ``model`` (already
+    bound to the header): the inputs first, then y when the model has a target."""
+    width = len(model.inputs)
+    x = columns[:, 0].copy() if width == 1 else np.ascontiguousarray(columns[:, :width])
+    y = columns[:, width].copy() if model.target else np.zeros(len(columns))
+    return DataSet(x, y, source=source, true=dict(true or {}), headers=tuple(header))
+
+
+def bound_model(model: Model, header: tuple[str, ...], name: str) -> Model:
+    """``model`` for this header (a family takes its parameter names from it); a one-line
+    error naming the file otherwise."""
+    try:
+        return model.for_header(tuple(header))
+    except ValueError as exc:
+        raise SheetoptError(f"{name}, line 1: {exc}") from None
+
+
+def _expected(model: Model) -> str:
+    return ",".join(model.headers[0]) if model.headers else "naming the parameters"
+
 
 def read_csv(path: Path, model: Model, true: Mapping[str, float] | None = None,
              label: str | None = None) -> DataSet:
-    """Reads rows from a CSV whose header is x,y (or another pair the model accepts).
+    """Reads rows from a CSV whose header is x,y (or another header the model accepts: a
+    family of models takes its parameter names from it, see ``Model.for_header``).
 
     Every cell is read as Python's ``float()`` reads it (no underscores, finite values), and
     the first fault in the file is reported as "line N: column C ...". A large file of plain
@@ -53,10 +89,10 @@ def read_csv(path: Path, model: Model, true: Mapping[str, float] | None = None,
         raw = raw[len(BOM):]
     fast = _fast_rows(path, raw, model) if len(raw) >= PANDAS_FROM_BYTES else None
     if fast is not None:
-        header, x, y = fast
+        header, columns = fast
     else:
-        header, x, y = _checked_rows(raw, model, name)
-    return DataSet(x, y, source=name, true=dict(true or {}), headers=header)
+        header, columns = _checked_rows(raw, model, name)
+    return from_columns(columns, bound_model(model, header, name), name, header, true)
 
 
 BOM = b"\xef\xbb\xbf"
@@ -69,7 +105,7 @@ _PLAIN = b"0123456789.+-eE, \t\r\n"
 
 
 def _fast_rows(path: Path, raw: bytes, model: Model):
-    """(header, x, y) when the file is a header line and rows of two plain numbers, else None
+    """(header, columns) when the file is a header line and rows of plain numbers, else None
     (the checked path then reads it and names the fault)."""
     end = raw.find(b"\n")
     first = raw if end < 0 else raw[:end]
@@ -81,8 +117,12 @@ def _fast_rows(path: Path, raw: bytes, model: Model):
         header = tuple(cell.strip() for cell in first.decode("utf-8").split(","))
     except UnicodeDecodeError:
         return None
+    try:
+        model.for_header(header)
+    except ValueError:
+        return None
     # plain rows: all the bytes no plain number is made of lie in the header line
-    if (header not in model.headers or end < 0 or end + 1 == len(raw)
+    if (end < 0 or end + 1 == len(raw)
             or raw.translate(None, _PLAIN) != first.translate(None, _PLAIN)):
         return None
     # pandas rounds a number written with a leading "+" its own way (not always as float()
@@ -96,21 +136,22 @@ def _fast_rows(path: Path, raw: bytes, model: Model):
         with warnings.catch_warnings():  # a row of three cells: the comma count below sees it
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
             # the file itself (pandas skips a BOM); its first line is the header checked above
-            frame = pd.read_csv(path, header=0, names=["x", "y"], dtype=np.float64,
+            frame = pd.read_csv(path, header=0, names=range(len(header)), dtype=np.float64,
                                 na_filter=False, index_col=False, engine="c",
                                 encoding="utf-8")
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
-    x, y = frame["x"].to_numpy(copy=True), frame["y"].to_numpy(copy=True)  # writable
-    # one comma a row: no row had another number of cells (pandas pads short rows)
-    if (not len(x) or raw.count(b",", end + 1) != len(x)
-            or not (np.isfinite(x).all() and np.isfinite(y).all())):
+    columns = frame.to_numpy(dtype=np.float64, copy=True)  # writable
+    # the header's commas on every row: no row had another number of cells (pandas pads
+    # short rows)
+    if (not len(columns) or raw.count(b",", end + 1) != len(columns) * (len(header) - 1)
+            or not np.isfinite(columns).all()):
         return None
-    return header, x, y
+    return header, columns
 
 
 def _checked_rows(raw: bytes, model: Model, name: str):
-    """The csv module's records, each cell read by float(); a record that does not read as two
+    """The csv module's records, each cell read by float(); a record that does not read as
     finite numbers is looked at again to name its fault (a blank line is not a row)."""
     try:
         text = raw.decode("utf-8")
@@ -125,31 +166,28 @@ def _checked_rows(raw: bytes, model: Model, name: str):
     finally:
         csv.field_size_limit(limit)
     if not lines:
-        raise SheetoptError(f"{name}: the CSV is empty; expected a header {','.join(model.headers[0])}")
+        raise SheetoptError(f"{name}: the CSV is empty; expected a header {_expected(model)}")
     header = tuple(cell.strip() for cell in lines[0])
-    if header not in model.headers:
-        wanted = " or ".join(",".join(pair) for pair in model.headers)
-        raise SheetoptError(f"{name}, line 1: header {','.join(header)!r} is not {wanted}")
-    xs, ys = [], []
+    width = len(bound_model(model, header, name).columns)
+    rows = []
     for number, cells in enumerate(lines[1:], 2):
         try:
-            a, b = cells
-            x, y = float(a), float(b)
-            if x - x == 0 and y - y == 0 and "_" not in a and "_" not in b:  # finite
-                xs.append(x)
-                ys.append(y)
-                continue
+            if len(cells) == width:
+                values = [float(cell) for cell in cells]
+                if all(v - v == 0 for v in values) and not any("_" in c for c in cells):
+                    rows.append(values)  # finite numbers
+                    continue
         except ValueError:
             pass
         if all(not cell.strip() for cell in cells):
             continue  # blank lines are not rows
-        if len(cells) != 2:
-            raise SheetoptError(f"{name}, line {number}: expected 2 cells, found {len(cells)}")
-        xs.append(_number(cells[0], name, number, header[0]))  # raises, naming the fault
-        ys.append(_number(cells[1], name, number, header[1]))
-    if not xs:
+        if len(cells) != width:
+            raise SheetoptError(f"{name}, line {number}: expected {width} cells, found {len(cells)}")
+        # raises, naming the fault
+        rows.append([_number(cell, name, number, column) for cell, column in zip(cells, header)])
+    if not rows:
         raise SheetoptError(f"{name}: the CSV has a header but no rows")
-    return header, np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64)
+    return header, np.array(rows, dtype=np.float64).reshape(len(rows), width)
 
 
 def _number(cell: str, name: str, line: int, column: str) -> float:

@@ -276,7 +276,7 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
     """All configurations of ``grid`` at once on ``backend``, a group at a time (see
     ``swept.groups``); each configuration equals a run of the sheet with its values. The
     configurations are ranked by ``objective`` (see sheetopt.sweeps.objective)."""
-    objective = parse_objective(objective, sheet.epochs)
+    objective = parse_objective(objective, sheet.epochs, spec.steps(sheet))
     configs = configurations(grid)
     P = len(spec.model.params)
     params, diverged_at = np.zeros((configs, P)), np.zeros((configs, 2), dtype=np.int64)
@@ -288,13 +288,13 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
             chosen = slice(None)
         values = {n: np.asarray(v)[chosen] for n, v in grid.items()}
         if backend == "numpy":
-            result, ran = _numpy_sweep(spec, own, values, executor)
+            result, ran = _numpy_sweep(spec, own, values, executor, objective.capture)
         else:
-            result, label = _torch_sweep(spec, own, values, device, dtype)
+            result, label = _torch_sweep(spec, own, values, device, dtype, objective.capture)
         params[chosen], diverged_at[chosen] = result.params, result.diverged_at
         sums, rows = (np.asarray(a) for a in (result.epoch_sum_err2, result.epoch_rows))
         final[chosen] = Objective("final").values(sums, rows, diverged_at[chosen, 0])
-        loss[chosen] = objective.values(sums, rows, diverged_at[chosen, 0])
+        loss[chosen] = objective.values(sums, rows, diverged_at[chosen, 0], result.step_loss)
     final = np.where(diverged_at[:, 0] > 0, np.nan, final)
     return SweepResult(sheet=sheet.name, grid={k: np.asarray(v) for k, v in grid.items()},
                        final_loss=final, params=params, diverged_at=diverged_at, backend=backend,
@@ -313,9 +313,10 @@ def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]):
     return hp, params, state, plan
 
 
-def _numpy_sweep(spec, sheet, grid, executor):
+def _numpy_sweep(spec, sheet, grid, executor, capture: int = 0):
     hp, params, state, plan = start_arrays(spec, sheet, grid)
-    result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor)
+    result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor,
+                             capture=capture)
     return result, _executor(spec, sheet, len(params), executor)
 
 
@@ -326,7 +327,7 @@ def _executor(spec: Spec, sheet: Sheet, configs: int, executor: str) -> str:
     return engine.executor_for(spec, sheet, engine.work(steps, configs), executor=executor)
 
 
-def _torch_sweep(spec, sheet, grid, device, dtype):
+def _torch_sweep(spec, sheet, grid, device, dtype, capture: int = 0):
     from ..executors.torch.simulate import simulate, to_tensors
 
     device = device if device is not None and not isinstance(device, str) else devices.pick_device(
@@ -335,7 +336,7 @@ def _torch_sweep(spec, sheet, grid, device, dtype):
     hp, params, state, plan = start_arrays(spec, sheet, grid)
     tensors = lambda values: to_tensors(values, device, torch_dtype)  # noqa: E731
     hp, state, params = tensors(hp), tensors(state), tensors({"p": params})["p"]
-    result = simulate(spec, sheet, hp, params, state, plan)
+    result = simulate(spec, sheet, hp, params, state, plan, capture=capture)
     return result, str(device)
 
 

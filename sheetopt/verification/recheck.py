@@ -98,7 +98,8 @@ def continuity(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> li
                               step=steps["step"], tol=tol,
                               against=f"previous step's new_{p} (the start at the first step)"))
     index = np.asarray(rows["row"], dtype=np.int64) - 1
-    for key, column in (("x", spec.data.x), ("y", spec.data.y)):
+    data = dict(zip(spec.model.columns, [*spec.data.inputs(), spec.data.y]))
+    for key, column in data.items():
         inside = (index >= 0) & (index < len(column))
         data = np.where(inside, np.asarray(column, float)[np.clip(index, 0, len(column) - 1)],
                         np.nan)
@@ -115,8 +116,8 @@ class _Stacked:
     h: np.ndarray  # each step's finite-difference step size
     starts: np.ndarray  # each step's first row in the stacked rows
     sizes: np.ndarray  # each step's row count
-    x: np.ndarray  # the stacked rows
-    y: np.ndarray
+    x: list[np.ndarray]  # the stacked rows: each input column
+    y: np.ndarray  # their targets (zeros for a model without one)
     methods: tuple[str, ...]  # the finite differences any sheet records or steps with
     steps: list[slice]  # per trace: its steps in the stack
     rows: list[slice]  # per trace: its rows in the stack
@@ -125,7 +126,7 @@ class _Stacked:
     def of(cls, spec: Spec, runs) -> "_Stacked":
         traces = [trace for _, trace in runs]
         counts = np.cumsum([0] + [len(t) for t in traces])
-        row_counts = np.cumsum([0] + [len(t.rows["x"]) for t in traces])
+        row_counts = np.cumsum([0] + [len(t.rows["row"]) for t in traces])
         join = lambda values: np.concatenate([np.asarray(v, dtype=float) for v in values])  # noqa: E731
         sizes = np.concatenate([step_rows(t)[1] for t in traces])
         methods = sorted({m for sheet, _ in runs
@@ -134,7 +135,9 @@ class _Stacked:
             params={p: join(t.steps[p] for t in traces) for p in spec.model.params},
             h=join(np.full(len(t), sheet.h) for sheet, t in runs),
             starts=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64), sizes=sizes,
-            x=join(t.rows["x"] for t in traces), y=join(t.rows["y"] for t in traces),
+            x=[join(t.rows[key] for t in traces) for key in spec.model.inputs],
+            y=(join(t.rows["y"] for t in traces) if spec.model.target
+               else np.zeros(row_counts[-1])),
             methods=tuple(methods),
             steps=[slice(a, b) for a, b in zip(counts[:-1], counts[1:])],
             rows=[slice(a, b) for a, b in zip(row_counts[:-1], row_counts[1:])])
@@ -144,7 +147,7 @@ def _row_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str, n
     """The prediction and row loss of every row visited, at its step's parameters."""
     of_row = np.repeat(np.arange(len(stacked.sizes)), stacked.sizes)
     params = {p: tensor(values[of_row]) for p, values in stacked.params.items()}
-    x, y = tensor(stacked.x), tensor(stacked.y)
+    x, y = spec.model.row([tensor(column) for column in stacked.x]), tensor(stacked.y)
     pred = spec.model.predict(params, x)
     return {"pred": numpy(pred), "err2": numpy(spec.model.row_loss(pred, y))}
 
@@ -162,7 +165,9 @@ def _model_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str,
     for size in np.unique(sizes):
         chosen = np.flatnonzero(sizes == size)
         index = starts[chosen][:, None] + np.arange(size)[None, :]
-        xs, ys = [tensor(stacked.x[index])], [tensor(stacked.y[index])]  # one batch per step
+        # one batch per step
+        xs = [spec.model.row([tensor(column[index]) for column in stacked.x])]
+        ys = [tensor(stacked.y[index])]
         params = {p: tensor(stacked.params[p][chosen]) for p in names}
         loss = gradients.batch_loss(model, params, xs, ys)
         out["loss"][chosen] = numpy(loss)

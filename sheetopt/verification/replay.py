@@ -173,7 +173,8 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
     stepper = Stepper(sheet.schedule, optimizer)  # torch's own scheduler, for torch schedules
     torch_schedule = stepper.scheduler is not None
     starts, sizes = step_rows(trace)
-    rows_x, rows_y = (torch.as_tensor(np.asarray(trace.rows[k], dtype=float)) for k in "xy")
+    columns = {k: torch.as_tensor(np.asarray(trace.rows[k], dtype=float))
+               for k in spec.model.columns}
     n, schedule, autograd = len(trace), sheet.schedule, sheet.gradient == "analytic"
     n = n if steps is None else min(n, steps)
     total = plan_for(spec, sheet).steps
@@ -201,7 +202,7 @@ def replay_torch_optim(spec: Spec, sheet: Sheet, trace: Trace,
         batch = slice(starts[i], starts[i] + sizes[i])
         optimizer.zero_grad()
         params = dict(zip(names, leaves))
-        loss = model.loss(params, rows_x[batch], rows_y[batch])[0]
+        loss = model.loss(params, *spec.model.data_of(columns, lambda v: v[batch]))[0]
         if autograd:
             loss.backward()
         else:

@@ -133,7 +133,7 @@ def _write_data(workbook, formats, spec: Spec, plans: Sequence[SheetPlan]) -> in
     data.freeze_panes(overview.DATA_FIRST_ROW, 0)
     _print_setup(data)
     count = write_cells(data, overview.data_cells(spec, plans), formats)
-    if not spec.model.has_data:  # a surface's sheet lists its minima; no rows to chart
+    if not spec.model.fits_a_curve:  # a surface's sheet lists its minima; no curve to chart
         return count
     # beside the tables, below the subtitle (which it would hide)
     data.insert_chart(overview.DATA_HEADER_ROW, overview.GRID_COL + lines + 2,

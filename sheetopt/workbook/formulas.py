@@ -10,7 +10,8 @@ order, only spread over several cells.
 Leaf names: ``cell:<column>:<offset>`` is a cell of the current block of rows (offset 0 is the
 block's first row; -1 is the last row of the block before), ``in:<name>`` an input cell (a
 hyperparameter, ``h`` the finite-difference step, ``start:...`` a start value),
-``data:x``/``data:y`` the data sheet's row, ``epoch:lr`` the lr of the block's epoch.
+``data:<column>`` the data sheet's row (``data:x``, ``data:y`` for the lecture's model; every
+input column of a model that reads several), ``epoch:lr`` the lr of the block's epoch.
 """
 from __future__ import annotations
 
@@ -78,17 +79,19 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     last = n - 1
     trees: dict[tuple[str, int], Expr] = {}
     for i in range(n):
-        trees[("x", i)], trees[("y", i)] = var("data:x"), var("data:y")
+        for column in model.columns:
+            trees[(column, i)] = var(f"data:{column}")
     for p in names:
         trees[(f"p:{p}", 0)] = inp(f"start:{p}") if shape.first_of_run else cell(f"new:{p}", -1)
     params = {p: cell(f"p:{p}", 0) for p in names}
-    xs = [cell("x", i) for i in range(n)]
-    ys = [cell("y", i) for i in range(n)]
+    xs = [model.row([cell(column, i) for column in model.inputs]) for i in range(n)]
+    ys = [cell("y", i) if model.target else 0.0 for i in range(n)]
     for i in range(n):  # the model's own columns (a ReLU unit's activation) feed its pred
         for column, tree in (model.parts(params, xs[i]) if model.parts else {}).items():
             trees[(f"model:{column}", i)] = tree
-    for i in range(n):
-        trees[("pred", i)] = model.predict(params, xs[i])
+    if model.reports_rmse:  # otherwise the prediction is the row's loss: one column
+        for i in range(n):
+            trees[("pred", i)] = model.predict(params, xs[i])
     for i in range(n):
         trees[("err2", i)] = model.loss(params, xs[i], ys[i])
     if sheet.batch_size > 1 and sheet.gradient == "analytic":

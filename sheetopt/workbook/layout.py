@@ -130,11 +130,12 @@ def display_order(spec: Spec) -> tuple[str, ...]:
 
 def model_order(model) -> tuple[str, ...]:
     """A model's parameters in the order the workbook shows them (b before a)."""
-    return ("b", "a") if model.kind == "linear" else model.params
+    return ("b", "a") if model.params == ("a", "b") else model.params
 
 
-def data_ref(column: str, data_row: int) -> str:
-    letter = "A" if column == "x" else "B"
+def data_ref(column: int, data_row: int) -> str:
+    """The data sheet's cell of a row's ``column`` (0: the first input; inputs, then y)."""
+    letter = xl_col_to_name(column)
     return f"{quoted(DATA_SHEET)}!${letter}${DATA_FIRST_ROW + 1 + data_row}"
 
 
@@ -271,7 +272,7 @@ class SheetPlan:
         if kind == "in":
             return ("text", self.input_ref(rest))
         if kind == "data":
-            return ("arg", "x" if rest == "x" else "y")
+            return ("arg", rest)  # a data row's column
         if kind == "epoch":
             return ("arg", rest)  # the epoch's lr (or momentum) cell of the summary
         raise KeyError(name)
@@ -284,9 +285,9 @@ class SheetPlan:
         With ``xml_style`` (style name -> ``' s="N"'``), rows not in ``cell_rows`` come as
         finished XML (:class:`RawRow`) from a per-pattern row template, which is several times
         faster than cell objects; the text is the same that the cells would be written as."""
-        refs = ([data_ref("x", d) for d in range(len(self.spec.data))],
-                [data_ref("y", d) for d in range(len(self.spec.data))], self.epoch_lr_refs(),
-                self.epoch_lr_refs("mom"))
+        rows = range(len(self.spec.data))
+        data = [[data_ref(j, d) for j in range(len(self.spec.model.columns))] for d in rows]
+        refs = (data, self.epoch_lr_refs(), self.epoch_lr_refs("mom"))
         total, v0, carry = len(self.trace), 0, (0.0, 0)
         for k0 in range(0, total, CHUNK):
             k1 = min(k0 + CHUNK, total)
@@ -297,7 +298,8 @@ class SheetPlan:
             v0 = v1
 
     def _chunk_rows(self, chunk: Chunk, refs, xml_style, cell_rows):
-        x_refs, y_refs, lr_refs, mom_refs = refs
+        data_refs, lr_refs, mom_refs = refs
+        columns = self.spec.model.columns
         k0 = chunk.k0
         epochs = chunk.steps["epoch"].astype(int).tolist()
         step_numbers = chunk.steps["step"].astype(int).tolist()
@@ -320,14 +322,13 @@ class SheetPlan:
                 r = base + i
                 d = data_rows[visited]
                 top = "_top" if first_epoch_row and i == 0 else ""
+                args = dict(zip(columns, data_refs[d]), lr=lr_ref, mom=mom_ref)
                 if xml_style is not None and r not in cell_rows:
                     render, count = self._row_xml(shape, i, top, xml_style)
                     yield r, RawRow(r, render(r + 1, epochs[k], step_numbers[k], d + 1,
-                                              k + k0 + 1, visited, k, x_refs[d], y_refs[d],
-                                              lr_ref, mom_ref, values), count)
+                                              k + k0 + 1, visited, k, args, values), count)
                     visited += 1
                     continue
-                args = {"x": x_refs[d], "y": y_refs[d], "lr": lr_ref, "mom": mom_ref}
                 labels = "int" + top
                 out = [Cell(r, 0, "number", epochs[k], None, labels),
                        Cell(r, 1, "number", step_numbers[k], None, labels)]
@@ -345,8 +346,8 @@ class SheetPlan:
     def _row_xml(self, shape: BlockShape, offset: int, top: str, xml_style):
         """A function writing one step row's XML, compiled once per row pattern, and the number
         of formulas in the row. Arguments: R (1-based row), epoch, step, data row (1-based),
-        t, visited row index, step index, the x and y references, the epoch's lr cell, the
-        columns' cached values."""
+        t, visited row index, step index, the named arguments (the data row's references by
+        column, the epoch's lr and momentum cells), the columns' cached values."""
         key = (shape, offset, top)
         if key in self._xml_rows:
             return self._xml_rows[key]
@@ -381,7 +382,7 @@ class SheetPlan:
             pieces.append(f'<c r="{letter}{{0}}"{xml_style(column.style + top)}>'
                           f"<f>{text}</f><v>{value}</v></c>")
         pieces.append("</row>")
-        source = (f"lambda R, ep, st, d1, t, vis, k, x, y, lr, mom, V: "
+        source = (f"lambda R, ep, st, d1, t, vis, k, A, V: "
                   f"FMT.format({', '.join(exprs)})")
         render = eval(source, {"FMT": "".join(pieces)})  # noqa: S307 - text we built above
         self._xml_rows[key] = (render, len(cells))
@@ -411,7 +412,7 @@ class RawRow:
 
 def _slot_expr(slot) -> str:
     """Python text for a template slot: a row offset from R, or a named argument."""
-    return f"R+{slot}" if isinstance(slot, int) else slot
+    return f"R+{slot}" if isinstance(slot, int) else f"A[{slot!r}]"
 
 
 def _escape_xml(text: str) -> str:
@@ -469,9 +470,8 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
     elif sheet.schedule.lr_cells == "step":
         cols += [Column(name, name, "last", _steps(name))
                  for name in sheet.schedule.sets(sheet.hypers)]
-    if model.has_data:
-        hx, hy = spec.data.headers
-        cols += [Column("x", hx, "row", _rows("x")), Column("y", hy, "row", _rows("y"))]
+    cols += [Column(column, header, "row", _rows(column))
+             for column, header in zip(model.columns, spec.data.headers)]
     cols += [Column(f"p:{p}", label(p), "first", _steps(p)) for p in order]
 
     def per_row(p: str):  # a parameter on every data row visited
@@ -560,7 +560,7 @@ def _part_columns(model, params_of) -> list[Column]:
     def values(name: str):
         def of(chunk):
             return chunk.memo("model_parts", lambda: model.parts(
-                params_of(name)(chunk), chunk.rows["x"]))[name]
+                params_of(name)(chunk), model.data_of(chunk.rows)[0]))[name]
         return of
     return [Column(f"model:{name}", name, "row", values(name)) for name in names]
 
@@ -568,17 +568,16 @@ def _part_columns(model, params_of) -> list[Column]:
 def _row_gradient(model, params_of, p: str):
     def values(chunk):
         params = params_of(chunk)
-        return chunk.memo("rowgrad", lambda: model.gradient(
-            params, chunk.rows["x"], chunk.rows["y"]))[p]
+        return chunk.memo("rowgrad", lambda: model.gradient(params, *model.data_of(chunk.rows)))[p]
     return values
 
 
 def _shifted_loss(model, params_of, p: str, delta: float):
     def values(chunk):
         params = params_of(chunk)
-        return model.loss(dict(params, **{p: params[p] + delta}), chunk.rows["x"],
-                          chunk.rows["y"])
+        return model.loss(dict(params, **{p: params[p] + delta}), *model.data_of(chunk.rows))
     return values
+
 
 
 def _running_sum(values_of):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..spec.data import DataSet
 from ..errors import SheetoptError
-from ..models import model_for
+from ..models import Model, model_for
 from ..spec import Sheet, Spec
 from .layout import SheetPlan
 
@@ -93,6 +93,15 @@ def sheet_table(raw: dict) -> dict:
     return table
 
 
+def model_of(document: dict) -> Model:
+    """The model a metadata document names, bound to its data's columns (ValueError when
+    the columns do not fit it)."""
+    model = model_for(document["model"], document.get("model_keys", {}))
+    if model.has_data:
+        model = model.for_header(tuple(document["data"]["headers"]))
+    return model
+
+
 def spec_from_json(document: dict, x: np.ndarray, y: np.ndarray, true: dict,
                    label: str) -> tuple[Spec, list[dict]]:
     """The spec a workbook was written from, with the given data rows and true values; also
@@ -102,7 +111,7 @@ def spec_from_json(document: dict, x: np.ndarray, y: np.ndarray, true: dict,
 
     try:
         data = document["data"]
-        model = model_for(document["model"], document.get("model_keys", {}))
+        model = model_of(document)
         dataset = DataSet(np.asarray(x, dtype=float), np.asarray(y, dtype=float), data["source"],
                           dict(true), tuple(str(h) for h in data["headers"]))
         tables = [sheet_table(raw) for raw in document["sheets"]]

@@ -31,8 +31,9 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
          "formula, derived from the same rule definitions that sheetopt's engine runs, and it "
          "stores the engine's value, so the workbook shows numbers even before recalculating.",
          "wrap"),
-        *([(f"Model: {spec.model.formula}. Loss per row: err^2 = (y - pred)^2 (no mean, no "
-            f"1/2); a batch of rows uses the mean of its rows' err^2 and gradients.", "wrap"),
+        *([(f"Model: {spec.model.formula}. Loss per row: {spec.model.loss_name}; a batch of "
+            f"rows uses the mean of its rows' {'err^2' if spec.model.reports_rmse else 'losses'}"
+            f" and gradients.", "wrap"),
            (f"Data: {spec.data.source} ({len(spec.data)} rows), on the 'data' sheet.", "wrap")]
           if spec.model.has_data else
           [(f"Model: {spec.model.formula}, a test surface without data: each step evaluates "
@@ -88,7 +89,9 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
 def data_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
     if not spec.model.has_data:
         return _surface_cells(spec)
-    cells = list(_data_top(spec)) + list(_data_rows(spec)) + list(_fitted_lines(spec, plans))
+    cells = list(_data_top(spec)) + list(_data_rows(spec))
+    if spec.model.fits_a_curve:
+        cells += list(_fitted_lines(spec, plans))
     cells.sort(key=lambda c: (c.row, c.col))
     return iter(cells)
 
@@ -127,12 +130,13 @@ def _data_top(spec: Spec) -> Iterator[Cell]:
 
 
 def _data_rows(spec: Spec) -> Iterator[Cell]:
-    hx, hy = spec.data.headers
-    yield Cell(DATA_HEADER_ROW, 0, "text", hx, style="header")
-    yield Cell(DATA_HEADER_ROW, 1, "text", hy, style="header")
-    for i, (x, y) in enumerate(zip(spec.data.x, spec.data.y)):
-        yield Cell(DATA_FIRST_ROW + i, 0, "number", float(x), style="input")
-        yield Cell(DATA_FIRST_ROW + i, 1, "number", float(y), style="input")
+    """The rows' columns as input cells: the inputs, then y (``layout.data_ref``'s order)."""
+    columns = [*spec.data.inputs(), *([spec.data.y] if spec.model.target else [])]
+    for j, header in enumerate(spec.data.headers):
+        yield Cell(DATA_HEADER_ROW, j, "text", header, style="header")
+    for i, row in enumerate(zip(*(column.tolist() for column in columns))):
+        for j, value in enumerate(row):
+            yield Cell(DATA_FIRST_ROW + i, j, "number", value, style="input")
 
 
 def grid_refs(spec: Spec) -> dict[str, str]:
@@ -172,7 +176,7 @@ def fitted_lines(spec: Spec, plans: Sequence[SheetPlan]) -> list[tuple[str, dict
     """(title, parameter -> (reference, value)) of each line the data chart draws: every sheet
     that did not diverge (a diverged fit would stretch the axis until the data look flat),
     then the truth when known."""
-    if not spec.model.has_data:
+    if not spec.model.fits_a_curve:
         return []
     lines = [(plan.title, final_refs(plan)) for plan in plans if not plan.trace.diverged]
     if true_known(spec):

@@ -59,22 +59,23 @@ def _load(kernel: Kernel) -> Kernel:
 
 
 def kernel_for(spec, sheet, *, schedule, record: bool, online: bool, parallel: bool,
-               hyper_names, load: bool = True) -> Kernel:
+               hyper_names, load: bool = True, capture: bool = False) -> Kernel:
     """The kernel for this shape of run, generated (and loaded) once per process; ``schedule``:
-    the one the run follows (None: constant lr)."""
+    the one the run follows (None: constant lr); ``capture``: it keeps one step's loss."""
     model, rule, static = spec.model, sheet.rule, sheet.static
     mom_column = records_mom(sheet.schedule, sheet.hypers)
-    key = (model.kind, tuple(sorted(model.keys.items())), rule.optimizer, rule.flavor,
+    key = (model.kind, tuple(sorted(model.keys.items())), model.params, model.inputs,
+           rule.optimizer, rule.flavor,
            tuple(sorted(static.items())), tuple(hyper_names), sheet.gradient,
            tuple(sheet.show) if record else (),
            None if schedule is None else schedule.kernel_key(),
-           mom_column, record, online, parallel)
+           mom_column, record, online, parallel, capture)
     if key not in _GENERATED:
         _GENERATED[key] = generate(Shape(
             model=model, rule=rule, static=static, state_names=rule.states(static),
             hyper_names=hyper_names, gradient=sheet.gradient, show=sheet.show,
             schedule=schedule, mom_column=mom_column, record=record, online=online,
-            parallel=parallel))
+            parallel=parallel, capture=capture))
     kernel = _GENERATED[key]
     return _load(kernel) if load else kernel
 

@@ -130,6 +130,7 @@ class Shape:
     record: bool
     online: bool  # one row a step
     parallel: bool
+    capture: bool = False  # keep the loss of one step (``cap``) in CL: a sweep's step:N
 
 
 @dataclass(kw_only=True)
@@ -169,6 +170,8 @@ class KernelCall:
     rbase: int  # recorded rows before this call
     W: int  # configurations per block
     pe: object  # exponents of the data's powers
+    cap: int = 0  # the step (from 1 in the run) whose loss a capture kernel keeps
+    CL: object = None  # (C,) that step's loss where the configuration lived through it
 
     def values(self) -> tuple:
         return tuple(getattr(self, f.name) for f in fields(self))
@@ -194,13 +197,28 @@ class _Traced:
     exps: list  # exponents of the data's powers (pe)
 
 
+def input_names(model) -> list[str]:
+    """The kernel's names of a row's input values: ``x`` (a 1-D X) for one column, ``x0``,
+    ``x1``, ... (the columns of a 2-D X) for several."""
+    count = len(model.inputs)
+    return ["x"] if count <= 1 else [f"x{j}" for j in range(count)]
+
+
+def _data_loads(model, row: str) -> list[str]:
+    """The lines loading data row ``row``'s inputs and target."""
+    names = input_names(model)
+    if names == ["x"]:
+        return [f"x = X[{row}]", f"y = Y[{row}]"]
+    return [*(f"{n} = X[{row}, {j}]" for j, n in enumerate(names)), f"y = Y[{row}]"]
+
+
 def _trace(shape: Shape) -> _Traced:
     """The model, gradients, schedule and rule called with ``var`` leaves."""
     calls = _Calls()
     kops = calls.ops()
     model = shape.model
     pvars = {n: var(f"p{j}") for j, n in enumerate(model.params)}
-    x, y = var("x"), var("y")
+    x, y = model.row([var(n) for n in input_names(model)]), var("y")
     pred = model.predict(pvars, x)
     err2 = model.row_loss(var("pred"), y)
     probe = _Probe(model)
@@ -231,7 +249,7 @@ def _trace(shape: Shape) -> _Traced:
         if not _only(host_names | {v for v, _ in calls.calls.values()})(expr):
             raise Unsupported(f"{expr.args[0]} of a value that changes within a step")
     exps: list[float] = []
-    data_only = _only({"x", "y"})
+    data_only = _only({*input_names(model), "y"})
     row_exprs = {"pred": _check_powers(lift(pred), data_only, exps),
                  "e2": _check_powers(lift(err2), data_only, exps)}
     for name, expr in probe.row_exprs.items():
@@ -246,7 +264,8 @@ def _trace(shape: Shape) -> _Traced:
 def generate(shape: Shape) -> Kernel:
     """Source of the kernel for one shape of run (see the package docstring)."""
     traced = _trace(shape)
-    shared = {"x", "y", "t", "pos", "h", "kg", "k", "kt", "nr", "fnr", "rb", "ib", "e"}
+    shared = {*input_names(shape.model), "y", "t", "pos", "h", "kg", "k", "kt", "nr", "fnr",
+              "rb", "ib", "e", "capnow"}
     lines = _Lines()
     w = lines.add
     for text in signature():
@@ -266,12 +285,14 @@ def generate(shape: Shape) -> Kernel:
     w(4, "kg = kbase + kt")
     w(4, "t = t0 + kg + 1")
     w(4, "pos = kg / total")
+    if shape.capture:
+        w(4, "capnow = np.int64(kg + 1 == cap)")
     w(4, "r0 = starts[k]")
     w(4, "nr = starts[k + 1] - r0")
     w(4, "fnr = float(nr)")
     if shape.online:
-        w(4, "x = X[idx[ib + r0]]")
-        w(4, "y = Y[idx[ib + r0]]")
+        for text in _data_loads(shape.model, "idx[ib + r0]"):
+            w(4, text)
     # the loop over configurations: contiguous loads and stores, straight-line arithmetic and
     # divergence as masks, which LLVM's loop vectorizer turns into SIMD instructions (numba
     # compiles without fastmath, so lanes round exactly as the scalar code would)
@@ -332,6 +353,8 @@ def _config_code(traced: _Traced, name: _Names) -> tuple[list, ...]:
     # code the compiler turns into vector instructions
     stores.append((0, f"alive[{_C}] = {now}"))
     stores.append((0, f"dstep[{_C}] = kg + 1 if {was} != {now} else {name('dsv')}"))
+    if traced.shape.capture:  # a select, as every store: the loop stays straight-line
+        stores.append((0, f"CL[{_C}] = {name('loss')} if capnow & {now} else CL[{_C}]"))
     columns = _record_stores(traced, name, stores) if traced.shape.record else []
     _state_stores(traced, name, stores)
     return loads, code, stores, columns
@@ -383,8 +406,7 @@ def _batch_rows(traced: _Traced, name: _Names, code: list) -> None:
     for n in row_names:
         code.append((0, f"{name(n)} = 0.0"))
     code.append((0, "for r in range(r0, r0 + nr):"))
-    code.append((1, "x = X[idx[ib + r]]"))
-    code.append((1, "y = Y[idx[ib + r]]"))
+    code += [(1, text) for text in _data_loads(traced.shape.model, "idx[ib + r]")]
     code.append((1, f"{name('pred')} = {name.py(rows['pred'])}"))
     code.append((1, f"{name('e2')} = {name.py(rows['e2'])}"))
     for n in row_names:

@@ -125,15 +125,17 @@ def table_bytes(spec, sheet, plan) -> int:
 
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan, record: bool = False,
-             annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None):
-    """engine.simulate on the compiled kernel; returns an identical engine.Result."""
+             annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None,
+             capture: int = 0):
+    """engine.simulate on the compiled kernel; returns an identical engine.Result
+    (``capture``: the step, from 1, whose loss it keeps)."""
     state_names = sheet.rule.states(sheet.static)
     C, P = params.shape
     E, K = plan.epochs, plan.steps_per_epoch
     schedule = schedule_of(sheet, annealing)
     kernel = kernel_for(spec, sheet, schedule=schedule, record=record, online=plan.size == 1,
                         parallel=C >= PARALLEL_FROM if parallel is None else parallel,
-                        hyper_names=tuple(hp))
+                        hyper_names=tuple(hp), capture=capture > 0)
     hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
     ST = _aligned(np.zeros((len(state_names), P, C)))
     for i, s in enumerate(state_names):
@@ -149,7 +151,8 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
         t0=t0, total=plan.steps, h=float(sheet.h), bound=float(sheet.diverge_above),
         RS=np.empty((len(kernel.columns), plan.steps, C)) if record else np.zeros((0, 0, 0)),
         RR=np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0)), rbase=0,
-        W=CHUNK, pe=np.array(kernel.pow_exponents + [0.0]))
+        W=CHUNK, pe=np.array(kernel.pow_exponents + [0.0]), cap=capture,
+        CL=_aligned(np.full(C, np.nan)) if capture else np.zeros(0))
     def columns(name: str) -> list:  # a state's per-parameter (C,) arrays, for the schedule
         return [ST[state_names.index(name), j] for j in range(P)]
 
@@ -178,7 +181,8 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     result = Result(params=run.PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
                     epoch_sum_err2=run.esum, epoch_rows=run.erows, epoch_lr=run.elr,
                     epoch_params=run.EP.transpose(0, 2, 1),
-                    diverged_at=_diverged_at(run.dstep, K), epoch_loss=run.eloss)
+                    diverged_at=_diverged_at(run.dstep, K), epoch_loss=run.eloss,
+                    step_loss=run.CL if capture else None)
     if record:
         result.steps, result.rows = _recorded(spec, kernel, plan, run)
     return result
@@ -229,7 +233,7 @@ def _recorded(spec, kernel: Kernel, plan, run: KernelCall):
     N = total if np.any(dstep == 0) else int(dstep.max()) - 1
     if N == 0:
         return {}, {}
-    x, y = spec.data.x, spec.data.y
+    y = spec.data.y
     bounds = plan.bounds()
     idx = np.concatenate(list(plan.orders())) if plan.shuffle else np.tile(
         np.arange(plan.rows, dtype=np.int64), plan.epochs)
@@ -240,13 +244,15 @@ def _recorded(spec, kernel: Kernel, plan, run: KernelCall):
     single = size == 1
     R = int(size[:N].sum())
     steps = {"epoch": epoch[:N], "step": step[:N], "row": (first + 1.0)[:N], "size": size[:N]}
-    if spec.model.has_data:  # a surface's x and y are its parameters, recorded by the kernel
-        steps.update(x=np.where(single, x[first], np.nan)[:N],
-                     y=np.where(single, y[first], np.nan)[:N])
+    # a data row's columns (a surface's x and y are its parameters, recorded by the kernel)
+    columns = dict(zip(spec.model.columns, [*spec.data.inputs(), y]))
+    for name, values in columns.items():
+        steps[name] = np.where(single, values[first], np.nan)[:N]
     for i, name in enumerate(kernel.columns):
         steps[name] = RS[i, :N]
     sizes = size.astype(np.int64)
     rows = {"epoch": np.repeat(epoch, sizes)[:R], "step": np.repeat(step, sizes)[:R],
-            "row": (idx + 1.0)[:R], "x": x[idx][:R].astype(float), "y": y[idx][:R].astype(float),
+            "row": (idx + 1.0)[:R],
+            **{name: values[idx][:R].astype(float) for name, values in columns.items()},
             "pred": RR[0, :R], "err2": RR[1, :R]}
     return steps, rows

@@ -28,6 +28,7 @@ class TorchResult:
     epoch_sum_err2: np.ndarray  # (E, C)
     epoch_rows: np.ndarray  # (E, C)
     diverged_at: np.ndarray  # (C, 2), 0 where it did not diverge
+    step_loss: np.ndarray | None = None  # (C,) the loss of the step asked for (see driver.Result)
 
 
 def to_tensors(values: Mapping[str, np.ndarray], device, dtype) -> dict:
@@ -38,12 +39,16 @@ def to_tensors(values: Mapping[str, np.ndarray], device, dtype) -> dict:
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
              plan: Plan, annealing: bool = True, t0: int = 0,
-             on_step: Callable | None = None) -> TorchResult:
+             on_step: Callable | None = None, capture: int = 0) -> TorchResult:
     """Runs ``plan`` from ``params`` (C, P) and ``state`` (tensors); ``hp`` maps each numeric
     hyperparameter to a (C, 1) tensor. ``on_step(e, k, params, new_params, new_state, alive)``
-    is called after each step when given (a replay records with it). The run protocol is
+    is called after each step when given (a replay records with it); ``capture``: the step
+    (from 1) whose loss the result keeps. The run protocol is
     ``sheetopt.protocol.driver``'s; this module holds a step's tensor arithmetic."""
     run = _Run(spec, sheet, params, state, plan, on_step)
+    if capture:
+        run.capture = t0 + capture
+        run.step_loss = run.torch.full_like(run.epoch_loss, float("nan"))
     host = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
     stepping = schedule_of(sheet, annealing).start(hp, run.columns, run.ops, host)
     run.on_host = stepping.on_host
@@ -60,9 +65,13 @@ class _Run:
 
         self.torch, self.ops = torch, torch_ops()
         self.spec, self.sheet, self.on_step, self.on_host = spec, sheet, on_step, False
-        self.x, self.y = spec.data.x.tolist(), spec.data.y.tolist()
-        self.x_rows, self.y_rows = (torch.as_tensor(v, dtype=params.dtype, device=params.device)
-                                    for v in (spec.data.x, spec.data.y))
+        model = spec.model
+        self.x = [spec.data.row(model, i) for i in range(len(spec.data))]
+        self.y = spec.data.y.tolist()
+        self.x_rows, self.y_rows = ([torch.as_tensor(v, dtype=params.dtype, device=params.device)
+                                     for v in spec.data.inputs()],
+                                    torch.as_tensor(spec.data.y, dtype=params.dtype,
+                                                    device=params.device))
         self.batched = BatchModel(spec.model)
         self.names, self.state_names = spec.model.params, sheet.rule.states(sheet.static)
         C, E = params.shape[0], plan.epochs
@@ -73,6 +82,7 @@ class _Run:
         self.epoch_sum = torch.zeros((E, C), dtype=params.dtype, device=params.device)
         self.epoch_rows = torch.zeros((E, C), dtype=params.dtype, device=params.device)
         self.epoch_loss = torch.zeros(C, dtype=params.dtype, device=params.device)
+        self.capture, self.step_loss = 0, None
 
     def _tensors(self, step_hp: dict) -> dict:
         """The host's numbers (or per-configuration columns) of a clocked schedule as tensors."""
@@ -92,7 +102,8 @@ class _Run:
             loss, err2_sum = err2, err2
             grads = gradients.gradient(sheet.gradient, model, p, xs, ys, h=sheet.h, loss=loss)
         else:  # every row of the batch at once, shaped (C, rows)
-            xs, ys = [rows_of(self.x_rows, rows)], [rows_of(self.y_rows, rows)]
+            xs = [model.row([rows_of(column, rows) for column in self.x_rows])]
+            ys = [rows_of(self.y_rows, rows)]
             err2 = self.batched.row_losses(p, xs[0], ys[0])
             loss, err2_sum = mean(err2), left_to_right_sum(err2)
             grads = gradients.gradient(sheet.gradient, self.batched, p, xs, ys, h=sheet.h,
@@ -106,7 +117,9 @@ class _Run:
         params, state, alive = self.params, self.state, self.alive
         p = {n: params[:, j] for j, n in enumerate(self.names)}
         loss, err2_sum, grads = self._loss(p, rows)
-        g = torch.stack([grads[n] for n in self.names], dim=1)
+        # a gradient that does not depend on the parameters (given gradients) is one number
+        g = torch.stack([torch.as_tensor(grads[n], dtype=params.dtype, device=params.device)
+                         .expand(params.shape[0]) for n in self.names], dim=1)
         at = dict(hp=step_hp, t=t, ops=ops, static=sheet.static)
         new_state = rule.new_state(params, g, state, **at)
         new_params = rule.stepped(params, g, state, new_state, **at)
@@ -115,6 +128,8 @@ class _Run:
         here = torch.tensor([e + 1, k + 1], device=params.device)
         self.diverged_at = torch.where(bad[:, None], here, self.diverged_at)
         alive &= ~bad
+        if t == self.capture:
+            self.step_loss = torch.where(alive, loss, torch.nan)
         if self.on_step is not None:
             self.on_step(e, k, params, new_params, new_state, alive)
         keep = alive[:, None]
@@ -135,7 +150,8 @@ class _Run:
         return TorchResult(params=numpy(self.params),
                            state={s: numpy(v) for s, v in self.state.items()},
                            epoch_sum_err2=numpy(self.epoch_sum), epoch_rows=numpy(self.epoch_rows),
-                           diverged_at=self.diverged_at.cpu().numpy())
+                           diverged_at=self.diverged_at.cpu().numpy(),
+                           step_loss=None if self.step_loss is None else numpy(self.step_loss))
 
 
 def rows_of(values, rows: np.ndarray):
