@@ -162,9 +162,43 @@ the figures say how far the two paths drift apart.
 """
 
 
+def schedules_table() -> str:
+    """Keras's and optax's schedules: the sheet's lr stands for which argument, the others
+    with their defaults, the source each was read from."""
+    from .schedules.library import LIBRARY_SCHEDULES, REQUIRED
+    lines = ["| schedule | the sheet's lr is | other arguments (defaults) | follows |",
+             "|---|---|---|---|"]
+    for spec in LIBRARY_SCHEDULES.values():
+        args = ", ".join(k if v is REQUIRED else f"{k}={v}" for k, v in spec.defaults.items())
+        lines.append(f"| `{spec.library} = \"{spec.name}\"` | `{spec.lr_arg}` | {args} | "
+                     f"{spec.source} |")
+    return "\n".join(lines)
+
+
+SCHEDULES = """
+
+## Keras's and optax's schedules
+
+`schedule = { keras = "ExponentialDecay", decay_steps = 10, decay_rate = 0.5 }` or
+`{ optax = "exponential_decay", transition_steps = 10, decay_rate = 0.5 }`, on a sheet of any
+flavour but the lecture's warmed-up ones: the library's schedule with its own argument names
+and defaults, evaluated at the library's step count (0 at the first step), each written once as
+a function of the step (`sheetopt/schedules/library.py`), so a workbook row's lr is a live
+formula of its step and the sheet's lr. Tested against `keras.optimizers.schedules` and optax's
+schedules themselves, and an optimizer stepping under each against the library's, to 1e-12
+(tests/test_framework_schedules.py). optax's optimizers count steps in int32, and JAX divides an
+int32 by a Python int in float32 even with x64 enabled: under optax's own count,
+`exponential_decay` and `warmup_cosine_decay_schedule` come out in float32 (lr off by up to
+3.9e-7 relative; the parameters drift by up to 1.4e-7), the others in float64. sheetopt
+computes them in float64, optax's formula at a float64 count, bit for bit.
+
+"""
+
+
 def page() -> str:
     """The whole of docs/frameworks.md."""
-    return INTRO + differences_table() + MIDDLE + translation_table() + "\n"
+    return (INTRO + differences_table() + MIDDLE + translation_table() + SCHEDULES
+            + schedules_table() + "\n")
 
 
 if __name__ == "__main__":

@@ -90,9 +90,40 @@ def _fastai(name: str, args: dict, start, grads, lrs):
 STEPPERS = {"keras": _keras, "optax": _optax, "fastai": _fastai}
 
 
+def library_schedule(library: str, name: str, lr: float, args: dict):
+    """The library's own schedule ``name`` (keras.optimizers.schedules' class, optax's
+    function) with the sheet's ``lr`` as its starting value and ``args`` (its spelling)."""
+    from sheetopt.schedules import LIBRARY_SCHEDULES
+    spec = LIBRARY_SCHEDULES[library, name]
+    args = dict(args)
+    if library == "keras":
+        keras = require("keras")
+        keras.config.set_floatx("float64")
+        if spec.lr_arg.startswith("values"):
+            return keras.optimizers.schedules.PiecewiseConstantDecay(**args)
+        return getattr(keras.optimizers.schedules, name)(**{spec.lr_arg: lr}, **args)
+    optax = require("optax")
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    return getattr(optax, name)(**{spec.lr_arg: lr}, **args)
+
+
+def schedule_values(library: str, schedule, steps: int, count: str = "int32") -> np.ndarray:
+    """The library schedule's value at each step count 0, 1, ..., steps - 1: Keras's at an
+    int64 iteration count, optax's at a ``count`` of that dtype (its optimizers' is int32)."""
+    if library == "keras":
+        import torch
+        keras = require("keras")
+        return np.array([float(keras.ops.convert_to_numpy(schedule(
+            torch.tensor(k, dtype=torch.int64)))) for k in range(steps)])
+    import jax.numpy as jnp
+    return np.array([float(schedule(jnp.asarray(k, dtype=count))) for k in range(steps)])
+
+
 def library_path(flavor: str, optimizer: str, args: dict, start, grads) -> np.ndarray:
     """The parameters after each step of the framework's optimizer ``optimizer`` built with
-    ``args`` (its own spelling), started at ``start`` and fed ``grads`` (steps x params)."""
+    ``args`` (its own spelling; ``learning_rate`` may be one of its schedules), started at
+    ``start`` and fed ``grads`` (steps x params)."""
     return STEPPERS[flavor](optimizer, dict(args), start, grads, None)
 
 

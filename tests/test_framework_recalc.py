@@ -1,5 +1,7 @@
 """Every rule of the keras, optax and fastai flavours, each option set of its registry grid in
-mini-batches of 5 for one epoch, written to one workbook whose cached values are then blanked
+mini-batches of 5 for one epoch, and each Keras and optax schedule of its grid driving an
+optimizer of its library online for one epoch (29 steps: the lr formula of each row a closed
+form of its step), written to one workbook whose cached values are then blanked
 (gnumeric.blank_caches), recalculated by LibreOffice and by Gnumeric (spreadsheet programs we did
 not write): every formula cell agrees with the engine's value, within 1e-12 of the magnitude of
 the formula's operands (gnumeric.compare's rule), and ``sheetopt check`` accepts the result.
@@ -13,12 +15,22 @@ import libreoffice
 import sheetopt
 from sheetopt.cli import main
 from sheetopt.rules.registry import FRAMEWORK_RULES
+from sheetopt.schedules import LIBRARY_SCHEDULES
+
+SCHEDULED = {"keras": {"optimizer": "sgd", "learning_rate": 1e-4, "momentum": 0.9},
+             "optax": {"optimizer": "adam", "learning_rate": 1e-4}}
 
 
 def every_framework_rule():
     tables = [{"name": f"{r.flavor} {r.optimizer} {i}", "optimizer": r.optimizer,
                "flavor": r.flavor, "epochs": 1, "batch": 5, **options}
               for r in FRAMEWORK_RULES for i, options in enumerate(r.grid)]
+    tables += [{"name": f"{s.name[:26]} {i}", "flavor": s.library, "epochs": 1,
+                **SCHEDULED[s.library],
+                "schedule": {s.library: s.name, **{k: {str(b): v for b, v in v.items()}
+                                                   if isinstance(v, dict) else v
+                                                   for k, v in args.items()}}}
+               for s in LIBRARY_SCHEDULES.values() for i, args in enumerate(s.grid)]
     return sheetopt.spec.parse({"data": {"preset": "lecture"}, "sheet": tables})
 
 

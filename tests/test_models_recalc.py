@@ -93,6 +93,32 @@ batch = 5
 epochs = 2
 show = ["central"]
 """, "adam", -0.75, "c1"),
+    # logistic regression: the cross-entropy's EXP and LN, and fastbook's mnist_loss
+    "logistic": (f"""
+[model]
+kind = "logistic"
+[data]
+csv = "{PRESET_DIR / 'blobs.csv'}"
+[[sheet]]
+name = "adam"
+optimizer = "adam"
+flavor = "torch"
+lr = 0.05
+epochs = 2
+""", "adam", -2.5, "a"),
+    "mnist_loss": (f"""
+[model]
+kind = "logistic"
+loss = "mnist"
+[data]
+csv = "{PRESET_DIR / 'blobs.csv'}"
+[[sheet]]
+name = "sgd"
+optimizer = "sgd"
+flavor = "torch"
+lr = 0.5
+epochs = 2
+""", "sgd", 1.5, "b"),
 }
 # models reading a data file: (spec TOML, its CSV, sheet edited, the edit: a start value
 # ("start", parameter, value) or a data cell ("data", row, column, value), both 0-based)

@@ -180,6 +180,9 @@ def _tables(spec: Spec, summaries, markdown: bool) -> str:
     else:
         figures = [("loss", "Loss per step: f(x, y) before the step" if not spec.model.has_data
                     else f"Loss per epoch: the mean per-step {spec.model.loss_name}")]
+    if spec.model.accuracy is not None:
+        figures.append(("accuracy", "Accuracy per epoch: the share of all rows the epoch's "
+                                    "final parameters classify right (p > 0.5 is a 1)"))
     if report.knows_distance(spec):
         figures.append(("distance", "Distance to the " + (
             "nearest minimum" if spec.model.minima else "true parameters") + " per epoch (of "

@@ -66,8 +66,14 @@ def _relu_net(keys):
     return relu_net(keys)
 
 
+def _logistic(keys):
+    from .logistic import logistic
+
+    return logistic(keys)
+
+
 # data models whose parameters depend on their [model] keys: kind -> keys -> Model
-BUILT = {"relu_net": _relu_net}
+BUILT = {"relu_net": _relu_net, "logistic": _logistic}
 
 
 

@@ -52,6 +52,7 @@ class Model:
     keys: Mapping[str, float] = field(default_factory=dict)  # [model] keys and defaults
     view: tuple[float, float, float, float] | None = None  # a surface's usual picture
     loss_name: str = "err^2 = (y - pred)^2 (no mean, no 1/2)"  # how the row loss reads
+    pred_name: str | None = None  # what the prediction is, when it is not y's estimate
     # the row's input columns, as the trace and the workbook name them ("x": the lecture's one)
     inputs: tuple[str, ...] = ("x",)
     target: bool = True  # whether a row has a target y (given gradients have none)
@@ -62,6 +63,12 @@ class Model:
     # per-row quantities the prediction is built from, shown as workbook columns before it:
     # (params, x) -> {name: value}, e.g. a ReLU unit's activation
     parts: Callable[[Mapping, object], dict] | None = None
+    # per-row quantities derived from the prediction, shown as workbook columns after it:
+    # pred -> {name: value}, e.g. a classifier's probability p = sigmoid(pred)
+    derived: Callable[[object], dict] | None = None
+    # a classifier: the values y may take, and (pred, y) -> 1 where a row is classified right
+    classes: tuple[float, ...] | None = None
+    accuracy: Callable[[object, object], object] | None = None
 
     def loss(self, params: Mapping, x, y):
         return self.row_loss(self.predict(params, x), y)
@@ -124,6 +131,12 @@ class Model:
     def start(self, param: str) -> float:
         """Where ``param`` starts when a sheet's ``init`` does not say."""
         return float((self.starts or {}).get(param, 1.0))
+
+    @property
+    def pred_is_loss(self) -> bool:
+        """Whether the prediction is the row loss itself (a test surface's value): the trace
+        and the workbook then have one column for both."""
+        return self.row_loss is identity_loss
 
     def label(self, param: str) -> str:
         return (self.labels or {}).get(param, param)

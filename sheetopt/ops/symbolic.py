@@ -130,7 +130,8 @@ class _Printer:
 
 
 class _ExcelPrinter(_Printer):
-    _FUNCTIONS = {"sqrt": "SQRT", "cos": "COS", "sin": "SIN", "maximum": "MAX", "minimum": "MIN", "abs": "ABS",
+    _FUNCTIONS = {"sqrt": "SQRT", "cos": "COS", "sin": "SIN", "exp": "EXP", "log": "LN",
+                  "maximum": "MAX", "minimum": "MIN", "abs": "ABS",
                   "sign": "SIGN", "floor": "INT"}  # INT rounds down, negative numbers too
 
     def function(self, name):
@@ -191,7 +192,8 @@ def variables(node) -> set[str]:
 
 def evaluate(node, values: Mapping[str, float]) -> float:
     """Evaluates a tree with Python floats (used to check printers, not on hot paths)."""
-    namespace = dict(values, sqrt=math.sqrt, cos=math.cos, sin=math.sin, maximum=max, minimum=min, abs=abs,
+    namespace = dict(values, sqrt=math.sqrt, cos=math.cos, sin=math.sin, exp=math.exp,
+                     log=math.log, maximum=max, minimum=min, abs=abs,
                      sign=lambda v: (v > 0) - (v < 0) if v == v else v, floor=math.floor,
                      pi=math.pi)
     return eval(to_python(node), {"__builtins__": {}}, namespace)  # noqa: S307 - our own text

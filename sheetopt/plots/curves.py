@@ -4,6 +4,8 @@ Each function draws on ``ax`` when given (and returns its figure), else on a new
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import replace
 from typing import Iterable
 
@@ -166,22 +168,77 @@ def draw_fits(ax, spec: Spec, finals) -> None:
     has no data to fit: each sheet's distance to the nearest minimum is drawn instead."""
     if not spec.model.has_data:
         return _draw_distances(ax, spec, finals)
+    if not spec.model.fits_a_curve and _pixel_grid(spec.model.inputs) is not None:
+        return _draw_weight_images(ax, spec, finals)
     if not spec.model.fits_a_curve:
         return _draw_predictions(ax, spec, finals) if spec.model.target else _draw_finals(
             ax, spec, finals)
     x, y = spec.data.x, spec.data.y
     ax.scatter(x, y, s=12, color="black", label="data", zorder=3, gid="data")
     grid = np.linspace(x.min(), x.max(), 200)
+    curve = _curve(spec.model)
     for name, final, diverged in finals:
         if not diverged:
-            ax.plot(grid, spec.model.predict(final, grid), label=name, color=color(spec, name),
+            ax.plot(grid, curve(final, grid), label=name, color=color(spec, name),
                     gid=f"fit:{name}")
     if all(p in spec.data.true for p in spec.model.params):
-        ax.plot(grid, spec.model.predict(spec.data.true, grid), "k--", label="true", gid="true")
+        ax.plot(grid, curve(spec.data.true, grid), "k--", label="true", gid="true")
     ax.set(xlabel=spec.data.headers[0], ylabel=spec.data.headers[1],
            title=f"fitted {spec.model.formula} (final parameters)"
                  + ("\ndiverged sheets left out" if any(d for *_, d in finals) else ""))
     ax.legend(fontsize=8)
+
+
+_PIXEL = re.compile(r"r(\d+)c(\d+)\Z")
+
+
+def _pixel_grid(names) -> tuple[int, int] | None:
+    """(rows, columns) when the feature columns are an image's pixels named r<row>c<column>
+    in reading order (r0c0, r0c1, ...), else None."""
+    found = [_PIXEL.match(name) for name in names]
+    if len(found) < 4 or not all(found):
+        return None
+    rows = 1 + max(int(m[1]) for m in found)
+    cols = 1 + max(int(m[2]) for m in found)
+    wanted = [f"r{i}c{j}" for i in range(rows) for j in range(cols)]
+    return (rows, cols) if list(names) == wanted else None
+
+
+def _draw_weight_images(ax, spec: Spec, finals) -> None:
+    """Each sheet's final weights laid out as the image they weigh, side by side (red: a
+    pixel that counts for a 1, blue: for a 0), with its accuracy over the data."""
+    rows, cols = _pixel_grid(spec.model.inputs)
+    shown = [(name, final) for name, final, diverged in finals if not diverged]
+    gap = np.full((rows, 1), np.nan)
+    images, labels = [], []
+    for name, final in shown:
+        weights = np.array([final[f"w_{n}"] for n in spec.model.inputs]).reshape(rows, cols)
+        images += [weights, gap]
+        labels.append(name)
+        if spec.model.accuracy is not None:
+            from ..models.logistic import share_right
+
+            right = share_right(spec.model, {p: np.array([final[p]]) for p in final
+                                             if p in spec.model.params}, spec.data)[0]
+            labels[-1] += f"\naccuracy {right:.3f}"
+    if not images:
+        return None
+    picture = np.hstack(images[:-1])
+    limit = np.nanmax(np.abs(picture)) or 1.0
+    ax.imshow(picture, cmap="RdBu_r", vmin=-limit, vmax=limit, gid="weights")
+    for k, label in enumerate(labels):
+        ax.text(k * (cols + 1) + (cols - 1) / 2, rows - 0.2, label, ha="center", va="top",
+                fontsize=8)
+    ax.set(xticks=[], yticks=[], title=f"final weights of each pixel (red: for y = 1, blue: "
+                                       f"for y = 0)" + ("\ndiverged sheets left out" if len(
+                                           shown) < len(finals) else ""))
+
+
+def _curve(model):
+    """What a fit draws over x: the prediction, or a classifier's probability p of a 1."""
+    if model.classes is None or model.derived is None:
+        return model.predict
+    return lambda params, x: model.derived(model.predict(params, x))["p"]
 
 
 def _draw_distances(ax, spec: Spec, finals) -> None:

@@ -379,4 +379,9 @@ def epoch_table(spec: Spec, result: Result, config: int = 0,
         table["loss"] = result.epoch_loss[:finished, config] / steps_per_epoch
     for j, p in enumerate(spec.model.params):
         table[p] = result.epoch_params[:finished, config, j]
+    if spec.model.accuracy is not None:  # a classifier: all rows, at the epoch's end
+        from ..models.logistic import share_right
+
+        table["accuracy"] = share_right(spec.model, {p: table[p] for p in spec.model.params},
+                                        spec.data)
     return table

@@ -89,8 +89,10 @@ def partial_epoch(trace: Trace) -> dict | None:
     err2 = trace.rows["err2"][trace.rows["epoch"] == epoch]
     lecture_rmse, rmse = engine.epoch_losses(float(np.sum(err2)), len(err2), np)
     lr = float(trace.steps["lr"][trace.steps["epoch"] == epoch][0])
+    more = {k: None for k in ("loss", "accuracy") if k in trace.epochs}  # not for part of one
     return {"epoch": epoch, "steps": step - 1, "rows": len(err2),
-            "lecture_rmse": float(lecture_rmse), "rmse": float(rmse), "lr": lr, **trace.final()}
+            "lecture_rmse": float(lecture_rmse), "rmse": float(rmse), "lr": lr, **more,
+            **trace.final()}
 
 
 def flavor_words(sheet) -> str:

@@ -76,10 +76,13 @@ class RunResult:
         import pandas as pd
 
         params = list(self.spec.model.params)
+        # a model whose row loss is not err^2 adds its mean loss; a classifier its accuracy
+        extra = [k for k in ("loss", "accuracy") if self.summaries
+                 and k in self.summaries[0].epochs]
         rows = []
         for s in self.summaries:
             common = {"sheet": s.name, "optimizer": s.optimizer, "flavor": s.flavor}
-            figures = ("lecture_rmse", "rmse", "lr", *params)
+            figures = ("lecture_rmse", "rmse", "lr", *params, *extra)
             diverged = bool(s.diverged_at)
             for i, epoch in enumerate(s.epochs["epoch"]):
                 rows.append({**common, "epoch": epoch, **{k: s.epochs[k][i] for k in figures},
@@ -88,11 +91,11 @@ class RunResult:
             if s.partial:
                 distance = s.partial["distance"]
                 rows.append({**common, "epoch": s.partial["epoch"],
-                             **{k: s.partial[k] for k in figures},
+                             **{k: s.partial.get(k, math.nan) for k in figures},
                              "distance": math.nan if distance is None else distance,
                              "diverged": diverged, "partial": True})
         columns = ["sheet", "optimizer", "flavor", "epoch", "lecture_rmse", "rmse", "lr",
-                   *params, "distance", "diverged", "partial"]
+                   *params, *extra, "distance", "diverged", "partial"]
         frame = pd.DataFrame(rows, columns=columns)
         return frame.astype({"epoch": "int64", "diverged": bool, "partial": bool})
 

@@ -143,13 +143,15 @@ def metadata_problem(document: dict) -> str | None:
     if not isinstance(document.get("model"), str) or document["model"] not in kinds():
         return f"model {_short(document.get('model'))} is not one of {', '.join(kinds())}"
     keys = document.get("model_keys", {})
-    if not (isinstance(keys, dict) and all(k in model_for(document["model"]).keys
-                                           and _is_number(v) for k, v in keys.items())):
+    model = model_for(document["model"])
+    if not (isinstance(keys, dict) and all(
+            k in model.keys and (isinstance(v, str) if isinstance(model.keys[k], str)
+                                 else _is_number(v)) for k, v in keys.items())):
         return f"model_keys is not a table of the {document['model']} model's keys"
     headers = data.get("headers")
     if not (isinstance(headers, list) and all(isinstance(h, str) for h in headers)):
         return "data.headers is not a list of column names"
-    try:
+    try:  # its parameters may depend on its keys and on the data's columns
         model = model_of(document)
     except (ValueError, SheetoptError) as exc:
         return f"data.headers: {exc}"

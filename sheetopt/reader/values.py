@@ -93,7 +93,7 @@ def _steps(spec: Spec, sheet: Sheet, grid: list[list], where: str) -> dict[str, 
         out.update({k: np.full(len(blocks), math.nan) for k in ("x", "y", "pred")})
     else:
         found.setdefault("loss", found.get("err2"))
-    if not spec.model.reports_rmse:  # its prediction is its loss: one column holds both
+    if spec.model.pred_is_loss:  # its prediction is its loss: one column holds both
         found.setdefault("pred", found.get("err2"))
     if "lr" not in found:
         found["lr"] = _epoch_lr(body, header, len(columns), found["epoch"], where)

@@ -6,7 +6,10 @@ that it runs in the engine, prints as workbook formulas and drives torch:
 - ``fastai_one_cycle`` (old name ``one_cycle``): fastai's fit_one_cycle (fastai.py);
 - ``{ torch = "StepLR", ..., per = "step" | "epoch" }``: the torch.optim.lr_scheduler class of
   that name with torch's constructor arguments (torch_decay.py, torch_cosine.py,
-  torch_cyclic.py, torch_plateau.py, torch_composite.py; the table is ``TORCH_SCHEDULERS``).
+  torch_cyclic.py, torch_plateau.py, torch_composite.py; the table is ``TORCH_SCHEDULERS``);
+- ``{ keras = "ExponentialDecay", ... }``, ``{ optax = "exponential_decay", ... }``: Keras's and
+  optax's schedules, closed forms of the step (library.py; the table is
+  ``LIBRARY_SCHEDULES``).
 """
 from __future__ import annotations
 
@@ -15,16 +18,17 @@ from typing import Mapping
 from .fastai import ONE_CYCLE_DEFAULTS, cosine, one_cycle
 from .lecture import anneal, gradient_scale
 from .kinds import KIND_ALIASES, KINDS, Schedule, Stepping
+from .library import LIBRARIES, LIBRARY_SCHEDULES
 from .torch_base import REQUIRED, Clock, Node, TorchScheduler, host_ops
 from .torch_table import TORCH_SCHEDULERS, build_node
 
-__all__ = ["SCHEDULES", "TORCH_SCHEDULERS", "ONE_CYCLE_DEFAULTS", "Schedule", "Clock", "Node",
+__all__ = ["SCHEDULES", "TORCH_SCHEDULERS", "LIBRARY_SCHEDULES", "LIBRARIES", "ONE_CYCLE_DEFAULTS", "Schedule", "Clock", "Node",
            "constructed_momentum",
            "TorchScheduler", "Stepping", "KINDS", "anneal", "gradient_scale", "cosine", "one_cycle", "step_hypers",
            "records_mom", "clock_for", "build_node", "host_ops", "REQUIRED",
            "numeric_arguments"]
 
-SCHEDULES = tuple(kind for kind in KINDS if kind != "torch")
+SCHEDULES = tuple(kind for kind in KINDS if kind not in ("torch", *LIBRARIES))
 PERS = ("step", "epoch")
 
 def records_mom(schedule: Schedule, hypers: Mapping) -> bool:
@@ -56,6 +60,8 @@ def numeric_arguments(schedule: Schedule) -> dict[str, float]:
     """
     if schedule.kind == "torch":
         values = schedule.node.args
+    elif schedule.kind in LIBRARIES:
+        values = schedule.arguments
     elif schedule.kind == "fastai_one_cycle":
         values = {key: schedule.option(key) for key in ONE_CYCLE_DEFAULTS}
     else:

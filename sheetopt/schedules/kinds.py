@@ -31,6 +31,7 @@ from functools import cached_property
 from typing import Callable, ClassVar, Mapping
 
 from .fastai import ONE_CYCLE_DEFAULTS, one_cycle
+from .library import LIBRARIES, LIBRARY_SCHEDULES, LibrarySchedule
 from .lecture import anneal, gradient_scale
 from .torch_base import Clock, Node
 
@@ -109,6 +110,12 @@ class Schedule:
     def records_mom(self, hypers: Mapping) -> bool:
         """Whether the schedule sets the momentum (a trace column ``mom``)."""
         return False
+
+    def spec_table(self) -> dict:
+        """The schedule as a spec's ``schedule`` table (what a workbook's metadata reads back):
+        ``{ kind = ..., options }``, a torch scheduler's and a library's ``{ torch = ... }``,
+        ``{ keras = ... }``."""
+        return {"kind": self.kind, **self.options}
 
     def kernel_hypers(self, lr, mom: bool, pos, table: Callable, ops) -> dict | None:
         """The compiled kernel's definitions of the step's ``lr_s`` (and ``mom_s`` where it sets
@@ -262,6 +269,9 @@ class TorchSchedule(Schedule):
     def label(self) -> str:
         return f"torch {self.options['torch']} per {self.options['per']}"
 
+    def spec_table(self):
+        return dict(self.options)
+
     def hypers(self, hp, lr, done, total, ops, clock=None):
         step_hp = dict(hp, lr=lr)
         if clock is not None:
@@ -330,5 +340,44 @@ def _steps_table(values: list, np):
         max(np.size(u) for u in values),)) for v in values])
 
 
+class FrameworkSchedule(Schedule):
+    """A Keras or optax schedule (``kind`` "keras" or "optax", ``options[kind]`` its name and
+    the rest its arguments): lr is a closed form of the step, each step's own."""
+
+    per_step = True
+
+    @property
+    def definition(self) -> LibrarySchedule:
+        return LIBRARY_SCHEDULES[self.kind, self.options[self.kind]]
+
+    @property
+    def arguments(self) -> dict:
+        return self.definition.arguments({k: v for k, v in self.options.items()
+                                          if k != self.kind})
+
+    @property
+    def label(self) -> str:
+        return self.definition.spelled
+
+    def spec_table(self):
+        return dict(self.options)
+
+    def sets(self, hypers):
+        return ("lr",)
+
+    def hypers(self, hp, lr, done, total, ops, clock=None):
+        return dict(hp, lr=self.definition.lr(done, hp["lr"], self.arguments, ops))
+
+    def kernel_hypers(self, lr, mom, pos, table, ops):
+        from ..ops.symbolic import var
+
+        # the kernel's t counts steps from 1 (no warm-up passes before a library schedule)
+        return {"lr_s": self.definition.lr(var("t") - 1, lr, self.arguments, ops)}
+
+    def kernel_key(self):
+        return (self.kind, repr(sorted(self.options.items())))
+
+
 KINDS: dict[str, type[Schedule]] = {"constant": Schedule, "adam_ann": Annealing,
-                                    "fastai_one_cycle": OneCycle, "torch": TorchSchedule}
+                                    "fastai_one_cycle": OneCycle, "torch": TorchSchedule,
+                                    **dict.fromkeys(LIBRARIES, FrameworkSchedule)}

@@ -7,7 +7,9 @@ from typing import Mapping
 
 from ..errors import SheetoptError
 from ..spec.numbers import number as _number, whole as _whole
-from . import KIND_ALIASES, PERS, SCHEDULES, TORCH_SCHEDULERS, Schedule, build_node
+from . import (KIND_ALIASES, LIBRARIES, LIBRARY_SCHEDULES, PERS, SCHEDULES, TORCH_SCHEDULERS,
+               Schedule, build_node)
+from .library import NONNEGATIVE, REQUIRED as LIBRARY_REQUIRED
 from .fastai import ONE_CYCLE_DEFAULTS
 from .torch_base import REQUIRED
 from .torch_cyclic import one_cycle_phases, one_cycle_total
@@ -49,6 +51,8 @@ def parse_schedule(value, rule, static: Mapping, steps: int, epochs: int, where:
     if isinstance(value, dict) and "torch" in value:
         return _parse_torch(dict(value), rule, static, steps=steps, epochs=epochs, where=where,
                             label=label)
+    if isinstance(value, dict) and any(library in value for library in LIBRARIES):
+        return _parse_library(dict(value), rule, static, where, label)
     options = {}
     if isinstance(value, dict):
         options = dict(value)
@@ -87,12 +91,95 @@ def with_argument(schedule: Schedule, name: str, value: float, rule, static: Map
     would be (a whole number where torch wants one)."""
     if name in WHOLE and float(value).is_integer():
         value = int(value)
-    if schedule.kind == "torch":
+    if schedule.kind in ("torch", *LIBRARIES):
         return parse_schedule({**schedule.options, name: value}, rule, static, steps=steps,
                               epochs=epochs, where=where, label=label)
     options = {k: list(v) if isinstance(v, tuple) else v for k, v in schedule.options.items()}
     return parse_schedule({"kind": schedule.kind, **options, name: value}, rule, static,
                           steps=steps, epochs=epochs, where=where, label=label)
+
+
+def _parse_library(table: dict, rule, static, where: str, label: str) -> Schedule:
+    """``{ keras = "ExponentialDecay", decay_steps = 10, ... }``: the library's schedule with its
+    own argument names; the one that starts the schedule is the sheet's learning rate."""
+    library = next(lib for lib in LIBRARIES if lib in table)
+    if len([lib for lib in LIBRARIES if lib in table]) > 1 or "torch" in table:
+        raise SheetoptError(f"{label}: {where}: schedule names more than one library")
+    name = table.pop(library)
+    names = [n for lib, n in LIBRARY_SCHEDULES if lib == library]
+    if (library, name) not in LIBRARY_SCHEDULES:
+        raise SheetoptError(f"{label}: {where}: schedule.{library} {name!r} is not one of "
+                            f"{', '.join(names)}{_suggest(name, names)}")
+    if rule.reset is not None:
+        raise SheetoptError(f"{label}: {where}: {rule.optimizer} ({rule.flavor}) counts its "
+                            f"steps from the lecture's warm-up passes; a {library} schedule "
+                            f"counts the optimizer's: use a torch, keras, optax or fastai "
+                            f"flavour")
+    if rule.schedule != "constant":
+        raise SheetoptError(f"{label}: {where}: {rule.optimizer} already anneals its lr "
+                            f"({rule.schedule}); a {library} schedule cannot drive it too")
+    spec = LIBRARY_SCHEDULES[library, name]
+    args = {}
+    for arg, value in table.items():
+        here = f"{where}: schedule.{arg}"
+        if arg == spec.lr_arg.split("[")[0] and arg not in spec.defaults:
+            raise SheetoptError(f"{label}: {here}: {name}'s {spec.lr_arg} is the sheet's "
+                                f"learning rate (lr); give it there")
+        if arg not in spec.defaults:
+            raise SheetoptError(f"{label}: {where}: unknown key schedule.{arg} for {library} "
+                                f"{name}{_suggest(arg, spec.defaults)}; it takes "
+                                f"{', '.join(spec.defaults)}")
+        args[arg] = _library_value(arg, value, spec, here, label)
+        if arg in NONNEGATIVE and any(v < 0 for v in (
+                args[arg] if isinstance(args[arg], tuple) else (args[arg] or 0,))):
+            raise SheetoptError(f"{label}: {here} must be >= 0: it would make lr negative "
+                                f"(got {value})")
+    missing = [a for a, d in spec.defaults.items() if d is LIBRARY_REQUIRED and a not in args]
+    if missing:
+        raise SheetoptError(f"{label}: {where}: {library} {name} needs schedule."
+                            f"{', schedule.'.join(missing)}")
+    problem = spec.check(spec.arguments(args))
+    if problem:
+        raise SheetoptError(f"{label}: {where}: {library} {name}: {problem}")
+    if name == "PiecewiseConstantDecay" and args["values"][0] != static["lr"]:
+        raise SheetoptError(f"{label}: {where}: schedule.values: the first value is the "
+                            f"learning rate the run starts from: the sheet's lr is "
+                            f"{static['lr']:g}, values[0] is {args['values'][0]:g}; give "
+                            f"learning_rate = {args['values'][0]!r}")
+    return Schedule(library, {library: name, **args})
+
+
+def _library_value(arg: str, value, spec, where: str, label: str):
+    """One argument of a library schedule, checked for its kind of value."""
+    if arg in spec.flags:
+        if not isinstance(value, bool):
+            raise SheetoptError(f"{label}: {where} must be true or false")
+        return value
+    if arg in ("boundaries", "values"):
+        if not isinstance(value, list) or not value:
+            raise SheetoptError(f"{label}: {where} must be a list of numbers")
+        return tuple(_number(v, where, label) for v in value)
+    if arg == "boundaries_and_scales":
+        if not isinstance(value, dict):
+            raise SheetoptError(f"{label}: {where} must be a table of step = scale, e.g. "
+                                f"{{ 20 = 0.5, 40 = 0.1 }}")
+        out = {}
+        for step, scale in value.items():
+            try:
+                count = int(step)
+            except ValueError:
+                raise SheetoptError(f"{label}: {where}: {step!r} is not a step count") from None
+            out[count] = _number(scale, f"{where}.{step}", label)
+        return out
+    if arg in ("warmup_target", "end_value") and value is None:
+        return None
+    number = _number(value, where, label)
+    if arg in spec.whole:
+        if not float(number).is_integer():
+            raise SheetoptError(f"{label}: {where} must be a whole number of steps "
+                                f"(got {number:g})")
+        return int(number)
+    return number
 
 
 def _parse_torch(table: dict, rule, static, steps, epochs, where, label) -> Schedule:

@@ -330,7 +330,9 @@ def _model(kind, label: str, key: str = "model.kind", table: Mapping | None = No
             has = ", ".join(allowed[1:]) or "no keys but kind"
             raise SheetoptError(f"{label}: unknown key model.{name}{_suggest(name, allowed)} "
                                 f"(the {kind} model takes {has})")
-    keys = {name: _number(value, f"model.{name}", label)
+    defaults = model_for(kind).keys
+    keys = {name: value if isinstance(defaults.get(name), str)  # a choice, checked by the model
+            else _number(value, f"model.{name}", label)
             for name, value in table.items() if name != "kind"}
     if kind == "bowl" and keys.get("condition", 1.0) <= 0:
         raise SheetoptError(f"{label}: model.condition must be > 0 (got {keys['condition']:g})")
@@ -338,6 +340,19 @@ def _model(kind, label: str, key: str = "model.kind", table: Mapping | None = No
         return model_for(kind, keys)
     except SheetoptError as exc:
         raise SheetoptError(f"{label}: {exc}") from None
+
+
+def _check_classes(model: Model, data: DataSet, label: str) -> None:
+    """A classifier's labels: every y one of the model's classes, else one line naming the row."""
+    if model.classes is None:
+        return
+    bad = np.flatnonzero(~np.isin(data.y, model.classes))
+    if len(bad):
+        i = int(bad[0])
+        names = " or ".join(f"{c:g}" for c in model.classes)
+        raise SheetoptError(f"{label}: {data.source}: data row {i + 1}: y = {data.y[i]:g} is "
+                            f"not a label {names} (the {model.kind} model classifies; "
+                            f"{len(bad):,} row{'s' if len(bad) > 1 else ''} like it)")
 
 
 def _no_data(model: Model) -> DataSet:
@@ -365,6 +380,7 @@ def parse(raw: Mapping[str, Any], path: Path | None = None, data: DataSet | None
         raise SheetoptError(f"{label}: the rows are given as arrays; the spec has no [data] table")
     else:
         model = _bound(model, data, label)
+    _check_classes(model, data, label)
     defaults = _table(raw, "defaults", label, required=False)
     _check_keys(defaults, SHEET_KEYS, label, "defaults.")
     sheet_tables = raw.get("sheet")

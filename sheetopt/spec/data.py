@@ -16,7 +16,8 @@ from ..errors import SheetoptError
 from ..models import Model
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
-DATA_PRESETS = {"lecture": "lecture-data.csv"}
+DATA_PRESETS = {"lecture": "lecture-data.csv", "blobs": "blobs.csv",
+                "digits": "digits-3-7.csv", "digits-4x4": "digits-3-7-4x4.csv"}
 
 X_KINDS = ("integers", "uniform", "range")
 NOISE_KINDS = ("none", "uniform", "normal")

@@ -86,12 +86,7 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     params = {p: cell(f"p:{p}", 0) for p in names}
     xs = [model.row([cell(column, i) for column in model.inputs]) for i in range(n)]
     ys = [cell("y", i) if model.target else 0.0 for i in range(n)]
-    for i in range(n):  # the model's own columns (a ReLU unit's activation) feed its pred
-        for column, tree in (model.parts(params, xs[i]) if model.parts else {}).items():
-            trees[(f"model:{column}", i)] = tree
-    if model.reports_rmse:  # otherwise the prediction is the row's loss: one column
-        for i in range(n):
-            trees[("pred", i)] = model.predict(params, xs[i])
+    trees.update(prediction_trees(model, params, xs))
     for i in range(n):
         trees[("err2", i)] = model.loss(params, xs[i], ys[i])
     if sheet.batch_size > 1 and sheet.gradient == "analytic":
@@ -148,6 +143,24 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     # the engine's epoch total: 0, then + the batch's sum after each step
     trees[("epochsum", last)] = (batch_sum if shape.first_of_epoch
                                  else cell("epochsum", -1) + batch_sum)
+    return trees
+
+
+def prediction_trees(model, params: Mapping, xs: Sequence) -> dict:
+    """Each row's prediction cells: the model's parts (a ReLU unit's activation) that feed
+    its pred, the pred (unless it is the row's loss: one column), then what the model derives
+    from the pred (a classifier's p), which reads it."""
+    trees = {}
+    for i, x in enumerate(xs):
+        for column, tree in (model.parts(params, x) if model.parts else {}).items():
+            trees[(f"model:{column}", i)] = tree
+    if not model.pred_is_loss:
+        for i, x in enumerate(xs):
+            trees[("pred", i)] = model.predict(params, x)
+    for i, x in enumerate(xs):
+        derived = model.derived(model.predict(params, x)) if model.derived else {}
+        for column, tree in derived.items():
+            trees[(f"model:{column}", i)] = tree
     return trees
 
 

@@ -479,13 +479,7 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
             return lambda c: c.row_params(model.params)
         return lambda c: {q: c.steps[q] for q in model.params}
 
-    cols += _part_columns(model, per_row)
-    if model.reports_rmse:
-        cols += [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
-                 Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
-    else:  # the prediction is the loss (a surface's value): one column
-        cols.append(Column("err2", "f(x, y)" if not model.has_data else "loss", "row",
-                           _rows("err2"), note=model.loss_name))
+    cols += _prediction_columns(model, basic, per_row)
 
     row_cols = []
     if batched and sheet.gradient == "analytic":
@@ -551,6 +545,21 @@ def _schedule_columns(sheet: Sheet, steps: int) -> list[Column]:
             for c in schedule_cells.state_columns(sheet)]
 
 
+def _prediction_columns(model, basic: bool, params_of) -> list[Column]:
+    """A row's prediction and loss columns, with the parts and derived values a model shows."""
+    cols = _part_columns(model, params_of)
+    if model.reports_rmse:
+        return cols + [Column("pred", "y_pred" if basic else "pred", "row", _rows("pred")),
+                       Column("err2", "err^2", "row", _rows("err2"), note=notes.ERR2)]
+    if not model.pred_is_loss:  # a classifier's logit, its probability, its row loss
+        return cols + [Column("pred", "pred", "row", _rows("pred"), note=model.pred_name),
+                       *_derived_columns(model),
+                       Column("err2", "loss", "row", _rows("err2"), note=model.loss_name)]
+    # the prediction is the loss (a surface's value): one column
+    return cols + [Column("err2", "f(x, y)" if not model.has_data else "loss", "row",
+                          _rows("err2"), note=model.loss_name)]
+
+
 def _part_columns(model, params_of) -> list[Column]:
     """The columns a model builds its prediction from (``Model.parts``), one per data row."""
     if model.parts is None:
@@ -563,6 +572,17 @@ def _part_columns(model, params_of) -> list[Column]:
                 params_of(name)(chunk), model.data_of(chunk.rows)[0]))[name]
         return of
     return [Column(f"model:{name}", name, "row", values(name)) for name in names]
+
+
+def _derived_columns(model) -> list[Column]:
+    """The columns a model derives from its prediction (``Model.derived``), one per data row."""
+    if model.derived is None:
+        return []
+
+    def values(name: str):
+        return lambda chunk: chunk.memo("model_derived", lambda: model.derived(
+            chunk.rows["pred"]))[name]
+    return [Column(f"model:{name}", name, "row", values(name)) for name in model.derived(0.0)]
 
 
 def _row_gradient(model, params_of, p: str):
@@ -597,6 +617,9 @@ def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
                         note=notes.LECTURE_RMSE),
             EpochColumn("rmse", "RMSE", epochs["rmse"], note=notes.RMSE)]
     cols += [EpochColumn(p, p, epochs[p]) for p in display_order(spec)]
+    if spec.model.accuracy is not None:
+        cols.append(EpochColumn("accuracy", "accuracy", epochs["accuracy"],
+                                note=notes.ACCURACY))
     if all(p in spec.data.true for p in spec.model.params):
         cols.append(EpochColumn("distance", "distance to truth",
                                 distance({p: epochs[p] for p in spec.model.params},

@@ -15,6 +15,7 @@ import numpy as np
 from ..spec.data import DataSet
 from ..errors import SheetoptError
 from ..models import Model, model_for
+from ..schedules import Schedule
 from ..spec import Sheet, Spec
 from .layout import SheetPlan
 
@@ -87,9 +88,7 @@ def sheet_table(raw: dict) -> dict:
     table.update(raw["hypers"])
     table.update({k: v for k, v in raw["flags"].items() if k in settable})
     table["batch"] = raw["batch_size"]
-    kind, options = raw["schedule"]["kind"], raw["schedule"]["options"]
-    # a torch.optim scheduler is written { torch = "StepLR", ... }, the others { kind = ... }
-    table["schedule"] = dict(options) if kind == "torch" else {"kind": kind, **options}
+    table["schedule"] = Schedule(raw["schedule"]["kind"], raw["schedule"]["options"]).spec_table()
     return table
 
 

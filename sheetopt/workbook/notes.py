@@ -59,3 +59,7 @@ START_SCALE = "The gradient scale of the start state: adam_ann's first 'best'."
 START_CELLS = {"start gradient scale": START_SCALE}  # a schedule's start cells' notes
 LECTURE_RMSE = "The lecture's 'rmse': sqrt of the epoch's SUM of err^2 (not of the mean)."
 RMSE = "The true root mean squared error of the epoch: sqrt(SUM err^2 / rows)."
+
+ACCURACY = ("The share of all the data's rows that the epoch's final parameters (this row's) "
+            "classify right: p > 0.5 predicts a 1, that is pred > 0. SUMPRODUCT over the data "
+            "sheet's columns, so an edited data cell or start value moves it too.")

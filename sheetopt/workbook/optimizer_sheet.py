@@ -7,7 +7,7 @@ from ..spec import LECTURE_RESET
 from ..ops.symbolic import to_excel, var
 from . import formulas, notes, schedule_cells
 from .formulas import inp
-from .layout import (FIRST_ROW, HEADER_ROW, HYPER_ROW, NOTE_ROW, RULE_ROW, START_ROW,
+from .layout import (FIRST_ROW, HEADER_ROW, data_ref, HYPER_ROW, NOTE_ROW, RULE_ROW, START_ROW,
                      STATUS_ROW, TITLE_ROW, Cell, RawRow, SheetPlan, display_order,
                      start_values)
 from .templates import ref
@@ -184,6 +184,8 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
             for p in display_order(spec):
                 out.append(Cell(row, col[p], "formula", ref(last_row, plan.col_of[f"new:{p}"]),
                                 float(values[p][j])))
+            if "accuracy" in col:
+                out.append(_accuracy_cell(plan, row, col, float(values["accuracy"][j])))
             if "distance" in col:
                 out.append(_distance_cell(plan, row, col, float(values["distance"][j])))
         if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "epoch":
@@ -194,6 +196,21 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
         if sheet.schedule.annealed and j < finished:
             out += _annealing_cells(plan, j, row, col, last_row, values)
         yield row, out
+
+
+def _accuracy_cell(plan: SheetPlan, row: int, col: dict, value: float) -> Cell:
+    """A classifier's accuracy with the epoch's parameters (the summary's cells in its row):
+    the model's prediction and ``Model.accuracy`` over the data sheet's whole columns."""
+    model, rows = plan.spec.model, len(plan.spec.data)
+    x = model.row([var(f"d:{c}") for c in model.inputs])
+    right = model.accuracy(model.predict({p: var(f"f:{p}") for p in model.params}, x),
+                           var("d:y"))
+    refs = {f"f:{p}": ref(row, col[p]) for p in model.params}
+    for j, column in enumerate(model.columns):  # the data sheet's column, every row
+        first, last = data_ref(j, 0), data_ref(j, rows - 1)
+        refs[f"d:{column}"] = f"{first}:{last.split('!')[1]}"
+    text = f"SUMPRODUCT({to_excel(right, refs)[1:]})/{rows}"
+    return Cell(row, col["accuracy"], "formula", text, value)
 
 
 def _distance_cell(plan: SheetPlan, row: int, col: dict, value: float) -> Cell:

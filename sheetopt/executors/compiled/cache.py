@@ -29,7 +29,11 @@ def cache_dir() -> Path:
 def _load(kernel: Kernel) -> Kernel:
     digest = hashlib.sha256(kernel.source.encode()).hexdigest()[:20]
     if digest in _KERNELS:
-        return _KERNELS[digest]
+        # the same source may read other host tables (a schedule's constants live in the
+        # tables' expressions, not in the source): share the compiled function, keep our tables
+        loaded = _KERNELS[digest]
+        kernel.function, kernel.meta["path"] = loaded.function, loaded.meta["path"]
+        return kernel
     module_name = f"sheetopt_kernel_{digest}"
     folder = cache_dir()
     try:

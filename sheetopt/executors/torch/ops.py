@@ -58,6 +58,8 @@ def torch_ops() -> SimpleNamespace:
         sqrt=unary(torch.sqrt, math.sqrt),
         cos=unary(torch.cos, math.cos),
         sin=unary(torch.sin, math.sin),
+        exp=unary(torch.exp, math.exp),
+        log=unary(torch.log, math.log),
         maximum=binary(torch.maximum, max),
         relu=unary(torch.relu, lambda v: max(0.0, v)),  # autograd: 0 at the kink, as nn.ReLU
         minimum=binary(torch.minimum, min),
