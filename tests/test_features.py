@@ -217,3 +217,38 @@ def test_compiled_equals_numpy_bit_for_bit(tmp_path):
         {"name": "adam", "optimizer": "adam", "lr": 0.05},
         {"name": "batched", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch": 5,
          "gradient": "central", "show": ["forward", "analytic"]}]))
+
+
+@pytest.mark.parametrize("features, limit", [
+    (600, "longer than a spreadsheet formula may be (8,192 characters)"),
+    (4000, "more than a worksheet holds (16,384 columns)"),
+])
+def test_a_workbook_past_a_spreadsheets_limits_is_refused_up_front(tmp_path, capsys, features,
+                                                                    limit):
+    x = np.round(RNG.uniform(-1, 1, size=(3, features)), 3)
+    write_csv(tmp_path / "wide.csv", header=(*(f"f{j}" for j in range(features)), "y"), x=x,
+              y=np.ones(3))
+    toml = tmp_path / "wide.toml"
+    toml.write_text('[data]\ncsv = "wide.csv"\n[[sheet]]\noptimizer = "adam"\nlr = 0.01\n')
+    assert cli.main(["compare", str(toml), "--format", "json"]) == 0  # the engine runs it
+    capsys.readouterr()
+    assert cli.main(["workbook", str(toml), "-o", str(tmp_path / "wide.xlsx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert limit in err and "sheet 'adam'" in err and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.csv", "wide.toml"]
+
+
+def test_the_formula_estimate_bounds_the_written_formulas(tmp_path):
+    """The up-front estimate of a row's loss formula is at least the longest prediction or
+    loss formula the planned sheet holds (with its references as long as they can get)."""
+    from sheetopt.workbook import _row_loss_length, plan_sheets
+    from sheetopt.workbook.layout import columns_for, row_count
+
+    spec = features_spec(tmp_path, [{"name": "adam", "optimizer": "adam", "lr": 0.05},
+                                    {"name": "fd", "optimizer": "sgd", "lr": 0.01, "batch": 4,
+                                     "gradient": "forward"}])
+    for plan in plan_sheets(spec, engine.run_all(spec)):
+        width = len(columns_for(spec, plan.sheet)) + 4 + len(spec.model.params)
+        estimate = _row_loss_length(spec, width, row_count(spec, plan.sheet))
+        loss = plan.longest_formula(lambda c: c in ("pred", "err2") or c.startswith("shift"))
+        assert loss <= estimate < 3 * loss

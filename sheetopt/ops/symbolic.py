@@ -9,7 +9,9 @@ so every rendering performs the same IEEE operations in the same order.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from typing import Callable, Mapping
 
 Number = (int, float)
@@ -164,17 +166,85 @@ class _PythonPrinter(_Printer):
         return super().text(node)
 
 
+class _RememberingPrinter(_PythonPrinter):
+    """Prints each node once (a tree's subtrees, and trees that share them)."""
+
+    def __init__(self):
+        super().__init__(lambda name: name)
+        self.memo: dict[int, tuple] = {}
+
+    def text(self, node):
+        seen = self.memo.get(id(node))
+        if seen is not None and seen[0] is node:
+            return seen[1]
+        out = super().text(node)
+        self.memo[id(node)] = (node, out)  # the node is kept, so its id is not reused
+        return out
+
+
+def python_texts() -> Callable[[Expr], str]:
+    """``to_python`` (default names) for many trees that share subtrees, each printed once:
+    cutting a model of many features into cells asks for every subtree's text."""
+    printer = _RememberingPrinter()
+
+    def text(node) -> str:
+        with deep_trees():
+            return printer.text(lift(node))[0]
+    return text
+
+
+# A model of many features sums hundreds of terms left to right: a tree as deep as it is long.
+# The printers recurse once or twice per level; a formula a spreadsheet takes (8,192
+# characters) is at most a few thousand levels deep.
+DEEP = 20_000
+
+
+@contextlib.contextmanager
+def deep_trees():
+    """Room for the recursion of printing (or walking) a deep tree."""
+    limit = sys.getrecursionlimit()
+    if limit >= DEEP:
+        yield
+        return
+    sys.setrecursionlimit(DEEP)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def to_excel(node, refs: Mapping[str, str] | Callable[[str], str]) -> str:
     """Formula text (with the leading ``=``) for ``node``; ``refs`` maps each variable to a cell."""
     name_of = refs if callable(refs) else refs.__getitem__
-    return "=" + _ExcelPrinter(name_of).text(lift(node))[0]
+    with deep_trees():
+        return "=" + _ExcelPrinter(name_of).text(lift(node))[0]
 
 
 def to_python(node, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
     """Python expression text for ``node``; functions print as sqrt, cos, maximum, minimum, abs,
     sign."""
     name_of = (lambda n: n) if names is None else (names if callable(names) else names.__getitem__)
-    return _PythonPrinter(name_of).text(lift(node))[0]
+    with deep_trees():
+        return _PythonPrinter(name_of).text(lift(node))[0]
+
+
+def text_length(node, ref_length: Callable[[str], int]) -> int:
+    """About how long ``node``'s formula text is (an upper bound: every operator counted
+    with a pair of parentheses), its variables ``ref_length`` characters each; walked without
+    recursion, so a tree too deep to print is measured too."""
+    total, stack = 0, [lift(node)]
+    while stack:
+        item = stack.pop()
+        if item.op == "var":
+            total += ref_length(item.args[0])
+        elif item.op == "const":
+            value = item.args[0]
+            total += len(_const_text(value, False)) if isinstance(value, Number) else len(str(value))
+        else:
+            children = [c for c in item.args if isinstance(c, Expr)]
+            total += 3 + (len(str(item.args[0])) if item.op == "call" else 0) + len(children)
+            stack.extend(children)
+    return total
 
 
 def variables(node) -> set[str]:

@@ -34,10 +34,13 @@ def hyper_arrays(sheet: Sheet, configs: int = 1, grid: Mapping[str, np.ndarray] 
     return out
 
 
-def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray],
+                executor: str = "auto") -> dict[str, np.ndarray]:
     """The optimizer state the sheet starts from: explicit values (missing ones start where
     the rule's torch class starts them: 0, or e.g. Rprop's step size at lr; see
-    ``Rule.start_value``), or the lecture's reset macro replayed (see SPEC.md and rules.Reset)."""
+    ``Rule.start_value``), or the lecture's reset macro replayed (see SPEC.md and rules.Reset)
+    on ``executor`` (a sweep's: the one its whole run takes; "auto": chosen by the passes'
+    size)."""
     configs = next(iter(hp.values())).shape[0]
     names = sheet.rule.states(sheet.static)
     P = len(spec.model.params)
@@ -56,10 +59,13 @@ def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray]) -> dict[
     if reset is None:
         return state
     ones = np.ones((configs, P))
+    if executor == "compiled":  # where the compiled executor runs these passes too
+        executor = executor_for(spec, sheet, COMPILE_FROM, annealing=False)
     for _ in range(reset.passes):
         # each warm-up pass restarts from a = b = 1 with constant lr; only the averages are kept
         plan = plan_for(spec, sheet, epochs=1, shuffle=False)
-        state = simulate(spec, sheet, hp, ones, state, plan, annealing=False).state
+        state = simulate(spec, sheet, hp, ones, state, plan, annealing=False,
+                         executor=executor).state
     return state
 
 

@@ -11,13 +11,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from xlsxwriter.utility import xl_col_to_name
+
 from ..protocol import engine
 from ..errors import SheetoptError
 from ..files import atomic_output
 from ..spec import Spec
 from ..protocol.trace import Trace
+from ..ops.symbolic import text_length, var
 from . import charts, optimizer_sheet, overview
-from .layout import FIRST_ROW, HEADER_ROW, MAX_ROWS, TITLE_ROW, SheetPlan, row_count
+from .layout import (FIRST_ROW, HEADER_ROW, MAX_COLS, MAX_FORMULA, MAX_ROWS, TITLE_ROW,
+                     SheetPlan, columns_for, row_count)
 from .metadata import MARKER, META_SHEET, pieces, spec_to_json
 from .names import clean_text, quoted, sheet_names
 from .templates import ref
@@ -35,7 +39,8 @@ class Written:
 
 
 def check_size(spec: Spec) -> None:
-    """A clear error, before any work, for a run longer than a sheet can hold."""
+    """A clear error, before any work, for a run longer (or a model wider) than a sheet can
+    hold; ``check_plans`` checks the exact width and the formulas' length once planned."""
     for sheet in spec.sheets:
         needed = row_count(spec, sheet)
         if needed > MAX_ROWS:
@@ -43,6 +48,46 @@ def check_size(spec: Spec) -> None:
                 f"{spec.label}: sheet {sheet.name!r} needs {needed:,} rows ({sheet.epochs} epochs "
                 f"x {len(spec.data)} data rows), more than a worksheet holds ({MAX_ROWS:,}); "
                 f"use fewer epochs or rows")
+        # the step table, a gap, and at least the summary's epoch, loss figures and parameters
+        width = len(columns_for(spec, sheet)) + 4 + len(spec.model.params)
+        _check_width(spec, sheet, width)
+        _check_formula(spec, sheet, _row_loss_length(spec, width, needed))
+
+
+def _row_loss_length(spec: Spec, width: int, rows: int) -> int:
+    """About how long a row's loss formula is (the longest a model's rows have: its
+    prediction and loss, or a finite difference's shifted loss), every cell reference as long
+    as the sheet's last: measured on the model's tree before any formula is printed."""
+    model = spec.model
+    params = {p: var(f"p:{p}") for p in model.params}
+    x = model.row([var(f"x:{column}") for column in model.inputs] or [var("x")])
+    ref = len(xl_col_to_name(width)) + len(str(rows))
+    return text_length(model.loss(params, x, var("y")), lambda name: ref)
+
+
+def _check_formula(spec: Spec, sheet, length: int) -> None:
+    if length > MAX_FORMULA:
+        raise SheetoptError(
+            f"{spec.label}: sheet {sheet.name!r} would hold a formula of about {length:,} "
+            f"characters (a {spec.model.kind} model of {len(spec.model.params):,} parameters), "
+            f"longer than a spreadsheet formula may be ({MAX_FORMULA:,} characters); use fewer "
+            f"features or parameters")
+
+
+def _check_width(spec: Spec, sheet, width: int) -> None:
+    if width > MAX_COLS:
+        raise SheetoptError(
+            f"{spec.label}: sheet {sheet.name!r} needs {width:,} columns (a {spec.model.kind} "
+            f"model of {len(spec.model.params):,} parameters), more than a worksheet holds "
+            f"({MAX_COLS:,} columns); use fewer features or parameters")
+
+
+def check_plans(spec: Spec, plans: Sequence[SheetPlan]) -> None:
+    """Refuses, before a file is written, a sheet wider than a worksheet or a formula longer
+    than a spreadsheet takes."""
+    for plan in plans:
+        _check_width(spec, plan.sheet, plan.width)
+        _check_formula(spec, plan.sheet, plan.longest_formula())
 
 
 def _check_annealing_start(spec: Spec, sheet, trace: Trace) -> None:
@@ -76,6 +121,7 @@ def write_workbook(spec: Spec, path: str | Path, force: bool = False,
     check_size(spec)
     with atomic_output(path, force) as temp:
         plans = plan_sheets(spec, traces if traces is not None else engine.run_all(spec))
+        check_plans(spec, plans)
         count = write_plans(spec, plans, temp, extra)
     return Written(Path(path), len(plans), count)
 

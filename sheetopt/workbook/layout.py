@@ -31,7 +31,9 @@ from .templates import Template, compile_formula, ref
 
 TITLE_ROW, RULE_ROW, NOTE_ROW, HYPER_ROW, START_ROW, STATUS_ROW, HEADER_ROW = 0, 1, 2, 3, 5, 7, 8
 FIRST_ROW = HEADER_ROW + 1
-MAX_ROWS = 1_048_576
+MAX_ROWS = 1_048_576  # a worksheet's rows, columns and formula length in Excel (and the
+MAX_COLS = 16_384  # .xlsx format); LibreOffice and Gnumeric take at least as many
+MAX_FORMULA = 8_192
 CHUNK = 2048  # steps whose cached values are held as Python floats at a time
 INPUT_COL = 2
 DATA_SHEET = "data"
@@ -170,6 +172,25 @@ class SheetPlan:
         self._templates: dict = {}
         self._xml_rows: dict = {}
         self.n_rows = int(self.trace.steps["size"].sum())
+
+    @property
+    def width(self) -> int:
+        """The columns the sheet uses: the step table, a gap, the epoch summary."""
+        return self.summary_col + len(self.summary)
+
+    def longest_formula(self, columns: Callable[[str], bool] = lambda column: True) -> int:
+        """The longest formula of the step table (of the ``columns`` chosen by id), counted with
+        the longest references its slots can take (the last row, a data-sheet cell)."""
+        size, n = self.sheet.batch_size, len(self.spec.data)
+        sizes = {min(size, n), n % size or min(size, n)}
+        shapes = [BlockShape(k, first, epoch) for k in sizes
+                  for first, epoch in ((True, True), (False, True), (False, False))]
+        row = len(str(row_count(self.spec, self.sheet)))
+        arg = len(data_ref(len(self.spec.model.columns), len(self.spec.data)))
+        return max((len(template.text) + sum(row if s.__class__ is int else arg
+                                             for s in template.slots)
+                    for shape in shapes for cells in self.templates(shape)
+                    for _, template, column in cells if columns(column.id)), default=0)
 
     # --- inputs ---------------------------------------------------------------------------
     def _place_inputs(self) -> None:

@@ -14,7 +14,7 @@ from typing import Mapping
 
 from ...models import gradients
 from ...ops import symbolic_ops
-from ...ops.symbolic import Expr, lift, to_python, var
+from ...ops.symbolic import Expr, deep_trees, lift, to_python, var
 
 
 class Unsupported(Exception):
@@ -263,6 +263,11 @@ def _trace(shape: Shape) -> _Traced:
 
 def generate(shape: Shape) -> Kernel:
     """Source of the kernel for one shape of run (see the package docstring)."""
+    with deep_trees():
+        return _generate(shape)
+
+
+def _generate(shape: Shape) -> Kernel:
     traced = _trace(shape)
     shared = {*input_names(shape.model), "y", "t", "pos", "h", "kg", "k", "kt", "nr", "fnr",
               "rb", "ib", "e", "capnow"}
