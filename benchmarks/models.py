@@ -31,6 +31,13 @@ def spec_for(kind: str, steps: int) -> spec_mod.Spec:
         return spec_mod.parse({"data": {"preset": PRESET_DATA[kind]},
                                "model": {"kind": "logistic"},
                                "sheet": [{**sheet, "epochs": max(1, steps // rows)}]})
+    if kind in COLUMNS:  # rows of several columns: three features and y, or two gradients
+        import pandas as pd
+
+        rng = np.random.default_rng(1)
+        names = COLUMNS[kind]
+        frame = pd.DataFrame(rng.uniform(-1.0, 1.0, size=(steps, len(names))), columns=names)
+        return spec_mod.Spec.from_arrays(frame, sheets=[sheet], model=kind.split()[0])
     if kind in SURFACES:
         return spec_mod.parse({"model": {"kind": kind}, "sheet": [
             {**sheet, "steps": steps, "init": {"x": 0.7, "y": -0.4}}]})
@@ -45,6 +52,8 @@ TRUE = {"quadratic": {"a": 2.0, "b": 30.0, "c": 1.0},
         "relu_net": {"w1": 1.0, "w2": -1.0, "c1": -0.3, "c2": 0.6, "v1": 2.0, "v2": 1.5,
                      "d": 0.1}}
 KEYS = {"relu_net": {"hidden": 2}}
+COLUMNS = {"linear (3 features)": ["area", "rooms", "age", "y"],
+           "gradients (2)": ["a", "b"]}
 
 
 def rate(spec, steps: int, executor: str, repeat: int = 3) -> float:
@@ -72,7 +81,8 @@ def main() -> None:
     print(f"numba available: {compiled.available()}")
     print(f"== one online torch Adam run, trace recorded: {steps:,} steps compiled, "
           f"{numpy_steps:,} on numpy; best of 3 ==")
-    kinds = ["linear", "quadratic", "relu_net", "logistic", "logistic16", *SURFACES]
+    kinds = ["linear", "linear (3 features)", "gradients (2)", "quadratic", "relu_net",
+             "logistic", "logistic16", *SURFACES]
     base = {}
     for kind in kinds:
         figures = []
@@ -86,7 +96,7 @@ def main() -> None:
             base.setdefault(executor, value)
             figures.append(f"{executor}: {value:>12,.0f} rows/s ({value / base[executor]:4.2f}x "
                            f"linear)")
-        print(f"{kind:>10}  " + "   ".join(figures))
+        print(f"{kind:>19}  " + "   ".join(figures))
     print("logistic16: logistic regression on 16 features (the digits preset's pooled pixels)")
 
 
