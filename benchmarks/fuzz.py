@@ -59,6 +59,7 @@ from hypothesis import strategies as st
 PRECIOUS = b"an earlier result that must survive\n"
 CASE_SECONDS = 60  # a case running longer counts as a hang
 GOOD_ROWS = "x,y\n1,32\n2,34\n3,36\n4,38\n5,40\n"
+LABEL_ROWS = "x1,x2,y\n1,-2,0\n2,0.5,1\n-3,1e300,1\n4,-1e-300,0\n"  # a classifier's rows
 
 
 # --- running one case and judging it ----------------------------------------------------------
@@ -300,8 +301,8 @@ GOOD_SHEETS = [
     {"name": "w", "optimizer": "adamw", "flavor": "torch", "lr": 0.01, "wd": 0.1},
 ]
 MODEL_KINDS = ["linear", "quadratic", "cubic", 1, "rosenbrock", "rastrigin", "bowl",
-               "himmelblau", "beale", "booth"]
-SURFACE_KINDS = MODEL_KINDS[4:]
+               "himmelblau", "beale", "booth", "relu_net", "logistic"]
+SURFACE_KINDS = MODEL_KINDS[4:10]
 VALUE_FOR = {  # plausible values beside the odd ones, so that deeper checks are reached
     "epochs": st.sampled_from([0, -1, 1, 2, 3, 1.5, "3", 10 ** 13, 2 ** 64, 10 ** 400]),
     "steps": st.sampled_from([0, -1, 1, 3, 1.5, "3", 10 ** 13]),
@@ -367,9 +368,16 @@ def spec_cases(draw) -> Case:
                     sheet["init"] = draw(st.sampled_from([{"x": -1.0, "y": 2.0}, {"a": 1.0}]))
                     sheet[draw(st.sampled_from(["steps", "epochs"]))] = draw(
                         _keyed_value("steps", VALUE_FOR))
-            key = draw(st.sampled_from(["", "", "a", "b", "A", "condition", "kind2"]))
+            key = draw(st.sampled_from(["", "", "a", "b", "A", "condition", "kind2", "hidden",
+                                        "loss"]))
             if key:
-                spec["model"][key] = draw(st.sampled_from([0, -1.0, 2.5, "10", 1e308, True]))
+                spec["model"][key] = draw(st.sampled_from([0, -1.0, 2.5, "10", 1e308, True, 3,
+                                                           65, "mnist", "bce", "mse"]))
+            if spec["model"]["kind"] == "logistic":  # labels 0/1 (or not), one or two features
+                data.clear()
+                data.update(draw(st.sampled_from([{"csv": "labels.csv"}, {"csv": "rows.csv"},
+                                                  {"preset": "blobs"},
+                                                  {"preset": "digits-4x4"}])))
         elif where == "defaults":
             key = draw(st.sampled_from(SHEET_KEYS))
             spec["defaults"] = {key: draw(_keyed_value(key, VALUE_FOR))}
@@ -382,6 +390,7 @@ def spec_cases(draw) -> Case:
         text, note = draw(_text_damage(text))
     argv = draw(st.sampled_from(COMMANDS_FOR_SPECS))
     return Case("spec", list(argv), files={"spec.toml": text, "rows.csv": GOOD_ROWS,
+                                           "labels.csv": LABEL_ROWS,
                                            "out.csv": PRECIOUS, "out.xlsx": PRECIOUS},
                 outputs=("out.csv", "out.xlsx"), note=f"{note}: {text[:400]!r}")
 
