@@ -11,6 +11,9 @@ Families (each a hypothesis strategy of cases):
             to TOML, and as text (bytes inserted, deleted, a BOM), run by compare/trace/workbook
   csv       data CSVs: cells of every kind (numbers, text, empty, nan, 400 digits, quotes),
             headers, line endings, bytes that are not UTF-8
+  columns   rows of several columns: headers of any width and names (reserved, repeated,
+            empty), rows of the wrong width, for several features and given gradients, read by
+            compare, trace, workbook, plot and sweep
   options   command lines: every command with options from its own and the others' pools
   workbook  a workbook's mutations given to check: cell edits of every type (inputs too),
             bit flips, truncation, zip and XML bombs, unsupported compression, damaged and
@@ -441,6 +444,54 @@ def csv_cases(draw) -> Case:
     return Case("csv", list(argv), files={"spec.toml": spec, "rows.csv": data,
                                           "out.csv": PRECIOUS},
                 outputs=("out.csv",), note=f"rows.csv={data[:300]!r}")
+
+
+# --- columns family: rows of several columns (features, given gradients) ----------------------
+column_name = st.one_of(
+    st.sampled_from(["x", "y", "b", "a", "x1", "x2", "area", "w_area", "lr", "size", "g_a",
+                     "new_a", "grad_b", "", " ", "1x", "my area", "é", "x.1", "Y", "y "]),
+    st.text(alphabet="abcxyz_019 ", min_size=1, max_size=6))
+
+
+@st.composite
+def column_cases(draw) -> Case:
+    """Headers of any width and names (reserved, repeated, empty, not identifiers), rows of
+    any width, for the linear model of several features and for given gradients; every
+    command that reads rows, the workbook and check of it."""
+    kind = draw(st.sampled_from(["linear", "linear", "gradients"]))
+    clean = draw(st.integers(0, 2)) > 0  # mostly good files, one thing wrong at most
+    if clean:
+        width = draw(st.integers(1, 4))
+        names = [f"{'x' if kind == 'linear' else 'a'}{j}" for j in range(width)]
+        names += ["y"] if kind == "linear" else []
+        if draw(st.booleans()):
+            names[draw(st.integers(0, len(names) - 1))] = draw(column_name)
+    else:
+        names = draw(st.lists(column_name, min_size=0, max_size=5))
+    width = len(names)
+    number = st.floats(-1e3, 1e3).map(repr)
+    cell = number if clean else st.one_of(number, csv_cell)
+    rows = draw(st.lists(st.lists(cell, min_size=max(0, width - (0 if clean else 1)),
+                                  max_size=width + (0 if clean else 1)),
+                         min_size=0, max_size=6))
+    good = draw(st.integers(0, 5))
+    body = [",".join(repr(0.5 * (i + j)) for j in range(width)) for i in range(good)]
+    text = "\n".join([",".join(names), *body, *(",".join(r) for r in rows)]) + "\n"
+    init = draw(st.sampled_from(["", "init = { a = 0.5 }\n", "init = { w_x1 = 2.0 }\n",
+                                 "init = { b = 1e308 }\n"]))
+    spec = (f'[model]\nkind = "{kind}"\n[data]\ncsv = "rows.csv"\n[[sheet]]\n'
+            f'optimizer = "{draw(st.sampled_from(["sgd", "adam", "rmsprop"]))}"\nlr = 0.01\n'
+            f'epochs = 2\nbatch = {draw(st.sampled_from([1, 2, 3]))}\n'
+            f'gradient = "{draw(st.sampled_from(["analytic", "forward", "central"]))}"\n{init}')
+    argv = draw(st.sampled_from([["compare", "spec.toml", "--format", "json"],
+                                 ["trace", "spec.toml", "-o", "out.csv", "--force"],
+                                 ["workbook", "spec.toml", "-o", "out.xlsx"],
+                                 ["plot", "spec.toml", "--kind", "fits", "-o", "out.png"],
+                                 ["sweep", "spec.toml", "--sheet", "sgd", "--lr", "0.001:0.1:3"]]))
+    return Case("columns", list(argv), files={"spec.toml": spec, "rows.csv": text,
+                                              "out.csv": PRECIOUS},
+                outputs=("out.csv", "out.xlsx", "out.png"),
+                note=f"kind={kind} rows.csv={text[:300]!r}")
 
 
 # --- options family ---------------------------------------------------------------------------
@@ -997,7 +1048,8 @@ def edge_cases(draw) -> Case:
     return kind(draw)
 
 
-FAMILIES = {"spec": spec_cases(), "csv": csv_cases(), "options": option_cases(),
+FAMILIES = {"spec": spec_cases(), "csv": csv_cases(), "columns": column_cases(),
+            "options": option_cases(),
             "workbook": workbook_cases(), "output": output_cases(), "edges": edge_cases()}
 
 
