@@ -11,6 +11,9 @@ Families (each a hypothesis strategy of cases):
             to TOML, and as text (bytes inserted, deleted, a BOM), run by compare/trace/workbook
   csv       data CSVs: cells of every kind (numbers, text, empty, nan, 400 digits, quotes),
             headers, line endings, bytes that are not UTF-8
+  columns   rows of several columns: headers of any width and names (reserved, repeated,
+            empty), rows of the wrong width, for several features and given gradients, read by
+            compare, trace, workbook, plot and sweep
   options   command lines: every command with options from its own and the others' pools
   workbook  a workbook's mutations given to check: cell edits of every type (inputs too),
             bit flips, truncation, zip and XML bombs, unsupported compression, damaged and
@@ -56,6 +59,7 @@ from hypothesis import strategies as st
 PRECIOUS = b"an earlier result that must survive\n"
 CASE_SECONDS = 60  # a case running longer counts as a hang
 GOOD_ROWS = "x,y\n1,32\n2,34\n3,36\n4,38\n5,40\n"
+LABEL_ROWS = "x1,x2,y\n1,-2,0\n2,0.5,1\n-3,1e300,1\n4,-1e-300,0\n"  # a classifier's rows
 
 
 # --- running one case and judging it ----------------------------------------------------------
@@ -297,8 +301,8 @@ GOOD_SHEETS = [
     {"name": "w", "optimizer": "adamw", "flavor": "torch", "lr": 0.01, "wd": 0.1},
 ]
 MODEL_KINDS = ["linear", "quadratic", "cubic", 1, "rosenbrock", "rastrigin", "bowl",
-               "himmelblau", "beale", "booth"]
-SURFACE_KINDS = MODEL_KINDS[4:]
+               "himmelblau", "beale", "booth", "relu_net", "logistic"]
+SURFACE_KINDS = MODEL_KINDS[4:10]
 VALUE_FOR = {  # plausible values beside the odd ones, so that deeper checks are reached
     "epochs": st.sampled_from([0, -1, 1, 2, 3, 1.5, "3", 10 ** 13, 2 ** 64, 10 ** 400]),
     "steps": st.sampled_from([0, -1, 1, 3, 1.5, "3", 10 ** 13]),
@@ -364,9 +368,16 @@ def spec_cases(draw) -> Case:
                     sheet["init"] = draw(st.sampled_from([{"x": -1.0, "y": 2.0}, {"a": 1.0}]))
                     sheet[draw(st.sampled_from(["steps", "epochs"]))] = draw(
                         _keyed_value("steps", VALUE_FOR))
-            key = draw(st.sampled_from(["", "", "a", "b", "A", "condition", "kind2"]))
+            key = draw(st.sampled_from(["", "", "a", "b", "A", "condition", "kind2", "hidden",
+                                        "loss"]))
             if key:
-                spec["model"][key] = draw(st.sampled_from([0, -1.0, 2.5, "10", 1e308, True]))
+                spec["model"][key] = draw(st.sampled_from([0, -1.0, 2.5, "10", 1e308, True, 3,
+                                                           65, "mnist", "bce", "mse"]))
+            if spec["model"]["kind"] == "logistic":  # labels 0/1 (or not), one or two features
+                data.clear()
+                data.update(draw(st.sampled_from([{"csv": "labels.csv"}, {"csv": "rows.csv"},
+                                                  {"preset": "blobs"},
+                                                  {"preset": "digits-4x4"}])))
         elif where == "defaults":
             key = draw(st.sampled_from(SHEET_KEYS))
             spec["defaults"] = {key: draw(_keyed_value(key, VALUE_FOR))}
@@ -379,6 +390,7 @@ def spec_cases(draw) -> Case:
         text, note = draw(_text_damage(text))
     argv = draw(st.sampled_from(COMMANDS_FOR_SPECS))
     return Case("spec", list(argv), files={"spec.toml": text, "rows.csv": GOOD_ROWS,
+                                           "labels.csv": LABEL_ROWS,
                                            "out.csv": PRECIOUS, "out.xlsx": PRECIOUS},
                 outputs=("out.csv", "out.xlsx"), note=f"{note}: {text[:400]!r}")
 
@@ -432,6 +444,54 @@ def csv_cases(draw) -> Case:
     return Case("csv", list(argv), files={"spec.toml": spec, "rows.csv": data,
                                           "out.csv": PRECIOUS},
                 outputs=("out.csv",), note=f"rows.csv={data[:300]!r}")
+
+
+# --- columns family: rows of several columns (features, given gradients) ----------------------
+column_name = st.one_of(
+    st.sampled_from(["x", "y", "b", "a", "x1", "x2", "area", "w_area", "lr", "size", "g_a",
+                     "new_a", "grad_b", "", " ", "1x", "my area", "é", "x.1", "Y", "y "]),
+    st.text(alphabet="abcxyz_019 ", min_size=1, max_size=6))
+
+
+@st.composite
+def column_cases(draw) -> Case:
+    """Headers of any width and names (reserved, repeated, empty, not identifiers), rows of
+    any width, for the linear model of several features and for given gradients; every
+    command that reads rows, the workbook and check of it."""
+    kind = draw(st.sampled_from(["linear", "linear", "gradients"]))
+    clean = draw(st.integers(0, 2)) > 0  # mostly good files, one thing wrong at most
+    if clean:
+        width = draw(st.integers(1, 4))
+        names = [f"{'x' if kind == 'linear' else 'a'}{j}" for j in range(width)]
+        names += ["y"] if kind == "linear" else []
+        if draw(st.booleans()):
+            names[draw(st.integers(0, len(names) - 1))] = draw(column_name)
+    else:
+        names = draw(st.lists(column_name, min_size=0, max_size=5))
+    width = len(names)
+    number = st.floats(-1e3, 1e3).map(repr)
+    cell = number if clean else st.one_of(number, csv_cell)
+    rows = draw(st.lists(st.lists(cell, min_size=max(0, width - (0 if clean else 1)),
+                                  max_size=width + (0 if clean else 1)),
+                         min_size=0, max_size=6))
+    good = draw(st.integers(0, 5))
+    body = [",".join(repr(0.5 * (i + j)) for j in range(width)) for i in range(good)]
+    text = "\n".join([",".join(names), *body, *(",".join(r) for r in rows)]) + "\n"
+    init = draw(st.sampled_from(["", "init = { a = 0.5 }\n", "init = { w_x1 = 2.0 }\n",
+                                 "init = { b = 1e308 }\n"]))
+    spec = (f'[model]\nkind = "{kind}"\n[data]\ncsv = "rows.csv"\n[[sheet]]\n'
+            f'optimizer = "{draw(st.sampled_from(["sgd", "adam", "rmsprop"]))}"\nlr = 0.01\n'
+            f'epochs = 2\nbatch = {draw(st.sampled_from([1, 2, 3]))}\n'
+            f'gradient = "{draw(st.sampled_from(["analytic", "forward", "central"]))}"\n{init}')
+    argv = draw(st.sampled_from([["compare", "spec.toml", "--format", "json"],
+                                 ["trace", "spec.toml", "-o", "out.csv", "--force"],
+                                 ["workbook", "spec.toml", "-o", "out.xlsx"],
+                                 ["plot", "spec.toml", "--kind", "fits", "-o", "out.png"],
+                                 ["sweep", "spec.toml", "--sheet", "sgd", "--lr", "0.001:0.1:3"]]))
+    return Case("columns", list(argv), files={"spec.toml": spec, "rows.csv": text,
+                                              "out.csv": PRECIOUS},
+                outputs=("out.csv", "out.xlsx", "out.png"),
+                note=f"kind={kind} rows.csv={text[:300]!r}")
 
 
 # --- options family ---------------------------------------------------------------------------
@@ -988,7 +1048,8 @@ def edge_cases(draw) -> Case:
     return kind(draw)
 
 
-FAMILIES = {"spec": spec_cases(), "csv": csv_cases(), "options": option_cases(),
+FAMILIES = {"spec": spec_cases(), "csv": csv_cases(), "columns": column_cases(),
+            "options": option_cases(),
             "workbook": workbook_cases(), "output": output_cases(), "edges": edge_cases()}
 
 

@@ -171,8 +171,8 @@ def sweep(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_mom: 
         >>> len(table), table.attrs["backend"], table.attrs["objective"]
         (7, 'numpy', 'final_rmse')
     """
-    found_spec, _, found = sweep_run(spec, sheet, lr, mom, sqr_mom, backend, device, dtype,
-                                     objective, **values)
+    found_spec, _, found = sweep_run(spec, sheet, lr=lr, mom=mom, sqr_mom=sqr_mom, backend=backend,
+                                     device=device, dtype=dtype, objective=objective, **values)
     return sweep_frame(found_spec, found)
 
 

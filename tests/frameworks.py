@@ -144,7 +144,7 @@ def rule_path(flavor: str, optimizer: str, args: dict, start, grads) -> np.ndarr
     state = {s: np.full_like(p, rule.start_value(s, hp)) for s in rule.states(static)}
     out = []
     for t, g in enumerate(np.asarray(grads, dtype=np.float64), start=1):
-        new = rule.new_state(p, g, state, hp, t, numpy_ops, static)
+        new = rule.new_state(p, g, state, hp=hp, t=t, ops=numpy_ops, static=static)
         p = np.asarray(rule.step(p, g, state, new, hp, t, numpy_ops, static), dtype=np.float64)
         state = new
         out.append(p)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from sheetopt import cli, spec as spec_mod
-from conftest import spec_with  # noqa: E402
+from conftest import options_id, spec_with  # noqa: E402
 from sheetopt.protocol import engine
 from sheetopt.schedules import Schedule
 
@@ -252,7 +252,8 @@ ONE_CYCLE_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("options", ONE_CYCLE_OPTIONS)
+@pytest.mark.parametrize("options", ONE_CYCLE_OPTIONS,
+                         ids=[options_id("one_cycle", o) for o in ONE_CYCLE_OPTIONS])
 def test_one_cycle_lr_and_momentum_follow_fastai(options):
     schedule = {"kind": "one_cycle", **options} if options else "one_cycle"
     spec, sheet = make_spec({"optimizer": "momentum", "lr": 0.001, "epochs": 3, "batch": 2,

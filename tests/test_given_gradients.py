@@ -171,3 +171,11 @@ def test_compiled_equals_numpy_bit_for_bit():
         assert_executors_agree(given(grads, names, {"optimizer": "rmsprop", "lr": 0.01,
                                                     "batch": 4, "gradient": "forward"},
                                      names.values()))
+
+
+def test_one_parameter_writes_a_checked_workbook_without_a_path_chart(tmp_path):
+    spec = given(GRADS[:, :1], ["a"], {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9},
+                 [1.0])
+    path = tmp_path / "one.xlsx"
+    sheetopt.write_workbook(spec, path)
+    assert cli.main(["check", str(path)]) == 0

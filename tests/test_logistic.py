@@ -5,9 +5,15 @@ torch computes the cross-entropy its own way (``binary_cross_entropy_with_logits
 with log1p; ``torch.sigmoid`` as 1 / (1 + exp(-z)) for every z), sheetopt as max(z, 0) - z*y +
 log(1 + exp(-|z|)) and a sigmoid that never overflows, the form a spreadsheet can compute. The
 two differ in the last bits: measured over 200 online steps of SGD, momentum and Adam on the
-blobs, the parameters differ by at most 4e-16 relative (bce and mnist_loss alike), the row
-gradients by at most 3e-16 relative plus 1e-17 absolute. The tests hold them to 1e-14 relative
-(to the larger of the value and 1): a bound with room, and far below a real difference. A row's
+blobs, the parameters differ by at most 4e-16 relative (bce and mnist_loss alike). The tests
+hold them to 1e-14 relative (to the larger of the value and 1): a bound with room, and far
+below a real difference. A row's gradient in z is p - y: torch computes sigmoid(z) - y, which
+cancels where p is within 2^-53 of y (a well classified row: at z = 37, y = 1 torch has 0, the
+true value is -8.5e-17); sheetopt computes -(1 - p) for y = 1 with 1 - p = sigmoid(-z), which
+keeps those digits (and is what autograd of its own loss gives, so ``verify`` agrees to 1e-12).
+The gradients then differ by up to 1.1e-16 absolute; Adam divides small gradients by their
+own scale, so over the 362 steps of the 64-pixel digits the parameters drift apart by up to
+5.6e-13 relative (measured): that test is held to 1e-11. A row's
 loss itself differs by up to 1.1e-16 absolute where |z| is large: a spreadsheet has no LOG1P,
 so log(1 + e) stands for torch's log1p(e), and e = exp(-|z|) below 2^-53 is lost in 1 + e
 (at z = 37 the loss is 8.5e-17 in torch, 0 here); the gradient p - y does not go through it.
@@ -31,6 +37,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 BOUND = 1e-14
+MANY_BOUND = 1e-11  # 64 features, Adam, 362 steps: measured 5.6e-13 (see above)
 LOG1P_ABS = 1.2e-16  # a row's loss: log(1 + exp(-|z|)) where torch has log1p (see above)
 BLOBS = PRESET_DIR / "blobs.csv"
 
@@ -105,7 +112,9 @@ def test_the_gradient_is_autograds_for_small_and_huge_logits(loss):
             assert math.isfinite(row) and row == pytest.approx(value.item(), rel=BOUND,
                                                                abs=LOG1P_ABS)
             for mine, theirs in zip((ours["a"], ours["b"]), grads):
-                assert float(mine) == pytest.approx(theirs.item(), rel=BOUND, abs=1e-300)
+                # torch's backward is sigmoid(z) - y, which cancels where p is within 2^-53
+                # of y (0 at z = 37, y = 1); sheetopt's -(1 - p) = -sigmoid(-z) keeps it
+                assert float(mine) == pytest.approx(theirs.item(), rel=BOUND, abs=LOG1P_ABS)
 
 
 def test_the_cross_entropy_does_not_overflow():
@@ -137,6 +146,25 @@ def test_compiled_equals_numpy_bit_for_bit(loss):
             if record:
                 for key in a.steps:
                     assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
+
+
+@pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
+def test_compiled_equals_numpy_on_sixteen_features():
+    spec = Spec.load("digits")
+    sheet = spec.sheet("Adam")
+    hp = engine.hyper_arrays(sheet, 8, {"lr": np.geomspace(1e-3, 0.1, 8)})
+    state = engine.start_state(spec, sheet, hp)
+    params = np.zeros((8, len(spec.model.params)))
+    plan = engine.plan_for(spec, sheet)
+    for record in (True, False):
+        a = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
+                            executor="numpy")
+        b = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
+                            executor="compiled")
+        assert np.array_equal(a.params, b.params) and np.array_equal(a.epoch_loss, b.epoch_loss)
+        if record:
+            for key in a.steps:
+                assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
 
 
 def test_accuracy_per_epoch_is_the_share_of_rows_torch_classifies_right():
@@ -172,9 +200,9 @@ def test_the_workbook_shows_the_logit_p_and_the_loss_and_checks(tmp_path, capsys
     header = [c.value for c in sheet[9]]
     first = {h: c.value for h, c in zip(header, sheet[10])}
     at = header.index("pred")
-    assert header[at:at + 3] == ["pred", "p", "loss"]
+    assert header[at:at + 4] == ["pred", "p", "1-p", "loss"]
     assert "EXP" in first["p"] and "LN(1+EXP(" in first["loss"]
-    assert first["de/db"].count("EXP") == 0  # it reads the p cell: p - y
+    assert first["de/db"].count("EXP") == 0  # it reads the p and 1-p cells: p - y
     assert cli.main(["check", str(path)]) == 0
     assert "every stored value agrees" in capsys.readouterr().out
 
@@ -261,6 +289,6 @@ def test_many_features_follow_torch_too():
         ours = np.array([trace.steps[f"new_{p}"][i] for p in spec.model.params])
         theirs = np.append(w.detach().numpy(), b.item())
         worst = max(worst, np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1.0)))
-    assert worst <= BOUND, worst
+    assert worst <= MANY_BOUND, worst
     right = (((x @ w.detach()) + b.item() > 0) == (y == 1)).double().mean().item()
     assert trace.epochs["accuracy"][-1] == pytest.approx(right, abs=1e-12) and right > 0.75

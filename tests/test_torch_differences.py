@@ -11,6 +11,7 @@ import pytest
 
 import sheetopt
 from benchmark_cases import benchmark
+from conftest import options_id
 from sheetopt.spec import Spec, parse
 
 torch = pytest.importorskip("torch")
@@ -74,11 +75,13 @@ def test_one_cycle_cycles_the_momentum_of_sgd_built_without_it():
     np.testing.assert_allclose(ours, np.array(found), rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("keys, flavor", [({"betas": [0.9, 0.99]}, "torch"),
-                                          ({"weight_decay": 0.01}, "torch"),
-                                          ({"eps": 1e-8}, "torch"),
-                                          ({"mom": 0.9}, "lecture"),
-                                          ({"flavor": "lecture", "mom": 0.9}, "lecture")])
+TORCH_ONLY_KEYS = [({"betas": [0.9, 0.99]}, "torch"), ({"weight_decay": 0.01}, "torch"),
+                   ({"eps": 1e-8}, "torch"), ({"mom": 0.9}, "lecture"),
+                   ({"flavor": "lecture", "mom": 0.9}, "lecture")]
+
+
+@pytest.mark.parametrize("keys, flavor", TORCH_ONLY_KEYS, ids=[
+    f"{options_id('adam', keys)} is {flavor}" for keys, flavor in TORCH_ONLY_KEYS])
 def test_a_torch_only_key_selects_the_torch_flavour(keys, flavor, capsys, tmp_path):
     sheet = {"optimizer": "adam", "lr": 0.1, **keys}
     assert parse({"data": {"preset": "lecture"}, "sheet": [sheet]}).sheets[0].flavor == flavor

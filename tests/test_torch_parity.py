@@ -20,6 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
 
+from conftest import options_id  # noqa: E402
 from sheetopt.protocol import engine  # noqa: E402
 from sheetopt.spec import parse  # noqa: E402
 
@@ -138,7 +139,9 @@ ADAM_GRID = list(itertools.product(("adam", "adamw"), ((0.9, 0.999), (0.3, 0.9))
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("kind,betas,eps,wd,amsgrad", ADAM_GRID)
+@pytest.mark.parametrize("kind,betas,eps,wd,amsgrad", ADAM_GRID, ids=[
+    options_id(kind, {"betas": betas, "eps": eps, "weight_decay": wd, "amsgrad": amsgrad})
+    for kind, betas, eps, wd, amsgrad in ADAM_GRID])
 def test_adam_and_adamw_match_torch_optim(kind, betas, eps, wd, amsgrad, batch):
     sheet = {"optimizer": kind, "lr": 0.1, "mom": betas[0], "sqr_mom": betas[1], "eps": eps,
              "wd": wd, "amsgrad": amsgrad}

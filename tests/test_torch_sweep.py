@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
 
+from conftest import options_id  # noqa: E402
 from sheetopt import cli
 from sheetopt.protocol import engine, memory  # noqa: E402
 from sheetopt.errors import SheetoptError  # noqa: E402
@@ -31,7 +32,7 @@ def test_parse_range_linear_log_and_lists():
     assert sweep.parse_range("0.8,0.9", "--mom").values().tolist() == [0.8, 0.9]
 
 
-@pytest.mark.parametrize("sheet_name,lr,others", [
+PER_CONFIGURATION = [
     ("momentum", "1e-5:1e-2:8", {"mom": "0.5,0.9"}),  # the larger rates diverge
     # up to lr 10: above it Adam on this data is chaotic, and torch's vectorized pow (for the
     # bias corrections' beta^t) is a last bit away from the C library's for some beta and t on
@@ -39,7 +40,11 @@ def test_parse_range_linear_log_and_lists():
     ("adam", "1e-3:10:9", {"mom": "0.5,0.9", "sqr_mom": "0.9,0.99"}),
     ("rmsprop", "1e-3:10:8", {"sqr_mom": "0.8,0.95"}),
     ("adam_ann", "1e-2:10:6", {"sqr_mom": "0.8,0.95"}),  # lr annealed between epochs
-])
+]
+
+
+@pytest.mark.parametrize("sheet_name,lr,others", PER_CONFIGURATION, ids=[
+    options_id(name, {"lr": lr, **others}) for name, lr, others in PER_CONFIGURATION])
 def test_torch_backend_equals_numpy_engine_per_configuration(sheet_name, lr, others):
     spec = load("lesson5")
     sheet = spec.sheet(sheet_name)
@@ -151,14 +156,20 @@ def test_nesterov_sweep_refuses_a_momentum_of_zero(capsys):
     assert cli.main([*command, "--mom", "0.5,0.9"]) == 0
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-@pytest.mark.parametrize("sheet,swept", [
+SWEPT = [
     # a spec mom of 0 has no momentum buffer; swept values above 0 need one
     ({"optimizer": "sgd", "lr": 1e-4, "dampening": 0.3}, {"mom": "0,0.5,0.9"}),
     ({"optimizer": "rmsprop", "lr": 1e-2, "centered": True}, {"mom": "0,0.5", "sqr_mom": "0.3,0.9"}),
     # torch's lerp takes its other formula for beta1 <= 0.5
     ({"optimizer": "adam", "lr": 0.1, "amsgrad": True}, {"mom": "0.3,0.9"}),
-])
+]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("sheet,swept", SWEPT, ids=[
+    options_id(sheet["optimizer"], {**{k: v for k, v in sheet.items() if k != "optimizer"},
+                                    **{f"swept {k}": v for k, v in swept.items()}})
+    for sheet, swept in SWEPT])
 def test_each_swept_configuration_equals_a_run_of_the_sheet_with_its_values(sheet, swept,
                                                                             backend):
     from sheetopt.spec import parse

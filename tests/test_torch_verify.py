@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install 'sheetopt[torch]')")
 
 from benchmark_cases import benchmark  # noqa: E402
+from conftest import options_id  # noqa: E402
 from sheetopt import cli
 from sheetopt.protocol import engine  # noqa: E402
 from sheetopt.spec import load, parse  # noqa: E402
@@ -140,11 +141,16 @@ def _spec_of(sheet: dict, epochs: int = 3, **data):
                   "sheet": [{"name": "s", "flavor": "torch", "epochs": epochs, **sheet}]})
 
 
-@pytest.mark.parametrize("sheet", [
+FINITE_DIFFERENCE_SHEETS = [
     {"optimizer": "sgd", "lr": 1e-4, "mom": 0.9, "gradient": "forward"},
     {"optimizer": "momentum", "lr": 1e-4, "nesterov": True, "gradient": "central"},
     {"optimizer": "adam", "lr": 0.1, "gradient": "forward", "batch": 7},
-])
+]
+
+
+@pytest.mark.parametrize("sheet", FINITE_DIFFERENCE_SHEETS, ids=[
+    options_id(s["optimizer"], {k: v for k, v in s.items() if k != "optimizer"})
+    for s in FINITE_DIFFERENCE_SHEETS])
 def test_replay_of_a_finite_difference_sheet_hands_torch_optim_the_traces_gradient(sheet):
     # a forward difference of torch.optim's own trajectory would magnify the last-bit
     # differences of torch's fused kernels (rel 2.7e-9 for the first sheet, epoch 1 step 9)

@@ -43,12 +43,14 @@ class _Run:
         preds = [model.predict(p, xi) for xi in xs]
         err2 = [model.row_loss(pred, yi) for yi, pred in zip(ys, preds)]
         loss = gradients.mean(err2)
-        grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
-        shown = {m: gradients.gradient(m, model, p, xs, ys, sheet.h, loss) for m in sheet.show}
+        grads = gradients.gradient(sheet.gradient, model, p, xs, ys, h=sheet.h, loss=loss)
+        shown = {m: gradients.gradient(m, model, p, xs, ys, h=sheet.h, loss=loss)
+                 for m in sheet.show}
         # a gradient that does not depend on the parameters (given gradients) is one number
         g = np.stack([np.broadcast_to(grads[n], alive.shape) for n in names], axis=1)
-        new_state = self.rule.new_state(params, g, state, step_hp, t, ops, sheet.static)
-        new_params = self.rule.step(params, g, state, new_state, step_hp, t, ops, sheet.static)
+        at = dict(hp=step_hp, t=t, ops=ops, static=sheet.static)
+        new_state = self.rule.new_state(params, g, state, **at)
+        new_params = self.rule.stepped(params, g, state, new_state, **at)
         bad = alive & ~(np.isfinite(loss) & (loss <= sheet.diverge_above)
                         & np.isfinite(new_params).all(axis=1))
         self.diverged_at[bad] = (e + 1, k + 1)
@@ -56,8 +58,9 @@ class _Run:
         if t == self.capture:
             self.step_loss = np.where(alive, loss, np.nan)
         if self.recorder is not None and alive.any():
-            self.recorder.add(e, k, rows, xs, ys, params, g, new_params, preds, err2, loss,
-                              step_hp, shown, new_state)
+            self.recorder.add(e=e, k=k, rows=rows, xs=xs, ys=ys, params=params, g=g,
+                              new_params=new_params, preds=preds, err2=err2, loss=loss, hp=step_hp,
+                              shown=shown, state=new_state)
         keep = alive[:, None]
         self.params = np.where(keep, new_params, params)
         self.state = {s: np.where(keep, new_state[s], state[s]) for s in self.state_names}
@@ -99,5 +102,6 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
 
     with np.errstate(all="ignore"):
         stepping = schedule_of(sheet, annealing).start(hp, run.columns, ops)
-        walk(plan, stepping, hp, t0, run.step, end_epoch, run.columns, run.metric)
+        walk(plan, stepping, hp=hp, t0=t0, step=run.step, end_epoch=end_epoch, columns=run.columns,
+             metric=run.metric)
     return run.result()

@@ -6,10 +6,15 @@
 The model's prediction (the trace's and the workbook's ``pred``) is the logit z. Two row losses:
 
 - ``loss = "bce"`` (the default): the binary cross-entropy -y*log(p) - (1 - y)*log(1 - p),
-  computed from z without overflow as max(z, 0) - z*y + log(1 + exp(-|z|)), the same value for
-  any |z| (a spreadsheet's formula is this one too); its gradient in z is p - y.
+  computed from z without overflow as max(-z, 0) for y = 1 (max(z, 0) for y = 0) plus
+  log(1 + exp(-|z|)), that is max(z, 0) - z*y + log(1 + exp(-|z|)), finite for any z (a
+  spreadsheet's formula is this one too); its gradient in z is p - y, computed as
+  -(1 - p) for y = 1 and p for y = 0, with 1 - p = sigmoid(-z) (no cancellation).
 - ``loss = "mnist"``: fastbook's ``mnist_loss``, where(y == 1, 1 - p, p) (the mean over a
   batch, as every batch loss here); its gradient in z is where(y == 1, -1, 1) * p * (1 - p).
+
+1 - p is sigmoid(-z), e / (1 + e) for z >= 0 (else 1 / (1 + e)): computed so, it keeps its
+digits where p is near 1, and the workbook shows it as a column beside p.
 
 p itself is sigmoid(z) = 1 / (1 + e) for z >= 0, else e / (1 + e), with e = exp(-|z|): no
 overflow either way. A row counts as classified right when (z > 0) is (y == 1), that is p > 0.5
@@ -33,17 +38,28 @@ LOSSES = ("bce", "mnist")
 LABELS = (0.0, 1.0)
 
 
-def sigmoid(z):
-    """1 / (1 + exp(-z)) without overflow, over the ``ops`` of ``z``."""
+def sigmoids(z) -> tuple:
+    """(p, q): p = sigmoid(z) = 1 / (1 + exp(-z)) and q = 1 - p = sigmoid(-z), each without
+    overflow and q without the cancellation of 1 - p (p near 1), over the ``ops`` of ``z``."""
     ops = ops_for(z)
     e = ops.exp(-ops.abs(z))
-    return ops.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    big, small = 1 / (1 + e), e / (1 + e)
+    return ops.where(z >= 0, big, small), ops.where(z >= 0, small, big)
+
+
+def sigmoid(z):
+    """1 / (1 + exp(-z)) without overflow, over the ``ops`` of ``z``."""
+    return sigmoids(z)[0]
 
 
 def bce(z, y):
-    """Binary cross-entropy of label y at logit z: max(z, 0) - z*y + log(1 + exp(-|z|))."""
+    """Binary cross-entropy of label y at logit z: max(-z, 0) for y = 1 (max(z, 0) for
+    y = 0), + log(1 + exp(-|z|)); the same value as max(z, 0) - z*y + log(1 + exp(-|z|)) for
+    y in {0, 1}, bit for bit, and its autograd gradient keeps the digits of a small one (no
+    1 - 1 + tiny)."""
     ops = ops_for(z, y)
-    return ops.maximum(z, 0.0) - z * y + ops.log(1 + ops.exp(-ops.abs(z)))
+    return (ops.where(ops.eq(y, 1.0), ops.maximum(-z, 0.0), ops.maximum(z, 0.0))
+            + ops.log(1 + ops.exp(-ops.abs(z))))
 
 
 def mnist_loss(z, y):
@@ -54,18 +70,23 @@ def mnist_loss(z, y):
 
 
 def _bce_slope(z, y):
-    return sigmoid(z) - y
+    """p - y, as -q for y = 1 and p for y = 0: a well classified row's small gradient keeps
+    its digits (1/(1 + e) - 1 would cancel them)."""
+    ops = ops_for(z, y)
+    p, q = sigmoids(z)
+    return ops.where(ops.eq(y, 1.0), -q, p)
 
 
 def _mnist_slope(z, y):
     ops = ops_for(z, y)
-    p = sigmoid(z)
-    slope = p * (1 - p)
+    p, q = sigmoids(z)
+    slope = p * q  # p * (1 - p) without the cancellation
     return ops.where(ops.eq(y, 1.0), -slope, slope)
 
 
 ROW_LOSSES = {"bce": (bce, _bce_slope, "binary cross-entropy of y at p = sigmoid(pred), "
-                                       "from the logit: max(z, 0) - z*y + ln(1 + exp(-|z|))"),
+                                       "from the logit z: max(-z, 0) if y = 1 else max(z, 0), "
+                                       "+ ln(1 + exp(-|z|))"),
               "mnist": (mnist_loss, _mnist_slope, "fastbook's mnist_loss: 1 - p where y = 1, "
                                                   "else p (p = sigmoid(pred))")}
 
@@ -157,6 +178,6 @@ def logistic(keys: Mapping, features: Sequence[str] | None = None) -> Model:
                  keys={"loss": choice}, starts={name: 0.0 for name in params},
                  loss_name=words, accuracy=correct, classes=LABELS,
                  pred_name="z, the logit: p = sigmoid(z) is the probability that y = 1",
-                 derived=lambda z: {"p": sigmoid(z)}, bind=bind,
+                 derived=lambda z: dict(zip(("p", "1-p"), sigmoids(z))), bind=bind,
                  **({} if features is None else {"headers": ((*features, "y"),),
                                                   "inputs": features}))

@@ -89,8 +89,9 @@ def plan(spec: Spec, runs: list[Trace]) -> View:
         x0, x1, y0, y1 = spec.model.view
         box = Box(min(x0, starts.x0), max(x1, starts.x1), min(y0, starts.y0),
                   max(y1, starts.y1))
-    view = View(spec, (ax_x, ax_y), fixed, source.sheet if others else None, best, runs, box,
-                None, minima=minima)
+    view = View(spec=spec, axes=(ax_x, ax_y), fixed=fixed,
+                fixed_from=source.sheet if others else None, best=best, runs=runs, box=box,
+                zoom=None, minima=minima)
     view.zoom, view.zoomed = zoom_on(view)
     return view
 

@@ -48,7 +48,7 @@ def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
     return (np.asarray(loss_sum, dtype=float) / steps)[:, None]
 
 
-def walk(plan: Plan, stepping: Stepping, hp, t0: int, step: Callable, end_epoch: Callable,
+def walk(plan: Plan, stepping: Stepping, *, hp, t0: int, step: Callable, end_epoch: Callable,
          columns: Callable, metric: Callable) -> None:
     """Runs ``plan`` one batch at a time: ``step(e, k, rows, step_hp, t)`` does the arithmetic
     of a step (``t`` counted from 1, after ``t0`` earlier steps); after each epoch the schedule

@@ -20,7 +20,8 @@ class Recorder:
     def _put(self, table, key, value):
         table.setdefault(key, []).append(np.array(value, dtype=float, copy=True))
 
-    def add(self, e, k, rows, xs, ys, params, g, new_params, preds, err2, loss, hp, shown, state):
+    def add(self, *, e, k, rows, xs, ys, params, g, new_params, preds, err2, loss, hp, shown,
+            state):
         single = len(rows) == 1
         put = lambda key, value: self._put(self.steps, key, value)  # noqa: E731
         put("epoch", e + 1)

@@ -161,10 +161,21 @@ class Rule:
     def states(self, static: Mapping) -> tuple[str, ...]:
         return self.state_names(static)
 
-    def new_state(self, p, g, state, hp, t, ops, static) -> dict:
-        """``update_state``, each value given the shape of ``p``: a state that depends on the
+    def updated(self, p, g, state, *, hp, t, ops, static) -> dict:
+        """The state after a step (``update_state`` called by name): from the parameter ``p``,
+        its gradient ``g`` and the ``state`` before, with the step's hyperparameters ``hp``,
+        count ``t`` (from 1), ``ops`` and the rule's ``static`` flags."""
+        return self.update_state(p, g, state, hp, t, ops, static)
+
+    def stepped(self, p, g, prev, new, *, hp, t, ops, static):
+        """The parameter after a step (``step`` called by name), from the state before
+        (``prev``) and after (``new``, as :meth:`updated` gives it)."""
+        return self.step(p, g, prev, new, hp, t, ops, static)
+
+    def new_state(self, p, g, state, *, hp, t, ops, static) -> dict:
+        """:meth:`updated`, each value given the shape of ``p``: a state that depends on the
         step only (ASGD's eta and mu) comes out one per configuration otherwise."""
-        new = self.update_state(p, g, state, hp, t, ops, static)
+        new = self.updated(p, g, state, hp=hp, t=t, ops=ops, static=static)
         return {s: ops.broadcast(v, p) for s, v in new.items()}
 
     @property

@@ -111,7 +111,7 @@ def _adam_update(p, g, new, hp, t, ops, static):
 
 
 def adam_step(p, g, prev, new, hp, t, ops, static):
-    return p - hp["lr"] * _adam_update(p, g, new, hp, t, ops, static)
+    return p - hp["lr"] * _adam_update(p, g, new, hp=hp, t=t, ops=ops, static=static)
 
 
 # --- Adagrad ------------------------------------------------------------------------------------
@@ -258,23 +258,20 @@ RULES: tuple[Rule, ...] = (
                                          "centered": True, "decay": 0.5},
                {"learning_rate": 0.01, "eps_in_sqrt": False, "bias_correction": True,
                 "momentum": 0.5, "nesterov": True, "initial_scale": 0.1})),
-    _adam("adam", {}, {}, ("nesterov",), {"nesterov": "nesterov"},
-          "optax.adam(learning_rate, b1, b2, eps, eps_root, nesterov)",
-          (*_ADAM_GRID, {"learning_rate": 0.1, "nesterov": True, "b2": 0.9}),
-          decay=NONE),
-    _adam("adamw", {"wd": 1e-4}, {}, ("nesterov",),
-          {"weight_decay": "wd", "nesterov": "nesterov"},
-          "optax.adamw(learning_rate, b1, b2, eps, eps_root, weight_decay, nesterov)",
-          (*_ADAM_GRID, {"learning_rate": 0.1, "weight_decay": 0.05, "nesterov": True}),
+    _adam(name="adam", hypers={}, flags={}, options=("nesterov",), args={"nesterov": "nesterov"},
+          summary="optax.adam(learning_rate, b1, b2, eps, eps_root, nesterov)",
+          grid=(*_ADAM_GRID, {"learning_rate": 0.1, "nesterov": True, "b2": 0.9}), decay=NONE),
+    _adam(name="adamw", hypers={"wd": 1e-4}, flags={}, options=("nesterov",),
+          args={"weight_decay": "wd", "nesterov": "nesterov"},
+          summary="optax.adamw(learning_rate, b1, b2, eps, eps_root, weight_decay, nesterov)",
+          grid=(*_ADAM_GRID, {"learning_rate": 0.1, "weight_decay": 0.05, "nesterov": True}),
           decay=IN_UPDATE),
-    _adam("nadam", {}, {"nesterov": True}, (), {},
-          "optax.nadam(learning_rate, b1, b2, eps, eps_root): adam with nesterov=True",
-          _ADAM_GRID, momentum=NADAM_OPTAX,
-          decay=NONE),
-    _adam("amsgrad", {}, {"amsgrad": True}, (), {},
-          "optax.amsgrad(learning_rate, b1, b2, eps, eps_root)", _ADAM_GRID,
-          bias=BIAS_BOTH + "; the max is taken after the correction",
-          decay=NONE),
+    _adam(name="nadam", hypers={}, flags={"nesterov": True}, options=(), args={},
+          summary="optax.nadam(learning_rate, b1, b2, eps, eps_root): adam with nesterov=True",
+          grid=_ADAM_GRID, momentum=NADAM_OPTAX, decay=NONE),
+    _adam(name="amsgrad", hypers={}, flags={"amsgrad": True}, options=(), args={},
+          summary="optax.amsgrad(learning_rate, b1, b2, eps, eps_root)", grid=_ADAM_GRID,
+          bias=BIAS_BOTH + "; the max is taken after the correction", decay=NONE),
     Rule(optimizer="adagrad", flavor="optax",
          summary="optax.adagrad(learning_rate, initial_accumulator_value, eps)",
          hypers={"lr": None, "init_acc": 0.1, "eps": 1e-7}, flags={},

@@ -117,20 +117,27 @@ class Schedule:
         ``{ keras = ... }``."""
         return {"kind": self.kind, **self.options}
 
-    def kernel_hypers(self, lr, mom: bool, pos, table: Callable, ops) -> dict:
+    def kernel_hypers(self, lr, mom: bool, pos, table: Callable, ops) -> dict | None:
         """The compiled kernel's definitions of the step's ``lr_s`` (and ``mom_s`` where it sets
         the momentum) from the sheet's ``lr``, whether it has a momentum ``mom``, the run's
         position ``pos`` and the host's per-step ``table(name)``; none: lr is the epoch's,
-        given by the host."""
-        return {}
+        given by the host. None: the kernel cannot render it (a per-step kind that does not
+        say how), and the numpy executor runs the sheet."""
+        return None if self.per_step else {}
 
     def kernel_key(self):
-        """What about this schedule shapes the generated kernel (None: nothing)."""
-        return None
+        """What about this schedule shapes the generated kernel (None: nothing; a per-step kind
+        is told apart by its kind and options)."""
+        return (self.kind, repr(self.options)) if self.per_step else None
 
     # --- as workbook cells -------------------------------------------------------------------
-    lr_cells = "input"  # where a step reads its lr (and the momentum the schedule sets): the lr
-    # "input" cell, its row's own "step" column, or the epoch summary's "epoch" column
+    @property
+    def lr_cells(self) -> str:
+        """Where a step reads its lr (and the momentum the schedule sets) in a workbook: the lr
+        "input" cell, its row's own "step" column (it changes every step), or the epoch
+        summary's "epoch" column (the host changes it between epochs)."""
+        return "step" if self.per_step else "epoch" if self.between_epochs else "input"
+
     annealed = False  # the summary anneals lr from its gradient scale and best columns
     status: ClassVar[str | None] = None  # what the sheet's status line says of the schedule
     start_labels: ClassVar[tuple[str, ...]] = ()  # cells beside the start inputs (start_cells)
@@ -166,7 +173,6 @@ class Annealing(Schedule):
     """adam_ann: the lecture's between-epoch annealing from the squared averages."""
 
     between_epochs = True
-    lr_cells = "epoch"
     annealed = True
     status = ("lr per epoch: the summary's lr column (annealed: / 4 when the gradient scale "
               "doubles over the best).")
@@ -211,7 +217,6 @@ class OneCycle(Schedule):
     """fastai's fit_one_cycle: lr and momentum a closed form of the run's position."""
 
     per_step = True
-    lr_cells = "step"
 
     def sets(self, hypers):
         return ("lr", "mom") if "mom" in hypers else ("lr",)
@@ -250,10 +255,6 @@ class TorchSchedule(Schedule):
     @property
     def between_epochs(self) -> bool:
         return self.per == "epoch"
-
-    @property
-    def lr_cells(self) -> str:
-        return "step" if self.per == "step" else "epoch"
 
     def sets(self, hypers):
         return ("lr", "mom") if self.node.cycles else ("lr",)
@@ -344,7 +345,6 @@ class FrameworkSchedule(Schedule):
     the rest its arguments): lr is a closed form of the step, each step's own."""
 
     per_step = True
-    lr_cells = "step"
 
     @property
     def definition(self) -> LibrarySchedule:

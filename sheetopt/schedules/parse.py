@@ -49,7 +49,8 @@ def parse_schedule(value, rule, static: Mapping, steps: int, epochs: int, where:
     """The sheet's schedule: a kind's name, ``{ kind = ..., options }`` or ``{ torch = ... }``.
     ``steps``/``epochs``: the run's, for OneCycleLR's total_steps."""
     if isinstance(value, dict) and "torch" in value:
-        return _parse_torch(dict(value), rule, static, steps, epochs, where, label)
+        return _parse_torch(dict(value), rule, static, steps=steps, epochs=epochs, where=where,
+                            label=label)
     if isinstance(value, dict) and any(library in value for library in LIBRARIES):
         return _parse_library(dict(value), rule, static, where, label)
     options = {}
@@ -91,11 +92,11 @@ def with_argument(schedule: Schedule, name: str, value: float, rule, static: Map
     if name in WHOLE and float(value).is_integer():
         value = int(value)
     if schedule.kind in ("torch", *LIBRARIES):
-        return parse_schedule({**schedule.options, name: value}, rule, static, steps, epochs,
-                              where, label)
+        return parse_schedule({**schedule.options, name: value}, rule, static, steps=steps,
+                              epochs=epochs, where=where, label=label)
     options = {k: list(v) if isinstance(v, tuple) else v for k, v in schedule.options.items()}
-    return parse_schedule({"kind": schedule.kind, **options, name: value}, rule, static, steps,
-                          epochs, where, label)
+    return parse_schedule({"kind": schedule.kind, **options, name: value}, rule, static,
+                          steps=steps, epochs=epochs, where=where, label=label)
 
 
 def _parse_library(table: dict, rule, static, where: str, label: str) -> Schedule:

@@ -101,11 +101,12 @@ def _cycles(a) -> bool:
 
 
 CyclicLR = TorchScheduler(
-    "CyclicLR", "triangles between base_lr and max_lr (triangular, triangular2, exp_range)",
-    {"base_lr": REQUIRED, "max_lr": REQUIRED, "step_size_up": 2000, "step_size_down": None,
-     "mode": "triangular", "gamma": 1.0, "scale_mode": "cycle", "cycle_momentum": True,
-     "base_momentum": 0.8, "max_momentum": 0.9},
-    _cyclic_lr, None, _cyclic_setup, _cyclic_after, cycles=_cycles,
+    name="CyclicLR",
+    summary="triangles between base_lr and max_lr (triangular, triangular2, exp_range)",
+    args={"base_lr": REQUIRED, "max_lr": REQUIRED, "step_size_up": 2000, "step_size_down": None,
+          "mode": "triangular", "gamma": 1.0, "scale_mode": "cycle", "cycle_momentum": True,
+          "base_momentum": 0.8, "max_momentum": 0.9},
+    get_lr=_cyclic_lr, zero=None, setup=_cyclic_setup, after=_cyclic_after, cycles=_cycles,
     numeric=("base_lr", "max_lr", "step_size_up", "step_size_down", "gamma", "base_momentum",
              "max_momentum"),
     example={"base_lr": 0.002, "max_lr": 0.02, "step_size_up": 10, "step_size_down": 15,

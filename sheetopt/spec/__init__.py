@@ -396,8 +396,9 @@ def parse(raw: Mapping[str, Any], path: Path | None = None, data: DataSet | None
         seen.add(sheet.name)
         sheets.append(sheet)
     title = str(raw.get("title", path.stem if path else "sheetopt run"))
-    return Spec(title, model, data, tuple(sheets), path, str(raw.get("description", "")),
-                {key: value for key, value in raw.items() if key != "data"})
+    return Spec(title=title, model=model, data=data, sheets=tuple(sheets), path=path,
+                description=str(raw.get("description", "")),
+                raw={key: value for key, value in raw.items() if key != "data"})
 
 
 # --- pieces --------------------------------------------------------------------------------
@@ -530,7 +531,8 @@ def _generated(table: Mapping, model: Model, true: Mapping, label: str) -> DataS
     memory.require(rows * data_mod.BYTES_PER_ROW, f"{label}: data.rows = {rows:,}",
                    "generate fewer rows")
     with np.errstate(over="ignore", invalid="ignore"):
-        data = data_mod.generate(model, true, rows, x, x_min, x_max, seed, noise, scale)
+        data = data_mod.generate(model, true, rows, x=x, x_min=x_min, x_max=x_max, seed=seed,
+                                 noise=noise, noise_scale=scale)
     if not (np.isfinite(data.x).all() and np.isfinite(data.y).all()):
         raise SheetoptError(f"{label}: [data] generates values that overflow (x_min, x_max, "
                             f"data.true or noise_scale too large)")
@@ -579,8 +581,8 @@ def _parse_sheet(table: Mapping, number: int, model: Model, data: DataSet, label
     if h <= 0:
         raise SheetoptError(f"{label}: {where}: h must be > 0 (got {h:g})")
     steps = epochs * -(-len(data) // batch_size)
-    schedule = parse_schedule(table.get("schedule", rule.schedule), rule, static, steps, epochs,
-                              where, label)
+    schedule = parse_schedule(table.get("schedule", rule.schedule), rule, static, steps=steps,
+                              epochs=epochs, where=where, label=label)
     started = constructed_momentum(schedule, hypers)
     if rule.flavor == "torch" and started is not None and hypers["mom"] == 0:
         # torch's OneCycleLR and CyclicLR set the group's momentum to max_momentum in their

@@ -17,7 +17,13 @@ from ..models import Model
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 DATA_PRESETS = {"lecture": "lecture-data.csv", "blobs": "blobs.csv",
-                "digits": "digits-3-7.csv", "digits-4x4": "digits-3-7-4x4.csv"}
+                "digits": "digits-3-7.csv", "digits-4x4": "digits-3-7-4x4.csv",
+                # several features (generated: 3*area + 1.5*rooms - 0.25*age + 10, noise of
+                # sd 0.3, seed 17), for kind = "linear"
+                "houses": "houses-data.csv",
+                # the gradients of Keras's test_correctness_with_golden: 0.01 for all ten
+                # weights, then 0.1, 0.2, ..., 1.0 four times, for kind = "gradients"
+                "keras-golden": "keras-golden-gradients.csv"}
 
 X_KINDS = ("integers", "uniform", "range")
 NOISE_KINDS = ("none", "uniform", "normal")

@@ -201,7 +201,8 @@ def check_memory(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy",
     stands for what the machine or GPU has; else the least of the machine's, the process's
     address-space limit's and its cgroup's figures)."""
     executor = _executor(spec, sheet, configs, "auto") if backend == "numpy" else None
-    need = (estimate_bytes(spec, sheet, configs, backend, itemsize, executor, swept)
+    need = (estimate_bytes(spec, sheet, configs, backend=backend, itemsize=itemsize,
+                           executor=executor, swept=swept)
             + fixed_bytes(spec, sheet, executor))
     gpu = getattr(device, "type", device) == "cuda"
     if free is not None or gpu:
@@ -223,7 +224,7 @@ def _advice(configs: int, epochs: int) -> str:
     return f"sweep fewer values (now {configs:,} configurations) or use fewer epochs"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SweepResult:
     sheet: str
     grid: dict[str, np.ndarray]  # swept hyperparameter -> (C,)
@@ -295,9 +296,10 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
         final[chosen] = Objective("final").values(sums, rows, diverged_at[chosen, 0])
         loss[chosen] = objective.values(sums, rows, diverged_at[chosen, 0], result.step_loss)
     final = np.where(diverged_at[:, 0] > 0, np.nan, final)
-    return SweepResult(sheet.name, {k: np.asarray(v) for k, v in grid.items()}, final, params,
-                       diverged_at, backend, label, dtype if backend == "torch" else "float64",
-                       ran, objective, loss)
+    return SweepResult(sheet=sheet.name, grid={k: np.asarray(v) for k, v in grid.items()},
+                       final_loss=final, params=params, diverged_at=diverged_at, backend=backend,
+                       device=label, dtype=dtype if backend == "torch" else "float64",
+                       executor=ran, objective=objective, loss=loss)
 
 
 def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray],

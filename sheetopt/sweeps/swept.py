@@ -68,8 +68,8 @@ def _set_by_schedule(spec: Spec, sheet: Sheet, name: str) -> bool:
         hp = {n: np.array([[v]]) for n, v in sheet.hypers.items()}
         hp[name] = np.array([[value]])
         with np.errstate(all="ignore"):
-            step = step_hypers(hp, hp["lr"], sheet.schedule, 0, spec.steps(sheet), numpy_ops,
-                               clock_for(sheet.schedule, hp))
+            step = step_hypers(hp, hp["lr"], sheet.schedule, done=0, total=spec.steps(sheet),
+                               ops=numpy_ops, clock=clock_for(sheet.schedule, hp))
         seen.append(np.asarray(step[name], dtype=float).ravel().tolist())
     return seen[0] == seen[1]
 
@@ -114,9 +114,11 @@ def check_values(spec: Spec, sheet: Sheet, name: str, values: np.ndarray) -> Non
 
 
 def _with_argument(spec: Spec, sheet: Sheet, name: str, value: float) -> Sheet:
-    return replace(sheet, schedule=with_argument(
-        sheet.schedule, name, value, sheet.rule, sheet.static, spec.steps(sheet), sheet.epochs,
-        f"sheet {sheet.name!r}", f"{named(name)} {value:g}"))
+    return replace(sheet, schedule=with_argument(sheet.schedule, name, value, rule=sheet.rule,
+                                                 static=sheet.static, steps=spec.steps(sheet),
+                                                 epochs=sheet.epochs,
+                                                 where=f"sheet {sheet.name!r}",
+                                                 label=f"{named(name)} {value:g}"))
 
 
 def groups(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray,
@@ -193,9 +195,9 @@ def _shape(sheet: Sheet, name: str, value: float) -> str:
         names = rule.states(static)
         hp = {n: var(f"hp_{n}") for n in sheet.hypers}
         state = {s: var(f"s_{s}") for s in names}
-        new = rule.update_state(var("p"), var("g"), state, hp, var("t"), symbolic_ops, static)
-        step = rule.step(var("p"), var("g"), state, {s: var(f"n_{s}") for s in names}, hp,
-                         var("t"), symbolic_ops, static)
+        at = dict(hp=hp, t=var("t"), ops=symbolic_ops, static=static)
+        new = rule.updated(var("p"), var("g"), state, **at)
+        step = rule.stepped(var("p"), var("g"), state, {s: var(f"n_{s}") for s in names}, **at)
         return repr((names, [to_python(lift(new[s])) for s in names], to_python(lift(step))))
     except Exception:  # a shape that cannot be rendered: a class of its own
         return f"unrendered {value!r}"

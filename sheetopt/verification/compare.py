@@ -64,7 +64,7 @@ def running_scale(values) -> np.ndarray:
     return np.maximum.accumulate(size) if len(size) else size
 
 
-def difference(sheet: str, check: str, quantity: str, trace_values, recomputed, epoch, step,
+def difference(sheet: str, check: str, quantity: str, trace_values, recomputed, *, epoch, step,
                tol: float, scale=0.0, against: str = "") -> Difference:
     """Compares two columns step by step; ``epoch`` and ``step`` label each entry."""
     a = np.asarray(trace_values, dtype=float)

@@ -73,13 +73,13 @@ def recheck_all(spec: Spec, runs: Sequence[tuple[Sheet, Trace]], device=None,
         out.extend(continuity(spec, sheet, trace, tol))
         for key in ("pred", "err2"):
             out.append(difference(sheet.name, CHECK, key, trace.rows[key], rows_out[key][rows],
-                                  trace.rows["epoch"], trace.rows["step"], tol,
+                                  epoch=trace.rows["epoch"], step=trace.rows["step"], tol=tol,
                                   against="model on the row"))
         mine = {key: values[steps] for key, values in model_out.items()}
         out.extend(_model_differences(spec, sheet, trace, mine, tol))
         for key, values in _rule_quantities(sheet, trace, tensor, numpy).items():
             out.append(difference(sheet.name, CHECK, key, trace.steps[key], values,
-                                  trace.steps["epoch"], trace.steps["step"], tol,
+                                  epoch=trace.steps["epoch"], step=trace.steps["step"], tol=tol,
                                   against="rule on the trace's inputs"))
     return out
 
@@ -94,8 +94,8 @@ def continuity(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> li
     out = []
     for p in trace.params:
         before = np.concatenate([[trace.start[p]], np.asarray(steps[f"new_{p}"], float)[:-1]])
-        out.append(difference(sheet.name, CHECK, p, steps[p], before, steps["epoch"],
-                              steps["step"], tol,
+        out.append(difference(sheet.name, CHECK, p, steps[p], before, epoch=steps["epoch"],
+                              step=steps["step"], tol=tol,
                               against=f"previous step's new_{p} (the start at the first step)"))
     index = np.asarray(rows["row"], dtype=np.int64) - 1
     data = dict(zip(spec.model.columns, [*spec.data.inputs(), spec.data.y]))
@@ -103,8 +103,8 @@ def continuity(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> li
         inside = (index >= 0) & (index < len(column))
         data = np.where(inside, np.asarray(column, float)[np.clip(index, 0, len(column) - 1)],
                         np.nan)
-        out.append(difference(sheet.name, CHECK, key, rows[key], data, rows["epoch"],
-                              rows["step"], tol, against="the spec's data at the row"))
+        out.append(difference(sheet.name, CHECK, key, rows[key], data, epoch=rows["epoch"],
+                              step=rows["step"], tol=tol, against="the spec's data at the row"))
     return out
 
 
@@ -180,7 +180,7 @@ def _model_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str,
             out[f"scale_{p}"][chosen] = numpy(part.abs().sum(dim=1))
         h = tensor(stacked.h[chosen])
         for method in stacked.methods:
-            estimate = gradients.gradient(method, model, params, xs, ys, h, loss)
+            estimate = gradients.gradient(method, model, params, xs, ys, h=h, loss=loss)
             for p in names:
                 out[f"{method}_{p}"][chosen] = numpy(estimate[p])
     return out
@@ -189,8 +189,11 @@ def _model_quantities(spec: Spec, stacked: _Stacked, tensor, numpy) -> dict[str,
 def _model_differences(spec: Spec, sheet: Sheet, trace: Trace, values: dict, tol: float):
     """The trace's loss, gradient and finite-difference columns against the recomputed ones."""
     steps = trace.steps
-    diff = lambda q, b, scale=0.0, against="": difference(  # noqa: E731
-        sheet.name, CHECK, q, steps[q], b, steps["epoch"], steps["step"], tol, scale, against)
+
+    def diff(q: str, b, scale=0.0, against: str = "") -> Difference:
+        return difference(sheet.name, CHECK, q, steps[q], b, epoch=steps["epoch"],
+                          step=steps["step"], tol=tol, scale=scale, against=against)
+
     out = [diff("loss", values["loss"], against="loss of the batch")]
     for p in spec.model.params:
         if sheet.gradient == "analytic":
@@ -224,8 +227,9 @@ def _rule_quantities(sheet: Sheet, trace: Trace, tensor, numpy) -> dict[str, np.
         hp["mom"] = tensor(np.asarray(steps["mom"])[:, None])
     t = tensor(np.arange(1, n + 1, dtype=float)[:, None])
     ops, static, rule = torch_ops(), sheet.static, sheet.rule
-    new_state = rule.new_state(params, grads, state, hp, t, ops, static)
-    new_params = rule.step(params, grads, state, new_state, hp, t, ops, static)
+    new_state = rule.new_state(params, grads, state, hp=hp, t=t, ops=ops, static=static)
+    new_params = rule.stepped(params, grads, state, new_state, hp=hp, t=t, ops=ops,
+                              static=static)
     out = {f"{s}_{p}": numpy(new_state[s][:, j])
            for s in trace.state_names for j, p in enumerate(names)}
     out.update({f"new_{p}": numpy(new_params[:, j]) for j, p in enumerate(names)})

@@ -318,17 +318,17 @@ def check_steps(spec: Spec, sheet: Sheet, trace: Trace, tol: float = 1e-12) -> l
     values = _torch_steps(sheet, trace, lrs, moms)
     against = f"{_torch_name(sheet)}, each step from the trace's state and gradient"
     epoch, step = steps["epoch"], steps["step"]
-    out = [difference(sheet.name, CHECK, "lr", steps["lr"], lrs, epoch, step, tol,
+    out = [difference(sheet.name, CHECK, "lr", steps["lr"], lrs, epoch=epoch, step=step, tol=tol,
                       against="the sheet's schedule")]
     if moms is not None and "mom" in steps:
-        out.append(difference(sheet.name, CHECK, "mom", steps["mom"], moms, epoch, step, tol,
-                              against="the sheet's schedule"))
+        out.append(difference(sheet.name, CHECK, "mom", steps["mom"], moms, epoch=epoch, step=step,
+                              tol=tol, against="the sheet's schedule"))
     for key, value in values.items():
         origin = key[4:] if key.startswith("new_") else key
         mine = np.asarray(steps[key], dtype=float)
         scale = np.maximum(np.abs(before[origin]), np.abs(mine))  # the operands' size
-        out.append(difference(sheet.name, CHECK, key, mine, value, epoch, step, tol,
-                              np.where(np.isfinite(scale), scale, 0.0), against))
+        out.append(difference(sheet.name, CHECK, key, mine, value, epoch=epoch, step=step, tol=tol,
+                              scale=np.where(np.isfinite(scale), scale, 0.0), against=against))
     return out
 
 
@@ -414,13 +414,15 @@ def _torch_steps(sheet: Sheet, trace: Trace, lrs, moms) -> dict[str, np.ndarray]
     per_tensor = {s for s in keys if s in info.scalar_states}
     layout = "cells" if per_tensor or not info.elementwise else "rows"
     if layout == "rows" and counter is not None and _counts_matter(
-            sheet, params, grads, state, keys, lrs, per_tensor):
+            sheet, params, grads, state=state, keys=keys, lrs=lrs, per_tensor=per_tensor):
         layout = "steps"
     for a in range(1, n, CHUNK):
         b = min(n, a + CHUNK)
-        done = _step_chunk(sheet, params[a:b], grads[a:b], {s: v[a:b] for s, v in state.items()},
-                           keys, per_tensor, lrs[a:b], None if moms is None else moms[a:b],
-                           np.arange(a, b), counter, layout)
+        done = _step_chunk(sheet, params[a:b], grads[a:b],
+                           state={s: v[a:b] for s, v in state.items()}, keys=keys,
+                           per_tensor=per_tensor, lrs=lrs[a:b],
+                           moms=None if moms is None else moms[a:b], done=np.arange(a, b),
+                           counter=counter, layout=layout)
         out_params[a:b] = done[0]
         for s in keys:
             out_state[s][a:b] = done[1][s]
@@ -497,8 +499,9 @@ def _counts_matter(sheet, params, grads, state, keys, lrs, per_tensor) -> bool:
     i = min(1, len(params) - 1)
     counter = torch.tensor(0.0, dtype=torch.float64)
     one = lambda done: _step_chunk(sheet, params[i:i + 1], grads[i:i + 1],  # noqa: E731
-                                   {s: v[i:i + 1] for s, v in state.items()}, keys, per_tensor,
-                                   lrs[i:i + 1], None, np.array([done]), counter, "rows")
+                                   state={s: v[i:i + 1] for s, v in state.items()}, keys=keys,
+                                   per_tensor=per_tensor, lrs=lrs[i:i + 1], moms=None,
+                                   done=np.array([done]), counter=counter, layout="rows")
     a, b = one(1), one(7)
     return not (np.array_equal(a[0], b[0]) and all(np.array_equal(a[1][s], b[1][s]) for s in keys))
 

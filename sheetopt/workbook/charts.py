@@ -223,8 +223,8 @@ def _path_axes(chart, spec: Spec, title: str, size: int) -> None:
 
 def path_chart(workbook, plan: SheetPlan, height: int):
     """The sheet's parameters step by step (XY scatter with lines), its start and the true
-    point; it sits beside the epoch chart."""
-    if not len(plan.trace):
+    point; it sits beside the epoch chart. A model of one parameter has no path to draw."""
+    if not len(plan.trace) or len(plan.spec.model.params) < 2:
         return None
     chart = workbook.add_chart({"type": "scatter", "subtype": "straight_with_markers"})
     chart.add_series(path_series(plan, f"{plan.title}: path", PATH_COLOR, markers=True))
@@ -245,7 +245,7 @@ def path_chart(workbook, plan: SheetPlan, height: int):
 def compare_path_chart(workbook, spec: Spec, plans: Sequence[SheetPlan]):
     """Every sheet's path in one chart, with the true point."""
     drawn = [p for p in plans if len(p.trace)]
-    if not drawn:
+    if not drawn or len(spec.model.params) < 2:
         return None
     chart = workbook.add_chart({"type": "scatter", "subtype": "straight"})
     for j, plan in enumerate(plans):

@@ -121,11 +121,11 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
     loss = gradients.mean([trees[("err2", i)] for i in range(n)])
     if sheet.batch_size > 1:
         trees[("loss", last)] = loss
-    grads = gradients.gradient(sheet.gradient, model, params, xs, ys, h, loss)
+    grads = gradients.gradient(sheet.gradient, model, params, xs, ys, h=h, loss=loss)
     for p in names:
         trees[(f"grad:{p}", last)] = grads[p]
     for method in shown_methods(sheet):
-        shown = gradients.gradient(method, model, params, xs, ys, h, loss)
+        shown = gradients.gradient(method, model, params, xs, ys, h=h, loss=loss)
         for p in names:
             trees[(f"{method}:{p}", last)] = shown[p]
     hp = hyper_leaves(sheet, last)
@@ -134,12 +134,12 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
         g = cell(f"grad:{p}", last)
         prev = {s: inp(f"start:{s}:{p}") if shape.first_of_run else cell(f"state:{s}:{p}", -1)
                 for s in states}
-        new = sheet.rule.update_state(params[p], g, prev, hp, t, ops, sheet.static)
+        new = sheet.rule.updated(params[p], g, prev, hp=hp, t=t, ops=ops, static=sheet.static)
         for s in states:
             trees[(f"state:{s}:{p}", last)] = new[s]
         new_cells = {s: cell(f"state:{s}:{p}", last) for s in states}
-        trees[(f"new:{p}", last)] = sheet.rule.step(params[p], g, prev, new_cells, hp, t, ops,
-                                                    sheet.static)
+        trees[(f"new:{p}", last)] = sheet.rule.stepped(params[p], g, prev, new_cells, hp=hp, t=t,
+                                                       ops=ops, static=sheet.static)
     batch_sum = fold_sum([trees[("err2", i)] for i in range(n)])
     # the engine's epoch total: 0, then + the batch's sum after each step
     trees[("epochsum", last)] = (batch_sum if shape.first_of_epoch

@@ -189,7 +189,8 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
             if "distance" in col:
                 out.append(_distance_cell(plan, row, col, float(values["distance"][j])))
         if schedule_cells.scheduled(sheet) and sheet.schedule.lr_cells == "epoch":
-            out += _schedule_cells(plan, j, row, col, last_row, values, finished)
+            out += _schedule_cells(plan, j, row, col=col, last_row=last_row, values=values,
+                                   finished=finished)
         else:
             out.append(_lr_cell(plan, j, row, col, first_k, values))
         if sheet.schedule.annealed and j < finished:

@@ -232,13 +232,16 @@ def _trace(shape: Shape) -> _Traced:
     if shape.schedule is not None:
         defs = shape.schedule.kernel_hypers(var("hp_lr"), "mom" in hp, var("pos"), calls.table,
                                             kops)
+        if defs is None:
+            raise Unsupported(f"schedule {shape.schedule.label} has no kernel rendering")
     if "mom_s" in defs:
         hp["mom"] = var("mom_s")
     t, static, state_names = var("t"), shape.static, shape.state_names
     state = {s: var(f"s_{s}") for s in state_names}
-    new_state = shape.rule.update_state(var("p"), var("g"), state, hp, t, kops, static)
+    new_state = shape.rule.updated(var("p"), var("g"), state, hp=hp, t=t, ops=kops, static=static)
     new_vars = {s: var(f"ns_{s}") for s in state_names}
-    new_p = shape.rule.step(var("p"), var("g"), state, new_vars, hp, t, kops, static)
+    new_p = shape.rule.stepped(var("p"), var("g"), state, new_vars, hp=hp, t=t, ops=kops,
+                               static=static)
 
     host_names = {"t", "pos", *(f"hp_{n}" for n in shape.hyper_names), "lr_s", "mom_s",
                   "sched_lr", "sched_mom"}

@@ -52,8 +52,8 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping, params, state: Mapping,
     host = lambda v: v.detach().cpu().double().numpy()  # noqa: E731
     stepping = schedule_of(sheet, annealing).start(hp, run.columns, run.ops, host)
     run.on_host = stepping.on_host
-    walk(plan, stepping, hp, t0, run.step, run.end_epoch, run.columns,
-         lambda e, steps: epoch_metric(host(run.epoch_loss), steps))
+    walk(plan, stepping, hp=hp, t0=t0, step=run.step, end_epoch=run.end_epoch, columns=run.columns,
+         metric=lambda e, steps: epoch_metric(host(run.epoch_loss), steps))
     return run.result()
 
 
@@ -100,13 +100,14 @@ class _Run:
             xs, ys = [self.x[rows[0]]], [self.y[rows[0]]]
             err2 = model.loss(p, xs[0], ys[0])
             loss, err2_sum = err2, err2
-            grads = gradients.gradient(sheet.gradient, model, p, xs, ys, sheet.h, loss)
+            grads = gradients.gradient(sheet.gradient, model, p, xs, ys, h=sheet.h, loss=loss)
         else:  # every row of the batch at once, shaped (C, rows)
             xs = [model.row([rows_of(column, rows) for column in self.x_rows])]
             ys = [rows_of(self.y_rows, rows)]
             err2 = self.batched.row_losses(p, xs[0], ys[0])
             loss, err2_sum = mean(err2), left_to_right_sum(err2)
-            grads = gradients.gradient(sheet.gradient, self.batched, p, xs, ys, sheet.h, loss)
+            grads = gradients.gradient(sheet.gradient, self.batched, p, xs, ys, h=sheet.h,
+                                       loss=loss)
         return loss, err2_sum, grads
 
     def step(self, e: int, k: int, rows, step_hp: dict, t: int) -> None:
@@ -119,8 +120,9 @@ class _Run:
         # a gradient that does not depend on the parameters (given gradients) is one number
         g = torch.stack([torch.as_tensor(grads[n], dtype=params.dtype, device=params.device)
                          .expand(params.shape[0]) for n in self.names], dim=1)
-        new_state = rule.new_state(params, g, state, step_hp, t, ops, sheet.static)
-        new_params = rule.step(params, g, state, new_state, step_hp, t, ops, sheet.static)
+        at = dict(hp=step_hp, t=t, ops=ops, static=sheet.static)
+        new_state = rule.new_state(params, g, state, **at)
+        new_params = rule.stepped(params, g, state, new_state, **at)
         bad = alive & ~(torch.isfinite(loss) & (loss <= sheet.diverge_above)
                         & torch.isfinite(new_params).all(dim=1))
         here = torch.tensor([e + 1, k + 1], device=params.device)
