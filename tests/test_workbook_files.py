@@ -64,3 +64,17 @@ def test_committed_workbook_is_up_to_date(spec, preset_workbook):
         what = "values" if data_only else "formulas"
         assert difference is None, (f"{committed.name} is stale ({what}): {difference}; "
                                     f"regenerate: sheetopt workbook --all workbooks --force")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_committed_workbook_names_no_path_of_the_machine_it_was_written_on(spec):
+    """A shipped workbook names its data by preset, never by an absolute path (which would be
+    stale in every other checkout and tell readers about the author's machine)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(spec.with_suffix(".xlsx")) as book:
+        text = "".join(book.read(name).decode("utf-8", "replace") for name in book.namelist()
+                       if name.endswith(".xml"))
+    found = re.findall(r"(?<![\w.:/])/(?:[\w.-]+/)+[\w.-]+\.csv", text)
+    assert not found, f"{spec.with_suffix('.xlsx').name} names {found[0]}: use [data] preset"

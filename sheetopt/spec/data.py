@@ -21,6 +21,8 @@ DATA_PRESETS = {"lecture": "lecture-data.csv", "blobs": "blobs.csv",
                 # several features (generated: 3*area + 1.5*rooms - 0.25*age + 10, noise of
                 # sd 0.3, seed 17), for kind = "linear"
                 "houses": "houses-data.csv",
+                # a bent line for kind = "relu_net" (see relu-net.toml)
+                "relu-net": "relu-net-data.csv",
                 # the gradients of Keras's test_correctness_with_golden: 0.01 for all ten
                 # weights, then 0.1, 0.2, ..., 1.0 four times, for kind = "gradients"
                 "keras-golden": "keras-golden-gradients.csv"}
