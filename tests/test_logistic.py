@@ -148,6 +148,25 @@ def test_compiled_equals_numpy_bit_for_bit(loss):
                     assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
 
 
+@pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
+def test_compiled_equals_numpy_on_sixteen_features():
+    spec = Spec.load("digits")
+    sheet = spec.sheet("Adam")
+    hp = engine.hyper_arrays(sheet, 8, {"lr": np.geomspace(1e-3, 0.1, 8)})
+    state = engine.start_state(spec, sheet, hp)
+    params = np.zeros((8, len(spec.model.params)))
+    plan = engine.plan_for(spec, sheet)
+    for record in (True, False):
+        a = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
+                            executor="numpy")
+        b = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
+                            executor="compiled")
+        assert np.array_equal(a.params, b.params) and np.array_equal(a.epoch_loss, b.epoch_loss)
+        if record:
+            for key in a.steps:
+                assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
+
+
 def test_accuracy_per_epoch_is_the_share_of_rows_torch_classifies_right():
     spec = blob_spec('[[sheet]]\nname = "s"\noptimizer = "sgd"\nlr = 0.02', epochs=4)
     trace = engine.run(spec, "s")
