@@ -187,6 +187,10 @@ def test_workbook_check_and_verify(tmp_path):
     sheetopt.write_workbook(spec, path)
     assert cli.main(["check", str(path)]) == 0
     assert bool(sheetopt.verify(spec, device="cpu")["ok"].all())
+    stored = sheetopt.read_workbook(path)  # the stored values, read back by the trace's names
+    ran = sheetopt.run(spec)
+    assert stored["adam"]["rooms"].tolist() == ran["adam"].steps["rooms"].tolist()
+    assert stored["fd"]["new_w_age"].tolist() == ran["fd"].steps["new_w_age"].tolist()
 
 
 def assert_executors_agree(spec, configs: int = 40) -> None:

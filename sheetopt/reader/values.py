@@ -24,13 +24,14 @@ from ..workbook.layout import FIRST_ROW, HEADER_ROW, Column, columns_for
 PER_STEP = ("first", "last")
 
 
-def trace_key(column: Column) -> str | None:
+def trace_key(column: Column, data: tuple[str, ...] = ("x", "y")) -> str | None:
     """The trace column a sheet column holds (``p:a`` -> ``a``, ``state:sqr_avg:b`` ->
-    ``sqr_avg_b``), or None for the sheet's own working columns (running sums, t, ...)."""
+    ``sqr_avg_b``, a data row's column by its name: ``data``, the model's ``columns``), or None
+    for the sheet's own working columns (running sums, t, ...)."""
     kind, _, rest = column.id.partition(":")
     if not rest:
-        return kind if kind in ("epoch", "step", "row", "x", "y", "pred", "loss", "lr",
-                                "mom", "err2") else None
+        return kind if kind in ("epoch", "step", "row", *data, "pred", "loss", "lr", "mom",
+                                "err2") else None
     if kind == "p":
         return rest
     if kind in ("grad", "new", "analytic", "forward", "central"):
@@ -78,7 +79,7 @@ def _steps(spec: Spec, sheet: Sheet, grid: list[list], where: str) -> dict[str, 
         return {key: np.zeros(0) for key in engine.step_columns(spec, sheet)}
     found: dict[str, np.ndarray] = {}
     for index, column in enumerate(columns):
-        key = trace_key(column)
+        key = trace_key(column, spec.model.columns)
         if key is None:
             continue
         at = [first if column.level == "first" else last for first, last in blocks]
@@ -90,7 +91,7 @@ def _steps(spec: Spec, sheet: Sheet, grid: list[list], where: str) -> dict[str, 
     sizes = np.array([last - first + 1 for first, last in blocks], dtype=float)
     out = {"size": sizes, "row": _first_rows(spec, sheet, found, len(blocks))}
     if sheet.batch_size > 1:
-        out.update({k: np.full(len(blocks), math.nan) for k in ("x", "y", "pred")})
+        out.update({k: np.full(len(blocks), math.nan) for k in (*spec.model.columns, "pred")})
     else:
         found.setdefault("loss", found.get("err2"))
     if spec.model.pred_is_loss:  # its prediction is its loss: one column holds both
