@@ -127,7 +127,8 @@ def sweep_run(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_m
     if not isinstance(sheet, str):
         raise SheetoptError(f"sheet must be a sheet's name (got {type(sheet).__name__})")
     found = spec.sheet(sheet)
-    goal = parse_objective(objective, found.epochs, spec.steps(found))
+    goal = parse_objective(objective, found.epochs, spec.steps(found),
+                           mean_loss=not spec.model.reports_rmse)
     torch_device = None
     if chosen == "torch":
         from .executors.torch.device import pick_device
@@ -158,7 +159,8 @@ def sweep(spec: SpecLike, sheet: str, lr: Any = None, mom: Any = None, sqr_mom: 
 
     Returns a DataFrame, one row per configuration: config (from 1), the swept values,
     final_rmse (NaN where it diverged), the objective's column when it is not final_rmse
-    (best_rmse, rmse_epoch_N, loss_step_N), the final parameters, diverged_epoch and diverged_step (NaN
+    (best_rmse, rmse_epoch_N, loss_step_N; a model whose loss is not the squared error, a
+    surface or a classifier, is measured by its mean loss: final_loss, best_loss, loss_epoch_N), the final parameters, diverged_epoch and diverged_step (NaN
     where it did not diverge). ``.attrs`` says where it ran (backend, executor, device, dtype,
     sheet), the objective (its column and in words) and best: the config with the smallest
     objective among those that did not diverge, or None when none is, or when several tie
@@ -183,7 +185,7 @@ def sweep_frame(spec: Spec, result):
     diverged = result.diverged_at[:, 0] > 0
     columns = {"config": np.arange(1, len(result.final_loss) + 1)}
     columns.update({n: np.asarray(v, dtype=float) for n, v in result.grid.items()})
-    columns["final_rmse"] = result.final_loss
+    columns[result.objective.final.column] = result.final_loss
     columns[result.objective.column] = result.loss
     columns.update({p: result.params[:, j] for j, p in enumerate(spec.model.params)})
     columns["diverged_epoch"] = np.where(diverged, result.diverged_at[:, 0], np.nan)

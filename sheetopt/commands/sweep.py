@@ -108,7 +108,7 @@ def _row(spec, result, i: int) -> dict:
     return {
         "config": i + 1,
         **{n: float(result.grid[n][i]) for n in result.grid},
-        "final_rmse": number(float(result.final_loss[i])),
+        result.objective.final.column: number(float(result.final_loss[i])),
         result.objective.column: number(float(result.loss[i])),
         **{p: float(result.params[i, j]) for j, p in enumerate(spec.model.params)},
         "diverged_at": [epoch, step] if epoch else None,
@@ -162,11 +162,12 @@ def _table(spec, result) -> str:
         shown = result.ranked[:TABLE_ROWS]
         head.append(f"  (the {len(shown)} best by {goal.short}; --format csv or json lists all)")
     rows = [_row(spec, result, int(i)) for i in shown]
-    extra = [goal.column] if goal.column != "final_rmse" else []
+    final = goal.final
+    extra = [goal.column] if goal.column != final.column else []
     number = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
-    headers = ["config", *swept, "final RMSE", *(goal.short for _ in extra),
+    headers = ["config", *swept, final.short, *(goal.short for _ in extra),
                *spec.model.params, "status"]
-    cells = [[str(r["config"]), *(f"{r[n]:.6g}" for n in swept), number(r["final_rmse"]),
+    cells = [[str(r["config"]), *(f"{r[n]:.6g}" for n in swept), number(r[final.column]),
               *(number(r[c]) for c in extra), *(f"{r[p]:.6g}" for p in spec.model.params),
               "DIVERGED at e%d s%d" % tuple(r["diverged_at"]) if r["diverged_at"] else "ok"]
              for r in rows]

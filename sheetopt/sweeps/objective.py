@@ -10,7 +10,7 @@ step (the trace's ``loss`` column at that step).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,31 +22,53 @@ KINDS = ("final", "best", "epoch:N", "step:N")
 @dataclass(frozen=True)
 class Objective:
     """``kind``: "final", "best", "epoch" or "step"; ``epoch``: the epoch (from 1) of "epoch";
-    ``step``: the step (from 1, counted over the whole run) of "step"."""
+    ``step``: the step (from 1, counted over the whole run) of "step"; ``mean_loss``: an
+    epoch's figure is its mean loss (a model whose loss is not the squared error: a surface,
+    a classifier, given gradients), else the lecture's true RMSE.
+
+    >>> Objective("final", mean_loss=True).words
+    'final loss (the mean loss over the last epoch)'
+    """
 
     kind: str = "final"
     epoch: int = 0
     step: int = 0
+    mean_loss: bool = False
+
+    @property
+    def final(self) -> "Objective":
+        """The final figure measured the same way (every sweep reports it beside the objective)."""
+        return Objective("final", mean_loss=self.mean_loss)
 
     @property
     def column(self) -> str:
-        """Its column in sweep tables: final_rmse, best_rmse, rmse_epoch_N, loss_step_N."""
-        return {"final": "final_rmse", "best": "best_rmse", "step": f"loss_step_{self.step}"
-                }.get(self.kind, f"rmse_epoch_{self.epoch}")
+        """Its column in sweep tables: final_rmse, best_rmse, rmse_epoch_N, loss_step_N (a
+        mean-loss model: final_loss, best_loss, loss_epoch_N)."""
+        what = "loss" if self.mean_loss else "rmse"
+        return {"final": f"final_{what}", "best": f"best_{what}",
+                "step": f"loss_step_{self.step}"}.get(self.kind, f"{what}_epoch_{self.epoch}")
 
     @property
     def words(self) -> str:
         """What it is, in words, for the output."""
+        if self.kind == "step":
+            return (f"loss at step {self.step} (its batch's loss before the update, the "
+                    f"trace's loss column)")
+        if self.mean_loss:
+            return {"final": "final loss (the mean loss over the last epoch)",
+                    "best": "best loss (the smallest mean loss of an epoch)"
+                    }.get(self.kind, f"mean loss over epoch {self.epoch}")
         return {"final": "final RMSE (true RMSE over the last epoch)",
-                "best": "best RMSE (the smallest true RMSE of an epoch)",
-                "step": f"loss at step {self.step} (its batch's loss before the update, the "
-                        f"trace's loss column)"}.get(self.kind, f"RMSE over epoch {self.epoch}")
+                "best": "best RMSE (the smallest true RMSE of an epoch)"
+                }.get(self.kind, f"RMSE over epoch {self.epoch}")
 
     @property
     def short(self) -> str:
-        """Its name in a table's header: final RMSE, best RMSE, RMSE e3, loss s30."""
-        return {"final": "final RMSE", "best": "best RMSE", "step": f"loss s{self.step}"
-                }.get(self.kind, f"RMSE e{self.epoch}")
+        """Its name in a table's header: final RMSE, best RMSE, RMSE e3, loss s30 (a mean-loss
+        model: final loss, best loss, loss e3)."""
+        what = "loss" if self.mean_loss else "RMSE"
+        return {"final": f"final {what}", "best": f"best {what}", "step": f"loss s{self.step}"
+                }.get(self.kind, f"{what} e{self.epoch}")
 
     @property
     def capture(self) -> int:
@@ -63,7 +85,8 @@ class Objective:
             return np.asarray(step_loss, dtype=float)
         E = epoch_sum.shape[0]
         with np.errstate(all="ignore"):
-            rmse = np.sqrt(epoch_sum / epoch_rows)
+            mean = epoch_sum / epoch_rows
+            rmse = mean if self.mean_loss else np.sqrt(mean)
         completed = np.where(diverged_epoch > 0, diverged_epoch - 1, E)  # epochs done whole
         done = np.arange(1, E + 1)[:, None] <= completed[None, :]
         rmse = np.where(done, rmse, np.nan)
@@ -75,11 +98,17 @@ class Objective:
         return np.where(done.any(axis=0), best, np.nan)
 
 
-def parse_objective(text: str | Objective, epochs: int, steps: int | None = None) -> Objective:
+def parse_objective(text: str | Objective, epochs: int, steps: int | None = None,
+                    mean_loss: bool = False) -> Objective:
     """``final``, ``best``, ``epoch:N`` (N from 1 to the sheet's epochs) or ``step:N`` (N from
-    1 to its ``steps``) as an Objective; one line naming the option otherwise."""
+    1 to its ``steps``) as an Objective; one line naming the option otherwise. ``mean_loss``:
+    the model's epochs are measured by their mean loss (see Objective)."""
     if isinstance(text, Objective):
-        return text
+        return replace(text, mean_loss=mean_loss)
+    return replace(_parsed(text, epochs, steps), mean_loss=mean_loss)
+
+
+def _parsed(text: str, epochs: int, steps: int | None) -> Objective:
     if not isinstance(text, str):
         raise SheetoptError(f"{option('objective')}: expected one of {', '.join(KINDS)} "
                             f"(got {text!r})")

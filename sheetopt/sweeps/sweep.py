@@ -228,7 +228,8 @@ def _advice(configs: int, epochs: int) -> str:
 class SweepResult:
     sheet: str
     grid: dict[str, np.ndarray]  # swept hyperparameter -> (C,)
-    final_loss: np.ndarray  # (C,) true RMSE over the last epoch's rows; NaN where diverged
+    final_loss: np.ndarray  # (C,) over the last epoch's rows: the true RMSE, or the mean loss
+    # of a model whose loss is not the squared error (objective.final says which); NaN: diverged
     params: np.ndarray  # (C, P) final parameters (before divergence where it diverged)
     diverged_at: np.ndarray  # (C, 2) epoch and step, 0 where it did not diverge
     backend: str  # "numpy" (the engine) or "torch"
@@ -276,7 +277,8 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
     """All configurations of ``grid`` at once on ``backend``, a group at a time (see
     ``swept.groups``); each configuration equals a run of the sheet with its values. The
     configurations are ranked by ``objective`` (see sheetopt.sweeps.objective)."""
-    objective = parse_objective(objective, sheet.epochs, spec.steps(sheet))
+    objective = parse_objective(objective, sheet.epochs, spec.steps(sheet),
+                                mean_loss=not spec.model.reports_rmse)
     configs = configurations(grid)
     P = len(spec.model.params)
     params, diverged_at = np.zeros((configs, P)), np.zeros((configs, 2), dtype=np.int64)
@@ -293,7 +295,7 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
             result, label = _torch_sweep(spec, own, values, device, dtype, objective.capture)
         params[chosen], diverged_at[chosen] = result.params, result.diverged_at
         sums, rows = (np.asarray(a) for a in (result.epoch_sum_err2, result.epoch_rows))
-        final[chosen] = Objective("final").values(sums, rows, diverged_at[chosen, 0])
+        final[chosen] = objective.final.values(sums, rows, diverged_at[chosen, 0])
         loss[chosen] = objective.values(sums, rows, diverged_at[chosen, 0], result.step_loss)
     final = np.where(diverged_at[:, 0] > 0, np.nan, final)
     return SweepResult(sheet=sheet.name, grid={k: np.asarray(v) for k, v in grid.items()},
