@@ -51,6 +51,25 @@ def spec_with(sheets: list[dict], data: dict | None = None, model: str = "linear
                            "sheet": sheets})
 
 
+def assert_executors_agree(spec, sheet, hp, params, state, plan) -> None:
+    """The numpy and compiled executors give the same run bit for bit, recorded (every step's
+    column) and not (the unrolled sweep kernel): final parameters and per-epoch losses."""
+    import numpy as np
+
+    from sheetopt.protocol import engine
+
+    for record in (True, False):
+        a, b = (engine.simulate(spec, sheet, hp, params, state, plan, record=record,
+                                executor=executor) for executor in ("numpy", "compiled"))
+        assert np.array_equal(a.params, b.params, equal_nan=True)
+        assert np.array_equal(a.epoch_loss, b.epoch_loss, equal_nan=True)
+        assert np.array_equal(a.epoch_sum_err2, b.epoch_sum_err2, equal_nan=True)
+        if record:
+            assert a.steps.keys() == b.steps.keys()
+            for key in a.steps:
+                assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
+
+
 def options_id(optimizer: str, options: dict) -> str:
     """A test id that reads as a description: "adam amsgrad weight_decay=0.1", not "adam-1".
 

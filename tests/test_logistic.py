@@ -32,6 +32,7 @@ from sheetopt.models import model_for
 from sheetopt.models.logistic import bce, sigmoid
 from sheetopt.protocol import engine
 from sheetopt.spec.data import PRESET_DIR
+from conftest import assert_executors_agree  # noqa: E402
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -136,16 +137,7 @@ def test_compiled_equals_numpy_bit_for_bit(loss):
         state = engine.start_state(spec, sheet, hp)
         params = np.zeros((30, 2))
         plan = engine.plan_for(spec, sheet)
-        for record in (True, False):
-            a = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                executor="numpy")
-            b = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                executor="compiled")
-            assert np.array_equal(a.params, b.params, equal_nan=True)
-            assert np.array_equal(a.epoch_loss, b.epoch_loss, equal_nan=True)
-            if record:
-                for key in a.steps:
-                    assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
+        assert_executors_agree(spec, sheet, hp, params, state, plan)
 
 
 @pytest.mark.skipif(not compiled.available(), reason="numba is not installed")
@@ -156,15 +148,7 @@ def test_compiled_equals_numpy_on_sixteen_features():
     state = engine.start_state(spec, sheet, hp)
     params = np.zeros((8, len(spec.model.params)))
     plan = engine.plan_for(spec, sheet)
-    for record in (True, False):
-        a = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
-                            executor="numpy")
-        b = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
-                            executor="compiled")
-        assert np.array_equal(a.params, b.params) and np.array_equal(a.epoch_loss, b.epoch_loss)
-        if record:
-            for key in a.steps:
-                assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
+    assert_executors_agree(spec, sheet, hp, params, state, plan)
 
 
 def test_accuracy_per_epoch_is_the_share_of_rows_torch_classifies_right():

@@ -18,6 +18,7 @@ from sheetopt.executors import compiled
 from sheetopt.models import model_for
 from sheetopt.protocol import engine
 from sheetopt.spec.data import PRESET_DIR
+from conftest import assert_executors_agree  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
@@ -148,16 +149,7 @@ def test_compiled_equals_numpy_bit_for_bit():
         state = engine.start_state(spec, sheet, hp)
         params = np.tile([[sheet.init[p] for p in spec.model.params]], (40, 1))
         plan = engine.plan_for(spec, sheet)
-        for record in (True, False):
-            a = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                executor="numpy")
-            b = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                executor="compiled")
-            assert np.array_equal(a.params, b.params, equal_nan=True)
-            assert np.array_equal(a.epoch_sum_err2, b.epoch_sum_err2, equal_nan=True)
-            if record:
-                for key in a.steps:
-                    assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
+        assert_executors_agree(spec, sheet, hp, params, state, plan)
 
 
 def test_the_workbook_shows_each_units_activation_and_checks(tmp_path, capsys):

@@ -19,6 +19,7 @@ from sheetopt.protocol import engine, report
 from sheetopt.errors import SheetoptError
 from sheetopt.models import model_for
 from sheetopt.models.surfaces import SURFACES, nearest_minimum
+from conftest import assert_executors_agree  # noqa: E402
 
 torch = pytest.importorskip("torch")
 
@@ -115,17 +116,7 @@ def test_compiled_equals_numpy_bit_for_bit(kind):
         state = engine.start_state(spec, sheet, hp)
         params = np.tile([[sheet.init["x"], sheet.init["y"]]], (70, 1))
         plan = engine.batches(1, 1, sheet.epochs, False, 0)
-        for record in (True, False):  # a recorded run, and the unrolled sweep kernel
-            a = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                executor="numpy")
-            b = engine.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                executor="compiled")
-            assert np.array_equal(a.params, b.params, equal_nan=True)
-            assert np.array_equal(a.epoch_loss, b.epoch_loss, equal_nan=True)
-            if record:
-                assert a.steps.keys() == b.steps.keys()
-                for key in a.steps:
-                    assert np.array_equal(a.steps[key], b.steps[key], equal_nan=True), key
+        assert_executors_agree(spec, sheet, hp, params, state, plan)
 
 
 def test_model_keys_change_the_function_and_its_minima():
