@@ -262,3 +262,17 @@ def test_missing_matplotlib_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err == "sheetopt plot: error: plotting needs matplotlib: pip install 'sheetopt[plot]'\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_whose_least_squares_overflow_is_one_line(tmp_path, capsys):
+    """A quadratic on x = 1e200: x^2 overflows, so the slice's minimum (least squares over the
+    prediction's columns) cannot be found; numpy's LinAlgError used to escape as a traceback
+    (found by `benchmarks/fuzz.py --cases 3000 --seed 25`, family edges)."""
+    (tmp_path / "d.csv").write_text("x,y\n1e200,1\n2,3\n3,5\n")
+    (tmp_path / "spec.toml").write_text('[data]\ncsv = "d.csv"\n[model]\nkind = "quadratic"\n'
+                                        '[[sheet]]\nname = "s"\noptimizer = "sgd"\n'
+                                        'lr = 1e-320\nepochs = 1\n')
+    out = tmp_path / "p.png"
+    assert main(["plot", str(tmp_path / "spec.toml"), "--kind", "path", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot be drawn" in err and not out.exists()

@@ -111,7 +111,13 @@ def minimum(spec: Spec, free: tuple[str, ...], fixed: Mapping[str, float]) -> di
     offset = np.asarray(spec.model.predict(base, x), float) * np.ones_like(y)
     columns = [np.asarray(spec.model.predict({**base, p: 1.0}, x), float) - offset
                for p in free]
-    solution, *_ = np.linalg.lstsq(np.column_stack(columns), y - offset, rcond=None)
+    matrix, target = np.column_stack(columns), y - offset
+    if not (np.isfinite(matrix).all() and np.isfinite(target).all()):
+        raise SheetoptError(NOT_DRAWN)  # rows or fixed values near float64's limits overflow
+    try:
+        solution, *_ = np.linalg.lstsq(matrix, target, rcond=None)
+    except np.linalg.LinAlgError:
+        raise SheetoptError(NOT_DRAWN) from None
     return {**{p: base[p] for p in spec.model.params}, **dict(zip(free, solution.tolist()))}
 
 
