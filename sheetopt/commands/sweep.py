@@ -45,7 +45,8 @@ def register(subparsers) -> None:
                         help="what ranks the configurations: final (true RMSE over the last "
                              "epoch, the default), best (the smallest RMSE of an epoch), "
                              "epoch:N (the RMSE over epoch N) or step:N (the loss at step N of "
-                             "the run, as trace's loss column)")
+                             "the run, as trace's loss column); a surface or classifier is "
+                             "measured by its mean loss instead of the RMSE")
     parser.add_argument("--mom", metavar="VALUES", help="momentum values: a,b,c or START:STOP:N")
     parser.add_argument("--sqr-mom", metavar="VALUES",
                         help="squared-gradient average values: a,b,c or START:STOP:N")

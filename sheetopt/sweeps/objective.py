@@ -77,7 +77,7 @@ class Objective:
 
     def values(self, epoch_sum: np.ndarray, epoch_rows: np.ndarray,
                diverged_epoch: np.ndarray, step_loss: np.ndarray | None = None) -> np.ndarray:
-        """Each configuration's value from its per-epoch sums of squared errors and rows
+        """Each configuration's value from its per-epoch sums of row losses and rows
         (E, C) and the epoch it diverged in (0: none): the epochs it completed count; NaN where
         the epoch asked for was not completed. "step" reads ``step_loss`` (C,), the loss at
         that step, NaN where the step diverged or came after a divergence."""
@@ -86,15 +86,15 @@ class Objective:
         E = epoch_sum.shape[0]
         with np.errstate(all="ignore"):
             mean = epoch_sum / epoch_rows
-            rmse = mean if self.mean_loss else np.sqrt(mean)
+            figure = mean if self.mean_loss else np.sqrt(mean)
         completed = np.where(diverged_epoch > 0, diverged_epoch - 1, E)  # epochs done whole
         done = np.arange(1, E + 1)[:, None] <= completed[None, :]
-        rmse = np.where(done, rmse, np.nan)
+        figure = np.where(done, figure, np.nan)
         if self.kind == "final":
-            return rmse[-1]
+            return figure[-1]
         if self.kind == "epoch":
-            return rmse[self.epoch - 1]
-        best = np.where(done, rmse, np.inf).min(axis=0)
+            return figure[self.epoch - 1]
+        best = np.where(done, figure, np.inf).min(axis=0)
         return np.where(done.any(axis=0), best, np.nan)
 
 
