@@ -137,11 +137,10 @@ def logistic(keys: Mapping, features: Sequence[str] | None = None) -> Model:
     choice = loss_choice(keys)
     row_loss, slope, words = ROW_LOSSES[choice]
     if features is None:
-        params, inputs = ("a", "b"), ("x",)
-        shown = "b + a*x"
+        from . import LINEAR  # the lecture's line, b + a*x, is the logit
 
-        def predict(p, x):
-            return p["b"] + p["a"] * x
+        params, inputs, predict = LINEAR.params, LINEAR.inputs, LINEAR.predict
+        shown = "b + a*x"
 
         def slopes(p, x):  # dz/d(parameter)
             return {"a": x, "b": 1.0}
