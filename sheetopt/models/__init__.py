@@ -14,20 +14,16 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .base import Model, identity_loss, squared_error
-from .features import feature_columns, linear_features
+from .base import Model, identity_loss, squared_error, squared_error_slope
+from .features import feature_columns, line, linear_features
 from .given import GRADIENTS
 
 __all__ = ["Model", "MODELS", "LINEAR", "QUADRATIC", "model_for", "kinds", "squared_error",
            "identity_loss"]
 
 
-def _linear_predict(p, x):
-    return p["b"] + p["a"] * x
-
-
 def _linear_gradient(p, x, y):
-    d_pred = 2 * (_linear_predict(p, x) - y)
+    d_pred = squared_error_slope(line(p, x), y)
     return {"a": x * d_pred, "b": d_pred}
 
 
@@ -36,7 +32,7 @@ def _quadratic_predict(p, x):
 
 
 def _quadratic_gradient(p, x, y):
-    d_pred = 2 * (_quadratic_predict(p, x) - y)
+    d_pred = squared_error_slope(_quadratic_predict(p, x), y)
     return {"a": x ** 2 * d_pred, "b": x * d_pred, "c": d_pred}
 
 
@@ -49,7 +45,7 @@ def _linear_bind(header: tuple[str, ...]) -> Model:
 
 LINEAR = Model(
     kind="linear", params=("a", "b"), formula="y = a*x + b",
-    predict=_linear_predict, gradient=_linear_gradient,
+    predict=line, gradient=_linear_gradient,
     labels={"a": "slope", "b": "intercept"}, bind=_linear_bind,
 )
 QUADRATIC = Model(

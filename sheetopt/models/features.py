@@ -3,8 +3,8 @@
 A CSV ``x1,x2,y`` gives the linear model the weights ``w_x1``, ``w_x2`` and the intercept
 ``b``; its prediction sums the features left to right in column order and then adds ``b``, as
 a spreadsheet formula ``=w_x1*x1+w_x2*x2+b`` would. The lecture's single column ``x`` keeps
-its ``a`` and ``b`` (``LINEAR``). Other families (a classifier) reuse ``feature_columns`` and
-``weighted_sum``.
+its ``a`` and ``b`` (``LINEAR``, whose prediction is ``line``). Other families (a classifier)
+reuse ``line``, ``feature_columns`` and ``weighted_sum``.
 
 >>> model = linear_features(("size", "rooms"))
 >>> model.params, model.predict({"w_size": 2.0, "w_rooms": 3.0, "b": 1.0}, (10.0, 2.0))
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from .base import Model, row_values
+from .base import Model, row_values, squared_error_slope
 
 # the trace's own per-step and per-row columns: a data column may not take these names
 RESERVED = frozenset({"epoch", "step", "row", "size", "y", "pred", "loss", "lr", "mom",
@@ -53,6 +53,16 @@ def feature_columns(header: Sequence[str], kind: str) -> tuple[str, ...]:
     return features
 
 
+def line(p, x):
+    """The lecture's prediction from its one column x: b + a*x (the linear model's, and the
+    logit of the logistic model of one column).
+
+    >>> line({"a": 2.0, "b": 30.0}, 10.0)
+    50.0
+    """
+    return p["b"] + p["a"] * x
+
+
 def weighted_sum(p, x, features: Sequence[str]):
     """w_1*x_1 + w_2*x_2 + ... left to right, then + b."""
     values = row_values(x)
@@ -70,7 +80,7 @@ def linear_features(features: Sequence[str]) -> Model:
         return weighted_sum(p, x, features)
 
     def gradient(p, x, y):
-        d_pred = 2 * (predict(p, x) - y)
+        d_pred = squared_error_slope(predict(p, x), y)
         grads = {f"w_{name}": value * d_pred for name, value in zip(features, row_values(x))}
         grads["b"] = d_pred
         return grads

@@ -137,9 +137,9 @@ def logistic(keys: Mapping, features: Sequence[str] | None = None) -> Model:
     choice = loss_choice(keys)
     row_loss, slope, words = ROW_LOSSES[choice]
     if features is None:
-        from . import LINEAR  # the lecture's line, b + a*x, is the logit
+        from .features import line  # the lecture's b + a*x is the logit
 
-        params, inputs, predict = LINEAR.params, LINEAR.inputs, LINEAR.predict
+        params, inputs, predict = ("a", "b"), ("x",), line
         shown = "b + a*x"
 
         def slopes(p, x):  # dz/d(parameter)

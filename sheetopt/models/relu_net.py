@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .base import Model
+from .base import Model, squared_error_slope
 from ..errors import SheetoptError
 from ..ops import ops_for
 
@@ -70,7 +70,7 @@ def relu_net(keys: Mapping[str, float]) -> Model:
     def gradient(p, x, y):
         acts = activations(p, x)
         ops = ops_for(x, *acts.values())
-        d_pred = 2 * (output(p, acts) - y)
+        d_pred = squared_error_slope(output(p, acts), y)
         grads = {}
         for j in j_s:
             # relu's backward: the activation's gradient where a_j > 0, else 0 (the kink too)
