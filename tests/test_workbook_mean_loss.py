@@ -118,3 +118,26 @@ def test_blobs_mean_loss_is_torchs_mean_cross_entropy_over_the_steps(books):
         want = per_step.mean(dim=1).numpy()
         got = np.array(summary_column(books["blobs"][sheet.name], "mean loss"))
         assert np.allclose(got, want, rtol=1e-12, atol=0), (sheet.name, got - want)
+
+
+def test_a_negative_mean_loss_gets_a_linear_axis(tmp_path):
+    """Given gradients' loss g.p can be negative, which a log axis cannot show."""
+    from sheetopt import Spec
+    from sheetopt.workbook import write_workbook
+
+    (tmp_path / "g.csv").write_text("a,b\n0.5,-1\n0.25,2\n-1.5,0.75\n0.125,0.5\n")
+    spec = Spec.from_toml(f'[model]\nkind = "gradients"\n[data]\ncsv = "{tmp_path / "g.csv"}"\n'
+                          f'[[sheet]]\nname = "adam"\noptimizer = "adam"\nflavor = "torch"\n'
+                          f'lr = 0.1\nepochs = 3\ninit = {{ a = 1.0, b = -2.0 }}\n')
+    losses = engine.run(spec, "adam").epochs["loss"]
+    assert (losses < 0).all()
+    path = tmp_path / "g.xlsx"
+    write_workbook(spec, path)
+    with zipfile.ZipFile(path) as archive:
+        charts = [archive.read(n).decode() for n in archive.namelist()
+                  if n.startswith("xl/charts/chart")]
+    loss_charts = [c for c in charts if "mean loss" in c or "loss per epoch" in c]
+    assert len(loss_charts) == 2 and not any("logBase" in c for c in loss_charts)
+    compare = grids(path)["compare"]
+    assert summary_column(grids(path)["adam"], "mean loss") == losses.tolist()
+    assert not any("logarithmic" in v for row in compare for v in row if isinstance(v, str))
