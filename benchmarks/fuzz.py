@@ -463,7 +463,8 @@ def column_cases(draw) -> Case:
     if clean:
         width = draw(st.integers(1, 4))
         names = [f"{'x' if kind == 'linear' else 'a'}{j}" for j in range(width)]
-        names += ["y"] if kind == "linear" else []
+        if kind == "linear":  # the target y in any column: first, between features, last
+            names.insert(draw(st.integers(0, width)), "y")
         if draw(st.booleans()):
             names[draw(st.integers(0, len(names) - 1))] = draw(column_name)
     else:
