@@ -71,6 +71,43 @@ steps = 30
 init = { x = 1.0, y = 1.5 }
 state = { grad_avg = { x = 0.0, y = 0.0 } }
 """, "momentum", 0.5),
+    # the other surfaces, each in a flavour and rule of its own (bowl with its key)
+    "himmelblau": ("""
+[model]
+kind = "himmelblau"
+[[sheet]]
+name = "adam"
+optimizer = "adam"
+flavor = "torch"
+lr = 0.05
+steps = 12
+init = { x = -1.0, y = 0.5 }
+""", "adam", 0.25),
+    "booth": ("""
+[model]
+kind = "booth"
+[[sheet]]
+name = "nag"
+optimizer = "sgd"
+flavor = "torch"
+lr = 0.01
+momentum = 0.9
+nesterov = true
+steps = 12
+init = { x = -4.0, y = -2.0 }
+""", "nag", 6.5),
+    "bowl": ("""
+[model]
+kind = "bowl"
+condition = 25
+[[sheet]]
+name = "rmsprop"
+optimizer = "rmsprop"
+flavor = "lecture"
+lr = 0.01
+steps = 12
+init = { x = 1.5, y = 1.0 }
+""", "rmsprop", -1.75),
     # a ReLU net: the edited start moves unit 1's kink, so rows change side of it
     "relu_net": (f"""
 [model]
