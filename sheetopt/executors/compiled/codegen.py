@@ -358,6 +358,9 @@ def _generate(shape: Shape) -> Kernel:
     w(4, "for j in range(PT.shape[0]):")
     w(5, "EP[e, j, c] = PT[j, c]")
     header = _HEADER.format(parallel=shape.parallel)
+    if traced.families:
+        header = header.replace("\n\n@njit(cache=True, error_model=\"numpy\", fastmath=False",
+                                _SELECT + "\n\n@njit(cache=True, error_model=\"numpy\", fastmath=False")
     return Kernel(source=header + lines.text(), tables=traced.calls, defs=traced.defs,
                   columns=columns, pow_exponents=traced.exps, parallel=shape.parallel)
 
@@ -557,11 +560,17 @@ def _record_stores(traced: _Traced, name: _Names, stores: list) -> list[str]:
 def _state_stores(traced: _Traced, name: _Names, stores: list) -> None:
     """Parameters, state and the epoch's sums, each kept where the configuration is off."""
     now = name("now")
+
+    def kept(new: str, old: str) -> str:
+        # a wide kernel selects by a call: a conditional expression per parameter would give
+        # numba's SSA pass blocks x variables of work (minutes for 100 parameters)
+        return f"sel({now}, {new}, {old})" if traced.families else f"{new} if {now} else {old}"
+
     for j in range(len(traced.shape.model.params)):
-        stores.append((0, f"PT[{j}, {_C}] = {name('np', j)} if {now} else {name('p', j)}"))
+        stores.append((0, f"PT[{j}, {_C}] = {kept(name('np', j), name('p', j))}"))
         for i, s in enumerate(traced.shape.state_names):
-            stores.append((0, f"ST[{i}, {j}, {_C}] = {name('ns_' + s, j)} if {now} else "
-                              f"{name('s_' + s, j)}"))
+            stores.append((0, f"ST[{i}, {j}, {_C}] = "
+                              f"{kept(name('ns_' + s, j), name('s_' + s, j))}"))
     # the engine adds 0.0 for a configuration that is off (np.where(alive, value, 0.0))
     for target, loaded, value in (("esum", "esm", "acc_e2"), ("eloss", "els", "loss"),
                                   ("erows", "ers", "fnr")):
@@ -602,6 +611,14 @@ def cpow(a, b):
 
 @njit(cache=True, error_model="numpy", fastmath=False, nogil=True, parallel={parallel})
 '''
+
+
+_SELECT = """
+
+@njit(cache=True, error_model="numpy")
+def sel(keep, new, old):
+    return new if keep else old
+"""
 
 
 class _Lines:
