@@ -3,6 +3,8 @@ and its last frame draws the trace's final line; the HTML page plays in a real b
 frame and size bounds refuse in one line, writing nothing."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -118,3 +120,58 @@ def test_more_frames_than_steps_give_one_per_step(lesson2):
     assert len(plots.animate(spec, traces, "sgd", frames=500)) == 101
     with pytest.raises(SheetoptError, match="at most 600 frames"):
         plots.animate(spec, traces, "sgd", frames=601)
+
+
+def test_a_classifiers_fit_animation_draws_p_and_names_its_mean_loss():
+    """The blobs' fit: the curve is p = sigmoid(z) in [0, 1] (the fits picture's), not the
+    logit z, and the title's figure is the mean cross-entropy, not an "MSE"."""
+    spec = load("blobs")
+    movie = animation.animate(spec, engine.run_all(spec), "Adam", frames=3)
+    fit = next(line for line in movie.figure.axes[0].lines if line.get_gid() == "fit")
+    z = spec.model.predict(engine.run(spec, "Adam").final(), fit.get_xdata())
+    assert np.allclose(fit.get_ydata(), 1 / (1 + np.exp(-z)), rtol=1e-12)
+    title = movie.figure.axes[0].get_title()
+    assert "mean loss over the data" in title and "MSE" not in title
+
+
+def test_a_path_at_float64s_limits_is_refused_without_a_warning(tmp_path, capsys):
+    (tmp_path / "far.toml").write_text(
+        '[model]\nkind = "booth"\n[[sheet]]\nname = "s"\noptimizer = "adam"\nlr = 0.01\n'
+        'steps = 2\ninit = { x = 1e308, y = -1e308 }\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warning would fail the command
+        code = main(["animate", str(tmp_path / "far.toml"), "--sheet", "s",
+                     "-o", str(tmp_path / "far.gif")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot be drawn" in err
+    assert not (tmp_path / "far.gif").exists()
+
+
+def test_a_model_of_several_inputs_animates_its_predictions_against_y(tmp_path):
+    """Three features (houses): no curve over one input and no path of 4 parameters, so the
+    fit is each row's prediction against its y, the last frame the run's final parameters."""
+    (tmp_path / "h.toml").write_text('[data]\npreset = "houses"\n[[sheet]]\nname = "adam"\n'
+                                     'optimizer = "adam"\nflavor = "torch"\nlr = 0.1\n'
+                                     'epochs = 2\n')
+    spec = load(str(tmp_path / "h.toml"))
+    assert animation.default_kind(spec.model) == "fit"
+    movie = animation.animate(spec, engine.run_all(spec), "adam", frames=4)
+    dots = next(c for c in movie.figure.axes[0].collections if c.get_gid() == "fit")
+    final = engine.run(spec, "adam").final()
+    want = spec.model.predict(final, spec.model.row(spec.data.inputs()))
+    assert np.array_equal(dots.get_offsets()[:, 0], spec.data.y)
+    assert np.allclose(dots.get_offsets()[:, 1], want, rtol=1e-12)
+    assert main(["animate", str(tmp_path / "h.toml"), "--sheet", "adam", "--frames", "3",
+                 "-o", str(tmp_path / "h.gif")]) == 0
+    assert Image.open(tmp_path / "h.gif").n_frames == 3
+
+
+def test_given_gradients_have_nothing_to_animate_and_say_what_to_plot(tmp_path, capsys):
+    (tmp_path / "g.toml").write_text('[model]\nkind = "gradients"\n[data]\n'
+                                     'preset = "keras-golden"\n[[sheet]]\nname = "s"\n'
+                                     'optimizer = "adam"\nflavor = "torch"\n')
+    assert main(["animate", str(tmp_path / "g.toml"), "--sheet", "s",
+                 "-o", str(tmp_path / "g.gif")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "sheetopt plot --kind" in err
+    assert not (tmp_path / "g.gif").exists()

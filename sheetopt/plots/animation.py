@@ -21,7 +21,8 @@ from ..files import atomic_output, check_target
 from ..spec import Spec
 from ..protocol.trace import Trace
 from . import surface
-from .canvas import figure_format, new_figure
+from .canvas import figure_format, new_figure, quiet
+from .curves import fitted_curve
 from .path import draw, drawn_path, plan
 from .runs import Traces, color, points, selected, title_of
 
@@ -199,16 +200,16 @@ def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str | No
     101
     >>> movie.save("fit.gif")  # doctest: +SKIP
     """
-    kind = kind or ("fit" if spec.model.fits_a_curve else "path")
+    kind = kind or default_kind(spec.model)
     if kind not in ANIMATIONS:
         raise SheetoptError(f"unknown animation kind {kind!r}: choose fit or path")
     if kind == "fit" and not spec.model.has_data:
         raise SheetoptError(f"{spec.label}: the {spec.model.kind} surface has no data to fit; "
                             f"animate its path (kind \"path\")")
-    if kind == "fit" and not spec.model.fits_a_curve:
-        raise SheetoptError(f"{spec.label}: the fit animation draws y against one input; "
-                            f"the {spec.model.kind} model reads {', '.join(spec.model.columns)}:"
-                            f" animate its path (kind \"path\")")
+    if kind == "fit" and not spec.model.target:
+        raise SheetoptError(f"{spec.label}: the {spec.model.kind} model has no y to fit and no "
+                            f"loss surface to draw a path on; plot its runs instead (sheetopt "
+                            f"plot --kind loss, step_loss, lr or fits)")
     frames = frame_count(frames)
     runs = selected(spec, traces, [sheet] if sheet is not None else None)
     if len(runs) != 1:
@@ -217,16 +218,41 @@ def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str | No
     trace = runs[0]
     steps = frame_steps(len(trace) + 1, frames)
     builder = _fit_frames if kind == "fit" else _path_frames
-    fig, show, moving = builder(spec, trace, steps)
+    with quiet():  # no numpy overflow warnings from a picture near float64's limits
+        fig, show, moving = builder(spec, trace, steps)
     what = "fitted line" if kind == "fit" else "path over the loss surface"
-    return Animation(fig, steps, show, moving, f"{spec.title}: sheet {trace.sheet}, {what}")
+    return Animation(fig, steps, _quietly(show), moving,
+                     f"{spec.title}: sheet {trace.sheet}, {what}")
+
+
+def _quietly(show: Callable[[int], None]) -> Callable[[int], None]:
+    def quiet_show(i: int) -> None:
+        with quiet():
+            show(i)
+    return quiet_show
+
+
+def default_kind(model) -> str:
+    """The animation a model gets when none is asked for: the fitted curve over its one input,
+    else the path when its loss surface can be drawn (2 or 3 parameters), else the fit as
+    each row's prediction against its y.
+
+    >>> from sheetopt.models import model_for
+    >>> default_kind(model_for("linear")), default_kind(model_for("rastrigin"))
+    ('fit', 'path')
+    """
+    if model.fits_a_curve:
+        return "fit"
+    return "path" if model.has_surface and len(model.params) in (2, 3) else "fit"
 
 
 def frame_title(spec: Spec, trace: Trace, k: int, params: dict) -> str:
-    """A frame's title: which step, and the MSE over the whole data at its parameters."""
+    """A frame's title: which step, and the mean row loss over the whole data at its
+    parameters (the MSE of a squared-error model, f(x, y) on a surface)."""
     loss = float(surface.mse(spec, {p: np.array(v) for p, v in params.items()}))
     where = "start" if k == 0 else f"after step {k} of {len(trace)}"
-    what = "MSE over the data" if spec.model.has_data else "f(x, y)"
+    what = ("f(x, y)" if not spec.model.has_data else
+            "MSE over the data" if spec.model.reports_rmse else "mean loss over the data")
     return f"{title_of(trace)}: {where}\n{what} = {loss:.6g}"
 
 
@@ -235,13 +261,16 @@ def _params_at(spec: Spec, trace: Trace, k: int) -> dict[str, float]:
 
 
 def _fit_frames(spec: Spec, trace: Trace, steps: np.ndarray):
+    if not spec.model.fits_a_curve:
+        return _prediction_frames(spec, trace, steps)
     fig = new_figure(*SIZE, dpi=DPI)
     ax = fig.add_subplot()
     x, y = spec.data.x, spec.data.y
     ax.scatter(x, y, s=10, color="black", label="data", zorder=3)
     grid = np.linspace(x.min(), x.max(), 100)
+    curve = fitted_curve(spec.model)  # a classifier's p, not its logit
     if all(p in spec.data.true for p in spec.model.params):
-        ax.plot(grid, spec.model.predict(spec.data.true, grid), "k--", lw=1, label="true")
+        ax.plot(grid, curve(spec.data.true, grid), "k--", lw=1, label="true")
     line, = ax.plot(grid, grid * np.nan, color=color(spec, trace.sheet), lw=2,
                     label=f"fit: {trace.sheet}", gid="fit")
     span = float(y.max() - y.min()) or 1.0
@@ -252,7 +281,7 @@ def _fit_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     def show(i: int) -> None:
         k = int(steps[i])
         params = _params_at(spec, trace, k)
-        line.set_ydata(spec.model.predict(params, grid))
+        line.set_ydata(curve(params, grid))
         ax.set_title(frame_title(spec, trace, k, params), fontsize=9)
     show(len(steps) - 1)
     fig.tight_layout()
@@ -283,3 +312,36 @@ def _path_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     show(len(steps) - 1)
     fig.tight_layout()
     return fig, show, [grown, head, ax.title]
+
+
+def _prediction_frames(spec: Spec, trace: Trace, steps: np.ndarray):
+    """The fit of a model of several inputs: each row's prediction (a classifier's p) against
+    its y, the points moving step by step toward the line prediction = y."""
+    fig = new_figure(*SIZE, dpi=DPI)
+    ax = fig.add_subplot()
+    x, y = spec.model.row(spec.data.inputs()), spec.data.y
+    curve = fitted_curve(spec.model)
+
+    def predicted(k: int) -> np.ndarray:
+        return np.broadcast_to(curve(_params_at(spec, trace, k), x), y.shape)
+
+    every = np.concatenate([predicted(int(k)) for k in (steps[0], steps[-1])])
+    shown = every[np.isfinite(every)]
+    low = min(float(y.min()), float(shown.min()) if shown.size else float(y.min()))
+    high = max(float(y.max()), float(shown.max()) if shown.size else float(y.max()))
+    span = (high - low) or 1.0
+    ax.plot([y.min(), y.max()], [y.min(), y.max()], "k--", lw=1, label="prediction = y")
+    dots = ax.scatter(y, predicted(int(steps[-1])), s=14, color=color(spec, trace.sheet),
+                      label=f"rows: {trace.sheet}", gid="fit", zorder=3)
+    ax.set_ylim(low - 0.1 * span, high + 0.1 * span)  # fixed: no jumps
+    what = "p" if spec.model.classes is not None else "prediction"
+    ax.set(xlabel="y (the data)", ylabel=what)
+    ax.legend(fontsize=8, loc="upper left")
+
+    def show(i: int) -> None:
+        k = int(steps[i])
+        dots.set_offsets(np.column_stack([y, predicted(k)]))
+        ax.set_title(frame_title(spec, trace, k, _params_at(spec, trace, k)), fontsize=9)
+    show(len(steps) - 1)
+    fig.tight_layout()
+    return fig, show, [dots, ax.title]
