@@ -20,13 +20,28 @@ from ..tables import table, terminal_width, wrap
 from . import add_command, output_or_stdout, write_output
 
 FORMATS = ("table", "csv", "json", "markdown")
-EPOCH_FIGURES = {  # what each per-epoch figure is, said in the JSON and the table's headings
+EPOCH_FIGURES = {  # what each per-epoch figure is, said in the JSON (those a model has)
     "lecture_rmse": "sqrt(SUM of err^2 over the epoch's rows): the lecture's rmse cell",
     "rmse": "sqrt(MEAN of err^2 over the epoch's rows)",
+    "loss": "the mean of the epoch's per-step losses",
     "lr": "the lr of the epoch's first step",
     "params": "the parameters at the end of the epoch",
+    "accuracy": "the share of all rows the epoch's end parameters classify right",
     "distance": "the distance of the epoch's end parameters to the true ones",
 }
+
+
+def epoch_figures(model) -> dict[str, str]:
+    """What each per-epoch figure of ``model``'s runs is, in words, as the JSON says it.
+
+    >>> from sheetopt.models import LINEAR
+    >>> list(epoch_figures(LINEAR))
+    ['lecture_rmse', 'rmse', 'lr', 'params', 'distance']
+    """
+    figures = {*model.loss_figures, "lr", "params", "distance"}
+    if model.accuracy is not None:
+        figures.add("accuracy")
+    return {key: words for key, words in EPOCH_FIGURES.items() if key in figures}
 MAX_EPOCH_COLUMNS = 8  # wider tables show the first and last epochs around a gap
 
 
@@ -98,7 +113,7 @@ def _document(spec: Spec, summaries) -> dict:
         "rows": len(spec.data),
         "params": list(spec.model.params),
         "true": dict(spec.data.true),
-        "epoch_figures": EPOCH_FIGURES,
+        "epoch_figures": epoch_figures(spec.model),
         "sheets": [{
             "name": s.name, "optimizer": s.optimizer, "flavor": s.flavor,
             "epochs": [dict(zip(s.epochs, values)) for values in zip(*s.epochs.values())],
@@ -121,6 +136,8 @@ def _csv(summary) -> str:
 
 
 def _csv_cell(name: str, value) -> str:
+    if value is None:  # a figure not kept for part of an epoch (a classifier's accuracy)
+        return ""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
     if isinstance(value, (int, np.integer)):

@@ -138,6 +138,18 @@ class Model:
         sqrt-of-sum and the RMSE); other models report their mean loss per step."""
         return self.row_loss is squared_error
 
+    @property
+    def loss_figures(self) -> tuple[str, ...]:
+        """The per-epoch loss figures every output names (the trace's epoch table, the summary
+        DataFrame, compare's CSV and JSON, the workbook's epoch summary): the lecture's
+        sqrt-of-sum and the true RMSE for the squared error, else the mean loss.
+
+        >>> from sheetopt.models import LINEAR, model_for
+        >>> LINEAR.loss_figures, model_for("rosenbrock").loss_figures
+        (('lecture_rmse', 'rmse'), ('loss',))
+        """
+        return ("lecture_rmse", "rmse") if self.reports_rmse else ("loss",)
+
     def start(self, param: str) -> float:
         """Where ``param`` starts when a sheet's ``init`` does not say."""
         return float((self.starts or {}).get(param, 1.0))

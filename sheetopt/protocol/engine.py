@@ -388,22 +388,17 @@ def epoch_losses(sum_err2, rows, ops):
 
 def epoch_table(spec: Spec, result: Result, config: int = 0,
                 steps_per_epoch: int = 1) -> dict[str, np.ndarray]:
-    """Per finished epoch: the lecture's sqrt-of-sum figure, the true RMSE, lr and parameters."""
+    """Per finished epoch: the model's loss figures (``Model.loss_figures``: the lecture's
+    sqrt-of-sum and the true RMSE, or the mean loss), lr and the parameters."""
     epoch_at = int(result.diverged_at[config, 0])
     finished = epoch_at - 1 if epoch_at else result.epoch_sum_err2.shape[0]
-    sums = result.epoch_sum_err2[:finished, config]
-    counts = result.epoch_rows[:finished, config]
-    with np.errstate(invalid="ignore"):  # a loss that may be negative (given gradients)
-        lecture_rmse, rmse = epoch_losses(sums, counts, ops)
-    table = {
-        "epoch": np.arange(1, finished + 1, dtype=float),
-        "lecture_rmse": lecture_rmse,
-        "rmse": rmse,
-        "lr": result.epoch_lr[:finished, config],
-    }
-    if not spec.model.reports_rmse and result.epoch_loss is not None:
-        # the mean of the epoch's per-step losses (a surface: its value before the step)
+    table = {"epoch": np.arange(1, finished + 1, dtype=float)}
+    if spec.model.reports_rmse:
+        table["lecture_rmse"], table["rmse"] = epoch_losses(
+            result.epoch_sum_err2[:finished, config], result.epoch_rows[:finished, config], ops)
+    else:  # the mean of the epoch's per-step losses (a surface: its value before the step)
         table["loss"] = epoch_mean_loss(result.epoch_loss[:finished, config], steps_per_epoch)
+    table["lr"] = result.epoch_lr[:finished, config]
     for j, p in enumerate(spec.model.params):
         table[p] = result.epoch_params[:finished, config, j]
     if spec.model.accuracy is not None:  # a classifier: all rows, at the epoch's end

@@ -37,7 +37,7 @@ def summarize(spec: Spec, traces: dict[str, Trace]) -> list[Summary]:
         known = true_distance(spec, {p: np.asarray(trace.epochs[p]) for p in spec.model.params})
         epochs["distance"] = ([float(d) for d in known] if known is not None
                               else [math.nan] * len(epochs["epoch"]))
-        partial = partial_epoch(trace)
+        partial = partial_epoch(trace, spec.model)
         if partial is not None:
             partial["distance"] = _number(true_distance(spec, partial))
         out.append(Summary(name=sheet.name, optimizer=sheet.optimizer, flavor=sheet.flavor,
@@ -80,18 +80,25 @@ def _number(value) -> float | None:
     return None if value is None else float(value)
 
 
-def partial_epoch(trace: Trace) -> dict | None:
-    """The loss figures of the epoch a divergence cut short, over the steps before it (None
-    when nothing of that epoch was recorded)."""
+def partial_epoch(trace: Trace, model) -> dict | None:
+    """The loss figures (``Model.loss_figures``) of the epoch a divergence cut short, over
+    the steps before it (None when nothing of that epoch was recorded)."""
     if not trace.diverged_at or trace.diverged_at[1] == 1 or not len(trace.rows["err2"]):
         return None
     epoch, step = trace.diverged_at
-    err2 = trace.rows["err2"][trace.rows["epoch"] == epoch]
-    lecture_rmse, rmse = engine.epoch_losses(float(np.sum(err2)), len(err2), np)
-    lr = float(trace.steps["lr"][trace.steps["epoch"] == epoch][0])
-    more = {k: None for k in ("loss", "accuracy") if k in trace.epochs}  # not for part of one
-    return {"epoch": epoch, "steps": step - 1, "rows": len(err2),
-            "lecture_rmse": float(lecture_rmse), "rmse": float(rmse), "lr": lr, **more,
+    in_epoch = trace.steps["epoch"] == epoch
+    rows = int(np.count_nonzero(trace.rows["epoch"] == epoch))
+    if model.reports_rmse:
+        err2 = trace.rows["err2"][trace.rows["epoch"] == epoch]
+        figures = dict(zip(("lecture_rmse", "rmse"),
+                           map(float, engine.epoch_losses(float(np.sum(err2)), rows, np))))
+    else:  # the steps' losses added in order, as the engine adds them
+        losses = trace.steps["loss"][in_epoch][:step - 1]
+        figures = {"loss": float(engine.epoch_mean_loss(sum(map(float, losses), 0.0),
+                                                        len(losses)))}
+    lr = float(trace.steps["lr"][in_epoch][0])
+    more = {"accuracy": None} if "accuracy" in trace.epochs else {}  # not for part of one
+    return {"epoch": epoch, "steps": step - 1, "rows": rows, **figures, "lr": lr, **more,
             **trace.final()}
 
 

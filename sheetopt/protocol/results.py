@@ -60,8 +60,10 @@ class RunResult:
     def summary(self):
         """A DataFrame, one row per sheet and epoch, every figure that epoch's own: sheet,
         optimizer, flavor, epoch, lecture_rmse (the lecture's sqrt of the epoch's sum of
-        err^2), rmse (the true RMSE), lr (the lr of the epoch's first step; a per-step
-        schedule's every lr is in ``trace()``), each parameter at the end of the epoch,
+        err^2) and rmse (the true RMSE), or, for a model whose loss is not the squared
+        error, loss (the epoch's mean loss; ``Model.loss_figures``),
+        lr (the lr of the epoch's first step; a per-step schedule's every lr is in
+        ``trace()``), each parameter at the end of the epoch, a classifier's accuracy,
         distance (of those parameters to the true ones; NaN when they are not known),
         diverged (the sheet diverged), partial (the row is the epoch a divergence cut short,
         over its steps before it).
@@ -75,14 +77,13 @@ class RunResult:
         """
         import pandas as pd
 
-        params = list(self.spec.model.params)
-        # a model whose row loss is not err^2 adds its mean loss; a classifier its accuracy
-        extra = [k for k in ("loss", "accuracy") if self.summaries
-                 and k in self.summaries[0].epochs]
+        model = self.spec.model
+        # the model's loss figures, lr, the parameters; a classifier adds its accuracy
+        figures = (*model.loss_figures, "lr", *model.params,
+                   *(("accuracy",) if model.accuracy is not None else ()))
         rows = []
         for s in self.summaries:
             common = {"sheet": s.name, "optimizer": s.optimizer, "flavor": s.flavor}
-            figures = ("lecture_rmse", "rmse", "lr", *params, *extra)
             diverged = bool(s.diverged_at)
             for i, epoch in enumerate(s.epochs["epoch"]):
                 rows.append({**common, "epoch": epoch, **{k: s.epochs[k][i] for k in figures},
@@ -94,8 +95,8 @@ class RunResult:
                              **{k: s.partial.get(k, math.nan) for k in figures},
                              "distance": math.nan if distance is None else distance,
                              "diverged": diverged, "partial": True})
-        columns = ["sheet", "optimizer", "flavor", "epoch", "lecture_rmse", "rmse", "lr",
-                   *params, *extra, "distance", "diverged", "partial"]
+        columns = ["sheet", "optimizer", "flavor", "epoch", *figures, "distance", "diverged",
+                   "partial"]
         frame = pd.DataFrame(rows, columns=columns)
         return frame.astype({"epoch": "int64", "diverged": bool, "partial": bool})
 

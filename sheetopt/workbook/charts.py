@@ -16,7 +16,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from ..spec import Spec
 from . import schedule_cells
-from .layout import (FIRST_ROW, SheetPlan, display_order, fits_log_scale, loss_figures,
+from .layout import (FIRST_ROW, SheetPlan, display_order, fits_log_scale,
                      loss_words)
 from .names import clean_text
 from .overview import (DATA_FIRST_ROW, GRID_COL, GRID_POINTS, compare_layout, fitted_lines)
@@ -77,7 +77,7 @@ def epoch_chart(workbook, plan: SheetPlan, height: int):
     chart = workbook.add_chart({"type": "line"})
     ids = [c.id for c in plan.summary]
     last = FIRST_ROW + epochs - 1
-    figures = loss_figures(plan.spec.model)
+    figures = plan.spec.model.loss_figures
     for name, color in zip(figures, COLORS):
         col = plan.summary_col + ids.index(name)
         chart.add_series({**label(plan.summary[ids.index(name)].header),
@@ -138,7 +138,7 @@ def compare_chart(workbook, plans: Sequence[SheetPlan]):
                           "marker": {"type": "circle", "size": 3, "fill": {"color": color},
                                      "border": {"color": color}}})
     model = plans[0].spec.model
-    words, figure = loss_words(model), loss_figures(model)[-1]
+    words, figure = loss_words(model), model.loss_figures[-1]
     axis = loss_axis(*[p.trace.epochs[figure] for p in plans])
     chart.set_title({**label(f"{words} per epoch, every sheet"), "name_font": {"size": 12}})
     chart.set_x_axis(label("epoch"))

@@ -640,18 +640,6 @@ def _running_sum(values_of):
 
 
 # --- the epoch summary -----------------------------------------------------------------------
-def loss_figures(model) -> tuple[str, ...]:
-    """The epoch summary's loss columns, named as the trace's epoch table names them: the
-    lecture's sqrt-of-sum and the true RMSE, or, for a model whose loss is not the squared
-    error, its mean loss. The last is the one the compare sheet shows.
-
-    >>> from sheetopt.models import LINEAR
-    >>> loss_figures(LINEAR)
-    ('lecture_rmse', 'rmse')
-    """
-    return ("lecture_rmse", "rmse") if model.reports_rmse else ("loss",)
-
-
 def fits_log_scale(*series) -> bool:
     """Whether losses can be drawn on a log scale: none of the finite ones is zero or negative
     (given gradients' g.p can be).

@@ -11,7 +11,7 @@ from ..spec import Spec
 from ..ops.symbolic import evaluate, to_excel, var
 from . import formulas, notes
 from .layout import (DATA_FIRST_ROW, FIRST_ROW, Cell, SheetPlan, display_order, fits_log_scale,
-                     loss_figures, loss_words)
+                     loss_words)
 from .names import quoted
 from .templates import ref
 
@@ -238,7 +238,7 @@ def compare_columns(spec: Spec) -> list[str]:
 
 def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
     names = display_order(spec)
-    words, figure = loss_words(spec.model), loss_figures(spec.model)[-1]
+    words, figure = loss_words(spec.model), spec.model.loss_figures[-1]
     yield Cell(0, 0, "text", "compare", style="title")
     yield Cell(1, 0, "text", "Final parameters of every sheet, their distance to the true "
                f"values, and each epoch's {words}" + (" (the chart's scale is logarithmic)."
