@@ -14,6 +14,9 @@ Families (each a hypothesis strategy of cases):
   columns   rows of several columns: headers of any width and names (reserved, repeated,
             empty), rows of the wrong width, for several features and given gradients, read by
             compare, trace, workbook, plot and sweep
+  models    every model kind with [model] keys of every value (negative condition, hidden 0
+            or 65, nan, inf, text, tables, unknown keys), data or none, starts naming other
+            models' parameters; compare, trace, workbook, plot path/fits, animate, sweep
   options   command lines: every command with options from its own and the others' pools
   workbook  a workbook's mutations given to check: cell edits of every type (inputs too),
             bit flips, truncation, zip and XML bombs, unsupported compression, damaged and
@@ -463,7 +466,8 @@ def column_cases(draw) -> Case:
     if clean:
         width = draw(st.integers(1, 4))
         names = [f"{'x' if kind == 'linear' else 'a'}{j}" for j in range(width)]
-        names += ["y"] if kind == "linear" else []
+        if kind == "linear":  # the target y in any column: first, between features, last
+            names.insert(draw(st.integers(0, width)), "y")
         if draw(st.booleans()):
             names[draw(st.integers(0, len(names) - 1))] = draw(column_name)
     else:
@@ -492,6 +496,84 @@ def column_cases(draw) -> Case:
                                               "out.csv": PRECIOUS},
                 outputs=("out.csv", "out.xlsx", "out.png"),
                 note=f"kind={kind} rows.csv={text[:300]!r}")
+
+
+# --- models family: every model kind with its [model] keys, data and starts -----------------
+# each kind: its keys, the data it reads (None: a surface's none) and starts of its own
+MODEL_OWN = {"linear": ((), [{"preset": "lecture"}, {"preset": "houses"}, {"csv": "rows.csv"},
+                             {"csv": "labels.csv"}], [{"a": 0.5}, {"w_x1": 1.0, "b": 0.0}]),
+             "quadratic": ((), [{"preset": "lecture"}, {"csv": "rows.csv"}], [{"c": 2.0}]),
+             "relu_net": (("hidden",), [{"preset": "relu-net"}, {"csv": "rows.csv"}],
+                          [{"w1": 0.5, "c1": 0.0}, {"w1": 0.0, "c1": 0.0, "c2": 0.0}]),
+             "logistic": (("loss",), [{"preset": "blobs"}, {"csv": "labels.csv"},
+                                      {"csv": "rows.csv"}], [{"w_x1": 1e3, "b": -1e3}, {"a": 9e2}]),
+             "gradients": ((), [{"preset": "keras-golden"}, {"csv": "grads.csv"}],
+                           [{"a": 1e308, "b": -1.0}]),
+             "rosenbrock": (("a", "b"), [None], [{"x": -1.0, "y": 2.0}]),
+             "rastrigin": (("A",), [None], [{"x": 2.5, "y": -1.5}]),
+             "bowl": (("condition",), [None], [{"x": 1.0, "y": 1.0}]),
+             "beale": ((), [None], [{"x": 1.0, "y": 1.0}]),
+             "himmelblau": ((), [None], [{"x": 0.0, "y": 0.0}]),
+             "booth": ((), [None], [{"x": 0.0, "y": 0.0}])}
+MODEL_KEY_VALUES = st.sampled_from([0, 1, 2, 3, -1.0, 0.5, 2.5, 64, 65, 1e308, -1e308, 5e-324,
+                                    float("nan"), float("inf"), float("-inf"), "10", True,
+                                    "mnist", "bce", "mse", [1.0], {"a": 1.0}])
+MODEL_DATA = [{"preset": "lecture"}, {"preset": "blobs"}, {"preset": "houses"},
+              {"preset": "keras-golden"}, {"preset": "relu-net"}, {"csv": "rows.csv"},
+              {"csv": "labels.csv"}, {"csv": "grads.csv"},
+              {"rows": 5, "x": "uniform", "x_min": 0.0, "x_max": 1.0, "true": {"a": 2.0}}]
+GRAD_ROWS = "a,b\n0.5,-1\n0.25,2\n"
+MODEL_INITS = [{"x": 1e308, "y": -1e308}, {"a": 0.5}, {"x": float("nan"), "y": 0.0},
+               {"nope": 1.0}, {"d": 1e308}]
+MODEL_COMMANDS = [["compare", "spec.toml", "--format", "json"],
+                  ["trace", "spec.toml", "-o", "out.csv", "--force"],
+                  ["workbook", "spec.toml", "-o", "out.xlsx", "--force"],
+                  ["workbook", "spec.toml", "-o", "out.xlsx", "--force"],
+                  ["plot", "spec.toml", "--kind", "path", "-o", "out.png"],
+                  ["plot", "spec.toml", "--kind", "fits", "-o", "out.png"],
+                  ["animate", "spec.toml", "--sheet", "s", "--frames", "3", "-o", "out.gif"],
+                  ["sweep", "spec.toml", "--sheet", "s", "--lr", "0.001:0.1:3"]]
+
+
+@st.composite
+def model_cases(draw) -> Case:
+    """Every model kind (surfaces, relu_net, logistic, gradients, the lines), mostly with its
+    own keys, data and starts, then one thing off: a key of any value (negative, zero, huge,
+    nan, inf, text, a table) or of another model, another model's data or a surface's none,
+    starts naming other parameters; every command that runs a spec."""
+    kind = draw(st.sampled_from(sorted(MODEL_OWN)))
+    own_keys, own_data, own_inits = MODEL_OWN[kind]
+    spec: dict = {"title": "fuzz models", "model": {"kind": kind}}
+    if own_keys and draw(st.booleans()):
+        spec["model"][draw(st.sampled_from(own_keys))] = draw(MODEL_KEY_VALUES)
+    data = draw(st.sampled_from(own_data))
+    sheet = {"name": "s", "optimizer": draw(st.sampled_from(["sgd", "adam", "rmsprop"])),
+             "flavor": draw(st.sampled_from(["torch", "lecture"])), "lr": 0.01,
+             "steps" if data is None else "epochs": draw(st.sampled_from([1, 2, 3]))}
+    if draw(st.booleans()):
+        sheet["init"] = draw(st.sampled_from(own_inits))
+    off = draw(st.sampled_from(["none", "key", "data", "init", "count", "batch"]))
+    if off == "key":
+        spec["model"][draw(st.sampled_from(["a", "b", "A", "condition", "hidden", "loss",
+                                            "kind2", "x"]))] = draw(MODEL_KEY_VALUES)
+    elif off == "data":
+        data = draw(st.sampled_from([None, *MODEL_DATA]))
+    elif off == "init":
+        sheet["init"] = draw(st.sampled_from(MODEL_INITS))
+    elif off == "count":
+        sheet[draw(st.sampled_from(["steps", "epochs"]))] = draw(st.sampled_from(
+            [0, -1, 1.5, 4, 10 ** 13]))
+    elif off == "batch":
+        sheet["batch"] = draw(st.sampled_from([1, 2, "full", 0]))
+    if data is not None:
+        spec["data"] = dict(data)
+    spec["sheet"] = [sheet]
+    text = toml_text(spec)
+    argv = draw(st.sampled_from(MODEL_COMMANDS))
+    return Case("models", list(argv), files={"spec.toml": text, "rows.csv": GOOD_ROWS,
+                                             "labels.csv": LABEL_ROWS, "grads.csv": GRAD_ROWS,
+                                             "out.csv": PRECIOUS, "out.xlsx": PRECIOUS},
+                outputs=("out.csv", "out.xlsx", "out.png", "out.gif"), note=text[:400])
 
 
 # --- options family ---------------------------------------------------------------------------
@@ -1049,7 +1131,7 @@ def edge_cases(draw) -> Case:
 
 
 FAMILIES = {"spec": spec_cases(), "csv": csv_cases(), "columns": column_cases(),
-            "options": option_cases(),
+            "models": model_cases(), "options": option_cases(),
             "workbook": workbook_cases(), "output": output_cases(), "edges": edge_cases()}
 
 

@@ -269,8 +269,8 @@ def workbook_edits(path: str | Path) -> dict:
     """What was edited in a sheetopt workbook since it was written, and what that changed:
     ``{"inputs": DataFrame, "results": DataFrame}``. ``inputs``: one row per input cell whose
     value differs from the spec the workbook was written from (where, written, now);
-    ``results``: one row per sheet and figure (each final parameter, rmse of the last epoch,
-    distance to the truth) with its value as written and now, both runs by the engine (empty
+    ``results``: one row per sheet and figure (each final parameter, rmse of the last epoch
+    or, for a model whose loss is not the squared error, its "mean loss", distance to the truth) with its value as written and now, both runs by the engine (empty
     when nothing was edited). ``sheetopt check`` prints the same.
 
     Example:

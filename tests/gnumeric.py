@@ -524,7 +524,25 @@ def operand_scales(cells, names) -> dict[tuple[str, str], float]:
     for (sheet, ref) in direct:
         value, scale = evaluate(cells[sheet][ref].formula, cells, names, sheet, magnitude)
         scales[sheet, ref] = max(scale, abs(value) if isinstance(value, float) else 0.0)
+    # a copy (=A1, ='sheet'!$B$2) rounds nothing: it is held to its source's scale, through
+    # chains of copies (the compare sheet's copy of a summary cell that copies a step cell)
+    for key in scales:
+        source, seen = key, {key}
+        while (copied := _copied_from(cells[source[0]][source[1]].formula, source[0])) in scales \
+                and copied not in seen:
+            source = copied
+            seen.add(source)
+        scales[key] = max(scales[key], scales[source])
     return scales
+
+
+def _copied_from(formula: str, sheet: str) -> tuple[str, str] | None:
+    """The (sheet, ref) of the one cell a formula only copies, else None."""
+    tokens = _tokens(formula)
+    if len(tokens) != 1 or tokens[0][0] != "ref":
+        return None
+    target, refs, is_range = _cells_of(tokens[0][1], sheet)
+    return None if is_range else (target, refs[0])
 
 
 # -- comparing a recalculated workbook with sheetopt's ------------------------------------------

@@ -86,15 +86,24 @@ def sheet_part(path: Path, title: str) -> str:
 def rewrite_cell(source: Path, target: Path, sheet: str, cell: str, value: str) -> None:
     """Copies ``source`` to ``target`` with one stored number replaced (a formula cell's
     cached value, or an input cell's value), everything else byte for byte."""
-    part = sheet_part(source, sheet)
+    rewrite_cells(source, target, [(sheet, cell, value)])
+
+
+def rewrite_cells(source: Path, target: Path, edits) -> None:
+    """:func:`rewrite_cell` for several cells ``(sheet, cell, value)`` at once, in one copy
+    (a user's edits of input cells, without an openpyxl load and save of a big workbook)."""
+    parts: dict[str, list[tuple[str, str]]] = {}
+    for sheet, cell, value in edits:
+        parts.setdefault(sheet_part(source, sheet), []).append((cell, value))
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
         for item in zin.infolist():
             data = zin.read(item.filename)
-            if item.filename == part:
+            if item.filename in parts:
                 text = data.decode()
-                pattern = re.compile(rf'(<c r="{cell}"[^>]*>(?:<f[^>]*>[^<]*</f>|<f[^>]*/>)?<v>)([^<]*)(</v>)')
-                text, count = pattern.subn(lambda m: m.group(1) + value + m.group(3), text, 1)
-                if count != 1:
-                    raise KeyError(f"{cell} (with a stored value) not found in {part}")
+                for cell, value in parts[item.filename]:
+                    pattern = re.compile(rf'(<c r="{cell}"[^>]*>(?:<f[^>]*>[^<]*</f>|<f[^>]*/>)?<v>)([^<]*)(</v>)')
+                    text, count = pattern.subn(lambda m: m.group(1) + value + m.group(3), text, 1)
+                    if count != 1:
+                        raise KeyError(f"{cell} (with a stored value) not found in {item.filename}")
                 data = text.encode()
             zout.writestr(item, data)

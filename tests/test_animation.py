@@ -3,6 +3,8 @@ and its last frame draws the trace's final line; the HTML page plays in a real b
 frame and size bounds refuse in one line, writing nothing."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -118,3 +120,28 @@ def test_more_frames_than_steps_give_one_per_step(lesson2):
     assert len(plots.animate(spec, traces, "sgd", frames=500)) == 101
     with pytest.raises(SheetoptError, match="at most 600 frames"):
         plots.animate(spec, traces, "sgd", frames=601)
+
+
+def test_a_classifiers_fit_animation_draws_p_and_names_its_mean_loss():
+    """The blobs' fit: the curve is p = sigmoid(z) in [0, 1] (the fits picture's), not the
+    logit z, and the title's figure is the mean cross-entropy, not an "MSE"."""
+    spec = load("blobs")
+    movie = animation.animate(spec, engine.run_all(spec), "Adam", frames=3)
+    fit = next(line for line in movie.figure.axes[0].lines if line.get_gid() == "fit")
+    z = spec.model.predict(engine.run(spec, "Adam").final(), fit.get_xdata())
+    assert np.allclose(fit.get_ydata(), 1 / (1 + np.exp(-z)), rtol=1e-12)
+    title = movie.figure.axes[0].get_title()
+    assert "mean loss over the data" in title and "MSE" not in title
+
+
+def test_a_path_at_float64s_limits_is_refused_without_a_warning(tmp_path, capsys):
+    (tmp_path / "far.toml").write_text(
+        '[model]\nkind = "booth"\n[[sheet]]\nname = "s"\noptimizer = "adam"\nlr = 0.01\n'
+        'steps = 2\ninit = { x = 1e308, y = -1e308 }\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warning would fail the command
+        code = main(["animate", str(tmp_path / "far.toml"), "--sheet", "s",
+                     "-o", str(tmp_path / "far.gif")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot be drawn" in err
+    assert not (tmp_path / "far.gif").exists()

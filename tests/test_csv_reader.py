@@ -45,9 +45,12 @@ def message(tmp_path: Path, body: str | bytes, model=LINEAR) -> str:
     ("x,y\n1,2\n3\n", "rows.csv, line 3: expected 2 cells, found 1"),
     ("x,y\n1,2\n3,4,\n", "rows.csv, line 3: expected 2 cells, found 3"),
     ("u,v\n1,2\n", "rows.csv, line 1: header 'u,v': the linear model needs feature columns "
-                    "and then the target y, last (like x1,x2,y)"),
-    ("x,y,z\n1,2,3\n", "rows.csv, line 1: header 'x,y,z': the linear model needs feature "
-                        "columns and then the target y, last (like x1,x2,y)"),
+                    "and a target column y (like x1,x2,y)"),
+    ("x,Y,z\n1,2,3\n", "rows.csv, line 1: header 'x,Y,z': the linear model needs feature "
+                        "columns and a target column y (like x1,x2,y)"),
+    ("y,x,y\n1,2,3\n", "rows.csv, line 1: the column 'y' appears twice"),
+    # y anywhere: the cell at fault is named by the file's own column
+    ("y,x\n1,2\n3,oops\n", "rows.csv, line 3: column x is not a number: 'oops'"),
     ("x,y\n, \n\n", "rows.csv: the CSV has a header but no rows"),
     ("x,y\n", "rows.csv: the CSV has a header but no rows"),
     ("", "rows.csv: the CSV is empty; expected a header x,y"),

@@ -144,7 +144,8 @@ def test_python_and_the_command_line_agree(tmp_path, capsys):
 @pytest.mark.parametrize("header, message", [
     (("area", "b", "y"), "the feature column 'b' is named like a parameter"),
     (("area", "w_area", "y"), "the feature column 'w_area' is named like a parameter"),
-    (("area", "rooms", "target"), "needs feature columns and then the target y, last"),
+    (("area", "rooms", "target"), "needs feature columns and a target column y"),
+    (("y", "area", "y"), "the column 'y' appears twice"),
     (("area", "area", "y"), "the column 'area' appears twice"),
     (("my area", "rooms", "y"), "the feature column 'my area' is not a name of letters"),
     (("lr", "rooms", "y"), "the feature column 'lr' is named like a parameter or a column"),
@@ -256,3 +257,96 @@ def test_the_formula_estimate_bounds_the_written_formulas(tmp_path):
         estimate = _row_loss_length(spec, width, row_count(spec, plan.sheet))
         loss = plan.longest_formula(lambda c: c in ("pred", "err2") or c.startswith("shift"))
         assert loss <= estimate < 3 * loss
+
+
+def write_y_at(path, at: int):
+    """The rows with the target y as column ``at`` (0: first), the features in their order."""
+    header = [*FEATURES]
+    header.insert(at, "y")
+    lines = [",".join(header)]
+    for row, t in zip(X, Y):
+        cells = [repr(float(v)) for v in row]
+        cells.insert(at, repr(float(t)))
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def spec_of(csv, sheets) -> Spec:
+    from sheetopt.spec import parse
+
+    return parse({"title": "houses", "data": {"csv": str(csv)}, "sheet": sheets,
+                  "defaults": {"flavor": "torch", "epochs": EPOCHS}})
+
+
+@pytest.mark.parametrize("at", [0, 1, 2])
+def test_y_may_stand_in_any_column(tmp_path, at):
+    """A file whose y is not last reads as the same rows: the features in the file's order,
+    y the target; the run is the y-last file's bit for bit (every trace column)."""
+    sheets = [{"name": "adam", "optimizer": "adam", "lr": 0.05},
+              {"name": "fd", "optimizer": "sgd", "lr": 0.01, "batch": 4, "gradient": "central"}]
+    moved = spec_of(write_y_at(tmp_path / "moved.csv", at), sheets)
+    last = spec_of(write_csv(tmp_path / "last.csv"), sheets)
+    assert moved.data.headers == (*FEATURES, "y")
+    assert moved.model.params == ("w_area", "w_rooms", "w_age", "b")
+    assert np.array_equal(moved.data.x, X) and np.array_equal(moved.data.y, Y)
+    for sheet in ("adam", "fd"):
+        a, b = engine.run(moved, sheet), engine.run(last, sheet)
+        assert a.to_csv() == b.to_csv()
+
+
+def test_y_first_end_to_end(tmp_path, capsys):
+    """From the command line: trace and compare as for y last; the workbook's data sheet holds
+    the features, then y, and check and verify (torch) accept it."""
+    import openpyxl
+
+    toml = tmp_path / "houses.toml"
+    runs = {}
+    for name, writer in (("first", lambda p: write_y_at(p, 0)), ("last", write_csv)):
+        writer(tmp_path / f"{name}.csv")
+        toml.write_text(f'[data]\ncsv = "{name}.csv"\n[[sheet]]\nname = "adam"\n'
+                        f'optimizer = "adam"\nlr = 0.05\nflavor = "torch"\nepochs = {EPOCHS}\n')
+        assert cli.main(["trace", str(toml), "--sheet", "adam"]) == 0
+        runs[name] = capsys.readouterr().out
+    assert runs["first"] == runs["last"] and runs["first"].startswith(
+        "epoch,step,row,size,area,rooms,age,y,w_area,")
+    book = tmp_path / "first.xlsx"  # the spec reads first.csv now... rewrite it
+    toml.write_text(toml.read_text().replace('"last.csv"', '"first.csv"'))
+    assert cli.main(["workbook", str(toml), "-o", str(book)]) == 0
+    assert cli.main(["check", str(book)]) == 0
+    capsys.readouterr()
+    rows = list(openpyxl.load_workbook(book, read_only=True)["data"].iter_rows(
+        min_row=6, max_row=7, values_only=True))
+    assert rows[0][:4] == (*FEATURES, "y") and rows[1][:4] == (*X[0], Y[0])
+    assert bool(sheetopt.verify(Spec.load(str(toml)), device="cpu")["ok"].all())
+
+
+def test_y_first_in_a_large_file_takes_the_fast_path_with_the_same_values(tmp_path):
+    from sheetopt.models import LINEAR
+    from sheetopt.spec import data
+
+    rows = 200_000  # past data.PANDAS_FROM_BYTES
+    x = np.round(RNG.uniform(-100, 100, size=(rows, 2)), 6)
+    y = np.round(RNG.uniform(-100, 100, size=rows), 6)
+    csv = tmp_path / "big.csv"
+    csv.write_text("y,u,v\n" + "".join(f"{t!r},{a!r},{b!r}\n" for (a, b), t in
+                                        zip(x.tolist(), y.tolist())))
+    assert csv.stat().st_size >= data.PANDAS_FROM_BYTES
+    read = data.read_csv(csv, LINEAR)
+    assert read.headers == ("u", "v", "y") and read.x.flags.c_contiguous
+    assert np.array_equal(read.x, x) and np.array_equal(read.y, y)
+
+
+def test_y_first_for_the_lecture_model_and_a_classifier_not_for_given_gradients(tmp_path):
+    """One column and y: the lecture's a and b (linear, logistic) whichever comes first;
+    given gradients have no target: y is not moved but refused as a parameter's name."""
+    csv = tmp_path / "yx.csv"
+    csv.write_text("y,x\n1,0.5\n0,-1.5\n1,2.0\n")
+    for kind in ("linear", "logistic"):
+        spec = Spec.from_toml(f'[model]\nkind = "{kind}"\n[data]\ncsv = "{csv}"\n[[sheet]]\n'
+                              f'optimizer = "sgd"\nlr = 0.1\n')
+        assert spec.model.params == ("a", "b") and spec.data.x.tolist() == [0.5, -1.5, 2.0]
+        assert spec.data.y.tolist() == [1.0, 0.0, 1.0]
+    with pytest.raises(SheetoptError, match=r"yx.csv, line 1: the parameter 'y' is named like"):
+        Spec.from_toml(f'[model]\nkind = "gradients"\n[data]\ncsv = "{csv}"\n[[sheet]]\n'
+                       f'optimizer = "sgd"\nlr = 0.1\n')

@@ -20,8 +20,8 @@ from benchmark_cases import benchmark
 
 fuzz = benchmark("fuzz")
 
-CASES = {"spec": 70, "csv": 60, "columns": 40, "options": 50, "workbook": 90, "output": 40,
-         "edges": 40}
+CASES = {"spec": 70, "csv": 60, "columns": 40, "models": 30, "options": 50, "workbook": 90,
+         "output": 40, "edges": 40}
 
 
 def _settings(cases: int):
@@ -42,6 +42,7 @@ def _family_test(name: str):
 test_fuzz_spec = _family_test("spec")
 test_fuzz_csv = _family_test("csv")
 test_fuzz_columns = _family_test("columns")
+test_fuzz_models = _family_test("models")
 test_fuzz_options = _family_test("options")
 test_fuzz_workbook = _family_test("workbook")
 test_fuzz_output = _family_test("output")

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
 
 import gnumeric
 import libreoffice
@@ -71,6 +71,43 @@ steps = 30
 init = { x = 1.0, y = 1.5 }
 state = { grad_avg = { x = 0.0, y = 0.0 } }
 """, "momentum", 0.5),
+    # the other surfaces, each in a flavour and rule of its own (bowl with its key)
+    "himmelblau": ("""
+[model]
+kind = "himmelblau"
+[[sheet]]
+name = "adam"
+optimizer = "adam"
+flavor = "torch"
+lr = 0.05
+steps = 12
+init = { x = -1.0, y = 0.5 }
+""", "adam", 0.25),
+    "booth": ("""
+[model]
+kind = "booth"
+[[sheet]]
+name = "nag"
+optimizer = "sgd"
+flavor = "torch"
+lr = 0.01
+momentum = 0.9
+nesterov = true
+steps = 12
+init = { x = -4.0, y = -2.0 }
+""", "nag", 6.5),
+    "bowl": ("""
+[model]
+kind = "bowl"
+condition = 25
+[[sheet]]
+name = "rmsprop"
+optimizer = "rmsprop"
+flavor = "lecture"
+lr = 0.01
+steps = 12
+init = { x = 1.5, y = 1.0 }
+""", "rmsprop", -1.75),
     # a ReLU net: the edited start moves unit 1's kink, so rows change side of it
     "relu_net": (f"""
 [model]
@@ -93,7 +130,8 @@ batch = 5
 epochs = 2
 show = ["central"]
 """, "adam", -0.75, "c1"),
-    # logistic regression: the cross-entropy's EXP and LN, and fastbook's mnist_loss
+    # logistic regression: the cross-entropy's EXP and LN, and fastbook's mnist_loss; a batched
+    # sheet sums its steps' mean losses, ReduceLROnPlateau reads the summary's mean loss
     "logistic": (f"""
 [model]
 kind = "logistic"
@@ -104,6 +142,13 @@ name = "adam"
 optimizer = "adam"
 flavor = "torch"
 lr = 0.05
+epochs = 2
+[[sheet]]
+name = "batched"
+optimizer = "sgd"
+flavor = "torch"
+lr = 0.5
+batch = 8
 epochs = 2
 """, "adam", -2.5, "a"),
     "mnist_loss": (f"""
@@ -118,6 +163,13 @@ optimizer = "sgd"
 flavor = "torch"
 lr = 0.5
 epochs = 2
+[[sheet]]
+name = "plateau"
+optimizer = "sgd"
+flavor = "torch"
+lr = 0.5
+epochs = 3
+schedule = {{ torch = "ReduceLROnPlateau", factor = 0.5, patience = 0, threshold = 0.3, per = "epoch" }}
 """, "sgd", 1.5, "b"),
 }
 # models reading a data file: (spec TOML, its CSV, sheet edited, the edit: a start value
@@ -239,6 +291,46 @@ def new_columns(path: Path, sheet: str, params) -> dict[str, list[float]]:
             row += 1
         out[p] = values
     return out
+
+
+def summary_column(path: Path, sheet: str, header: str) -> list:
+    """A column of a sheet's epoch summary (right of the steps, from the header row's
+    second "epoch"), one value per epoch."""
+    cells = gnumeric.read_cells(path)[sheet]
+    heads = sorted((xl_cell_to_rowcol(ref)[1], c.value) for ref, c in cells.items()
+                   if xl_cell_to_rowcol(ref)[0] == HEADER_ROW)
+    start = [col for col, text in heads if text == "epoch"][1]
+    col = next(col for col, text in heads if text == header and col > start)
+    values, row = [], HEADER_ROW + 1
+    while xl_rowcol_to_cell(row, col) in cells:
+        values.append(cells[xl_rowcol_to_cell(row, col)].value)
+        row += 1
+    return values
+
+
+MEAN_LOSS_CASES = sorted(n for n in [*CASES, *DATA_CASES] if n not in ("relu_net", "features"))
+
+
+@pytest.mark.parametrize("program", ["libreoffice", "gnumeric"])
+@pytest.mark.parametrize("name", MEAN_LOSS_CASES)
+def test_an_edit_recomputes_the_mean_loss_of_every_epoch(recalculated, name, program):
+    """A model whose loss is not the squared error reports each epoch's mean loss: the
+    programs' values after the edit are the edited run's epoch table (``epochs["loss"]``)."""
+    spec, edited_sheet, lo, gn = recalculated[name]
+    assert not spec.model.reports_rmse
+    path = lo if program == "libreoffice" else gn
+    for sheet in spec.sheets:
+        want = engine.run(spec, sheet.name).epochs["loss"]
+        found = summary_column(path, sheet.name, "mean loss")
+        assert len(found) == len(want) == sheet.epochs, sheet.name
+        for e, (got, value) in enumerate(zip(found, want)):
+            assert isinstance(got, float), f"{name} {sheet.name} epoch {e + 1}: {got!r}"
+            assert abs(got - value) <= REL * max(abs(value), 1.0), (
+                f"{program} {name} {sheet.name} epoch {e + 1}: {got!r} vs {value!r}")
+    if name == "mnist_loss":  # the plateau's lr follows the recomputed mean loss
+        lrs = summary_column(path, "plateau", "lr")
+        assert lrs == engine.run(spec, "plateau").epochs["lr"].tolist()
+        assert len(set(lrs)) > 1, lrs
 
 
 @pytest.mark.parametrize("program", ["libreoffice", "gnumeric"])

@@ -9,16 +9,18 @@ the engine's value is exactly 0, LibreOffice's must be 0 too.
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import replace
 from pathlib import Path
 
-import openpyxl
 import numpy as np
+import openpyxl
 import pytest
 from xlsxwriter import Workbook
 
+from gnumeric import defined_names
 from lecture_files import BASIC_EPOCH, require_lecture_files
-from libreoffice import recalculate, require_soffice, rewrite_cell
+from libreoffice import recalculate, require_soffice, rewrite_cell, rewrite_cells
 from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.spec import load, parse
@@ -73,11 +75,18 @@ EDITED_SCHEDULES = [  # (sheet, input, value): a scheduler argument edited in th
     ("StepLR", "sched_gamma", 0.25), ("WarmRestarts", "sched_T_0", 7.0),
     ("OneCycleLR", "sched_max_lr", 0.2), ("ReduceLROnPlateau", "sched_factor", 0.3)]
 LONG_EPOCHS = 40  # long enough for 15-digit inputs to make adam_ann drift (see sheetopt check)
+LONG_SHEET = "adam_ann"  # the sheet that drifts: the long workbook is lesson5's adam_ann alone
 
 
 def epochs(name: str, count: int = 5):
     spec = load(name)
     return replace(spec, sheets=tuple(replace(s, epochs=count) for s in spec.sheets))
+
+
+def long_spec():
+    """lesson5's adam_ann sheet alone for LONG_EPOCHS epochs."""
+    spec = load("lesson5")
+    return replace(spec, sheets=(replace(spec.sheet(LONG_SHEET), epochs=LONG_EPOCHS),))
 
 
 def five_epochs(name: str):
@@ -104,25 +113,19 @@ def wrong_cache_workbook(path: Path) -> None:
     book.close()
 
 
-def set_with_openpyxl(source: Path, target: Path, sheet: str, name: str, value: float) -> None:
-    """Sets the input cell with the defined name ``<sheet>_<name>`` (no recalculation)."""
-    set_inputs_with_openpyxl(source, target, [(sheet, name, value)])
-
-
-def set_inputs_with_openpyxl(source: Path, target: Path, edits) -> None:
-    """Sets several input cells ``(sheet, name, value)`` at once (no recalculation): edits of
-    different sheets, each a run of its own, share one file and one LibreOffice conversion."""
-    book = openpyxl.load_workbook(source)
-    for sheet, name, value in edits:
-        cell = book.defined_names[f"{sheet}_{name}"].attr_text.split("!")[1].replace("$", "")
-        book[sheet][cell] = value
-    book.save(target)
+def set_inputs(source: Path, target: Path, edits) -> None:
+    """Types values into input cells with the defined names ``<sheet>_<name>``, ``edits`` as
+    ``(sheet, name, value)``: edits of different sheets, each a run of its own, share one file
+    and one LibreOffice conversion. Every other stored value stays, so only a recalculation
+    gives the cells that depend on an edited input their new values."""
+    names = defined_names(source)
+    rewrite_cells(source, target, [(*names[f"{sheet}_{name}"], repr(float(value)))
+                                   for sheet, name, value in edits])
 
 
 def set_data_x(source: Path, target: Path, row: int, x: float) -> None:
-    book = openpyxl.load_workbook(source)
-    book["data"].cell(DATA_FIRST_ROW + row, 1).value = x
-    book.save(target)
+    """Types ``x`` into the data sheet's x cell of data row ``row`` (1-based)."""
+    rewrite_cells(source, target, [("data", f"A{DATA_FIRST_ROW + row}", repr(float(x)))])
 
 
 @pytest.fixture(scope="module")
@@ -141,21 +144,20 @@ def recalculated(tmp_path_factory, preset_workbook):
         files["basic-epoch"] = src / "basic-epoch.xlsx"
         write_workbook(basic_epoch_spec(), files["basic-epoch"])
     files["edited"] = src / "edited.xlsx"  # adam's lr and basic's h: two sheets, two runs
-    set_inputs_with_openpyxl(files["lesson5"], files["edited"],
-                             [("adam", "lr", EDITED_LR), ("basic", "h", EDITED_H)])
+    set_inputs(files["lesson5"], files["edited"],
+               [("adam", "lr", EDITED_LR), ("basic", "h", EDITED_H)])
     files["edited-data"] = src / "edited-data.xlsx"
     set_data_x(files["lesson5"], files["edited-data"], *EDITED_X)
     files["blown-up"] = src / "blown-up.xlsx"  # the book sheet at an lr that blows up
-    set_with_openpyxl(files["quadratic"], files["blown-up"], "book", "lr", 1.0)
+    set_inputs(files["quadratic"], files["blown-up"], [("book", "lr", 1.0)])
     files["edited-mom"] = src / "edited-mom.xlsx"  # torch SGD keeps its buffer formulas
-    set_with_openpyxl(files["lecture-vs-torch"], files["edited-mom"], "torch_sgd_momentum",
-                      "mom", 0.0)
+    set_inputs(files["lecture-vs-torch"], files["edited-mom"],
+               [("torch_sgd_momentum", "mom", 0.0)])
     files["torch-schedules"] = preset_workbook("torch-schedules")  # the preset as it is
     files["edited-schedules"] = src / "edited-schedules.xlsx"  # one edit on each of 4 sheets
-    set_inputs_with_openpyxl(files["torch-schedules"], files["edited-schedules"],
-                             EDITED_SCHEDULES)
+    set_inputs(files["torch-schedules"], files["edited-schedules"], EDITED_SCHEDULES)
     files["long"] = src / "long.xlsx"
-    write_workbook(epochs("lesson5", LONG_EPOCHS), files["long"])
+    write_workbook(long_spec(), files["long"])
     files["proof"] = src / "proof.xlsx"
     wrong_cache_workbook(files["proof"])
     outputs = recalculate(list(files.values()), out)
@@ -190,7 +192,10 @@ def formula_cells(path: Path) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def sheet_values(path: Path) -> dict[str, list[tuple]]:
+    """Every sheet's stored values, read once per file (several tests read one recalculated
+    file): read them, never change them."""
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     return {ws.title: list(ws.iter_rows(values_only=True)) for ws in book.worksheets}
 
@@ -304,8 +309,8 @@ def test_check_accepts_a_long_run_saved_by_libreoffice(recalculated, capsys):
     """LibreOffice saves the inputs with 15 significant digits (e.g. the lecture-reset start
     state); rerun from those, adam_ann's 40 epochs would drift by 1e-4 relative."""
     written, lo = recalculated["long"]
-    stored = sheet_values(lo)["adam_ann"]
-    original = sheet_values(written)["adam_ann"]
+    stored = sheet_values(lo)[LONG_SHEET]
+    original = sheet_values(written)[LONG_SHEET]
     rounded = [(i, j) for i in (HYPER_ROW + 1, START_ROW + 1) for j, v in enumerate(original[i])
                if isinstance(v, float) and stored[i][j] != v]
     assert rounded, "expected LibreOffice to round some start value"

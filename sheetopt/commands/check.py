@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         "edited metadata, or saved without computed values, e.g. by a script: open it in a "
         "spreadsheet program and save it there first). It also lists the input cells edited "
         "since sheetopt wrote the file and each sheet's results as written and now (final "
-        "parameters, last epoch's RMSE, distance to the truth).",
+        "parameters, last epoch's RMSE or, for a model whose loss is not the squared error, "
+        "its mean loss, distance to the truth).",
         "sheetopt check lesson5.xlsx",
         line="rerun an (edited) workbook and compare every stored value")
     parser.add_argument("workbook", metavar="FILE.xlsx")
@@ -62,7 +63,8 @@ def describe_edits(found, outcomes) -> str:
     headers = ["sheet"] + [f"{k} {when}" for k in keys for when in ("written", "now")]
     rows = [[o.sheet] + [_figure(part[k]) for k in keys for part in (o.written, o.now)]
             for o in outcomes]
-    lines += ["rerun with the edited inputs (final parameters, last epoch's rmse, distance "
+    figure = "mean loss" if "mean loss" in keys else "rmse"
+    lines += [f"rerun with the edited inputs (final parameters, last epoch's {figure}, distance "
               "to the truth; as written -> now):", table(headers, rows).rstrip("\n")]
     return "\n".join(lines) + "\n"
 

@@ -38,12 +38,15 @@ def columns_named(header: Sequence[str], what: str) -> tuple[str, ...]:
 
 
 def feature_columns(header: Sequence[str], kind: str) -> tuple[str, ...]:
-    """The feature columns of a header that ends in the target y; ValueError naming what is
-    wrong (no y last, a feature named like a parameter or like one of the trace's columns)."""
+    """The feature columns of a header that ends in the target y (a data file's y is moved
+    there from wherever it stands: ``spec.data.target_last``); ValueError naming what is
+    wrong (no y, a feature named like a parameter or like one of the trace's columns)."""
     header = tuple(header)
     if len(header) < 2 or header[-1] != "y":
         raise ValueError(f"header {','.join(header)!r}: the {kind} model needs feature columns "
-                         f"and then the target y, last (like x1,x2,y)")
+                         f"and a target column y (like x1,x2,y)")
+    if "y" in header[:-1]:
+        raise ValueError("the column 'y' appears twice")
     features = columns_named(header[:-1], "the feature column")
     params = {f"w_{name}" for name in features}
     for name in features:

@@ -42,7 +42,10 @@ def sigmoids(z) -> tuple:
     """(p, q): p = sigmoid(z) = 1 / (1 + exp(-z)) and q = 1 - p = sigmoid(-z), each without
     overflow and q without the cancellation of 1 - p (p near 1), over the ``ops`` of ``z``."""
     ops = ops_for(z)
-    e = ops.exp(-ops.abs(z))
+    # e = exp(-|z|), its exponent written as a choice rather than -|z|: the same value, and
+    # autograd then differentiates the branch it takes (at z = 0 torch's |z| has slope 0,
+    # which would make sigmoid's slope 0 there instead of 1/4; verify re-derives it so)
+    e = ops.exp(ops.where(z >= 0, -z, z))
     big, small = 1 / (1 + e), e / (1 + e)
     return ops.where(z >= 0, big, small), ops.where(z >= 0, small, big)
 

@@ -21,7 +21,8 @@ from ..files import atomic_output, check_target
 from ..spec import Spec
 from ..protocol.trace import Trace
 from . import surface
-from .canvas import figure_format, new_figure
+from .canvas import figure_format, new_figure, quiet
+from .curves import fitted_curve
 from .path import draw, drawn_path, plan
 from .runs import Traces, color, points, selected, title_of
 
@@ -217,16 +218,27 @@ def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str | No
     trace = runs[0]
     steps = frame_steps(len(trace) + 1, frames)
     builder = _fit_frames if kind == "fit" else _path_frames
-    fig, show, moving = builder(spec, trace, steps)
+    with quiet():  # no numpy overflow warnings from a picture near float64's limits
+        fig, show, moving = builder(spec, trace, steps)
     what = "fitted line" if kind == "fit" else "path over the loss surface"
-    return Animation(fig, steps, show, moving, f"{spec.title}: sheet {trace.sheet}, {what}")
+    return Animation(fig, steps, _quietly(show), moving,
+                     f"{spec.title}: sheet {trace.sheet}, {what}")
+
+
+def _quietly(show: Callable[[int], None]) -> Callable[[int], None]:
+    def quiet_show(i: int) -> None:
+        with quiet():
+            show(i)
+    return quiet_show
 
 
 def frame_title(spec: Spec, trace: Trace, k: int, params: dict) -> str:
-    """A frame's title: which step, and the MSE over the whole data at its parameters."""
+    """A frame's title: which step, and the mean row loss over the whole data at its
+    parameters (the MSE of a squared-error model, f(x, y) on a surface)."""
     loss = float(surface.mse(spec, {p: np.array(v) for p, v in params.items()}))
     where = "start" if k == 0 else f"after step {k} of {len(trace)}"
-    what = "MSE over the data" if spec.model.has_data else "f(x, y)"
+    what = ("f(x, y)" if not spec.model.has_data else
+            "MSE over the data" if spec.model.reports_rmse else "mean loss over the data")
     return f"{title_of(trace)}: {where}\n{what} = {loss:.6g}"
 
 
@@ -240,8 +252,9 @@ def _fit_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     x, y = spec.data.x, spec.data.y
     ax.scatter(x, y, s=10, color="black", label="data", zorder=3)
     grid = np.linspace(x.min(), x.max(), 100)
+    curve = fitted_curve(spec.model)  # a classifier's p, not its logit
     if all(p in spec.data.true for p in spec.model.params):
-        ax.plot(grid, spec.model.predict(spec.data.true, grid), "k--", lw=1, label="true")
+        ax.plot(grid, curve(spec.data.true, grid), "k--", lw=1, label="true")
     line, = ax.plot(grid, grid * np.nan, color=color(spec, trace.sheet), lw=2,
                     label=f"fit: {trace.sheet}", gid="fit")
     span = float(y.max() - y.min()) or 1.0
@@ -252,7 +265,7 @@ def _fit_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     def show(i: int) -> None:
         k = int(steps[i])
         params = _params_at(spec, trace, k)
-        line.set_ydata(spec.model.predict(params, grid))
+        line.set_ydata(curve(params, grid))
         ax.set_title(frame_title(spec, trace, k, params), fontsize=9)
     show(len(steps) - 1)
     fig.tight_layout()

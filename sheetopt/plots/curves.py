@@ -176,7 +176,7 @@ def draw_fits(ax, spec: Spec, finals) -> None:
     x, y = spec.data.x, spec.data.y
     ax.scatter(x, y, s=12, color="black", label="data", zorder=3, gid="data")
     grid = np.linspace(x.min(), x.max(), 200)
-    curve = _curve(spec.model)
+    curve = fitted_curve(spec.model)
     for name, final, diverged in finals:
         if not diverged:
             ax.plot(grid, curve(final, grid), label=name, color=color(spec, name),
@@ -234,8 +234,14 @@ def _draw_weight_images(ax, spec: Spec, finals) -> None:
                                            shown) < len(finals) else ""))
 
 
-def _curve(model):
-    """What a fit draws over x: the prediction, or a classifier's probability p of a 1."""
+def fitted_curve(model):
+    """What a fit draws over x: the prediction, or a classifier's probability p of a 1 (the
+    fits picture and the fit animation).
+
+    >>> from sheetopt.models import model_for
+    >>> float(fitted_curve(model_for("logistic"))({"a": 1.0, "b": 0.0}, 0.0))
+    0.5
+    """
     if model.classes is None or model.derived is None:
         return model.predict
     return lambda params, x: model.derived(model.predict(params, x))["p"]

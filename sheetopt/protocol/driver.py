@@ -42,10 +42,21 @@ def schedule_of(sheet, annealing: bool = True) -> Schedule:
     return sheet.schedule if annealing else Schedule()
 
 
+def epoch_mean_loss(loss_sum, steps: int):
+    """An epoch's mean loss, as a training loop logs it: the sum of its per-step losses (each
+    step's loss the mean of its rows'), added step by step from the first, divided by the
+    number of steps (one step: the sum itself). Numbers, arrays or formula trees.
+
+    >>> epoch_mean_loss(0.5 + 0.25 + 0.75, 3)
+    0.5
+    """
+    return loss_sum if steps == 1 else loss_sum / steps
+
+
 def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
-    """ReduceLROnPlateau's metric: the epoch's mean per-step loss, as a training loop logs it
-    (the losses summed step by step, then divided by the number of steps), per configuration."""
-    return (np.asarray(loss_sum, dtype=float) / steps)[:, None]
+    """ReduceLROnPlateau's metric: the epoch's mean loss (:func:`epoch_mean_loss`), per
+    configuration."""
+    return epoch_mean_loss(np.array(loss_sum, dtype=float), steps)[:, None]  # a copy
 
 
 def walk(plan: Plan, stepping: Stepping, *, hp, t0: int, step: Callable, end_epoch: Callable,

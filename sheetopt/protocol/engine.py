@@ -16,7 +16,7 @@ from ..models import gradients
 from . import memory
 from ..ops import numpy_ops as ops
 from .progress import Progress
-from .driver import Result, epoch_metric  # noqa: F401  (the engine's names for them)
+from .driver import Result, epoch_mean_loss, epoch_metric  # noqa: F401  (the engine's names)
 from .plan import Plan, batches, plan_for  # noqa: F401
 from ..errors import SheetoptError
 from ..spec import LECTURE_RESET, Sheet, Spec
@@ -136,12 +136,6 @@ def _numba_installed() -> bool:
     import importlib.util
 
     return "numba" in sys.modules or importlib.util.find_spec("numba") is not None
-
-
-def epoch_metric(loss_sum: np.ndarray, steps: int) -> np.ndarray:
-    """ReduceLROnPlateau's metric: the epoch's mean per-step loss, as a training loop logs it
-    (the losses summed step by step, then divided by the number of steps), per configuration."""
-    return (np.asarray(loss_sum, dtype=float) / steps)[:, None]
 
 
 # What a recorded run takes, per cell of its trace (one float64 of a step's or a visited row's
@@ -382,7 +376,7 @@ def epoch_table(spec: Spec, result: Result, config: int = 0,
     }
     if not spec.model.reports_rmse and result.epoch_loss is not None:
         # the mean of the epoch's per-step losses (a surface: its value before the step)
-        table["loss"] = result.epoch_loss[:finished, config] / steps_per_epoch
+        table["loss"] = epoch_mean_loss(result.epoch_loss[:finished, config], steps_per_epoch)
     for j, p in enumerate(spec.model.params):
         table[p] = result.epoch_params[:finished, config, j]
     if spec.model.accuracy is not None:  # a classifier: all rows, at the epoch's end

@@ -131,25 +131,31 @@ class RunResult:
 
         return plots.figure(self.spec, self.traces, kind, sheets=sheets, ax=ax, **options)
 
+    def _figure(self) -> tuple[str, str]:
+        """The per-epoch figure the summaries lead with: (epochs key, words)."""
+        return ("rmse", "RMSE") if self.spec.model.reports_rmse else ("loss", "mean loss")
+
     def __repr__(self) -> str:
         parts = []
+        key, words = self._figure()
         for s in self.summaries:
             if s.diverged_at:
                 parts.append(f"{s.name} diverged at epoch {s.diverged_at[0]}")
-            elif s.epochs["rmse"]:
-                parts.append(f"{s.name} {s.epochs['rmse'][-1]:.4g}")
+            elif s.epochs[key]:
+                parts.append(f"{s.name} {s.epochs[key][-1]:.4g}")
             else:
                 parts.append(s.name)
         return (f"<RunResult {self.spec.title!r}: {len(self)} sheet"
-                f"{'s' if len(self) != 1 else ''}; last epoch's RMSE: {', '.join(parts)}>")
+                f"{'s' if len(self) != 1 else ''}; last epoch's {words}: {', '.join(parts)}>")
 
     def _repr_html_(self) -> str:
         params = list(self.spec.model.params)
-        headers = ["sheet", "optimizer", "flavor", "epochs", "last epoch's RMSE", *params,
+        key, words = self._figure()
+        headers = ["sheet", "optimizer", "flavor", "epochs", f"last epoch's {words}", *params,
                    "distance to truth", "status"]
         body = []
         for s in self.summaries:
-            rmse = s.epochs["rmse"]
+            rmse = s.epochs[key]
             status = ("DIVERGED at epoch %d, step %d" % s.diverged_at) if s.diverged_at else "ok"
             cells = [s.name, s.optimizer, s.flavor, str(len(rmse)),
                      f"{rmse[-1]:.6g}" if rmse else "-", *(f"{s.final[p]:.6g}" for p in params),

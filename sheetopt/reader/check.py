@@ -430,7 +430,8 @@ class Edit:
 @dataclass(frozen=True)
 class Outcome:
     """A sheet's result as written and with the inputs as they are now: final parameters,
-    the last epoch's RMSE (``rmse``) and the distance to the truth (None where unknown)."""
+    the last epoch's RMSE (``rmse``; ``mean loss`` for a model whose loss is not the squared
+    error) and the distance to the truth (None where unknown)."""
 
     sheet: str
     written: dict
@@ -469,13 +470,14 @@ def edits(path: str | Path) -> tuple[list[Edit], list[Outcome]]:
     before = report.summarize(written, engine.run_all(written))
     after = report.summarize(now, engine.run_all(now))
     for b, a in zip(before, after):
-        outcomes.append(Outcome(b.name, _outcome(b), _outcome(a)))
+        outcomes.append(Outcome(b.name, _outcome(b, written.model), _outcome(a, now.model)))
     return found, outcomes
 
 
-def _outcome(summary) -> dict:
-    rmse = summary.epochs["rmse"]
-    return {**summary.final, "rmse": rmse[-1] if rmse else math.nan,
+def _outcome(summary, model) -> dict:
+    key, name = ("rmse", "rmse") if model.reports_rmse else ("loss", "mean loss")
+    figures = summary.epochs[key]
+    return {**summary.final, name: figures[-1] if figures else math.nan,
             "distance": summary.distance}
 
 

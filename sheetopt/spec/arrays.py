@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .data import DataSet, from_columns
+from .data import DataSet, from_columns, target_last
 from ..errors import SheetoptError
 from ..models import LINEAR, Model
 
@@ -74,7 +74,8 @@ def _columns(frame: Any, model: Model) -> tuple[list, tuple[str, ...]]:
         if model.target and "y" not in names:
             raise SheetoptError(f"the columns {', '.join(names)}: the {model.kind} model "
                                 f"needs a target column y")
-        keys = [k for k in frame.keys() if str(k) != "y"] + (["y"] if "y" in names else [])
+        keys = list(frame.keys())
+        keys = [keys[j] for j in target_last(tuple(names), model)]
         return [frame[k] for k in keys], tuple(str(k) for k in keys)
     raise SheetoptError(f"the DataFrame's columns {', '.join(names) or '(none)'} do not include "
                         f"{wanted}")

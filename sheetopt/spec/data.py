@@ -36,7 +36,8 @@ BYTES_PER_ROW = 64  # x, y and the temporaries of generating them
 class DataSet:
     """Data rows: ``x`` the input column (rows,), or the input columns (rows, inputs) when a
     row has several; ``y`` the target (zeros for rows without one, like given gradients);
-    ``headers`` the columns' names as the file gives them (inputs, then y)."""
+    ``headers`` the columns' names: the inputs in the file's order, then y (wherever the file
+    has it, see :func:`target_last`)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -64,6 +65,22 @@ def from_columns(columns: np.ndarray, model: Model, source: str, header: tuple[s
     x = columns[:, 0].copy() if width == 1 else np.ascontiguousarray(columns[:, :width])
     y = columns[:, width].copy() if model.target else np.zeros(len(columns))
     return DataSet(x, y, source=source, true=dict(true or {}), headers=tuple(header))
+
+
+def target_last(header: tuple[str, ...], model: Model) -> tuple[int, ...]:
+    """The order that reads a file's columns as a model takes them: a model with a target
+    takes a column named y wherever the file has it, after the inputs, which keep the file's
+    order; otherwise (no y, given gradients' parameters, two columns named y) the file's order.
+
+    >>> from sheetopt.models import LINEAR
+    >>> target_last(("y", "area", "rooms"), LINEAR)
+    (1, 2, 0)
+    """
+    order = tuple(range(len(header)))
+    if not model.target or list(header).count("y") != 1:
+        return order
+    at = list(header).index("y")
+    return (*order[:at], *order[at + 1:], at)
 
 
 def bound_model(model: Model, header: tuple[str, ...], name: str) -> Model:
@@ -101,6 +118,9 @@ def read_csv(path: Path, model: Model, true: Mapping[str, float] | None = None,
         header, columns = fast
     else:
         header, columns = _checked_rows(raw, model, name)
+    order = target_last(header, model)  # the columns as the file has them, then y last
+    if order != tuple(range(len(header))):
+        header, columns = tuple(header[j] for j in order), columns[:, order]
     return from_columns(columns, bound_model(model, header, name), name, header, true)
 
 
@@ -127,7 +147,7 @@ def _fast_rows(path: Path, raw: bytes, model: Model):
     except UnicodeDecodeError:
         return None
     try:
-        model.for_header(header)
+        model.for_header(tuple(header[j] for j in target_last(header, model)))
     except ValueError:
         return None
     # plain rows: all the bytes no plain number is made of lie in the header line
@@ -177,7 +197,8 @@ def _checked_rows(raw: bytes, model: Model, name: str):
     if not lines:
         raise SheetoptError(f"{name}: the CSV is empty; expected a header {_expected(model)}")
     header = tuple(cell.strip() for cell in lines[0])
-    width = len(bound_model(model, header, name).columns)
+    ordered = tuple(header[j] for j in target_last(header, model))
+    width = len(bound_model(model, ordered, name).columns)
     rows = []
     for number, cells in enumerate(lines[1:], 2):
         try:

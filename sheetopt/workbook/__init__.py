@@ -241,11 +241,11 @@ def _write_compare(workbook, formats, spec: Spec, plans: Sequence[SheetPlan]) ->
     _print_setup(compare)
     count = write_cells(compare, overview.compare_cells(spec, plans), formats)
     chart = charts.compare_chart(workbook, plans)
-    if chart is not None:  # beside the RMSE-per-epoch table that it draws
+    if chart is not None:  # beside the loss-per-epoch table that it draws
         header_row, _ = overview.compare_layout(plans)
         compare.insert_chart(header_row - 1, len(plans) + 1, chart, {"x_offset": 16})
     paths = charts.compare_path_chart(workbook, spec, plans)
-    if paths is not None:  # below the RMSE chart
+    if paths is not None:  # below the loss chart
         header_row, _ = overview.compare_layout(plans)
         compare.insert_chart(header_row - 1, len(plans) + 1, paths,
                              {"x_offset": 16, "y_offset": 380 + 16})

@@ -16,7 +16,8 @@ from xlsxwriter.utility import xl_col_to_name
 
 from ..spec import Spec
 from . import schedule_cells
-from .layout import FIRST_ROW, SheetPlan, display_order
+from .layout import (FIRST_ROW, SheetPlan, display_order, fits_log_scale, loss_figures,
+                     loss_words)
 from .names import clean_text
 from .overview import (DATA_FIRST_ROW, GRID_COL, GRID_POINTS, compare_layout, fitted_lines)
 
@@ -76,7 +77,8 @@ def epoch_chart(workbook, plan: SheetPlan, height: int):
     chart = workbook.add_chart({"type": "line"})
     ids = [c.id for c in plan.summary]
     last = FIRST_ROW + epochs - 1
-    for name, color in (("lecture_rmse", COLORS[0]), ("rmse", COLORS[1])):
+    figures = loss_figures(plan.spec.model)
+    for name, color in zip(figures, COLORS):
         col = plan.summary_col + ids.index(name)
         chart.add_series({**label(plan.summary[ids.index(name)].header),
                           "categories": [plan.title, FIRST_ROW, plan.summary_col, last,
@@ -87,9 +89,8 @@ def epoch_chart(workbook, plan: SheetPlan, height: int):
     chart.set_title({**label(f"{plan.title}: loss per epoch (table: column {first} on)"),
                      "name_font": {"size": 10}})
     chart.set_x_axis({"num_font": {"size": 8}})
-    chart.set_y_axis({"log_base": 10, "major_gridlines": {"visible": True},
-                      "num_font": {"size": 8}, **log_axis_range(plan.trace.epochs["lecture_rmse"],
-                                                                plan.trace.epochs["rmse"])})
+    chart.set_y_axis({"major_gridlines": {"visible": True}, "num_font": {"size": 8},
+                      **loss_axis(*[plan.trace.epochs[name] for name in figures])})
     chart.set_legend({"position": "right", "font": {"size": 8}})
     chart.set_size({"width": 520, "height": height})
     return chart
@@ -136,11 +137,13 @@ def compare_chart(workbook, plans: Sequence[SheetPlan]):
                           "line": {"color": color, "width": 1.75},
                           "marker": {"type": "circle", "size": 3, "fill": {"color": color},
                                      "border": {"color": color}}})
-    chart.set_title({**label("RMSE per epoch, every sheet"), "name_font": {"size": 12}})
+    model = plans[0].spec.model
+    words, figure = loss_words(model), loss_figures(model)[-1]
+    axis = loss_axis(*[p.trace.epochs[figure] for p in plans])
+    chart.set_title({**label(f"{words} per epoch, every sheet"), "name_font": {"size": 12}})
     chart.set_x_axis(label("epoch"))
-    chart.set_y_axis({**label("RMSE (log scale)"), "log_base": 10,
-                      "major_gridlines": {"visible": True},
-                      **log_axis_range(*[p.trace.epochs["rmse"] for p in plans])})
+    chart.set_y_axis({**label(f"{words} (log scale)" if "log_base" in axis else words),
+                      "major_gridlines": {"visible": True}, **axis})
     chart.set_legend({"position": "right"})
     chart.set_size({"width": 640, "height": 380})
     chart.show_blanks_as("gap")
@@ -149,6 +152,12 @@ def compare_chart(workbook, plans: Sequence[SheetPlan]):
 
 # a log axis's labels: 10, 100, ..., 10000, then 1E+05 rather than a row of zeros
 LOG_AXIS_FORMAT = "[>=100000]0E+00;General"
+
+
+def loss_axis(*series) -> dict:
+    """A loss chart's y axis: logarithmic (:func:`log_axis_range`), unless a loss is zero or
+    negative (given gradients' g.p can be), which a log axis cannot show: then linear."""
+    return {"log_base": 10, **log_axis_range(*series)} if fits_log_scale(*series) else {}
 
 
 def log_axis_range(*series) -> dict:

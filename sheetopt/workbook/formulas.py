@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 
 from .. import ops as ops_module
 from ..models import gradients
-from ..protocol.engine import epoch_losses
+from ..protocol.engine import epoch_losses, epoch_mean_loss
 from ..ops import symbolic_ops as ops
 from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
@@ -140,10 +140,10 @@ def block_trees(spec: Spec, sheet: Sheet, shape: BlockShape, total_steps: int) -
         new_cells = {s: cell(f"state:{s}:{p}", last) for s in states}
         trees[(f"new:{p}", last)] = sheet.rule.stepped(params[p], g, prev, new_cells, hp=hp, t=t,
                                                        ops=ops, static=sheet.static)
-    batch_sum = fold_sum([trees[("err2", i)] for i in range(n)])
-    # the engine's epoch total: 0, then + the batch's sum after each step
-    trees[("epochsum", last)] = (batch_sum if shape.first_of_epoch
-                                 else cell("epochsum", -1) + batch_sum)
+    # the engine's epoch total, 0 and then + each step's term: the batch's sum of squared
+    # errors (the RMSE's), or the step's loss (the mean loss's)
+    term = fold_sum([trees[("err2", i)] for i in range(n)]) if model.reports_rmse else loss
+    trees[("epochsum", last)] = term if shape.first_of_epoch else cell("epochsum", -1) + term
     return trees
 
 
@@ -220,6 +220,12 @@ def replace_subtree(tree: Expr, old: Expr, new: Expr) -> Expr:
 def epoch_figures(epoch_sum: Expr, rows: int) -> tuple[Expr, Expr]:
     """The lecture's sqrt-of-sum figure and the true RMSE of an epoch, as the engine has them."""
     return epoch_losses(epoch_sum, rows, ops)
+
+
+def mean_loss(loss_sum: Expr, steps: int) -> Expr:
+    """An epoch's mean loss from the sum of its step losses (``engine.epoch_mean_loss``): what
+    a model whose loss is not the squared error reports, and ReduceLROnPlateau's metric."""
+    return epoch_mean_loss(loss_sum, steps)
 
 
 def annealing(lr: Expr, sqr_avgs: Sequence[Expr], best: Expr) -> tuple[Expr, Expr, Expr]:

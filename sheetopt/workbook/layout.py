@@ -60,12 +60,13 @@ class Chunk:
     columns sliced, and values derived from them (computed once per chunk)."""
 
     def __init__(self, trace: Trace, k0: int, k1: int, v0: int, v1: int,
-                 carry: tuple[float, int]):
+                 carry: tuple[float, int], mean_loss: bool = False):
         self.k0, self.k1, self.v0, self.v1 = k0, k1, v0, v1
+        self.mean_loss = mean_loss  # the epoch sums add step losses, not squared errors
         self.steps = {k: v[k0:k1] for k, v in trace.steps.items()}
         self.rows = {k: v[v0:v1] for k, v in trace.rows.items()}
         self.sizes = self.steps["size"].astype(int)
-        self.carry = carry  # (the epoch's running err^2 sum before k0, that epoch)
+        self.carry = carry  # (the epoch's running sum before k0, that epoch)
         self._memo: dict = {}
 
     def memo(self, key: str, compute: Callable[[], object]):
@@ -79,11 +80,13 @@ class Chunk:
                                                  for p in names})
 
     def epoch_sums(self) -> np.ndarray:
-        """Per step: the epoch's running sum of err^2 after it (what the Σ cells compute)."""
+        """Per step: the epoch's running sum after it (what the Σ cells compute) of err^2 or,
+        for a model whose loss is not the squared error, of the step losses."""
         return self.memo("epoch_sums", self._epoch_sums)
 
     def _epoch_sums(self) -> np.ndarray:
-        batch = batch_running_sums(self.rows["err2"], self.sizes)[np.cumsum(self.sizes) - 1]
+        batch = (self.steps["loss"] if self.mean_loss else
+                 batch_running_sums(self.rows["err2"], self.sizes)[np.cumsum(self.sizes) - 1])
         epochs = self.steps["epoch"]
         out = np.empty(len(batch))
         cuts = [0, *(np.flatnonzero(np.diff(epochs)) + 1).tolist(), len(batch)]
@@ -313,7 +316,8 @@ class SheetPlan:
         for k0 in range(0, total, CHUNK):
             k1 = min(k0 + CHUNK, total)
             v1 = v0 + int(self.trace.steps["size"][k0:k1].sum())
-            chunk = Chunk(self.trace, k0, k1, v0, v1, carry)
+            chunk = Chunk(self.trace, k0, k1, v0, v1, carry,
+                          mean_loss=not self.spec.model.reports_rmse)
             yield from self._chunk_rows(chunk, refs, xml_style, cell_rows)
             carry = (float(chunk.epoch_sums()[-1]), int(chunk.steps["epoch"][-1]))
             v0 = v1
@@ -511,7 +515,7 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
         for p in order:
             signs = (("+", 1.0), ("-", -1.0)) if method == "central" else (("+", 1.0),)
             for sign, direction in signs:
-                head = f"err{p}1" if method == "forward" else f"err({p}{sign}h)"
+                head = _shifted_header(model, method, p, sign)
                 row_cols.append(Column(f"shift{sign}:{p}", head, "row",
                                        _shifted_loss(model, per_row(p), p, direction * sheet.h)))
             used = method == sheet.gradient
@@ -526,7 +530,9 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
         for column in [c for c in cols if c.id == "err2" or c.id.startswith(("rowgrad", "shift"))]:
             cols.append(Column(f"sum:{column.id}", f"Σ {column.header}", "row",
                                _running_sum(column.values)))
-        cols.append(Column("loss", "mean err^2", "last", _steps("loss")))
+        cols.append(Column("loss", "mean err^2" if model.reports_rmse else "mean loss", "last",
+                           _steps("loss"), note=None if model.reports_rmse
+                           else notes.batch_loss(model)))
         cols += estimate_cols
     if sheet.gradient == "analytic":
         cols += [Column(f"grad:{p}", ("mean " if batched else "") + f"de/d{p}", "last",
@@ -543,9 +549,17 @@ def columns_for(spec: Spec, sheet: Sheet) -> list[Column]:
     new_order = tuple(reversed(order)) if basic else order
     cols += [Column(f"new:{p}", f"new {p}", "last", _steps(f"new_{p}"),
                     note=rule_notes.get("new_p")) for p in new_order]
-    cols.append(Column("epochsum", "Σ err^2 (epoch)", "last", lambda c: c.epoch_sums(),
-                       note=notes.EPOCH_SUM))
+    cols.append(Column("epochsum", "Σ err^2 (epoch)" if model.reports_rmse else "Σ loss (epoch)",
+                       "last", lambda c: c.epoch_sums(), note=notes.EPOCH_SUM
+                       if model.reports_rmse else notes.epoch_loss_sum(model)))
     return cols
+
+
+def _shifted_header(model, method: str, p: str, sign: str) -> str:
+    """A row's loss at a shifted parameter: the lecture's err<p>1 (forward), err(p+h)."""
+    if not model.reports_rmse:
+        return f"loss({p}{sign}h)"
+    return f"err{p}1" if method == "forward" else f"err({p}{sign}h)"
 
 
 def _schedule_columns(sheet: Sheet, steps: int) -> list[Column]:
@@ -626,17 +640,50 @@ def _running_sum(values_of):
 
 
 # --- the epoch summary -----------------------------------------------------------------------
+def loss_figures(model) -> tuple[str, ...]:
+    """The epoch summary's loss columns, named as the trace's epoch table names them: the
+    lecture's sqrt-of-sum and the true RMSE, or, for a model whose loss is not the squared
+    error, its mean loss. The last is the one the compare sheet shows.
+
+    >>> from sheetopt.models import LINEAR
+    >>> loss_figures(LINEAR)
+    ('lecture_rmse', 'rmse')
+    """
+    return ("lecture_rmse", "rmse") if model.reports_rmse else ("loss",)
+
+
+def fits_log_scale(*series) -> bool:
+    """Whether losses can be drawn on a log scale: none of the finite ones is zero or negative
+    (given gradients' g.p can be).
+
+    >>> fits_log_scale([0.5, 2.0], [np.nan]), fits_log_scale([1.0, -3.0])
+    (True, False)
+    """
+    values = np.concatenate([np.asarray(s, dtype=float) for s in series]) if series else []
+    return not (np.asarray(values)[np.isfinite(values)] <= 0).any()
+
+
+def loss_words(model) -> str:
+    """The compare sheet's per-epoch figure in words: "RMSE" or "mean loss"."""
+    return "RMSE" if model.reports_rmse else "mean loss"
+
+
 def summary_columns(plan: SheetPlan) -> list[EpochColumn]:
-    """Per epoch: the lecture's figure, the true RMSE, the parameters, lr (and annealing)."""
+    """Per epoch: the lecture's figure and the true RMSE (a model whose loss is not the squared
+    error: its mean loss), the parameters, lr (and annealing)."""
     trace, spec, sheet = plan.trace, plan.spec, plan.sheet
     epochs, steps = trace.epochs, trace.steps
     started = plan.epochs_started()
     finished = len(epochs["epoch"])
     every = plan.steps_per_epoch
-    cols = [EpochColumn("epoch", "epoch", np.arange(1, started + 1), "int"),
-            EpochColumn("lecture_rmse", "sqrt(Σ err^2)", epochs["lecture_rmse"],
-                        note=notes.LECTURE_RMSE),
-            EpochColumn("rmse", "RMSE", epochs["rmse"], note=notes.RMSE)]
+    cols = [EpochColumn("epoch", "epoch", np.arange(1, started + 1), "int")]
+    if spec.model.reports_rmse:
+        cols += [EpochColumn("lecture_rmse", "sqrt(Σ err^2)", epochs["lecture_rmse"],
+                             note=notes.LECTURE_RMSE),
+                 EpochColumn("rmse", "RMSE", epochs["rmse"], note=notes.RMSE)]
+    else:
+        cols.append(EpochColumn("loss", "mean loss", epochs["loss"],
+                                note=notes.mean_loss(spec.model)))
     cols += [EpochColumn(p, p, epochs[p]) for p in display_order(spec)]
     if spec.model.accuracy is not None:
         cols.append(EpochColumn("accuracy", "accuracy", epochs["accuracy"],
@@ -679,7 +726,8 @@ def _epoch_schedule_columns(plan: SheetPlan, started: int, finished: int) -> lis
             raise SheetoptError(f"sheet {sheet.name!r}: a workbook of ReduceLROnPlateau on "
                                 f"batches of rows is not written yet (online sheets are)")
         metrics = _epoch_metrics(trace, plan, finished)
-        cols.append(EpochColumn("metric", "mean loss", metrics, note=notes.PLATEAU_METRIC))
+        if plan.spec.model.reports_rmse:  # else the summary's mean loss is the metric
+            cols.append(EpochColumn("metric", "mean loss", metrics, note=notes.PLATEAU_METRIC))
     values = schedule_cells.host_values(sheet, started, metrics)
     for column in schedule_cells.state_columns(sheet):
         header = column[len(schedule_cells.PREFIX):].split(".", 1)[-1] \
@@ -690,14 +738,14 @@ def _epoch_schedule_columns(plan: SheetPlan, started: int, finished: int) -> lis
 
 
 def _epoch_metrics(trace: Trace, plan: SheetPlan, finished: int) -> np.ndarray:
-    """The epochs' mean per-step losses as the engine computes them (engine.epoch_metric)."""
+    """The epochs' mean losses as the engine computes them (``formulas.mean_loss``)."""
     out = []
     for e in range(finished):
         first, last = plan.epoch_steps(e + 1)
         total = 0.0
         for loss in trace.steps["loss"][first:last + 1].tolist():
             total = total + loss
-        out.append(total / (last - first + 1))
+        out.append(formulas.mean_loss(total, last - first + 1))
     return np.asarray(out, dtype=float)
 
 

@@ -60,6 +60,25 @@ START_CELLS = {"start gradient scale": START_SCALE}  # a schedule's start cells'
 LECTURE_RMSE = "The lecture's 'rmse': sqrt of the epoch's SUM of err^2 (not of the mean)."
 RMSE = "The true root mean squared error of the epoch: sqrt(SUM err^2 / rows)."
 
+
+
+def mean_loss(model) -> str:
+    """The epoch summary's figure for a model whose loss is not the squared error."""
+    return (f"The epoch's mean loss, as a training loop logs it: the sum of its steps' losses "
+            f"(the Σ loss column on the epoch's last step) divided by the number of steps. "
+            f"The loss: {model.loss_name}. Not an RMSE: this loss is not a squared error.")
+
+
+def epoch_loss_sum(model) -> str:
+    return (f"Running sum of the step losses over the epoch (a step's loss: its row's {model.loss_name}; "
+            f"a batch's: the mean of its rows'). The epoch summary's mean loss divides it by "
+            f"the number of steps.")
+
+
+def batch_loss(model) -> str:
+    return f"The step's loss: the mean of its rows' losses ({model.loss_name})."
+
+
 ACCURACY = ("The share of all the data's rows that the epoch's final parameters (this row's) "
             "classify right: p > 0.5 predicts a 1, that is pred > 0. SUMPRODUCT over the data "
             "sheet's columns, so an edited data cell or start value moves it too.")

@@ -164,7 +164,6 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
     ids = [c.id for c in plan.summary]
     col = {c: plan.summary_col + i for i, c in enumerate(ids)}
     finished = len(plan.trace.epochs["epoch"])
-    epochsum_col = plan.col_of["epochsum"]
     values = {c.id: c.values for c in plan.summary}
     for j in range(plan.epochs_started()):
         epoch = j + 1
@@ -174,13 +173,7 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
         first_k, last_k = plan.epoch_steps(epoch)
         last_row = plan.last_step_row(last_k)
         if j < finished:
-            rows_in_epoch = last_row - plan.block_start(first_k) + 1
-            lecture, rmse = formulas.epoch_figures(var("sum"), rows_in_epoch)
-            refs = {"sum": ref(last_row, epochsum_col)}
-            out.append(Cell(row, col["lecture_rmse"], "formula", to_excel(lecture, refs)[1:],
-                            float(values["lecture_rmse"][j])))
-            out.append(Cell(row, col["rmse"], "formula", to_excel(rmse, refs)[1:],
-                            float(values["rmse"][j])))
+            out += _loss_cells(plan, row, col, (first_k, last_k), values, j)
             for p in display_order(spec):
                 out.append(Cell(row, col[p], "formula", ref(last_row, plan.col_of[f"new:{p}"]),
                                 float(values[p][j])))
@@ -196,6 +189,25 @@ def _summary_rows(plan: SheetPlan) -> Iterator[tuple[int, list[Cell]]]:
         if sheet.schedule.annealed and j < finished:
             out += _annealing_cells(plan, j, row, col, last_row, values)
         yield row, out
+
+
+def _loss_cells(plan: SheetPlan, row: int, col: dict, steps: tuple[int, int], values,
+                j: int) -> list[Cell]:
+    """The epoch's loss figures from its Σ cell: the lecture's sqrt-of-sum and the true RMSE,
+    or (a model whose loss is not the squared error) the mean of its step losses."""
+    first_k, last_k = steps
+    last_row = plan.last_step_row(last_k)
+    refs = {"sum": ref(last_row, plan.col_of["epochsum"])}
+    if not plan.spec.model.reports_rmse:
+        tree = formulas.mean_loss(var("sum"), last_k - first_k + 1)
+        return [Cell(row, col["loss"], "formula", to_excel(tree, refs)[1:],
+                     float(values["loss"][j]))]
+    rows_in_epoch = last_row - plan.block_start(first_k) + 1
+    lecture, rmse = formulas.epoch_figures(var("sum"), rows_in_epoch)
+    return [Cell(row, col["lecture_rmse"], "formula", to_excel(lecture, refs)[1:],
+                 float(values["lecture_rmse"][j])),
+            Cell(row, col["rmse"], "formula", to_excel(rmse, refs)[1:],
+                 float(values["rmse"][j]))]
 
 
 def _accuracy_cell(plan: SheetPlan, row: int, col: dict, value: float) -> Cell:
@@ -259,9 +271,10 @@ def _schedule_cells(plan: SheetPlan, j: int, row: int, col: dict, last_row: int,
         refs.update({f"prev:{c}": ref(lr_row, col[c]) for c in ("lr", "mom") if c in col})
         refs["ep"] = ref(lr_row, col["epoch"])
         if metric_row is not None:
-            refs["metric"] = ref(metric_row, col["metric"])
+            refs["metric"] = ref(metric_row, col[metric])
         return refs
 
+    metric = "metric" if "metric" in col else "loss"  # the summary's mean loss, when it has one
     out = []
     if sheet.schedule.node.cls.lr_scheduler:
         trees = formulas.epoch_schedule_trees(sheet, first=j == 0)
@@ -270,11 +283,11 @@ def _schedule_cells(plan: SheetPlan, j: int, row: int, col: dict, last_row: int,
         for c in columns:
             out.append(Cell(row, col[c], "formula", text(trees[c], refs), float(values[c][j])))
         return out
-    if j < finished:  # the epoch's metric
+    if j < finished and metric == "metric":  # the epoch's metric
         steps = plan.epoch_steps(j + 1)[1] - plan.epoch_steps(j + 1)[0] + 1
-        metric = schedule_cells.metric_tree(var("sum"), steps)
+        tree = formulas.mean_loss(var("sum"), steps)
         out.append(Cell(row, col["metric"], "formula",
-                        text(metric, {"sum": ref(last_row, plan.col_of["epochsum"])}),
+                        text(tree, {"sum": ref(last_row, plan.col_of["epochsum"])}),
                         float(values["metric"][j])))
     if j == 0:
         lr = formulas.epoch_schedule_trees(sheet, first=True)["lr"]

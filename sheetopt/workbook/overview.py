@@ -10,7 +10,8 @@ from ..rules import LECTURE_RULES
 from ..spec import Spec
 from ..ops.symbolic import evaluate, to_excel, var
 from . import formulas, notes
-from .layout import DATA_FIRST_ROW, FIRST_ROW, Cell, SheetPlan, display_order
+from .layout import (DATA_FIRST_ROW, FIRST_ROW, Cell, SheetPlan, display_order, fits_log_scale,
+                     loss_figures, loss_words)
 from .names import quoted
 from .templates import ref
 
@@ -21,6 +22,11 @@ GRID_COL = 3
 
 
 # --- intro -------------------------------------------------------------------------------------
+MEAN_LOSS_WORDS = (" Each epoch summary reports the epoch's mean loss (its steps' losses summed, "
+                   "divided by the number of steps), not an RMSE: this loss is not a squared "
+                   "error.")
+
+
 def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
     lines: list[tuple[str, str]] = [
         (spec.title, "title"),
@@ -33,12 +39,13 @@ def intro_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
          "wrap"),
         *([(f"Model: {spec.model.formula}. Loss per row: {spec.model.loss_name}; a batch of "
             f"rows uses the mean of its rows' {'err^2' if spec.model.reports_rmse else 'losses'}"
-            f" and gradients.", "wrap"),
+            f" and gradients.{MEAN_LOSS_WORDS if not spec.model.reports_rmse else ''}", "wrap"),
            (f"Data: {spec.data.source} ({len(spec.data)} rows), on the 'data' sheet.", "wrap")]
           if spec.model.has_data else
           [(f"Model: {spec.model.formula}, a test surface without data: each step evaluates "
             f"the function at the parameters x and y (its column f(x, y) is each step's loss, "
-            f"the de/d columns its gradient). Its minima are on the 'data' sheet.", "wrap")]),
+            f"the de/d columns its gradient).{MEAN_LOSS_WORDS} Its minima are on the 'data' "
+            f"sheet.", "wrap")]),
         ("", "text"),
         ("The sheets", "bold"),
     ]
@@ -231,9 +238,12 @@ def compare_columns(spec: Spec) -> list[str]:
 
 def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
     names = display_order(spec)
+    words, figure = loss_words(spec.model), loss_figures(spec.model)[-1]
     yield Cell(0, 0, "text", "compare", style="title")
     yield Cell(1, 0, "text", "Final parameters of every sheet, their distance to the true "
-               "values, and each epoch's RMSE (the chart's scale is logarithmic).", style="subtitle")
+               f"values, and each epoch's {words}" + (" (the chart's scale is logarithmic)."
+               if fits_log_scale(*[p.trace.epochs[figure] for p in plans]) else "."),
+               style="subtitle")
     for col, text in enumerate(compare_columns(spec)):
         yield Cell(COMPARE_HEADER_ROW, col, "text", text, style="header")
     for i, plan in enumerate(plans):
@@ -258,7 +268,7 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
             col += 1
         yield diverged_flag(plan, row, col)
     header_row, epochs = compare_layout(plans)
-    yield Cell(header_row - 1, 0, "text", "RMSE per epoch", style="bold")
+    yield Cell(header_row - 1, 0, "text", f"{words} per epoch", style="bold")
     yield Cell(header_row, 0, "text", "epoch", style="header")
     for j, plan in enumerate(plans):
         yield Cell(header_row, 1 + j, "text", plan.title, style="header")
@@ -268,9 +278,9 @@ def compare_cells(spec: Spec, plans: Sequence[SheetPlan]) -> Iterator[Cell]:
         for j, plan in enumerate(plans):
             done = len(plan.trace.epochs["epoch"])
             if e < done:
-                col = plan.summary_col + [c.id for c in plan.summary].index("rmse")
+                col = plan.summary_col + [c.id for c in plan.summary].index(figure)
                 target = f"{quoted(plan.title)}!{ref(FIRST_ROW + e, col, True)}"
-                yield Cell(row, 1 + j, "formula", target, float(plan.trace.epochs["rmse"][e]))
+                yield Cell(row, 1 + j, "formula", target, float(plan.trace.epochs[figure][e]))
 
 
 EDITED_DIVERGED = "yes: after an edit, the loss blew up"

@@ -163,10 +163,5 @@ def _number(value) -> float:
     return float(np.asarray(value, dtype=float).reshape(-1)[0])
 
 
-def metric_tree(epoch_total: Expr, steps: int) -> Expr:
-    """ReduceLROnPlateau's metric from the epoch's running sum of step losses (engine.epoch_metric)."""
-    return epoch_total / steps
-
-
 def leaf_var(name: str) -> Expr:
     return var(f"in:{name}")
