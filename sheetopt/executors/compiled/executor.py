@@ -85,14 +85,17 @@ TABLE_CELLS = 1 << 18  # per kernel call: steps x table width (and shuffled rows
 PROGRESS_CALLS = 20  # a long run reports its progress this many times at least
 
 
-def _epochs_per_call(plan, width: int, between_epochs: bool) -> int:
+def _epochs_per_call(plan, width: int, between_epochs: bool,
+                     calls: int = PROGRESS_CALLS) -> int:
     """How many epochs one kernel call runs: one when the schedule changes lr between epochs
     on the host (adam_ann's annealing, a torch schedule stepped per epoch), else as many as
-    keep the per-call arrays small and the progress bar moving."""
+    keep the per-call arrays small and, in at least ``calls`` calls, the progress bar moving
+    (a run without a bar or trace, a sweep: 1, each call of a threaded kernel starts and
+    stops its threads)."""
     if between_epochs:
         return 1
     per_epoch = max(plan.steps_per_epoch * width, plan.rows if plan.shuffle else 1)
-    return max(1, min(-(-plan.epochs // PROGRESS_CALLS), TABLE_CELLS // per_epoch))
+    return max(1, min(-(-plan.epochs // calls), TABLE_CELLS // per_epoch))
 
 
 def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
@@ -142,10 +145,17 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     for i, n in enumerate(hp):
         HP[i] = hp_cols[n]
     LR = _zeros(C, fill=False)  # each call's lr, written before it
+    # 64-bit lanes, as the doubles; written here, not only allocated zeroed: the kernel stores
+    # a diverging step with a masked store, and a masked store to a page still mapped to the
+    # kernel's shared zero page (read-only until first written) is several times slower on
+    # x86 (an assist each time, not one page fault): 49 ms instead of 7 for the 29 steps of
+    # a warm-up pass over 100,000 configurations
+    dstep = _zeros(C, np.int64, fill=False)
+    dstep.fill(0)
     run = KernelCall(
         X=spec.data.x, Y=spec.data.y, idx=None, istride=plan.rows if plan.shuffle else 0,
         starts=plan.bounds(), PT=_aligned(np.asarray(params, dtype=float).T),  # a copy
-        ST=ST, HP=HP, LR=LR, dstep=_zeros(C, dtype=np.int64),  # 64-bit lanes, as the doubles
+        ST=ST, HP=HP, LR=LR, dstep=dstep,
         esum=_zeros((E, C)), elr=_zeros((E, C)),
         eloss=_zeros((E, C)), EP=_zeros((E, P, C)), tab=None, kbase=0,
         t0=t0, total=plan.steps, h=float(sheet.h), bound=float(sheet.diverge_above),
@@ -179,8 +189,9 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
             progress(ne * K)
 
     with np.errstate(all="ignore"):
-        walk_calls(plan, stepping, _epochs_per_call(plan, width, schedule.between_epochs), call,
-                   columns, lambda e0, steps: epoch_metric(run.eloss[e0], steps))
+        calls = PROGRESS_CALLS if progress is not None or record else 1
+        walk_calls(plan, stepping, _epochs_per_call(plan, width, schedule.between_epochs, calls),
+                   call, columns, lambda e0, steps: epoch_metric(run.eloss[e0], steps))
     # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
     result = Result(params=run.PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
                     epoch_sum_err2=run.esum, epoch_rows=_epoch_rows(run.dstep, plan),
