@@ -84,14 +84,20 @@ def options_id(optimizer: str, options: dict) -> str:
     return " ".join([optimizer, *words]) if words else f"{optimizer} defaults"
 
 
-# The test files that take longest (a LibreOffice or Gnumeric call for all their workbooks, the
-# docs' examples, the shipped workbooks regenerated), longest first, from `pytest
-# --durations=80`. They are handed to the workers first (pyproject's addopts: --dist loadfile
-# --no-loadscope-reorder), so that no long file starts last and the workers end together.
-LONGEST_FIRST = ("test_workbook_libreoffice.py", "test_docs.py", "test_workbook_gnumeric.py",
-                 "test_workbook_files.py", "test_api.py", "test_fuzz.py", "test_gpu_script.py",
-                 "test_workbook_path_charts.py", "test_notebook.py", "test_models_recalc.py",
-                 "test_translate.py")
+# The test files that take longest, longest first, by CPU seconds (user+sys, `python -m pytest
+# -n 0 FILE`, kernel cache warm): the docs' examples 76, Gnumeric on every shipped workbook 64,
+# LibreOffice on 16 workbooks 57, ... down to about 14. They are handed to the workers first
+# (pyproject's addopts: --dist loadfile --no-loadscope-reorder), so that no long file starts
+# last and the workers end together; the short files fill in behind them.
+LONGEST_FIRST = ("test_docs.py", "test_workbook_gnumeric.py", "test_workbook_libreoffice.py",
+                 "test_api.py", "test_check_damage.py", "test_gpu_script.py",
+                 "test_framework_recalc.py", "test_relu_net.py", "test_fuzz.py",
+                 "test_torch_schedules.py", "test_workbook.py", "test_workbook_path_charts.py",
+                 "test_framework_schedules.py", "test_frameworks.py", "test_translate.py",
+                 "test_torch_suite.py", "test_flavour_pipeline.py", "test_logistic.py",
+                 "test_torch_optimizers.py", "test_verify_verdict.py", "test_surfaces.py",
+                 "test_notebook.py", "test_workbook_files.py", "test_torch_verify.py",
+                 "test_torch_differences.py", "test_torch_parity.py")
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -145,3 +145,33 @@ def test_a_path_at_float64s_limits_is_refused_without_a_warning(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot be drawn" in err
     assert not (tmp_path / "far.gif").exists()
+
+
+def test_a_model_of_several_inputs_animates_its_predictions_against_y(tmp_path):
+    """Three features (houses): no curve over one input and no path of 4 parameters, so the
+    fit is each row's prediction against its y, the last frame the run's final parameters."""
+    (tmp_path / "h.toml").write_text('[data]\npreset = "houses"\n[[sheet]]\nname = "adam"\n'
+                                     'optimizer = "adam"\nflavor = "torch"\nlr = 0.1\n'
+                                     'epochs = 2\n')
+    spec = load(str(tmp_path / "h.toml"))
+    assert animation.default_kind(spec.model) == "fit"
+    movie = animation.animate(spec, engine.run_all(spec), "adam", frames=4)
+    dots = next(c for c in movie.figure.axes[0].collections if c.get_gid() == "fit")
+    final = engine.run(spec, "adam").final()
+    want = spec.model.predict(final, spec.model.row(spec.data.inputs()))
+    assert np.array_equal(dots.get_offsets()[:, 0], spec.data.y)
+    assert np.allclose(dots.get_offsets()[:, 1], want, rtol=1e-12)
+    assert main(["animate", str(tmp_path / "h.toml"), "--sheet", "adam", "--frames", "3",
+                 "-o", str(tmp_path / "h.gif")]) == 0
+    assert Image.open(tmp_path / "h.gif").n_frames == 3
+
+
+def test_given_gradients_have_nothing_to_animate_and_say_what_to_plot(tmp_path, capsys):
+    (tmp_path / "g.toml").write_text('[model]\nkind = "gradients"\n[data]\n'
+                                     'preset = "keras-golden"\n[[sheet]]\nname = "s"\n'
+                                     'optimizer = "adam"\nflavor = "torch"\n')
+    assert main(["animate", str(tmp_path / "g.toml"), "--sheet", "s",
+                 "-o", str(tmp_path / "g.gif")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "sheetopt plot --kind" in err
+    assert not (tmp_path / "g.gif").exists()

@@ -175,7 +175,11 @@ def test_compare_reports_the_loss_and_the_distance_to_the_nearest_minimum(capsys
     ('[model]\nkind = "beale"\nsize = 3\n', "unknown key model.size (the beale model takes no "
                                             "keys but kind)"),
     ('[model]\nkind = "rosenbrock"\nbb = 3\n', "unknown key model.bb (did you mean 'b'?)"),
-    ('[model]\nkind = "bowl"\ncondition = 0\n', "model.condition must be > 0 (got 0)"),
+    ('[model]\nkind = "bowl"\ncondition = -4\n', "model.condition must be > 0 for the bowl "
+                                                "surface's known minimum (got -4)"),
+    # keys for which the known minimum is no longer the function's: refused, not mislabelled
+    ('[model]\nkind = "rastrigin"\nA = -3\n', "model.A must be >= 0 for the rastrigin"),
+    ('[model]\nkind = "rosenbrock"\nb = 0\n', "model.b must be > 0 for the rosenbrock"),
     ('[model]\nkind = "rastrigin"\nA = "ten"\n', "model.A"),
     ('[model]\nkind = "booth"\n[defaults]\nsteps = 0\n', "steps must be at least 1 (got 0)"),
     ('[model]\nkind = "booth"\n[defaults]\nsteps = 5\nepochs = 6\n',

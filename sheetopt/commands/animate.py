@@ -11,16 +11,20 @@ def register(subparsers) -> None:
 
     parser = add_command(
         subparsers, "animate",
-        "Animate one sheet's run: the fitted line over the data (--kind fit) or the path over "
-        "the loss surface (--kind path), one frame per step (or per few steps), the current "
-        "MSE in the title. *.gif (Pillow, no ffmpeg) or *.html (the frames embedded in a page "
+        "Animate one sheet's run: the fitted line over the data (--kind fit; a model of "
+        "several inputs: each row's prediction against its y) or the path over the loss "
+        "surface (--kind path), one frame per step (or per few steps), the current loss (the "
+        "MSE, a mean loss or f) in the title. *.gif (Pillow, no ffmpeg) or *.html (the frames "
+        "embedded in a page "
         f"that any browser opens). At most {MAX_FRAMES} frames and {MAX_BYTES // 2**20} MB.",
         "sheetopt animate lesson2 --sheet sgd -o fit.gif",
         line="animate one sheet's run (fitted line or path) as GIF or HTML")
     parser.add_argument("spec", help="a run spec (.toml) or a preset name")
     parser.add_argument("--sheet", required=True, metavar="NAME", help="the sheet to animate")
     parser.add_argument("--kind", default=None, metavar="KIND",
-                        help="fit (the default with data) or path (the default on a surface)")
+                        help="fit (the default with data, unless the path can be drawn "
+                             "and the data has several inputs) or path (the default on a "
+                             "surface)")
     parser.add_argument("--frames", metavar="N",
                         help=f"how many frames, evenly spaced over the steps (default: one per "
                              f"step, up to {DEFAULT_FRAMES})")
@@ -32,7 +36,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..errors import SheetoptError
     from ..plots import animate
-    from ..plots.animation import ANIMATIONS, FORMATS, frame_count
+    from ..plots.animation import ANIMATIONS, FORMATS, default_kind, frame_count
     from ..plots.canvas import figure_format, require
     from ..plots.path import path_axes
 
@@ -45,7 +49,7 @@ def run(args) -> int:
     require()
     spec = api.spec_of(args.spec)
     sheet = spec.sheet(args.sheet)
-    args.kind = args.kind or ("fit" if spec.model.fits_a_curve else "path")
+    args.kind = args.kind or default_kind(spec.model)
     if args.kind == "path":
         path_axes(spec)
     trace = api.run(spec, sheet.name)[sheet.name]

@@ -11,10 +11,11 @@ and cubes are written as products: every rendering then performs the same multip
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from .base import Model, identity_loss
+from ..errors import SheetoptError
 from ..ops import ops_for
 
 
@@ -29,6 +30,8 @@ class Surface:
     grad: Callable  # (x, y, k, ops) -> (df/dx, df/dy)
     minima: Callable[[Mapping[str, float]], tuple]  # keys -> ((x, y), ...)
     view: tuple[float, float, float, float]  # x_min, x_max, y_min, y_max of the usual picture
+    # key -> (test, words): the keys' values for which ``minima`` are the function's minima
+    limits: Mapping[str, tuple[Callable[[float], bool], str]] = field(default_factory=dict)
 
 
 def _rosenbrock(x, y, k, ops):
@@ -101,7 +104,9 @@ def _bowl_grad(x, y, k, ops):
 SURFACES = {s.kind: s for s in (
     Surface(kind="rosenbrock", formula="f = (a - x)^2 + b*(y - x^2)^2",
             keys={"a": 1.0, "b": 100.0}, value=_rosenbrock, grad=_rosenbrock_grad,
-            minima=lambda k: ((k["a"], k["a"] * k["a"]),), view=(-2.0, 2.0, -1.0, 3.0)),
+            minima=lambda k: ((k["a"], k["a"] * k["a"]),), view=(-2.0, 2.0, -1.0, 3.0),
+            # b <= 0: no single minimum (a line of them at b = 0, none below)
+            limits={"b": (lambda v: v > 0, "> 0")}),
     Surface(kind="beale",
             formula="f = (1.5 - x + x*y)^2 + (2.25 - x + x*y^2)^2 + (2.625 - x + x*y^3)^2",
             keys={}, value=_beale, grad=_beale_grad, minima=lambda k: ((3.0, 0.5),),
@@ -114,12 +119,14 @@ SURFACES = {s.kind: s for s in (
             view=(-5.0, 5.0, -5.0, 5.0)),
     Surface(kind="rastrigin", formula="f = 2A + x^2 - A*cos(2*pi*x) + y^2 - A*cos(2*pi*y)",
             keys={"A": 10.0}, value=_rastrigin, grad=_rastrigin_grad,
-            minima=lambda k: ((0.0, 0.0),), view=(-5.12, 5.12, -5.12, 5.12)),
+            minima=lambda k: ((0.0, 0.0),), view=(-5.12, 5.12, -5.12, 5.12),
+            # A < 0: the ripples dip below f(0, 0) = 0, which is no longer the minimum
+            limits={"A": (lambda v: v >= 0, ">= 0")}),
     Surface(kind="booth", formula="f = (x + 2y - 7)^2 + (2x + y - 5)^2", keys={}, value=_booth,
             grad=_booth_grad, minima=lambda k: ((1.0, 3.0),), view=(-10.0, 10.0, -10.0, 10.0)),
     Surface(kind="bowl", formula="f = (x^2 + condition*y^2) / 2", keys={"condition": 10.0},
             value=_bowl, grad=_bowl_grad, minima=lambda k: ((0.0, 0.0),),
-            view=(-2.0, 2.0, -2.0, 2.0)),
+            view=(-2.0, 2.0, -2.0, 2.0), limits={"condition": (lambda v: v > 0, "> 0")}),
 )}
 
 
@@ -131,6 +138,10 @@ def surface(kind: str, keys: Mapping[str, float]) -> Model:
     """
     family = SURFACES[kind]
     k = {**family.keys, **{name: float(v) for name, v in keys.items()}}
+    for name, (within, words) in family.limits.items():
+        if not within(k[name]):
+            raise SheetoptError(f"model.{name} must be {words} for the {kind} surface's known "
+                                f"minimum (got {k[name]:g})")
 
     def predict(p, x):
         return family.value(p["x"], p["y"], k, ops_for(p["x"], p["y"]))

@@ -200,16 +200,16 @@ def animate(spec: Spec, traces: Traces, sheet: str | None = None, kind: str | No
     101
     >>> movie.save("fit.gif")  # doctest: +SKIP
     """
-    kind = kind or ("fit" if spec.model.fits_a_curve else "path")
+    kind = kind or default_kind(spec.model)
     if kind not in ANIMATIONS:
         raise SheetoptError(f"unknown animation kind {kind!r}: choose fit or path")
     if kind == "fit" and not spec.model.has_data:
         raise SheetoptError(f"{spec.label}: the {spec.model.kind} surface has no data to fit; "
                             f"animate its path (kind \"path\")")
-    if kind == "fit" and not spec.model.fits_a_curve:
-        raise SheetoptError(f"{spec.label}: the fit animation draws y against one input; "
-                            f"the {spec.model.kind} model reads {', '.join(spec.model.columns)}:"
-                            f" animate its path (kind \"path\")")
+    if kind == "fit" and not spec.model.target:
+        raise SheetoptError(f"{spec.label}: the {spec.model.kind} model has no y to fit and no "
+                            f"loss surface to draw a path on; plot its runs instead (sheetopt "
+                            f"plot --kind loss, step_loss, lr or fits)")
     frames = frame_count(frames)
     runs = selected(spec, traces, [sheet] if sheet is not None else None)
     if len(runs) != 1:
@@ -232,6 +232,20 @@ def _quietly(show: Callable[[int], None]) -> Callable[[int], None]:
     return quiet_show
 
 
+def default_kind(model) -> str:
+    """The animation a model gets when none is asked for: the fitted curve over its one input,
+    else the path when its loss surface can be drawn (2 or 3 parameters), else the fit as
+    each row's prediction against its y.
+
+    >>> from sheetopt.models import model_for
+    >>> default_kind(model_for("linear")), default_kind(model_for("rastrigin"))
+    ('fit', 'path')
+    """
+    if model.fits_a_curve:
+        return "fit"
+    return "path" if model.has_surface and len(model.params) in (2, 3) else "fit"
+
+
 def frame_title(spec: Spec, trace: Trace, k: int, params: dict) -> str:
     """A frame's title: which step, and the mean row loss over the whole data at its
     parameters (the MSE of a squared-error model, f(x, y) on a surface)."""
@@ -247,6 +261,8 @@ def _params_at(spec: Spec, trace: Trace, k: int) -> dict[str, float]:
 
 
 def _fit_frames(spec: Spec, trace: Trace, steps: np.ndarray):
+    if not spec.model.fits_a_curve:
+        return _prediction_frames(spec, trace, steps)
     fig = new_figure(*SIZE, dpi=DPI)
     ax = fig.add_subplot()
     x, y = spec.data.x, spec.data.y
@@ -296,3 +312,36 @@ def _path_frames(spec: Spec, trace: Trace, steps: np.ndarray):
     show(len(steps) - 1)
     fig.tight_layout()
     return fig, show, [grown, head, ax.title]
+
+
+def _prediction_frames(spec: Spec, trace: Trace, steps: np.ndarray):
+    """The fit of a model of several inputs: each row's prediction (a classifier's p) against
+    its y, the points moving step by step toward the line prediction = y."""
+    fig = new_figure(*SIZE, dpi=DPI)
+    ax = fig.add_subplot()
+    x, y = spec.model.row(spec.data.inputs()), spec.data.y
+    curve = fitted_curve(spec.model)
+
+    def predicted(k: int) -> np.ndarray:
+        return np.broadcast_to(curve(_params_at(spec, trace, k), x), y.shape)
+
+    every = np.concatenate([predicted(int(k)) for k in (steps[0], steps[-1])])
+    shown = every[np.isfinite(every)]
+    low = min(float(y.min()), float(shown.min()) if shown.size else float(y.min()))
+    high = max(float(y.max()), float(shown.max()) if shown.size else float(y.max()))
+    span = (high - low) or 1.0
+    ax.plot([y.min(), y.max()], [y.min(), y.max()], "k--", lw=1, label="prediction = y")
+    dots = ax.scatter(y, predicted(int(steps[-1])), s=14, color=color(spec, trace.sheet),
+                      label=f"rows: {trace.sheet}", gid="fit", zorder=3)
+    ax.set_ylim(low - 0.1 * span, high + 0.1 * span)  # fixed: no jumps
+    what = "p" if spec.model.classes is not None else "prediction"
+    ax.set(xlabel="y (the data)", ylabel=what)
+    ax.legend(fontsize=8, loc="upper left")
+
+    def show(i: int) -> None:
+        k = int(steps[i])
+        dots.set_offsets(np.column_stack([y, predicted(k)]))
+        ax.set_title(frame_title(spec, trace, k, _params_at(spec, trace, k)), fontsize=9)
+    show(len(steps) - 1)
+    fig.tight_layout()
+    return fig, show, [dots, ax.title]

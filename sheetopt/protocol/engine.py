@@ -80,8 +80,8 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
     ``executor``: "numpy" (sheetopt.executors.numpy), "compiled" (sheetopt.executors.compiled,
     the same arithmetic compiled by numba; identical results) or "auto" (compiled when numba is
     installed and the case is supported: :func:`executor_for` this run)."""
-    executor = executor_for(spec, sheet, work(plan.steps, len(params)), annealing, record,
-                            executor)
+    executor = executor_for(spec, sheet, work(plan.steps, len(params), step_work(spec, sheet)),
+                            annealing, record, executor)
     if executor == "compiled":
         from ..executors import compiled
 
@@ -98,15 +98,40 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
 # the first time), the numpy executor taking 0.15 to 0.35 ms a step (benchmarks/startup.py).
 COMPILE_FROM = 5_000
 CONFIGS_PER_STEP = 2_000  # a step of this many configurations costs numpy twice one's
+# A step of the lecture's model costs the numpy executor as much as this many evaluations of a
+# parameter's term: one model evaluation (a prediction and its loss) costs it about 1.7 us per
+# parameter (100 features, forward differences: 17 ms a step), the lecture's step 0.25 ms.
+TERMS_PER_STEP = 150
+# model evaluations per row of each gradient method, P parameters: the analytic gradient is a
+# prediction and its derivative; a finite difference adds one shifted loss (two: central) per
+# parameter to the row's loss
+EVALUATIONS = {"analytic": lambda P: 2, "forward": lambda P: 1 + P, "central": lambda P: 1 + 2 * P}
 
 
-def work(steps: int, configs: int = 1) -> float:
-    """A job's size in the numpy executor's single-configuration steps.
+def work(steps: int, configs: int = 1, per_step: float = 1.0) -> float:
+    """A job's size in the numpy executor's single-configuration steps of the lecture's model;
+    ``per_step``: what a step of this sheet costs in those (:func:`step_work`).
 
-    >>> work(145), work(145, 100_000)
-    (145.0, 7395.0)
+    >>> work(145), work(145, 100_000), round(work(200, 1, 68.34))
+    (145.0725, 7395.0, 13675)
     """
-    return steps * (1.0 + configs / CONFIGS_PER_STEP)
+    return steps * per_step * (1.0 + configs / CONFIGS_PER_STEP)
+
+
+def step_work(spec: Spec, sheet: Sheet) -> float:
+    """What one step of ``sheet`` costs the numpy executor, in the lecture's steps: its
+    bookkeeping (1) and the model's work, rows per step x model evaluations per row (by the
+    gradient methods it computes) x parameters, TERMS_PER_STEP to a step. A wide model's
+    finite differences are most of it: 100 features, forward differences, one row a step, 68.
+
+    >>> spec = Spec.load("lesson5")
+    >>> round(step_work(spec, spec.sheet("adam")), 3)  # 1 + 1 row x 2 evaluations x 2 / 150
+    1.027
+    """
+    P = len(spec.model.params)
+    rows = min(sheet.batch_size, len(spec.data)) if spec.model.has_data else 1
+    evaluations = sum(EVALUATIONS[m](P) for m in dict.fromkeys((sheet.gradient, *sheet.show)))
+    return 1.0 + rows * evaluations * P / TERMS_PER_STEP
 
 
 def executor_for(spec: Spec, sheet: Sheet, job: float, annealing: bool = True,
@@ -169,7 +194,7 @@ def run_bytes(spec: Spec, sheet: Sheet, executor: str = "auto") -> RunBytes:
     """
     steps, rows = spec.steps(sheet), sheet.epochs * len(spec.data)
     if executor == "auto":
-        executor = executor_for(spec, sheet, work(steps), record=True)
+        executor = executor_for(spec, sheet, work(steps, 1, step_work(spec, sheet)), record=True)
     cells = steps * len(step_columns(spec, sheet)) + rows * len(row_columns(spec))
     plan = batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle, sheet.seed)
     if executor == "compiled":
@@ -238,7 +263,7 @@ def run_all(spec: Spec, record: str = "step", progress: bool | None = None) -> d
     ``record`` as in :func:`run`, or "summary": what a comparison reads, per epoch, and every
     step of a sheet that diverges within an epoch (run again; see :func:`_cut_short`)."""
     _check_record(record)
-    job = sum(work(spec.steps(sheet)) for sheet in spec.sheets)
+    job = sum(work(spec.steps(sheet), 1, step_work(spec, sheet)) for sheet in spec.sheets)
     executors = {sheet.name: executor_for(spec, sheet, job, record=True)
                  for sheet in spec.sheets}
     require_memory(spec, spec.sheets, executors, record)
@@ -280,7 +305,8 @@ def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto",
     if isinstance(sheet, str):
         sheet = spec.sheet(sheet)
     if executor == "auto":
-        executor = executor_for(spec, sheet, work(spec.steps(sheet)), record=True)
+        executor = executor_for(spec, sheet, work(spec.steps(sheet), 1, step_work(spec, sheet)),
+                                record=True)
     if record == "summary":
         trace = run(spec, sheet, progress, executor, "epoch")
         return run(spec, sheet, None, executor) if _cut_short(spec, sheet, trace, executor) \
@@ -293,6 +319,7 @@ def run(spec: Spec, sheet: Sheet | str, progress=None, executor: str = "auto",
     result = simulate(spec, sheet, hp, params, state, plan, record=record == "step",
                       progress=progress, executor=executor)
     trace = to_trace(spec, sheet, params, state, result)
+    trace.executor = executor
     if record == "epoch":
         trace.end = {p: float(result.params[0, j]) for j, p in enumerate(spec.model.params)}
         trace.end.update({f"{s}_{p}": float(result.state[s][0, j]) for s in trace.state_names

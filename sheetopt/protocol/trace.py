@@ -38,6 +38,9 @@ class Trace:
     meta: dict = field(default_factory=dict)
     # a run recorded per epoch only (no steps, no rows): its final parameters and state
     end: dict[str, float] | None = None
+    # where it ran: "numpy" or "compiled" (engine.executor_for; None: not said). Not part of
+    # the outputs (CSV, JSON), which are the same bit for bit whichever ran.
+    executor: str | None = None
 
     def __len__(self) -> int:
         return len(self.steps["step"])

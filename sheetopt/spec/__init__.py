@@ -334,8 +334,6 @@ def _model(kind, label: str, key: str = "model.kind", table: Mapping | None = No
     keys = {name: value if isinstance(defaults.get(name), str)  # a choice, checked by the model
             else _number(value, f"model.{name}", label)
             for name, value in table.items() if name != "kind"}
-    if kind == "bowl" and keys.get("condition", 1.0) <= 0:
-        raise SheetoptError(f"{label}: model.condition must be > 0 (got {keys['condition']:g})")
     try:
         return model_for(kind, keys)
     except SheetoptError as exc:

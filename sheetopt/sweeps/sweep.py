@@ -340,7 +340,9 @@ def _executor(spec: Spec, sheet: Sheet, configs: int, executor: str) -> str:
     """Which of the engine's executors ``engine.simulate`` picks for this sweep."""
     steps = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
                            sheet.seed).steps
-    return engine.executor_for(spec, sheet, engine.work(steps, configs), executor=executor)
+    return engine.executor_for(spec, sheet,
+                               engine.work(steps, configs, engine.step_work(spec, sheet)),
+                               executor=executor)
 
 
 def _torch_sweep(spec, sheet, grid, device, dtype, capture: int = 0):

@@ -8,7 +8,7 @@ configurations with scalar locals (see the package docstring).
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from types import SimpleNamespace
 from typing import Mapping
 
@@ -46,13 +46,34 @@ class _Calls:
                                   "power": intercept("power")})
 
 
+# A model of this many parameters or more has its finite differences' shifted losses computed
+# in a loop over the parameters (see _Probe.loss): unrolled, their text grows as the square of
+# the parameters and numba's compile time faster still (11 minutes for 100 features).
+LOOP_FROM = 8
+
+
+@dataclass(frozen=True)
+class _Family:
+    """The shifted losses of one finite difference, one per parameter: ``name[j]`` is the
+    loss with parameter j moved to ``shift`` (of the parameter's value ``qsv``), the others
+    in place (``loss`` reads the parameters as ``qa[0]``, ``qa[1]``, ...)."""
+
+    name: str
+    shift: Expr
+    loss: Expr
+
+
 class _Probe:
     """Stands in for the model inside gradients.py: each loss or gradient that a method asks
-    for becomes a variable (its batch mean), and the real per-row expression is kept."""
+    for becomes a variable (its batch mean), and the real per-row expression is kept. For a
+    model of LOOP_FROM parameters or more, a loss at parameters of which one is shifted
+    becomes ``F<i>[j]`` of a :class:`_Family`, computed in a loop over j."""
 
-    def __init__(self, model):
+    def __init__(self, model, pvars: Mapping[str, Expr] | None = None):
         self.model, self.params = model, model.params
         self.row_exprs: dict[str, Expr] = {}  # variable -> per-row expression
+        self.pvars = pvars if pvars is not None and len(model.params) >= LOOP_FROM else None
+        self.families: dict[str, _Family] = {}  # the shift's text -> its family
 
     def _name(self, prefix: str, expr: Expr) -> Expr:
         for name, known in self.row_exprs.items():
@@ -63,7 +84,18 @@ class _Probe:
         return var(name)
 
     def loss(self, params, x, y):
-        return self._name("L", self.model.loss(params, x, y))
+        moved = [] if self.pvars is None else [
+            j for j, n in enumerate(self.params) if params[n] is not self.pvars[n]]
+        if len(moved) != 1:
+            return self._name("L", self.model.loss(params, x, y))
+        j = moved[0]
+        shift = _renamed(lift(params[self.params[j]]), f"p{j}", "qsv")
+        key = to_python(shift)
+        if key not in self.families:
+            qa = {n: var(f"qa[{i}]") for i, n in enumerate(self.params)}
+            self.families[key] = _Family(name=f"F{len(self.families)}", shift=shift,
+                                         loss=lift(self.model.loss(qa, x, y)))
+        return var(f"{self.families[key].name}[{j}]")
 
     def gradient(self, params, x, y):
         rows = self.model.gradient(params, x, y)
@@ -105,6 +137,16 @@ def _check_powers(expr: Expr, data_only, found: list) -> Expr:
         if exponent.op != "const" or exponent.args[0] != 2:
             raise Unsupported("only squares of computed values are compiled")
     return Expr(expr.op, *args)
+
+
+def _renamed(expr: Expr, old: str, new: str) -> Expr:
+    """``expr`` with the variable ``old`` read as ``new``."""
+    if expr.op == "var":
+        return var(new) if expr.args[0] == old else expr
+    if expr.op == "const":
+        return expr
+    return Expr(expr.op, *(_renamed(a, old, new) if isinstance(a, Expr) else a
+                           for a in expr.args))
 
 
 def _only(names):
@@ -196,6 +238,7 @@ class _Traced:
     calls: list  # (table variable, expression the host evaluates)
     defs: dict  # per-step locals from the schedule: lr_s (and mom_s)
     row_exprs: dict  # per-row expressions: pred, e2 and the gradient methods' terms
+    families: list  # per-row shifted losses computed in a loop over the parameters (_Family)
     results: dict  # method -> parameter -> gradient expression
     new_state: dict
     new_p: Expr
@@ -226,7 +269,7 @@ def _trace(shape: Shape) -> _Traced:
     x, y = model.row([var(n) for n in input_names(model)]), var("y")
     pred = model.predict(pvars, x)
     err2 = model.row_loss(var("pred"), y)
-    probe = _Probe(model)
+    probe = _Probe(model, pvars)
     methods = [shape.gradient] + ([m for m in dict.fromkeys(shape.show)] if shape.record else [])
     results = {m: gradients.gradient(m, probe, pvars, [x], [y], h=var("h"), loss=var("loss"))
                for m in dict.fromkeys(methods)}
@@ -259,8 +302,10 @@ def _trace(shape: Shape) -> _Traced:
                  "e2": _check_powers(lift(err2), data_only, exps)}
     for name, expr in probe.row_exprs.items():
         row_exprs[name] = _check_powers(lift(expr), data_only, exps)
+    families = [replace(f, loss=_check_powers(f.loss, data_only, exps))
+                for f in probe.families.values()]
     return _Traced(shape=shape, calls=list(calls.calls.values()), defs=defs,
-                   row_exprs=row_exprs, results=results,
+                   row_exprs=row_exprs, families=families, results=results,
                    new_state={s: _check_powers(lift(new_state[s]), data_only, exps)
                               for s in state_names},
                    new_p=_check_powers(lift(new_p), data_only, exps), exps=exps)
@@ -288,6 +333,9 @@ def _generate(shape: Shape) -> Kernel:
       "for ch in range((C + W - 1) // W):")
     w(2, "c0 = ch * W")
     w(2, "c1 = min(C, c0 + W)")
+    if traced.families:  # scratch arrays of the loops over parameters, one set per block
+        for array in ("qa", *(f.name for f in traced.families)):
+            w(2, f"{array} = np.empty({len(shape.model.params)})")
     w(2, "for e in range(NE):")
     w(3, "ib = e * istride")
     w(3, "rb = rbase + e * starts[K]")
@@ -317,6 +365,9 @@ def _generate(shape: Shape) -> Kernel:
     w(4, "for c in range(c0, c1):")
     w(5, "EP[e, j, c] = PT[j, c]")
     header = _HEADER.format(parallel=shape.parallel)
+    if traced.families:
+        header = header.replace("\n\n@njit(cache=True, error_model=\"numpy\", fastmath=False",
+                                _SELECT + "\n\n@njit(cache=True, error_model=\"numpy\", fastmath=False")
     return Kernel(source=header + lines.text(), tables=traced.calls, defs=traced.defs,
                   columns=columns, pow_exponents=traced.exps, parallel=shape.parallel,
                   host_lr="lr_s" not in traced.defs, loss_is_sum=shape.online)
@@ -331,12 +382,12 @@ class _Names:
     """The kernel's local names: per-parameter values get the parameter's index."""
 
     def __init__(self, shared: set, state_names):
-        self.shared = shared
+        self.shared = {*shared, "qsv", "jj", "fv"}
         self.per_param = {"p", "g", *(f"s_{s}" for s in state_names),
                           *(f"ns_{s}" for s in state_names)}
 
     def __call__(self, n: str, j: int | None = None) -> str:
-        if n in self.shared or n.startswith("pe["):
+        if n in self.shared or "[" in n:  # pe[i]; qa[i], F<i>[j] of a loop
             return n
         return f"{n}{'' if j is None else j}"
 
@@ -407,6 +458,7 @@ def _online_rows(traced: _Traced, name: _Names, code: list, stores: list) -> Non
     code.append((0, f"{name('e2')} = {name.py(rows['e2'])}"))
     for n in _row_names(traced):
         code.append((0, f"{name(n)} = {name.py(rows[n])}"))
+    _family_rows(traced, name, code, 0, batch=False)
     code.append((0, f"{name('pred0')} = {name('pred')}"))
     code.append((0, f"{name('acc_e2')} = {name('e2')}"))
     code.append((0, f"{name('loss')} = {name('e2')}"))
@@ -422,6 +474,7 @@ def _batch_rows(traced: _Traced, name: _Names, code: list) -> None:
     code.append((0, f"{name('acc_e2')} = 0.0"))
     for n in row_names:
         code.append((0, f"{name(n)} = 0.0"))
+    code += _family_params(traced, name, 0)
     code.append((0, "for r in range(r0, r0 + nr):"))
     code += [(1, text) for text in _data_loads(traced.shape.model, "idx[ib + r]")]
     code.append((1, f"{name('pred')} = {name.py(rows['pred'])}"))
@@ -438,6 +491,7 @@ def _batch_rows(traced: _Traced, name: _Names, code: list) -> None:
     code.append((2, f"{name('acc_e2')} = {name('acc_e2')} + {name('e2')}"))
     for n in row_names:
         code.append((2, f"{name(n)} = {name(n)} + {name('r' + n)}"))
+    _family_rows(traced, name, code, 1, batch=True)
     if traced.shape.record:
         code.append((1, f"RR[0, rb + r, {_C}] = {name('pred')}"))
         code.append((1, f"RR[1, rb + r, {_C}] = {name('e2')}"))
@@ -446,6 +500,38 @@ def _batch_rows(traced: _Traced, name: _Names, code: list) -> None:
     code.append((1, f"{name('loss')} = {name('acc_e2')} / nr"))
     for n in row_names:
         code.append((1, f"{name(n)} = {name(n)} / nr"))
+    for family in traced.families:
+        code.append((1, f"for jj in range({len(traced.shape.model.params)}):"))
+        code.append((2, f"{family.name}[jj] = {family.name}[jj] / nr"))
+
+
+def _family_params(traced: _Traced, name: _Names, depth: int) -> list:
+    """The parameters copied to ``qa``, the array a family's loss reads them from."""
+    if not traced.families:
+        return []
+    return [(depth, f"qa[{j}] = {name('p', j)}")
+            for j in range(len(traced.shape.model.params))]
+
+
+def _family_rows(traced: _Traced, name: _Names, code: list, depth: int, batch: bool) -> None:
+    """Each family's shifted losses of one row, a loop over the parameters: parameter jj
+    shifted in ``qa``, the loss, ``qa[jj]`` restored; a batch sums them row after row as
+    gradients.mean does (the first row's value, then + each next row's)."""
+    if not traced.families:
+        return
+    if not batch:
+        code += _family_params(traced, name, depth)
+    for family in traced.families:
+        f = family.name
+        code.append((depth, f"for jj in range({len(traced.shape.model.params)}):"))
+        code.append((depth + 1, "qsv = qa[jj]"))
+        code.append((depth + 1, f"qa[jj] = {name.py(family.shift)}"))
+        code.append((depth + 1, f"fv = {name.py(family.loss)}"))
+        code.append((depth + 1, "qa[jj] = qsv"))
+        if not batch:
+            code.append((depth + 1, f"{f}[jj] = fv"))
+            continue
+        code.append((depth + 1, f"{f}[jj] = fv if r == r0 else {f}[jj] + fv"))
 
 
 def _update(traced: _Traced, name: _Names, code: list) -> None:
@@ -486,11 +572,17 @@ def _record_stores(traced: _Traced, name: _Names, stores: list) -> list[str]:
 def _state_stores(traced: _Traced, name: _Names, stores: list) -> None:
     """Parameters, state and the epoch's sums, each kept where the configuration is off."""
     now = name("now")
+
+    def kept(new: str, old: str) -> str:
+        # a wide kernel selects by a call: a conditional expression per parameter would give
+        # numba's SSA pass blocks x variables of work (minutes for 100 parameters)
+        return f"sel({now}, {new}, {old})" if traced.families else f"{new} if {now} else {old}"
+
     for j in range(len(traced.shape.model.params)):
-        stores.append((0, f"PT[{j}, {_C}] = {name('np', j)} if {now} else {name('p', j)}"))
+        stores.append((0, f"PT[{j}, {_C}] = {kept(name('np', j), name('p', j))}"))
         for i, s in enumerate(traced.shape.state_names):
-            stores.append((0, f"ST[{i}, {j}, {_C}] = {name('ns_' + s, j)} if {now} else "
-                              f"{name('s_' + s, j)}"))
+            stores.append((0, f"ST[{i}, {j}, {_C}] = "
+                              f"{kept(name('ns_' + s, j), name('s_' + s, j))}"))
     # the engine adds 0.0 for a configuration that is off (np.where(alive, value, 0.0)); what
     # the host can fill in once a call (Kernel.host_lr, loss_is_sum) is not stored each step
     sums = [("esum", "esm", "acc_e2")]
@@ -535,6 +627,14 @@ def cpow(a, b):
 
 @njit(cache=True, error_model="numpy", fastmath=False, nogil=True, parallel={parallel})
 '''
+
+
+_SELECT = """
+
+@njit(cache=True, error_model="numpy")
+def sel(keep, new, old):
+    return new if keep else old
+"""
 
 
 class _Lines:
