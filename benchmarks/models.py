@@ -21,7 +21,8 @@ from sheetopt.protocol import engine
 from sheetopt import spec as spec_mod
 
 
-PRESET_DATA = {"logistic": "blobs", "logistic16": "digits-4x4"}  # labelled rows: 40, 362
+PRESET_DATA = {"logistic": "blobs", "logistic mnist": "blobs",  # labelled rows: 40, 362
+               "logistic16": "digits-4x4"}
 
 
 def spec_for(kind: str, steps: int) -> spec_mod.Spec:
@@ -29,7 +30,8 @@ def spec_for(kind: str, steps: int) -> spec_mod.Spec:
     if kind in PRESET_DATA:  # a classifier's rows are labels: a shipped set, epochs over it
         rows = {"blobs": 40, "digits-4x4": 362}[PRESET_DATA[kind]]
         return spec_mod.parse({"data": {"preset": PRESET_DATA[kind]},
-                               "model": {"kind": "logistic"},
+                               "model": {"kind": "logistic",  # fastbook's mnist_loss
+                                         **({"loss": "mnist"} if "mnist" in kind else {})},
                                "sheet": [{**sheet, "epochs": max(1, steps // rows)}]})
     if kind in COLUMNS:  # rows of several columns: three features and y, or two gradients
         import pandas as pd
@@ -82,7 +84,7 @@ def main() -> None:
     print(f"== one online torch Adam run, trace recorded: {steps:,} steps compiled, "
           f"{numpy_steps:,} on numpy; best of 3 ==")
     kinds = ["linear", "linear (3 features)", "gradients (2)", "quadratic", "relu_net",
-             "logistic", "logistic16", *SURFACES]
+             "logistic", "logistic mnist", "logistic16", *SURFACES]
     base = {}
     for kind in kinds:
         figures = []

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sheetopt import SheetoptError, plots
+from sheetopt import SheetoptError, Spec, plots
 from sheetopt.protocol import engine
 from sheetopt.cli import main
 from sheetopt.models import Model
@@ -276,3 +276,20 @@ def test_a_path_whose_least_squares_overflow_is_one_line(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "spec.toml"), "--kind", "path", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot be drawn" in err and not out.exists()
+
+
+def test_a_zoom_inset_covers_the_markers_of_the_panel_under_it():
+    """Drawn on a given Axes, the zoom is an inset above every marker of its panel: a minimum
+    that lies under it (Himmelblau's (3, 2) here) must not show through, in the zoom, at a
+    place that is no minimum."""
+    from matplotlib.figure import Figure
+
+    spec = Spec.from_toml('[model]\nkind = "himmelblau"\n[defaults]\nsteps = 30\n'
+                          'init = { x = 0.5, y = 0.5 }\n[[sheet]]\nname = "adam"\n'
+                          'optimizer = "adam"\nflavor = "torch"\nlr = 0.01\n')
+    ax = Figure().add_subplot()
+    plots.figure(spec, engine.run_all(spec), "path", ax=ax)
+    insets = [child for child in ax.child_axes]
+    assert len(insets) == 1
+    stars = by_gid(ax, "minimum")
+    assert stars and insets[0].get_zorder() > max(s.get_zorder() for s in stars.values())

@@ -176,6 +176,9 @@ def path(spec: Spec, traces: Traces, sheets: Iterable[str] | None = None, ax=Non
     draw(ax, view, view.box, resolution, legend=True)
     if view.zoom:
         inset = ax.inset_axes([0.58, 0.56, 0.4, 0.4])
+        # above the panel's own markers: a minimum under the inset (Himmelblau's (3, 2) in
+        # the 'all' picture) would otherwise show through it, at a place it is not
+        inset.set_zorder(max(a.get_zorder() for a in ax.get_children()) + 1)
         draw(inset, view, view.zoom, resolution, legend=False, colorbar=False,
              title="zoom: " + ", ".join(view.zoomed))
         _outline(ax, view.zoom)
