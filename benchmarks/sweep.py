@@ -16,7 +16,9 @@ of verifying 3 full-batch steps of 20,000 rows.
 First of all, ``sheetopt.sweep`` itself (100,000 configurations of the lecture's online Adam, from
 its reset, 5 epochs on the 29 rows: the whole call, DataFrame included) beside a plain numpy
 vectorization of the same recurrences over the configurations, timed in the same run, with the
-sweep's time split into its parts (start state, the kernel, copies, the result frame).
+sweep's time split into its parts (start state, the kernel, copies, the result frame), and the
+kernel's hot loop as machine code counts it (benchmarks/simd.py: packed against scalar double
+instructions, the vector width, no fused multiply-adds).
 
 Timings are printed, never asserted. Targets (2-core CPU): sheetopt.sweep at least 8 times the
 plain numpy loop; >= 200 million config-steps/s for the best path at 100,000 configurations; the
@@ -25,6 +27,7 @@ plain numpy loop; >= 200 million config-steps/s for the best path at 100,000 con
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import replace
 
@@ -82,7 +85,7 @@ def plain_numpy_adam(x, y, lr, mom, sqr_mom, start, epochs, reset_passes, reset_
     return rmse, a, b
 
 
-def sweep_against_plain_numpy(configs: int = API_CONFIGS, repeats: int = 3) -> None:
+def sweep_against_plain_numpy(configs: int = API_CONFIGS, repeats: int = 7) -> None:
     """config-steps/s of sheetopt.sweep (the whole call) and of plain_numpy_adam, in one run."""
     import sheetopt
     from sheetopt.executors import compiled
@@ -112,19 +115,27 @@ def sweep_against_plain_numpy(configs: int = API_CONFIGS, repeats: int = 3) -> N
     same = (np.array_equal(frame["final_rmse"].to_numpy(), rmse, equal_nan=True)
             and np.array_equal(frame["a"].to_numpy(), a)
             and np.array_equal(frame["b"].to_numpy(), b))
-    ours_s = min(_time_once(ours) for _ in range(repeats))
-    plain_s = min(_time_once(plain) for _ in range(repeats))
+    times = []  # (ours, plain) side by side, so that both see the same load
+    for _ in range(repeats):
+        times.append((_time_once(ours), _time_once(plain)))
+    ours_s, plain_s = np.median(times, axis=0)
+    ratios = sorted(p / o for o, p in times)
     print(f"\nsheetopt.sweep against plain numpy: {configs:,} configurations of lesson5 'adam' "
           f"(online lecture Adam from its reset, {sheet.epochs} epochs x {len(spec.data)} rows = "
           f"{work:,} config-steps; the reset's {reset.passes} warm-up passes run by both, not "
-          f"counted); best of {repeats}")
+          f"counted); median of {repeats}, each pair timed back to back; load average "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"  sheetopt.sweep (whole call, DataFrame)  {ours_s:8.3f} s  "
           f"{work / ours_s / 1e6:9.1f} M config-steps/s")
     print(f"  plain numpy vectorization               {plain_s:8.3f} s  "
           f"{work / plain_s / 1e6:9.1f} M config-steps/s")
-    print(f"  sheetopt.sweep / plain numpy = {plain_s / ours_s:.1f}x (target: 8x); same final "
-          f"RMSE, a and b bit for bit: {same}; kernel threads: {threads}")
+    print(f"  sheetopt.sweep / plain numpy = {np.median(ratios):.1f}x (median of the pairs' "
+          f"ratios; {ratios[0]:.1f}x to {ratios[-1]:.1f}x; target: 8x); same final RMSE, a and "
+          f"b bit for bit: {same}; kernel threads: {threads}")
     sweep_parts(spec, sheet, lr)
+    from simd import print_evidence  # benchmarks/simd.py, beside this script
+
+    print_evidence(sheets=(("lesson5", "adam"),))
 
 
 def sweep_parts(spec, sheet, lr) -> None:
@@ -303,7 +314,6 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 def _peak_bytes(args: list[str], env: dict) -> int:
-    import os
     import subprocess
     import sys
 
@@ -380,7 +390,6 @@ def main() -> None:
                         help="torch's CPU threads (default: torch's own choice); 1 avoids "
                              "oversubscription when other processes keep the cores busy")
     args = parser.parse_args()
-    import os
 
     print(f"cpu cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
     try:

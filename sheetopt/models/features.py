@@ -13,6 +13,7 @@ reuse ``line``, ``feature_columns`` and ``weighted_sum``.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Sequence
 
 from .base import Model, row_values, squared_error_slope
@@ -67,12 +68,22 @@ def line(p, x):
 
 
 def weighted_sum(p, x, features: Sequence[str]):
-    """w_1*x_1 + w_2*x_2 + ... left to right, then + b."""
+    """w_1*x_1 + w_2*x_2 + ... left to right, then + b.
+
+    >>> weighted_sum({"w_size": 2.0, "w_rooms": 3.0, "b": 1.0}, (10.0, 2.0), ("size", "rooms"))
+    27.0
+    """
     values = row_values(x)
-    total = p[f"w_{features[0]}"] * values[0]
-    for name, value in zip(features[1:], values[1:]):
-        total = total + p[f"w_{name}"] * value
+    weights = _weight_names(tuple(features))  # named once: finite differences call this P^2 times
+    total = p[weights[0]] * values[0]
+    for name, value in zip(weights[1:], values[1:]):
+        total = total + p[name] * value
     return total + p["b"]
+
+
+@lru_cache(maxsize=64)
+def _weight_names(features: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"w_{name}" for name in features)
 
 
 def linear_features(features: Sequence[str]) -> Model:

@@ -84,18 +84,22 @@ class Objective:
         if self.kind == "step":
             return np.asarray(step_loss, dtype=float)
         E = epoch_sum.shape[0]
-        with np.errstate(all="ignore"):
-            mean = epoch_sum / epoch_rows
-            figure = mean if self.mean_loss else np.sqrt(mean)
         completed = np.where(diverged_epoch > 0, diverged_epoch - 1, E)  # epochs done whole
+        if self.kind in ("final", "epoch"):  # one epoch's figure: the others are not computed
+            e = E if self.kind == "final" else self.epoch
+            return np.where(e <= completed, self._figure(epoch_sum[e - 1], epoch_rows[e - 1]),
+                            np.nan)
         done = np.arange(1, E + 1)[:, None] <= completed[None, :]
-        figure = np.where(done, figure, np.nan)
-        if self.kind == "final":
-            return figure[-1]
-        if self.kind == "epoch":
-            return figure[self.epoch - 1]
+        figure = np.where(done, self._figure(epoch_sum, epoch_rows), np.nan)
         best = np.where(done, figure, np.inf).min(axis=0)
         return np.where(done.any(axis=0), best, np.nan)
+
+    def _figure(self, epoch_sum: np.ndarray, epoch_rows: np.ndarray) -> np.ndarray:
+        """An epoch's figure from its sum of row losses and its rows: the mean loss, or the
+        true RMSE (its square root)."""
+        with np.errstate(all="ignore"):
+            mean = epoch_sum / epoch_rows
+            return mean if self.mean_loss else np.sqrt(mean)
 
 
 def parse_objective(text: str | Objective, epochs: int, steps: int | None = None,

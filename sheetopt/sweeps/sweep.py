@@ -250,19 +250,28 @@ class SweepResult:
         ok = np.flatnonzero((self.diverged_at[:, 0] == 0) & ~np.isnan(self.loss))
         return ok[np.argsort(self.loss[ok], kind="stable")]
 
+    def _smallest(self) -> tuple[int | None, int]:
+        """The first configuration of :attr:`ranked` and how many share its value, without
+        sorting: the first of the smallest values is where a stable sort would put it."""
+        ok = np.flatnonzero((self.diverged_at[:, 0] == 0) & ~np.isnan(self.loss))
+        if not len(ok):
+            return None, 0
+        values = self.loss[ok]
+        first = int(np.argmin(values))
+        return int(ok[first]), int(np.count_nonzero(values == values[first]))
+
     @property
     def tied(self) -> int:
         """How many configurations share the best value of the objective (0: none ran)."""
-        ranked = self.ranked
-        return int(np.sum(self.loss[ranked] == self.loss[ranked[0]])) if len(ranked) else 0
+        return self._smallest()[1]
 
     @property
     def best(self) -> int | None:
         """The configuration with the smallest objective among those that did not diverge;
         None when every configuration diverged or several share the smallest value (identical
         runs: there is no best among them)."""
-        ranked = self.ranked
-        return int(ranked[0]) if len(ranked) and self.tied == 1 else None
+        first, tied = self._smallest()
+        return first if tied == 1 else None
 
     @property
     def where(self) -> str:
@@ -296,7 +305,8 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
         params[chosen], diverged_at[chosen] = result.params, result.diverged_at
         sums, rows = (np.asarray(a) for a in (result.epoch_sum_err2, result.epoch_rows))
         final[chosen] = objective.final.values(sums, rows, diverged_at[chosen, 0])
-        loss[chosen] = objective.values(sums, rows, diverged_at[chosen, 0], result.step_loss)
+        loss[chosen] = (final[chosen] if objective == objective.final else
+                        objective.values(sums, rows, diverged_at[chosen, 0], result.step_loss))
     final = np.where(diverged_at[:, 0] > 0, np.nan, final)
     return SweepResult(sheet=sheet.name, grid={k: np.asarray(v) for k, v in grid.items()},
                        final_loss=final, params=params, diverged_at=diverged_at, backend=backend,

@@ -113,6 +113,12 @@ class Kernel:
     pow_exponents: list[float]
     function: object = None
     parallel: bool = False
+    # per-epoch records the host fills in rather than the kernel each step: ``elr`` (the lr
+    # comes from the host, LR) and ``eloss`` (one row a step: the step's loss is the row's
+    # squared error, so eloss equals esum); epoch_rows always (from where each configuration
+    # diverged, see executor.py)
+    host_lr: bool = False
+    loss_is_sum: bool = False
     meta: dict = field(default_factory=dict)
 
 
@@ -181,8 +187,9 @@ class KernelCall:
     fields in this order (:func:`signature`) and the host passes :meth:`values`.
 
     One call runs NE epochs of K steps each: epoch e walks ``idx[e * istride:]`` in the slices
-    ``starts[k]:starts[k + 1]``; its sums go to row e of esum/erows/elr/eloss, its end
-    parameters to ``EP[e]``."""
+    ``starts[k]:starts[k + 1]``; its sums go to row e of esum/elr/eloss (where the kernel keeps
+    them, see Kernel), its end parameters to ``EP[e]``. A configuration is alive while its
+    ``dstep`` is 0."""
 
     X: object  # (rows,) the data's x
     Y: object  # (rows,) the data's y
@@ -193,15 +200,13 @@ class KernelCall:
     ST: object  # (S, P, C) the rule's state, updated in place
     HP: object  # (H, C) hyperparameters
     LR: object  # (C,) the epoch's lr (where the schedule leaves it to the host)
-    alive: object  # (C,) 1 until the configuration diverges
-    dstep: object  # (C,) the step it diverged at (0: none)
+    dstep: object  # (C,) the step it diverged at (0: none, alive)
     esum: object  # (NE, C) per-epoch sum of the rows' squared errors
-    erows: object  # (NE, C) rows in that sum
     elr: object  # (NE, C) lr of each epoch's first step
     eloss: object  # (NE, C) per-epoch sum of the steps' losses
     EP: object  # (NE, P, C) parameters at each epoch's end
-    tab: object  # (tables, NE * K, width) per-step values the host computes
-    ts: object  # each table's column stride (0: one column for every configuration)
+    tab: object  # (tables, NE * K, width) per-step values the host computes: width 1 (the
+    # same for every configuration) or C (one column each)
     kbase: int  # steps before this call
     t0: int  # steps before the run
     total: int  # steps in the run
@@ -314,7 +319,7 @@ def generate(shape: Shape) -> Kernel:
 
 def _generate(shape: Shape) -> Kernel:
     traced = _trace(shape)
-    shared = {*input_names(shape.model), "y", "t", "pos", "h", "kg", "k", "kt", "nr", "fnr",
+    shared = {*input_names(shape.model), "y", "t", "pos", "h", "kg", "k", "kt", "nr", "wide",
               "rb", "ib", "e", "capnow"}
     lines = _Lines()
     w = lines.add
@@ -323,6 +328,7 @@ def _generate(shape: Shape) -> Kernel:
     w(1, "C = PT.shape[1]")
     w(1, "K = starts.shape[0] - 1")
     w(1, "NE = esum.shape[0]")
+    w(1, "wide = tab.shape[2] > 1")
     w(1, "for ch in prange((C + W - 1) // W):" if shape.parallel else
       "for ch in range((C + W - 1) // W):")
     w(2, "c0 = ch * W")
@@ -342,27 +348,29 @@ def _generate(shape: Shape) -> Kernel:
         w(4, "capnow = np.int64(kg + 1 == cap)")
     w(4, "r0 = starts[k]")
     w(4, "nr = starts[k + 1] - r0")
-    w(4, "fnr = float(nr)")
     if shape.online:
         for text in _data_loads(shape.model, "idx[ib + r0]"):
             w(4, text)
     # the loop over configurations: contiguous loads and stores, straight-line arithmetic and
     # divergence as masks, which LLVM's loop vectorizer turns into SIMD instructions (numba
     # compiles without fastmath, so lanes round exactly as the scalar code would)
+    for i, (tname, _) in enumerate(traced.calls):  # a table of one column: read once a step
+        w(4, f"{tname}_k = tab[{i}, kt, 0]")
     w(4, "for c in range(c0, c1):")
     w(5, "cu = np.uint64(c)")
     loads, code, stores, columns = _config_code(traced, _Names(shared, shape.state_names))
     for depth, text in loads + code + stores:
         w(5 + depth, text)
-    w(3, "for c in range(c0, c1):")
-    w(4, "for j in range(PT.shape[0]):")
+    w(3, "for j in range(PT.shape[0]):")
+    w(4, "for c in range(c0, c1):")
     w(5, "EP[e, j, c] = PT[j, c]")
     header = _HEADER.format(parallel=shape.parallel)
     if traced.families:
         header = header.replace("\n\n@njit(cache=True, error_model=\"numpy\", fastmath=False",
                                 _SELECT + "\n\n@njit(cache=True, error_model=\"numpy\", fastmath=False")
     return Kernel(source=header + lines.text(), tables=traced.calls, defs=traced.defs,
-                  columns=columns, pow_exponents=traced.exps, parallel=shape.parallel)
+                  columns=columns, pow_exponents=traced.exps, parallel=shape.parallel,
+                  host_lr="lr_s" not in traced.defs, loss_is_sum=shape.online)
 
 
 # unsigned indices: numba then skips its negative-index wraparound, which would hide from LLVM
@@ -407,7 +415,6 @@ def _config_code(traced: _Traced, name: _Names) -> tuple[list, ...]:
     # divergence as a mask: a configuration that is (or just went) off keeps its values by a
     # select in every store, never a branch, so the loop over configurations is straight-line
     # code the compiler turns into vector instructions
-    stores.append((0, f"alive[{_C}] = {now}"))
     stores.append((0, f"dstep[{_C}] = kg + 1 if {was} != {now} else {name('dsv')}"))
     if traced.shape.capture:  # a select, as every store: the loop stays straight-line
         stores.append((0, f"CL[{_C}] = {name('loss')} if capnow & {now} else CL[{_C}]"))
@@ -426,12 +433,17 @@ def _loads(traced: _Traced, name: _Names) -> list:
     for i, n in enumerate(shape.hyper_names):
         loads.append((0, f"{name('hp_' + n)} = HP[{i}, {c}]"))
     for i, (tname, _) in enumerate(traced.calls):
-        loads.append((0, f"{name(tname)} = tab[{i}, kt, ({c}) * np.uint64(ts[{i}])]"))
+        # a select on a loop invariant: LLVM makes a loop of each kind, both vectorized
+        loads.append((0, f"{name(tname)} = tab[{i}, kt, {c}] if wide else {tname}_k"))
     if "lr_s" not in traced.defs:
         loads.append((0, f"{name('lr_s')} = LR[{c}]"))
-    for n, source in (("was", "alive"), ("dsv", "dstep"), ("esm", "esum"), ("ers", "erows"),
-                      ("elv", "elr"), ("els", "eloss")):
-        loads.append((0, f"{name(n)} = {source}[{'' if n in ('was', 'dsv') else 'e, '}{c}]"))
+    loads.append((0, f"{name('dsv')} = dstep[{c}]"))
+    loads.append((0, f"{name('was')} = {name('dsv')} == 0"))
+    loads.append((0, f"{name('esm')} = esum[e, {c}]"))
+    if "lr_s" in traced.defs:  # else the host's LR is the epoch's lr (Kernel.host_lr)
+        loads.append((0, f"{name('elv')} = elr[e, {c}]"))
+    if not shape.online:  # else eloss equals esum (Kernel.loss_is_sum)
+        loads.append((0, f"{name('els')} = eloss[e, {c}]"))
     return loads
 
 
@@ -571,12 +583,16 @@ def _state_stores(traced: _Traced, name: _Names, stores: list) -> None:
         for i, s in enumerate(traced.shape.state_names):
             stores.append((0, f"ST[{i}, {j}, {_C}] = "
                               f"{kept(name('ns_' + s, j), name('s_' + s, j))}"))
-    # the engine adds 0.0 for a configuration that is off (np.where(alive, value, 0.0))
-    for target, loaded, value in (("esum", "esm", "acc_e2"), ("eloss", "els", "loss"),
-                                  ("erows", "ers", "fnr")):
+    # the engine adds 0.0 for a configuration that is off (np.where(alive, value, 0.0)); what
+    # the host can fill in once a call (Kernel.host_lr, loss_is_sum) is not stored each step
+    sums = [("esum", "esm", "acc_e2")]
+    if not traced.shape.online:
+        sums.append(("eloss", "els", "loss"))
+    for target, loaded, value in sums:
         stores.append((0, f"{target}[e, {_C}] = {name(loaded)} + ({name(value)} if {now} "
                           f"else 0.0)"))
-    stores.append((0, f"elr[e, {_C}] = {name('lr_s')} if k == 0 else {name('elv')}"))
+    if "lr_s" in traced.defs:
+        stores.append((0, f"elr[e, {_C}] = {name('lr_s')} if k == 0 else {name('elv')}"))
 
 
 _HEADER = '''"""Generated by sheetopt.executors.compiled; do not edit (named by a hash of this text)."""

@@ -51,11 +51,12 @@ def _host_eval(expr: Expr, env: dict, defs: Mapping[str, Expr]):
 
 def _tables(kernel: Kernel, *, kbase: int, K: int, t0: int, total: int, hp_cols: Mapping,
             lr: np.ndarray, scheduled: Mapping):
-    """The per-step tables of the next K steps: (tables, K, width) and each table's column
-    stride. ``scheduled``: the schedule's host-computed per-step values (a torch scheduler's
-    sched_lr and sched_mom), (K, 1) or (K, C) each."""
+    """The per-step tables of the next K steps: (tables, K, width), width 1 when every table
+    is the same for every configuration, else C (each table broadcast to it). ``scheduled``:
+    the schedule's host-computed per-step values (a torch scheduler's sched_lr and sched_mom),
+    (K, 1) or (K, C) each."""
     if not kernel.tables:
-        return np.zeros((0, 1, 1)), np.zeros(0, dtype=np.int64)
+        return np.zeros((0, 1, 1))
     steps = kbase + np.arange(K, dtype=np.int64)
     env = {"t": (t0 + steps + 1)[:, None], "pos": (steps / total)[:, None], **scheduled}
     for name, column in hp_cols.items():
@@ -67,12 +68,9 @@ def _tables(kernel: Kernel, *, kbase: int, K: int, t0: int, total: int, hp_cols:
                   for name, expr in kernel.tables]
     width = max(v.shape[1] if v.ndim == 2 else 1 for v in values)
     out = np.empty((len(values), K, width))
-    strides = np.zeros(len(values), dtype=np.int64)
     for i, v in enumerate(values):
-        v = np.broadcast_to(v, (K, v.shape[1] if v.ndim == 2 else 1))
-        out[i, :, :v.shape[1]] = v
-        strides[i] = 1 if v.shape[1] > 1 else 0
-    return out, strides
+        out[i] = v  # broadcast: (K, 1), (1, C), (K, C) or a number
+    return out
 
 
 def _evaluate_table(name, expr, env, defs):
@@ -87,14 +85,17 @@ TABLE_CELLS = 1 << 18  # per kernel call: steps x table width (and shuffled rows
 PROGRESS_CALLS = 20  # a long run reports its progress this many times at least
 
 
-def _epochs_per_call(plan, width: int, between_epochs: bool) -> int:
+def _epochs_per_call(plan, width: int, between_epochs: bool,
+                     calls: int = PROGRESS_CALLS) -> int:
     """How many epochs one kernel call runs: one when the schedule changes lr between epochs
     on the host (adam_ann's annealing, a torch schedule stepped per epoch), else as many as
-    keep the per-call arrays small and the progress bar moving."""
+    keep the per-call arrays small and, in at least ``calls`` calls, the progress bar moving
+    (a run without a bar or trace, a sweep: 1, each call of a threaded kernel starts and
+    stops its threads)."""
     if between_epochs:
         return 1
     per_epoch = max(plan.steps_per_epoch * width, plan.rows if plan.shuffle else 1)
-    return max(1, min(-(-plan.epochs // PROGRESS_CALLS), TABLE_CELLS // per_epoch))
+    return max(1, min(-(-plan.epochs // calls), TABLE_CELLS // per_epoch))
 
 
 def supports(spec, sheet, annealing: bool = True, record: bool = False) -> bool:
@@ -137,17 +138,26 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
                         parallel=C >= PARALLEL_FROM if parallel is None else parallel,
                         hyper_names=tuple(hp), capture=capture > 0)
     hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
-    ST = _zeros((len(state_names), P, C))
+    ST = _zeros((len(state_names), P, C), fill=False)  # every row written below
     for i, s in enumerate(state_names):
         ST[i] = np.asarray(state[s], dtype=float).T
+    HP = _zeros((len(hp), C), fill=False)
+    for i, n in enumerate(hp):
+        HP[i] = hp_cols[n]
+    LR = _zeros(C, fill=False)  # each call's lr, written before it
+    # 64-bit lanes, as the doubles; written here, not only allocated zeroed: the kernel stores
+    # a diverging step with a masked store, and a masked store to a page still mapped to the
+    # kernel's shared zero page (read-only until first written) is several times slower on
+    # x86 (an assist each time, not one page fault): 49 ms instead of 7 for the 29 steps of
+    # a warm-up pass over 100,000 configurations
+    dstep = _zeros(C, np.int64, fill=False)
+    dstep.fill(0)
     run = KernelCall(
         X=spec.data.x, Y=spec.data.y, idx=None, istride=plan.rows if plan.shuffle else 0,
         starts=plan.bounds(), PT=_aligned(np.asarray(params, dtype=float).T),  # a copy
-        ST=ST, HP=_aligned(np.stack([hp_cols[n] for n in hp]) if hp else np.zeros((0, C))),
-        LR=None, alive=_aligned(np.ones(C, dtype=np.int64)),  # 64-bit lanes, as the doubles
-        dstep=_zeros(C, dtype=np.int64), esum=_zeros((E, C)),
-        erows=_zeros((E, C)), elr=_zeros((E, C)),
-        eloss=_zeros((E, C)), EP=np.zeros((E, P, C)), tab=None, ts=None, kbase=0,
+        ST=ST, HP=HP, LR=LR, dstep=dstep,
+        esum=_zeros((E, C)), elr=_zeros((E, C)),
+        eloss=_zeros((E, C)), EP=_zeros((E, P, C)), tab=None, kbase=0,
         t0=t0, total=plan.steps, h=float(sheet.h), bound=float(sheet.diverge_above),
         RS=np.empty((len(kernel.columns), plan.steps, C)) if record else np.zeros((0, 0, 0)),
         RR=np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0)), rbase=0,
@@ -162,24 +172,30 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     idx = next(orders) if not plan.shuffle else None
 
     def call(e0: int, ne: int) -> None:
-        LR = _aligned(np.broadcast_to(np.asarray(stepping.lr, dtype=float), (C, 1))[:, 0])
-        tab, ts = _tables(kernel, kbase=e0 * K, K=ne * K, t0=t0, total=plan.steps,
+        LR[...] = np.broadcast_to(np.asarray(stepping.lr, dtype=float), (C, 1))[:, 0]
+        tab = _tables(kernel, kbase=e0 * K, K=ne * K, t0=t0, total=plan.steps,
                           hp_cols=hp_cols, lr=LR, scheduled=stepping.tables(ne * K))
         epochs = slice(e0, e0 + ne)
         _call(kernel.function, *dataclasses.replace(
             run, idx=np.concatenate([next(orders) for _ in range(ne)]) if plan.shuffle else idx,
-            LR=LR, esum=run.esum[epochs], erows=run.erows[epochs], elr=run.elr[epochs],
-            eloss=run.eloss[epochs], EP=run.EP[epochs], tab=tab, ts=ts, kbase=e0 * K,
+            esum=run.esum[epochs], elr=run.elr[epochs],
+            eloss=run.eloss[epochs], EP=run.EP[epochs], tab=tab, kbase=e0 * K,
             rbase=e0 * plan.rows).values())
+        if kernel.host_lr:  # the lr of each epoch's first step: this call's
+            run.elr[epochs] = LR
+        if kernel.loss_is_sum:  # one row a step: each step's loss is its row's squared error
+            run.eloss[epochs] = run.esum[epochs]
         if progress is not None:
             progress(ne * K)
 
     with np.errstate(all="ignore"):
-        walk_calls(plan, stepping, _epochs_per_call(plan, width, schedule.between_epochs), call,
-                   columns, lambda e0, steps: epoch_metric(run.eloss[e0], steps))
+        calls = PROGRESS_CALLS if progress is not None or record else 1
+        walk_calls(plan, stepping, _epochs_per_call(plan, width, schedule.between_epochs, calls),
+                   call, columns, lambda e0, steps: epoch_metric(run.eloss[e0], steps))
     # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
     result = Result(params=run.PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
-                    epoch_sum_err2=run.esum, epoch_rows=run.erows, epoch_lr=run.elr,
+                    epoch_sum_err2=run.esum, epoch_rows=_epoch_rows(run.dstep, plan),
+                    epoch_lr=run.elr,
                     epoch_params=run.EP.transpose(0, 2, 1),
                     diverged_at=_diverged_at(run.dstep, K), epoch_loss=run.eloss,
                     step_loss=run.CL if capture else None)
@@ -225,6 +241,21 @@ def _call(function, *args) -> None:
         function(*args)
     finally:
         config.SLP_VECTORIZE = saved
+
+
+def _epoch_rows(dstep: np.ndarray, plan) -> np.ndarray:
+    """(E, C) rows of each epoch's steps that each configuration lived through (the steps
+    before its diverging step ``dstep``, 0: none), as floats: the sums the numpy executor adds
+    up step by step (whole numbers, so exactly these)."""
+    E, K = plan.epochs, plan.steps_per_epoch
+    bounds = plan.bounds()
+    rows = _zeros((E, len(dstep)), fill=False)
+    rows.fill(float(bounds[K] - bounds[0]))
+    hit = np.flatnonzero(dstep > 0)
+    if len(hit):
+        lived = np.clip(dstep[hit] - 1 - K * np.arange(E)[:, None], 0, K)  # steps, (E, hit)
+        rows[:, hit] = bounds[lived] - bounds[0]
+    return rows
 
 
 def _diverged_at(dstep: np.ndarray, K: int) -> np.ndarray:
