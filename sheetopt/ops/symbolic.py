@@ -267,3 +267,30 @@ def evaluate(node, values: Mapping[str, float]) -> float:
                      sign=lambda v: (v > 0) - (v < 0) if v == v else v, floor=math.floor,
                      pi=math.pi)
     return eval(to_python(node), {"__builtins__": {}}, namespace)  # noqa: S307 - our own text
+
+
+def substitute(node, known: Mapping[str, "Expr"], root: bool = False, text_of=None):
+    """``node`` with each subtree whose text (``text_of``, by default :func:`to_python`) is a
+    key of ``known`` replaced by its value (``root``: never the whole tree itself)."""
+    text_of = text_of or to_python
+    if not isinstance(node, Expr) or node.op in ("var", "const"):
+        return node
+    if not root:
+        found = known.get(text_of(node))
+        if found is not None:
+            return found
+    if node.op == "call":
+        name, *children = node.args
+        return Expr("call", name, *(substitute(c, known, text_of=text_of) for c in children))
+    return Expr(node.op, *(substitute(c, known, text_of=text_of) for c in node.args))
+
+
+def replace_subtree(tree: "Expr", old: "Expr", new: "Expr") -> "Expr":
+    """``tree`` with every occurrence of ``old`` read from ``new`` (a cell or a variable
+    holding it): the same value, computed once.
+
+    >>> x, y = var("x"), var("y")
+    >>> to_python(replace_subtree((x + y) * (x + y) + x, x + y, var("s")))
+    's*s+x'
+    """
+    return substitute(tree, {to_python(old): new}, root=False)

@@ -24,8 +24,8 @@ from ..protocol.engine import epoch_losses, epoch_mean_loss
 from ..ops import symbolic_ops as ops
 from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
-from ..ops.symbolic import (Expr, deep_trees, python_texts, to_excel, to_python, var,
-                            variables)
+from ..ops.symbolic import (Expr, deep_trees, python_texts, replace_subtree, substitute,
+                            to_excel, to_python, var, variables)
 from . import schedule_cells
 
 
@@ -191,29 +191,11 @@ def cut_into_cells(trees: Mapping[tuple[str, int], Expr]) -> dict[tuple[str, int
     text_of = python_texts()
     with deep_trees():
         for key, tree in trees.items():
-            out[key] = _substitute(tree, known, root=True, text_of=text_of)
+            out[key] = substitute(tree, known, root=True, text_of=text_of)
             text = text_of(tree)
             if tree.op != "var" and text not in known:
                 known[text] = cell(*key)
     return out
-
-
-def _substitute(node, known: Mapping[str, Expr], root: bool = False, text_of=to_python):
-    if not isinstance(node, Expr) or node.op in ("var", "const"):
-        return node
-    if not root:
-        found = known.get(text_of(node))
-        if found is not None:
-            return found
-    if node.op == "call":
-        name, *children = node.args
-        return Expr("call", name, *(_substitute(c, known, text_of=text_of) for c in children))
-    return Expr(node.op, *(_substitute(c, known, text_of=text_of) for c in node.args))
-
-
-def replace_subtree(tree: Expr, old: Expr, new: Expr) -> Expr:
-    """``tree`` with every occurrence of ``old`` read from ``new`` (a cell holding it)."""
-    return _substitute(tree, {to_python(old): new}, root=False)
 
 
 # --- the epoch summary ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Mapping
 
 from ...models import gradients
 from ...ops import symbolic_ops
-from ...ops.symbolic import Expr, deep_trees, lift, to_python, var
+from ...ops.symbolic import Expr, deep_trees, lift, replace_subtree, to_python, var
 
 
 class Unsupported(Exception):
@@ -301,7 +301,10 @@ def _trace(shape: Shape) -> _Traced:
     row_exprs = {"pred": _check_powers(lift(pred), data_only, exps),
                  "e2": _check_powers(lift(err2), data_only, exps)}
     for name, expr in probe.row_exprs.items():
-        row_exprs[name] = _check_powers(lift(expr), data_only, exps)
+        # a gradient term reads the row's prediction from its variable, computed once: the
+        # same value, and a kernel of P parameters no longer P copies of a P-term sum to compile
+        row_exprs[name] = replace_subtree(_check_powers(lift(expr), data_only, exps),
+                                          row_exprs["pred"], var("pred"))
     families = [replace(f, loss=_check_powers(f.loss, data_only, exps))
                 for f in probe.families.values()]
     return _Traced(shape=shape, calls=list(calls.calls.values()), defs=defs,
