@@ -87,9 +87,9 @@ def partial_epoch(trace: Trace, model) -> dict | None:
         return None
     epoch, step = trace.diverged_at
     in_epoch = trace.steps["epoch"] == epoch
-    rows = int(np.count_nonzero(trace.rows["epoch"] == epoch))
+    err2 = trace.rows["err2"][trace.rows["epoch"] == epoch]
+    rows = len(err2)
     if model.reports_rmse:
-        err2 = trace.rows["err2"][trace.rows["epoch"] == epoch]
         figures = dict(zip(("lecture_rmse", "rmse"),
                            map(float, engine.epoch_losses(float(np.sum(err2)), rows, np))))
     else:  # the steps' losses added in order, as the engine adds them
