@@ -16,9 +16,9 @@ of verifying 3 full-batch steps of 20,000 rows.
 First of all, ``sheetopt.sweep`` itself (100,000 configurations of the lecture's online Adam, from
 its reset, 5 epochs on the 29 rows: the whole call, DataFrame included) beside a plain numpy
 vectorization of the same recurrences over the configurations, timed in the same run, with the
-sweep's time split into its parts (start state, the kernel, copies, the result frame), and the
-kernel's hot loop as machine code counts it (benchmarks/simd.py: packed against scalar double
-instructions, the vector width, no fused multiply-adds).
+sweep's time split into its parts (the kernel calls, the start state, the result frame, the rest)
+and its page faults, and the kernel's hot loop as machine code counts it (benchmarks/simd.py:
+packed against scalar double instructions, the vector width, no fused multiply-adds).
 
 Timings are printed, never asserted. Targets (2-core CPU): sheetopt.sweep at least 8 times the
 plain numpy loop; >= 200 million config-steps/s for the best path at 100,000 configurations; the
@@ -138,26 +138,74 @@ def sweep_against_plain_numpy(configs: int = API_CONFIGS, repeats: int = 7) -> N
     print_evidence(sheets=(("lesson5", "adam"),))
 
 
-def sweep_parts(spec, sheet, lr) -> None:
-    """Where the time of one sheetopt.sweep call goes (one call, after the timed ones)."""
-    import cProfile
-    import pstats
+def sweep_parts(spec, sheet, lr, calls: int = 3) -> None:
+    """Where the time of a sheetopt.sweep call goes (the median of ``calls`` calls, after the
+    timed ones), each part timed by perf_counter around it: the kernel calls (the reset's
+    warm-up passes' and the run's), the rest of the start state (the reset's passes outside
+    their kernel calls), the result frame, and the rest (the grid, checks, the Result's
+    arrays, the objective); and the minor page faults of a call (memory fresh from the
+    system, each costing a fault per 4 KiB page on first touch)."""
+    import resource
 
     import sheetopt
+    from sheetopt import api
+    from sheetopt.executors.compiled import executor
+    from sheetopt.protocol import engine
 
-    profile = cProfile.Profile()
-    profile.runcall(sheetopt.sweep, "lesson5", "adam", lr=lr, backend="numpy")
-    stats = pstats.Stats(profile).stats
-    total = max(v[3] for v in stats.values())
-    parts = {"start state (the reset's warm-up passes)": "start_state",
-             "kernel calls": "_call", "result frame": "sweep_frame"}
-    found = {label: sum(v[3] for (path, _, fn), v in stats.items() if fn == name
-                        and "sheetopt" in path) for label, name in parts.items()}
-    found["kernel calls"] = sum(v[3] for (path, _, fn), v in stats.items()
-                                if fn == "kernel" and "sheetopt_kernel" in path)
-    line = "; ".join(f"{label} {seconds / total:.0%}" for label, seconds in found.items())
-    print(f"  one call's time ({total:.3f} s under the profiler): {line}; the rest "
-          f"{1 - sum(found.values()) / total:.0%} (grid, copies, checks)")
+    spent = {"kernel": 0.0, "start": 0.0, "frame": 0.0}
+    inside = {"start": False}
+
+    def timed(module, name, part):
+        original = getattr(module, name)
+
+        def run(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                took = time.perf_counter() - began
+                spent[part] += took
+                if part == "kernel" and inside["start"]:
+                    spent["start"] -= took  # counted with the kernel calls
+        return original, run
+
+    patched = [(executor, "_call", "kernel"), (engine, "start_state", "start"),
+               (api, "sweep_frame", "frame")]
+    originals = []
+    for module, name, part in patched:
+        original, run = timed(module, name, part)
+        originals.append((module, name, original))
+        if part == "start":
+            run = _flagged(run, inside)
+        setattr(module, name, run)
+    rows = []
+    try:
+        for _ in range(calls):
+            spent.update(kernel=0.0, start=0.0, frame=0.0)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            total = _time_once(lambda: sheetopt.sweep("lesson5", "adam", lr=lr, backend="numpy"))
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            rows.append((total, spent["kernel"], spent["start"], spent["frame"], faults))
+    finally:
+        for module, name, original in originals:
+            setattr(module, name, original)
+    total, kernel, start, frame, faults = np.median(rows, axis=0)
+    print(f"  one call's time ({total * 1e3:.1f} ms, median of {calls}): kernel calls "
+          f"{kernel * 1e3:.1f} ms ({kernel / total:.0%}); start state besides its kernel calls "
+          f"{start * 1e3:.1f} ms; result frame {frame * 1e3:.1f} ms; the rest "
+          f"{(total - kernel - start - frame) * 1e3:.1f} ms (grid, checks, the Result's "
+          f"arrays, the objective); {faults:,.0f} minor page faults")
+
+
+def _flagged(run, inside: dict):
+    """``run`` with ``inside["start"]`` True while it runs."""
+    def flagged(*args, **kwargs):
+        inside["start"] = True
+        try:
+            return run(*args, **kwargs)
+        finally:
+            inside["start"] = False
+    return flagged
 
 
 def _time_once(run) -> float:

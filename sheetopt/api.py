@@ -190,7 +190,7 @@ def sweep_frame(spec: Spec, result):
     columns.update({p: result.params[:, j] for j, p in enumerate(spec.model.params)})
     columns["diverged_epoch"] = np.where(diverged, result.diverged_at[:, 0], np.nan)
     columns["diverged_step"] = np.where(diverged, result.diverged_at[:, 1], np.nan)
-    frame = pd.DataFrame(columns)
+    frame = pd.DataFrame(columns, copy=False)  # the result's arrays, not copies of them
     best = result.best
     frame.attrs.update({"sheet": result.sheet, "backend": result.backend,
                         "executor": result.executor, "device": result.device,

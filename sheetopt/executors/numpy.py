@@ -76,11 +76,14 @@ class _Run:
     def metric(self, e: int, steps: int):
         return epoch_metric(self.epoch_loss[e], steps)
 
-    def result(self) -> Result:
+    def result(self, summary: bool = False) -> Result:
         result = Result(params=self.params, state=self.state, epoch_sum_err2=self.epoch_sum,
-                        epoch_rows=self.epoch_rows, epoch_lr=self.epoch_lr,
-                        epoch_params=self.epoch_params, diverged_at=self.diverged_at,
-                        epoch_loss=self.epoch_loss, step_loss=self.step_loss)
+                        epoch_rows=self.epoch_rows,
+                        epoch_lr=None if summary else self.epoch_lr,
+                        epoch_params=None if summary else self.epoch_params,
+                        diverged_at=self.diverged_at,
+                        epoch_loss=None if summary else self.epoch_loss,
+                        step_loss=self.step_loss)
         if self.recorder is not None:
             result.steps, result.rows = self.recorder.arrays()
         return result
@@ -88,9 +91,10 @@ class _Run:
 
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan: Plan, record: bool = False,
-             annealing: bool = True, t0: int = 0, progress=None, capture: int = 0) -> Result:
+             annealing: bool = True, t0: int = 0, progress=None, capture: int = 0,
+             summary: bool = False) -> Result:
     """Runs the epochs of ``plan`` from ``params`` and ``state`` with numpy; see ``Result``
-    (``capture``: the step, from 1, whose loss it keeps)."""
+    (``capture``: the step, from 1, whose loss it keeps; ``summary``: see engine.simulate)."""
     run = _Run(spec, sheet, params, state, plan, record)
     if capture:
         run.capture, run.step_loss = t0 + capture, np.full(len(params), np.nan)
@@ -104,4 +108,4 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
         stepping = schedule_of(sheet, annealing).start(hp, run.columns, ops)
         walk(plan, stepping, hp=hp, t0=t0, step=run.step, end_epoch=end_epoch, columns=run.columns,
              metric=run.metric)
-    return run.result()
+    return run.result(summary)

@@ -25,10 +25,12 @@ class Result:
     state: dict[str, np.ndarray]  # name -> (C, P)
     epoch_sum_err2: np.ndarray  # (E, C) sum of per-row squared errors in each epoch
     epoch_rows: np.ndarray  # (E, C) rows counted in that sum
-    epoch_lr: np.ndarray  # (E, C) lr at the first step of each epoch
-    epoch_params: np.ndarray  # (E, C, P) parameters at the end of each epoch
+    # (E, C) lr at the first step of each epoch; None in a summary run (engine.simulate)
+    epoch_lr: np.ndarray | None
+    epoch_params: np.ndarray | None  # (E, C, P) parameters at each epoch's end; None: summary
     diverged_at: np.ndarray  # (C, 2) epoch and step counted from 1; 0 where it did not diverge
-    epoch_loss: np.ndarray | None = None  # (E, C) sum of the per-step (batch mean) losses
+    # (E, C) sum of the per-step (batch mean) losses; None in a summary run
+    epoch_loss: np.ndarray | None = None
     steps: dict[str, np.ndarray] | None = None  # (N, C) per step when recorded
     rows: dict[str, np.ndarray] | None = None  # (R, C) per data row visited when recorded
     # (C,) the loss of the step a run was asked to keep (``capture``, from 1): the trace's loss

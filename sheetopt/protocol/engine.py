@@ -27,9 +27,10 @@ def hyper_arrays(sheet: Sheet, configs: int = 1, grid: Mapping[str, np.ndarray] 
     """Each numeric hyperparameter as a (C, 1) column; ``grid`` overrides some per configuration."""
     out = {}
     for name, value in sheet.hypers.items():
-        column = np.full(configs, value, dtype=float)
         if grid and name in grid:
             column = np.asarray(grid[name], dtype=float).reshape(configs)
+        else:
+            column = np.full(configs, value, dtype=float)
         out[name] = column[:, None]
     return out
 
@@ -55,26 +56,30 @@ def start_state(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray],
             state[s] = values
         return state
     reset = sheet.rule.reset
-    state = {s: np.full((configs, P), reset.state[s] if reset else 0.0) for s in names}
-    if reset is None:
-        return state
-    ones = np.ones((configs, P))
+    if reset is None or not reset.passes:
+        return {s: np.full((configs, P), reset.state[s] if reset else 0.0) for s in names}
+    # read-only views, no memory of their own: every executor copies what it starts from
+    state = {s: np.broadcast_to(float(reset.state[s]), (configs, P)) for s in names}
+    ones = np.broadcast_to(1.0, (configs, P))
     if executor == "compiled":  # where the compiled executor runs these passes too
         executor = executor_for(spec, sheet, COMPILE_FROM, annealing=False)
     for _ in range(reset.passes):
         # each warm-up pass restarts from a = b = 1 with constant lr; only the averages are kept
         plan = plan_for(spec, sheet, epochs=1, shuffle=False)
         state = simulate(spec, sheet, hp, ones, state, plan, annealing=False,
-                         executor=executor).state
+                         executor=executor, summary=True).state
     return state
 
 
 def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan: Plan, record: bool = False,
              annealing: bool = True, t0: int = 0, progress=None, executor: str = "auto",
-             capture: int = 0) -> Result:
+             capture: int = 0, summary: bool = False) -> Result:
     """Runs the epochs of ``plan`` from ``params`` and ``state``; see :class:`Result`.
     ``capture``: a step (from 1) whose loss the Result keeps (``step_loss``; 0: none).
+    ``summary``: the Result without the per-epoch lr, parameters and losses (None), what a
+    sweep and the lecture's reset passes never read: the compiled executor then neither stores
+    nor allocates them.
 
     ``progress``, when given, is called with the number of steps done after each epoch.
     ``executor``: "numpy" (sheetopt.executors.numpy), "compiled" (sheetopt.executors.compiled,
@@ -86,11 +91,13 @@ def simulate(spec: Spec, sheet: Sheet, hp: Mapping[str, np.ndarray], params: np.
         from ..executors import compiled
 
         return compiled.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                 annealing=annealing, t0=t0, progress=progress, capture=capture)
+                                 annealing=annealing, t0=t0, progress=progress, capture=capture,
+                                 summary=summary)
     from ..executors import numpy as numpy_executor
 
     return numpy_executor.simulate(spec, sheet, hp, params, state, plan, record=record,
-                                   annealing=annealing, t0=t0, progress=progress, capture=capture)
+                                   annealing=annealing, t0=t0, progress=progress, capture=capture,
+                                   summary=summary)
 
 
 # A job of less work than this runs on the numpy executor: it is done before numba and a kernel

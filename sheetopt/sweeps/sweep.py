@@ -289,10 +289,7 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
     objective = parse_objective(objective, sheet.epochs, spec.steps(sheet),
                                 mean_loss=not spec.model.reports_rmse)
     configs = configurations(grid)
-    P = len(spec.model.params)
-    params, diverged_at = np.zeros((configs, P)), np.zeros((configs, 2), dtype=np.int64)
-    final, loss = np.zeros(configs), np.zeros(configs)
-    label, ran = "cpu", None
+    label, ran, pieces = "cpu", None, []
     parts = swept.groups(spec, sheet, grid)
     for chosen, own in parts:
         if len(parts) == 1:  # every configuration at once: no copies of the grid
@@ -302,16 +299,35 @@ def run_sweep(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray], backend:
             result, ran = _numpy_sweep(spec, own, values, executor, objective.capture)
         else:
             result, label = _torch_sweep(spec, own, values, device, dtype, objective.capture)
-        params[chosen], diverged_at[chosen] = result.params, result.diverged_at
         sums, rows = (np.asarray(a) for a in (result.epoch_sum_err2, result.epoch_rows))
-        final[chosen] = objective.final.values(sums, rows, diverged_at[chosen, 0])
-        loss[chosen] = (final[chosen] if objective == objective.final else
-                        objective.values(sums, rows, diverged_at[chosen, 0], result.step_loss))
-    final = np.where(diverged_at[:, 0] > 0, np.nan, final)
+        diverged_epoch = result.diverged_at[:, 0]
+        # NaN where the configuration diverged: it did not finish the last epoch
+        final = objective.final.values(sums, rows, diverged_epoch)
+        loss = (final if objective == objective.final else
+                objective.values(sums, rows, diverged_epoch, result.step_loss))
+        pieces.append((chosen, (result.params, result.diverged_at, final, loss)))
+    params, diverged_at, final, loss = _joined(pieces, configs)
     return SweepResult(sheet=sheet.name, grid={k: np.asarray(v) for k, v in grid.items()},
                        final_loss=final, params=params, diverged_at=diverged_at, backend=backend,
                        device=label, dtype=dtype if backend == "torch" else "float64",
                        executor=ran, objective=objective, loss=loss)
+
+
+# the dtypes of a SweepResult's params, diverged_at, final_loss and loss, whatever ran it
+JOINED = (float, np.int64, float, float)
+
+
+def _joined(pieces, configs: int) -> list[np.ndarray]:
+    """Each group's arrays (params, diverged_at, final, loss) put together in configuration
+    order (as :data:`JOINED`): a single group's as they are, no copy."""
+    if len(pieces) == 1 and isinstance(pieces[0][0], slice):
+        return [np.asarray(a, dtype=kind) for a, kind in zip(pieces[0][1], JOINED)]
+    out = [np.empty((configs, *np.shape(a)[1:]), dtype=kind)
+           for a, kind in zip(pieces[0][1], JOINED)]
+    for chosen, arrays in pieces:
+        for whole, part in zip(out, arrays):
+            whole[chosen] = part
+    return out
 
 
 def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray],
@@ -323,7 +339,8 @@ def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray],
     configs = configurations(grid)
     hp = engine.hyper_arrays(sheet, configs, grid)
     state = engine.start_state(spec, sheet, hp, _executor(spec, sheet, configs, executor))
-    params = np.tile([[sheet.init[p] for p in spec.model.params]], (configs, 1)).astype(float)
+    params = np.empty((configs, len(spec.model.params)))
+    params[...] = [sheet.init[p] for p in spec.model.params]
     plan = engine.batches(len(spec.data), sheet.batch_size, sheet.epochs, sheet.shuffle,
                           sheet.seed)
     return hp, params, state, plan
@@ -332,7 +349,7 @@ def start_arrays(spec: Spec, sheet: Sheet, grid: Mapping[str, np.ndarray],
 def _numpy_sweep(spec, sheet, grid, executor, capture: int = 0):
     hp, params, state, plan = start_arrays(spec, sheet, grid)
     result = engine.simulate(spec, sheet, hp, params, state, plan, executor=executor,
-                             capture=capture)
+                             capture=capture, summary=True)
     return result, _executor(spec, sheet, len(params), executor)
 
 

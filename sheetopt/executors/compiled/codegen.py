@@ -202,9 +202,9 @@ class KernelCall:
     LR: object  # (C,) the epoch's lr (where the schedule leaves it to the host)
     dstep: object  # (C,) the step it diverged at (0: none, alive)
     esum: object  # (NE, C) per-epoch sum of the rows' squared errors
-    elr: object  # (NE, C) lr of each epoch's first step
-    eloss: object  # (NE, C) per-epoch sum of the steps' losses
-    EP: object  # (NE, P, C) parameters at each epoch's end
+    elr: object  # (NE, C) lr of each epoch's first step ((NE, 0) where the kernel keeps none)
+    eloss: object  # (NE, C) per-epoch sum of the steps' losses ((NE, 0): likewise)
+    EP: object  # (NE, P, C) parameters at each epoch's end, or (NE, 0, C): not kept
     tab: object  # (tables, NE * K, width) per-step values the host computes: width 1 (the
     # same for every configuration) or C (one column each)
     kbase: int  # steps before this call
@@ -364,7 +364,7 @@ def _generate(shape: Shape) -> Kernel:
     loads, code, stores, columns = _config_code(traced, _Names(shared, shape.state_names))
     for depth, text in loads + code + stores:
         w(5 + depth, text)
-    w(3, "for j in range(PT.shape[0]):")
+    w(3, "for j in range(EP.shape[1]):")  # none where the run keeps no per-epoch parameters
     w(4, "for c in range(c0, c1):")
     w(5, "EP[e, j, c] = PT[j, c]")
     header = _HEADER.format(parallel=shape.parallel)

@@ -127,42 +127,24 @@ def table_bytes(spec, sheet, plan) -> int:
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
              state: Mapping[str, np.ndarray], plan, record: bool = False,
              annealing: bool = True, t0: int = 0, progress=None, parallel: bool | None = None,
-             capture: int = 0):
+             capture: int = 0, summary: bool = False):
     """engine.simulate on the compiled kernel; returns an identical engine.Result
-    (``capture``: the step, from 1, whose loss it keeps)."""
+    (``capture``: the step, from 1, whose loss it keeps; ``summary``: no per-epoch lr,
+    parameters or losses, see engine.simulate)."""
     state_names = sheet.rule.states(sheet.static)
     C, P = params.shape
-    E, K = plan.epochs, plan.steps_per_epoch
+    K = plan.steps_per_epoch
     schedule = schedule_of(sheet, annealing)
     kernel = kernel_for(spec, sheet, schedule=schedule, record=record, online=plan.size == 1,
                         parallel=C >= PARALLEL_FROM if parallel is None else parallel,
                         hyper_names=tuple(hp), capture=capture > 0)
     hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
-    ST = _zeros((len(state_names), P, C), fill=False)  # every row written below
-    for i, s in enumerate(state_names):
-        ST[i] = np.asarray(state[s], dtype=float).T
-    HP = _zeros((len(hp), C), fill=False)
-    for i, n in enumerate(hp):
-        HP[i] = hp_cols[n]
-    LR = _zeros(C, fill=False)  # each call's lr, written before it
-    # 64-bit lanes, as the doubles; written here, not only allocated zeroed: the kernel stores
-    # a diverging step with a masked store, and a masked store to a page still mapped to the
-    # kernel's shared zero page (read-only until first written) is several times slower on
-    # x86 (an assist each time, not one page fault): 49 ms instead of 7 for the 29 steps of
-    # a warm-up pass over 100,000 configurations
-    dstep = _zeros(C, np.int64, fill=False)
-    dstep.fill(0)
-    run = KernelCall(
-        X=spec.data.x, Y=spec.data.y, idx=None, istride=plan.rows if plan.shuffle else 0,
-        starts=plan.bounds(), PT=_aligned(np.asarray(params, dtype=float).T),  # a copy
-        ST=ST, HP=HP, LR=LR, dstep=dstep,
-        esum=_zeros((E, C)), elr=_zeros((E, C)),
-        eloss=_zeros((E, C)), EP=_zeros((E, P, C)), tab=None, kbase=0,
-        t0=t0, total=plan.steps, h=float(sheet.h), bound=float(sheet.diverge_above),
-        RS=np.empty((len(kernel.columns), plan.steps, C)) if record else np.zeros((0, 0, 0)),
-        RR=np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0)), rbase=0,
-        W=CHUNK, pe=np.array(kernel.pow_exponents + [0.0]), cap=capture,
-        CL=_aligned(np.full(C, np.nan)) if capture else np.zeros(0))
+    run = _kernel_call(spec, sheet, kernel, plan, params=params, state=state, hp_cols=hp_cols,
+                       t0=t0, capture=capture, record=record, summary=summary)
+    ST, LR = run.ST, run.LR
+    # one row a step: each step's loss is its row's squared error, so the losses are the sums
+    losses = run.esum if kernel.loss_is_sum else run.eloss
+
     def columns(name: str) -> list:  # a state's per-parameter (C,) arrays, for the schedule
         return [ST[state_names.index(name), j] for j in range(P)]
 
@@ -181,27 +163,68 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
             esum=run.esum[epochs], elr=run.elr[epochs],
             eloss=run.eloss[epochs], EP=run.EP[epochs], tab=tab, kbase=e0 * K,
             rbase=e0 * plan.rows).values())
-        if kernel.host_lr:  # the lr of each epoch's first step: this call's
+        if kernel.host_lr and not summary:  # the lr of each epoch's first step: this call's
             run.elr[epochs] = LR
-        if kernel.loss_is_sum:  # one row a step: each step's loss is its row's squared error
-            run.eloss[epochs] = run.esum[epochs]
         if progress is not None:
             progress(ne * K)
 
     with np.errstate(all="ignore"):
         calls = PROGRESS_CALLS if progress is not None or record else 1
         walk_calls(plan, stepping, _epochs_per_call(plan, width, schedule.between_epochs, calls),
-                   call, columns, lambda e0, steps: epoch_metric(run.eloss[e0], steps))
-    # (C, P) views of the kernel's (P, C) arrays: a sweep's copies cost as much as its steps
-    result = Result(params=run.PT.T, state={s: ST[i].T for i, s in enumerate(state_names)},
-                    epoch_sum_err2=run.esum, epoch_rows=_epoch_rows(run.dstep, plan),
-                    epoch_lr=run.elr,
-                    epoch_params=run.EP.transpose(0, 2, 1),
-                    diverged_at=_diverged_at(run.dstep, K), epoch_loss=run.eloss,
-                    step_loss=run.CL if capture else None)
+                   call, columns, lambda e0, steps: epoch_metric(losses[e0], steps))
+    result = _result(run, plan, state_names, losses=losses, summary=summary)
     if record:
         result.steps, result.rows = _recorded(spec, kernel, plan, run)
     return result
+
+
+def _kernel_call(spec, sheet, kernel: Kernel, plan, *, params, state, hp_cols, t0: int,
+                 capture: int, record: bool, summary: bool) -> KernelCall:
+    """The arrays of a run's kernel calls: the start copied into the kernel's (P, C) layout,
+    and the per-epoch records, each (E, 0) or (E, 0, C) where nothing fills it (the kernel
+    leaves elr to the host, eloss to esum: Kernel) or nothing reads it (a summary run)."""
+    state_names = sheet.rule.states(sheet.static)
+    C, P = params.shape
+    E = plan.epochs
+    ST = _zeros((len(state_names), P, C), fill=False)  # every row written below
+    for i, s in enumerate(state_names):
+        ST[i] = np.asarray(state[s], dtype=float).T
+    HP = _zeros((len(hp_cols), C), fill=False)
+    for i, column in enumerate(hp_cols.values()):
+        HP[i] = column
+    # 64-bit lanes, as the doubles; written here, not only allocated zeroed: the kernel stores
+    # a diverging step with a masked store, and a masked store to a page still mapped to the
+    # kernel's shared zero page (read-only until first written) is several times slower on
+    # x86 (an assist each time, not one page fault): 49 ms instead of 7 for the 29 steps of
+    # a warm-up pass over 100,000 configurations
+    dstep = _zeros(C, np.int64, fill=False)
+    dstep.fill(0)
+    lr_kept = not kernel.host_lr or not summary
+    return KernelCall(
+        X=spec.data.x, Y=spec.data.y, idx=None, istride=plan.rows if plan.shuffle else 0,
+        starts=plan.bounds(), PT=_aligned(np.asarray(params, dtype=float).T),  # a copy
+        ST=ST, HP=HP, LR=_zeros(C, fill=False), dstep=dstep,  # LR: written before each call
+        esum=_zeros((E, C)), elr=_zeros((E, C if lr_kept else 0)),
+        eloss=_zeros((E, 0 if kernel.loss_is_sum else C)),
+        EP=_zeros((E, 0 if summary else P, C)), tab=None, kbase=0,
+        t0=t0, total=plan.steps, h=float(sheet.h), bound=float(sheet.diverge_above),
+        RS=np.empty((len(kernel.columns), plan.steps, C)) if record else np.zeros((0, 0, 0)),
+        RR=np.empty((2, E * plan.rows, C)) if record else np.zeros((0, 0, 0)), rbase=0,
+        W=CHUNK, pe=np.array(kernel.pow_exponents + [0.0]), cap=capture,
+        CL=_aligned(np.full(C, np.nan)) if capture else np.zeros(0))
+
+
+def _result(run: KernelCall, plan, state_names, *, losses, summary: bool) -> Result:
+    """The engine's Result of a finished run: (C, P) views of the kernel's (P, C) arrays (a
+    sweep's copies would cost as much as its steps); a summary run's without the per-epoch
+    lr, parameters and losses."""
+    return Result(params=run.PT.T, state={s: run.ST[i].T for i, s in enumerate(state_names)},
+                  epoch_sum_err2=run.esum, epoch_rows=_epoch_rows(run.dstep, plan),
+                  epoch_lr=None if summary else run.elr,
+                  epoch_params=None if summary else run.EP.transpose(0, 2, 1),
+                  diverged_at=_diverged_at(run.dstep, plan.steps_per_epoch),
+                  epoch_loss=None if summary else losses,
+                  step_loss=run.CL if run.cap else None)
 
 
 def _aligned(values: np.ndarray) -> np.ndarray:
@@ -249,12 +272,14 @@ def _epoch_rows(dstep: np.ndarray, plan) -> np.ndarray:
     up step by step (whole numbers, so exactly these)."""
     E, K = plan.epochs, plan.steps_per_epoch
     bounds = plan.bounds()
-    rows = _zeros((E, len(dstep)), fill=False)
-    rows.fill(float(bounds[K] - bounds[0]))
+    whole = float(bounds[K] - bounds[0])
     hit = np.flatnonzero(dstep > 0)
-    if len(hit):
-        lived = np.clip(dstep[hit] - 1 - K * np.arange(E)[:, None], 0, K)  # steps, (E, hit)
-        rows[:, hit] = bounds[lived] - bounds[0]
+    if not len(hit):  # every configuration lived through every epoch: one value (read-only)
+        return np.broadcast_to(whole, (E, len(dstep)))
+    rows = _zeros((E, len(dstep)), fill=False)
+    rows.fill(whole)
+    lived = np.clip(dstep[hit] - 1 - K * np.arange(E)[:, None], 0, K)  # steps, (E, hit)
+    rows[:, hit] = bounds[lived] - bounds[0]
     return rows
 
 
