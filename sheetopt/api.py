@@ -191,13 +191,13 @@ def sweep_frame(spec: Spec, result):
     columns["diverged_epoch"] = np.where(diverged, result.diverged_at[:, 0], np.nan)
     columns["diverged_step"] = np.where(diverged, result.diverged_at[:, 1], np.nan)
     frame = pd.DataFrame(columns, copy=False)  # the result's arrays, not copies of them
-    best = result.best
+    best, tied = result.standing()
     frame.attrs.update({"sheet": result.sheet, "backend": result.backend,
                         "executor": result.executor, "device": result.device,
                         "dtype": result.dtype, "where": result.where,
                         "objective": result.objective.column,
                         "objective_words": result.objective.words,
-                        "best": None if best is None else best + 1, "tied": result.tied})
+                        "best": None if best is None else best + 1, "tied": tied})
     return frame
 
 

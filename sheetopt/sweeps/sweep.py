@@ -164,7 +164,8 @@ def estimate_bytes(spec: Spec, sheet: Sheet, configs: int, backend: str = "numpy
         copies = H + S * P + P if itemsize < 8 else 0
         per_config = 8 * (setup + 2 + E) + itemsize * (copies + stepped + step)
     elif executor == "compiled":
-        per_config = 8 * (setup + P * (1 + S) + H + E * (3 + P) + 6)
+        # a summary run: the per-epoch sums, and rows where a configuration diverged
+        per_config = 8 * (setup + P * (1 + S) + H + 2 * E + 6)
     else:
         kept = P + S * P + E * (3 + P) + 2
         step = 3 * P + 2 * S * P + 6 + differences + (rows * (P + 1.5) if rows else 0)
@@ -260,18 +261,22 @@ class SweepResult:
         first = int(np.argmin(values))
         return int(ok[first]), int(np.count_nonzero(values == values[first]))
 
+    def standing(self) -> tuple[int | None, int]:
+        """:attr:`best` and :attr:`tied` at once (one pass over the configurations)."""
+        first, tied = self._smallest()
+        return (first if tied == 1 else None), tied
+
     @property
     def tied(self) -> int:
         """How many configurations share the best value of the objective (0: none ran)."""
-        return self._smallest()[1]
+        return self.standing()[1]
 
     @property
     def best(self) -> int | None:
         """The configuration with the smallest objective among those that did not diverge;
         None when every configuration diverged or several share the smallest value (identical
         runs: there is no best among them)."""
-        first, tied = self._smallest()
-        return first if tied == 1 else None
+        return self.standing()[0]
 
     @property
     def where(self) -> str:

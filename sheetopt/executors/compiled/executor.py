@@ -14,6 +14,7 @@ from ...protocol.driver import Result, epoch_metric, schedule_of, walk_calls
 from .cache import kernel_for
 from .codegen import Kernel, KernelCall, Unsupported
 from .native import HAVE_NUMBA
+from .spare import SPARES
 
 if HAVE_NUMBA:
     from .native import libm
@@ -238,12 +239,13 @@ def _aligned(values: np.ndarray) -> np.ndarray:
 
 def _zeros(shape, dtype=float, fill: bool = True) -> np.ndarray:
     """Zeros (or, ``fill`` False, memory to be written) starting on a 64-byte boundary, as
-    :func:`_aligned`; zeroed by the allocator (calloc), so no page is touched before the kernel
-    writes it: a sweep's per-epoch arrays are megabytes, and faulting them in twice (zeros,
-    then a copy) took a sixth of a 100,000-configuration sweep."""
+    :func:`_aligned`, in memory an earlier run's arrays left (spare.SPARES) or new memory
+    zeroed by the allocator (calloc), so no page is touched before the kernel writes it: a
+    sweep's per-epoch arrays are megabytes, and faulting them in twice (zeros, then a copy)
+    took a sixth of a 100,000-configuration sweep."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = (np.zeros if fill else np.empty)(nbytes + 64, dtype=np.uint8)
+    raw = SPARES.take(nbytes + 64, zeroed=fill)
     start = -raw.ctypes.data % 64
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
