@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import signal
+import threading
 from typing import Callable, Iterator, TypeVar
 
 F = TypeVar("F", bound=Callable)
@@ -76,3 +78,40 @@ def plain_interrupt(function: F) -> F:
         raise KeyboardInterrupt from None  # raised here: the traceback stops at this frame
 
     return interruptible  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def interrupt_kept() -> Iterator[None]:
+    """Ctrl-C within this block is held and raised as KeyboardInterrupt when the block ends.
+
+    For a kernel's first call, which compiles it: LLVM's code generation calls back into Python
+    (llvmlite's object cache), the first Python code to run after the signal, and a
+    KeyboardInterrupt raised in that callback is printed as "Exception ignored" and lost, so
+    the run went on to the end. Outside the main thread, or where the program has its own
+    SIGINT handler, nothing changes.
+
+    Example:
+        >>> import os, signal
+        >>> before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own
+        >>> try:
+        ...     with interrupt_kept():
+        ...         os.kill(os.getpid(), signal.SIGINT)  # as if Ctrl-C landed in a callback
+        ...         print("the block ran to its end")
+        ... except KeyboardInterrupt:
+        ...     print("then Ctrl-C")
+        the block ran to its end
+        then Ctrl-C
+        >>> _ = signal.signal(signal.SIGINT, before)  # (a shell's background job ignores it)
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    pressed: list[int] = []
+    signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:
+        raise KeyboardInterrupt

@@ -45,8 +45,11 @@ PYTHON = textwrap.dedent('''
 def interrupt(argv, folder: Path, ready, after: float = 2.0):
     """Starts ``argv`` in ``folder``, sends SIGINT ``after`` seconds once ``ready(process)``
     holds, and returns (exit status, stdout, stderr, seconds from SIGINT to exit)."""
+    # a shell's background job ignores SIGINT and its children inherit that: undo it, as a
+    # terminal's foreground process has it
     process = subprocess.Popen(argv, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not ready(process):
         assert process.poll() is None, process.communicate()

@@ -151,6 +151,10 @@ class _ExcelPrinter(_Printer):
 class _PythonPrinter(_Printer):
     python = True
 
+    def __init__(self, name_of: Callable[[str], str], select: str | None = None):
+        super().__init__(name_of)
+        self.select = select
+
     def function(self, name):
         return name
 
@@ -158,6 +162,8 @@ class _PythonPrinter(_Printer):
         return {"^": "**", "=": "=="}.get(op, op)
 
     def conditional(self, cond, yes, no):
+        if self.select:
+            return f"{self.select}({cond},{yes},{no})"
         return f"({yes} if {cond} else {no})"
 
     def text(self, node):
@@ -220,12 +226,22 @@ def to_excel(node, refs: Mapping[str, str] | Callable[[str], str]) -> str:
         return "=" + _ExcelPrinter(name_of).text(lift(node))[0]
 
 
-def to_python(node, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
+def to_python(node, names: Mapping[str, str] | Callable[[str], str] | None = None, *,
+              select: str | None = None) -> str:
     """Python expression text for ``node``; functions print as sqrt, cos, maximum, minimum, abs,
-    sign."""
+    sign; a condition as ``(yes if cond else no)``, or with ``select`` as a call of that
+    function, ``select(cond,yes,no)`` (both sides evaluated).
+
+    Example:
+        >>> from sheetopt.ops import symbolic_ops
+        >>> x = var("x")
+        >>> absolute = symbolic_ops.where(x >= 0, x, -x)
+        >>> to_python(absolute), to_python(absolute, select="sel")
+        ('(x if x>=0 else (-x))', 'sel(x>=0,x,(-x))')
+    """
     name_of = (lambda n: n) if names is None else (names if callable(names) else names.__getitem__)
     with deep_trees():
-        return _PythonPrinter(name_of).text(lift(node))[0]
+        return _PythonPrinter(name_of, select).text(lift(node))[0]
 
 
 def text_length(node, ref_length: Callable[[str], int]) -> int:

@@ -8,6 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ...errors import interrupt_kept
 from ...ops import numpy_ops
 from ...ops.symbolic import Expr
 from ...protocol.driver import Result, epoch_metric, schedule_of, walk_calls
@@ -254,7 +255,8 @@ def _call(function, *args) -> None:
     """Calls a kernel; its first call compiles it with LLVM's SLP vectorizer on (numba leaves
     it off by default) beside the loop vectorizer, which packs what is left of the scalar code
     (a parameter's pair of updates) into vector instructions. Vector instructions round
-    exactly as scalar ones; nothing is reassociated."""
+    exactly as scalar ones; nothing is reassociated. Ctrl-C during that compile is kept and
+    raised once it returns (:func:`interrupt_kept`)."""
     if function.signatures:
         function(*args)
         return
@@ -263,7 +265,8 @@ def _call(function, *args) -> None:
     saved = config.SLP_VECTORIZE
     config.SLP_VECTORIZE = 1
     try:
-        function(*args)
+        with interrupt_kept():
+            function(*args)
     finally:
         config.SLP_VECTORIZE = saved
 

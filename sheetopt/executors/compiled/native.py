@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ...errors import interrupt_kept
 from ...ops import numpy_ops
 
 try:  # numba is optional: without it the engine uses the numpy executor
@@ -71,6 +72,7 @@ if HAVE_NUMBA:
         arrays = [np.array(a, dtype=float) for a in np.broadcast_arrays(*args)]
         out = np.empty(arrays[0].shape)
         if out.size:
-            _libm_loop(0 if name == "power" else 1, arrays[0].ravel(),
-                       arrays[-1].ravel(), out.reshape(-1))
+            with interrupt_kept():  # its first call compiles it (see interrupt_kept)
+                _libm_loop(0 if name == "power" else 1, arrays[0].ravel(),
+                           arrays[-1].ravel(), out.reshape(-1))
         return out
