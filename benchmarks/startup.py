@@ -6,11 +6,15 @@ Prints, in one run (each figure the median of --repeat runs, after one warm-up r
   lesson5 at most 4 times import numpy);
 - `sheetopt compare` of a spec reading a 1,000,000-row CSV beside a bare
   `python -c "import pandas; pandas.read_csv(...)"` of the same file, and their ratio (target:
-  at most 2.5); numba's disk cache warm for its kernel.
+  at most 2.5); numba's disk cache warm for its kernel;
+- the config-steps per second of `sheetopt.sweep` (100,000 configurations of online lecture
+  Adam on the lecture's rows) beside a plain numpy vectorization of the same recurrences,
+  timed in this process (target: 8 times it; `benchmarks/sweep.py --api` prints it alone).
 Each process is timed by the wall clock and by its CPU time (user + system, from the operating
 system's accounting of the finished child); on a busy machine the CPU ratio is the steadier.
 
-Run:  python benchmarks/startup.py            (--rows 100000 for a smaller CSV, --repeat N)
+Run:  python benchmarks/startup.py            (--rows 100000 for a smaller CSV, --repeat N,
+                                               --no-sweep to leave out the sweep)
 Figures are printed, never asserted.
 """
 from __future__ import annotations
@@ -99,9 +103,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=ROWS, help="rows of the CSV (1,000,000)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (5)")
+    parser.add_argument("--no-sweep", action="store_true", help="leave out the sweep figures")
     args = parser.parse_args()
     small_job_figures(args.repeat)
     csv_figures(args.rows, args.repeat)
+    if not args.no_sweep:
+        from sweep import sweep_against_plain_numpy  # benchmarks/sweep.py, beside this script
+
+        sweep_against_plain_numpy()
 
 
 if __name__ == "__main__":

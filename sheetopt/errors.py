@@ -92,6 +92,7 @@ def interrupt_kept() -> Iterator[None]:
 
     Example:
         >>> import os, signal
+        >>> before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own
         >>> try:
         ...     with interrupt_kept():
         ...         os.kill(os.getpid(), signal.SIGINT)  # as if Ctrl-C landed in a callback
@@ -100,6 +101,7 @@ def interrupt_kept() -> Iterator[None]:
         ...     print("then Ctrl-C")
         the block ran to its end
         then Ctrl-C
+        >>> _ = signal.signal(signal.SIGINT, before)  # (a shell's background job ignores it)
     """
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):

@@ -2,6 +2,8 @@
 ``from conftest import ...``: tests/ is on the path)."""
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -13,22 +15,27 @@ from sheetopt import spec as spec_mod
 @pytest.fixture(scope="session")
 def preset_workbook(tmp_path_factory) -> Callable[[str], Path]:
     """``preset_workbook(name)``: the workbook ``sheetopt workbook NAME`` writes for a shipped
-    preset, written once per test run (per worker) and shared: read it, never change it (copy
-    it first). Writing the big presets takes seconds each.
+    preset, written once per test run and shared, by pytest-xdist's workers too (the first to
+    ask writes it under a file lock; the others wait and read it): read it, never change it
+    (copy it first). Writing the big presets takes seconds each.
 
     Example: ``openpyxl.load_workbook(preset_workbook("lesson5"))``."""
     from sheetopt.cli import main
 
-    folder = tmp_path_factory.mktemp("preset-workbooks")
-    written: dict[str, Path] = {}
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp is in the run's folder
+        root = root.parent
+    folder = root / "preset-workbooks"
+    folder.mkdir(exist_ok=True)
 
     def workbook(name: str) -> Path:
-        if name not in written:
-            path = folder / f"{name}.xlsx"
-            assert main(["workbook", name, "-o", str(path)]) == 0
-            path.chmod(0o444)  # shared: a test that writes to it fails instead of misleading others
-            written[name] = path
-        return written[name]
+        path = folder / f"{name}.xlsx"
+        with open(folder / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not path.exists():  # sheetopt writes a temporary file, then renames it
+                assert main(["workbook", name, "-o", str(path)]) == 0
+                path.chmod(0o444)  # shared: a test that writes to it fails, not misleads others
+        return path
 
     return workbook
 

@@ -1,19 +1,26 @@
 """Every example in the README and in docs/*.md runs as written, and the README is the way in.
 
 Each page's ``bash`` and ``python`` blocks run in order in a fresh folder holding a copy of
-``workbooks/`` (bash with ``set -euo pipefail``; each python block in its own interpreter), then
-the ``sheetopt ...`` examples in its tables, in-process. A block that is not meant to run has
+``workbooks/``, then the ``sheetopt ...`` examples in its tables. A bash block's ``sheetopt
+ARGS`` lines (plain words, or ending ``|| test $? -eq N``) run in-process through the command's
+entry point, ``sheetopt.cli.main``, with the same argv, and must exit 0 (or N); its other lines
+(heredocs, printf, a pipe) run in bash with ``set -euo pipefail``, in order. Each python block
+runs in-process in a fresh namespace. The README's first command runs as a real ``sheetopt``
+process: the installed command works as the README says. A block that is not meant to run has
 ``<!-- not run: why -->`` on the line above it. ``toml`` blocks that hold a whole spec are parsed
 as specs. A new page in docs/ is picked up by itself; the README must link to it.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +95,9 @@ def work_folder(folder: Path) -> Path:
     return folder
 
 
-def run_block(block: Block, folder: Path) -> None:
+def run_process(block: Block, folder: Path) -> None:
+    """A block in its own process, as a reader runs it: bash (``set -euo pipefail``) or python,
+    the ``sheetopt`` script found beside this interpreter."""
     env = dict(os.environ)
     # the sheetopt script sits beside this interpreter, whether or not the venv is activated
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -102,11 +111,116 @@ def run_block(block: Block, folder: Path) -> None:
     assert "Traceback" not in done.stderr, f"{block.where}:\n{done.stderr[-3000:]}"
 
 
+# a bash line ``sheetopt WORDS [|| test $? -eq N]`` runs in-process; a line with any other shell
+# syntax, and every other line, runs in bash
+ACCEPTS = re.compile(r"\s*\|\|\s*test \$\? -eq (?P<code>\d+)\s*$")
+SHELL_SYNTAX = re.compile(r"[|&;<>()$`\\*?~{}\[\]]")
+HEREDOC = re.compile(r"<<-?\s*(?P<quote>['\"]?)(?P<tag>\w+)(?P=quote)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """A ``sheetopt`` line of a bash block, run in-process."""
+
+    line: str
+    argv: list[str]  # the words after "sheetopt"
+    accepted: frozenset[int]  # the exit statuses the line lets pass
+
+
+def sheetopt_command(line: str) -> Command | None:
+    """The line as an in-process command, or None when it is anything else."""
+    accepts = ACCEPTS.search(line)
+    words = line[:accepts.start()] if accepts else line
+    if not words.startswith("sheetopt ") or SHELL_SYNTAX.search(words):
+        return None
+    return Command(line=line, argv=shlex.split(words, comments=True)[1:],
+                   accepted=frozenset({0, int(accepts["code"])} if accepts else {0}))
+
+
+def bash_pieces(code: str) -> list[str | Command]:
+    """A bash block in order: its sheetopt commands and the shell text between them (a heredoc,
+    or a line continued with a backslash, kept whole with the line that opens it)."""
+    lines, pieces, shell, i = code.splitlines(), [], [], 0
+    while i < len(lines):
+        end = i
+        heredoc = HEREDOC.search(lines[i])
+        if heredoc:
+            end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == heredoc["tag"])
+        while lines[end].endswith("\\") and end + 1 < len(lines):
+            end += 1
+        command = sheetopt_command(lines[i]) if end == i else None
+        if command is None:
+            shell += lines[i:end + 1]
+        else:
+            pieces += ["\n".join(shell)] if shell else []
+            pieces.append(command)
+            shell = []
+        i = end + 1
+    return pieces + (["\n".join(shell)] if shell else [])
+
+
+def run_command(command: Command, where: str) -> None:
+    """``sheetopt WORDS`` through the command's entry point, in the current folder."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(command.argv)
+        except SystemExit as done:  # --help, --version, a usage error: argparse exits itself
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    assert code in command.accepted, \
+        f"{where}: {command.line} -> exit {code}\n{err.getvalue()[-3000:]}"
+    assert "Traceback" not in err.getvalue(), f"{where}: {command.line}\n{err.getvalue()[-3000:]}"
+
+
+def run_python(block: Block) -> None:
+    """A python block in a fresh namespace, in the current folder; its figures closed after."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(block.code, block.where, "exec"), {"__name__": "__main__"})  # noqa: S102
+    except SystemExit as done:
+        assert done.code in (0, None), f"{block.where}: exit {done.code}"
+    except Exception:  # noqa: BLE001 - the block's traceback names its line
+        pytest.fail(f"{block.where}: raised\n{traceback.format_exc()[-3000:]}")
+    finally:
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+
+def run_block(block: Block, folder: Path) -> None:
+    """A block, in ``folder`` (the current folder): see the module's docstring."""
+    if RUNS[block.language] == "python":
+        run_python(block)
+        return
+    for piece in bash_pieces(block.code):
+        if isinstance(piece, Command):
+            run_command(piece, block.where)
+        elif piece.strip():
+            run_process(Block(page=block.page, line=block.line, language="bash", code=piece,
+                              not_run=None), folder)
+
+
+def test_a_bash_block_is_split_into_commands_and_shell_text():
+    code = ("cat > a.toml <<'SPEC'\nsheetopt compare x\nSPEC\n"
+            "sheetopt compare a.toml --format csv  # a comment\n"
+            "sheetopt compare a.toml | head -3\nsheetopt trace typo.toml || test $? -eq 2\n"
+            "sheetopt compare \\\n  lesson5\n")
+    first, compare, piped, typo, continued = bash_pieces(code)
+    assert first == "cat > a.toml <<'SPEC'\nsheetopt compare x\nSPEC"
+    assert compare.argv == ["compare", "a.toml", "--format", "csv"] and compare.accepted == {0}
+    assert piped == "sheetopt compare a.toml | head -3"
+    assert typo.argv == ["trace", "typo.toml"] and typo.accepted == {0, 2}
+    assert continued == "sheetopt compare \\\n  lesson5"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_every_example_of_the_page_runs(page, tmp_path, monkeypatch, capsys):
     folder = work_folder(tmp_path / "blocks")
-    for block in blocks(page):
-        if block.not_run is None and block.language in RUNS:
+    monkeypatch.chdir(folder)
+    runnable = [b for b in blocks(page) if b.not_run is None and b.language in RUNS]
+    for n, block in enumerate(runnable):
+        if page == README and n == 0:  # the installed command itself, in its own process
+            run_process(block, folder)
+        else:
             run_block(block, folder)
     table = tmp_path / "table"
     table.mkdir()

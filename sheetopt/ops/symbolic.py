@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+from collections import Counter
 from typing import Callable, Mapping
 
 Number = (int, float)
@@ -151,6 +152,10 @@ class _ExcelPrinter(_Printer):
 class _PythonPrinter(_Printer):
     python = True
 
+    def __init__(self, name_of: Callable[[str], str], select: str | None = None):
+        super().__init__(name_of)
+        self.select = select
+
     def function(self, name):
         return name
 
@@ -158,6 +163,8 @@ class _PythonPrinter(_Printer):
         return {"^": "**", "=": "=="}.get(op, op)
 
     def conditional(self, cond, yes, no):
+        if self.select:
+            return f"{self.select}({cond},{yes},{no})"
         return f"({yes} if {cond} else {no})"
 
     def text(self, node):
@@ -220,12 +227,22 @@ def to_excel(node, refs: Mapping[str, str] | Callable[[str], str]) -> str:
         return "=" + _ExcelPrinter(name_of).text(lift(node))[0]
 
 
-def to_python(node, names: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
+def to_python(node, names: Mapping[str, str] | Callable[[str], str] | None = None, *,
+              select: str | None = None) -> str:
     """Python expression text for ``node``; functions print as sqrt, cos, maximum, minimum, abs,
-    sign."""
+    sign; a condition as ``(yes if cond else no)``, or with ``select`` as a call of that
+    function, ``select(cond,yes,no)`` (both sides evaluated).
+
+    Example:
+        >>> from sheetopt.ops import symbolic_ops
+        >>> x = var("x")
+        >>> absolute = symbolic_ops.where(x >= 0, x, -x)
+        >>> to_python(absolute), to_python(absolute, select="sel")
+        ('(x if x>=0 else (-x))', 'sel(x>=0,x,(-x))')
+    """
     name_of = (lambda n: n) if names is None else (names if callable(names) else names.__getitem__)
     with deep_trees():
-        return _PythonPrinter(name_of).text(lift(node))[0]
+        return _PythonPrinter(name_of, select).text(lift(node))[0]
 
 
 def text_length(node, ref_length: Callable[[str], int]) -> int:
@@ -294,3 +311,46 @@ def replace_subtree(tree: "Expr", old: "Expr", new: "Expr") -> "Expr":
     's*s+x'
     """
     return substitute(tree, {to_python(old): new}, root=False)
+
+
+def common_subtrees(trees: Mapping[str, "Expr"], prefix: str = "cs"
+                    ) -> tuple[dict[str, "Expr"], dict[str, "Expr"]]:
+    """Every subtree that occurs more than once across ``trees``, computed once: returns the
+    shared values (named ``prefix0``, ``prefix1``, ..., in an order where each reads only
+    earlier ones) and the trees reading them. The same operations on the same values, so
+    each result is bit for bit the one the trees as given compute; a kernel's gradient terms
+    repeat their loss's derivative once per parameter, which numba would type and lower each
+    time.
+
+    Example:
+        >>> x, y = var("x"), var("y")
+        >>> shared, out = common_subtrees({"u": (x + y) * (x + y), "v": (x + y) / 2})
+        >>> {k: to_python(v) for k, v in shared.items()}, {k: to_python(v) for k, v in out.items()}
+        ({'cs0': 'x+y'}, {'u': 'cs0*cs0', 'v': 'cs0/2'})
+    """
+    text = python_texts()
+    counts: Counter = Counter()
+    stack = [lift(tree) for tree in trees.values()]
+    while stack:
+        node = stack.pop()
+        if node.op in ("var", "const"):
+            continue
+        counts[text(node)] += 1
+        stack.extend(a for a in node.args if isinstance(a, Expr))
+    shared: dict[str, Expr] = {}
+    done: dict[str, Expr] = {}
+
+    def rewrite(node: Expr) -> Expr:
+        if node.op in ("var", "const"):
+            return node
+        key = text(node)
+        if key not in done:
+            value = Expr(node.op, *(rewrite(a) if isinstance(a, Expr) else a for a in node.args))
+            if counts[key] > 1 and not (node.op == "neg" and node.args[0].op in ("var", "const")):
+                shared[f"{prefix}{len(shared)}"] = value
+                value = var(f"{prefix}{len(shared) - 1}")
+            done[key] = value
+        return done[key]
+
+    with deep_trees():
+        return shared, {n: rewrite(lift(tree)) for n, tree in trees.items()}

@@ -14,7 +14,8 @@ from typing import Mapping
 
 from ...models import gradients
 from ...ops import symbolic_ops
-from ...ops.symbolic import Expr, deep_trees, lift, replace_subtree, to_python, var
+from ...ops.symbolic import (Expr, common_subtrees, deep_trees, lift, replace_subtree, to_python,
+                             var)
 
 
 class Unsupported(Exception):
@@ -367,11 +368,7 @@ def _generate(shape: Shape) -> Kernel:
     w(3, "for j in range(PT.shape[0]):")
     w(4, "for c in range(c0, c1):")
     w(5, "EP[e, j, c] = PT[j, c]")
-    header = _HEADER.format(parallel=shape.parallel)
-    if traced.families:
-        header = header.replace("\n\n@njit(cache=True, error_model=\"numpy\", fastmath=False",
-                                _SELECT + "\n\n@njit(cache=True, error_model=\"numpy\", fastmath=False")
-    return Kernel(source=header + lines.text(), tables=traced.calls, defs=traced.defs,
+    return Kernel(source=_HEADER.format(parallel=shape.parallel) + lines.text(), tables=traced.calls, defs=traced.defs,
                   columns=columns, pow_exponents=traced.exps, parallel=shape.parallel,
                   host_lr="lr_s" not in traced.defs, loss_is_sum=shape.online)
 
@@ -395,7 +392,8 @@ class _Names:
         return f"{n}{'' if j is None else j}"
 
     def py(self, expr, j: int | None = None) -> str:
-        return to_python(expr, lambda n: self(n, j if n in self.per_param else None))
+        return to_python(expr, lambda n: self(n, j if n in self.per_param else None),
+                         select="sel")
 
 
 def _config_code(traced: _Traced, name: _Names) -> tuple[list, ...]:
@@ -418,9 +416,9 @@ def _config_code(traced: _Traced, name: _Names) -> tuple[list, ...]:
     # divergence as a mask: a configuration that is (or just went) off keeps its values by a
     # select in every store, never a branch, so the loop over configurations is straight-line
     # code the compiler turns into vector instructions
-    stores.append((0, f"dstep[{_C}] = kg + 1 if {was} != {now} else {name('dsv')}"))
+    stores.append((0, f"dstep[{_C}] = sel({was} != {now}, kg + 1, {name('dsv')})"))
     if traced.shape.capture:  # a select, as every store: the loop stays straight-line
-        stores.append((0, f"CL[{_C}] = {name('loss')} if capnow & {now} else CL[{_C}]"))
+        stores.append((0, f"CL[{_C}] = sel(capnow & {now}, {name('loss')}, CL[{_C}])"))
     columns = _record_stores(traced, name, stores) if traced.shape.record else []
     _state_stores(traced, name, stores)
     return loads, code, stores, columns
@@ -454,13 +452,21 @@ def _row_names(traced: _Traced) -> list[str]:
     return [n for n in traced.row_exprs if n not in ("pred", "e2")]
 
 
+def _row_terms(traced: _Traced, name: _Names, prefix: str, depth: int) -> list:
+    """A row's prediction, then its loss and gradient terms (each named ``prefix`` + its
+    name), with what they repeat computed once (symbolic.common_subtrees), after the
+    prediction they read."""
+    rows = traced.row_exprs
+    shared, terms = common_subtrees({n: rows[n] for n in ("e2", *_row_names(traced))})
+    named = {"e2": "e2", **{n: prefix + n for n in _row_names(traced)}}
+    return ([(depth, f"{name('pred')} = {name.py(rows['pred'])}")]
+            + [(depth, f"{name(n)} = {name.py(expr)}") for n, expr in shared.items()]
+            + [(depth, f"{name(named[n])} = {name.py(expr)}") for n, expr in terms.items()])
+
+
 def _online_rows(traced: _Traced, name: _Names, code: list, stores: list) -> None:
     """One row a step: its prediction, squared error and gradient terms."""
-    rows = traced.row_exprs
-    code.append((0, f"{name('pred')} = {name.py(rows['pred'])}"))
-    code.append((0, f"{name('e2')} = {name.py(rows['e2'])}"))
-    for n in _row_names(traced):
-        code.append((0, f"{name(n)} = {name.py(rows[n])}"))
+    code += _row_terms(traced, name, "", 0)
     _family_rows(traced, name, code, 0, batch=False)
     code.append((0, f"{name('pred0')} = {name('pred')}"))
     code.append((0, f"{name('acc_e2')} = {name('e2')}"))
@@ -480,10 +486,7 @@ def _batch_rows(traced: _Traced, name: _Names, code: list) -> None:
     code += _family_params(traced, name, 0)
     code.append((0, "for r in range(r0, r0 + nr):"))
     code += [(1, text) for text in _data_loads(traced.shape.model, "idx[ib + r]")]
-    code.append((1, f"{name('pred')} = {name.py(rows['pred'])}"))
-    code.append((1, f"{name('e2')} = {name.py(rows['e2'])}"))
-    for n in row_names:
-        code.append((1, f"{name('r' + n)} = {name.py(rows[n])}"))
+    code += _row_terms(traced, name, "r", 1)
     # gradients.mean: the first value, then a left-to-right sum
     code.append((1, "if r == r0:"))
     code.append((2, f"{name('pred0')} = {name('pred')}"))
@@ -559,7 +562,7 @@ def _record_stores(traced: _Traced, name: _Names, stores: list) -> list[str]:
     values = []
     for j, n in enumerate(params):
         values += [(n, name("p", j)), (f"grad_{n}", name("g", j)), (f"new_{n}", name("np", j))]
-    values += [("pred", f"{name('pred0')} if nr == 1 else np.nan"),
+    values += [("pred", f"sel(nr == 1, {name('pred0')}, np.nan)"),
                ("loss", name("loss")), ("lr", name("lr_s"))]
     if shape.mom_column:
         values.append(("mom", name("mom_s") if "mom_s" in traced.defs else name("hp_mom")))
@@ -577,9 +580,7 @@ def _state_stores(traced: _Traced, name: _Names, stores: list) -> None:
     now = name("now")
 
     def kept(new: str, old: str) -> str:
-        # a wide kernel selects by a call: a conditional expression per parameter would give
-        # numba's SSA pass blocks x variables of work (minutes for 100 parameters)
-        return f"sel({now}, {new}, {old})" if traced.families else f"{new} if {now} else {old}"
+        return f"sel({now}, {new}, {old})"
 
     for j in range(len(traced.shape.model.params)):
         stores.append((0, f"PT[{j}, {_C}] = {kept(name('np', j), name('p', j))}"))
@@ -592,10 +593,9 @@ def _state_stores(traced: _Traced, name: _Names, stores: list) -> None:
     if not traced.shape.online:
         sums.append(("eloss", "els", "loss"))
     for target, loaded, value in sums:
-        stores.append((0, f"{target}[e, {_C}] = {name(loaded)} + ({name(value)} if {now} "
-                          f"else 0.0)"))
+        stores.append((0, f"{target}[e, {_C}] = {name(loaded)} + sel({now}, {name(value)}, 0.0)"))
     if "lr_s" in traced.defs:
-        stores.append((0, f"elr[e, {_C}] = {name('lr_s')} if k == 0 else {name('elv')}"))
+        stores.append((0, f"elr[e, {_C}] = sel(k == 0, {name('lr_s')}, {name('elv')})"))
 
 
 _HEADER = '''"""Generated by sheetopt.executors.compiled; do not edit (named by a hash of this text)."""
@@ -628,16 +628,17 @@ def cpow(a, b):
     return math.pow(a, b)
 
 
-@njit(cache=True, error_model="numpy", fastmath=False, nogil=True, parallel={parallel})
-'''
-
-
-_SELECT = """
-
+# Every condition in the loop over configurations is a call of sel (both sides computed), never
+# a conditional expression: each of those is a branch in numba's IR, and its SSA and liveness
+# passes cost blocks x variables (most of a kernel's first compile: a 17-parameter logistic
+# kernel took 16 s). LLVM inlines sel into a select instruction, as it if-converts a branch.
 @njit(cache=True, error_model="numpy")
 def sel(keep, new, old):
     return new if keep else old
-"""
+
+
+@njit(cache=True, error_model="numpy", fastmath=False, nogil=True, parallel={parallel})
+'''
 
 
 class _Lines:
