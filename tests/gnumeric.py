@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import os
 import re
 import shutil
@@ -220,20 +221,6 @@ def _tokens(formula: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
-def _cells_of(text: str, sheet: str) -> tuple[str, tuple[str, ...], bool]:
-    """A reference's sheet, the cells it covers in row order, and whether it is a range."""
-    if "!" in text:
-        sheet, text = text.rsplit("!", 1)
-        sheet = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
-    corners = [xl_cell_to_rowcol(part.replace("$", "")) for part in text.split(":")]
-    if len(corners) == 1:
-        return sheet, (text.replace("$", ""),), False
-    (r1, c1), (r2, c2) = corners
-    return sheet, tuple(xl_rowcol_to_cell(r, c) for r in range(r1, r2 + 1)
-                        for c in range(c1, c2 + 1)), True
-
-
 def _num(x):
     """A value in arithmetic: empty is 0, TRUE is 1; text and errors pass on as errors."""
     if x is None:
@@ -247,8 +234,67 @@ def _num(x):
     return Error("#VALUE!")
 
 
-class _Evaluator:
-    """Evaluates a formula to (value, scale) pairs, recursive descent, Excel precedence.
+_COMPARE = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, ">": operator.gt,
+            "<=": operator.le, ">=": operator.ge}
+# a cell reference as the tokenizer's "ref" reads it, not inside a name or a number
+_REF = re.compile(r"(?<![\w.$])((?:'(?:[^']|'')+'|[A-Za-z_][\w.]*)!)?(\$?)([A-Z]{1,3})(\$?)(\d+)"
+                  r"(?::(\$?)([A-Z]{1,3})(\$?)(\d+))?(?![\w(])")
+_cell_name = functools.lru_cache(maxsize=None)(xl_rowcol_to_cell)
+_cell_position = functools.lru_cache(maxsize=None)(xl_cell_to_rowcol)
+
+
+@functools.lru_cache(maxsize=None)
+def _column(letters: str) -> int:
+    return xl_cell_to_rowcol(f"{letters}1")[1]
+
+
+def _compared(left, op, right):
+    a, b = left[0], right[0]
+    if isinstance(a, Error) or isinstance(b, Error):
+        return (a if isinstance(a, Error) else b, 0.0)
+    return _COMPARE[op](0.0 if a is None else a, 0.0 if b is None else b), 0.0
+
+
+def _added(left, op, right):
+    a, b = _num(left[0]), _num(right[0])
+    if isinstance(a, Error) or isinstance(b, Error):
+        return (a if isinstance(a, Error) else b, 0.0)
+    return (a + b if op == "+" else a - b, left[1] + right[1])
+
+
+def _multiplied(left, op, right):
+    a, b = _num(left[0]), _num(right[0])
+    if isinstance(a, Error) or isinstance(b, Error):
+        return (a if isinstance(a, Error) else b, 0.0)
+    if op == "*":
+        return (a * b, abs(a) * right[1] + left[1] * abs(b))
+    if b == 0:
+        return (Error("#DIV/0!"), 0.0)
+    return (a / b, left[1] / abs(b) + abs(a) * right[1] / (b * b))
+
+
+def _signed(op, operand):
+    value = _num(operand[0])
+    if isinstance(value, Error):
+        return value, 0.0
+    return (-value if op == "-" else value), operand[1]
+
+
+def _binary(function, left, op, right):
+    return lambda get, row, col: function(left(get, row, col), op, right(get, row, col))
+
+
+def _constant(pair):
+    return lambda get, row, col: pair
+
+
+class _Compiler:
+    """Compiles a formula to a function ``(get, row, col) -> (value, scale)``: recursive
+    descent, Excel precedence; ``get(sheet, ref)`` gives a referenced cell's (value, scale)
+    and ``(row, col)`` is the formula cell's position (0-based), which relative references
+    move with, so one compiled function serves every cell whose formula has the same shape
+    (a column of step rows). The function does what an interpreter of the formula would, IF's
+    branches all evaluated.
 
     The scale bounds how far rounding can move the result, in units of the unit roundoff:
     first-order error propagation with each operand off by its own scale. A referenced
@@ -259,20 +305,26 @@ class _Evaluator:
     scale; IF with the scale of the branch taken.
     """
 
-    def __init__(self, cells, names, sheet: str, magnitude=None):
-        self.cells, self.names, self.sheet = cells, names, sheet
-        self.magnitude = magnitude or (lambda sheet, ref, value: abs(value))
+    def __init__(self, formula: str, names, sheet: str, row: int = 0, col: int = 0):
+        self.formula, self.tokens, self.at = formula, _tokens(formula), 0
+        self.names, self.sheet, self.row, self.col = names, sheet, row, col
 
-    def operand(self, sheet, ref):
-        value = self.value(sheet, ref)
-        return value, self.magnitude(sheet, ref, value) if isinstance(value, float) else 0.0
-
-    def run(self, formula: str):
-        self.tokens, self.at = _tokens(formula), 0
-        result = self.comparison()
+    def run(self):
+        node = self.comparison()
         if self.at != len(self.tokens):
-            raise ValueError(f"cannot read formula {formula!r}: stray {self.tokens[self.at:]}")
-        return result
+            raise ValueError(f"cannot read formula {self.formula!r}: stray "
+                             f"{self.tokens[self.at:]}")
+        return node
+
+    def copied(self):
+        """``(row, col) -> (sheet, ref)`` of the one cell the formula only copies, else None."""
+        if len(self.tokens) != 1 or self.tokens[0][0] != "ref":
+            return None
+        sheet, corners = self.corners(self.tokens[0][1])
+        if len(corners) != 1:
+            return None
+        at = corners[0]
+        return lambda row, col: (sheet, _cell_name(*at(row, col)))
 
     def peek(self):
         return self.tokens[self.at] if self.at < len(self.tokens) else (None, None)
@@ -286,105 +338,98 @@ class _Evaluator:
 
     def comparison(self):
         left = self.concat()
-        while self.peek()[1] in ("=", "<>", "<", ">", "<=", ">="):
+        while self.peek()[1] in _COMPARE:
             op = self.take()[1]
-            right = self.concat()
-            a, b = left[0], right[0]
-            if isinstance(a, Error) or isinstance(b, Error):
-                left = (a if isinstance(a, Error) else b, 0.0)
-                continue
-            a = 0.0 if a is None else a
-            b = 0.0 if b is None else b
-            left = ({"=": a == b, "<>": a != b, "<": a < b, ">": a > b, "<=": a <= b,
-                     ">=": a >= b}[op], 0.0)
+            left = _binary(_compared, left, op, self.concat())
         return left
 
     def concat(self):
         left = self.additive()
         while self.peek()[1] == "&":
             self.take()
-            right = self.additive()
-            left = (f"{left[0]}{right[0]}", 0.0)
+            left = _binary(lambda a, _, b: (f"{a[0]}{b[0]}", 0.0), left, "&", self.additive())
         return left
 
     def additive(self):
         left = self.multiplicative()
         while self.peek()[1] in ("+", "-"):
             op = self.take()[1]
-            right = self.multiplicative()
-            a, b = _num(left[0]), _num(right[0])
-            if isinstance(a, Error) or isinstance(b, Error):
-                left = (a if isinstance(a, Error) else b, 0.0)
-            else:
-                left = (a + b if op == "+" else a - b, left[1] + right[1])
+            left = _binary(_added, left, op, self.multiplicative())
         return left
 
     def multiplicative(self):
         left = self.power()
         while self.peek()[1] in ("*", "/"):
             op = self.take()[1]
-            right = self.power()
-            a, b = _num(left[0]), _num(right[0])
-            if isinstance(a, Error) or isinstance(b, Error):
-                left = (a if isinstance(a, Error) else b, 0.0)
-            elif op == "*":
-                left = (a * b, abs(a) * right[1] + left[1] * abs(b))
-            elif b == 0:
-                left = (Error("#DIV/0!"), 0.0)
-            else:
-                left = (a / b, left[1] / abs(b) + abs(a) * right[1] / (b * b))
+            left = _binary(_multiplied, left, op, self.power())
         return left
 
     def power(self):
         left = self.unary()
         while self.peek()[1] == "^":
             self.take()
-            left = _power(left, self.unary())
+            left = _binary(lambda a, _, b: _power(a, b), left, "^", self.unary())
         return left
 
     def unary(self):
         if self.peek()[1] in ("-", "+"):
-            op = self.take()[1]
-            value, scale = self.unary()
-            value = _num(value)
-            if isinstance(value, Error):
-                return value, 0.0
-            return (-value if op == "-" else value), scale
+            op, operand = self.take()[1], self.unary()
+            return lambda get, row, col: _signed(op, operand(get, row, col))
         return self.atom()
 
     def atom(self):
         kind, text = self.take()
         if kind == "number":
-            return float(text), abs(float(text))
+            return _constant((float(text), abs(float(text))))
         if kind == "string":
-            return text[1:-1].replace('""', '"'), 0.0
+            return _constant((text[1:-1].replace('""', '"'), 0.0))
         if kind == "ref":
             return self.reference(text)
         if kind == "name":
             if self.peek()[1] == "(":
                 return self.call(text.upper())
             if text.upper() in ("TRUE", "FALSE"):
-                return text.upper() == "TRUE", 0.0
+                return _constant((text.upper() == "TRUE", 0.0))
             if text not in self.names:
                 raise ValueError(f"unknown name {text!r}")
-            return self.operand(*self.names[text])
+            sheet, ref = self.names[text]
+            return lambda get, row, col: get(sheet, ref)
         if text == "(":
             inner = self.comparison()
             self.take(")")
             return inner
         raise ValueError(f"unexpected {text!r}")
 
-    def value(self, sheet, ref):
-        cell = self.cells.get(sheet, {}).get(ref)
-        return None if cell is None else cell.value
+    def corners(self, text):
+        """A reference's sheet and its corners, each ``(row, col) -> (r, c)`` of the cell."""
+        if "!" in text:
+            sheet, text = text.rsplit("!", 1)
+            sheet = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
+        else:
+            sheet = self.sheet
+        corners = []
+        for part in text.split(":"):
+            c_abs, letters, r_abs, digits = re.fullmatch(r"(\$?)([A-Z]+)(\$?)(\d+)", part).groups()
+            r, c = int(digits) - 1, _column(letters)
+            dr, dc = (r if r_abs else r - self.row), (c if c_abs else c - self.col)
+            corners.append(lambda row, col, dr=dr, dc=dc, ra=bool(r_abs), ca=bool(c_abs):
+                           (dr if ra else row + dr, dc if ca else col + dc))
+        return sheet, corners
 
     def reference(self, text):
-        sheet, refs, is_range = _cells_of(text, self.sheet)
-        if not is_range:
-            return self.operand(sheet, refs[0])
-        return _Range(self.operand(sheet, ref) for ref in refs), 0.0
+        sheet, corners = self.corners(text)
+        if len(corners) == 1:
+            at = corners[0]
+            return lambda get, row, col: get(sheet, _cell_name(*at(row, col)))
+        first, last = corners
 
-    def arguments(self):
+        def cells(get, row, col):
+            (r1, c1), (r2, c2) = first(row, col), last(row, col)
+            return _Range(get(sheet, _cell_name(r, c)) for r in range(r1, r2 + 1)
+                          for c in range(c1, c2 + 1)), 0.0
+        return cells
+
+    def call(self, name):
         self.take("(")
         args = []
         if self.peek()[1] != ")":
@@ -393,82 +438,84 @@ class _Evaluator:
                 self.take()
                 args.append(self.comparison())
         self.take(")")
-        return args
+        return lambda get, row, col: _call(name, [arg(get, row, col) for arg in args])
 
-    def call(self, name):
-        args = self.arguments()
-        flat = []
-        for value, scale in args:
-            if isinstance(value, _Range):
-                flat.extend((v, s) for v, s in value if isinstance(v, (float, Error)))
-            else:
-                flat.append((_num(value), scale))
-        errors = [v for v, _ in flat if isinstance(v, Error)]
-        if name == "IF":
-            condition = args[0][0]
-            if isinstance(condition, Error):
-                return condition, 0.0
-            return args[1] if condition else (args[2] if len(args) > 2 else (False, 0.0))
-        if name == "ISERROR":
-            return isinstance(args[0][0], Error) or (
-                isinstance(args[0][0], _Range) and bool(errors)), 0.0
-        if name in ("OR", "AND"):
-            truths = [bool(v) for v, _ in flat]
-            return (any(truths) if name == "OR" else all(truths)), 0.0
-        if name == "NOT":
-            return not flat[0][0], 0.0
-        if name == "PI":
-            return math.pi, math.pi
-        if errors:
-            return errors[0], 0.0
-        values = [v for v, _ in flat]
-        scales = [s for _, s in flat]
-        if name in ("MAX", "MIN"):
-            if not values:
-                return 0.0, 0.0
-            return (max if name == "MAX" else min)(values), max(scales)
-        if name == "SUM":
-            return math.fsum(values), sum(scales)
-        if name == "AVERAGE":
-            if not values:
-                return Error("#DIV/0!"), 0.0
-            return math.fsum(values) / len(values), sum(scales) / len(values)
-        if name == "COUNT":
-            return float(len(values)), 0.0
-        x, s = values[0], scales[0]
-        if name == "ABS":
-            return abs(x), s
-        if name == "INT":  # rounds down; exact unless x's error crosses a whole number
-            return float(math.floor(x)), max(abs(x), s)
-        if name == "SIGN":
-            return float((x > 0) - (x < 0)), 0.0
-        if name == "SQRT":
-            if x < 0:
-                return Error("#NUM!"), 0.0
-            root = math.sqrt(x)
-            return root, (root + s / (2 * root)) if root else math.sqrt(s)
-        if name == "POWER":
-            return _power(flat[0], flat[1])
-        if name in ("INT", "TRUNC"):  # exact integers: an operand's error shows only as a jump
-            return float(math.floor(x) if name == "INT" else math.trunc(x)), abs(x)
-        if name == "MOD":
-            y = values[1]
-            if y == 0:
-                return Error("#DIV/0!"), 0.0
-            return x - y * math.floor(x / y), s + abs(x / y) * scales[1]
-        if name in ("EXP", "COS", "SIN", "LN", "LOG10"):
-            try:
-                value = {"EXP": math.exp, "COS": math.cos, "SIN": math.sin, "LN": math.log,
-                         "LOG10": math.log10}[name](x)
-            except (ValueError, OverflowError):
-                return Error("#NUM!"), 0.0
-            # COS, SIN: an error e in x moves the result by up to e; EXP by e*exp(x);
-            # LN by e/x (relative)
-            spread = {"EXP": abs(value) * s, "COS": s, "SIN": s,
-                      "LN": s / abs(x) if x else math.inf, "LOG10": s / abs(x) if x else math.inf}
-            return value, max(abs(value), spread[name])
-        raise ValueError(f"operand_scales does not know the function {name}; add it in "
-                         f"tests/gnumeric.py")
+
+def _call(name, args):
+    """A function's (value, scale) from its arguments' (value, scale) pairs (all of
+    them evaluated, IF's branches too)."""
+    flat = []
+    for value, scale in args:
+        if isinstance(value, _Range):
+            flat.extend((v, s) for v, s in value if isinstance(v, (float, Error)))
+        else:
+            flat.append((_num(value), scale))
+    errors = [v for v, _ in flat if isinstance(v, Error)]
+    if name == "IF":
+        condition = args[0][0]
+        if isinstance(condition, Error):
+            return condition, 0.0
+        return args[1] if condition else (args[2] if len(args) > 2 else (False, 0.0))
+    if name == "ISERROR":
+        return isinstance(args[0][0], Error) or (
+            isinstance(args[0][0], _Range) and bool(errors)), 0.0
+    if name in ("OR", "AND"):
+        truths = [bool(v) for v, _ in flat]
+        return (any(truths) if name == "OR" else all(truths)), 0.0
+    if name == "NOT":
+        return not flat[0][0], 0.0
+    if name == "PI":
+        return math.pi, math.pi
+    if errors:
+        return errors[0], 0.0
+    values = [v for v, _ in flat]
+    scales = [s for _, s in flat]
+    if name in ("MAX", "MIN"):
+        if not values:
+            return 0.0, 0.0
+        return (max if name == "MAX" else min)(values), max(scales)
+    if name == "SUM":
+        return math.fsum(values), sum(scales)
+    if name == "AVERAGE":
+        if not values:
+            return Error("#DIV/0!"), 0.0
+        return math.fsum(values) / len(values), sum(scales) / len(values)
+    if name == "COUNT":
+        return float(len(values)), 0.0
+    x, s = values[0], scales[0]
+    if name == "ABS":
+        return abs(x), s
+    if name == "INT":  # rounds down; exact unless x's error crosses a whole number
+        return float(math.floor(x)), max(abs(x), s)
+    if name == "SIGN":
+        return float((x > 0) - (x < 0)), 0.0
+    if name == "SQRT":
+        if x < 0:
+            return Error("#NUM!"), 0.0
+        root = math.sqrt(x)
+        return root, (root + s / (2 * root)) if root else math.sqrt(s)
+    if name == "POWER":
+        return _power(flat[0], flat[1])
+    if name in ("INT", "TRUNC"):  # exact integers: an operand's error shows only as a jump
+        return float(math.floor(x) if name == "INT" else math.trunc(x)), abs(x)
+    if name == "MOD":
+        y = values[1]
+        if y == 0:
+            return Error("#DIV/0!"), 0.0
+        return x - y * math.floor(x / y), s + abs(x / y) * scales[1]
+    if name in ("EXP", "COS", "SIN", "LN", "LOG10"):
+        try:
+            value = {"EXP": math.exp, "COS": math.cos, "SIN": math.sin, "LN": math.log,
+                     "LOG10": math.log10}[name](x)
+        except (ValueError, OverflowError):
+            return Error("#NUM!"), 0.0
+        # COS, SIN: an error e in x moves the result by up to e; EXP by e*exp(x);
+        # LN by e/x (relative)
+        spread = {"EXP": abs(value) * s, "COS": s, "SIN": s,
+                  "LN": s / abs(x) if x else math.inf, "LOG10": s / abs(x) if x else math.inf}
+        return value, max(abs(value), spread[name])
+    raise ValueError(f"operand_scales does not know the function {name}; add it in "
+                     f"tests/gnumeric.py")
 
 
 def _power(left, right):
@@ -487,12 +534,60 @@ def _power(left, right):
     return value, abs(value) + via_base + via_exponent
 
 
+
+def _shape(formula: str, sheet: str, row: int, col: int):
+    """What a compiled formula is shared by: its text with each relative part of a reference
+    written as the offset from the formula cell (row, col), the sheet it is on."""
+    if '"' in formula or "\0" in formula:  # a string could hold a reference's text
+        return sheet, formula, row, col
+
+    def relative(m) -> str:
+        prefix, ca, cl, ra, rd, ca2, cl2, ra2, rd2 = m.groups()
+        text = (f"\0{prefix or ''}{ca}{cl if ca else _column(cl) - col}|"
+                f"{ra}{rd if ra else int(rd) - 1 - row}")
+        if cl2 is None:
+            return text + "\0"
+        return (f"{text}:{ca2}{cl2 if ca2 else _column(cl2) - col}|"
+                f"{ra2}{rd2 if ra2 else int(rd2) - 1 - row}\0")
+    return sheet, _REF.sub(relative, formula)
+
+
+def _getter(cells, magnitude=None):
+    """``get(sheet, ref)``: a referenced cell's (value, scale), a number's scale its
+    ``magnitude(sheet, ref, value)`` (default: its absolute value)."""
+    def get(sheet, ref):
+        cell = cells.get(sheet, {}).get(ref)
+        value = None if cell is None else cell.value
+        if not isinstance(value, float):
+            return value, 0.0
+        return value, (abs(value) if magnitude is None else magnitude(sheet, ref, value))
+    return get
+
+
 def evaluate(formula: str, cells, names, sheet: str, magnitude=None) -> tuple[object, float]:
     """(value, scale) of ``formula`` on ``sheet``, reading the referenced cells' values from
     ``cells`` (as :func:`read_cells` returns them) and defined names from ``names``;
     ``magnitude(sheet, ref, value)`` is what a referenced number counts with in the scale
     (default: its absolute value)."""
-    return _Evaluator(cells, names, sheet, magnitude).run(formula)
+    return _Compiler(formula, names, sheet).run()(_getter(cells, magnitude), 0, 0)
+
+
+def _compiled(cells, names):
+    """(sheet, ref) -> (its compiled formula, its row and column, what it copies or None), for
+    every formula cell; a formula is compiled once per shape (see :func:`_shape`)."""
+    shapes, out = {}, {}
+    for sheet, sheet_cells in cells.items():
+        for ref, cell in sheet_cells.items():
+            if cell.formula is None:
+                continue
+            row, col = _cell_position(ref)
+            key = _shape(cell.formula, sheet, row, col)
+            if key not in shapes:
+                compiler = _Compiler(cell.formula, names, sheet, row, col)
+                shapes[key] = (compiler.run(), compiler.copied())
+            node, copied = shapes[key]
+            out[sheet, ref] = (node, row, col, copied and copied(row, col))
+    return out
 
 
 def operand_scales(cells, names) -> dict[tuple[str, str], float]:
@@ -502,7 +597,7 @@ def operand_scales(cells, names) -> dict[tuple[str, str], float]:
     difference (err2(b + h) - err2(b)) / h, an error y - pred near the fit, a sum of
     gradients that cancel) keeps the absolute rounding error of its operands, so its
     relative error can be far above the unit roundoff in any correct program. The scale
-    propagates the operands' magnitudes through the formula (see :class:`_Evaluator`); an
+    propagates the operands' magnitudes through the formula (see :class:`_Compiler`); an
     operand that is itself a formula counts with the larger of its value and its own scale
     (computed from its operands' values), so a quantity that inherits a cancellation one
     step back (a batch's gradient sum divided by the batch size, the square of an error near
@@ -511,38 +606,27 @@ def operand_scales(cells, names) -> dict[tuple[str, str], float]:
     values forget that gradient descent contracts), and one step is enough for every
     quantity sheetopt writes: each cancelling sum is consumed directly.
     """
-    direct = {}
-    for sheet, sheet_cells in cells.items():
-        for ref, cell in sheet_cells.items():
-            if cell.formula is not None:
-                direct[sheet, ref] = evaluate(cell.formula, cells, names, sheet)[1]
+    compiled = _compiled(cells, names)
+    get = _getter(cells)
+    direct = {key: node(get, row, col)[1] for key, (node, row, col, _) in compiled.items()}
 
     def magnitude(sheet, ref, value):
         return max(abs(value), direct.get((sheet, ref), 0.0))
 
+    get = _getter(cells, magnitude)
     scales = {}
-    for (sheet, ref) in direct:
-        value, scale = evaluate(cells[sheet][ref].formula, cells, names, sheet, magnitude)
-        scales[sheet, ref] = max(scale, abs(value) if isinstance(value, float) else 0.0)
+    for key, (node, row, col, _) in compiled.items():
+        value, scale = node(get, row, col)
+        scales[key] = max(scale, abs(value) if isinstance(value, float) else 0.0)
     # a copy (=A1, ='sheet'!$B$2) rounds nothing: it is held to its source's scale, through
     # chains of copies (the compare sheet's copy of a summary cell that copies a step cell)
     for key in scales:
         source, seen = key, {key}
-        while (copied := _copied_from(cells[source[0]][source[1]].formula, source[0])) in scales \
-                and copied not in seen:
+        while (copied := compiled[source][3]) in scales and copied not in seen:
             source = copied
             seen.add(source)
         scales[key] = max(scales[key], scales[source])
     return scales
-
-
-def _copied_from(formula: str, sheet: str) -> tuple[str, str] | None:
-    """The (sheet, ref) of the one cell a formula only copies, else None."""
-    tokens = _tokens(formula)
-    if len(tokens) != 1 or tokens[0][0] != "ref":
-        return None
-    target, refs, is_range = _cells_of(tokens[0][1], sheet)
-    return None if is_range else (target, refs[0])
 
 
 # -- comparing a recalculated workbook with sheetopt's ------------------------------------------
@@ -556,12 +640,21 @@ def kind_of(cells, sheet: str, ref: str) -> str:
     return f"{sheet}: other cells"
 
 
+@functools.lru_cache(maxsize=4)
+def _expected(written: Path, *version) -> tuple[dict, dict]:
+    """The cells of sheetopt's file and their scales, once per version (``version``: its
+    modification time and size) of a file that several programs' recalculations are compared
+    with: read them, never change them."""
+    cells = read_cells(written)
+    return cells, operand_scales(cells, defined_names(written))
+
+
 def compare(written: Path, gnumeric: Path, tolerance: float = REL) -> tuple[int, dict, list[str]]:
     """Every formula cell of ``written`` (sheetopt's file, the engine's values cached) against
     the same cell of ``gnumeric``: (formula cells compared, kind of cell -> (largest difference
     relative to the operands' magnitude, relative to the result), failures)."""
-    expected, found = read_cells(written), read_cells(gnumeric)
-    scales = operand_scales(expected, defined_names(written))
+    expected, scales = _expected(written, written.stat().st_mtime_ns, written.stat().st_size)
+    found = read_cells(gnumeric)
     compared, worst, failures = 0, {}, []
     for (sheet, ref), scale in scales.items():
         cell = expected[sheet][ref]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+from collections import Counter
 from typing import Callable, Mapping
 
 Number = (int, float)
@@ -310,3 +311,46 @@ def replace_subtree(tree: "Expr", old: "Expr", new: "Expr") -> "Expr":
     's*s+x'
     """
     return substitute(tree, {to_python(old): new}, root=False)
+
+
+def common_subtrees(trees: Mapping[str, "Expr"], prefix: str = "cs"
+                    ) -> tuple[dict[str, "Expr"], dict[str, "Expr"]]:
+    """Every subtree that occurs more than once across ``trees``, computed once: returns the
+    shared values (named ``prefix0``, ``prefix1``, ..., in an order where each reads only
+    earlier ones) and the trees reading them. The same operations on the same values, so
+    each result is bit for bit the one the trees as given compute; a kernel's gradient terms
+    repeat their loss's derivative once per parameter, which numba would type and lower each
+    time.
+
+    Example:
+        >>> x, y = var("x"), var("y")
+        >>> shared, out = common_subtrees({"u": (x + y) * (x + y), "v": (x + y) / 2})
+        >>> {k: to_python(v) for k, v in shared.items()}, {k: to_python(v) for k, v in out.items()}
+        ({'cs0': 'x+y'}, {'u': 'cs0*cs0', 'v': 'cs0/2'})
+    """
+    text = python_texts()
+    counts: Counter = Counter()
+    stack = [lift(tree) for tree in trees.values()]
+    while stack:
+        node = stack.pop()
+        if node.op in ("var", "const"):
+            continue
+        counts[text(node)] += 1
+        stack.extend(a for a in node.args if isinstance(a, Expr))
+    shared: dict[str, Expr] = {}
+    done: dict[str, Expr] = {}
+
+    def rewrite(node: Expr) -> Expr:
+        if node.op in ("var", "const"):
+            return node
+        key = text(node)
+        if key not in done:
+            value = Expr(node.op, *(rewrite(a) if isinstance(a, Expr) else a for a in node.args))
+            if counts[key] > 1 and not (node.op == "neg" and node.args[0].op in ("var", "const")):
+                shared[f"{prefix}{len(shared)}"] = value
+                value = var(f"{prefix}{len(shared) - 1}")
+            done[key] = value
+        return done[key]
+
+    with deep_trees():
+        return shared, {n: rewrite(lift(tree)) for n, tree in trees.items()}

@@ -14,7 +14,8 @@ from typing import Mapping
 
 from ...models import gradients
 from ...ops import symbolic_ops
-from ...ops.symbolic import Expr, deep_trees, lift, replace_subtree, to_python, var
+from ...ops.symbolic import (Expr, common_subtrees, deep_trees, lift, replace_subtree, to_python,
+                             var)
 
 
 class Unsupported(Exception):
@@ -451,13 +452,21 @@ def _row_names(traced: _Traced) -> list[str]:
     return [n for n in traced.row_exprs if n not in ("pred", "e2")]
 
 
+def _row_terms(traced: _Traced, name: _Names, prefix: str, depth: int) -> list:
+    """A row's prediction, then its loss and gradient terms (each named ``prefix`` + its
+    name), with what they repeat computed once (symbolic.common_subtrees), after the
+    prediction they read."""
+    rows = traced.row_exprs
+    shared, terms = common_subtrees({n: rows[n] for n in ("e2", *_row_names(traced))})
+    named = {"e2": "e2", **{n: prefix + n for n in _row_names(traced)}}
+    return ([(depth, f"{name('pred')} = {name.py(rows['pred'])}")]
+            + [(depth, f"{name(n)} = {name.py(expr)}") for n, expr in shared.items()]
+            + [(depth, f"{name(named[n])} = {name.py(expr)}") for n, expr in terms.items()])
+
+
 def _online_rows(traced: _Traced, name: _Names, code: list, stores: list) -> None:
     """One row a step: its prediction, squared error and gradient terms."""
-    rows = traced.row_exprs
-    code.append((0, f"{name('pred')} = {name.py(rows['pred'])}"))
-    code.append((0, f"{name('e2')} = {name.py(rows['e2'])}"))
-    for n in _row_names(traced):
-        code.append((0, f"{name(n)} = {name.py(rows[n])}"))
+    code += _row_terms(traced, name, "", 0)
     _family_rows(traced, name, code, 0, batch=False)
     code.append((0, f"{name('pred0')} = {name('pred')}"))
     code.append((0, f"{name('acc_e2')} = {name('e2')}"))
@@ -477,10 +486,7 @@ def _batch_rows(traced: _Traced, name: _Names, code: list) -> None:
     code += _family_params(traced, name, 0)
     code.append((0, "for r in range(r0, r0 + nr):"))
     code += [(1, text) for text in _data_loads(traced.shape.model, "idx[ib + r]")]
-    code.append((1, f"{name('pred')} = {name.py(rows['pred'])}"))
-    code.append((1, f"{name('e2')} = {name.py(rows['e2'])}"))
-    for n in row_names:
-        code.append((1, f"{name('r' + n)} = {name.py(rows[n])}"))
+    code += _row_terms(traced, name, "r", 1)
     # gradients.mean: the first value, then a left-to-right sum
     code.append((1, "if r == r0:"))
     code.append((2, f"{name('pred0')} = {name('pred')}"))
