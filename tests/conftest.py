@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from sheetopt import spec as spec_mod
+
+RAM_DISK, RAM_DISK_ROOM = "/dev/shm", 4 * 2**30
+
+
+def _temporary_files_in_memory() -> None:
+    """Temporary files (pytest's tmp_path, XlsxWriter's parts of each workbook, LibreOffice's
+    and Gnumeric's files) on the machine's RAM disk when it has one with room and $TMPDIR is
+    not set: creating and deleting the thousands of small files a run makes costs milliseconds
+    each on a disk mounted with online discard (a 77-sheet workbook's write took 3.3 s there
+    and 0.8 s on the RAM disk; test_model_matrix.py 81 -> 41 s). Subprocesses inherit it."""
+    if os.environ.get("TMPDIR") or not os.path.isdir(RAM_DISK) or not os.access(RAM_DISK, os.W_OK):
+        return
+    room = os.statvfs(RAM_DISK)
+    if room.f_bavail * room.f_frsize < RAM_DISK_ROOM:
+        return
+    folder = os.path.join(RAM_DISK, f"sheetopt-tests-{os.getuid()}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.environ["TMPDIR"] = folder
+    tempfile.tempdir = None  # gettempdir() reads $TMPDIR again
+
+
+_temporary_files_in_memory()
 
 
 @pytest.fixture(scope="session")

@@ -256,16 +256,20 @@ def _compared(left, op, right):
 
 
 def _added(left, op, right):
-    a, b = _num(left[0]), _num(right[0])
-    if isinstance(a, Error) or isinstance(b, Error):
-        return (a if isinstance(a, Error) else b, 0.0)
+    a, b = left[0], right[0]
+    if a.__class__ is not float or b.__class__ is not float:  # (two numbers: no _num)
+        a, b = _num(a), _num(b)
+        if isinstance(a, Error) or isinstance(b, Error):
+            return (a if isinstance(a, Error) else b, 0.0)
     return (a + b if op == "+" else a - b, left[1] + right[1])
 
 
 def _multiplied(left, op, right):
-    a, b = _num(left[0]), _num(right[0])
-    if isinstance(a, Error) or isinstance(b, Error):
-        return (a if isinstance(a, Error) else b, 0.0)
+    a, b = left[0], right[0]
+    if a.__class__ is not float or b.__class__ is not float:
+        a, b = _num(a), _num(b)
+        if isinstance(a, Error) or isinstance(b, Error):
+            return (a if isinstance(a, Error) else b, 0.0)
     if op == "*":
         return (a * b, abs(a) * right[1] + left[1] * abs(b))
     if b == 0:
@@ -552,13 +556,16 @@ def _shape(formula: str, sheet: str, row: int, col: int):
     return sheet, _REF.sub(relative, formula)
 
 
+_NONE: dict = {}
+
+
 def _getter(cells, magnitude=None):
     """``get(sheet, ref)``: a referenced cell's (value, scale), a number's scale its
     ``magnitude(sheet, ref, value)`` (default: its absolute value)."""
     def get(sheet, ref):
-        cell = cells.get(sheet, {}).get(ref)
+        cell = cells.get(sheet, _NONE).get(ref)
         value = None if cell is None else cell.value
-        if not isinstance(value, float):
+        if value.__class__ is not float:
             return value, 0.0
         return value, (abs(value) if magnitude is None else magnitude(sheet, ref, value))
     return get

@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import openpyxl
 import pytest
 from xlsxwriter import Workbook
+from xlsxwriter.utility import xl_cell_to_rowcol
 
-from gnumeric import defined_names
+from gnumeric import Error, defined_names, read_cells
 from lecture_files import BASIC_EPOCH, require_lecture_files
 from libreoffice import recalculate, require_soffice, rewrite_cell, rewrite_cells
 from sheetopt.protocol import engine
@@ -178,26 +178,36 @@ def check_status():
     return status
 
 
+def _plain(value):
+    """A value as openpyxl reads it: an error as its code ("#NUM!")."""
+    return value.code if isinstance(value, Error) else value
+
+
+@functools.lru_cache(maxsize=None)
+def _cells(path: Path) -> dict:
+    """gnumeric.read_cells of a file, once per file (a regular-expression read of the sheets'
+    XML, a fraction of openpyxl's time on these workbooks)."""
+    return read_cells(path)
+
+
 def formula_cells(path: Path) -> dict:
-    """(sheet, row, col) -> cached value, for every formula cell sheetopt wrote."""
-    formulas = openpyxl.load_workbook(path, read_only=True)
-    values = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    out = {}
-    for ws in formulas.worksheets:
-        cached = list(values[ws.title].iter_rows(values_only=True))
-        for i, row in enumerate(ws.iter_rows(values_only=True)):
-            for j, text in enumerate(row):
-                if isinstance(text, str) and text.startswith("="):
-                    out[(ws.title, i, j)] = cached[i][j]
-    return out
+    """(sheet, row, col) -> cached value, for every formula cell sheetopt wrote (0-based)."""
+    return {(sheet, *xl_cell_to_rowcol(ref)): _plain(cell.value)
+            for sheet, cells in _cells(path).items() for ref, cell in cells.items()
+            if cell.formula is not None}
 
 
 @functools.lru_cache(maxsize=None)
 def sheet_values(path: Path) -> dict[str, list[tuple]]:
-    """Every sheet's stored values, read once per file (several tests read one recalculated
-    file): read them, never change them."""
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    return {ws.title: list(ws.iter_rows(values_only=True)) for ws in book.worksheets}
+    """Every sheet's stored values, rows of the sheet's used range (None where empty), read
+    once per file (several tests read one recalculated file): read them, never change them."""
+    out = {}
+    for sheet, cells in _cells(path).items():
+        at = {xl_cell_to_rowcol(ref): _plain(cell.value) for ref, cell in cells.items()}
+        rows = 1 + max((r for r, _ in at), default=-1)
+        cols = 1 + max((c for _, c in at), default=-1)
+        out[sheet] = [tuple(at.get((r, c)) for c in range(cols)) for r in range(rows)]
+    return out
 
 
 def assert_agrees(found, expected, where) -> None:
