@@ -16,8 +16,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from ..spec import Spec
 from . import schedule_cells
-from .layout import (FIRST_ROW, SheetPlan, display_order, fits_log_scale,
-                     loss_words)
+from .layout import FIRST_ROW, SheetPlan, display_order, fits_log_scale, loss_words
 from .names import clean_text
 from .overview import (DATA_FIRST_ROW, GRID_COL, GRID_POINTS, compare_layout, fitted_lines)
 

@@ -24,8 +24,8 @@ from ..protocol.engine import epoch_losses, epoch_mean_loss
 from ..ops import symbolic_ops as ops
 from ..schedules import anneal, gradient_scale
 from ..spec import Sheet, Spec
-from ..ops.symbolic import (Expr, deep_trees, python_texts, replace_subtree, substitute,
-                            to_excel, to_python, var, variables)
+from ..ops.symbolic import (Expr, deep_trees, python_texts, substitute, to_excel, var,
+                            variables)
 from . import schedule_cells
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..spec import LECTURE_RESET
-from ..ops.symbolic import to_excel, var
+from ..ops.symbolic import replace_subtree, to_excel, var
 from . import formulas, notes, schedule_cells
 from .formulas import inp
 from .layout import (FIRST_ROW, HEADER_ROW, data_ref, HYPER_ROW, NOTE_ROW, RULE_ROW, START_ROW,
@@ -309,8 +309,8 @@ def _annealing_trees(plan: SheetPlan):
     names = plan.spec.model.params
     sqr = [var(f"s:{p}") for p in names]
     scale, next_lr, best = formulas.annealing(var("lr"), sqr, var("best"))
-    return (scale, formulas.replace_subtree(next_lr, scale, var("scale")),
-            formulas.replace_subtree(best, scale, var("scale")))
+    return (scale, replace_subtree(next_lr, scale, var("scale")),
+            replace_subtree(best, scale, var("scale")))
 
 
 def _annealing_cells(plan: SheetPlan, j: int, row: int, col: dict, last_row: int, values):

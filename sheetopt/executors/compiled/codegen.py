@@ -368,8 +368,9 @@ def _generate(shape: Shape) -> Kernel:
     w(3, "for j in range(EP.shape[1]):")  # none where the run keeps no per-epoch parameters
     w(4, "for c in range(c0, c1):")
     w(5, "EP[e, j, c] = PT[j, c]")
-    return Kernel(source=_HEADER.format(parallel=shape.parallel) + lines.text(), tables=traced.calls, defs=traced.defs,
-                  columns=columns, pow_exponents=traced.exps, parallel=shape.parallel,
+    return Kernel(source=_HEADER.format(parallel=shape.parallel) + lines.text(),
+                  tables=traced.calls, defs=traced.defs, columns=columns,
+                  pow_exponents=traced.exps, parallel=shape.parallel,
                   host_lr="lr_s" not in traced.defs, loss_is_sum=shape.online)
 
 
@@ -478,7 +479,7 @@ def _online_rows(traced: _Traced, name: _Names, code: list, stores: list) -> Non
 
 def _batch_rows(traced: _Traced, name: _Names, code: list) -> None:
     """A batch's rows: the per-row terms summed left to right, then divided (gradients.mean)."""
-    rows, row_names = traced.row_exprs, _row_names(traced)
+    row_names = _row_names(traced)
     code.append((0, f"{name('pred0')} = 0.0"))
     code.append((0, f"{name('acc_e2')} = 0.0"))
     for n in row_names:
