@@ -55,15 +55,16 @@ def test_a_wide_models_finite_differences_agree_numpy_and_compiled_bit_for_bit(t
 
 @needs_numba
 def test_the_executor_is_chosen_by_the_models_work_and_reported_on_the_trace(tmp_path):
-    # 30 features, 40 rows, 20 epochs: 800 steps. Forward differences evaluate the model
-    # 32 times a row (31 parameters): a big job. The analytic gradient twice: a small one.
-    sheets = [{"name": name, "optimizer": "adam", "lr": 0.01, "epochs": 20, "gradient": name}
+    # 10 features, 40 rows, 70 epochs: 2,800 steps. Forward differences evaluate the model
+    # 12 times a row (11 parameters): a big job. The analytic gradient twice: a small one.
+    # (A narrow model keeps the kernel's first compile short: a 30-feature one took 5 s.)
+    sheets = [{"name": name, "optimizer": "adam", "lr": 0.01, "epochs": 70, "gradient": name}
               for name in ("forward", "analytic")]
-    spec = wide_spec(tmp_path, 30, 40, sheets)
+    spec = wide_spec(tmp_path, 10, 40, sheets)
     forward, analytic = spec.sheets
-    assert engine.step_work(spec, forward) == 1 + 32 * 31 / engine.TERMS_PER_STEP
-    assert engine.work(800, 1, engine.step_work(spec, forward)) >= engine.COMPILE_FROM
-    assert engine.work(800, 1, engine.step_work(spec, analytic)) < engine.COMPILE_FROM
+    assert engine.step_work(spec, forward) == 1 + 12 * 11 / engine.TERMS_PER_STEP
+    assert engine.work(2800, 1, engine.step_work(spec, forward)) >= engine.COMPILE_FROM
+    assert engine.work(2800, 1, engine.step_work(spec, analytic)) < engine.COMPILE_FROM
     fast = sheetopt.run(spec, "forward")["forward"]
     slow = engine.run(spec, forward, executor="numpy")
     assert (fast.executor, slow.executor) == ("compiled", "numpy")
