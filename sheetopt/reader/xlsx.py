@@ -25,7 +25,7 @@ from xml.parsers.expat import ExpatError
 
 from ..errors import SheetoptError
 from .safexml import TreeHandlers, XmlRefused, guarded_parser, parse_chunks, parse_tree
-from .sheetrows import RawCell, RawRow, RowCollector
+from .sheetrows import NAMES as SHEET_NAMES, NO_VALUE, RawRow, RowCollector
 
 MAX_INFLATED = 2 * 1024 ** 3  # bytes, all parts together (a full 1,048,576-row sheet is ~1 GiB)
 MAX_RATIO = 100  # inflated / compressed; spreadsheet XML deflates about 4-10 times
@@ -41,6 +41,8 @@ _REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})\Z")
 _DATE_FORMATS = {14, 15, 16, 17, 18, 19, 20, 21, 22, 45, 46, 47}  # built-in date/time formats
 _QUOTED = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
 _OK_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_INFINITIES = (float("inf"), float("-inf"))
+_COLUMNS: dict[str, int] = {}  # column letters -> 0-based index, for those read (all valid)
 
 
 class CellError(str):
@@ -323,7 +325,7 @@ class Worksheet:
         error is CellError, a date is CellDate. Stops after row ``max_row`` (1-based)."""
         try:
             with self.book.open_part(self.part) as stream:
-                parser = guarded_parser()
+                parser = guarded_parser(SHEET_NAMES)
                 collector = RowCollector(parser)
                 batches = (collector.take() for _ in parse_chunks(parser, stream))
                 yield from self._rows(batches, max_row)
@@ -348,49 +350,61 @@ class Worksheet:
                     element.clear()
                 yield row, values, formulas
 
-    def _cells(self, cells: list[RawCell], row: int) -> tuple[list, list]:
+    def _cells(self, cells: list[list], row: int) -> tuple[list, list]:
         values: list = []
         formulas: list = []
         col = -1
-        for cell in cells:
-            ref = cell.attrs.get("r")
+        suffix, is_number, dates = str(row + 1), _NUMBER.match, self.book.date_styles
+        for attrs, formula, text, inline in cells:
+            ref = attrs.get("r")
             if ref is None:
                 col += 1
+                ref = f"{column_letters(col)}{row + 1}"
             else:
-                match = _REF.match(ref)
-                if (match is None or int(match.group(2)) != row + 1
-                        or column_index(match.group(1)) >= MAX_COL):
-                    raise SheetoptError(f"{self.where()}: damaged: a cell reference {ref!r} "
-                                        f"in row {row + 1}")
-                new = column_index(match.group(1))
+                new = _COLUMNS.get(ref[:-len(suffix)]) if ref.endswith(suffix) else None
+                if new is None:  # not seen before, or damaged
+                    new = self._column(ref, row)
                 if new <= col:
                     raise SheetoptError(f"{self.where(ref)}: damaged: cells out of order")
                 col = new
-            value = self._value(cell, ref or f"{column_letters(col)}{row + 1}")
-            if len(values) <= col:
-                gap = col + 1 - len(values)
-                values.extend([None] * gap)
-                formulas.extend([False] * gap)
-            values[col] = value
-            formulas[col] = cell.formula
+            # the commonest cell, a plain number, read here; _value reads any other alike
+            if ("t" in attrs or text.__class__ is not str or not is_number(text)
+                    or (value := float(text)) in _INFINITIES or attrs.get("s") in dates):
+                value = self._value(attrs, text, inline, ref)
+            if col == len(values):
+                values.append(value)
+                formulas.append(formula)
+            else:
+                gap = col - len(values)
+                values.extend([None] * gap + [value])
+                formulas.extend([False] * gap + [formula])
         return values, formulas
 
-    def _value(self, cell: RawCell, ref: str):
-        kind = cell.attrs.get("t", "n")
+    def _column(self, ref: str, row: int) -> int:
+        """The column of a cell reference in row ``row`` (0-based), checked."""
+        match = _REF.match(ref)
+        if (match is None or int(match.group(2)) != row + 1
+                or column_index(match.group(1)) >= MAX_COL):
+            raise SheetoptError(f"{self.where()}: damaged: a cell reference {ref!r} "
+                                f"in row {row + 1}")
+        col = _COLUMNS[match.group(1)] = column_index(match.group(1))
+        return col
+
+    def _value(self, attrs: dict, text: str | None, inline, ref: str):
+        kind = attrs.get("t", "n")
         if kind == "inlineStr":
-            return None if cell.inline is None else _text_of(cell.inline)
-        text = cell.text
-        if text is None:
+            return None if inline is None else _text_of(inline)
+        if text is None or text is NO_VALUE:
             return None
         if kind == "n":
             if not _NUMBER.match(text):
                 raise SheetoptError(f"{self.where(ref)}: a number cell holds "
                                     f"{_short(text)!r}, not a number")
             number = float(text)
-            if number in (float("inf"), float("-inf")):
+            if number in _INFINITIES:
                 raise SheetoptError(f"{self.where(ref)}: the number {_short(text)} is too large "
                                     f"({len(text.strip())} characters; at most about 1.8e308)")
-            if cell.attrs.get("s") in self.book.date_styles:
+            if attrs.get("s") in self.book.date_styles:
                 return CellDate(f"{number:g} (shown as a date)")
             return number
         if kind == "s":
