@@ -219,7 +219,7 @@ def test_the_loop_over_configurations_is_vectorized(tmp_path, monkeypatch, prese
     run_both(spec, sheet, 64, grid, record=False, parallel=False)
     kernel = compiled.kernel_for(spec, sheet, schedule=schedule_of(sheet, True), record=False,
                                 online=True, parallel=False, hyper_names=tuple(sheet.hypers))
-    assert "else" in kernel.source and "if not" not in kernel.source  # masks, no fix-up branch
+    assert "= sel(" in kernel.source and "if not" not in kernel.source  # masks, no fix-up branch
     asm = "\n".join(kernel.function.inspect_asm().values())
     sqrt, div = PACKED[platform.machine()]
     assert len(re.findall(sqrt, asm)) >= 2 and len(re.findall(div, asm)) >= 2

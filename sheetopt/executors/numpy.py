@@ -47,7 +47,9 @@ class _Run:
         shown = {m: gradients.gradient(m, model, p, xs, ys, h=sheet.h, loss=loss)
                  for m in sheet.show}
         # a gradient that does not depend on the parameters (given gradients) is one number
-        g = np.stack([np.broadcast_to(grads[n], alive.shape) for n in names], axis=1)
+        g = np.empty((len(alive), len(names)), dtype=np.result_type(*grads.values()))
+        for j, n in enumerate(names):
+            g[:, j] = grads[n]
         at = dict(hp=step_hp, t=t, ops=ops, static=sheet.static)
         new_state = self.rule.new_state(params, g, state, **at)
         new_params = self.rule.stepped(params, g, state, new_state, **at)

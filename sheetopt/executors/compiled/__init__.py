@@ -21,7 +21,8 @@ Kernels are cached in memory by their source and on disk (the source is written 
 
 Modules by job: ``codegen`` (the kernel's source), ``cache`` (generating, writing and loading
 kernels once), ``executor`` (the host side: arrays, per-step tables, schedule events, the
-Result) and ``native`` (numba's presence, the square root kernels import, libm over arrays).
+Result), ``native`` (numba's presence, the square root kernels import, libm over arrays) and
+``scalars`` (the small functions every kernel calls, compiled once).
 """
 from .native import HAVE_NUMBA
 if HAVE_NUMBA:  # generated kernels import their square root from here
