@@ -3,8 +3,9 @@
 An .xlsx file is a zip of XML parts. Any of it may be damaged (a flipped bit, a truncated
 copy), edited by hand or built to attack the reader (a zip or XML bomb). Everything is
 checked from the zip directory before a byte is inflated (compression method, encryption,
-inflated size and compression ratio), the XML is parsed with defusedxml (no entities, no
-external references), and each cell is converted here, so every problem becomes one
+inflated size and compression ratio), the XML is parsed by expat with guards (no entity
+declarations, no external references: safexml.py), a sheet a chunk at a time as its rows
+end (sheetrows.py), and each cell is converted here, so every problem becomes one
 SheetoptError line that names the part, the sheet and the cell.
 
     >>> with open_xlsx("lesson5.xlsx") as book:            # doctest: +SKIP
@@ -19,12 +20,12 @@ import zipfile
 import zlib
 from pathlib import Path
 from typing import Iterator
-from xml.etree.ElementTree import ParseError
-
-from defusedxml import DefusedXmlException, EntitiesForbidden
-from defusedxml.ElementTree import fromstring, iterparse
+from xml.etree.ElementTree import Element
+from xml.parsers.expat import ExpatError
 
 from ..errors import SheetoptError
+from .safexml import TreeHandlers, XmlRefused, guarded_parser, parse_chunks, parse_tree
+from .sheetrows import NAMES as SHEET_NAMES, NO_VALUE, RawRow, RowCollector
 
 MAX_INFLATED = 2 * 1024 ** 3  # bytes, all parts together (a full 1,048,576-row sheet is ~1 GiB)
 MAX_RATIO = 100  # inflated / compressed; spreadsheet XML deflates about 4-10 times
@@ -40,6 +41,8 @@ _REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})\Z")
 _DATE_FORMATS = {14, 15, 16, 17, 18, 19, 20, 21, 22, 45, 46, 47}  # built-in date/time formats
 _QUOTED = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
 _OK_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_INFINITIES = (float("inf"), float("-inf"))
+_COLUMNS: dict[str, int] = {}  # column letters -> 0-based index, for those read (all valid)
 
 
 class CellError(str):
@@ -136,25 +139,25 @@ def _reason(exc: BaseException) -> str:
         return "damaged: the compressed data ends early (a truncated file?)"
     if isinstance(exc, NotImplementedError):
         return f"unsupported ({exc})"
-    if isinstance(exc, EntitiesForbidden):
-        return "refused: the XML declares entities (possible XML bomb)"
-    if isinstance(exc, DefusedXmlException):
-        return f"refused: XML constructs that could attack the reader ({exc.__class__.__name__})"
-    if isinstance(exc, ParseError):
+    if isinstance(exc, XmlRefused):
+        return f"refused: {exc}"
+    if isinstance(exc, ExpatError):
         text = str(exc).splitlines()[0] if str(exc) else "unreadable"
         if text.startswith("no element found: line 1, column 0"):
             return "damaged: empty XML"
         return f"damaged XML ({text})"
     if isinstance(exc, RecursionError):
         return "damaged XML (nested too deeply)"
+    if type(exc) is LookupError:  # an XML declaration naming an encoding Python lacks
+        return f"damaged XML ({_short(str(exc), 80)})"
     if isinstance(exc, (UnicodeError, ValueError)):
         return f"damaged ({exc.__class__.__name__})"
     return f"unreadable ({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
 
 
-READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ParseError,
-               DefusedXmlException, RecursionError, UnicodeError, ValueError, OSError,
-               RuntimeError, KeyError)
+READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ExpatError,
+               XmlRefused, RecursionError, UnicodeError, ValueError, OSError, RuntimeError,
+               LookupError)
 
 
 class Book:
@@ -221,10 +224,10 @@ class Book:
         except READ_ERRORS as exc:
             raise SheetoptError(f"{self.label}: {part}: {_reason(exc)}") from None
 
-    def _parse_small(self, part: str):
+    def _parse_small(self, part: str) -> Element:
         data = self.read_small(part)
         try:
-            return fromstring(data)
+            return parse_tree(data)
         except READ_ERRORS as exc:
             raise SheetoptError(f"{self.label}: {part}: {_reason(exc)}") from None
 
@@ -263,12 +266,18 @@ class Book:
 
     def _read_strings(self, part: str) -> list[str]:
         out = []
+
+        def ended(element: Element) -> None:
+            if element.tag == f"{_MAIN}si":
+                out.append(_text_of(element))
+                element.clear()
+
         try:
             with self.open_part(part) as stream:
-                for _, element in iterparse(stream, events=("end",)):
-                    if element.tag == f"{_MAIN}si":
-                        out.append(_text_of(element))
-                        element.clear()
+                parser = guarded_parser()
+                TreeHandlers(parser, on_end=ended)
+                for _ in parse_chunks(parser, stream):
+                    pass
         except READ_ERRORS as exc:
             raise SheetoptError(f"{self.label}: {part}: {_reason(exc)}") from None
         return out
@@ -314,87 +323,88 @@ class Worksheet:
         """(0-based row, values by column, formula flags by column) for each stored row, in
         order; a missing cell is None. Numbers are floats, text is str, a boolean is bool, an
         error is CellError, a date is CellDate. Stops after row ``max_row`` (1-based)."""
-        book = self.book
         try:
-            with book.open_part(self.part) as stream:
-                yield from self._rows(iterparse(stream, events=("start", "end")), max_row)
+            with self.book.open_part(self.part) as stream:
+                parser = guarded_parser(SHEET_NAMES)
+                collector = RowCollector(parser)
+                batches = (collector.take() for _ in parse_chunks(parser, stream))
+                yield from self._rows(batches, max_row)
         except SheetoptError:
             raise
         except READ_ERRORS as exc:
             raise SheetoptError(f"{self.where()}: {_reason(exc)}") from None
 
-    def _rows(self, events, max_row):
-        sheet_data, previous = None, -1
-        for event, element in events:
-            tag = element.tag
-            if event == "start":
-                if tag == f"{_MAIN}sheetData":
-                    sheet_data = element
-                continue
-            if tag != f"{_MAIN}row":
-                continue
-            number = element.get("r")
-            row = previous + 1 if number is None else _row_number(number, self, element)
-            if row <= previous:
-                raise SheetoptError(f"{self.where()}: damaged: row {row + 1} comes after row "
-                                    f"{previous + 1}")
-            if max_row is not None and row >= max_row:
-                return
-            values, formulas = self._cells(element, row)
-            previous = row
-            element.clear()
-            if sheet_data is not None:
-                sheet_data.clear()  # rows read are dropped: memory stays flat
-            yield row, values, formulas
+    def _rows(self, batches: Iterator[list[RawRow]], max_row: int | None):
+        previous = -1
+        for batch in batches:
+            for raw in batch:
+                row = previous + 1 if raw.number is None else _row_number(raw.number, self)
+                if row <= previous:
+                    raise SheetoptError(f"{self.where()}: damaged: row {row + 1} comes after "
+                                        f"row {previous + 1}")
+                if max_row is not None and row >= max_row:
+                    return
+                values, formulas = self._cells(raw.cells, row)
+                previous = row
+                for element in raw.clear:
+                    element.clear()
+                yield row, values, formulas
 
-    def _cells(self, row_element, row: int) -> tuple[list, list]:
+    def _cells(self, cells: list[list], row: int) -> tuple[list, list]:
         values: list = []
         formulas: list = []
         col = -1
-        for cell in row_element:
-            if cell.tag != f"{_MAIN}c":
-                continue
-            ref = cell.get("r")
+        suffix, is_number, dates = str(row + 1), _NUMBER.match, self.book.date_styles
+        for attrs, formula, text, inline in cells:
+            ref = attrs.get("r")
             if ref is None:
                 col += 1
+                ref = f"{column_letters(col)}{row + 1}"
             else:
-                match = _REF.match(ref)
-                if (match is None or int(match.group(2)) != row + 1
-                        or column_index(match.group(1)) >= MAX_COL):
-                    raise SheetoptError(f"{self.where()}: damaged: a cell reference {ref!r} "
-                                        f"in row {row + 1}")
-                new = column_index(match.group(1))
+                new = _COLUMNS.get(ref[:-len(suffix)]) if ref.endswith(suffix) else None
+                if new is None:  # not seen before, or damaged
+                    new = self._column(ref, row)
                 if new <= col:
                     raise SheetoptError(f"{self.where(ref)}: damaged: cells out of order")
                 col = new
-            value = self._value(cell, ref or f"{column_letters(col)}{row + 1}")
-            has_formula = cell.find(f"{_MAIN}f") is not None
-            if len(values) <= col:
-                gap = col + 1 - len(values)
-                values.extend([None] * gap)
-                formulas.extend([False] * gap)
-            values[col] = value
-            formulas[col] = has_formula
+            # the commonest cell, a plain number, read here; _value reads any other alike
+            if ("t" in attrs or text.__class__ is not str or not is_number(text)
+                    or (value := float(text)) in _INFINITIES or attrs.get("s") in dates):
+                value = self._value(attrs, text, inline, ref)
+            if col == len(values):
+                values.append(value)
+                formulas.append(formula)
+            else:
+                gap = col - len(values)
+                values.extend([None] * gap + [value])
+                formulas.extend([False] * gap + [formula])
         return values, formulas
 
-    def _value(self, cell, ref: str):
-        kind = cell.get("t", "n")
+    def _column(self, ref: str, row: int) -> int:
+        """The column of a cell reference in row ``row`` (0-based), checked."""
+        match = _REF.match(ref)
+        if (match is None or int(match.group(2)) != row + 1
+                or column_index(match.group(1)) >= MAX_COL):
+            raise SheetoptError(f"{self.where()}: damaged: a cell reference {ref!r} "
+                                f"in row {row + 1}")
+        col = _COLUMNS[match.group(1)] = column_index(match.group(1))
+        return col
+
+    def _value(self, attrs: dict, text: str | None, inline, ref: str):
+        kind = attrs.get("t", "n")
         if kind == "inlineStr":
-            inline = cell.find(f"{_MAIN}is")
             return None if inline is None else _text_of(inline)
-        v = cell.find(f"{_MAIN}v")
-        text = None if v is None else v.text
-        if text is None:
+        if text is None or text is NO_VALUE:
             return None
         if kind == "n":
             if not _NUMBER.match(text):
                 raise SheetoptError(f"{self.where(ref)}: a number cell holds "
                                     f"{_short(text)!r}, not a number")
             number = float(text)
-            if number in (float("inf"), float("-inf")):
+            if number in _INFINITIES:
                 raise SheetoptError(f"{self.where(ref)}: the number {_short(text)} is too large "
                                     f"({len(text.strip())} characters; at most about 1.8e308)")
-            if cell.get("s") in self.book.date_styles:
+            if attrs.get("s") in self.book.date_styles:
                 return CellDate(f"{number:g} (shown as a date)")
             return number
         if kind == "s":
@@ -430,7 +440,7 @@ class Worksheet:
             expected += 1
 
 
-def _row_number(text: str, sheet: Worksheet, element) -> int:
+def _row_number(text: str, sheet: Worksheet) -> int:
     if not text.isdigit() or not 1 <= int(text) <= MAX_ROW:
         raise SheetoptError(f"{sheet.where()}: damaged: a row number {_short(text)!r}")
     return int(text) - 1
