@@ -368,20 +368,24 @@ def _compare(result: SheetResult, title: str, cell: Cell, found) -> None:
     expected = cell.value
     if found is None:
         result.empty += 1
-    where = f"{title}!{ref(cell.row, cell.col)}"
     if isinstance(found, CellError) and (
             str(found) == expected or (isinstance(expected, float) and not math.isfinite(expected))):
         return  # the error cell (#NUM!) a spreadsheet shows for a value past float64's range
     if isinstance(expected, str) or not _is_number(found):
         if found != expected:
-            _bad(result, f"{where}: stored {found!r}, engine {expected!r}")
+            _bad(result, f"{_where(title, cell)}: stored {found!r}, engine {expected!r}")
         return
     diff = abs(found - expected)
     rel = diff / abs(expected) if expected else (0.0 if diff <= ABS_TOL else math.inf)
     result.max_abs = max(result.max_abs, diff)
     result.max_rel = max(result.max_rel, rel)
     if rel > REL_TOL and diff > ABS_TOL:
-        _bad(result, f"{where}: stored {found!r}, engine {expected!r}")
+        _bad(result, f"{_where(title, cell)}: stored {found!r}, engine {expected!r}")
+
+
+def _where(title: str, cell: Cell) -> str:
+    """The cell's place in messages (made only for a cell that disagrees: most agree)."""
+    return f"{title}!{ref(cell.row, cell.col)}"
 
 
 def _bad(result: SheetResult, message: str) -> None:
