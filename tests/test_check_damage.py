@@ -74,6 +74,25 @@ def test_a_word_typed_into_an_input_cell_is_named(book, tmp_path, capsys, typed)
     assert err.endswith(f"basic!{ref} (lr): '{typed}' is not a number"), err
 
 
+def test_an_input_edited_past_float64s_range_is_reported_without_warnings(tmp_path, capsys,
+                                                                         recwarn):
+    """h typed as 1.5e248 beside a shown forward difference: its shifted loss overflows to
+    inf. check says which cell differs (the engine's value is #NUM!), exit 1, and numpy says
+    nothing (benchmarks/fuzz.py found it: --family workbook --seed 12)."""
+    shown = tmp_path / "shown.xlsx"
+    write_workbook(parse({**SPEC, "sheet": [{**SPEC["sheet"][1], "show": ["forward"]}]}), shown)
+    with xlsx.open_xlsx(shown) as opened:
+        _, raw = check_module.read_spec(opened, str(shown))
+    row, col = raw[0]["inputs"]["h"]
+    ref = f"{xlsx.column_letters(col)}{row + 1}"
+    edited = rezip(shown, tmp_path / "huge-h.xlsx", sheet_part(shown, "adam"),
+                   lambda d: set_cell(d, ref, f'<c r="{ref}"><v>1.481720706e+248</v></c>'))
+    assert main(["check", str(edited)]) == 1
+    captured = capsys.readouterr()
+    assert "adam!" in captured.out and "engine '#NUM!'" in captured.out, captured.out
+    assert captured.err == "" and not [w for w in recwarn if w.category is RuntimeWarning]
+
+
 @pytest.mark.parametrize("cell, expected", [
     ('<c r="REF"><v>abc</v></c>', "a number cell holds 'abc', not a number"),
     ('<c r="REF" t="s"><v>99999</v></c>', "shared string '99999' does not exist"),

@@ -319,7 +319,8 @@ class SheetPlan:
             chunk = Chunk(self.trace, k0, k1, v0, v1, carry,
                           mean_loss=not self.spec.model.reports_rmse)
             yield from self._chunk_rows(chunk, refs, xml_style, cell_rows)
-            carry = (float(chunk.epoch_sums()[-1]), int(chunk.steps["epoch"][-1]))
+            with np.errstate(all="ignore"):
+                carry = (float(chunk.epoch_sums()[-1]), int(chunk.steps["epoch"][-1]))
             v0 = v1
 
     def _chunk_rows(self, chunk: Chunk, refs, xml_style, cell_rows):
@@ -330,7 +331,10 @@ class SheetPlan:
         step_numbers = chunk.steps["step"].astype(int).tolist()
         sizes = chunk.sizes.tolist()
         data_rows = (chunk.rows["row"].astype(int) - 1).tolist()
-        values = [_cached(c.values(chunk)) for c in self.columns]
+        # the engine's arithmetic again (a shown finite difference, a running sum): where the
+        # run overflowed, the cells show #NUM! as the engine's values are inf, without warnings
+        with np.errstate(all="ignore"):
+            values = [_cached(c.values(chunk)) for c in self.columns]
         if xml_style is not None and any("#NUM!" in v for v in values):
             xml_style = None  # error values need a cell type; rare, so the slow path
         row_col, t_col = self.col_of.get("row"), self.col_of.get("t")
