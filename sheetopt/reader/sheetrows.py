@@ -71,7 +71,8 @@ class RowCollector:
 
     def _handlers(self) -> tuple:
         """The handlers, as closures: a tag costs a few local lookups (a sheet has millions).
-        ``element`` is the tag's Element where an inline string is being built (see _tree)."""
+        ``element`` is the tag's Element where an inline string is being built (_tree_begin).
+        A cell is the list [attrs, formula, text, inline] (the module's docstring)."""
         stack, push, pop = self._stack, self._stack.append, self._stack.pop
 
         def start(name: str, attrs: dict, element: Element | None = None) -> None:
@@ -79,7 +80,7 @@ class RowCollector:
             if top is _IN_VALUE:  # the text of a <v> ends at its first child
                 self._end_value()
                 top = stack[-1] = None
-            if top.__class__ is list:  # a cell's child
+            if top.__class__ is list:  # a cell's child: top[1] formula, [2] text, [3] inline
                 if name == VALUE:
                     if top[2] is NO_VALUE:
                         top[2], self._value_cell, self._pieces = None, top, []
