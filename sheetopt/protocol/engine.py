@@ -172,10 +172,11 @@ def _numba_installed() -> bool:
 
 # What a recorded run takes, per cell of its trace (one float64 of a step's or a visited row's
 # column): the compiled executor writes each cell once and builds the columns with a few
-# temporary ones (SPARE); the numpy executor holds each cell as a one-element array while it
-# records, then stacks them. tests/test_memory_estimate.py measures peaks against this.
+# temporary ones (SPARE); the numpy executor keeps each step's values (one-element arrays and
+# numbers, about 140 bytes a cell measured) while it records, then stacks them.
+# tests/test_memory_estimate.py measures peaks against this.
 CELL_BYTES = 8
-NUMPY_CELL_BYTES = 176
+NUMPY_CELL_BYTES = 144
 STEP_SPARE, ROW_SPARE = 5, 3  # the compiled recorder's index and temporary columns
 
 
