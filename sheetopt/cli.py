@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import signal
@@ -191,6 +192,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         _on_sigterm(previous)
+
+
+# The program's collector: a young generation of this many objects (Python's is 700). numba's
+# compiler makes hundreds of thousands of objects that live as long as the process, which
+# each older collection walks again; a command runs for seconds, not days.
+COLLECT_AFTER = (20_000, 20, 20)
+
+
+def program() -> int:
+    """The ``sheetopt`` program (its console script and ``python -m sheetopt``): :func:`main` on
+    the process's arguments, with the garbage collector set for a process that ends with the
+    command. At the end, what is left is collected once and frozen: the interpreter's exit
+    then leaves those objects to the operating system instead of walking and freeing each
+    (numba's alone cost 0.3 s of a 1,000,000-row ``compare``'s 1.5 s). From Python, call
+    :func:`main`: the process is the caller's, and its collector is left alone.
+
+    Example (what ``sheetopt --version`` runs; the process exits after it)::
+
+        raise SystemExit(program())
+    """
+    gc.set_threshold(*COLLECT_AFTER)
+    try:
+        return main()
+    finally:
+        gc.collect()  # garbage with finalizers (a file to flush) is finalized, as at exit
+        gc.freeze()
 
 
 def _spec_from_stdin():

@@ -81,3 +81,27 @@ def test_a_compiled_run_on_the_command_line_leaves_scipy_linalg_alone(tmp_path):
                           env={**os.environ, "SHEETOPT_EXECUTOR": "compiled"})
     assert done.returncode == 0, done.stderr
     assert done.stderr.split()[-2:] == ["False", "5.0"]
+
+
+def test_the_program_ends_with_what_is_left_frozen(tmp_path):
+    """The console script and ``python -m sheetopt`` run cli.program: the collector's young
+    generation is COLLECT_AFTER's, and at the end the survivors are frozen (the exit then does
+    not walk numba's objects); the output is whole. From Python, main leaves the collector be."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "sheetopt"]
+    assert script.value == "sheetopt.cli:program"
+    probe = ("import gc, sys\nfrom sheetopt.cli import main, program\n"
+             "before = gc.get_threshold()\nmain(['compare', 'lesson5'])\n"
+             "print(gc.get_threshold() == before, gc.get_freeze_count(), file=sys.stderr)\n"
+             "sys.argv = ['sheetopt', 'trace', 'lesson5', '--sheet', 'adam', '-o', 'adam.csv']\n"
+             "code = program()\n"
+             "print(code, gc.get_threshold(), gc.get_freeze_count() > 1000, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    lines = done.stderr.splitlines()
+    assert (lines[0], lines[-1]) == ("True 0", "0 (20000, 20, 20) True"), done.stderr
+    assert len((tmp_path / "adam.csv").read_text().splitlines()) == 146  # a header, 145 steps
+    by_module = subprocess.run([sys.executable, "-m", "sheetopt", "compare", "lesson5"],
+                               capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert by_module.returncode == 0 and by_module.stdout.startswith("Lesson 5:"), by_module
