@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from .errors import SheetoptError, command_line
+from .errors import SheetoptError, Terminated, command_line, raise_terminated
 
 COMMANDS = ("compare", "trace", "workbook", "check", "verify", "sweep", "plot", "animate",
             "torch_suite", "translate")
@@ -65,16 +65,6 @@ def _needed(argv: list[str]) -> list[str] | None:
     if argv and argv[0] in modules:
         return [modules[argv[0]]]
     return [] if argv[:1] == ["--version"] else None
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the program is so that output files are cleaned up on the way.
-    A BaseException like KeyboardInterrupt, so that no ``except Exception`` on the way (an
-    optional import, a library's fallback) can swallow it and let the run finish."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -173,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a COMMAND; `sheetopt --help` lists them")
     if extra:  # the subcommand's own usage, not the top level's
         _subcommands(parser)[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    previous = _on_sigterm(_raise_terminated)
+    previous = _on_sigterm(raise_terminated)
     try:
         with command_line():
             if getattr(args, "spec", None) == "-":

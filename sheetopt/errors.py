@@ -26,6 +26,18 @@ class SheetoptError(Exception):
     """
 
 
+class Terminated(BaseException):
+    """SIGTERM in the ``sheetopt`` program, raised where the program is so that output files
+    are cleaned up on the way. A BaseException like KeyboardInterrupt, so that no ``except
+    Exception`` on the way (an optional import, a library's fallback) can swallow it and let
+    the run finish."""
+
+
+def raise_terminated(signum, frame):
+    """The program's SIGTERM handler (``cli.main`` installs it while a command runs)."""
+    raise Terminated()
+
+
 _COMMAND_LINE = contextvars.ContextVar("sheetopt_command_line", default=False)
 
 
@@ -82,13 +94,15 @@ def plain_interrupt(function: F) -> F:
 
 @contextlib.contextmanager
 def interrupt_kept() -> Iterator[None]:
-    """Ctrl-C within this block is held and raised as KeyboardInterrupt when the block ends.
+    """Ctrl-C within this block is held and raised as KeyboardInterrupt when the block ends;
+    so is SIGTERM in the ``sheetopt`` program (as :class:`Terminated`).
 
     For a kernel's first call, which compiles it: LLVM's code generation calls back into Python
     (llvmlite's object cache), the first Python code to run after the signal, and a
     KeyboardInterrupt raised in that callback is printed as "Exception ignored" and lost, so
-    the run went on to the end. Outside the main thread, or where the program has its own
-    SIGINT handler, nothing changes.
+    the run went on to the end (a SIGTERM too: the workbook of a killed run was written).
+    Outside the main thread, or where the program has its own SIGINT or SIGTERM handler,
+    nothing changes for that signal.
 
     Example:
         >>> import os, signal
@@ -103,15 +117,16 @@ def interrupt_kept() -> Iterator[None]:
         then Ctrl-C
         >>> _ = signal.signal(signal.SIGINT, before)  # (a shell's background job ignores it)
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
+    ours = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: raise_terminated}
+    held = ([number for number, handler in ours.items() if signal.getsignal(number) is handler]
+            if threading.current_thread() is threading.main_thread() else [])
     pressed: list[int] = []
-    signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    for number in held:
+        signal.signal(number, lambda number, frame: pressed.append(number))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for number in held:
+            signal.signal(number, ours[number])
     if pressed:
-        raise KeyboardInterrupt
+        ours[pressed[0]](pressed[0], None)  # raises the first signal's exception

@@ -109,3 +109,33 @@ def test_ctrl_c_on_the_command_line_is_one_line_and_exit_130(tmp_path):
     # SIGINT after the cleanup: a shell reports both as status 130
     assert status in (130, -signal.SIGINT) and err == "sheetopt: interrupted\n", (status, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml"]
+
+
+def test_sigterm_in_a_callback_from_c_is_held_until_the_compile_ends(recwarn):
+    """LLVM calls back into Python while a kernel compiles (llvmlite's object cache), and Python
+    prints and drops an exception raised there: SIGTERM landing in that callback let a killed
+    ``sheetopt workbook`` write its workbook (tests/test_bad_input.py saw it, under load).
+    Within interrupt_kept, which wraps a kernel's first call, the program's SIGTERM is held and
+    raised as Terminated when the block ends."""
+    import ctypes
+    import os
+
+    from sheetopt.errors import Terminated, interrupt_kept, raise_terminated
+
+    unraisable = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    kill = ctypes.CFUNCTYPE(None)(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    try:
+        kill()  # outside the block: raised in the callback, dropped
+        assert [type(u.exc_value) for u in unraisable] == [Terminated]
+        ran_on = False
+        with pytest.raises(Terminated):
+            with interrupt_kept():
+                kill()
+                ran_on = True
+        assert ran_on and len(unraisable) == 1
+        assert signal.getsignal(signal.SIGTERM) is raise_terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = hook
