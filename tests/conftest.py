@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -33,6 +34,22 @@ def _temporary_files_in_memory() -> None:
 
 
 _temporary_files_in_memory()
+
+
+def pytest_configure(config) -> None:
+    """The collector set as the ``sheetopt`` program sets it (cli.COLLECT_AFTER): a worker holds
+    numba's, torch's and pandas' objects for its whole life, and Python's default young
+    generation of 700 objects made every older collection walk them again."""
+    from sheetopt.cli import COLLECT_AFTER
+
+    gc.set_threshold(*COLLECT_AFTER)
+
+
+def pytest_collection_finish(session) -> None:
+    """What collection imported (the test modules and the libraries they import) lives until
+    the worker ends: frozen, the collector no longer walks it."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
