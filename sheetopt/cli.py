@@ -198,7 +198,7 @@ def program() -> int:
     (numba's alone cost 0.3 s of a 1,000,000-row ``compare``'s 1.5 s). From Python, call
     :func:`main`: the process is the caller's, and its collector is left alone.
 
-    Example (what ``sheetopt --version`` runs; the process exits after it)::
+    Example (what the ``sheetopt`` console script runs; the process exits after it)::
 
         raise SystemExit(program())
     """

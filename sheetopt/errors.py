@@ -30,11 +30,24 @@ class Terminated(BaseException):
     """SIGTERM in the ``sheetopt`` program, raised where the program is so that output files
     are cleaned up on the way. A BaseException like KeyboardInterrupt, so that no ``except
     Exception`` on the way (an optional import, a library's fallback) can swallow it and let
-    the run finish."""
+    the run finish.
+
+    Example:
+        >>> issubclass(Terminated, Exception), issubclass(Terminated, BaseException)
+        (False, True)
+    """
 
 
 def raise_terminated(signum, frame):
-    """The program's SIGTERM handler (``cli.main`` installs it while a command runs)."""
+    """The program's SIGTERM handler (``cli.main`` installs it while a command runs).
+
+    Example:
+        >>> try:
+        ...     raise_terminated(15, None)
+        ... except Terminated:
+        ...     print("terminated")
+        terminated
+    """
     raise Terminated()
 
 
