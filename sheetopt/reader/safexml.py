@@ -75,6 +75,17 @@ def element_name(name: str) -> str:
     return "{" + name if "}" in name else name
 
 
+def start_element(builder: TreeBuilder, name: str, attrs: dict[str, str]) -> Element:
+    """Begins an Element on ``builder`` from expat's start of an element, its names spelled
+    as ElementTree spells them.
+
+    >>> builder = TreeBuilder()
+    >>> start_element(builder, "urn:x}a", {"urn:x}k": "1"}).attrib
+    {'{urn:x}k': '1'}
+    """
+    return builder.start(element_name(name), {element_name(k): v for k, v in attrs.items()})
+
+
 class TreeHandlers:
     """Handlers that build Elements with ``builder`` (ElementTree's C TreeBuilder), calling
     ``on_end(element)`` as each element ends.
@@ -97,8 +108,7 @@ class TreeHandlers:
         parser.CharacterDataHandler = self.builder.data
 
     def start(self, name: str, attrs: dict[str, str]) -> Element:
-        return self.builder.start(element_name(name),
-                                  {element_name(k): v for k, v in attrs.items()})
+        return start_element(self.builder, name, attrs)
 
     def end(self, name: str) -> Element:
         element = self.builder.end(element_name(name))

@@ -23,7 +23,7 @@ from __future__ import annotations
 from xml.etree.ElementTree import Element, TreeBuilder
 from xml.parsers import expat
 
-from .safexml import element_name
+from .safexml import element_name, start_element
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main}"  # expat's spelling
 NAMES = ROW, CELL, FORMULA, VALUE, INLINE, SHEET_DATA = tuple(
@@ -133,7 +133,7 @@ class RowCollector:
 
     def _tree_element(self, name: str, attrs: dict) -> Element:
         self._tree_depth += 1
-        return self._tree.start(element_name(name), {element_name(k): v for k, v in attrs.items()})
+        return start_element(self._tree, name, attrs)
 
     def _tree_start(self, name: str, attrs: dict) -> None:
         self._plain[0](name, attrs, self._tree_element(name, attrs))

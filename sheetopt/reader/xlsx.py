@@ -383,11 +383,11 @@ class Worksheet:
     def _column(self, ref: str, row: int) -> int:
         """The column of a cell reference in row ``row`` (0-based), checked."""
         match = _REF.match(ref)
-        if (match is None or int(match.group(2)) != row + 1
-                or column_index(match.group(1)) >= MAX_COL):
+        col = column_index(match.group(1)) if match is not None else MAX_COL
+        if col >= MAX_COL or int(match.group(2)) != row + 1:
             raise SheetoptError(f"{self.where()}: damaged: a cell reference {ref!r} "
                                 f"in row {row + 1}")
-        col = _COLUMNS[match.group(1)] = column_index(match.group(1))
+        _COLUMNS[match.group(1)] = col
         return col
 
     def _value(self, attrs: dict, text: str | None, inline, ref: str):
