@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
+from typing import NamedTuple
 from xml.etree import ElementTree
 
 import pytest
@@ -82,8 +83,7 @@ def recalculate(paths: list[Path], out_dir: Path, timeout: int = 600) -> list[Pa
     return outputs
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):  # a tuple: a big sheet's 100,000 cells are made in a fraction of a second
     formula: str | None  # without the leading "="
     value: object  # float, str, bool, an Error, or None (no stored value)
 
@@ -138,31 +138,48 @@ def read_cells(path: Path) -> dict[str, dict[str, Cell]]:
         for title in sheet_titles(path):
             cells = {}
             for ref, attributes, body in _CELL.findall(archive.read(sheet_part(path, title)).decode()):
-                kind = _TYPE.search(attributes)
-                kind = kind.group(1) if kind else "n"
-                f, v = _F.search(body), _V.search(body)
-                if f is not None and 't="shared"' in f.group(1) and not f.group(2):
-                    raise ValueError(f"{path}: {title}!{ref}: shared formulas are not read")
-                text = None if v is None else unescape(v.group(1))
-                if kind == "inlineStr":
-                    value = unescape("".join(_T.findall(body)))
-                elif text is None:
-                    value = None
-                elif kind == "s":
-                    value = shared[int(text)]
-                elif kind == "str":
-                    value = text
-                elif kind == "b":
-                    value = text == "1"
-                elif kind == "e":
-                    value = Error(text)
-                else:
-                    value = float(text)
-                if f is not None or value is not None:
-                    formula = None if f is None else unescape(f.group(2) or "")
-                    cells[ref] = Cell(formula, value)
+                cell = _cell(path, title, ref, attributes, body, shared)
+                if cell is not None:
+                    cells[ref] = cell
             book[title] = cells
     return book
+
+
+def _cell(path, title, ref, attributes, body, shared) -> Cell | None:
+    """One ``<c>`` element's formula and value (None: it holds neither)."""
+    found = _TYPE.search(attributes) if 't="' in attributes else None
+    kind = found.group(1) if found else "n"
+    if body.startswith("<v>") and body.endswith("</v>") and "<" not in body[3:-4]:
+        formula, text = None, body[3:-4]  # the common case: a plain value
+    else:
+        f, v = _F.search(body), _V.search(body)
+        if f is not None and 't="shared"' in f.group(1) and not f.group(2):
+            raise ValueError(f"{path}: {title}!{ref}: shared formulas are not read")
+        formula = None if f is None else _unescape(f.group(2) or "")
+        text = None if v is None else v.group(1)
+    if text is not None and "&" in text:
+        text = unescape(text)
+    if kind == "n":
+        value = None if text is None else float(text)
+    elif kind == "inlineStr":
+        value = unescape("".join(_T.findall(body)))
+    elif text is None:
+        value = None
+    elif kind == "s":
+        value = shared[int(text)]
+    elif kind == "str":
+        value = text
+    elif kind == "b":
+        value = text == "1"
+    elif kind == "e":
+        value = Error(text)
+    else:
+        value = float(text)
+    return None if formula is None and value is None else Cell(formula, value)
+
+
+def _unescape(text: str) -> str:
+    return unescape(text) if "&" in text else text
 
 
 _FORMULA_CELL = re.compile(r'<c ([^>]*)>(<f[^>]*>[^<]*</f>|<f[^>]*/>)(?:<v>[^<]*</v>)?</c>')
@@ -284,12 +301,29 @@ def _signed(op, operand):
     return (-value if op == "-" else value), operand[1]
 
 
-def _binary(function, left, op, right):
-    return lambda get, row, col: function(left(get, row, col), op, right(get, row, col))
+def _concatenated(left, op, right):
+    return f"{left[0]}{right[0]}", 0.0
 
 
-def _constant(pair):
-    return lambda get, row, col: pair
+def _raised(left, op, right):
+    return _power(left, right)
+
+
+def _cells_of(get, sheet, r1, c1, r2, c2):
+    return _Range(get(sheet, _cell_name(r, c)) for r in range(r1, r2 + 1)
+                  for c in range(c1, c2 + 1)), 0.0
+
+
+_RUNTIME = {"_compared": _compared, "_concatenated": _concatenated, "_added": _added,
+            "_multiplied": _multiplied, "_raised": _raised, "_signed": _signed,
+            "_call": lambda name, *args: _call(name, list(args)), "_cells_of": _cells_of,
+            "_cell_name": _cell_name}
+
+
+@functools.lru_cache(maxsize=None)
+def _code(source: str):
+    """Formulas of the same form (numbers, sheets and offsets are all in ``_K``) share one."""
+    return compile(source, "<formula>", "exec")
 
 
 class _Compiler:
@@ -298,7 +332,8 @@ class _Compiler:
     and ``(row, col)`` is the formula cell's position (0-based), which relative references
     move with, so one compiled function serves every cell whose formula has the same shape
     (a column of step rows). The function does what an interpreter of the formula would, IF's
-    branches all evaluated.
+    branches all evaluated; it is Python source, one assignment per operation, compiled once
+    per form (a tree of closures called per operation took twice as long).
 
     The scale bounds how far rounding can move the result, in units of the unit roundoff:
     first-order error propagation with each operand off by its own scale. A referenced
@@ -312,13 +347,28 @@ class _Compiler:
     def __init__(self, formula: str, names, sheet: str, row: int = 0, col: int = 0):
         self.formula, self.tokens, self.at = formula, _tokens(formula), 0
         self.names, self.sheet, self.row, self.col = names, sheet, row, col
+        self.lines: list[str] = []
+        self.constants: list = []
 
     def run(self):
-        node = self.comparison()
+        result = self.comparison()
         if self.at != len(self.tokens):
             raise ValueError(f"cannot read formula {self.formula!r}: stray "
                              f"{self.tokens[self.at:]}")
-        return node
+        body = "".join(f"    {line}\n" for line in self.lines)
+        namespace = dict(_RUNTIME, _K=tuple(self.constants))
+        exec(_code(f"def formula(get, row, col):\n{body}    return {result}\n"), namespace)
+        return namespace["formula"]
+
+    def emit(self, expression: str) -> str:
+        """A new temporary holding ``expression``; its name."""
+        name = f"v{len(self.lines)}"
+        self.lines.append(f"{name} = {expression}")
+        return name
+
+    def constant(self, value) -> str:
+        self.constants.append(value)
+        return f"_K[{len(self.constants) - 1}]"
 
     def copied(self):
         """``(row, col) -> (sheet, ref)`` of the one cell the formula only copies, else None."""
@@ -327,8 +377,8 @@ class _Compiler:
         sheet, corners = self.corners(self.tokens[0][1])
         if len(corners) != 1:
             return None
-        at = corners[0]
-        return lambda row, col: (sheet, _cell_name(*at(row, col)))
+        (dr, ra), (dc, ca) = corners[0]
+        return lambda row, col: (sheet, _cell_name(dr if ra else row + dr, dc if ca else col + dc))
 
     def peek(self):
         return self.tokens[self.at] if self.at < len(self.tokens) else (None, None)
@@ -340,64 +390,67 @@ class _Compiler:
         self.at += 1
         return token
 
+    def binary(self, function: str, left: str, op: str, right: str) -> str:
+        return self.emit(f"{function}({left}, {op!r}, {right})")
+
     def comparison(self):
         left = self.concat()
         while self.peek()[1] in _COMPARE:
             op = self.take()[1]
-            left = _binary(_compared, left, op, self.concat())
+            left = self.binary("_compared", left, op, self.concat())
         return left
 
     def concat(self):
         left = self.additive()
         while self.peek()[1] == "&":
             self.take()
-            left = _binary(lambda a, _, b: (f"{a[0]}{b[0]}", 0.0), left, "&", self.additive())
+            left = self.binary("_concatenated", left, "&", self.additive())
         return left
 
     def additive(self):
         left = self.multiplicative()
         while self.peek()[1] in ("+", "-"):
             op = self.take()[1]
-            left = _binary(_added, left, op, self.multiplicative())
+            left = self.binary("_added", left, op, self.multiplicative())
         return left
 
     def multiplicative(self):
         left = self.power()
         while self.peek()[1] in ("*", "/"):
             op = self.take()[1]
-            left = _binary(_multiplied, left, op, self.power())
+            left = self.binary("_multiplied", left, op, self.power())
         return left
 
     def power(self):
         left = self.unary()
         while self.peek()[1] == "^":
             self.take()
-            left = _binary(lambda a, _, b: _power(a, b), left, "^", self.unary())
+            left = self.binary("_raised", left, "^", self.unary())
         return left
 
     def unary(self):
         if self.peek()[1] in ("-", "+"):
             op, operand = self.take()[1], self.unary()
-            return lambda get, row, col: _signed(op, operand(get, row, col))
+            return self.emit(f"_signed({op!r}, {operand})")
         return self.atom()
 
     def atom(self):
         kind, text = self.take()
         if kind == "number":
-            return _constant((float(text), abs(float(text))))
+            return self.constant((float(text), abs(float(text))))
         if kind == "string":
-            return _constant((text[1:-1].replace('""', '"'), 0.0))
+            return self.constant((text[1:-1].replace('""', '"'), 0.0))
         if kind == "ref":
             return self.reference(text)
         if kind == "name":
             if self.peek()[1] == "(":
                 return self.call(text.upper())
             if text.upper() in ("TRUE", "FALSE"):
-                return _constant((text.upper() == "TRUE", 0.0))
+                return self.constant((text.upper() == "TRUE", 0.0))
             if text not in self.names:
                 raise ValueError(f"unknown name {text!r}")
             sheet, ref = self.names[text]
-            return lambda get, row, col: get(sheet, ref)
+            return self.emit(f"get({self.constant(sheet)}, {self.constant(ref)})")
         if text == "(":
             inner = self.comparison()
             self.take(")")
@@ -405,7 +458,8 @@ class _Compiler:
         raise ValueError(f"unexpected {text!r}")
 
     def corners(self, text):
-        """A reference's sheet and its corners, each ``(row, col) -> (r, c)`` of the cell."""
+        """A reference's sheet and its corners, each ``((dr, absolute row), (dc, absolute
+        column))``: the cell is at row ``dr`` if absolute, else the formula's row + ``dr``."""
         if "!" in text:
             sheet, text = text.rsplit("!", 1)
             sheet = sheet[1:-1].replace("''", "'") if sheet.startswith("'") else sheet
@@ -415,23 +469,24 @@ class _Compiler:
         for part in text.split(":"):
             c_abs, letters, r_abs, digits = re.fullmatch(r"(\$?)([A-Z]+)(\$?)(\d+)", part).groups()
             r, c = int(digits) - 1, _column(letters)
-            dr, dc = (r if r_abs else r - self.row), (c if c_abs else c - self.col)
-            corners.append(lambda row, col, dr=dr, dc=dc, ra=bool(r_abs), ca=bool(c_abs):
-                           (dr if ra else row + dr, dc if ca else col + dc))
+            corners.append(((r if r_abs else r - self.row, bool(r_abs)),
+                            (c if c_abs else c - self.col, bool(c_abs))))
         return sheet, corners
+
+    def position(self, corner) -> tuple[str, str]:
+        """Source text of a corner's row and column."""
+        (dr, ra), (dc, ca) = corner
+        dr, dc = self.constant(dr), self.constant(dc)
+        return (dr if ra else f"row + {dr}"), (dc if ca else f"col + {dc}")
 
     def reference(self, text):
         sheet, corners = self.corners(text)
+        sheet = self.constant(sheet)
         if len(corners) == 1:
-            at = corners[0]
-            return lambda get, row, col: get(sheet, _cell_name(*at(row, col)))
-        first, last = corners
-
-        def cells(get, row, col):
-            (r1, c1), (r2, c2) = first(row, col), last(row, col)
-            return _Range(get(sheet, _cell_name(r, c)) for r in range(r1, r2 + 1)
-                          for c in range(c1, c2 + 1)), 0.0
-        return cells
+            r, c = self.position(corners[0])
+            return self.emit(f"get({sheet}, _cell_name({r}, {c}))")
+        (r1, c1), (r2, c2) = map(self.position, corners)
+        return self.emit(f"_cells_of(get, {sheet}, {r1}, {c1}, {r2}, {c2})")
 
     def call(self, name):
         self.take("(")
@@ -442,7 +497,7 @@ class _Compiler:
                 self.take()
                 args.append(self.comparison())
         self.take(")")
-        return lambda get, row, col: _call(name, [arg(get, row, col) for arg in args])
+        return self.emit(f"_call({name!r}, {', '.join(args)})")
 
 
 def _call(name, args):
