@@ -151,3 +151,25 @@ def pytest_collection_modifyitems(items) -> None:
     """The longest files first (see LONGEST_FIRST), the others in their usual order."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+# The test files that step Keras, optax or fastai themselves. Importing the three takes about
+# 8 CPU-seconds (Keras on torch alone 5): these files go to one worker together, so that the
+# other never imports them.
+FRAMEWORK_FILES = ("test_frameworks.py", "test_framework_schedules.py",
+                   "test_framework_goldens.py", "test_smoothing.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, with FRAMEWORK_FILES one unit of work."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesWithFrameworksTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "the framework files" if Path(scope).name in FRAMEWORK_FILES else scope
+
+    return FilesWithFrameworksTogether(config, log)
+
