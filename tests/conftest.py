@@ -172,4 +172,3 @@ def pytest_xdist_make_scheduler(config, log):
             return "the framework files" if Path(scope).name in FRAMEWORK_FILES else scope
 
     return FilesWithFrameworksTogether(config, log)
-

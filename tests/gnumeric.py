@@ -83,7 +83,7 @@ def recalculate(paths: list[Path], out_dir: Path, timeout: int = 600) -> list[Pa
     return outputs
 
 
-class Cell(NamedTuple):  # a tuple: a big sheet's 100,000 cells are made in a fraction of a second
+class Cell(NamedTuple):  # a tuple: quick to make for each of a big sheet's 100,000 cells
     formula: str | None  # without the leading "="
     value: object  # float, str, bool, an Error, or None (no stored value)
 
