@@ -157,8 +157,8 @@ def _cell(path, title, ref, attributes, body, shared) -> Cell | None:
             raise ValueError(f"{path}: {title}!{ref}: shared formulas are not read")
         formula = None if f is None else _unescape(f.group(2) or "")
         text = None if v is None else v.group(1)
-    if text is not None and "&" in text:
-        text = unescape(text)
+    if text is not None:
+        text = _unescape(text)
     if kind == "n":
         value = None if text is None else float(text)
     elif kind == "inlineStr":
@@ -301,23 +301,13 @@ def _signed(op, operand):
     return (-value if op == "-" else value), operand[1]
 
 
-def _concatenated(left, op, right):
+def _concatenated(left, right):
     return f"{left[0]}{right[0]}", 0.0
-
-
-def _raised(left, op, right):
-    return _power(left, right)
 
 
 def _cells_of(get, sheet, r1, c1, r2, c2):
     return _Range(get(sheet, _cell_name(r, c)) for r in range(r1, r2 + 1)
                   for c in range(c1, c2 + 1)), 0.0
-
-
-_RUNTIME = {"_compared": _compared, "_concatenated": _concatenated, "_added": _added,
-            "_multiplied": _multiplied, "_raised": _raised, "_signed": _signed,
-            "_call": lambda name, *args: _call(name, list(args)), "_cells_of": _cells_of,
-            "_cell_name": _cell_name}
 
 
 @functools.lru_cache(maxsize=None)
@@ -404,7 +394,7 @@ class _Compiler:
         left = self.additive()
         while self.peek()[1] == "&":
             self.take()
-            left = self.binary("_concatenated", left, "&", self.additive())
+            left = self.emit(f"_concatenated({left}, {self.additive()})")
         return left
 
     def additive(self):
@@ -425,7 +415,7 @@ class _Compiler:
         left = self.unary()
         while self.peek()[1] == "^":
             self.take()
-            left = self.binary("_raised", left, "^", self.unary())
+            left = self.emit(f"_power({left}, {self.unary()})")
         return left
 
     def unary(self):
@@ -497,7 +487,7 @@ class _Compiler:
                 self.take()
                 args.append(self.comparison())
         self.take(")")
-        return self.emit(f"_call({name!r}, {', '.join(args)})")
+        return self.emit(f"_call({name!r}, [{', '.join(args)}])")
 
 
 def _call(name, args):
@@ -592,6 +582,12 @@ def _power(left, right):
         return Error("#NUM!"), 0.0
     return value, abs(value) + via_base + via_exponent
 
+
+
+# what a compiled formula's source calls, by name
+_RUNTIME = {"_compared": _compared, "_concatenated": _concatenated, "_added": _added,
+            "_multiplied": _multiplied, "_power": _power, "_signed": _signed, "_call": _call,
+            "_cells_of": _cells_of, "_cell_name": _cell_name}
 
 
 def _shape(formula: str, sheet: str, row: int, col: int):
