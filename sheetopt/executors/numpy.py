@@ -55,22 +55,39 @@ class _Run:
         new_params = self.rule.stepped(params, g, state, new_state, **at)
         bad = alive & ~(np.isfinite(loss) & (loss <= sheet.diverge_above)
                         & np.isfinite(new_params).all(axis=1))
-        self.diverged_at[bad] = (e + 1, k + 1)
-        alive &= ~bad
+        if bad.any():
+            self.diverged_at[bad] = (e + 1, k + 1)
+            alive &= ~bad
         if t == self.capture:
             self.step_loss = np.where(alive, loss, np.nan)
-        if self.recorder is not None and alive.any():
+        everyone = alive.all()
+        if self.recorder is not None and (everyone or alive.any()):
             self.recorder.add(e=e, k=k, rows=rows, xs=xs, ys=ys, params=params, g=g,
                               new_params=new_params, preds=preds, err2=err2, loss=loss, hp=step_hp,
                               shown=shown, state=new_state)
-        keep = alive[:, None]
-        self.params = np.where(keep, new_params, params)
-        self.state = {s: np.where(keep, new_state[s], state[s]) for s in self.state_names}
-        self.epoch_sum[e] += np.where(alive, sum(err2), 0.0)
-        self.epoch_rows[e] += np.where(alive, len(rows), 0)
-        self.epoch_loss[e] += np.where(alive, loss, 0.0)
+        self._keep(alive if not everyone else None, new_params, new_state)
+        self._add_to_epoch(e, alive if not everyone else None, sum(err2), len(rows), loss)
         if k == 0:
             self.epoch_lr[e] = np.broadcast_to(step_hp["lr"], (len(alive), 1))[:, 0]
+
+    def _keep(self, alive, new_params, new_state) -> None:
+        """The step's parameters and state where the configuration lives (``alive`` None: all
+        of them, where the new arrays are taken as they are when they have the old ones'
+        shape and type: the values np.where would copy)."""
+        self.params = _kept(alive, new_params, self.params)
+        self.state = {s: _kept(alive, new_state[s], self.state[s]) for s in self.state_names}
+
+    def _add_to_epoch(self, e: int, alive, err2_sum, rows: int, loss) -> None:
+        """Adds a step's squared errors, rows and loss to its epoch's sums (``alive`` None:
+        every configuration's)."""
+        if alive is None:
+            self.epoch_sum[e] += err2_sum
+            self.epoch_rows[e] += rows
+            self.epoch_loss[e] += loss
+            return
+        self.epoch_sum[e] += np.where(alive, err2_sum, 0.0)
+        self.epoch_rows[e] += np.where(alive, rows, 0)
+        self.epoch_loss[e] += np.where(alive, loss, 0.0)
 
     def columns(self, name: str) -> list:
         return [self.state[name][:, j] for j in range(len(self.names))]
@@ -89,6 +106,14 @@ class _Run:
         if self.recorder is not None:
             result.steps, result.rows = self.recorder.arrays()
         return result
+
+
+def _kept(alive, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """``new`` where a configuration is alive, else ``old`` (``alive`` None: all are)."""
+    if alive is None and new.__class__ is np.ndarray and new.shape == old.shape \
+            and new.dtype == old.dtype:
+        return new
+    return np.where(True if alive is None else alive[:, None], new, old)
 
 
 def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,

@@ -20,6 +20,16 @@ def _numpy_where(cond, yes, no):
     return np.where(cond, yes, no)
 
 
+def _broadcast(value, like):
+    """``value`` in the shape of ``like``: a read-only view, or the array itself where it has
+    that shape already (np.broadcast_to's generic path costs more than a small step's
+    arithmetic)."""
+    shape = np.shape(like)
+    if value.__class__ is np.ndarray and value.shape == shape:
+        return value
+    return np.broadcast_to(value, shape)
+
+
 def _c_library(function):
     """``function`` from Python's math module (the C library's), applied element by element.
 
@@ -49,7 +59,7 @@ numpy_ops = SimpleNamespace(
     abs=np.abs,
     floor=np.floor,
     sign=np.sign,
-    broadcast=lambda value, like: np.broadcast_to(value, np.shape(like)),
+    broadcast=_broadcast,
     power=_c_library(math.pow),
     where=_numpy_where,
     eq=lambda a, b: np.equal(a, b),
