@@ -72,8 +72,7 @@ class _Run:
 
     def _keep(self, alive, new_params, new_state) -> None:
         """The step's parameters and state where the configuration lives (``alive`` None: all
-        of them, where the new arrays are taken as they are when they have the old ones'
-        shape and type: the values np.where would copy)."""
+        of them; see :func:`_kept`)."""
         self.params = _kept(alive, new_params, self.params)
         self.state = {s: _kept(alive, new_state[s], self.state[s]) for s in self.state_names}
 
@@ -109,9 +108,11 @@ class _Run:
 
 
 def _kept(alive, new: np.ndarray, old: np.ndarray) -> np.ndarray:
-    """``new`` where a configuration is alive, else ``old`` (``alive`` None: all are)."""
+    """``new`` where a configuration is alive, else ``old`` (``alive`` None: all are). Taken
+    as it is only when np.where would copy it unchanged and it is an array of the step's own
+    (writable: not a broadcast view, which the results must not hand on)."""
     if alive is None and new.__class__ is np.ndarray and new.shape == old.shape \
-            and new.dtype == old.dtype:
+            and new.dtype == old.dtype and new.flags.writeable:
         return new
     return np.where(True if alive is None else alive[:, None], new, old)
 
