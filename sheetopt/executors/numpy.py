@@ -60,13 +60,14 @@ class _Run:
             alive &= ~bad
         if t == self.capture:
             self.step_loss = np.where(alive, loss, np.nan)
-        everyone = alive.all()
-        if self.recorder is not None and (everyone or alive.any()):
+        some_died = not alive.all()  # None below: every configuration lives, no masks
+        if self.recorder is not None and (not some_died or alive.any()):
             self.recorder.add(e=e, k=k, rows=rows, xs=xs, ys=ys, params=params, g=g,
                               new_params=new_params, preds=preds, err2=err2, loss=loss, hp=step_hp,
                               shown=shown, state=new_state)
-        self._keep(alive if not everyone else None, new_params, new_state)
-        self._add_to_epoch(e, alive if not everyone else None, sum(err2), len(rows), loss)
+        living = alive if some_died else None
+        self._keep(living, new_params, new_state)
+        self._add_to_epoch(e, living, sum(err2), len(rows), loss)
         if k == 0:
             self.epoch_lr[e] = np.broadcast_to(step_hp["lr"], (len(alive), 1))[:, 0]
 
@@ -79,14 +80,11 @@ class _Run:
     def _add_to_epoch(self, e: int, alive, err2_sum, rows: int, loss) -> None:
         """Adds a step's squared errors, rows and loss to its epoch's sums (``alive`` None:
         every configuration's)."""
-        if alive is None:
-            self.epoch_sum[e] += err2_sum
-            self.epoch_rows[e] += rows
-            self.epoch_loss[e] += loss
-            return
-        self.epoch_sum[e] += np.where(alive, err2_sum, 0.0)
-        self.epoch_rows[e] += np.where(alive, rows, 0)
-        self.epoch_loss[e] += np.where(alive, loss, 0.0)
+        def masked(value, zero):
+            return value if alive is None else np.where(alive, value, zero)
+        self.epoch_sum[e] += masked(err2_sum, 0.0)
+        self.epoch_rows[e] += masked(rows, 0)
+        self.epoch_loss[e] += masked(loss, 0.0)
 
     def columns(self, name: str) -> list:
         return [self.state[name][:, j] for j in range(len(self.names))]
