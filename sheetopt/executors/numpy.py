@@ -11,7 +11,7 @@ import numpy as np
 
 from ..models import gradients
 from ..ops import numpy_ops as ops
-from ..protocol.driver import Result, epoch_metric, schedule_of, walk
+from ..protocol.driver import Result, epoch_metric, per_configuration, schedule_of, walk
 from ..protocol.plan import Plan
 from ..protocol.recorder import Recorder
 
@@ -60,16 +60,15 @@ class _Run:
             alive &= ~bad
         if t == self.capture:
             self.step_loss = np.where(alive, loss, np.nan)
-        some_died = not alive.all()  # None below: every configuration lives, no masks
-        if self.recorder is not None and (not some_died or alive.any()):
+        living = None if alive.all() else alive  # None: every configuration lives, no masks
+        if self.recorder is not None and (living is None or living.any()):
             self.recorder.add(e=e, k=k, rows=rows, xs=xs, ys=ys, params=params, g=g,
                               new_params=new_params, preds=preds, err2=err2, loss=loss, hp=step_hp,
                               shown=shown, state=new_state)
-        living = alive if some_died else None
         self._keep(living, new_params, new_state)
         self._add_to_epoch(e, living, sum(err2), len(rows), loss)
         if k == 0:
-            self.epoch_lr[e] = np.broadcast_to(step_hp["lr"], (len(alive), 1))[:, 0]
+            self.epoch_lr[e] = per_configuration(step_hp["lr"], len(alive))
 
     def _keep(self, alive, new_params, new_state) -> None:
         """The step's parameters and state where the configuration lives (``alive`` None: all

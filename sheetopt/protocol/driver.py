@@ -17,6 +17,18 @@ from ..schedules import Schedule, Stepping
 from .plan import Plan
 
 
+def per_configuration(value, configs: int) -> np.ndarray:
+    """A step's hyperparameter (a number, or a (configs, 1) column as the schedule gives it) as
+    a new (configs,) array of floats.
+
+    >>> per_configuration(0.1, 3), per_configuration(np.array([[1.0], [2.0]]), 2)
+    (array([0.1, 0.1, 0.1]), array([1., 2.]))
+    """
+    out = np.empty((configs, 1))
+    out[...] = value
+    return out[:, 0]
+
+
 @dataclass(kw_only=True)
 class Result:
     """A batched run: final values per configuration and per-epoch summaries."""

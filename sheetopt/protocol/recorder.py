@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.base import row_values
+from .driver import per_configuration
 
 
 class Recorder:
@@ -40,9 +41,9 @@ class Recorder:
             yield from ((n, params[:, j]), (f"grad_{n}", g[:, j]), (f"new_{n}", new_params[:, j]))
         yield "pred", preds[0] if single else np.full_like(loss, np.nan)
         yield "loss", loss
-        yield "lr", _per_configuration(hp["lr"], len(loss))
+        yield "lr", per_configuration(hp["lr"], len(loss))
         if self.mom:
-            yield "mom", _per_configuration(hp["mom"], len(loss))
+            yield "mom", per_configuration(hp["mom"], len(loss))
         for method, values in shown.items():
             for n in self.names:
                 yield f"{method}_{n}", values[n]
@@ -69,14 +70,6 @@ class Recorder:
         """(steps, rows): column -> values, (steps,) where every value is a number, else
         (steps, configurations)."""
         return _stack(self._step_keys, self._steps), _stack(self._row_keys, self._rows)
-
-
-def _per_configuration(value, configs: int) -> np.ndarray:
-    """A schedule's value (a number, or a (configs, 1) column) as a new (configs,) array: what
-    np.broadcast_to to (configs, 1) and a copy give, without its generic path each step."""
-    out = np.empty((configs, 1))
-    out[...] = value
-    return out[:, 0]
 
 
 def _stack(keys: list[str], records: list[list]) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import interrupt_kept
 from ...ops import numpy_ops
 from ...ops.symbolic import Expr
-from ...protocol.driver import Result, epoch_metric, schedule_of, walk_calls
+from ...protocol.driver import Result, epoch_metric, per_configuration, schedule_of, walk_calls
 from .cache import kernel_for
 from .codegen import Kernel, KernelCall, Unsupported
 from .native import HAVE_NUMBA
@@ -140,7 +140,7 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     kernel = kernel_for(spec, sheet, schedule=schedule, record=record, online=plan.size == 1,
                         parallel=C >= PARALLEL_FROM if parallel is None else parallel,
                         hyper_names=tuple(hp), capture=capture > 0)
-    hp_cols = {n: np.broadcast_to(np.asarray(hp[n], dtype=float), (C, 1))[:, 0] for n in hp}
+    hp_cols = {n: per_configuration(hp[n], C) for n in hp}
     run = _kernel_call(spec, sheet, kernel, plan, params=params, state=state, hp_cols=hp_cols,
                        t0=t0, capture=capture, record=record, summary=summary)
     ST, LR = run.ST, run.LR
@@ -156,7 +156,7 @@ def simulate(spec, sheet, hp: Mapping[str, np.ndarray], params: np.ndarray,
     idx = next(orders) if not plan.shuffle else None
 
     def call(e0: int, ne: int) -> None:
-        LR[...] = np.broadcast_to(np.asarray(stepping.lr, dtype=float), (C, 1))[:, 0]
+        LR[...] = per_configuration(stepping.lr, C)
         tab = _tables(kernel, kbase=e0 * K, K=ne * K, t0=t0, total=plan.steps,
                           hp_cols=hp_cols, lr=LR, scheduled=stepping.tables(ne * K))
         epochs = slice(e0, e0 + ne)
