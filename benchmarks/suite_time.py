@@ -32,6 +32,18 @@ import pytest
 COMPILE_SECONDS = 0.05  # a compile this long compiled a kernel (a cache load takes ms)
 
 
+class Unreadable(Exception):
+    """A setting or a worker's file the report cannot read; the message names it."""
+
+
+def top() -> int:
+    """How many files the report lists: ``SUITE_TIME_TOP``, default 25."""
+    text = os.environ.get("SUITE_TIME_TOP", "25")
+    if not text.isdigit():
+        raise Unreadable(f"SUITE_TIME_TOP={text!r}: not a whole number of files to list")
+    return int(text)
+
+
 def folder() -> Path:
     default = Path.home() / ".cache" / "sheetopt" / "suite-time"
     return Path(os.environ.get("SUITE_TIME_DIR") or default)
@@ -81,9 +93,12 @@ def _worker() -> str:
 
 def pytest_configure(config) -> None:
     if _worker() == "main":  # the controller, or the only process: a new run's figures
-        folder().mkdir(parents=True, exist_ok=True)
-        for old in folder().glob("*.json"):
-            old.unlink()
+        try:
+            folder().mkdir(parents=True, exist_ok=True)
+            for old in folder().glob("*.json"):
+                old.unlink()
+        except OSError as problem:
+            raise pytest.UsageError(f"suite_time: SUITE_TIME_DIR {folder()}: {problem.strerror}")
     _CLOCK.watch_numba()
 
 
@@ -107,15 +122,29 @@ def pytest_sessionfinish(session) -> None:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     if _worker() == "main":
-        top = int(os.environ.get("SUITE_TIME_TOP", "25"))
         terminalreporter.write_line("")
-        for line in report(read(), top):
+        try:
+            lines = report(read(), top())
+        except Unreadable as problem:
+            lines = [f"suite_time: {problem}"]
+        for line in lines:
             terminalreporter.write_line(line)
 
 
 def read() -> dict[str, dict]:
     """Each process's figures of the last run, by worker."""
-    return {path.stem: json.loads(path.read_text()) for path in sorted(folder().glob("*.json"))}
+    workers = {}
+    for path in sorted(folder().glob("*.json")):
+        try:
+            document = json.loads(path.read_text())
+            files = document["files"]
+            if not isinstance(document["compiled"], int) or not all(
+                    isinstance(f, list) and len(f) == 4 for f in files.values()):
+                raise ValueError("figures of the wrong shape")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as problem:
+            raise Unreadable(f"{path}: not a worker's figures ({problem})") from None
+        workers[path.stem] = document
+    return workers
 
 
 def report(workers: dict[str, dict], top: int = 25) -> list[str]:
@@ -138,4 +167,10 @@ def report(workers: dict[str, dict], top: int = 25) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(report(read(), int(os.environ.get("SUITE_TIME_TOP", "25")))))
+    import sys
+
+    try:
+        print("\n".join(report(read(), top())))
+    except Unreadable as problem:
+        print(f"suite_time: {problem}", file=sys.stderr)
+        sys.exit(2)
